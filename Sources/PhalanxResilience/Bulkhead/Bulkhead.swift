@@ -1,0 +1,154 @@
+import Synchronization
+
+/// Layer 3: a bulkhead limits how many calls of one group run at once, with a bounded wait.
+///
+/// Past the limit a caller waits in a first-come-first-served queue of at most
+/// `maxWaitingCalls`, for at most `maxWaitDuration`; with the queue full or the wait over it gets
+/// `BULKHEAD_FULL`. A waiter whose task is cancelled leaves the queue at once (`CANCELLED`).
+public final class Bulkhead<C: Clock>: Sendable where C.Duration == Duration {
+    /// The settings of a bulkhead.
+    public struct Configuration: Sendable, Hashable {
+        public var maxConcurrentCalls: Int
+        public var maxWaitingCalls: Int
+        public var maxWaitDuration: Duration
+
+        public init(maxConcurrentCalls: Int = 25, maxWaitingCalls: Int = 100, maxWaitDuration: Duration = .milliseconds(500)) {
+            self.maxConcurrentCalls = maxConcurrentCalls
+            self.maxWaitingCalls = maxWaitingCalls
+            self.maxWaitDuration = maxWaitDuration
+        }
+
+        /// Checks every setting; the error names the setting and what is expected.
+        public func validate() throws(ErrorContext) {
+            func invalid(_ key: String, _ expected: String) -> ErrorContext {
+                ErrorContext(code: .invalidArgument, message: "bulkhead setting \(key): expected \(expected)")
+            }
+            guard maxConcurrentCalls >= 1 else { throw invalid("maxConcurrentCalls", "at least 1, got \(maxConcurrentCalls)") }
+            guard maxWaitingCalls >= 0 else { throw invalid("maxWaitingCalls", "zero or more, got \(maxWaitingCalls)") }
+            guard maxWaitDuration >= .zero else { throw invalid("maxWaitDuration", "zero or more") }
+        }
+    }
+
+    private enum WaitResult: Sendable {
+        case admitted, timedOut, cancelled
+    }
+
+    private struct Shared: ~Copyable {
+        var admission: BulkheadState
+        var nextWaiterID: UInt64 = 0
+        var continuations: [UInt64: CheckedContinuation<WaitResult, Never>] = [:]
+        /// Outcomes decided before the waiter had parked its continuation.
+        var early: [UInt64: WaitResult] = [:]
+    }
+
+    public let name: String
+    public let configuration: Configuration
+    private let clock: C
+    private let shared: Mutex<Shared>
+
+    public init(name: String, configuration: Configuration = Configuration(), clock: C) throws(ErrorContext) {
+        try configuration.validate()
+        self.name = name
+        self.configuration = configuration
+        self.clock = clock
+        self.shared = Mutex(
+            Shared(admission: BulkheadState(
+                maxConcurrentCalls: configuration.maxConcurrentCalls, maxWaitingCalls: configuration.maxWaitingCalls)))
+    }
+
+    /// Calls running inside the bulkhead now.
+    public var activeCalls: Int { shared.withLock { $0.admission.activeCalls } }
+    /// Callers waiting for a slot now.
+    public var waitingCalls: Int { shared.withLock { $0.admission.waitingCalls } }
+
+    /// Runs `operation` in a slot; the slot is released on every path.
+    public func run<Success>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ operation: () async throws -> Success
+    ) async throws -> Success {
+        try await acquire()
+        defer { release() }
+        return try await operation()
+    }
+
+    /// Takes a slot, waiting if allowed; pair every successful call with ``release()``.
+    public func acquire() async throws(ErrorContext) {
+        let (admission, id) = shared.withLock { shared -> (BulkheadState.Admission, UInt64) in
+            shared.nextWaiterID &+= 1
+            return (shared.admission.requestSlot(id: shared.nextWaiterID), shared.nextWaiterID)
+        }
+        switch admission {
+        case .admitted:
+            return
+        case .rejected:
+            throw full("all \(configuration.maxConcurrentCalls) slots are busy and \(configuration.maxWaitingCalls) callers wait")
+        case .enqueued:
+            switch await wait(id) {
+            case .admitted: return
+            case .timedOut: throw full("no slot became free within \(configuration.maxWaitDuration)")
+            case .cancelled: throw ErrorContext(code: .cancelled, message: "cancelled while waiting for bulkhead '\(name)'")
+            }
+        }
+    }
+
+    /// Frees a slot taken by ``acquire()``; the next waiter, if any, gets it.
+    public func release() {
+        shared.withLock { shared in
+            guard let next = shared.admission.releaseSlot() else { return }
+            Self.resume(next, with: .admitted, in: &shared)
+        }
+    }
+
+    private func wait(_ id: UInt64) async -> WaitResult {
+        await withTaskGroup(of: WaitResult?.self) { group in
+            group.addTask {
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { continuation in
+                        self.shared.withLock { shared in
+                            if let decided = shared.early.removeValue(forKey: id) {
+                                continuation.resume(returning: decided)
+                            } else {
+                                shared.continuations[id] = continuation
+                            }
+                        }
+                    }
+                } onCancel: {
+                    self.abandon(id, with: .cancelled)
+                }
+            }
+            group.addTask {
+                // The timer; cancelled as soon as the waiter has its answer.
+                guard (try? await self.clock.sleep(for: self.configuration.maxWaitDuration)) != nil else { return nil }
+                self.abandon(id, with: .timedOut)
+                return nil
+            }
+            var result = WaitResult.cancelled
+            for await outcome in group {
+                if let outcome {
+                    result = outcome
+                    group.cancelAll()
+                }
+            }
+            return result
+        }
+    }
+
+    private func abandon(_ id: UInt64, with result: WaitResult) {
+        shared.withLock { shared in
+            guard shared.admission.abandon(id: id) else { return }
+            Self.resume(id, with: result, in: &shared)
+        }
+    }
+
+    private static func resume(_ id: UInt64, with result: WaitResult, in shared: inout Shared) {
+        if let continuation = shared.continuations.removeValue(forKey: id) {
+            continuation.resume(returning: result)
+        } else {
+            shared.early[id] = result
+        }
+    }
+
+    private func full(_ detail: String) -> ErrorContext {
+        ErrorContext(code: .bulkheadFull, message: "bulkhead '\(name)' is full: \(detail); retry later or raise its limits")
+    }
+}

@@ -1,0 +1,76 @@
+/// A W3C trace context: which trace a piece of work belongs to, and which span inside it.
+///
+/// The ids are lower-case hex (32 digits for the trace, 16 for the span), as in the
+/// `traceparent` header, so they can be joined with any tracing backend.
+public struct TraceContext: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var traceID: String
+    public var spanID: String
+
+    /// Makes a context from ids already known (for example read off the wire).
+    /// Returns nil when either id is not well-formed hex of the right length or is all zeros.
+    public init?(traceID: String, spanID: String) {
+        guard Self.isValidID(traceID, hexDigits: 32), Self.isValidID(spanID, hexDigits: 16) else { return nil }
+        self.traceID = traceID
+        self.spanID = spanID
+    }
+
+    /// Starts a new trace with a fresh root span.
+    public static func newTrace<R: RandomNumberGenerator>(using generator: inout R) -> TraceContext {
+        TraceContext(
+            unchecked: hex(generator.next(), generator.next()),
+            spanID: hex(generator.next()))
+    }
+
+    /// Starts a new trace with the system's random generator.
+    public static func newTrace() -> TraceContext {
+        var generator = SystemRandomNumberGenerator()
+        return newTrace(using: &generator)
+    }
+
+    /// A child span in the same trace.
+    public func childSpan<R: RandomNumberGenerator>(using generator: inout R) -> TraceContext {
+        TraceContext(unchecked: traceID, spanID: Self.hex(generator.next()))
+    }
+
+    /// A child span in the same trace, drawn from the system's random generator.
+    public func childSpan() -> TraceContext {
+        var generator = SystemRandomNumberGenerator()
+        return childSpan(using: &generator)
+    }
+
+    /// The `traceparent` header form: `00-<trace>-<span>-01`.
+    public var traceparent: String { "00-\(traceID)-\(spanID)-01" }
+
+    public var description: String { traceparent }
+
+    /// The trace of the work running now, if any.
+    @TaskLocal public static var current: TraceContext?
+
+    private init(unchecked traceID: String, spanID: String) {
+        self.traceID = traceID
+        self.spanID = spanID
+    }
+
+    private static func hex(_ words: UInt64...) -> String {
+        var text = ""
+        for var word in words {
+            if word == 0 { word = 1 }  // an all-zero id is invalid in W3C trace context
+            let digits = String(word, radix: 16)
+            text += String(repeating: "0", count: 16 - digits.count) + digits
+        }
+        return text
+    }
+
+    private static func isValidID(_ id: String, hexDigits: Int) -> Bool {
+        guard id.utf8.count == hexDigits else { return false }
+        var sawNonZero = false
+        for byte in id.utf8 {
+            switch byte {
+            case UInt8(ascii: "0"): continue
+            case UInt8(ascii: "1")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"): sawNonZero = true
+            default: return false
+            }
+        }
+        return sawNonZero
+    }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the whole test suite from a clean clone: installs what the tests need, builds, tests.
+# Usage: bash scripts/test.sh            (CI runs exactly this through .ci/run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages the tests use (openssl for certificates, python3 for process tests).
+need=()
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing: ${need[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# Our own code must build without warnings (dependencies' warnings are theirs).
+log=$(mktemp)
+swift build --build-tests 2>&1 | tee "$log"
+if grep -E "^$PWD/(Sources|Tests|Examples)/.*warning:" "$log"; then
+    echo "error: the build has warnings in our own code (listed above); fix them" >&2
+    exit 1
+fi
+rm -f "$log"
+swift test --skip-build
