@@ -33,7 +33,7 @@ public struct FailureHandler: Sendable {
                 code: .internal,
                 message: "unclassified error \(typeName): \(String(describing: error))",
                 failureClass: .system,
-                causes: [ErrorContext(code: .internal, message: String(reflecting: error), failureClass: .system)])
+                causes: [ErrorContext(code: .internal, message: "\(typeName): \(String(reflecting: error))", failureClass: .system)])
         }
         if context.traceID == nil { context.traceID = trace?.traceID }
         if context.spanID == nil { context.spanID = trace?.spanID }

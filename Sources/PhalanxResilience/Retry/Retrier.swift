@@ -57,7 +57,7 @@ public struct Retrier<C: Clock>: Sendable where C.Duration == Duration {
                 throw givingUp("gave up after \(attempt) attempts: the retry budget is spent")
             }
             do {
-                try await clock.sleep(for: delay)
+                if delay > .zero { try await clock.sleep(for: delay) } else { try Task.checkCancellation() }
             } catch {
                 throw failureHandler.context(for: CancellationError(), attempt: attempt).wrapped(
                     in: .cancelled, "cancelled while waiting to retry after: \(failure.message)")

@@ -1,4 +1,5 @@
 import Clocks
+import Logging
 import PhalanxResilience
 import Synchronization
 
@@ -14,7 +15,9 @@ func eventually(_ what: String, tries: Int = 10_000, _ condition: () -> Bool) as
 /// Waits until at least one task sleeps on `clock`, so that advancing it wakes somebody.
 func waitForSleeper(on clock: TestClock<Duration>) async throws {
     for _ in 0..<1_000 {
-        if (try? await clock.checkSuspension()) == nil { await Task.yield() } else { return }
+        // checkSuspension throws exactly when some task is sleeping on the clock.
+        do { try await clock.checkSuspension() } catch { return }
+        await Task.yield()
     }
     throw WaitError(what: "a task sleeping on the test clock")
 }
@@ -57,3 +60,14 @@ struct BusinessFailure: ClassifiedError {
 struct PlainError: Error, CustomStringConvertible {
     var description: String { "disk on fire" }
 }
+
+/// A value shared between test tasks behind a lock.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    var value: Value { mutex.withLock { $0 } }
+    func withLock<R>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+}
+
+/// A logger that drops everything, so tests print only their results.
+let quietLogger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }

@@ -1,0 +1,31 @@
+import Testing
+
+@testable import PhalanxResilience
+
+@Suite struct TraceContextTests {
+    @Test func newTracesHaveWellFormedDistinctIDs() {
+        let a = TraceContext.newTrace()
+        let b = TraceContext.newTrace()
+        #expect(a.traceID.count == 32 && a.spanID.count == 16)
+        #expect(a.traceID != b.traceID)
+        #expect(TraceContext(traceID: a.traceID, spanID: a.spanID) == a)
+        #expect(a.traceparent == "00-\(a.traceID)-\(a.spanID)-01")
+    }
+
+    @Test func childSpansStayInTheTrace() {
+        let parent = TraceContext.newTrace()
+        let child = parent.childSpan()
+        #expect(child.traceID == parent.traceID && child.spanID != parent.spanID)
+    }
+
+    @Test(arguments: [
+        ("", "00f067aa0ba902b7"),
+        ("00000000000000000000000000000000", "00f067aa0ba902b7"),
+        ("4BF92F3577B34DA6A3CE929D0E0E4736", "00f067aa0ba902b7"),
+        ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902"),
+        ("4bf92f3577b34da6a3ce929d0e0e473g", "00f067aa0ba902b7"),
+    ])
+    func malformedIDsAreRefused(traceID: String, spanID: String) {
+        #expect(TraceContext(traceID: traceID, spanID: spanID) == nil)
+    }
+}
