@@ -8,19 +8,87 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "PhalanxResilience", targets: ["PhalanxResilience"]),
+        .library(name: "PhalanxCore", targets: ["PhalanxCore"]),
+        .library(name: "PhalanxWire", targets: ["PhalanxWire"]),
+        .library(name: "PhalanxTransport", targets: ["PhalanxTransport"]),
+        .library(name: "PhalanxCluster", targets: ["PhalanxCluster"]),
+        .library(name: "PhalanxClient", targets: ["PhalanxClient"]),
+        .executable(name: "phalanx", targets: ["phalanx"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/pointfreeco/swift-clocks.git", from: "1.1.1"),
     ],
     targets: [
+        // The four layers of defense as a standalone library: no networking, time injected.
         .target(
             name: "PhalanxResilience",
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
+        ),
+        // The protocols as pure value-type machines: no sockets, no disk, no clock reads.
+        .target(name: "PhalanxCore", dependencies: ["PhalanxResilience"]),
+        // Bytes ↔ messages: generated protobuf, frame codec, conversions.
+        .target(
+            name: "PhalanxWire",
+            dependencies: [
+                "PhalanxCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // The network edge: the only module that opens sockets.
+        .target(
+            name: "PhalanxTransport",
+            dependencies: [
+                "PhalanxWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Coordinator and worker runtimes: actors that step the Core machines.
+        .target(
+            name: "PhalanxCluster",
+            dependencies: [
+                "PhalanxCore", "PhalanxResilience", "PhalanxWire", "PhalanxTransport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        // The Swift client API.
+        .target(
+            name: "PhalanxClient",
+            dependencies: [
+                "PhalanxWire", "PhalanxTransport", "PhalanxResilience",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The command-line tool: one subcommand per file, configuration layering.
+        .executableTarget(
+            name: "phalanx",
+            dependencies: [
+                "PhalanxCluster", "PhalanxClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // An example of a user's own worker executable with its own task handler.
+        .executableTarget(
+            name: "custom-worker-example",
+            dependencies: ["PhalanxCluster"],
+            path: "Examples/CustomWorker"
         ),
         .testTarget(
             name: "PhalanxResilienceTests",
@@ -31,6 +99,20 @@ let package = Package(
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "PhalanxCoreTests", dependencies: ["PhalanxCore"]),
+        .testTarget(
+            name: "PhalanxWireTests",
+            dependencies: [
+                "PhalanxWire",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "PhalanxTransportTests",
+            dependencies: ["PhalanxTransport", "PhalanxCluster", "PhalanxClient"]
+        ),
+        .testTarget(name: "PhalanxEndToEndTests", dependencies: ["PhalanxClient"]),
     ],
     swiftLanguageModes: [.v6]
 )

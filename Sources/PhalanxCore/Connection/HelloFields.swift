@@ -1,0 +1,19 @@
+/// What a peer says about itself in its Hello frame.
+public struct HelloFields: Sendable, Hashable {
+    public var protocolVersion: UInt32
+    public var cluster: String
+    public var role: Role?
+    public var node: String
+
+    public init(protocolVersion: UInt32, cluster: String, role: Role?, node: String) {
+        self.protocolVersion = protocolVersion
+        self.cluster = cluster
+        self.role = role
+        self.node = node
+    }
+}
+
+/// The protocol version this build speaks.
+public enum ProtocolVersion {
+    public static let current: UInt32 = 1
+}

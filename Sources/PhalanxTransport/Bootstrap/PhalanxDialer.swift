@@ -1,0 +1,45 @@
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PhalanxCore
+import PhalanxResilience
+
+/// Opens a mutual-TLS connection to the coordinator and completes the Hello exchange.
+public enum PhalanxDialer {
+    /// Connects to `host:port` as `local`; returns once the coordinator has answered Hello.
+    public static func connect(
+        host: String,
+        port: Int,
+        tlsContext: NIOSSLContext,
+        local: NodeIdentity,
+        limits: ConnectionLimits,
+        logger: Logger,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws(ErrorContext) -> (PeerChannel, NodeIdentity) {
+        let peer: PeerChannel
+        do {
+            peer = try await ClientBootstrap(group: group)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connectTimeout(limits.handshakeTimeout)
+                .connect(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try PipelineSetup.configure(
+                            channel: channel, tlsHandler: try NIOSSLClientHandler(context: tlsContext, serverHostname: nil),
+                            side: .dialer, local: local, limits: limits, logger: logger)
+                    }
+                }
+        } catch {
+            throw ErrorContext(
+                code: .unavailable, message: "cannot connect to the coordinator at \(host):\(port): \(error); is it running?")
+        }
+        do {
+            let coordinator = try await peer.established.get()
+            return (peer, coordinator)
+        } catch let context as ErrorContext {
+            throw context.wrapped(in: context.code, "the coordinator at \(host):\(port) refused the connection: \(context.message)")
+        } catch {
+            throw ErrorContext(code: .unavailable, message: "the connection to \(host):\(port) failed: \(error)")
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import PhalanxCore
+import PhalanxResilience
+
+extension Role {
+    public var wire: Phalanx_V1_Role {
+        switch self {
+        case .coordinator: .coordinator
+        case .worker: .worker
+        case .client: .client
+        case .admin: .admin
+        }
+    }
+
+    /// The role for a wire value; nil for unspecified or unknown values.
+    public init?(wire: Phalanx_V1_Role) {
+        switch wire {
+        case .coordinator: self = .coordinator
+        case .worker: self = .worker
+        case .client: self = .client
+        case .admin: self = .admin
+        default: return nil
+        }
+    }
+}
+
+extension Phalanx_V1_Envelope {
+    /// The kind of message this envelope carries (nil when it has no body).
+    public var kind: MessageKind? {
+        switch body {
+        case .hello: .hello
+        case .error: .error
+        case .submit: .submit
+        case .submitAck: .submitAck
+        case .results: .results
+        case .register: .register
+        case .registered: .registered
+        case .dispatch: .dispatch
+        case .heartbeat: .heartbeat
+        case .statusRequest: .statusRequest
+        case .statusReply: .statusReply
+        case nil: nil
+        }
+    }
+
+    /// An envelope carrying one Hello for `local`.
+    public static func hello(from local: NodeIdentity) -> Phalanx_V1_Envelope {
+        var hello = Phalanx_V1_Hello()
+        hello.protocolVersion = ProtocolVersion.current
+        hello.cluster = local.cluster
+        hello.role = local.role.wire
+        hello.node = local.name
+        var envelope = Phalanx_V1_Envelope()
+        envelope.body = .hello(hello)
+        return envelope
+    }
+
+    /// An envelope carrying a connection-level error.
+    public static func error(_ context: ErrorContext) -> Phalanx_V1_Envelope {
+        var error = Phalanx_V1_Error()
+        error.error = context.wire
+        var envelope = Phalanx_V1_Envelope()
+        envelope.body = .error(error)
+        return envelope
+    }
+}
+
+extension Phalanx_V1_Hello {
+    /// The fields the connection machine checks.
+    public var fields: HelloFields {
+        HelloFields(protocolVersion: protocolVersion, cluster: cluster, role: Role(wire: role), node: node)
+    }
+}
