@@ -1,0 +1,55 @@
+import Foundation
+import PhalanxResilience
+
+/// One task to submit: an id unique for this client, a kind, a payload, optionally a timeout.
+public struct TaskRequest: Sendable, Hashable {
+    public var taskID: String
+    public var kind: String
+    public var payload: [UInt8]
+    /// The task must finish within this time from submission (nil: no deadline).
+    public var timeout: Duration?
+
+    public init(taskID: String, kind: String, payload: [UInt8], timeout: Duration? = nil) {
+        self.taskID = taskID
+        self.kind = kind
+        self.payload = payload
+        self.timeout = timeout
+    }
+
+    public init(taskID: String, kind: String, text: String, timeout: Duration? = nil) {
+        self.init(taskID: taskID, kind: kind, payload: Array(text.utf8), timeout: timeout)
+    }
+}
+
+/// How a task ended: its output, or its failure with full context (code, class, origin node, trace).
+public struct TaskOutcome: Sendable {
+    public let taskID: String
+    public let worker: String?
+    public let attempt: UInt32
+    public let result: Result<[UInt8], ErrorContext>
+
+    /// The output as UTF-8 text, if the task succeeded.
+    public var outputText: String? {
+        if case .success(let bytes) = result { return String(decoding: bytes, as: UTF8.self) }
+        return nil
+    }
+}
+
+/// What the coordinator reports about the cluster.
+public struct ClusterStatus: Sendable, Codable {
+    public struct Worker: Sendable, Codable {
+        public let name: String
+        public let capacity: UInt32
+        public let inFlight: UInt32
+        public let kinds: [String]
+        public let finished: UInt64
+    }
+
+    public let coordinator: String
+    public let workers: [Worker]
+    public let tasksAccepted: UInt64
+    public let tasksSucceeded: UInt64
+    public let tasksFailed: UInt64
+    public let tasksQueued: UInt64
+    public let tasksRunning: UInt64
+}

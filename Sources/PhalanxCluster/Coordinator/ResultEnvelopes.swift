@@ -1,0 +1,24 @@
+import PhalanxResilience
+import PhalanxWire
+
+extension Phalanx_V1_TaskResult {
+    /// A failed result for `taskID` with `error`.
+    static func failure(_ taskID: String, _ error: ErrorContext, attempt: UInt32 = 0) -> Phalanx_V1_TaskResult {
+        var result = Phalanx_V1_TaskResult()
+        result.taskID = taskID
+        result.attempt = attempt
+        result.error = error.wire
+        return result
+    }
+}
+
+extension Phalanx_V1_Envelope {
+    /// An envelope carrying a batch of results.
+    static func results(_ results: [Phalanx_V1_TaskResult]) -> Phalanx_V1_Envelope {
+        var batch = Phalanx_V1_ResultBatch()
+        batch.results = results
+        var envelope = Phalanx_V1_Envelope()
+        envelope.body = .results(batch)
+        return envelope
+    }
+}

@@ -1,0 +1,57 @@
+import PhalanxResilience
+
+extension TaskHandlerRegistry {
+    /// The built-in kinds every `phalanx worker` serves:
+    /// - `echo`: returns the payload.
+    /// - `sleep`: payload is milliseconds as decimal text; sleeps (cancellable, deadline-bound), returns it.
+    /// - `sha256`: payload is a byte count N as decimal text (at most 64 MiB); hashes N bytes of a
+    ///   fixed pattern and returns the hex digest (CPU work).
+    /// - `fail`: payload is `business` or `system`, optionally `:P` with a probability in [0, 1]
+    ///   (e.g. `system:0.3`); fails with that class (with probability P), else returns `ok`.
+    public static var builtIn: TaskHandlerRegistry {
+        var registry = TaskHandlerRegistry()
+        registry.register("echo") { $0.payload }
+        registry.register("sleep") { input in
+            guard let milliseconds = Int(input.text), (0...3_600_000).contains(milliseconds) else {
+                throw PhalanxError(.invalidArgument, "sleep wants milliseconds as decimal text (0...3600000), got '\(input.text)'")
+            }
+            try await Task.sleep(for: .milliseconds(milliseconds))
+            return input.payload
+        }
+        registry.register("sha256") { input in
+            guard let count = Int(input.text), (0...64 * 1024 * 1024).contains(count) else {
+                throw PhalanxError(.invalidArgument, "sha256 wants a byte count as decimal text (0...67108864), got '\(input.text)'")
+            }
+            var hasher = SHA256()
+            var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+            for index in chunk.indices { chunk[index] = UInt8(truncatingIfNeeded: index &* 31 &+ 7) }
+            var remaining = count
+            while remaining > 0 {
+                try Task.checkCancellation()
+                let size = min(remaining, chunk.count)
+                hasher.update(chunk[0..<size])
+                remaining -= size
+            }
+            return Array(hasher.finalize().hexString.utf8)
+        }
+        registry.register("fail") { input in
+            let parts = input.text.split(separator: ":", maxSplits: 1)
+            guard let first = parts.first, let failureClass = FailureClass(rawValue: String(first)), failureClass != .fatal else {
+                throw PhalanxError(.invalidArgument, "fail wants 'business' or 'system', optionally ':P' with P in [0, 1]; got '\(input.text)'")
+            }
+            var probability = 1.0
+            if parts.count == 2 {
+                guard let value = Double(parts[1]), (0...1).contains(value) else {
+                    throw PhalanxError(.invalidArgument, "fail's probability must be a number in [0, 1], got '\(parts[1])'")
+                }
+                probability = value
+            }
+            guard Double.random(in: 0..<1) < probability else { return Array("ok".utf8) }
+            switch failureClass {
+            case .business: throw PhalanxError.business("the task asked to fail (business)")
+            default: throw PhalanxError.system("the task asked to fail (system)")
+            }
+        }
+        return registry
+    }
+}

@@ -1,1 +1,0 @@
-// Module placeholder; replaced as the module is built.

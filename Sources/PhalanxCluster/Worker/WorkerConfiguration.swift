@@ -1,0 +1,29 @@
+import PhalanxTransport
+
+/// Everything a worker needs to start; filled from `cluster.conf`, environment and flags.
+/// The worker's name and cluster come from its certificate.
+public struct WorkerConfiguration: Sendable {
+    public var coordinatorHost: String
+    public var coordinatorPort: Int
+    public var tls: TLSFiles
+    public var limits: ConnectionLimits
+    /// Tasks run at once (`worker.capacity`).
+    public var capacity: Int
+    /// Results waiting to be sent are flushed at this many (`worker.result_batch`).
+    public var resultBatchSize: Int
+    /// Wait between reconnection attempts after the coordinator is lost; doubles up to 10×.
+    public var reconnectDelay: Duration
+
+    public init(
+        coordinatorHost: String, coordinatorPort: Int, tls: TLSFiles, limits: ConnectionLimits = ConnectionLimits(),
+        capacity: Int = 64, resultBatchSize: Int = 256, reconnectDelay: Duration = .milliseconds(500)
+    ) {
+        self.coordinatorHost = coordinatorHost
+        self.coordinatorPort = coordinatorPort
+        self.tls = tls
+        self.limits = limits
+        self.capacity = capacity
+        self.resultBatchSize = resultBatchSize
+        self.reconnectDelay = reconnectDelay
+    }
+}

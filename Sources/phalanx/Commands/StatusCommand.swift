@@ -1,0 +1,33 @@
+import ArgumentParser
+import Foundation
+import PhalanxClient
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the coordinator's view of the cluster: workers, their load, task counts.",
+        discussion: "Exit codes: 0 ok; 1 the coordinator could not be reached; 2 configuration error.")
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        let config = try common.load()
+        let connection = try await client.connect(config)
+        let status = try await reportingErrors { try await connection.status() }
+        await connection.close()
+        if client.json {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(status), as: UTF8.self))
+            return
+        }
+        print("coordinator \(status.coordinator)")
+        print("tasks: \(status.tasksAccepted) accepted, \(status.tasksSucceeded) succeeded, \(status.tasksFailed) failed, \(status.tasksQueued) queued, \(status.tasksRunning) running")
+        print("workers: \(status.workers.count)")
+        for worker in status.workers {
+            print("  \(worker.name): \(worker.inFlight)/\(worker.capacity) busy, \(worker.finished) finished, kinds \(worker.kinds.joined(separator: ","))")
+        }
+    }
+}

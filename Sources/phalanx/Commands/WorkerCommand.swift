@@ -1,0 +1,34 @@
+import ArgumentParser
+import Logging
+import PhalanxCluster
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run a worker serving the built-in task kinds (echo, sleep, sha256, fail).",
+        discussion: "Uses <tls.dir>/NAME.pem and NAME-key.pem; the certificate must be a worker certificate. Reconnects if the coordinator goes away. Exit codes: 0 stopped, 1 runtime error, 2 configuration error.")
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "The worker's name (its certificate is <tls.dir>/NAME.pem).")
+    var name: String
+
+    @Option(help: "Tasks run at once (overrides worker.capacity).")
+    var capacity: Int?
+
+    func run() async throws {
+        let config = try common.load()
+        bootstrapLogging(level: config.string("log.level"), node: name)
+        var configuration = config.workerConfiguration(name: name)
+        if let capacity {
+            guard (1...100_000).contains(capacity) else {
+                printError("error: --capacity must be in 1...100000, got \(capacity)")
+                throw ExitCode(2)
+            }
+            configuration.capacity = capacity
+        }
+        try await reportingErrors {
+            try await WorkerRuntime(configuration: configuration, logger: Logger(label: "phalanx.worker")).run()
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import NIOCore
+import PhalanxCluster
+import PhalanxTransport
+
+extension ClusterConfig {
+    /// The TLS files of node `name`: `<tls.dir>/ca.pem`, `<tls.dir>/NAME.pem`, `<tls.dir>/NAME-key.pem`.
+    func tlsFiles(forNode name: String) -> TLSFiles {
+        let directory = path("tls.dir")
+        return TLSFiles(caCertificatePath: "\(directory)/ca.pem", certificatePath: "\(directory)/\(name).pem", privateKeyPath: "\(directory)/\(name)-key.pem")
+    }
+
+    var limits: ConnectionLimits {
+        var limits = ConnectionLimits()
+        limits.maximumFrameBytes = integer("limits.max_frame_bytes")
+        limits.handshakeTimeout = .milliseconds(Int64(integer("limits.handshake_timeout_ms")))
+        limits.frameCompletionTimeout = .milliseconds(Int64(integer("limits.frame_timeout_ms")))
+        limits.idleTimeout = .milliseconds(Int64(integer("limits.idle_timeout_ms")))
+        return limits
+    }
+
+    func coordinatorConfiguration(name: String) -> CoordinatorConfiguration {
+        CoordinatorConfiguration(
+            host: string("coordinator.host"), port: integer("coordinator.port"), tls: tlsFiles(forNode: name), limits: limits,
+            maximumQueuedTasks: integer("coordinator.max_queued_tasks"),
+            heartbeatInterval: .milliseconds(integer("coordinator.heartbeat_interval_ms")),
+            heartbeatMisses: integer("coordinator.heartbeat_misses"),
+            maximumAttempts: UInt32(integer("coordinator.max_attempts")))
+    }
+
+    func workerConfiguration(name: String) -> WorkerConfiguration {
+        WorkerConfiguration(
+            coordinatorHost: string("coordinator.host"), coordinatorPort: integer("coordinator.port"), tls: tlsFiles(forNode: name),
+            limits: limits, capacity: integer("worker.capacity"), resultBatchSize: integer("worker.result_batch"))
+    }
+}

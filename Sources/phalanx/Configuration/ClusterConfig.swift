@@ -1,0 +1,131 @@
+import Foundation
+import TOMLKit
+
+/// The effective configuration: defaults, then `cluster.conf`, then `PHALANX_*` environment
+/// variables, then `--set section.key=value` flags. Every value is checked against ``ConfigKey``;
+/// a wrong key, type or value is an error naming where it came from, the key and what is expected.
+struct ClusterConfig: Sendable {
+    private(set) var values: [String: ConfigValue]
+    private(set) var sources: [String: String]
+    /// The folder relative paths in the file are resolved against.
+    let baseDirectory: String
+
+    /// Why a configuration cannot be used.
+    struct Problem: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func load(file: String?, environment: [String: String], overrides: [String]) throws(Problem) -> ClusterConfig {
+        var config = ClusterConfig(
+            values: Dictionary(uniqueKeysWithValues: ConfigKey.all.map { ($0.path, $0.defaultValue) }),
+            sources: [:],
+            baseDirectory: file.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } ?? FileManager.default.currentDirectoryPath)
+        if let file { try config.apply(file: file) }
+        for key in ConfigKey.all {
+            if let text = environment[key.environmentVariable] {
+                try config.set(key, parsing: text, source: "environment variable \(key.environmentVariable)")
+            }
+        }
+        for override in overrides {
+            guard let equals = override.firstIndex(of: "=") else {
+                throw Problem(description: "--set \(override): expected section.key=value, e.g. --set coordinator.port=7500")
+            }
+            let path = String(override[..<equals])
+            guard let key = ConfigKey.find(path) else {
+                throw Problem(description: "--set \(override): unknown key '\(path)'; known keys: \(ConfigKey.all.map(\.path).joined(separator: ", "))")
+            }
+            try config.set(key, parsing: String(override[override.index(after: equals)...]), source: "--set \(override)")
+        }
+        return config
+    }
+
+    func string(_ path: String) -> String {
+        guard case .string(let value) = values[path] else { preconditionFailure("\(path) is not a string key") }
+        return value
+    }
+
+    func integer(_ path: String) -> Int {
+        guard case .integer(let value) = values[path] else { preconditionFailure("\(path) is not an integer key") }
+        return value
+    }
+
+    /// A path from the configuration, resolved against the configuration file's folder.
+    func path(_ key: String) -> String {
+        let value = string(key)
+        return value.hasPrefix("/") ? value : URL(fileURLWithPath: baseDirectory).appendingPathComponent(value).path
+    }
+
+    private mutating func apply(file: String) throws(Problem) {
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw Problem(description: "cannot read the configuration file \(file): \(error.localizedDescription)")
+        }
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw Problem(description: "\(file): not valid TOML at \(error.source.begin): \(error.description)")
+        } catch {
+            throw Problem(description: "\(file): not valid TOML: \(error)")
+        }
+        for section in table.keys {
+            guard let sectionTable = table[section]?.table else {
+                throw Problem(description: "\(file): '\(section)' must be a [section]; keys live in sections such as [coordinator]")
+            }
+            for name in sectionTable.keys {
+                let path = "\(section).\(name)"
+                guard let key = ConfigKey.find(path) else {
+                    let known = ConfigKey.all.filter { $0.section == section }.map(\.name)
+                    let hint = known.isEmpty
+                        ? "known sections: \(Set(ConfigKey.all.map(\.section)).sorted().joined(separator: ", "))"
+                        : "known keys in [\(section)]: \(known.joined(separator: ", "))"
+                    throw Problem(description: "\(file): unknown key '\(name)' in [\(section)]; \(hint)")
+                }
+                let raw = sectionTable[name]!
+                let value: ConfigValue?
+                switch key.kind {
+                case .string: value = raw.string.map(ConfigValue.string)
+                case .integer: value = raw.int.map(ConfigValue.integer)
+                case .boolean: value = raw.bool.map(ConfigValue.boolean)
+                }
+                guard let value else {
+                    throw Problem(description: "\(file): [\(section)] \(name) must be \(key.kind.rawValue == "integer" ? "an integer" : "a \(key.kind.rawValue)"), got \(raw.debugDescription)")
+                }
+                try set(key, value, source: file)
+            }
+        }
+    }
+
+    private mutating func set(_ key: ConfigKey, parsing text: String, source: String) throws(Problem) {
+        let value: ConfigValue
+        switch key.kind {
+        case .string:
+            value = .string(text)
+        case .integer:
+            guard let number = Int(text) else { throw Problem(description: "\(source): \(key.path) must be an integer, got '\(text)'") }
+            value = .integer(number)
+        case .boolean:
+            guard let flag = Bool(text) else { throw Problem(description: "\(source): \(key.path) must be true or false, got '\(text)'") }
+            value = .boolean(flag)
+        }
+        try set(key, value, source: source)
+    }
+
+    private mutating func set(_ key: ConfigKey, _ value: ConfigValue, source: String) throws(Problem) {
+        if case .integer(let number) = value, let range = key.range, !range.contains(number) {
+            throw Problem(description: "\(source): \(key.path) must be in \(range.lowerBound)...\(range.upperBound), got \(number) (\(key.help))")
+        }
+        if key.path == "log.level", case .string(let level) = value,
+            !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level)
+        {
+            throw Problem(description: "\(source): log.level must be one of trace, debug, info, notice, warning, error, critical; got '\(level)'")
+        }
+        if key.path == "cluster.name", case .string(let name) = value, name.isEmpty || name.contains("/") {
+            throw Problem(description: "\(source): cluster.name must be non-empty letters, digits, '-', '_' or '.'; got '\(name)'")
+        }
+        values[key.path] = value
+        sources[key.path] = source
+    }
+}

@@ -1,0 +1,65 @@
+/// Every `cluster.conf` key, with its type, default and meaning: the one list that parsing,
+/// environment overrides (`PHALANX_SECTION_KEY`), `--set section.key=value` flags and errors use.
+struct ConfigKey: Sendable {
+    enum Kind: String, Sendable {
+        case string, integer, boolean
+    }
+
+    let section: String
+    let name: String
+    let kind: Kind
+    let defaultValue: ConfigValue
+    let range: ClosedRange<Int>?
+    let help: String
+
+    var path: String { "\(section).\(name)" }
+    var environmentVariable: String { "PHALANX_\(section.uppercased())_\(name.uppercased())" }
+
+    static let all: [ConfigKey] = [
+        .init("cluster", "name", .string("demo"), "the cluster's name; every certificate's URI must name it"),
+        .init("coordinator", "host", .string("127.0.0.1"), "address the coordinator listens on (and workers/clients dial)"),
+        .init("coordinator", "port", .integer(7400), range: 0...65535, "TCP port of the coordinator (0: pick a free one)"),
+        .init("coordinator", "max_queued_tasks", .integer(1_000_000), range: 1...100_000_000, "tasks that may wait for a worker; beyond, submits get OVERLOADED"),
+        .init("coordinator", "heartbeat_interval_ms", .integer(1_000), range: 50...60_000, "how often workers send heartbeats"),
+        .init("coordinator", "heartbeat_misses", .integer(5), range: 1...100, "missed heartbeats before a worker is declared dead"),
+        .init("coordinator", "max_attempts", .integer(3), range: 1...100, "attempts a task gets when workers running it are lost"),
+        .init("worker", "capacity", .integer(64), range: 1...100_000, "tasks a worker runs at once"),
+        .init("worker", "result_batch", .integer(256), range: 1...100_000, "results sent per frame at most"),
+        .init("tls", "dir", .string("run/certs"), "folder with ca.pem and NAME.pem / NAME-key.pem per node (scripts/gen-certs.sh makes them)"),
+        .init("limits", "max_frame_bytes", .integer(4 * 1024 * 1024), range: 1_024...(256 * 1024 * 1024), "largest frame a peer may send; larger is refused with FRAME_TOO_LARGE"),
+        .init("limits", "handshake_timeout_ms", .integer(5_000), range: 10...600_000, "TLS handshake plus Hello must complete within this"),
+        .init("limits", "frame_timeout_ms", .integer(10_000), range: 10...600_000, "a started frame must be complete within this"),
+        .init("limits", "idle_timeout_ms", .integer(60_000), range: 100...86_400_000, "connections with nothing read for this long are closed"),
+        .init("log", "level", .string("info"), "trace, debug, info, notice, warning, error or critical"),
+    ]
+
+    static func find(_ path: String) -> ConfigKey? { all.first { $0.path == path } }
+
+    private init(_ section: String, _ name: String, _ defaultValue: ConfigValue, range: ClosedRange<Int>? = nil, _ help: String) {
+        self.section = section
+        self.name = name
+        self.defaultValue = defaultValue
+        self.range = range
+        self.help = help
+        switch defaultValue {
+        case .string: kind = .string
+        case .integer: kind = .integer
+        case .boolean: kind = .boolean
+        }
+    }
+}
+
+/// A configuration value of one of the supported kinds.
+enum ConfigValue: Sendable, Hashable, CustomStringConvertible {
+    case string(String)
+    case integer(Int)
+    case boolean(Bool)
+
+    var description: String {
+        switch self {
+        case .string(let value): "\"\(value)\""
+        case .integer(let value): "\(value)"
+        case .boolean(let value): "\(value)"
+        }
+    }
+}
