@@ -110,7 +110,14 @@ let package = Package(
         ),
         .testTarget(
             name: "PhalanxTransportTests",
-            dependencies: ["PhalanxTransport", "PhalanxCluster", "PhalanxClient"]
+            dependencies: [
+                "PhalanxTransport", "PhalanxCluster", "PhalanxClient", "PhalanxWire", "PhalanxCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ]
         ),
         .testTarget(name: "PhalanxEndToEndTests", dependencies: ["PhalanxClient"]),
     ],

@@ -33,13 +33,17 @@ public enum PhalanxDialer {
             throw ErrorContext(
                 code: .unavailable, message: "cannot connect to the coordinator at \(host):\(port): \(error); is it running?")
         }
+        let failure: ErrorContext
         do {
             let coordinator = try await peer.established.get()
             return (peer, coordinator)
         } catch let context as ErrorContext {
-            throw context.wrapped(in: context.code, "the coordinator at \(host):\(port) refused the connection: \(context.message)")
+            failure = context.wrapped(in: context.code, "the coordinator at \(host):\(port) refused the connection: \(context.message)")
         } catch {
-            throw ErrorContext(code: .unavailable, message: "the connection to \(host):\(port) failed: \(error)")
+            failure = ErrorContext(code: .unavailable, message: "the connection to \(host):\(port) failed: \(error)")
         }
+        // An async channel must be finished through executeThenClose, also when it is given up.
+        try? await peer.channel.executeThenClose { _, _ in }
+        throw failure
     }
 }

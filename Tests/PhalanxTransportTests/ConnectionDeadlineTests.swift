@@ -1,0 +1,59 @@
+import NIOCore
+import PhalanxCore
+import PhalanxWire
+import Testing
+
+/// The per-connection deadlines, against a real coordinator over real TLS.
+@Suite(.serialized) struct ConnectionDeadlineTests {
+    @Test func aPeerThatCompletesTLSButNeverSendsHelloIsDisconnected() async throws {
+        try await InProcessCoordinator.with { coordinator in
+            let peer = try await RawTLSPeer.connect(port: coordinator.port, tls: try TestCertificates.files("client").makeClientContext())
+            let started = ContinuousClock.now
+            #expect(await peer.closes(within: .seconds(5)))
+            #expect(ContinuousClock.now - started >= .milliseconds(300), "closed by the handshake deadline, not at once")
+            #expect(peer.firstError?.code == .deadlineExceeded)
+        }
+    }
+
+    @Test func aPeerTricklingAFrameIsDisconnectedByTheFrameDeadline() async throws {
+        try await InProcessCoordinator.with { coordinator in
+            let peer = try await RawTLSPeer.connect(port: coordinator.port, tls: try TestCertificates.files("client").makeClientContext())
+            try await peer.send(.hello(from: NodeIdentity(cluster: "demo", role: .client, name: "client")))
+            let hello = await peer.waitForEnvelope(within: .seconds(3))
+            #expect(hello?.kind == .hello)
+            // A header announcing 100 bytes, then one byte every 100 ms: never idle, never complete.
+            try await peer.send([0, 0, 0, 100])
+            var closed = false
+            for _ in 0..<30 where !closed {
+                try? await peer.send([1])
+                try await Task.sleep(for: .milliseconds(100))
+                closed = !peer.channel.isActive
+            }
+            let closedInTheEnd = closed ? true : await peer.closes(within: .seconds(1))
+            #expect(closedInTheEnd)
+            #expect(peer.firstError?.code == .malformedFrame)
+        }
+    }
+
+    @Test func anOversizedFrameGetsFrameTooLargeAndAClose() async throws {
+        try await InProcessCoordinator.with { coordinator in
+            let peer = try await RawTLSPeer.connect(port: coordinator.port, tls: try TestCertificates.files("client").makeClientContext())
+            try await peer.send(.hello(from: NodeIdentity(cluster: "demo", role: .client, name: "client")))
+            _ = await peer.waitForEnvelope(within: .seconds(3))
+            try await peer.send([0x01, 0x00, 0x00, 0x00])  // 16 MiB declared, limit 64 KiB, no body sent
+            #expect(await peer.closes(within: .seconds(3)))
+            #expect(peer.firstError?.code == .frameTooLarge)
+        }
+    }
+
+    @Test func garbageAfterHelloGetsMalformedFrame() async throws {
+        try await InProcessCoordinator.with { coordinator in
+            let peer = try await RawTLSPeer.connect(port: coordinator.port, tls: try TestCertificates.files("client").makeClientContext())
+            try await peer.send(.hello(from: NodeIdentity(cluster: "demo", role: .client, name: "client")))
+            _ = await peer.waitForEnvelope(within: .seconds(3))
+            try await peer.send([0, 0, 0, 3, 0xFF, 0xFF, 0xFF])
+            #expect(await peer.closes(within: .seconds(3)))
+            #expect(peer.firstError?.code == .malformedFrame)
+        }
+    }
+}

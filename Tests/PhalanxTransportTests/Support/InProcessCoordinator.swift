@@ -1,0 +1,47 @@
+import InMemoryLogging
+import Logging
+import NIOCore
+import PhalanxCluster
+import PhalanxCore
+import PhalanxTransport
+
+/// A real coordinator on 127.0.0.1 (a free port), run inside the test process, with its logs captured.
+struct InProcessCoordinator {
+    let port: Int
+    let logs: InMemoryLogHandler
+    let limits: ConnectionLimits
+
+    static var shortLimits: ConnectionLimits {
+        var limits = ConnectionLimits()
+        limits.handshakeTimeout = .milliseconds(500)
+        limits.frameCompletionTimeout = .milliseconds(500)
+        limits.idleTimeout = .seconds(30)
+        limits.maximumFrameBytes = 64 * 1024
+        return limits
+    }
+
+    /// Starts a coordinator, runs `body` with it, then stops it.
+    @discardableResult
+    static func with<T>(limits: ConnectionLimits = shortLimits, _ body: (InProcessCoordinator) async throws -> T) async throws -> T {
+        let logs = InMemoryLogHandler()
+        var logger = Logger(label: "test.coordinator") { _ in logs }
+        logger.logLevel = .debug
+        let files = TestCertificates.files("coordinator")
+        let configuration = CoordinatorConfiguration(host: "127.0.0.1", port: 0, tls: files, limits: limits)
+        let local = try files.localIdentity()
+        let listener = try await PhalanxListener.bind(
+            host: "127.0.0.1", port: 0, tlsContext: try files.makeServerContext(), local: local, limits: limits, logger: logger)
+        let port = listener.channel.localAddress!.port!
+        let coordinator = Coordinator(configuration: configuration, local: local, logger: logger)
+        let running = Task { try await coordinator.run(listener: listener) }
+        defer { running.cancel() }
+        return try await body(InProcessCoordinator(port: port, logs: logs, limits: limits))
+    }
+
+    /// Whether some log line's metadata or message mentions `text`.
+    func logged(_ text: String) -> Bool {
+        logs.entries.contains { entry in
+            "\(entry.message)".contains(text) || entry.metadata.values.contains { "\($0)".contains(text) }
+        }
+    }
+}
