@@ -23,6 +23,8 @@ public actor PhalanxClient {
     private var arrivedOutcomes: [String: TaskOutcome] = [:]
     private var waitingStatus: [CheckedContinuation<ClusterStatus, any Error>] = []
     private var closedError: ErrorContext?
+    /// Results received since connecting (each task reports once; a higher count means a duplicate).
+    public private(set) var resultsReceived = 0
     private var reader: Task<Void, Never>?
 
     /// Tasks per submit frame.
@@ -141,6 +143,7 @@ public actor PhalanxClient {
             guard let waiter = waitingAcks.removeValue(forKey: ack.requestID) else { return }
             if ack.hasError { waiter.resume(throwing: ErrorContext(wire: ack.error)) } else { waiter.resume(returning: ack.accepted) }
         case .results(let batch):
+            resultsReceived += batch.results.count
             for result in batch.results { arrived(TaskOutcome(wire: result)) }
         case .statusReply(let reply):
             guard !waitingStatus.isEmpty else { return }

@@ -1,0 +1,128 @@
+import Foundation
+import PhalanxClient
+import PhalanxTransport
+
+/// Real `phalanx` processes on 127.0.0.1 for end-to-end tests: a coordinator on a free port and
+/// workers, each with its own certificate. It kills only the processes it started, by pid, when
+/// the test ends (also when it fails).
+final class ClusterProcesses: @unchecked Sendable {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The `phalanx` binary built next to the test bundle (or PHALANX_BINARY).
+    static let binary: String = {
+        if let path = ProcessInfo.processInfo.environment["PHALANX_BINARY"] { return path }
+        let testBundle = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return testBundle.deletingLastPathComponent().appendingPathComponent("phalanx").path
+    }()
+
+    let directory: URL
+    private(set) var port = 0
+    private var processes: [String: Process] = [:]
+    private let lock = NSLock()
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("phalanx-e2e-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let certificates = Process()
+        certificates.executableURL = URL(fileURLWithPath: "/bin/bash")
+        certificates.arguments = [
+            Self.repositoryRoot.appendingPathComponent("scripts/gen-certs.sh").path, directory.appendingPathComponent("certs").path, "demo",
+            "coordinator:coordinator", "w1:worker", "w2:worker", "client:client",
+        ]
+        certificates.standardOutput = FileHandle.nullDevice
+        try certificates.run()
+        certificates.waitUntilExit()
+        guard certificates.terminationStatus == 0 else { throw SetupError("scripts/gen-certs.sh failed") }
+    }
+
+    deinit { stopAll() }
+
+    var commonArguments: [String] {
+        ["--config", Self.repositoryRoot.appendingPathComponent("cluster.conf").path,
+         "--set", "tls.dir=\(directory.appendingPathComponent("certs").path)",
+         "--set", "coordinator.heartbeat_interval_ms=200", "--set", "log.level=warning"]
+    }
+
+    /// Starts the coordinator on a free port and waits until it listens.
+    func startCoordinator() async throws {
+        let portFile = directory.appendingPathComponent("port").path
+        try start("coordinator", ["coordinator"] + commonArguments + ["--set", "coordinator.port=0", "--port-file", portFile])
+        for _ in 0..<300 {
+            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                port = value
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw SetupError("the coordinator did not write its port; see \(directory.path)/coordinator.log")
+    }
+
+    /// Starts worker `name`.
+    func startWorker(_ name: String, capacity: Int = 16) throws {
+        try start(name, ["worker"] + commonArguments + ["--set", "coordinator.port=\(port)", "--name", name, "--capacity", "\(capacity)"])
+    }
+
+    /// Sends SIGKILL to the named process (as `kill -9` would) and waits for it to be gone.
+    func kill(_ name: String) {
+        guard let process = lock.withLock({ processes.removeValue(forKey: name) }) else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// A client connected with the client certificate.
+    func client() async throws -> PhalanxClient {
+        let certs = directory.appendingPathComponent("certs").path
+        return try await PhalanxClient.connect(
+            host: "127.0.0.1", port: port,
+            tls: TLSFiles(caCertificatePath: "\(certs)/ca.pem", certificatePath: "\(certs)/client.pem", privateKeyPath: "\(certs)/client-key.pem"))
+    }
+
+    /// Waits until the coordinator reports `count` registered workers.
+    func waitForWorkers(_ count: Int, using client: PhalanxClient) async throws {
+        for _ in 0..<300 {
+            if try await client.status().workers.count >= count { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw SetupError("fewer than \(count) workers registered; see logs in \(directory.path)")
+    }
+
+    func stopAll() {
+        let running = lock.withLock { () -> [Process] in
+            defer { processes.removeAll() }
+            return Array(processes.values)
+        }
+        for process in running where process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        for process in running { process.waitUntilExit() }
+    }
+
+    /// Runs `phalanx` with `arguments` to completion: exit status and standard error.
+    static func runToCompletion(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let data = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    private func start(_ name: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments
+        let log = directory.appendingPathComponent("\(name).log")
+        guard FileManager.default.createFile(atPath: log.path, contents: nil) else { throw SetupError("cannot create \(log.path)") }
+        process.standardError = try FileHandle(forWritingTo: log)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        lock.withLock { processes[name] = process }
+    }
+
+    struct SetupError: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+}
