@@ -122,18 +122,19 @@ public actor PhalanxClient {
 
     private func startReading() {
         let peer = self.peer
-        reader = Task {
+        // The reader runs on the connection's event loop: a reply is handled without a thread hop.
+        reader = Task(executorPreference: EventLoopTaskExecutor(channel.eventLoop)) {
             var failure: ErrorContext?
             do {
                 try await peer.channel.executeThenClose { inbound, _ in
-                    for try await envelope in inbound { self.received(envelope) }
+                    for try await envelope in inbound { await self.received(envelope) }
                 }
             } catch let error as ErrorContext {
                 failure = error
             } catch {
                 failure = ErrorContext(code: .unavailable, message: "the connection to the coordinator failed: \(error)")
             }
-            self.connectionEnded(failure ?? ErrorContext(code: .unavailable, message: "the coordinator closed the connection"))
+            await self.connectionEnded(failure ?? ErrorContext(code: .unavailable, message: "the coordinator closed the connection"))
         }
     }
 

@@ -40,7 +40,10 @@ public actor Coordinator {
             group.addTask { try await self.monitorHeartbeats() }
             try await listener.executeThenClose { connections in
                 for try await connection in connections {
-                    group.addTask { await self.serve(connection) }
+                    // Run the connection's task on its event loop: no thread hop per message.
+                    group.addTask(executorPreference: EventLoopTaskExecutor(connection.channel.channel.eventLoop)) {
+                        await self.serve(connection)
+                    }
                 }
             }
         }

@@ -1,12 +1,14 @@
 import NIOCore
 import PhalanxWire
 
-/// Collects finished results and sends them in batches: a flush goes out when the batch is full
-/// or, at the latest, once the tasks finishing at the same moment have all reported.
+/// Collects finished results and sends them in batches without adding latency: a batch goes out
+/// when it is full, or as soon as no other task is still running (nothing more would join it),
+/// and otherwise after the tasks finishing at the same moment have reported.
 actor ResultBatcher {
     private let channel: any Channel
     private let batchSize: Int
     private var pending: [Phalanx_V1_TaskResult] = []
+    private var running = 0
     private var flushScheduled = false
 
     init(channel: any Channel, batchSize: Int) {
@@ -14,9 +16,15 @@ actor ResultBatcher {
         self.batchSize = batchSize
     }
 
+    /// A task started; its result will come through ``add(_:)``.
+    func started(_ count: Int) {
+        running += count
+    }
+
     func add(_ result: Phalanx_V1_TaskResult) {
+        running -= 1
         pending.append(result)
-        if pending.count >= batchSize {
+        if pending.count >= batchSize || running == 0 {
             flush()
         } else if !flushScheduled {
             flushScheduled = true

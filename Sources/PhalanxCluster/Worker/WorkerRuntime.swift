@@ -35,7 +35,10 @@ public struct WorkerRuntime: Sendable {
                     host: configuration.coordinatorHost, port: configuration.coordinatorPort, tlsContext: tlsContext,
                     local: local, limits: configuration.limits, logger: logger)
                 delay = configuration.reconnectDelay
-                try await serve(peer, local: local)
+                // The connection's task runs on its event loop (no hop per message); handlers do not.
+                try await withTaskExecutorPreference(EventLoopTaskExecutor(peer.channel.channel.eventLoop)) {
+                    try await serve(peer, local: local)
+                }
                 logger.warning("the coordinator closed the connection; reconnecting")
             } catch let error as ErrorContext where error.code == .permissionDenied || error.code == .clusterMismatch
                 || error.code == .versionMismatch || error.code == .unauthenticated || error.code == .invalidArgument
@@ -68,8 +71,9 @@ public struct WorkerRuntime: Sendable {
                         let interval = Duration.milliseconds(max(50, Int(registered.heartbeatIntervalMs)))
                         group.addTask { try await Self.sendHeartbeats(every: interval, on: channel) }
                     case .dispatch(let batch):
+                        await batcher.started(batch.assignments.count)
                         for assignment in batch.assignments {
-                            group.addTask {
+                            group.addTask(executorPreference: globalConcurrentExecutor) {
                                 let result = await run(assignment, boundary: boundary, worker: local.name)
                                 await batcher.add(result)
                             }

@@ -109,12 +109,13 @@ public struct DispatchMachine<Task: Sendable>: Sendable {
                 guard let worker = leastLoadedWorker(serving: kind) else { continue }
                 guard let key = queues[kind]!.popFirst() else { continue }
                 queuedCount -= 1
-                guard var entry = entries[key] else { continue }
-                entry.attempt += 1
-                entry.placement = .running(worker: worker)
-                entries[key] = entry
+                guard let index = entries.index(forKey: key) else { continue }
+                // Updated in place: copying an entry out and back costs a retain per field on the hot path.
+                entries.values[index].attempt += 1
+                entries.values[index].placement = .running(worker: worker)
                 workers[worker]!.inFlight += 1
-                assignments.append(Assignment(worker: worker, key: key, attempt: entry.attempt, task: entry.task))
+                assignments.append(
+                    Assignment(worker: worker, key: key, attempt: entries.values[index].attempt, task: entries.values[index].task))
                 progress = true
             }
         }
@@ -123,10 +124,12 @@ public struct DispatchMachine<Task: Sendable>: Sendable {
 
     /// A worker reported the end of an attempt.
     public mutating func resultReceived(from worker: String, key: TaskKey, attempt: UInt32) -> ResultDecision {
-        guard let entry = entries[key], entry.placement == .running(worker: worker), entry.attempt == attempt else {
+        guard let index = entries.index(forKey: key), entries.values[index].attempt == attempt,
+            entries.values[index].placement == .running(worker: worker)
+        else {
             return .stale
         }
-        entries[key] = nil
+        entries.remove(at: index)
         workers[worker]?.inFlight -= 1
         workers[worker]?.finished += 1
         return .accepted(key)

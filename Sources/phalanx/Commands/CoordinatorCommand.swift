@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import NIOPosix
 import PhalanxCluster
 import PhalanxTransport
 
@@ -29,8 +30,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 printError("error: \(configuration.tls.certificatePath) is \(local.uri); the coordinator needs phalanx://\(config.string("cluster.name"))/coordinator/NAME")
                 throw ExitCode(2)
             }
+            // One event loop carries every connection, so the coordinator actor's steps stay on its thread.
             let listener = try await PhalanxListener.bind(
-                host: configuration.host, port: configuration.port, tlsContext: context, local: local, limits: configuration.limits, logger: logger)
+                host: configuration.host, port: configuration.port, tlsContext: context, local: local, limits: configuration.limits,
+                logger: logger, group: MultiThreadedEventLoopGroup.singleton.next())
             let port = listener.channel.localAddress?.port ?? configuration.port
             if let portFile { try "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
             logger.notice("coordinator listening", metadata: ["address": "\(configuration.host):\(port)", "identity": "\(local.uri)"])

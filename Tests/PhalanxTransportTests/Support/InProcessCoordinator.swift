@@ -1,6 +1,7 @@
 import InMemoryLogging
 import Logging
 import NIOCore
+import NIOPosix
 import PhalanxCluster
 import PhalanxCore
 import PhalanxTransport
@@ -30,7 +31,8 @@ struct InProcessCoordinator {
         let configuration = CoordinatorConfiguration(host: "127.0.0.1", port: 0, tls: files, limits: limits)
         let local = try files.localIdentity()
         let listener = try await PhalanxListener.bind(
-            host: "127.0.0.1", port: 0, tlsContext: try files.makeServerContext(), local: local, limits: limits, logger: logger)
+            host: "127.0.0.1", port: 0, tlsContext: try files.makeServerContext(), local: local, limits: limits, logger: logger,
+            group: MultiThreadedEventLoopGroup.singleton.next())
         let port = listener.channel.localAddress!.port!
         let coordinator = Coordinator(configuration: configuration, local: local, logger: logger)
         let running = Task { try await coordinator.run(listener: listener) }
