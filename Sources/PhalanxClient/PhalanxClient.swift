@@ -55,6 +55,12 @@ public actor PhalanxClient {
     /// Submits `requests` and returns once the coordinator has accepted them (not when they finish).
     /// Tasks refused at submission (invalid, overloaded) come back as failed outcomes.
     public func submit(_ requests: [TaskRequest]) async throws {
+        var seen = Set<String>()
+        for request in requests where !seen.insert(request.taskID).inserted {
+            throw ErrorContext(
+                code: .invalidArgument,
+                message: "task id '\(request.taskID)' appears twice in one submission; give every task its own id")
+        }
         for start in stride(from: 0, to: requests.count, by: Self.batchSize) {
             let chunk = requests[start..<min(start + Self.batchSize, requests.count)]
             _ = try await sendBatch(chunk)
@@ -65,6 +71,11 @@ public actor PhalanxClient {
     public func outcome(of taskID: String) async -> TaskOutcome {
         if let arrived = arrivedOutcomes.removeValue(forKey: taskID) { return arrived }
         if let closedError { return TaskOutcome(taskID: taskID, worker: nil, attempt: 0, result: .failure(closedError)) }
+        guard waitingOutcomes[taskID] == nil else {
+            return TaskOutcome(
+                taskID: taskID, worker: nil, attempt: 0,
+                result: .failure(ErrorContext(code: .invalidArgument, message: "the outcome of task '\(taskID)' is already being awaited elsewhere")))
+        }
         return await withCheckedContinuation { waitingOutcomes[taskID] = $0 }
     }
 

@@ -37,6 +37,7 @@ public struct TaskOutcome: Sendable {
 
 /// What the coordinator reports about the cluster.
 public struct ClusterStatus: Sendable, Codable {
+    /// One registered worker as the coordinator sees it.
     public struct Worker: Sendable, Codable {
         public let name: String
         public let capacity: UInt32

@@ -15,6 +15,7 @@ public struct ConnectionMachine: Sendable {
         case dialer
     }
 
+    /// Where the connection is in its life.
     public enum State: Sendable, Hashable {
         case awaitingTLS
         case awaitingHello(peer: NodeIdentity)
@@ -22,6 +23,7 @@ public struct ConnectionMachine: Sendable {
         case closed
     }
 
+    /// What the handler must do after an event.
     public enum Action: Sendable, Hashable {
         /// Send this node's Hello.
         case sendHello

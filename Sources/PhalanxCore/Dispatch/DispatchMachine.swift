@@ -18,6 +18,7 @@ public struct DispatchMachine<Task: Sendable>: Sendable {
         public let task: Task
     }
 
+    /// What became of a submitted task.
     public enum SubmitOutcome: Sendable, Hashable {
         case accepted
         /// The same key is already queued or running: the submission is a duplicate and ignored.
@@ -26,6 +27,7 @@ public struct DispatchMachine<Task: Sendable>: Sendable {
         case overloaded(queued: Int)
     }
 
+    /// Whether a reported result ends its task.
     public enum ResultDecision: Sendable {
         /// The result ends the task; route it to the client.
         case accepted(TaskKey)
