@@ -17,10 +17,7 @@ import Testing
 
     @Test func aPeerTricklingAFrameIsDisconnectedByTheFrameDeadline() async throws {
         try await InProcessCoordinator.with { coordinator in
-            let peer = try await RawTLSPeer.connect(port: coordinator.port, tls: try TestCertificates.files("client").makeClientContext())
-            try await peer.send(.hello(from: NodeIdentity(cluster: "demo", role: .client, name: "client")))
-            let hello = await peer.waitForEnvelope(within: .seconds(3))
-            #expect(hello?.kind == .hello)
+            let peer = try await Self.clientAfterHello(coordinator)
             // A header announcing 100 bytes, then one byte every 100 ms: never idle, never complete.
             try await peer.send([0, 0, 0, 100])
             var closed = false
@@ -37,9 +34,7 @@ import Testing
 
     @Test func anOversizedFrameGetsFrameTooLargeAndAClose() async throws {
         try await InProcessCoordinator.with { coordinator in
-            let peer = try await RawTLSPeer.connect(port: coordinator.port, tls: try TestCertificates.files("client").makeClientContext())
-            try await peer.send(.hello(from: NodeIdentity(cluster: "demo", role: .client, name: "client")))
-            _ = await peer.waitForEnvelope(within: .seconds(3))
+            let peer = try await Self.clientAfterHello(coordinator)
             try await peer.send([0x01, 0x00, 0x00, 0x00])  // 16 MiB declared, limit 64 KiB, no body sent
             #expect(await peer.closes(within: .seconds(3)))
             #expect(peer.firstError?.code == .frameTooLarge)
@@ -48,12 +43,19 @@ import Testing
 
     @Test func garbageAfterHelloGetsMalformedFrame() async throws {
         try await InProcessCoordinator.with { coordinator in
-            let peer = try await RawTLSPeer.connect(port: coordinator.port, tls: try TestCertificates.files("client").makeClientContext())
-            try await peer.send(.hello(from: NodeIdentity(cluster: "demo", role: .client, name: "client")))
-            _ = await peer.waitForEnvelope(within: .seconds(3))
+            let peer = try await Self.clientAfterHello(coordinator)
             try await peer.send([0, 0, 0, 3, 0xFF, 0xFF, 0xFF])
             #expect(await peer.closes(within: .seconds(3)))
             #expect(peer.firstError?.code == .malformedFrame)
         }
+    }
+
+    /// A raw client that has completed TLS and the Hello exchange (the coordinator's Hello is checked).
+    static func clientAfterHello(_ coordinator: InProcessCoordinator) async throws -> RawTLSPeer {
+        let peer = try await RawTLSPeer.connect(port: coordinator.port, tls: try TestCertificates.files("client").makeClientContext())
+        try await peer.send(.hello(from: NodeIdentity(cluster: "demo", role: .client, name: "client")))
+        let hello = await peer.waitForEnvelope(within: .seconds(3))
+        #expect(hello?.kind == .hello, "the coordinator should answer Hello")
+        return peer
     }
 }

@@ -50,11 +50,7 @@ import Testing
         let call = Task { try await retrier.run { _ in throw SystemFailure() } }
         try await waitForSleeper(on: clock)
         await clock.advance(by: .seconds(1))
-        let result = await call.result
-        guard case .failure(let error) = result, let context = error as? ErrorContext else {
-            Issue.record("expected a failure, got \(result)")
-            return
-        }
+        let context = try await Self.failure(of: call)
         #expect(context.attempt == 2)
         #expect(context.code == .unavailable)
         #expect(context.message.contains("gave up after 2 attempts"))
@@ -75,11 +71,7 @@ import Testing
         }
         try await waitForSleeper(on: clock)
         await clock.advance(by: .seconds(1))
-        let result = await call.result
-        guard case .failure(let error) = result, let context = error as? ErrorContext else {
-            Issue.record("expected a failure, got \(result)")
-            return
-        }
+        let context = try await Self.failure(of: call)
         #expect(calls.value == 2)
         #expect(context.attempt == 2)
         #expect(context.message.contains("after the deadline"))
@@ -99,5 +91,15 @@ import Testing
         }
         // 10 first attempts and a single retry from the budget, not 50 calls.
         #expect(calls.value == 11)
+    }
+
+    /// The ErrorContext a call failed with; fails the test if it succeeded or threw something else.
+    static func failure<Success>(of call: Task<Success, any Error>) async throws -> ErrorContext {
+        let result = await call.result
+        guard case .failure(let error) = result, let context = error as? ErrorContext else {
+            Issue.record("expected an ErrorContext failure, got \(result)")
+            throw WaitError(what: "a failure")
+        }
+        return context
     }
 }
