@@ -69,6 +69,12 @@ final class ClusterProcesses: @unchecked Sendable {
         process.waitUntilExit()
     }
 
+    /// Sends `signal` (e.g. SIGSTOP, SIGCONT) to the named process.
+    func signal(_ name: String, _ signal: Int32) {
+        guard let process = lock.withLock({ processes[name] }) else { return }
+        Foundation.kill(process.processIdentifier, signal)
+    }
+
     /// A client connected with the client certificate.
     func client() async throws -> PhalanxClient {
         let certs = directory.appendingPathComponent("certs").path
@@ -91,7 +97,9 @@ final class ClusterProcesses: @unchecked Sendable {
             defer { processes.removeAll() }
             return Array(processes.values)
         }
-        for process in running where process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        for process in running where process.isRunning {
+            Foundation.kill(process.processIdentifier, SIGKILL)  // also ends a stopped (SIGSTOP) process
+        }
         for process in running { process.waitUntilExit() }
     }
 

@@ -4,7 +4,7 @@ import PhalanxResilience
 import Testing
 
 /// Real processes on 127.0.0.1: a coordinator and workers started from the built `phalanx` binary.
-@Suite(.serialized) struct EndToEndTests {
+@Suite(.serialized, .timeLimit(.minutes(1))) struct EndToEndTests {
     @Test func aThousandEchoTasksEachReturnExactlyOnceWithTheirPayload() async throws {
         let cluster = try ClusterProcesses()
         defer { cluster.stopAll() }
@@ -78,6 +78,35 @@ import Testing
             #expect(outcome.worker == "w2" && outcome.attempt == 2)
         }
         #expect(await client.resultsReceived == 10)
+        await client.close()
+    }
+
+    @Test func aFrozenWorkerIsDeclaredDeadByHeartbeatsAndItsTasksFinishOnceElsewhere() async throws {
+        let cluster = try ClusterProcesses()
+        defer { cluster.stopAll() }
+        try await cluster.startCoordinator()  // heartbeats every 200 ms, dead after 5 missed
+        try cluster.startWorker("w1", capacity: 10)
+        let client = try await cluster.client()
+        try await cluster.waitForWorkers(1, using: client)
+
+        let requests = (0..<10).map { TaskRequest(taskID: "frozen-\($0)", kind: "sleep", text: "300") }
+        try await client.submit(requests)
+        try await Task.sleep(for: .milliseconds(100))
+        cluster.signal("w1", SIGSTOP)  // a GC pause or VM freeze: the connection stays open, heartbeats stop
+        try cluster.startWorker("w2", capacity: 10)
+
+        var outcomes: [TaskOutcome] = []
+        for request in requests { outcomes.append(await client.outcome(of: request.taskID)) }
+        for outcome in outcomes {
+            #expect(outcome.outputText == "300", "\(outcome.taskID): \(outcome.result)")
+            #expect(outcome.worker == "w2" && outcome.attempt == 2)
+        }
+        // The frozen worker wakes up with its old attempts still running: none of them may count.
+        cluster.signal("w1", SIGCONT)
+        try await Task.sleep(for: .milliseconds(800))
+        #expect(await client.resultsReceived == 10)
+        let status = try await client.status()
+        #expect(status.tasksSucceeded == 10 && status.tasksAccepted == 10)
         await client.close()
     }
 

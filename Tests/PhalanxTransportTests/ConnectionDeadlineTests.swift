@@ -4,7 +4,7 @@ import PhalanxWire
 import Testing
 
 /// The per-connection deadlines, against a real coordinator over real TLS.
-@Suite(.serialized) struct ConnectionDeadlineTests {
+@Suite(.serialized, .timeLimit(.minutes(1))) struct ConnectionDeadlineTests {
     @Test func aPeerThatCompletesTLSButNeverSendsHelloIsDisconnected() async throws {
         try await InProcessCoordinator.with { coordinator in
             let peer = try await RawTLSPeer.connect(port: coordinator.port, tls: try TestCertificates.files("client").makeClientContext())

@@ -9,7 +9,7 @@ import PhalanxWire
 import Testing
 
 /// Real TLS over real loopback sockets against an in-process coordinator.
-@Suite(.serialized) struct MutualTLSTests {
+@Suite(.serialized, .timeLimit(.minutes(1))) struct MutualTLSTests {
     let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
 
     func connectAsClient(_ coordinator: InProcessCoordinator, files: TLSFiles = TestCertificates.files("client")) async throws -> PhalanxClient {
