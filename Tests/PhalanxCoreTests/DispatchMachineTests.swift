@@ -86,3 +86,19 @@ import Testing
         #expect(machine.assign().first?.key.taskID == "old")
     }
 }
+
+extension DispatchMachineTests {
+    @Test func aWorkerLostAndRegisteredAgainStartsWithAnEmptySlotAndFencedOldAttempts() {
+        var machine = Machine(maximumQueuedTasks: 10)
+        machine.workerRegistered(name: "w1", capacity: 2, kinds: ["echo"])
+        _ = machine.submit(key("a"), kind: "echo", task: "")
+        _ = machine.assign()
+        _ = machine.workerLost(name: "w1")
+        machine.workerRegistered(name: "w1", capacity: 2, kinds: ["echo"])
+        let again = machine.assign()
+        #expect(again.first?.attempt == 2)
+        guard case .stale = machine.resultReceived(from: "w1", key: key("a"), attempt: 1) else { Issue.record("old attempt accepted"); return }
+        guard case .accepted = machine.resultReceived(from: "w1", key: key("a"), attempt: 2) else { Issue.record("new attempt refused"); return }
+        #expect(machine.workers["w1"]?.inFlight == 0)
+    }
+}

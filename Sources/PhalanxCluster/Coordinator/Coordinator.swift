@@ -154,6 +154,11 @@ public actor Coordinator {
             channel.writeAndFlush(Phalanx_V1_Envelope.error(error)).whenComplete { _ in channel.close(promise: nil) }
             return
         }
+        if dispatch.workers[worker.name] != nil {
+            // Registered again (a reconnect the coordinator had not noticed yet): the tasks of the
+            // old registration are re-queued under new attempts, so its late results are fenced off.
+            declareDead(worker.name, reason: "it registered again")
+        }
         dispatch.workerRegistered(name: worker.name, capacity: Int(registration.capacity), kinds: kinds)
         lastHeartbeat[worker.name] = .now
         var registered = Phalanx_V1_Registered()
