@@ -9,8 +9,10 @@ import PhalanxWire
 /// routes results back to the clients that submitted them.
 ///
 /// All cluster state lives in this actor (the ``DispatchMachine`` and the table of connected
-/// peers); connection tasks only decode and hand messages over. Writes go straight to the NIO
-/// channel so the actor never suspends mid-step.
+/// peers); connection tasks only hand decoded messages over, in order. Each connection's task
+/// prefers its channel's event loop as executor, so with the listener bound to one loop (as
+/// `phalanx coordinator` does) a message goes from socket to decision to the next write on one
+/// thread. Writes go straight to the NIO channel, so the actor never suspends mid-step.
 public actor Coordinator {
     public nonisolated let local: NodeIdentity
     public nonisolated let configuration: CoordinatorConfiguration
