@@ -50,6 +50,34 @@ import Testing
         }
     }
 
+    @Test func aHelloOfAnotherProtocolVersionIsAnsweredWithVersionMismatch() async throws {
+        try await InProcessCoordinator.with { coordinator in
+            let peer = try await RawTLSPeer.connect(port: coordinator.port, tls: try TestCertificates.files("client").makeClientContext())
+            var hello = Phalanx_V1_Hello()
+            hello.protocolVersion = 99
+            hello.cluster = "demo"
+            hello.role = .client
+            hello.node = "client"
+            var envelope = Phalanx_V1_Envelope()
+            envelope.body = .hello(hello)
+            try await peer.send(envelope)
+            #expect(await peer.closes(within: .seconds(3)))
+            let error = try #require(peer.firstError)
+            #expect(error.code == .versionMismatch && error.message.contains("99"))
+        }
+    }
+
+    @Test func aMessageBeforeHelloIsAProtocolError() async throws {
+        try await InProcessCoordinator.with { coordinator in
+            let peer = try await RawTLSPeer.connect(port: coordinator.port, tls: try TestCertificates.files("client").makeClientContext())
+            var envelope = Phalanx_V1_Envelope()
+            envelope.body = .statusRequest(Phalanx_V1_StatusRequest())
+            try await peer.send(envelope)
+            #expect(await peer.closes(within: .seconds(3)))
+            #expect(peer.firstError?.code == .protocolError)
+        }
+    }
+
     /// A raw client that has completed TLS and the Hello exchange (the coordinator's Hello is checked).
     static func clientAfterHello(_ coordinator: InProcessCoordinator) async throws -> RawTLSPeer {
         let peer = try await RawTLSPeer.connect(port: coordinator.port, tls: try TestCertificates.files("client").makeClientContext())
