@@ -104,10 +104,11 @@ final class ClusterProcesses: @unchecked Sendable {
     }
 
     /// Runs `phalanx` with `arguments` to completion: exit status and standard error.
-    static func runToCompletion(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
+    static func runToCompletion(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice

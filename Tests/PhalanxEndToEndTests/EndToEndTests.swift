@@ -127,7 +127,11 @@ import Testing
         let (rangeStatus, rangeError) = try ClusterProcesses.runToCompletion(["worker", "--config", good, "--name", "w1", "--set", "worker.capacity=0"])
         #expect(rangeStatus == 2 && rangeError.contains("worker.capacity must be in 1...100000"))
 
-        let (envStatus, envError) = try ClusterProcesses.runToCompletion(["coordinator", "--config", good, "--set", "limits.max_frame_bytes=abc"])
-        #expect(envStatus == 2 && envError.contains("limits.max_frame_bytes must be an integer"))
+        let (flagStatus, flagError) = try ClusterProcesses.runToCompletion(["coordinator", "--config", good, "--set", "limits.max_frame_bytes=abc"])
+        #expect(flagStatus == 2 && flagError.contains("--set limits.max_frame_bytes=abc") && flagError.contains("must be an integer"))
+
+        let (envStatus, envError) = try ClusterProcesses.runToCompletion(
+            ["worker", "--config", good, "--name", "w1"], environment: ["PHALANX_WORKER_CAPACITY": "lots"])
+        #expect(envStatus == 2 && envError.contains("PHALANX_WORKER_CAPACITY") && envError.contains("worker.capacity must be an integer"))
     }
 }
