@@ -96,10 +96,6 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         }
     }
 
-    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        context.write(data, promise: promise)
-    }
-
     private func tlsCompleted(context: ChannelHandlerContext) {
         let certificate: NIOSSLCertificate?
         do {
