@@ -112,12 +112,14 @@ public actor PhalanxClient {
         var batch = Phalanx_V1_SubmitBatch()
         batch.requestID = requestID
         let now = Int64((Date().timeIntervalSince1970 * 1_000).rounded())
+        var ids = TraceIDGenerator()
+        let parent = TraceContext.current
         batch.tasks = requests.map { request in
             var spec = Phalanx_V1_TaskSpec()
             spec.taskID = request.taskID
             spec.kind = request.kind
             spec.payload = Data(request.payload)
-            let trace = TraceContext.current?.childSpan() ?? .newTrace()
+            let trace = parent?.childSpan(using: &ids) ?? .newTrace(using: &ids)
             spec.trace.traceID = trace.traceID
             spec.trace.spanID = trace.spanID
             if let timeout = request.timeout {

@@ -72,9 +72,11 @@ public struct WorkerRuntime: Sendable {
                         group.addTask { try await Self.sendHeartbeats(every: interval, on: channel) }
                     case .dispatch(let batch):
                         await batcher.started(batch.assignments.count)
+                        var seeds = TraceIDGenerator()  // one system draw per batch, not per task
                         for assignment in batch.assignments {
+                            let ids = TraceIDGenerator(seed: seeds.next())
                             group.addTask(executorPreference: globalConcurrentExecutor) {
-                                let result = await run(assignment, boundary: boundary, worker: local.name)
+                                let result = await run(assignment, boundary: boundary, worker: local.name, ids: ids)
                                 await batcher.add(result)
                             }
                         }
@@ -87,13 +89,16 @@ public struct WorkerRuntime: Sendable {
         }
     }
 
-    private func run(_ assignment: Phalanx_V1_Assignment, boundary: TaskBoundary, worker: String) async -> Phalanx_V1_TaskResult {
+    private func run(
+        _ assignment: Phalanx_V1_Assignment, boundary: TaskBoundary, worker: String, ids: TraceIDGenerator
+    ) async -> Phalanx_V1_TaskResult {
         let spec = assignment.task
         var result = Phalanx_V1_TaskResult()
         result.taskID = spec.taskID
         result.attempt = assignment.attempt
         result.worker = worker
-        let trace = TraceContext(traceID: spec.trace.traceID, spanID: spec.trace.spanID)?.childSpan() ?? .newTrace()
+        var ids = ids
+        let trace = TraceContext(traceID: spec.trace.traceID, spanID: spec.trace.spanID)?.childSpan(using: &ids) ?? .newTrace(using: &ids)
         let input = TaskInput(taskID: spec.taskID, attempt: assignment.attempt, kind: spec.kind, payload: Array(spec.payload))
         do {
             let output = try await boundary.run(taskID: spec.taskID, attempt: Int(assignment.attempt), trace: trace) {

@@ -29,3 +29,15 @@ import Testing
         #expect(TraceContext(traceID: traceID, spanID: spanID) == nil)
     }
 }
+
+@Suite struct TraceIDGeneratorTests {
+    @Test func aSeededGeneratorRepeatsAndIdsStayDistinct() {
+        var first = TraceIDGenerator(seed: 7)
+        var second = TraceIDGenerator(seed: 7)
+        #expect((0..<5).map { _ in first.next() } == (0..<5).map { _ in second.next() })
+        var generator = TraceIDGenerator()
+        let traces = (0..<10_000).map { _ in TraceContext.newTrace(using: &generator).traceID }
+        #expect(Set(traces).count == traces.count)
+        #expect(traces.allSatisfy { TraceContext(traceID: $0, spanID: "00f067aa0ba902b7") != nil })
+    }
+}
