@@ -119,6 +119,7 @@ let package = Package(
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "PhalanxClusterTests", dependencies: ["PhalanxCluster", "PhalanxResilience"]),
         .testTarget(name: "PhalanxEndToEndTests", dependencies: ["PhalanxClient"]),
     ],
     swiftLanguageModes: [.v6]

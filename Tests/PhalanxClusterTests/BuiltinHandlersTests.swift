@@ -1,0 +1,39 @@
+import PhalanxResilience
+import Testing
+
+@testable import PhalanxCluster
+
+@Suite struct BuiltinHandlersTests {
+    let handlers = TaskHandlerRegistry.builtIn
+
+    func run(_ kind: String, _ payload: String) async throws -> String {
+        let handler = try #require(handlers.handler(for: kind))
+        let output = try await handler(TaskInput(taskID: "t", attempt: 1, kind: kind, payload: Array(payload.utf8)))
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    @Test func servesTheFourBuiltInKinds() {
+        #expect(handlers.kinds == ["echo", "fail", "sha256", "sleep"])
+    }
+
+    @Test func echoAndSha256() async throws {
+        #expect(try await run("echo", "hello") == "hello")
+        #expect(try await run("sha256", "0") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(try await run("sha256", "100000").count == 64)
+    }
+
+    @Test func failUsesTheRequestedClass() async throws {
+        await #expect { try await run("fail", "business") } throws: { ($0 as? PhalanxError)?.failureClass == .business }
+        await #expect { try await run("fail", "system") } throws: { ($0 as? PhalanxError)?.failureClass == .system }
+        #expect(try await run("fail", "system:0") == "ok")
+    }
+
+    @Test func badPayloadsAreInvalidArgumentsThatSayWhatIsExpected() async throws {
+        for (kind, payload) in [("sleep", "soon"), ("sha256", "-1"), ("fail", "fatal"), ("fail", "system:2")] {
+            await #expect("\(kind) \(payload)") { try await run(kind, payload) } throws: { error in
+                let error = error as? PhalanxError
+                return error?.code == .invalidArgument && error?.message.contains(payload.split(separator: ":").last.map(String.init) ?? payload) == true
+            }
+        }
+    }
+}
