@@ -24,11 +24,11 @@ public final class ResourceLedger: Sendable {
     func closed(_ kind: String) { adjust(kind, by: -1) }
 
     private func adjust(_ kind: String, by delta: Int) {
-        let value = counts.withLock { counts -> Int in
+        counts.withLock { counts in
             counts[kind, default: 0] += delta
-            return counts[kind]!
+            // Recorded under the lock: two updates racing outside it could leave a stale last value.
+            Gauge(label: Self.openMetric, dimensions: [("kind", kind)], factory: metricsFactory).record(counts[kind]!)
         }
-        Gauge(label: Self.openMetric, dimensions: [("kind", kind)], factory: metricsFactory).record(value)
     }
 }
 

@@ -4,7 +4,7 @@ import PhalanxResilience
 import Synchronization
 
 /// Waits (by yielding, never by sleeping) until `condition` holds; fails the wait after many tries.
-func eventually(_ what: String, tries: Int = 10_000, _ condition: () -> Bool) async throws {
+func eventually(_ what: String, tries: Int = 200_000, _ condition: () -> Bool) async throws {
     for _ in 0..<tries {
         if condition() { return }
         await Task.yield()
