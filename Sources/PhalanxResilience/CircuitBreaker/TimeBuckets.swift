@@ -47,12 +47,6 @@ struct TimeBuckets<Counts: Sendable>: Sendable {
         add(&total, counts)
     }
 
-    /// Empties the window.
-    mutating func reset() {
-        for slot in buckets.indices { buckets[slot] = (index: -1, counts: zero) }
-        total = zero
-    }
-
     private func bucketIndex(_ elapsed: Duration) -> Int64 {
         Int64(max(elapsed, .zero) / bucketDuration)
     }
