@@ -111,7 +111,6 @@ public actor PhalanxClient {
         let requestID = nextRequestID
         var batch = Phalanx_V1_SubmitBatch()
         batch.requestID = requestID
-        let now = Int64((Date().timeIntervalSince1970 * 1_000).rounded())
         var ids = TraceIDGenerator()
         let parent = TraceContext.current
         batch.tasks = requests.map { request in
@@ -122,9 +121,7 @@ public actor PhalanxClient {
             let trace = parent?.childSpan(using: &ids) ?? .newTrace(using: &ids)
             spec.trace.traceID = trace.traceID
             spec.trace.spanID = trace.spanID
-            if let timeout = request.timeout {
-                spec.deadlineUnixMs = now + timeout.components.seconds * 1_000 + timeout.components.attoseconds / 1_000_000_000_000_000
-            }
+            spec.deadlineUnixMs = WireTime.deadlineUnixMilliseconds(after: request.timeout)
             return spec
         }
         var envelope = Phalanx_V1_Envelope()

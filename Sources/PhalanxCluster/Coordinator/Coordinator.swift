@@ -165,7 +165,7 @@ public actor Coordinator {
         lastHeartbeat[worker.name] = .now
         var registered = Phalanx_V1_Registered()
         registered.worker = worker.name
-        registered.heartbeatIntervalMs = UInt32(configuration.heartbeatInterval.milliseconds)
+        registered.heartbeatIntervalMs = UInt32(configuration.heartbeatInterval.wholeMilliseconds)
         var envelope = Phalanx_V1_Envelope()
         envelope.body = .registered(registered)
         channel.writeAndFlush(envelope, promise: nil)
@@ -276,9 +276,4 @@ public actor Coordinator {
         deliver(byClient)
         pump()
     }
-}
-
-extension Duration {
-    /// Whole milliseconds.
-    var milliseconds: Int64 { components.seconds * 1_000 + components.attoseconds / 1_000_000_000_000_000 }
 }

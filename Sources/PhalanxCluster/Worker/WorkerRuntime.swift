@@ -105,7 +105,7 @@ public struct WorkerRuntime: Sendable {
                 guard let handler = handlers.handler(for: spec.kind) else {
                     throw PhalanxError(.invalidArgument, "this worker does not serve task kind '\(spec.kind)'")
                 }
-                guard let remaining = WallClock.remaining(untilUnixMilliseconds: spec.deadlineUnixMs) else {
+                guard let remaining = WireTime.remaining(untilUnixMilliseconds: spec.deadlineUnixMs) else {
                     return try await handler(input)
                 }
                 return try await withTimeout(remaining, on: ContinuousClock()) { try await handler(input) }

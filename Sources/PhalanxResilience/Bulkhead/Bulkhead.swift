@@ -20,12 +20,9 @@ public final class Bulkhead<C: Clock>: Sendable where C.Duration == Duration {
 
         /// Checks every setting; the error names the setting and what is expected.
         public func validate() throws(ErrorContext) {
-            func invalid(_ key: String, _ expected: String) -> ErrorContext {
-                ErrorContext(code: .invalidArgument, message: "bulkhead setting \(key): expected \(expected)")
-            }
-            guard maxConcurrentCalls >= 1 else { throw invalid("maxConcurrentCalls", "at least 1, got \(maxConcurrentCalls)") }
-            guard maxWaitingCalls >= 0 else { throw invalid("maxWaitingCalls", "zero or more, got \(maxWaitingCalls)") }
-            guard maxWaitDuration >= .zero else { throw invalid("maxWaitDuration", "zero or more") }
+            guard maxConcurrentCalls >= 1 else { throw .invalidSetting("bulkhead", "maxConcurrentCalls", "at least 1, got \(maxConcurrentCalls)") }
+            guard maxWaitingCalls >= 0 else { throw .invalidSetting("bulkhead", "maxWaitingCalls", "zero or more, got \(maxWaitingCalls)") }
+            guard maxWaitDuration >= .zero else { throw .invalidSetting("bulkhead", "maxWaitDuration", "zero or more") }
         }
     }
 

@@ -31,27 +31,24 @@ public struct CircuitBreakerConfiguration: Sendable {
 
     /// Checks every setting; the error names the setting and what is expected.
     public func validate() throws(ErrorContext) {
-        func invalid(_ key: String, _ expected: String) -> ErrorContext {
-            ErrorContext(code: .invalidArgument, message: "circuit breaker setting \(key): expected \(expected)")
-        }
         guard (0...100).contains(failureRateThreshold), failureRateThreshold > 0 else {
-            throw invalid("failureRateThreshold", "a percentage in (0, 100], got \(failureRateThreshold)")
+            throw .invalidSetting("circuit breaker", "failureRateThreshold", "a percentage in (0, 100], got \(failureRateThreshold)")
         }
         guard (0...100).contains(slowCallRateThreshold), slowCallRateThreshold > 0 else {
-            throw invalid("slowCallRateThreshold", "a percentage in (0, 100], got \(slowCallRateThreshold)")
+            throw .invalidSetting("circuit breaker", "slowCallRateThreshold", "a percentage in (0, 100], got \(slowCallRateThreshold)")
         }
-        guard slowCallDurationThreshold > .zero else { throw invalid("slowCallDurationThreshold", "a positive duration") }
-        guard minimumNumberOfCalls >= 1 else { throw invalid("minimumNumberOfCalls", "at least 1, got \(minimumNumberOfCalls)") }
+        guard slowCallDurationThreshold > .zero else { throw .invalidSetting("circuit breaker", "slowCallDurationThreshold", "a positive duration") }
+        guard minimumNumberOfCalls >= 1 else { throw .invalidSetting("circuit breaker", "minimumNumberOfCalls", "at least 1, got \(minimumNumberOfCalls)") }
         switch slidingWindow {
         case .countBased(let size):
-            guard size >= 1 else { throw invalid("slidingWindow.size", "at least 1, got \(size)") }
+            guard size >= 1 else { throw .invalidSetting("circuit breaker", "slidingWindow.size", "at least 1, got \(size)") }
         case .timeBased(let duration):
-            guard duration > .zero else { throw invalid("slidingWindow.duration", "a positive duration") }
+            guard duration > .zero else { throw .invalidSetting("circuit breaker", "slidingWindow.duration", "a positive duration") }
         }
-        guard waitDurationInOpenState >= .zero else { throw invalid("waitDurationInOpenState", "zero or more") }
+        guard waitDurationInOpenState >= .zero else { throw .invalidSetting("circuit breaker", "waitDurationInOpenState", "zero or more") }
         guard permittedNumberOfCallsInHalfOpenState >= 1 else {
-            throw invalid("permittedNumberOfCallsInHalfOpenState", "at least 1, got \(permittedNumberOfCallsInHalfOpenState)")
+            throw .invalidSetting("circuit breaker", "permittedNumberOfCallsInHalfOpenState", "at least 1, got \(permittedNumberOfCallsInHalfOpenState)")
         }
-        guard probePermitTimeout > .zero else { throw invalid("probePermitTimeout", "a positive duration") }
+        guard probePermitTimeout > .zero else { throw .invalidSetting("circuit breaker", "probePermitTimeout", "a positive duration") }
     }
 }

@@ -40,6 +40,11 @@ public struct ErrorContext: Error, Sendable, Hashable, Codable, CustomStringConv
     /// Whether a retry may help: only system failures are retried.
     public var retryable: Bool { failureClass.isRetryable }
 
+    /// An `INVALID_ARGUMENT` naming a component's setting and what it expects, for configuration checks.
+    public static func invalidSetting(_ component: String, _ key: String, _ expected: String) -> ErrorContext {
+        ErrorContext(code: .invalidArgument, message: "\(component) setting \(key): expected \(expected)")
+    }
+
     /// This context wrapped as the cause of a new, outer failure.
     public func wrapped(in code: ErrorCode, _ message: String, failureClass: FailureClass? = nil) -> ErrorContext {
         var outer = ErrorContext(

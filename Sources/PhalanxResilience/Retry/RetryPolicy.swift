@@ -23,13 +23,10 @@ public struct RetryPolicy: Sendable, Hashable {
 
     /// Checks every setting; the error names the setting and what is expected.
     public func validate() throws(ErrorContext) {
-        func invalid(_ key: String, _ expected: String) -> ErrorContext {
-            ErrorContext(code: .invalidArgument, message: "retry setting \(key): expected \(expected)")
-        }
-        guard maxAttempts >= 1 else { throw invalid("maxAttempts", "at least 1, got \(maxAttempts)") }
-        guard initialBackoff >= .zero else { throw invalid("initialBackoff", "zero or more") }
-        guard maxBackoff >= initialBackoff else { throw invalid("maxBackoff", "at least initialBackoff") }
-        guard multiplier >= 1 else { throw invalid("multiplier", "at least 1, got \(multiplier)") }
+        guard maxAttempts >= 1 else { throw .invalidSetting("retry", "maxAttempts", "at least 1, got \(maxAttempts)") }
+        guard initialBackoff >= .zero else { throw .invalidSetting("retry", "initialBackoff", "zero or more") }
+        guard maxBackoff >= initialBackoff else { throw .invalidSetting("retry", "maxBackoff", "at least initialBackoff") }
+        guard multiplier >= 1 else { throw .invalidSetting("retry", "multiplier", "at least 1, got \(multiplier)") }
     }
 
     /// The delay before retry number `retry` (1 for the first retry), given the previous delay

@@ -42,7 +42,7 @@ struct BenchCommand: AsyncParsableCommand {
             completed += outcomes.count
             failed += outcomes.filter { if case .failure = $0.result { true } else { false } }.count
         }
-        let throughputSeconds = seconds(ContinuousClock.now - started)
+        let throughputSeconds = (ContinuousClock.now - started).seconds
 
         // Latency: one task at a time.
         var latencies: [Double] = []
@@ -50,7 +50,7 @@ struct BenchCommand: AsyncParsableCommand {
         for index in 0..<roundTrips {
             let begin = ContinuousClock.now
             let outcome = try await connection.run([TaskRequest(taskID: "\(prefix)-l\(index)", kind: "echo", payload: payload)])
-            latencies.append(seconds(ContinuousClock.now - begin) * 1_000)
+            latencies.append((ContinuousClock.now - begin).seconds * 1_000)
             if case .failure = outcome[0].result { failed += 1 }
         }
         latencies.sort()
@@ -66,9 +66,5 @@ struct BenchCommand: AsyncParsableCommand {
             print("failed: \(failed)")
         }
         if failed > 0 { throw ExitCode(3) }
-    }
-
-    private func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

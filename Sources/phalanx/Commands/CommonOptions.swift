@@ -28,6 +28,11 @@ func bootstrapLogging(level: String, node: String) {
     LoggingSystem.bootstrap { label in JSONLogHandler(logLevel: logLevel, label: label, node: node) }
 }
 
+extension Duration {
+    /// The duration in seconds, for reports.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
 func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }

@@ -74,7 +74,7 @@ struct SubmitCommand: AsyncParsableCommand {
                 }
             }
         }
-        let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+        let seconds = (ContinuousClock.now - started).seconds
         if client.json {
             let summary: [String: Any] = ["tasks": count, "succeeded": count - failures, "failed": failures, "seconds": seconds, "results": lines]
             let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])

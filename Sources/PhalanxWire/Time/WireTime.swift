@@ -1,0 +1,25 @@
+import Foundation
+
+/// How time crosses the wire: absolute deadlines as Unix milliseconds (0 = none), intervals as
+/// whole milliseconds. Sender and receiver use this one conversion, both ways.
+public enum WireTime {
+    /// Now, in Unix milliseconds.
+    public static func nowUnixMilliseconds() -> Int64 { Int64((Date().timeIntervalSince1970 * 1_000).rounded()) }
+
+    /// The absolute deadline `timeout` from now (nil timeout: 0, no deadline).
+    public static func deadlineUnixMilliseconds(after timeout: Duration?) -> Int64 {
+        guard let timeout else { return 0 }
+        return nowUnixMilliseconds() + timeout.wholeMilliseconds
+    }
+
+    /// Time left until `unixMilliseconds` (nil when 0, meaning no deadline).
+    public static func remaining(untilUnixMilliseconds unixMilliseconds: Int64) -> Duration? {
+        guard unixMilliseconds > 0 else { return nil }
+        return .milliseconds(unixMilliseconds - nowUnixMilliseconds())
+    }
+}
+
+extension Duration {
+    /// The duration in whole milliseconds (rounded toward zero).
+    public var wholeMilliseconds: Int64 { components.seconds * 1_000 + components.attoseconds / 1_000_000_000_000_000 }
+}
