@@ -12,25 +12,9 @@ if [ -z "$bin" ]; then
     bin=$(swift build -c release --show-bin-path)/phalanx
 fi
 run=$(mktemp -d)
-bash scripts/gen-certs.sh run/certs demo coordinator:coordinator w1:worker w2:worker w3:worker client:client >/dev/null
-
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$run"
-}
-trap cleanup EXIT
+source scripts/lib/local-cluster.sh
+trap 'cluster_stop; rm -rf "$run"' EXIT
 trap 'exit 130' INT TERM
 
-common=(--config cluster.conf --set tls.dir=run/certs --set log.level=warning)
-"$bin" coordinator "${common[@]}" --set coordinator.port=0 --port-file "$run/port" 2>"$run/coordinator.log" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$run/port" ] && break; sleep 0.1; done
-common+=(--set coordinator.port="$(cat "$run/port")")
-for worker in $(seq -f "w%g" 1 "${BENCH_WORKERS:-3}"); do "$bin" worker "${common[@]}" --name "$worker" 2>"$run/$worker.log" & pids+=($!); done
-for _ in $(seq 100); do
-    [ "$("$bin" status "${common[@]}" --json 2>/dev/null | grep -o '"name"' | wc -l)" -ge "${BENCH_WORKERS:-3}" ] && break
-    sleep 0.1
-done
-"$bin" bench "${common[@]}" "$@"
+cluster_start "$bin" "$run" "${BENCH_WORKERS:-3}" --set log.level=warning
+"$bin" bench "${phalanx_args[@]}" "$@"

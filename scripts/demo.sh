@@ -14,34 +14,13 @@ bin=$(swift build -c release --show-bin-path)/phalanx
 
 run=run/demo-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$run"
-bash scripts/gen-certs.sh run/certs demo coordinator:coordinator w1:worker w2:worker w3:worker client:client admin:admin >/dev/null
-
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
+source scripts/lib/local-cluster.sh
+trap cluster_stop EXIT
 trap 'echo "interrupted"; exit 130' INT TERM
 
-common=(--config cluster.conf --set tls.dir=run/certs)
-"$bin" coordinator "${common[@]}" --set coordinator.port=0 --port-file "$run/port" 2>"$run/coordinator.log" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$run/port" ] && break; sleep 0.1; done
-[ -s "$run/port" ] || { echo "the coordinator did not start; see $run/coordinator.log" >&2; tail -5 "$run/coordinator.log" >&2; exit 1; }
-port=$(cat "$run/port")
-common+=(--set coordinator.port="$port")
-echo "coordinator on 127.0.0.1:$port (pid ${pids[0]}); logs in $run"
-
-for worker in w1 w2 w3; do
-    "$bin" worker "${common[@]}" --name "$worker" 2>"$run/$worker.log" &
-    pids+=($!)
-done
-for _ in $(seq 100); do
-    workers=$("$bin" status "${common[@]}" --json 2>/dev/null | grep -o '"name"' | wc -l || true)
-    [ "$workers" -ge 3 ] && break
-    sleep 0.1
-done
+cluster_start "$bin" "$run" 3
+common=("${phalanx_args[@]}")
+echo "coordinator on 127.0.0.1:$(cat "$run/port") (pid ${cluster_pids[0]}); logs in $run"
 "$bin" status "${common[@]}"
 echo
 
