@@ -90,6 +90,8 @@ let package = Package(
             dependencies: ["PhalanxCluster"],
             path: "Examples/CustomWorker"
         ),
+        // Test support shared by the test targets: certificates made as users make them.
+        .target(name: "PhalanxTesting", dependencies: ["PhalanxTransport"]),
         .testTarget(
             name: "PhalanxResilienceTests",
             dependencies: [
@@ -111,7 +113,7 @@ let package = Package(
         .testTarget(
             name: "PhalanxTransportTests",
             dependencies: [
-                "PhalanxTransport", "PhalanxCluster", "PhalanxClient", "PhalanxWire", "PhalanxCore",
+                "PhalanxTransport", "PhalanxCluster", "PhalanxClient", "PhalanxWire", "PhalanxCore", "PhalanxTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -120,7 +122,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "PhalanxClusterTests", dependencies: ["PhalanxCluster", "PhalanxResilience"]),
-        .testTarget(name: "PhalanxEndToEndTests", dependencies: ["PhalanxClient"]),
+        .testTarget(name: "PhalanxEndToEndTests", dependencies: ["PhalanxClient", "PhalanxTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

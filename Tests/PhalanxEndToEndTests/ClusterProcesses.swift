@@ -1,12 +1,12 @@
 import Foundation
 import PhalanxClient
-import PhalanxTransport
+import PhalanxTesting
 
 /// Real `phalanx` processes on 127.0.0.1 for end-to-end tests: a coordinator on a free port and
 /// workers, each with its own certificate. It kills only the processes it started, by pid, when
 /// the test ends (also when it fails).
 final class ClusterProcesses: @unchecked Sendable {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repositoryRoot = CertificateFactory.repositoryRoot
 
     /// The `phalanx` binary built next to the test bundle (or PHALANX_BINARY).
     static let binary: String = {
@@ -23,16 +23,9 @@ final class ClusterProcesses: @unchecked Sendable {
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("phalanx-e2e-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let certificates = Process()
-        certificates.executableURL = URL(fileURLWithPath: "/bin/bash")
-        certificates.arguments = [
-            Self.repositoryRoot.appendingPathComponent("scripts/gen-certs.sh").path, directory.appendingPathComponent("certs").path, "demo",
-            "coordinator:coordinator", "w1:worker", "w2:worker", "client:client",
-        ]
-        certificates.standardOutput = FileHandle.nullDevice
-        try certificates.run()
-        certificates.waitUntilExit()
-        guard certificates.terminationStatus == 0 else { throw SetupError("scripts/gen-certs.sh failed") }
+        try CertificateFactory.generate(
+            in: directory.appendingPathComponent("certs").path, cluster: "demo",
+            nodes: ["coordinator:coordinator", "w1:worker", "w2:worker", "client:client"])
     }
 
     deinit { stopAll() }
@@ -77,10 +70,8 @@ final class ClusterProcesses: @unchecked Sendable {
 
     /// A client connected with the client certificate.
     func client() async throws -> PhalanxClient {
-        let certs = directory.appendingPathComponent("certs").path
-        return try await PhalanxClient.connect(
-            host: "127.0.0.1", port: port,
-            tls: TLSFiles(caCertificatePath: "\(certs)/ca.pem", certificatePath: "\(certs)/client.pem", privateKeyPath: "\(certs)/client-key.pem"))
+        try await PhalanxClient.connect(
+            host: "127.0.0.1", port: port, tls: CertificateFactory.files(in: directory.appendingPathComponent("certs").path, node: "client"))
     }
 
     /// Waits until the coordinator reports `count` registered workers.
