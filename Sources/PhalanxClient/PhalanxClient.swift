@@ -91,8 +91,7 @@ public actor PhalanxClient {
     /// Asks the coordinator for the cluster's status.
     public func status() async throws -> ClusterStatus {
         if let closedError { throw closedError }
-        var envelope = Phalanx_V1_Envelope()
-        envelope.body = .statusRequest(Phalanx_V1_StatusRequest())
+        let envelope = Phalanx_V1_Envelope(.statusRequest(Phalanx_V1_StatusRequest()))
         channel.writeAndFlush(envelope, promise: nil)
         return try await withCheckedThrowingContinuation { waitingStatus.append($0) }
     }
@@ -124,8 +123,7 @@ public actor PhalanxClient {
             spec.deadlineUnixMs = WireTime.deadlineUnixMilliseconds(after: request.timeout)
             return spec
         }
-        var envelope = Phalanx_V1_Envelope()
-        envelope.body = .submit(batch)
+        let envelope = Phalanx_V1_Envelope(.submit(batch))
         channel.writeAndFlush(envelope, promise: nil)
         return try await withCheckedThrowingContinuation { waitingAcks[requestID] = $0 }
     }

@@ -134,8 +134,7 @@ public actor Coordinator {
         var ack = Phalanx_V1_SubmitAck()
         ack.requestID = batch.requestID
         ack.accepted = accepted
-        var ackEnvelope = Phalanx_V1_Envelope()
-        ackEnvelope.body = .submitAck(ack)
+        let ackEnvelope = Phalanx_V1_Envelope(.submitAck(ack))
         if let channel = clientChannels[client.name] {
             channel.write(ackEnvelope, promise: nil)
             if !refused.isEmpty { channel.write(Phalanx_V1_Envelope.results(refused), promise: nil) }
@@ -166,8 +165,7 @@ public actor Coordinator {
         var registered = Phalanx_V1_Registered()
         registered.worker = worker.name
         registered.heartbeatIntervalMs = UInt32(configuration.heartbeatInterval.wholeMilliseconds)
-        var envelope = Phalanx_V1_Envelope()
-        envelope.body = .registered(registered)
+        let envelope = Phalanx_V1_Envelope(.registered(registered))
         channel.writeAndFlush(envelope, promise: nil)
         logger.info("worker registered", metadata: ["worker": "\(worker.name)", "capacity": "\(registration.capacity)", "kinds": "\(kinds.sorted())"])
         pump()
@@ -217,8 +215,7 @@ public actor Coordinator {
             byWorker[assignment.worker, default: Phalanx_V1_DispatchBatch()].assignments.append(wire)
         }
         for (worker, batch) in byWorker {
-            var envelope = Phalanx_V1_Envelope()
-            envelope.body = .dispatch(batch)
+            let envelope = Phalanx_V1_Envelope(.dispatch(batch))
             workerChannels[worker]?.writeAndFlush(envelope, promise: nil)
         }
     }
@@ -240,8 +237,7 @@ public actor Coordinator {
         reply.tasksFailed = counters.failed
         reply.tasksQueued = UInt64(dispatch.queuedCount)
         reply.tasksRunning = UInt64(dispatch.runningCount)
-        var envelope = Phalanx_V1_Envelope()
-        envelope.body = .statusReply(reply)
+        let envelope = Phalanx_V1_Envelope(.statusReply(reply))
         clientChannels[peer.name]?.writeAndFlush(envelope, promise: nil)
     }
 

@@ -11,14 +11,3 @@ extension Phalanx_V1_TaskResult {
         return result
     }
 }
-
-extension Phalanx_V1_Envelope {
-    /// An envelope carrying a batch of results.
-    static func results(_ results: [Phalanx_V1_TaskResult]) -> Phalanx_V1_Envelope {
-        var batch = Phalanx_V1_ResultBatch()
-        batch.results = results
-        var envelope = Phalanx_V1_Envelope()
-        envelope.body = .results(batch)
-        return envelope
-    }
-}

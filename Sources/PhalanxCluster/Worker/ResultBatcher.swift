@@ -40,11 +40,7 @@ actor ResultBatcher {
     private func flush() {
         flushScheduled = false
         guard !pending.isEmpty else { return }
-        var batch = Phalanx_V1_ResultBatch()
-        batch.results = pending
+        channel.writeAndFlush(Phalanx_V1_Envelope.results(pending), promise: nil)
         pending.removeAll(keepingCapacity: true)
-        var envelope = Phalanx_V1_Envelope()
-        envelope.body = .results(batch)
-        channel.writeAndFlush(envelope, promise: nil)
     }
 }

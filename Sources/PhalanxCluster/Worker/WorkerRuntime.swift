@@ -59,8 +59,7 @@ public struct WorkerRuntime: Sendable {
         var registration = Phalanx_V1_RegisterWorker()
         registration.capacity = UInt32(configuration.capacity)
         registration.kinds = handlers.kinds
-        var envelope = Phalanx_V1_Envelope()
-        envelope.body = .register(registration)
+        let envelope = Phalanx_V1_Envelope(.register(registration))
         try await peer.channel.executeThenClose { inbound, outbound in
             try await outbound.write(envelope)
             try await withThrowingDiscardingTaskGroup { group in
@@ -120,8 +119,7 @@ public struct WorkerRuntime: Sendable {
     private static func sendHeartbeats(every interval: Duration, on channel: any Channel) async throws {
         while true {
             try await Task.sleep(for: interval)
-            var envelope = Phalanx_V1_Envelope()
-            envelope.body = .heartbeat(Phalanx_V1_Heartbeat())
+            let envelope = Phalanx_V1_Envelope(.heartbeat(Phalanx_V1_Heartbeat()))
             try await channel.writeAndFlush(envelope)
         }
     }

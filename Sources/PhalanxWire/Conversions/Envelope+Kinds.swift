@@ -24,6 +24,19 @@ extension Role {
 }
 
 extension Phalanx_V1_Envelope {
+    /// An envelope carrying `body`.
+    public init(_ body: OneOf_Body) {
+        self.init()
+        self.body = body
+    }
+
+    /// An envelope carrying a batch of results.
+    public static func results(_ results: [Phalanx_V1_TaskResult]) -> Phalanx_V1_Envelope {
+        var batch = Phalanx_V1_ResultBatch()
+        batch.results = results
+        return Phalanx_V1_Envelope(.results(batch))
+    }
+
     /// The kind of message this envelope carries (nil when it has no body).
     public var kind: MessageKind? {
         switch body {
@@ -49,18 +62,14 @@ extension Phalanx_V1_Envelope {
         hello.cluster = local.cluster
         hello.role = local.role.wire
         hello.node = local.name
-        var envelope = Phalanx_V1_Envelope()
-        envelope.body = .hello(hello)
-        return envelope
+        return Phalanx_V1_Envelope(.hello(hello))
     }
 
     /// An envelope carrying a connection-level error.
     public static func error(_ context: ErrorContext) -> Phalanx_V1_Envelope {
         var error = Phalanx_V1_Error()
         error.error = context.wire
-        var envelope = Phalanx_V1_Envelope()
-        envelope.body = .error(error)
-        return envelope
+        return Phalanx_V1_Envelope(.error(error))
     }
 }
 
