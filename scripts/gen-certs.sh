@@ -6,7 +6,8 @@
 # Usage: scripts/gen-certs.sh DIR CLUSTER NAME:ROLE [NAME:ROLE ...]
 #   e.g. scripts/gen-certs.sh run/certs demo coordinator:coordinator w1:worker client:client
 # Files: DIR/ca.pem, DIR/ca-key.pem, DIR/NAME.pem, DIR/NAME-key.pem. An existing CA is reused;
-# existing node certificates are kept (delete them to re-issue).
+# existing node certificates are kept (delete them to re-issue). PHALANX_CERT_DAYS sets the node
+# certificates' validity in days (default 825; tests use -1 to make an expired one).
 set -euo pipefail
 
 if [ $# -lt 3 ]; then
@@ -40,7 +41,7 @@ EXT
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$name" \
         -keyout "$dir/$name-key.pem" -out "$dir/$name.csr" 2>/dev/null
     openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca-key.pem" -CAcreateserial \
-        -days 825 -extfile "$ext" -out "$dir/$name.pem" 2>/dev/null
+        -days "${PHALANX_CERT_DAYS:-825}" -extfile "$ext" -out "$dir/$name.pem" 2>/dev/null
     rm -f "$dir/$name.csr" "$ext"
 done
 echo "certificates in $dir: $(cd "$dir" && ls *.pem | tr '\n' ' ')"

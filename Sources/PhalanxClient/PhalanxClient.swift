@@ -12,69 +12,131 @@ import PhalanxWire
 /// let client = try await PhalanxClient.connect(host: "127.0.0.1", port: 7400, tls: files)
 /// let outcomes = try await client.run([TaskRequest(taskID: "t1", kind: "echo", text: "hi")])
 /// ```
-/// Tasks are sent in batches (one frame per batch); outcomes come back in batches too.
+/// Tasks are sent in batches cut by count and by the coordinator's frame limit; each batch is
+/// accepted or refused whole. The client keeps its connection alive with heartbeats while it is
+/// open, so a long wait for a long task is never cut by an idle timer.
 public actor PhalanxClient {
     private let peer: PeerChannel
     private let channel: any Channel
     private let local: NodeIdentity
+    /// The coordinator and the limits it announced.
+    public nonisolated let coordinator: EstablishedPeer
+    private let settings: Settings
     private var nextRequestID: UInt64 = 0
-    private var waitingAcks: [UInt64: CheckedContinuation<UInt32, any Error>] = [:]
+    private var waitingAcks: [UInt64: CheckedContinuation<Phalanx_V1_SubmitAck, any Error>] = [:]
     private var waitingOutcomes: [String: CheckedContinuation<TaskOutcome, Never>] = [:]
-    private var arrivedOutcomes: [String: TaskOutcome] = [:]
+    private var unfinished: Set<String> = []
+    private var arrived: OutcomeBuffer
     private var waitingStatus: [CheckedContinuation<ClusterStatus, any Error>] = []
+    private var waitingBreakers: [CheckedContinuation<Phalanx_V1_BreakerReply, any Error>] = []
+    private var waitingDrains: [CheckedContinuation<Phalanx_V1_DrainReply, any Error>] = []
     private var closedError: ErrorContext?
     /// Results received since connecting (each task reports once; a higher count means a duplicate).
     public private(set) var resultsReceived = 0
     private var reader: Task<Void, Never>?
+    private var keepAlive: Task<Void, Never>?
 
-    /// Tasks per submit frame.
+    /// Tasks per submit frame at most (frames are also cut by bytes).
     public static let batchSize = 1_000
 
-    private init(peer: PeerChannel, local: NodeIdentity) {
+    /// How the client behaves; every bound is in bytes as well as counts where it holds data.
+    public struct Settings: Sendable {
+        /// Outcomes kept for tasks nobody waits for yet; past it the oldest are discarded.
+        public var maximumBufferedOutcomes = 1_000_000
+        /// Bytes of outcomes kept for tasks nobody waits for yet.
+        public var maximumBufferedOutcomeBytes = 256 * 1024 * 1024
+        /// How long a batch refused with `OVERLOADED` is retried (after the coordinator's retry-after).
+        public var overloadRetryWindow: Duration = .seconds(30)
+
+        public init() {}
+    }
+
+    private init(peer: PeerChannel, coordinator: EstablishedPeer, local: NodeIdentity, settings: Settings) {
         self.peer = peer
         self.channel = peer.channel.channel
+        self.coordinator = coordinator
         self.local = local
+        self.settings = settings
+        self.arrived = OutcomeBuffer(maximumCount: settings.maximumBufferedOutcomes, maximumBytes: settings.maximumBufferedOutcomeBytes)
     }
 
     /// Connects with the client certificate in `tls` and completes the Hello exchange.
     public static func connect(
-        host: String, port: Int, tls: TLSFiles, limits: ConnectionLimits = ConnectionLimits(),
+        host: String, port: Int, tls: TLSFiles, limits: ConnectionLimits = ConnectionLimits(), settings: Settings = Settings(),
         logger: Logger = Logger(label: "phalanx.client")
     ) async throws -> PhalanxClient {
         let context = try tls.makeClientContext()
         let local = try tls.localIdentity()
-        let (peer, _) = try await PhalanxDialer.connect(host: host, port: port, tlsContext: context, local: local, limits: limits, logger: logger)
-        let client = PhalanxClient(peer: peer, local: local)
-        await client.startReading()
+        let (peer, coordinator) = try await PhalanxDialer.connect(
+            host: host, port: port, tlsContext: context, local: local, limits: limits, logger: logger)
+        let client = PhalanxClient(peer: peer, coordinator: coordinator, local: local, settings: settings)
+        await client.start()
         return client
     }
 
     /// This client's identity (from its certificate).
     public nonisolated var identity: NodeIdentity { local }
 
+    /// The largest payload one task may carry on this connection.
+    public nonisolated var maximumPayloadBytes: Int { TaskLimits.maximumPayloadBytes(forFrameBytes: coordinator.maximumFrameBytes) }
+
     /// Submits `requests` and returns once the coordinator has accepted them (not when they finish).
-    /// Tasks refused at submission (invalid, overloaded) come back as failed outcomes.
+    ///
+    /// Each frame is accepted or refused whole. A batch refused with `OVERLOADED` is sent again
+    /// after the coordinator's retry-after, for up to `Settings.overloadRetryWindow`; any other
+    /// refusal is thrown, saying how many of the requests were accepted before it.
     public func submit(_ requests: [TaskRequest]) async throws {
         var seen = Set<String>()
-        for request in requests where !seen.insert(request.taskID).inserted {
-            throw ErrorContext(
-                code: .invalidArgument,
-                message: "task id '\(request.taskID)' appears twice in one submission; give every task its own id")
+        for request in requests {
+            guard seen.insert(request.taskID).inserted else {
+                throw ErrorContext(
+                    code: .invalidArgument, message: "task id '\(request.taskID)' appears twice in one submission; give every task its own id",
+                    originNode: local.name, taskID: request.taskID)
+            }
+            guard request.payload.count <= maximumPayloadBytes else {
+                throw ErrorContext(
+                    code: .invalidArgument,
+                    message: "task '\(request.taskID)': a payload of \(request.payload.count) bytes is larger than the largest the coordinator accepts, \(maximumPayloadBytes) bytes (its limits.max_frame_bytes - \(TaskLimits.frameReserveBytes)); nothing was submitted",
+                    originNode: local.name, taskID: request.taskID)
+            }
         }
-        for start in stride(from: 0, to: requests.count, by: Self.batchSize) {
-            let chunk = requests[start..<min(start + Self.batchSize, requests.count)]
-            _ = try await sendBatch(chunk)
+        let specs = makeSpecs(requests)
+        let (chunks, _) = FrameBudget.chunks(specs, maximumFrameBytes: coordinator.maximumFrameBytes, maximumCount: Self.batchSize) {
+            $0.estimatedWireBytes
+        }
+        var accepted = 0
+        for chunk in chunks {
+            do {
+                try await sendBatch(chunk)
+            } catch var error as ErrorContext where accepted > 0 {
+                error.message = "\(accepted) of \(requests.count) tasks were accepted (and will run) before the coordinator refused the rest: \(error.message)"
+                throw error
+            }
+            accepted += chunk.count
         }
     }
 
     /// The outcome of a submitted task, waiting for it if needed.
     public func outcome(of taskID: String) async -> TaskOutcome {
-        if let arrived = arrivedOutcomes.removeValue(forKey: taskID) { return arrived }
-        if let closedError { return TaskOutcome(taskID: taskID, worker: nil, attempt: 0, result: .failure(closedError)) }
+        if let outcome = arrived.take(taskID) { return outcome }
+        if let closedError {
+            unfinished.remove(taskID)
+            return TaskOutcome(taskID: taskID, worker: nil, attempt: 0, result: .failure(closedError))
+        }
+        guard unfinished.contains(taskID) else {
+            return TaskOutcome(
+                taskID: taskID, worker: nil, attempt: 0,
+                result: .failure(ErrorContext(
+                    code: .invalidArgument,
+                    message: "task '\(taskID)' has no outcome to wait for on this connection: it was not submitted here, its outcome was already taken, or it was discarded because \(arrived.maximumCount) outcomes (or \(arrived.maximumBytes) bytes) nobody asked for filled the buffer",
+                    originNode: local.name, taskID: taskID)))
+        }
         guard waitingOutcomes[taskID] == nil else {
             return TaskOutcome(
                 taskID: taskID, worker: nil, attempt: 0,
-                result: .failure(ErrorContext(code: .invalidArgument, message: "the outcome of task '\(taskID)' is already being awaited elsewhere")))
+                result: .failure(ErrorContext(
+                    code: .invalidArgument, message: "the outcome of task '\(taskID)' is already being awaited elsewhere", originNode: local.name,
+                    taskID: taskID)))
         }
         return await withCheckedContinuation { waitingOutcomes[taskID] = $0 }
     }
@@ -91,28 +153,52 @@ public actor PhalanxClient {
     /// Asks the coordinator for the cluster's status.
     public func status() async throws -> ClusterStatus {
         if let closedError { throw closedError }
-        let envelope = Phalanx_V1_Envelope(.statusRequest(Phalanx_V1_StatusRequest()))
-        channel.writeAndFlush(envelope, promise: nil)
+        channel.writeAndFlush(Phalanx_V1_Envelope(.statusRequest(Phalanx_V1_StatusRequest())), promise: nil)
         return try await withCheckedThrowingContinuation { waitingStatus.append($0) }
+    }
+
+    /// Lists the per-worker circuit breakers, or forces one open or closed (admin certificate).
+    public func breakers(_ action: BreakerAction = .list) async throws -> [WorkerBreaker] {
+        if let closedError { throw closedError }
+        var command = Phalanx_V1_BreakerCommand()
+        switch action {
+        case .list: command.action = .list
+        case .open(let worker):
+            command.action = .open
+            command.worker = worker
+        case .close(let worker):
+            command.action = .close
+            command.worker = worker
+        }
+        channel.writeAndFlush(Phalanx_V1_Envelope(.breakerCommand(command)), promise: nil)
+        let reply = try await withCheckedThrowingContinuation { waitingBreakers.append($0) }
+        if reply.hasError { throw ErrorContext(wire: reply.error) }
+        return reply.breakers.map { WorkerBreaker(worker: $0.worker, state: $0.state) }
+    }
+
+    /// Asks worker `name` to drain and stop (admin certificate).
+    public func drain(worker name: String) async throws {
+        if let closedError { throw closedError }
+        var request = Phalanx_V1_DrainRequest()
+        request.worker = name
+        channel.writeAndFlush(Phalanx_V1_Envelope(.drainRequest(request)), promise: nil)
+        let reply = try await withCheckedThrowingContinuation { waitingDrains.append($0) }
+        if reply.hasError { throw ErrorContext(wire: reply.error) }
     }
 
     /// Closes the connection.
     public func close() async {
+        keepAlive?.cancel()
         reader?.cancel()
         try? await channel.close()
     }
 
     // MARK: - Internals
 
-    private func sendBatch(_ requests: ArraySlice<TaskRequest>) async throws -> UInt32 {
-        if let closedError { throw closedError }
-        nextRequestID += 1
-        let requestID = nextRequestID
-        var batch = Phalanx_V1_SubmitBatch()
-        batch.requestID = requestID
+    private func makeSpecs(_ requests: [TaskRequest]) -> [Phalanx_V1_TaskSpec] {
         var ids = TraceIDGenerator()
         let parent = TraceContext.current
-        batch.tasks = requests.map { request in
+        return requests.map { request in
             var spec = Phalanx_V1_TaskSpec()
             spec.taskID = request.taskID
             spec.kind = request.kind
@@ -123,12 +209,40 @@ public actor PhalanxClient {
             spec.deadlineUnixMs = WireTime.deadlineUnixMilliseconds(after: request.timeout)
             return spec
         }
-        let envelope = Phalanx_V1_Envelope(.submit(batch))
-        channel.writeAndFlush(envelope, promise: nil)
-        return try await withCheckedThrowingContinuation { waitingAcks[requestID] = $0 }
     }
 
-    private func startReading() {
+    private func sendBatch(_ specs: [Phalanx_V1_TaskSpec]) async throws {
+        let retryUntil = ContinuousClock.now + settings.overloadRetryWindow
+        var batchTrace = TraceContext.current?.childSpan() ?? .newTrace()
+        while true {
+            if let closedError { throw closedError }
+            nextRequestID += 1
+            let requestID = nextRequestID
+            var batch = Phalanx_V1_SubmitBatch()
+            batch.requestID = requestID
+            batch.tasks = specs
+            batch.trace.traceID = batchTrace.traceID
+            batch.trace.spanID = batchTrace.spanID
+            for spec in specs { unfinished.insert(spec.taskID) }
+            channel.writeAndFlush(Phalanx_V1_Envelope(.submit(batch)), promise: nil)
+            let ack = try await withCheckedThrowingContinuation { waitingAcks[requestID] = $0 }
+            guard ack.hasError else { return }
+            let error = ErrorContext(wire: ack.error)
+            guard error.code == .overloaded, ContinuousClock.now < retryUntil else {
+                for spec in specs {
+                    unfinished.remove(spec.taskID)
+                    waitingOutcomes.removeValue(forKey: spec.taskID)?.resume(
+                        returning: TaskOutcome(taskID: spec.taskID, worker: nil, attempt: 0, result: .failure(error)))
+                }
+                throw error
+            }
+            let wait = min(error.retryAfter ?? .milliseconds(200), retryUntil - ContinuousClock.now)
+            try await Task.sleep(for: max(wait, .milliseconds(1)))
+            batchTrace = batchTrace.childSpan()
+        }
+    }
+
+    private func start() {
         let peer = self.peer
         // The reader runs on the connection's event loop: a reply is handled without a thread hop.
         reader = Task(executorPreference: EventLoopTaskExecutor(channel.eventLoop)) {
@@ -144,34 +258,50 @@ public actor PhalanxClient {
             }
             await self.connectionEnded(failure ?? ErrorContext(code: .unavailable, message: "the coordinator closed the connection"))
         }
+        // The documented keep-alive: a Heartbeat at a third of the coordinator's idle timeout.
+        if let interval = coordinator.keepAliveInterval {
+            let channel = channel
+            keepAlive = Task {
+                while (try? await Task.sleep(for: interval)) != nil, channel.isActive {
+                    channel.writeAndFlush(Phalanx_V1_Envelope(.heartbeat(Phalanx_V1_Heartbeat())), promise: nil)
+                }
+            }
+        }
     }
 
     private func received(_ envelope: Phalanx_V1_Envelope) {
         switch envelope.body {
         case .submitAck(let ack):
-            guard let waiter = waitingAcks.removeValue(forKey: ack.requestID) else { return }
-            if ack.hasError { waiter.resume(throwing: ErrorContext(wire: ack.error)) } else { waiter.resume(returning: ack.accepted) }
+            waitingAcks.removeValue(forKey: ack.requestID)?.resume(returning: ack)
         case .results(let batch):
             resultsReceived += batch.results.count
             for result in batch.results { arrived(TaskOutcome(wire: result)) }
         case .statusReply(let reply):
             guard !waitingStatus.isEmpty else { return }
             waitingStatus.removeFirst().resume(returning: ClusterStatus(wire: reply))
+        case .breakerReply(let reply):
+            guard !waitingBreakers.isEmpty else { return }
+            waitingBreakers.removeFirst().resume(returning: reply)
+        case .drainReply(let reply):
+            guard !waitingDrains.isEmpty else { return }
+            waitingDrains.removeFirst().resume(returning: reply)
         default:
-            break
+            break  // heartbeats only keep the connection alive
         }
     }
 
     private func arrived(_ outcome: TaskOutcome) {
+        guard unfinished.remove(outcome.taskID) != nil else { return }  // not ours, or a duplicate
         if let waiter = waitingOutcomes.removeValue(forKey: outcome.taskID) {
             waiter.resume(returning: outcome)
         } else {
-            arrivedOutcomes[outcome.taskID] = outcome
+            arrived.insert(outcome)
         }
     }
 
     private func connectionEnded(_ error: ErrorContext) {
         closedError = error
+        keepAlive?.cancel()
         for (_, waiter) in waitingAcks { waiter.resume(throwing: error) }
         waitingAcks.removeAll()
         for (taskID, waiter) in waitingOutcomes {
@@ -180,29 +310,9 @@ public actor PhalanxClient {
         waitingOutcomes.removeAll()
         for waiter in waitingStatus { waiter.resume(throwing: error) }
         waitingStatus.removeAll()
-    }
-}
-
-extension TaskOutcome {
-    init(wire: Phalanx_V1_TaskResult) {
-        let result: Result<[UInt8], ErrorContext>
-        switch wire.outcome {
-        case .output(let data): result = .success(Array(data))
-        case .error(let error): result = .failure(ErrorContext(wire: error))
-        case nil: result = .failure(ErrorContext(code: .internal, message: "a result arrived with neither output nor error"))
-        }
-        self.init(taskID: wire.taskID, worker: wire.worker.isEmpty ? nil : wire.worker, attempt: wire.attempt, result: result)
-    }
-}
-
-extension ClusterStatus {
-    init(wire: Phalanx_V1_StatusReply) {
-        self.init(
-            coordinator: wire.coordinator,
-            workers: wire.workers.map {
-                Worker(name: $0.name, capacity: $0.capacity, inFlight: $0.inFlight, kinds: $0.kinds, finished: $0.finished)
-            },
-            tasksAccepted: wire.tasksAccepted, tasksSucceeded: wire.tasksSucceeded, tasksFailed: wire.tasksFailed,
-            tasksQueued: wire.tasksQueued, tasksRunning: wire.tasksRunning)
+        for waiter in waitingBreakers { waiter.resume(throwing: error) }
+        waitingBreakers.removeAll()
+        for waiter in waitingDrains { waiter.resume(throwing: error) }
+        waitingDrains.removeAll()
     }
 }

@@ -44,6 +44,9 @@ public struct ClusterStatus: Sendable, Codable {
         public let inFlight: UInt32
         public let kinds: [String]
         public let finished: UInt64
+        /// closed, open, half_open or forced_open.
+        public let breaker: String
+        public let draining: Bool
     }
 
     public let coordinator: String
@@ -53,4 +56,26 @@ public struct ClusterStatus: Sendable, Codable {
     public let tasksFailed: UInt64
     public let tasksQueued: UInt64
     public let tasksRunning: UInt64
+    /// Finished `DEADLINE_EXCEEDED` while still queued (never dispatched).
+    public let tasksExpired: UInt64
+    /// Payload bytes the coordinator holds for unfinished tasks.
+    public let queuedBytes: UInt64
+    /// Client and admin connections.
+    public let clients: UInt32
+}
+
+/// An admin's command for the coordinator's per-worker circuit breakers.
+public enum BreakerAction: Sendable, Hashable {
+    case list
+    /// Stop dispatching to the worker until closed again.
+    case open(worker: String)
+    /// Close the worker's breaker with a fresh window.
+    case close(worker: String)
+}
+
+/// One worker's circuit breaker as the coordinator reports it.
+public struct WorkerBreaker: Sendable, Hashable, Codable {
+    public let worker: String
+    /// closed, open, half_open or forced_open.
+    public let state: String
 }

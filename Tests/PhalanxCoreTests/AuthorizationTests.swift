@@ -6,9 +6,12 @@ import Testing
     @Test func theCoordinatorAcceptsEachMessageOnlyFromItsRoles() {
         let expected: [MessageKind: Set<Role>] = [
             .submit: [.client, .admin], .statusRequest: [.client, .admin],
-            .register: [.worker], .heartbeat: [.worker], .results: [.worker],
-            .submitAck: [], .registered: [], .dispatch: [], .statusReply: [],
+            .register: [.worker], .results: [.worker], .draining: [.worker], .handBack: [.worker],
+            .heartbeat: [.worker, .client, .admin],  // liveness for workers, the keep-alive for clients
+            .breakerCommand: [.admin], .drainRequest: [.admin],
+            .submitAck: [], .registered: [], .dispatch: [], .statusReply: [], .drain: [], .breakerReply: [], .drainReply: [],
         ]
+        #expect(Set(expected.keys).union([.hello, .error]) == Set(MessageKind.allCases), "every kind is covered")
         for (kind, roles) in expected {
             for role in Role.allCases {
                 #expect(Authorization.mayCoordinatorAccept(kind, from: role) == roles.contains(role), "\(kind) from \(role)")
@@ -22,5 +25,10 @@ import Testing
         #expect(Authorization.mayArriveFromCoordinator(.results, at: .client))
         #expect(!Authorization.mayArriveFromCoordinator(.results, at: .worker))
         #expect(!Authorization.mayArriveFromCoordinator(.submit, at: .admin))
+        #expect(Authorization.mayArriveFromCoordinator(.drain, at: .worker))
+        #expect(!Authorization.mayArriveFromCoordinator(.drain, at: .client))
+        #expect(Authorization.mayArriveFromCoordinator(.breakerReply, at: .admin))
+        #expect(!Authorization.mayArriveFromCoordinator(.breakerReply, at: .client))
+        for role in Role.allCases { #expect(Authorization.mayArriveFromCoordinator(.heartbeat, at: role)) }
     }
 }

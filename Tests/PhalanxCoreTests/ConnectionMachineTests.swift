@@ -141,9 +141,12 @@ import Testing
         #expect(machine.state == .closed)
     }
 
-    @Test func decodeFailuresRejectWithTheirContext() {
+    @Test func decodeFailuresRejectWithTheirContextAndThisNodeAsOrigin() {
         var machine = established(worker)
         let error = ErrorContext(code: .frameTooLarge, message: "too big")
-        #expect(machine.decodeFailed(error) == [.reject(error)])
+        var expected = error
+        expected.originNode = machine.local.name
+        #expect(machine.decodeFailed(error) == [.reject(expected)])
+        #expect(machine.state == .closed)
     }
 }

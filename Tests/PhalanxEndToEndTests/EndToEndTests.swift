@@ -40,10 +40,9 @@ import Testing
             TaskRequest(taskID: "b", kind: "fail", text: "business"),
             TaskRequest(taskID: "s", kind: "fail", text: "system"),
             TaskRequest(taskID: "bad", kind: "sleep", text: "not-a-number"),
-            TaskRequest(taskID: "unknown", kind: "", text: ""),
         ])
         guard case .failure(let business) = outcomes[0].result, case .failure(let system) = outcomes[1].result,
-            case .failure(let invalid) = outcomes[2].result, case .failure(let refused) = outcomes[3].result
+            case .failure(let invalid) = outcomes[2].result
         else {
             Issue.record("expected four failures, got \(outcomes.map(\.result))")
             return
@@ -52,7 +51,13 @@ import Testing
         #expect(system.failureClass == .system && system.retryable)
         #expect(business.originNode == "w1" && business.taskID == "b" && business.traceID?.count == 32)
         #expect(invalid.code == .invalidArgument && invalid.message.contains("not-a-number"))
-        #expect(refused.code == .invalidArgument && refused.originNode == "coordinator")
+        // A task the coordinator refuses is refused with its whole batch, as an error that says why.
+        let refused = await #expect(throws: ErrorContext.self) {
+            try await client.submit([TaskRequest(taskID: "fine", kind: "echo", text: ""), TaskRequest(taskID: "unknown", kind: "", text: "")])
+        }
+        #expect(refused?.code == .invalidArgument && refused?.originNode == "coordinator" && refused?.taskID == "unknown")
+        #expect(refused?.message.contains("kind must be 1-64 bytes") == true && refused?.traceID?.count == 32)
+        #expect(try await client.status().tasksAccepted == 3, "nothing of the refused batch was accepted")
         await client.close()
     }
 

@@ -5,41 +5,45 @@ import PhalanxResilience
 import PhalanxTransport
 import PhalanxWire
 
-/// The coordinator: accepts connections, takes submitted tasks, dispatches them to workers and
-/// routes results back to the clients that submitted them.
+/// The coordinator's shell: it feeds events from connections and timers into a
+/// ``CoordinatorMachine`` and performs the actions it returns, in order, through ``PeerLink``s.
 ///
-/// All cluster state lives in this actor (the ``DispatchMachine`` and the table of connected
-/// peers); connection tasks only hand decoded messages over, in order. Each connection's task
-/// prefers its channel's event loop as executor, so with the listener bound to one loop (as
-/// `phalanx coordinator` does) a message goes from socket to decision to the next write on one
-/// thread. Writes go straight to the NIO channel, so the actor never suspends mid-step.
-public actor Coordinator {
+/// Each connection's task prefers its channel's event loop as executor, so with the listener bound
+/// to one loop (as ``CoordinatorRuntime`` does) a message goes from socket to decision to the next
+/// write on one thread. Writes never block, so the actor never suspends mid-step. Time comes from
+/// the injected clock; the machine sees it as the elapsed time since the coordinator started.
+public actor Coordinator<C: Clock> where C.Duration == Duration {
+    typealias Machine = CoordinatorMachine<Phalanx_V1_TaskSpec, Phalanx_V1_TaskResult>
+
     public nonisolated let local: NodeIdentity
     public nonisolated let configuration: CoordinatorConfiguration
     private let logger: Logger
-    private var dispatch: DispatchMachine<Phalanx_V1_TaskSpec>
-    private var workerChannels: [String: any Channel] = [:]
-    private var clientChannels: [String: any Channel] = [:]
-    private var lastHeartbeat: [String: ContinuousClock.Instant] = [:]
-    private var counters = Counters()
+    private let clock: C
+    private let origin: C.Instant
+    private var machine: Machine
+    private var links: [ConnectionID: any PeerLink] = [:]
+    private var nextConnection: UInt64 = 0
+    private var wakeUp: (at: Duration, task: Task<Void, Never>)?
+    private var slowReaders: [ConnectionID: Task<Void, Never>] = [:]
+    private var traceIDs = TraceIDGenerator()
+    private var stopping = false
 
-    struct Counters {
-        var accepted: UInt64 = 0
-        var succeeded: UInt64 = 0
-        var failed: UInt64 = 0
-    }
-
-    public init(configuration: CoordinatorConfiguration, local: NodeIdentity, logger: Logger) {
+    public init(configuration: CoordinatorConfiguration, local: NodeIdentity, logger: Logger, clock: C) {
         self.configuration = configuration
         self.local = local
         self.logger = logger
-        self.dispatch = DispatchMachine(maximumQueuedTasks: configuration.maximumQueuedTasks, maximumAttempts: configuration.maximumAttempts)
+        self.clock = clock
+        self.origin = clock.now
+        self.machine = Machine(settings: configuration.machineSettings(nodeName: local.name))
     }
 
-    /// Serves every connection accepted by `listener` until cancelled; also runs the heartbeat monitor.
+    private var now: Duration { origin.duration(to: clock.now) }
+
+    // MARK: - Connections
+
+    /// Serves every connection accepted by `listener` until the listener closes (see ``shutDown()``).
     public func run(listener: NIOAsyncChannel<PeerChannel, Never>) async throws {
         try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await self.monitorHeartbeats() }
             try await listener.executeThenClose { connections in
                 for try await connection in connections {
                     // Run the connection's task on its event loop: no thread hop per message.
@@ -49,227 +53,363 @@ public actor Coordinator {
                 }
             }
         }
+        wakeUp?.task.cancel()
     }
 
-    // MARK: - Connections
+    /// Stops: every peer gets an Error frame (`UNAVAILABLE`, shutting down) and is closed.
+    public func shutDown() {
+        guard !stopping else { return }
+        stopping = true
+        logger.notice("coordinator shutting down", metadata: ["connections": "\(links.count)"])
+        perform(machine.shutDown())
+        wakeUp?.task.cancel()
+        wakeUp = nil
+    }
 
     private nonisolated func serve(_ connection: PeerChannel) async {
-        var peer: NodeIdentity?
+        var id: ConnectionID?
         do {
             try await connection.channel.executeThenClose { inbound, _ in
-                let identity = try await connection.established.get()
-                peer = identity
-                await self.connected(identity, channel: connection.channel.channel)
+                let peer = try await connection.established.get()
+                let link = ChannelPeerLink(channel: connection.channel.channel, peer: peer)
+                id = await self.connected(link)
+                guard let connectionID = id else { return }
                 for try await envelope in inbound {
-                    await self.received(envelope, from: identity)
+                    if case .submit = envelope.body, !link.isWritable {
+                        // A client that does not read its results gets no more submits read.
+                        guard await Self.waitUntilWritable(link, timeout: configuration.slowReaderTimeout) else {
+                            await self.cutOffSlowReader(connectionID)
+                            return
+                        }
+                    }
+                    await self.received(envelope, from: connectionID)
                 }
             }
         } catch {
-            logger.debug("connection ended", metadata: ["peer": "\(peer?.uri ?? "unidentified")", "reason": "\(error)"])
+            logger.debug("connection ended", metadata: ["connection": "\(id.map { "\($0)" } ?? "unidentified")", "reason": "\(error)"])
         }
-        if let peer { await disconnected(peer, channel: connection.channel.channel) }
+        if let id { await disconnected(id) }
     }
 
-    private func connected(_ peer: NodeIdentity, channel: any Channel) {
-        switch peer.role {
-        case .worker:
-            workerChannels[peer.name] = channel  // registration follows in a register message
-        case .client, .admin:
-            clientChannels[peer.name] = channel
-        case .coordinator:
-            break
+    private static func waitUntilWritable(_ link: some PeerLink, timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !link.isWritable {
+            guard ContinuousClock.now < deadline, (try? await Task.sleep(for: .milliseconds(10))) != nil else { return link.isWritable }
         }
-        logger.info("peer connected", metadata: ["peer": "\(peer.uri)"])
+        return true
     }
 
-    private func disconnected(_ peer: NodeIdentity, channel: any Channel) {
-        logger.info("peer disconnected", metadata: ["peer": "\(peer.uri)"])
-        switch peer.role {
-        case .worker:
-            guard let current = workerChannels[peer.name], current === channel else { return }
-            workerChannels[peer.name] = nil
-            declareDead(peer.name, reason: "its connection closed")
-        case .client, .admin:
-            if let current = clientChannels[peer.name], current === channel { clientChannels[peer.name] = nil }
-        case .coordinator:
-            break
+    private func connected(_ link: any PeerLink) -> ConnectionID? {
+        guard !stopping else {
+            link.close(with: ErrorContext(code: .unavailable, message: "the coordinator is shutting down", originNode: local.name))
+            return nil
         }
+        nextConnection += 1
+        let id = ConnectionID(nextConnection)
+        links[id] = link
+        logger.info("peer connected", metadata: ["peer": "\(link.peer.identity.uri)", "connection": "\(id)"])
+        perform(machine.connected(id, peer: link.peer.identity, now: now))
+        return id
+    }
+
+    private func disconnected(_ id: ConnectionID) {
+        guard let link = links.removeValue(forKey: id) else { return }
+        slowReaders.removeValue(forKey: id)?.cancel()
+        logger.info("peer disconnected", metadata: ["peer": "\(link.peer.identity.uri)", "connection": "\(id)"])
+        perform(machine.disconnected(id, now: now))
+    }
+
+    private func cutOffSlowReader(_ id: ConnectionID) {
+        guard let link = links[id] else { return }
+        let seconds = configuration.slowReaderTimeout.wholeMilliseconds
+        logger.warning("cutting off a client that does not read its results", metadata: ["peer": "\(link.peer.identity.uri)", "connection": "\(id)"])
+        link.close(with: ErrorContext(
+            code: .overloaded,
+            message: "this connection did not read what the coordinator sent for \(seconds) ms (limits.slow_reader_timeout_ms) while its send buffer was full; it is closed. Read results as they come",
+            originNode: local.name))
     }
 
     // MARK: - Messages
 
-    private func received(_ envelope: Phalanx_V1_Envelope, from peer: NodeIdentity) {
+    private func received(_ envelope: Phalanx_V1_Envelope, from id: ConnectionID) {
+        let now = self.now
         switch envelope.body {
-        case .submit(let batch): submit(batch, from: peer)
-        case .register(let registration): register(registration, from: peer)
-        case .results(let batch): resultsReceived(batch, from: peer)
-        case .heartbeat: lastHeartbeat[peer.name] = .now
-        case .statusRequest: sendStatus(to: peer)
+        case .submit(let batch): submit(batch, from: id, now: now)
+        case .register(let registration):
+            perform(machine.register(
+                from: id, WorkerRegistration(capacity: Int(registration.capacity), kinds: Set(registration.kinds)), now: now))
+        case .results(let batch):
+            let reported = batch.results.map { result in
+                ReportedResult(
+                    task: result.dispatchID, attempt: result.attempt,
+                    failure: result.failure,
+                    output: result)
+            }
+            perform(machine.results(from: id, reported, now: now))
+        case .heartbeat: perform(machine.heartbeat(from: id, now: now))
+        case .statusRequest: perform(machine.statusRequested(from: id))
+        case .draining: perform(machine.draining(from: id, now: now))
+        case .handBack(let handBack):
+            perform(machine.handBack(from: id, handBack.tasks.map { ($0.dispatchID, $0.attempt) }, now: now))
+        case .breakerCommand(let command):
+            let parsed: BreakerCommand
+            switch command.action {
+            case .open: parsed = .forceOpen(worker: command.worker)
+            case .close: parsed = .close(worker: command.worker)
+            default: parsed = .list
+            }
+            perform(machine.breakerCommand(from: id, parsed, now: now))
+        case .drainRequest(let request): perform(machine.drainRequested(from: id, worker: request.worker))
         default: break  // the connection machine lets nothing else through
         }
     }
 
-    private func submit(_ batch: Phalanx_V1_SubmitBatch, from client: NodeIdentity) {
-        var accepted: UInt32 = 0
-        var refused: [Phalanx_V1_TaskResult] = []
-        for var spec in batch.tasks {
-            if let problem = TaskSpecValidation.problem(with: spec, maximumPayloadBytes: configuration.limits.maximumFrameBytes) {
-                refused.append(.failure(spec.taskID, ErrorContext(code: .invalidArgument, message: problem, originNode: local.name, taskID: spec.taskID)))
-                continue
+    private func submit(_ batch: Phalanx_V1_SubmitBatch, from id: ConnectionID, now: Duration) {
+        let nowUnix = WireTime.nowUnixMilliseconds()
+        let batchTrace = TraceContext(traceID: batch.trace.traceID, spanID: batch.trace.spanID) ?? .newTrace(using: &traceIDs)
+        let tasks = batch.tasks.map { spec -> SubmittedTask<Phalanx_V1_TaskSpec> in
+            var spec = spec
+            if spec.trace.traceID.isEmpty && spec.trace.spanID.isEmpty {
+                let trace = TraceContext.newTrace(using: &traceIDs)
+                spec.trace.traceID = trace.traceID
+                spec.trace.spanID = trace.spanID
             }
-            let key = TaskKey(client: client.name, taskID: spec.taskID)
-            spec.taskID = TaskRouting.wireID(for: key)
-            switch dispatch.submit(key, kind: spec.kind, task: spec) {
-            case .accepted:
-                accepted += 1
-                counters.accepted += 1
-            case .duplicate:
-                accepted += 1  // idempotent: the task already exists and will report once
-            case .overloaded(let queued):
-                refused.append(.failure(key.taskID, ErrorContext(
-                    code: .overloaded, message: "the coordinator queue is full (\(queued) tasks wait); retry later",
-                    originNode: local.name, taskID: key.taskID)))
-            }
+            let deadline = spec.deadlineUnixMs > 0 ? now + .milliseconds(spec.deadlineUnixMs - nowUnix) : nil
+            return SubmittedTask(
+                taskID: spec.taskID, kind: spec.kind, payloadBytes: spec.payload.count, deadline: deadline,
+                traceID: spec.trace.traceID, spanID: spec.trace.spanID, spec: spec)
         }
-        var ack = Phalanx_V1_SubmitAck()
-        ack.requestID = batch.requestID
-        ack.accepted = accepted
-        let ackEnvelope = Phalanx_V1_Envelope(.submitAck(ack))
-        if let channel = clientChannels[client.name] {
-            channel.write(ackEnvelope, promise: nil)
-            if !refused.isEmpty { channel.write(Phalanx_V1_Envelope.results(refused), promise: nil) }
-            channel.flush()
-        }
-        counters.failed += UInt64(refused.count)
-        pump()
+        perform(machine.submit(from: id, requestID: batch.requestID, batchTrace: batchTrace, tasks: tasks, now: now))
     }
 
-    private func register(_ registration: Phalanx_V1_RegisterWorker, from worker: NodeIdentity) {
-        guard let channel = workerChannels[worker.name] else { return }
-        let kinds = Set(registration.kinds.filter { !$0.isEmpty })
-        guard (1...100_000).contains(registration.capacity), !kinds.isEmpty else {
-            let error = ErrorContext(
+    // MARK: - Actions
+
+    private func perform(_ actions: [Machine.Action]) {
+        var touched = Set<ConnectionID>()
+        for action in actions {
+            switch action {
+            case .acknowledge(let id, let requestID, let accepted):
+                var ack = Phalanx_V1_SubmitAck()
+                ack.requestID = requestID
+                ack.accepted = UInt32(clamping: accepted)
+                write(Phalanx_V1_Envelope(.submitAck(ack)), to: id, touched: &touched)
+            case .refuse(let id, let requestID, let error):
+                var ack = Phalanx_V1_SubmitAck()
+                ack.requestID = requestID
+                ack.error = error.wire
+                write(Phalanx_V1_Envelope(.submitAck(ack)), to: id, touched: &touched)
+            case .dispatch(let id, let assignments):
+                dispatch(assignments, to: id, touched: &touched)
+            case .deliver(let id, let deliveries):
+                deliver(deliveries, to: id, touched: &touched)
+            case .confirmRegistration(let id, let worker, let interval):
+                var registered = Phalanx_V1_Registered()
+                registered.worker = worker
+                registered.heartbeatIntervalMs = UInt32(clamping: interval.wholeMilliseconds)
+                write(Phalanx_V1_Envelope(.registered(registered)), to: id, touched: &touched)
+            case .answerHeartbeat(let id):
+                write(Phalanx_V1_Envelope(.heartbeat(Phalanx_V1_Heartbeat())), to: id, touched: &touched)
+            case .sendStatus(let id, let status):
+                write(Phalanx_V1_Envelope(.statusReply(status.wire(coordinator: local.name))), to: id, touched: &touched)
+            case .sendBreakers(let id, let breakers, let error):
+                var reply = Phalanx_V1_BreakerReply()
+                reply.breakers = breakers.map { breaker in
+                    var status = Phalanx_V1_BreakerStatus()
+                    status.worker = breaker.worker
+                    status.state = breaker.state
+                    return status
+                }
+                if let error { reply.error = error.wire }
+                write(Phalanx_V1_Envelope(.breakerReply(reply)), to: id, touched: &touched)
+            case .sendDrainReply(let id, let error):
+                var reply = Phalanx_V1_DrainReply()
+                if let error { reply.error = error.wire }
+                write(Phalanx_V1_Envelope(.drainReply(reply)), to: id, touched: &touched)
+            case .requestDrain(let id, let requestedBy):
+                var drain = Phalanx_V1_Drain()
+                drain.requestedBy = requestedBy
+                write(Phalanx_V1_Envelope(.drain(drain)), to: id, touched: &touched)
+            case .close(let id, let error):
+                links[id]?.close(with: error)
+            case .holdIdleTimeout(let id, let held):
+                links[id]?.holdIdleTimeout(held)
+            case .scheduleWakeUp(let at):
+                scheduleWakeUp(at: at)
+            case .log(let entry):
+                log(entry)
+            }
+        }
+        for id in touched { links[id]?.flush() }
+    }
+
+    private func write(_ envelope: Phalanx_V1_Envelope, to id: ConnectionID, touched: inout Set<ConnectionID>) {
+        guard let link = links[id] else { return }
+        link.write(envelope)
+        touched.insert(id)
+    }
+
+    /// Sends assignments in frames cut to the worker's announced frame limit.
+    private func dispatch(_ assignments: [TaskAssignment<Phalanx_V1_TaskSpec>], to id: ConnectionID, touched: inout Set<ConnectionID>) {
+        guard let link = links[id] else { return }
+        let wire = assignments.map { assignment in
+            var message = Phalanx_V1_Assignment()
+            message.task = assignment.spec
+            message.attempt = assignment.attempt
+            message.dispatchID = assignment.task
+            return message
+        }
+        let (chunks, oversized) = FrameBudget.chunks(wire, maximumFrameBytes: link.peer.maximumFrameBytes) { $0.estimatedWireBytes }
+        for chunk in chunks {
+            var batch = Phalanx_V1_DispatchBatch()
+            batch.assignments = chunk
+            write(Phalanx_V1_Envelope(.dispatch(batch)), to: id, touched: &touched)
+        }
+        guard !oversized.isEmpty else { return }
+        // Only a worker announcing a smaller frame limit than the coordinator's gets here: the
+        // task cannot reach it, so it fails here as if the worker had refused it.
+        let refused = oversized.map { assignment in
+            var result = Phalanx_V1_TaskResult()
+            result.taskID = assignment.task.taskID
+            result.attempt = assignment.attempt
+            result.dispatchID = assignment.dispatchID
+            result.error = ErrorContext(
                 code: .invalidArgument,
-                message: "a worker registers with capacity 1...100000 and at least one task kind; got capacity \(registration.capacity) and \(kinds.count) kinds",
-                originNode: local.name)
-            channel.writeAndFlush(Phalanx_V1_Envelope.error(error)).whenComplete { _ in channel.close(promise: nil) }
-            return
+                message: "the task (\(assignment.estimatedWireBytes) bytes) is larger than the frame limit worker \(link.peer.identity.name) announced (\(link.peer.maximumFrameBytes) bytes); give every node the same limits.max_frame_bytes",
+                traceID: assignment.task.trace.traceID, originNode: local.name, taskID: assignment.task.taskID,
+                attempt: Int(assignment.attempt)
+            ).wire
+            return ReportedResult(task: assignment.dispatchID, attempt: assignment.attempt, failure: (.invalidArgument, .business), output: result)
         }
-        if dispatch.workers[worker.name] != nil {
-            // Registered again (a reconnect the coordinator had not noticed yet): the tasks of the
-            // old registration are re-queued under new attempts, so its late results are fenced off.
-            declareDead(worker.name, reason: "it registered again")
-        }
-        dispatch.workerRegistered(name: worker.name, capacity: Int(registration.capacity), kinds: kinds)
-        lastHeartbeat[worker.name] = .now
-        var registered = Phalanx_V1_Registered()
-        registered.worker = worker.name
-        registered.heartbeatIntervalMs = UInt32(configuration.heartbeatInterval.wholeMilliseconds)
-        let envelope = Phalanx_V1_Envelope(.registered(registered))
-        channel.writeAndFlush(envelope, promise: nil)
-        logger.info("worker registered", metadata: ["worker": "\(worker.name)", "capacity": "\(registration.capacity)", "kinds": "\(kinds.sorted())"])
-        pump()
+        perform(machine.results(from: id, refused, now: now))
     }
 
-    private func resultsReceived(_ batch: Phalanx_V1_ResultBatch, from worker: NodeIdentity) {
-        var byClient: [String: [Phalanx_V1_TaskResult]] = [:]
-        for var result in batch.results {
-            guard let key = TaskRouting.key(fromWireID: result.taskID) else { continue }
-            switch dispatch.resultReceived(from: worker.name, key: key, attempt: result.attempt) {
-            case .stale:
-                logger.debug("dropped a stale result", metadata: ["task": "\(key)", "attempt": "\(result.attempt)", "worker": "\(worker.name)"])
-            case .accepted:
-                if case .error = result.outcome { counters.failed += 1 } else { counters.succeeded += 1 }
-                result.taskID = key.taskID
-                result.worker = worker.name
+    /// Sends finished tasks in frames cut to the client's announced frame limit.
+    private func deliver(_ deliveries: [TaskDelivery<Phalanx_V1_TaskResult>], to id: ConnectionID, touched: inout Set<ConnectionID>) {
+        guard let link = links[id] else { return }
+        let results = deliveries.map { delivery -> Phalanx_V1_TaskResult in
+            var result: Phalanx_V1_TaskResult
+            switch delivery.outcome {
+            case .reported(let reported):
+                result = reported
                 if case .error(var error) = result.outcome {
-                    error.taskID = key.taskID  // the client knows its own id, not the routing form
+                    error.taskID = delivery.taskID
                     result.error = error
                 }
-                byClient[key.client, default: []].append(result)
+            case .failure(let error):
+                result = Phalanx_V1_TaskResult()
+                result.error = error.wire
             }
+            result.taskID = delivery.taskID  // the client's own id, whatever the worker wrote
+            result.attempt = delivery.attempt
+            result.worker = delivery.worker ?? ""
+            result.dispatchID = 0
+            return result
         }
-        deliver(byClient)
-        pump()
-    }
-
-    private func deliver(_ byClient: [String: [Phalanx_V1_TaskResult]]) {
-        for (client, results) in byClient {
-            guard let channel = clientChannels[client] else {
-                logger.warning("results for a disconnected client were dropped", metadata: ["client": "\(client)", "count": "\(results.count)"])
-                continue
+        let (chunks, oversized) = FrameBudget.chunks(results, maximumFrameBytes: link.peer.maximumFrameBytes) { $0.estimatedWireBytes }
+        for chunk in chunks { write(Phalanx_V1_Envelope.results(chunk), to: id, touched: &touched) }
+        if !oversized.isEmpty {
+            let replaced = oversized.map { original in
+                var result = original
+                result.error = ErrorContext(
+                    code: .internal,
+                    message: "the task's result (\(original.estimatedWireBytes) bytes) is larger than this client's frame limit (\(link.peer.maximumFrameBytes) bytes, limits.max_frame_bytes)",
+                    traceID: original.failure == nil ? nil : original.error.traceID, originNode: local.name, taskID: original.taskID
+                ).wire
+                return result
             }
-            channel.writeAndFlush(Phalanx_V1_Envelope.results(results), promise: nil)
+            write(Phalanx_V1_Envelope.results(replaced), to: id, touched: &touched)
+        }
+        if !link.isWritable { watchSlowReader(id) }
+    }
+
+    /// A client whose send buffer stays full for the slow-reader timeout is cut off.
+    private func watchSlowReader(_ id: ConnectionID) {
+        guard slowReaders[id] == nil else { return }
+        let timeout = configuration.slowReaderTimeout
+        slowReaders[id] = Task {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
+                if self.isWritable(id) {
+                    self.slowReaderRecovered(id)
+                    return
+                }
+            }
+            self.cutOffSlowReader(id)
         }
     }
 
-    /// Hands queued tasks to workers with free slots, one dispatch frame per worker.
-    private func pump() {
-        let assignments = dispatch.assign()
-        guard !assignments.isEmpty else { return }
-        var byWorker: [String: Phalanx_V1_DispatchBatch] = [:]
-        for assignment in assignments {
-            var wire = Phalanx_V1_Assignment()
-            wire.task = assignment.task
-            wire.attempt = assignment.attempt
-            byWorker[assignment.worker, default: Phalanx_V1_DispatchBatch()].assignments.append(wire)
-        }
-        for (worker, batch) in byWorker {
-            let envelope = Phalanx_V1_Envelope(.dispatch(batch))
-            workerChannels[worker]?.writeAndFlush(envelope, promise: nil)
-        }
+    private func isWritable(_ id: ConnectionID) -> Bool { links[id]?.isWritable ?? true }
+
+    private func slowReaderRecovered(_ id: ConnectionID) { slowReaders[id] = nil }
+
+    // MARK: - Time
+
+    private func scheduleWakeUp(at elapsed: Duration) {
+        if let current = wakeUp, current.at <= elapsed { return }
+        wakeUp?.task.cancel()
+        let instant = origin.advanced(by: elapsed)
+        let clock = clock
+        wakeUp = (elapsed, Task {
+            do {
+                try await clock.sleep(until: instant, tolerance: nil)
+            } catch {
+                return  // replaced by an earlier wake-up, or stopping
+            }
+            self.wokeUp()
+        })
     }
 
-    private func sendStatus(to peer: NodeIdentity) {
+    private func wokeUp() {
+        wakeUp = nil
+        guard !stopping else { return }
+        perform(machine.wakeUp(now: now))
+    }
+
+    private func log(_ entry: CoordinatorLogEntry) {
+        let level: Logger.Level
+        switch entry.level {
+        case .debug: level = .debug
+        case .info: level = .info
+        case .notice: level = .notice
+        case .warning: level = .warning
+        case .error: level = .error
+        }
+        logger.log(level: level, "\(entry.message)", metadata: entry.metadata.mapValues { .string($0) })
+    }
+}
+
+extension CoordinatorStatus {
+    func wire(coordinator: String) -> Phalanx_V1_StatusReply {
         var reply = Phalanx_V1_StatusReply()
-        reply.coordinator = local.name
-        reply.workers = dispatch.workers.values.sorted { $0.name < $1.name }.map { slot in
+        reply.coordinator = coordinator
+        reply.workers = workers.map { worker in
             var status = Phalanx_V1_WorkerStatus()
-            status.name = slot.name
-            status.capacity = UInt32(slot.capacity)
-            status.inFlight = UInt32(slot.inFlight)
-            status.kinds = slot.kinds.sorted()
-            status.finished = UInt64(slot.finished)
+            status.name = worker.name
+            status.capacity = UInt32(clamping: worker.capacity)
+            status.inFlight = UInt32(clamping: worker.inFlight)
+            status.kinds = worker.kinds
+            status.finished = UInt64(worker.finished)
+            status.breaker = worker.breaker
+            status.draining = worker.draining
             return status
         }
-        reply.tasksAccepted = counters.accepted
-        reply.tasksSucceeded = counters.succeeded
-        reply.tasksFailed = counters.failed
-        reply.tasksQueued = UInt64(dispatch.queuedCount)
-        reply.tasksRunning = UInt64(dispatch.runningCount)
-        let envelope = Phalanx_V1_Envelope(.statusReply(reply))
-        clientChannels[peer.name]?.writeAndFlush(envelope, promise: nil)
+        reply.tasksAccepted = accepted
+        reply.tasksSucceeded = succeeded
+        reply.tasksFailed = failed
+        reply.tasksQueued = UInt64(queued)
+        reply.tasksRunning = UInt64(running)
+        reply.queuedBytes = UInt64(heldBytes)
+        reply.clients = UInt32(clamping: clients)
+        reply.tasksExpired = expired
+        return reply
     }
+}
 
-    // MARK: - Failure detection
-
-    private func monitorHeartbeats() async throws {
-        while true {
-            try await Task.sleep(for: configuration.heartbeatInterval)
-            let limit = configuration.heartbeatInterval * configuration.heartbeatMisses
-            let now = ContinuousClock.now
-            for (worker, seen) in lastHeartbeat where seen.duration(to: now) > limit && dispatch.workers[worker] != nil {
-                workerChannels[worker]?.close(promise: nil)
-                workerChannels[worker] = nil
-                declareDead(worker, reason: "it missed \(configuration.heartbeatMisses) heartbeats")
-            }
-        }
-    }
-
-    private func declareDead(_ worker: String, reason: String) {
-        lastHeartbeat[worker] = nil
-        let (requeued, gaveUp) = dispatch.workerLost(name: worker)
-        logger.warning(
-            "worker declared dead", metadata: ["worker": "\(worker)", "reason": "\(reason)", "requeued": "\(requeued.count)", "gave_up": "\(gaveUp.count)"])
-        var byClient: [String: [Phalanx_V1_TaskResult]] = [:]
-        for key in gaveUp {
-            counters.failed += 1
-            byClient[key.client, default: []].append(.failure(key.taskID, ErrorContext(
-                code: .workerLost,
-                message: "the task was lost with \(configuration.maximumAttempts) workers in a row (last: \(worker)); it is not retried again",
-                originNode: local.name, taskID: key.taskID)))
-        }
-        deliver(byClient)
-        pump()
+extension Phalanx_V1_TaskResult {
+    /// The failure's code and class, nil when the task succeeded.
+    var failure: (code: ErrorCode, failureClass: FailureClass)? {
+        guard case .error(let error) = outcome else { return nil }
+        return (ErrorCode(wire: error.code), FailureClass(wire: error.failureClass, fallback: ErrorCode(wire: error.code).defaultFailureClass))
     }
 }

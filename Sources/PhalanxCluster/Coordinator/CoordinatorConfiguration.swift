@@ -1,4 +1,5 @@
 import PhalanxCore
+import PhalanxResilience
 import PhalanxTransport
 
 /// Everything a coordinator needs to start; filled from `cluster.conf`, environment and flags.
@@ -7,27 +8,59 @@ public struct CoordinatorConfiguration: Sendable {
     public var port: Int
     public var tls: TLSFiles
     public var limits: ConnectionLimits
-    /// The most tasks that may wait for a worker at once (`coordinator.max_queued_tasks`).
+    /// Unfinished tasks held at once (`coordinator.max_queued_tasks`).
     public var maximumQueuedTasks: Int
+    /// Payload bytes of unfinished tasks held at once (`coordinator.max_queued_bytes`).
+    public var maximumQueuedBytes: Int
     /// How often workers send heartbeats (`coordinator.heartbeat_interval_ms`).
     public var heartbeatInterval: Duration
     /// Heartbeats a worker may miss before it is declared dead (`coordinator.heartbeat_misses`).
     public var heartbeatMisses: Int
-    /// Attempts a task gets when the workers running it are lost (`coordinator.max_attempts`).
+    /// Times a task may lose its worker before it finishes `WORKER_LOST` (`coordinator.max_attempts`).
     public var maximumAttempts: UInt32
+    /// Tasks per second one client identity may submit, sustained (`admission.tasks_per_second`).
+    public var admissionTasksPerSecond: Int
+    /// Tasks one client identity may submit at once above that rate (`admission.burst`).
+    public var admissionBurst: Int
+    /// The circuit breaker the coordinator keeps per worker (`[breaker]`).
+    public var breaker: CircuitBreakerConfiguration
+    /// A client whose send buffer stays full this long is cut off (`limits.slow_reader_timeout_ms`).
+    public var slowReaderTimeout: Duration
 
     public init(
         host: String, port: Int, tls: TLSFiles, limits: ConnectionLimits = ConnectionLimits(),
-        maximumQueuedTasks: Int = 1_000_000, heartbeatInterval: Duration = .seconds(1), heartbeatMisses: Int = 5,
-        maximumAttempts: UInt32 = 3
+        maximumQueuedTasks: Int = 1_000_000, maximumQueuedBytes: Int = 256 * 1024 * 1024,
+        heartbeatInterval: Duration = .seconds(1), heartbeatMisses: Int = 5, maximumAttempts: UInt32 = 3,
+        admissionTasksPerSecond: Int = 200_000, admissionBurst: Int = 400_000,
+        breaker: CircuitBreakerConfiguration = CoordinatorSettings.defaultBreaker, slowReaderTimeout: Duration = .seconds(10)
     ) {
         self.host = host
         self.port = port
         self.tls = tls
         self.limits = limits
         self.maximumQueuedTasks = maximumQueuedTasks
+        self.maximumQueuedBytes = maximumQueuedBytes
         self.heartbeatInterval = heartbeatInterval
         self.heartbeatMisses = heartbeatMisses
         self.maximumAttempts = maximumAttempts
+        self.admissionTasksPerSecond = admissionTasksPerSecond
+        self.admissionBurst = admissionBurst
+        self.breaker = breaker
+        self.slowReaderTimeout = slowReaderTimeout
+    }
+
+    /// The coordinator machine's settings for a coordinator named `nodeName`.
+    public func machineSettings(nodeName: String) -> CoordinatorSettings {
+        var settings = CoordinatorSettings(nodeName: nodeName)
+        settings.maximumQueuedTasks = maximumQueuedTasks
+        settings.maximumQueuedBytes = maximumQueuedBytes
+        settings.maximumPayloadBytes = TaskLimits.maximumPayloadBytes(forFrameBytes: limits.maximumFrameBytes)
+        settings.maximumAttempts = maximumAttempts
+        settings.heartbeatInterval = heartbeatInterval
+        settings.heartbeatMisses = heartbeatMisses
+        settings.admissionTasksPerSecond = admissionTasksPerSecond
+        settings.admissionBurst = admissionBurst
+        settings.breaker = breaker
+        return settings
     }
 }

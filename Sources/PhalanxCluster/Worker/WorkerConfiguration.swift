@@ -11,12 +11,17 @@ public struct WorkerConfiguration: Sendable {
     public var capacity: Int
     /// Results waiting to be sent are flushed at this many (`worker.result_batch`).
     public var resultBatchSize: Int
-    /// Wait between reconnection attempts after the coordinator is lost; doubles up to 10×.
+    /// First wait before reconnecting after the coordinator is lost; it doubles, with jitter, up to 10×.
     public var reconnectDelay: Duration
+    /// On drain, running tasks may finish within this; the rest are handed back (`worker.drain_grace_ms`).
+    public var drainGrace: Duration
+    /// Tasks of a kind run at once at most (`[bulkheads]`, kind = limit); kinds not listed share `capacity`.
+    public var bulkheads: [String: Int]
 
     public init(
         coordinatorHost: String, coordinatorPort: Int, tls: TLSFiles, limits: ConnectionLimits = ConnectionLimits(),
-        capacity: Int = 64, resultBatchSize: Int = 256, reconnectDelay: Duration = .milliseconds(500)
+        capacity: Int = 64, resultBatchSize: Int = 256, reconnectDelay: Duration = .milliseconds(500),
+        drainGrace: Duration = .seconds(30), bulkheads: [String: Int] = [:]
     ) {
         self.coordinatorHost = coordinatorHost
         self.coordinatorPort = coordinatorPort
@@ -25,5 +30,7 @@ public struct WorkerConfiguration: Sendable {
         self.capacity = capacity
         self.resultBatchSize = resultBatchSize
         self.reconnectDelay = reconnectDelay
+        self.drainGrace = drainGrace
+        self.bulkheads = bulkheads
     }
 }

@@ -1,14 +1,21 @@
 import Logging
 import NIOCore
+import NIOSSL
 import PhalanxCore
 import PhalanxResilience
 import PhalanxTransport
 import PhalanxWire
+import ServiceLifecycle
 
 /// A worker: connects to the coordinator, registers its task kinds and capacity, runs the tasks
-/// it is given inside a ``TaskBoundary`` (classified failures, trace ids in logs, deadlines), and
-/// sends results back in batches. If the coordinator goes away it reconnects and registers again.
-public struct WorkerRuntime: Sendable {
+/// it is given inside a ``TaskBoundary`` (classified failures, trace ids in logs, deadlines,
+/// per-kind bulkheads), and sends results back in batches. If the coordinator goes away it
+/// reconnects (backoff with jitter) and registers again.
+///
+/// On graceful shutdown (SIGTERM, SIGINT through a `ServiceGroup`) or a Drain from the coordinator
+/// it drains: it tells the coordinator to send no more work, lets running tasks finish within
+/// `drainGrace`, hands the rest back, and returns.
+public struct WorkerRuntime: Service {
     public let configuration: WorkerConfiguration
     public let handlers: TaskHandlerRegistry
     private let logger: Logger
@@ -19,82 +26,172 @@ public struct WorkerRuntime: Sendable {
         self.logger = logger
     }
 
-    /// Runs until cancelled. Throws at once if the TLS material is unusable.
+    private enum SessionEnd {
+        case connectionClosed
+        case drained
+    }
+
+    /// Runs until drained or cancelled. Throws ``StartupError`` at once if the TLS material or the
+    /// bulkhead settings are unusable, and an `ErrorContext` if the coordinator refuses this worker
+    /// for a reason retrying cannot fix.
     public func run() async throws {
-        let tlsContext = try configuration.tls.makeClientContext()
-        let local = try configuration.tls.localIdentity()
-        guard local.role == .worker else {
-            throw ErrorContext(
-                code: .invalidArgument,
-                message: "\(configuration.tls.certificatePath) is a \(local.role.rawValue) certificate (\(local.uri)); a worker needs a worker certificate")
+        let tlsContext: NIOSSLContext
+        let local: NodeIdentity
+        do {
+            tlsContext = try configuration.tls.makeClientContext()
+            local = try configuration.tls.localIdentity()
+        } catch {
+            throw StartupError(error)
         }
-        var delay = configuration.reconnectDelay
-        while !Task.isCancelled {
-            do {
-                let (peer, _) = try await PhalanxDialer.connect(
-                    host: configuration.coordinatorHost, port: configuration.coordinatorPort, tlsContext: tlsContext,
-                    local: local, limits: configuration.limits, logger: logger)
-                delay = configuration.reconnectDelay
-                // The connection's task runs on its event loop (no hop per message); handlers do not.
-                try await withTaskExecutorPreference(EventLoopTaskExecutor(peer.channel.channel.eventLoop)) {
-                    try await serve(peer, local: local)
-                }
-                logger.warning("the coordinator closed the connection; reconnecting")
-            } catch let error as ErrorContext where error.code == .permissionDenied || error.code == .clusterMismatch
-                || error.code == .versionMismatch || error.code == .unauthenticated || error.code == .invalidArgument
-            {
-                throw error  // retrying cannot fix these
-            } catch {
-                logger.warning("not connected to the coordinator; retrying", metadata: ["reason": "\(error)", "retry_in": "\(delay)"])
-            }
-            try await Task.sleep(for: delay)
-            delay = min(delay * 2, configuration.reconnectDelay * 10)
+        guard local.role == .worker else {
+            throw StartupError(ErrorContext(
+                code: .invalidArgument,
+                message: "\(configuration.tls.certificatePath) is a \(local.role.rawValue) certificate (\(local.uri)); a worker needs a worker certificate"))
+        }
+        let bulkheads = try makeBulkheads()
+        let drain = DrainSignal()
+        try await withGracefulShutdownHandler {
+            try await connectAndServe(tlsContext: tlsContext, local: local, drain: drain, bulkheads: bulkheads)
+        } onGracefulShutdown: {
+            Task { await drain.raise("graceful shutdown (SIGTERM or SIGINT)") }
         }
     }
 
-    private func serve(_ peer: PeerChannel, local: NodeIdentity) async throws {
+    private func makeBulkheads() throws(StartupError) -> [String: Bulkhead<ContinuousClock>] {
+        var bulkheads: [String: Bulkhead<ContinuousClock>] = [:]
+        for (kind, limit) in configuration.bulkheads {
+            do {
+                // Waiters are bounded by the worker's capacity and by each task's own deadline.
+                bulkheads[kind] = try Bulkhead(
+                    name: kind, configuration: .init(maxConcurrentCalls: limit, maxWaitingCalls: configuration.capacity, maxWaitDuration: .seconds(86_400)),
+                    clock: ContinuousClock())
+            } catch {
+                throw StartupError(error.wrapped(in: .invalidArgument, "[bulkheads] \(kind) = \(limit): \(error.message)"))
+            }
+        }
+        return bulkheads
+    }
+
+    private func connectAndServe(
+        tlsContext: NIOSSLContext, local: NodeIdentity, drain: DrainSignal, bulkheads: [String: Bulkhead<ContinuousClock>]
+    ) async throws {
+        var failures = 0
+        while !Task.isCancelled {
+            if await drain.isRaised {
+                logger.notice("drained while not connected; stopping")
+                return
+            }
+            do {
+                let (peer, coordinator) = try await PhalanxDialer.connect(
+                    host: configuration.coordinatorHost, port: configuration.coordinatorPort, tlsContext: tlsContext,
+                    local: local, limits: configuration.limits, logger: logger)
+                failures = 0
+                // The connection's task runs on its event loop (no hop per message); handlers do not.
+                let end = try await withTaskExecutorPreference(EventLoopTaskExecutor(peer.channel.channel.eventLoop)) {
+                    try await serve(peer, coordinator: coordinator, local: local, drain: drain, bulkheads: bulkheads)
+                }
+                if case .drained = end {
+                    logger.notice("worker drained and stopped")
+                    return
+                }
+                logger.warning("the coordinator closed the connection; reconnecting")
+            } catch let error as ErrorContext where error.code == .conflict {
+                logger.error("the coordinator refused this worker; retrying", metadata: ["reason": "\(error.message)"])
+            } catch let error as ErrorContext
+                where [.permissionDenied, .clusterMismatch, .versionMismatch, .unauthenticated, .invalidArgument].contains(error.code)
+            {
+                throw error  // retrying cannot fix these
+            } catch {
+                logger.warning("not connected to the coordinator; retrying", metadata: ["reason": "\(error)"])
+            }
+            failures += 1
+            let delay = ReconnectBackoff.delay(afterFailures: failures, base: configuration.reconnectDelay)
+            logger.info("reconnecting", metadata: ["in": "\(delay)"])
+            // Sleep in slices so that a drain while disconnected ends the worker promptly.
+            let wakeAt = ContinuousClock.now + delay
+            while ContinuousClock.now < wakeAt, !(await drain.isRaised) {
+                try await Task.sleep(for: min(.milliseconds(100), wakeAt - ContinuousClock.now))
+            }
+        }
+    }
+
+    private func serve(
+        _ peer: PeerChannel, coordinator: EstablishedPeer, local: NodeIdentity, drain: DrainSignal,
+        bulkheads: [String: Bulkhead<ContinuousClock>]
+    ) async throws -> SessionEnd {
         let channel = peer.channel.channel
-        let batcher = ResultBatcher(channel: channel, batchSize: configuration.resultBatchSize)
+        let link = ChannelPeerLink(channel: channel, peer: coordinator)
+        let session = WorkerSession(link: link, batchSize: configuration.resultBatchSize, worker: local.name)
         let boundary = TaskBoundary(failureHandler: FailureHandler(node: local.name), logger: logger)
         var registration = Phalanx_V1_RegisterWorker()
         registration.capacity = UInt32(configuration.capacity)
         registration.kinds = handlers.kinds
         let envelope = Phalanx_V1_Envelope(.register(registration))
+        let grace = configuration.drainGrace
+        let logger = logger
         try await peer.channel.executeThenClose { inbound, outbound in
             try await outbound.write(envelope)
             try await withThrowingDiscardingTaskGroup { group in
+                group.addTask {
+                    guard let reason = await drain.wait() else { return }
+                    await Self.drain(session: session, grace: grace, reason: reason, logger: logger)
+                    try? await channel.close()  // ends the inbound loop below
+                }
                 for try await message in inbound {
                     switch message.body {
                     case .registered(let registered):
                         logger.info("registered with the coordinator", metadata: ["kinds": "\(handlers.kinds)", "capacity": "\(configuration.capacity)"])
-                        let interval = Duration.milliseconds(max(50, Int(registered.heartbeatIntervalMs)))
-                        group.addTask { try await Self.sendHeartbeats(every: interval, on: channel) }
+                        var interval = Duration.milliseconds(max(50, Int(registered.heartbeatIntervalMs)))
+                        if let keepAlive = coordinator.keepAliveInterval { interval = min(interval, keepAlive) }
+                        group.addTask { await Self.sendHeartbeats(every: interval, over: link) }
                     case .dispatch(let batch):
-                        await batcher.started(batch.assignments.count)
+                        if await session.isDraining {
+                            await session.handBack(batch.assignments)
+                            continue
+                        }
                         var seeds = TraceIDGenerator()  // one system draw per batch, not per task
                         for assignment in batch.assignments {
+                            await session.started(assignment)
                             let ids = TraceIDGenerator(seed: seeds.next())
+                            let bulkhead = bulkheads[assignment.task.kind]
                             group.addTask(executorPreference: globalConcurrentExecutor) {
-                                let result = await run(assignment, boundary: boundary, worker: local.name, ids: ids)
-                                await batcher.add(result)
+                                let result = await run(assignment, boundary: boundary, worker: local.name, ids: ids, bulkhead: bulkhead)
+                                await session.finished(result)
                             }
                         }
+                    case .drain(let request):
+                        await drain.raise("the coordinator asked on behalf of admin \(request.requestedBy)")
                     default:
-                        break
+                        break  // heartbeats from the coordinator only keep the idle timer quiet
                     }
                 }
                 group.cancelAll()
             }
         }
+        return await session.isDraining ? .drained : .connectionClosed
+    }
+
+    private static func drain(session: WorkerSession, grace: Duration, reason: String, logger: Logger) async {
+        let running = await session.runningCount
+        logger.notice("draining: no new tasks; running ones may finish", metadata: ["reason": "\(reason)", "grace": "\(grace)", "running": "\(running)"])
+        await session.beginDraining(grace: grace)
+        let deadline = ContinuousClock.now + grace
+        while await session.runningCount > 0, ContinuousClock.now < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: min(.milliseconds(20), deadline - ContinuousClock.now))
+        }
+        let handedBack = await session.handBackRunning()
+        logger.notice("drained", metadata: ["handed_back": "\(handedBack)"])
     }
 
     private func run(
-        _ assignment: Phalanx_V1_Assignment, boundary: TaskBoundary, worker: String, ids: TraceIDGenerator
+        _ assignment: Phalanx_V1_Assignment, boundary: TaskBoundary, worker: String, ids: TraceIDGenerator,
+        bulkhead: Bulkhead<ContinuousClock>?
     ) async -> Phalanx_V1_TaskResult {
         let spec = assignment.task
         var result = Phalanx_V1_TaskResult()
         result.taskID = spec.taskID
         result.attempt = assignment.attempt
+        result.dispatchID = assignment.dispatchID
         result.worker = worker
         var ids = ids
         let trace = TraceContext(traceID: spec.trace.traceID, spanID: spec.trace.spanID)?.childSpan(using: &ids) ?? .newTrace(using: &ids)
@@ -104,10 +201,14 @@ public struct WorkerRuntime: Sendable {
                 guard let handler = handlers.handler(for: spec.kind) else {
                     throw PhalanxError(.invalidArgument, "this worker does not serve task kind '\(spec.kind)'")
                 }
-                guard let remaining = WireTime.remaining(untilUnixMilliseconds: spec.deadlineUnixMs) else {
-                    return try await handler(input)
+                let guarded: @Sendable () async throws -> [UInt8] = {
+                    guard let bulkhead else { return try await handler(input) }
+                    return try await bulkhead.run { try await handler(input) }
                 }
-                return try await withTimeout(remaining, on: ContinuousClock()) { try await handler(input) }
+                guard let remaining = WireTime.remaining(untilUnixMilliseconds: spec.deadlineUnixMs) else {
+                    return try await guarded()
+                }
+                return try await withTimeout(remaining, on: ContinuousClock()) { try await guarded() }
             }
             result.output = .init(output)
         } catch {
@@ -116,11 +217,28 @@ public struct WorkerRuntime: Sendable {
         return result
     }
 
-    private static func sendHeartbeats(every interval: Duration, on channel: any Channel) async throws {
-        while true {
-            try await Task.sleep(for: interval)
-            let envelope = Phalanx_V1_Envelope(.heartbeat(Phalanx_V1_Heartbeat()))
-            try await channel.writeAndFlush(envelope)
+    /// Sends a heartbeat every `interval` until cancelled (the end of the connection).
+    private static func sendHeartbeats(every interval: Duration, over link: some PeerLink) async {
+        while (try? await Task.sleep(for: interval)) != nil {
+            link.write(Phalanx_V1_Envelope(.heartbeat(Phalanx_V1_Heartbeat())))
+            link.flush()
         }
+    }
+}
+
+/// Reconnection delays: exponential from `base` up to 10× base, with "equal jitter" (half fixed,
+/// half random) so that workers cut off together do not all come back at the same instants.
+public enum ReconnectBackoff {
+    public static func delay(afterFailures failures: Int, base: Duration) -> Duration {
+        var generator = SystemRandomNumberGenerator()
+        return delay(afterFailures: failures, base: base, using: &generator)
+    }
+
+    public static func delay<R: RandomNumberGenerator>(afterFailures failures: Int, base: Duration, using generator: inout R) -> Duration {
+        let exponent = min(max(0, failures - 1), 10)
+        let ceiling = min(base * (1 << exponent), base * 10)
+        let milliseconds = max(2, ceiling.wholeMilliseconds)
+        let jitter = Int64.random(in: 0...(milliseconds / 2), using: &generator)
+        return .milliseconds(milliseconds - milliseconds / 2 + jitter)
     }
 }

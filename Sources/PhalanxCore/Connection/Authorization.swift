@@ -4,10 +4,12 @@ public enum Authorization {
     public static func rolesAllowedToSend(_ kind: MessageKind) -> Set<Role> {
         switch kind {
         case .submit, .statusRequest: [.client, .admin]
-        case .register, .heartbeat, .results: [.worker]
+        case .register, .results, .draining, .handBack: [.worker]
+        case .heartbeat: [.worker, .client, .admin]  // liveness for workers, keep-alive for clients
+        case .breakerCommand, .drainRequest: [.admin]
         case .error: Set(Role.allCases)
         case .hello: Set(Role.allCases)
-        case .submitAck, .registered, .dispatch, .statusReply: []
+        case .submitAck, .registered, .dispatch, .statusReply, .drain, .breakerReply, .drainReply: []
         }
     }
 
@@ -19,10 +21,11 @@ public enum Authorization {
     /// Whether `kind` may arrive from the coordinator at a node of `role`.
     public static func mayArriveFromCoordinator(_ kind: MessageKind, at role: Role) -> Bool {
         switch kind {
-        case .hello, .error: true
+        case .hello, .error, .heartbeat: true
         case .submitAck, .results, .statusReply: role == .client || role == .admin
-        case .registered, .dispatch: role == .worker
-        case .submit, .register, .heartbeat, .statusRequest: false
+        case .breakerReply, .drainReply: role == .admin
+        case .registered, .dispatch, .drain: role == .worker
+        case .submit, .register, .statusRequest, .draining, .handBack, .breakerCommand, .drainRequest: false
         }
     }
 }

@@ -142,6 +142,8 @@ public struct ConnectionMachine: Sendable {
     public mutating func decodeFailed(_ error: ErrorContext) -> [Action] {
         if case .closed = state { return [.ignore] }
         state = .closed
+        var error = error
+        if error.originNode == nil { error.originNode = local.name }  // the node that refused the bytes
         return [.reject(error)]
     }
 

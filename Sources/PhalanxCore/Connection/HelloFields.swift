@@ -13,7 +13,7 @@ public struct HelloFields: Sendable, Hashable {
     }
 }
 
-/// The protocol version this build speaks.
+/// The protocol version this build speaks (2: results are routed by dispatch id, Hello carries limits).
 public enum ProtocolVersion {
-    public static let current: UInt32 = 1
+    public static let current: UInt32 = 2
 }

@@ -11,4 +11,11 @@ public enum MessageKind: String, Sendable, Hashable, CaseIterable {
     case heartbeat
     case statusRequest = "status_request"
     case statusReply = "status_reply"
+    case draining
+    case drain
+    case handBack = "hand_back"
+    case breakerCommand = "breaker_command"
+    case breakerReply = "breaker_reply"
+    case drainRequest = "drain_request"
+    case drainReply = "drain_reply"
 }

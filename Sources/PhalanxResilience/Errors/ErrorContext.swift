@@ -14,6 +14,8 @@ public struct ErrorContext: Error, Sendable, Hashable, Codable, CustomStringConv
     public var attempt: Int?
     /// The causes of this failure, nearest first. Each is a full context of its own.
     public var causes: [ErrorContext]
+    /// For `OVERLOADED` and `CIRCUIT_OPEN`: when trying again may succeed.
+    public var retryAfter: Duration?
 
     public init(
         code: ErrorCode,
@@ -61,6 +63,7 @@ public struct ErrorContext: Error, Sendable, Hashable, Codable, CustomStringConv
         if let taskID { tags.append("task=\(taskID)") }
         if let attempt { tags.append("attempt=\(attempt)") }
         if let traceID { tags.append("trace=\(traceID)") }
+        if let retryAfter { tags.append("retry_after=\(retryAfter)") }
         if !tags.isEmpty { text += " [" + tags.joined(separator: " ") + "]" }
         for cause in causes { text += "\n  caused by: " + cause.description.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\n  ") }
         return text

@@ -16,11 +16,12 @@ public enum PhalanxDialer {
         limits: ConnectionLimits,
         logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
-    ) async throws(ErrorContext) -> (PeerChannel, NodeIdentity) {
+    ) async throws(ErrorContext) -> (PeerChannel, EstablishedPeer) {
         let peer: PeerChannel
         do {
             peer = try await ClientBootstrap(group: group)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.writeBufferWaterMark, value: .init(low: limits.sendBufferBytes / 2, high: limits.sendBufferBytes))
                 .connectTimeout(limits.handshakeTimeout)
                 .connect(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -31,7 +32,8 @@ public enum PhalanxDialer {
                 }
         } catch {
             throw ErrorContext(
-                code: .unavailable, message: "cannot connect to the coordinator at \(host):\(port): \(error); is it running?")
+                code: .unavailable, message: "cannot connect to the coordinator at \(host):\(port): \(error); is it running?",
+                originNode: local.name)
         }
         let failure: ErrorContext
         do {

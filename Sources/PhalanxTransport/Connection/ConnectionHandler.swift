@@ -7,9 +7,13 @@ import PhalanxResilience
 import PhalanxWire
 
 /// Runs the per-connection protocol on one channel: reads the peer's identity from its
-/// certificate, exchanges Hello, authorizes every message, enforces the handshake deadline and
-/// the idle timeout. It only moves bytes and steps a ``ConnectionMachine``; established
-/// messages go on to the node's runtime as Envelopes.
+/// certificate, exchanges Hello (announcing this node's frame limit and idle timeout), authorizes
+/// every message, enforces the handshake deadline and the idle timeout. It only moves bytes and
+/// steps a ``ConnectionMachine``; established messages go on to the node's runtime as Envelopes.
+///
+/// The idle timeout closes a connection with an Error frame after `limits.idleTimeout` with
+/// nothing read, unless the runtime holds it (``ConnectionControl/holdIdleTimeout(_:)``) because
+/// the peer is waiting for work.
 public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = Phalanx_V1_Envelope
@@ -20,11 +24,13 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private let limits: ConnectionLimits
     private let logger: Logger
     private var handshakeDeadline: Scheduled<Void>?
-    private let establishedPromise: EventLoopPromise<NodeIdentity>
+    private let establishedPromise: EventLoopPromise<EstablishedPeer>
     private var establishedSettled = false
+    private var peerHello: Phalanx_V1_Hello?
+    private var idleTimeoutHeld = false
 
-    /// Completes with the peer's identity once Hello has been exchanged; fails with the reason otherwise.
-    public var established: EventLoopFuture<NodeIdentity> { establishedPromise.futureResult }
+    /// Completes with the peer once Hello has been exchanged; fails with the reason otherwise.
+    public var established: EventLoopFuture<EstablishedPeer> { establishedPromise.futureResult }
 
     public init(side: ConnectionMachine.Side, local: NodeIdentity, limits: ConnectionLimits, logger: Logger, eventLoop: any EventLoop) {
         self.machine = ConnectionMachine(side: side, local: local)
@@ -51,8 +57,16 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         case let tls as TLSUserEvent:
             if case .handshakeCompleted = tls { tlsCompleted(context: context) }
         case is IdleStateHandler.IdleStateEvent:
+            guard !idleTimeoutHeld, case .established = machine.state else { return }
+            let milliseconds = limits.idleTimeout.nanoseconds / 1_000_000
+            let error = ErrorContext(
+                code: .unavailable,
+                message: "nothing was read from this connection for \(milliseconds) ms (limits.idle_timeout_ms) and no work is outstanding on it; send a Heartbeat at least every \(milliseconds / 3) ms to keep it open",
+                originNode: machine.local.name)
             logger.info("closing an idle connection", metadata: peerMetadata)
-            context.close(promise: nil)
+            machine.closed()
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.error(error))).whenComplete { _ in channel.close(promise: nil) }
         default:
             context.fireUserInboundEventTriggered(event)
         }
@@ -69,6 +83,7 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         }
         switch envelope.body {
         case .hello(let hello):
+            peerHello = hello
             perform(machine.helloReceived(hello.fields), context: context)
         case .error(let error):
             perform(machine.errorReceived(ErrorContext(wire: error.error)), context: context)
@@ -87,9 +102,14 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let frameError = error as? FrameError {
             perform(machine.decodeFailed(frameError.errorContext), context: context)
+        } else if case .established = machine.state, let reason = TLSFailureReason.describeAfterHandshake(error) {
+            // The handshake succeeded long ago: this is a lost connection, not a refused peer.
+            logger.info("connection lost", metadata: peerMetadata.merging(["reason": "\(reason)"]) { $1 })
+            machine.closed()
+            context.close(promise: nil)
         } else if let reason = TLSFailureReason.describe(error) {
             logger.warning("TLS handshake failed", metadata: peerMetadata.merging(["reason": "\(reason)"]) { $1 })
-            fail(ErrorContext(code: .unauthenticated, message: reason))
+            fail(ErrorContext(code: .unauthenticated, message: reason, originNode: machine.local.name))
             context.close(promise: nil)
         } else {
             context.fireErrorCaught(error)
@@ -120,7 +140,9 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         for action in actions {
             switch action {
             case .sendHello:
-                context.writeAndFlush(wrapOutboundOut(.hello(from: machine.local)), promise: nil)
+                let hello = Phalanx_V1_Envelope.hello(
+                    from: machine.local, maximumFrameBytes: limits.maximumFrameBytes, idleTimeout: .nanoseconds(limits.idleTimeout.nanoseconds))
+                context.writeAndFlush(wrapOutboundOut(hello), promise: nil)
             case .established(let peer):
                 handshakeDeadline?.cancel()
                 handshakeDeadline = nil
@@ -134,7 +156,12 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
                 logger.debug("connection established", metadata: ["peer": "\(peer.uri)"])
                 if !establishedSettled {
                     establishedSettled = true
-                    establishedPromise.succeed(peer)
+                    let frameBytes = Int(peerHello?.maxFrameBytes ?? 0)
+                    let idleMilliseconds = Int64(peerHello?.idleTimeoutMs ?? 0)
+                    establishedPromise.succeed(EstablishedPeer(
+                        identity: peer,
+                        maximumFrameBytes: frameBytes > 0 ? frameBytes : EstablishedPeer.defaultMaximumFrameBytes,
+                        idleTimeout: idleMilliseconds > 0 ? .milliseconds(idleMilliseconds) : nil))
                 }
             case .deliver:
                 break
@@ -160,6 +187,17 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
                 break
             }
         }
+    }
+
+    public func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard let control = event as? ConnectionControl else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+            return
+        }
+        switch control {
+        case .holdIdleTimeout(let held): idleTimeoutHeld = held
+        }
+        promise?.succeed()
     }
 
     private func fail(_ error: ErrorContext) {

@@ -10,8 +10,11 @@ public struct ConnectionLimits: Sendable, Hashable {
     public var frameCompletionTimeout: TimeAmount = .seconds(10)
     /// A connection with nothing read for this long is closed (`limits.idle_timeout_ms`).
     public var idleTimeout: TimeAmount = .seconds(60)
-    /// Envelopes buffered inbound before reading from the socket pauses (back-pressure).
-    public var inboundHighWatermark: Int = 256
+    /// Envelopes buffered inbound before reading from the socket pauses (back-pressure). With
+    /// frames of at most `maximumFrameBytes`, one connection buffers at most this many frames.
+    public var inboundHighWatermark: Int = 16
+    /// Bytes queued outbound before a connection counts as not writable (`limits.send_buffer_bytes`).
+    public var sendBufferBytes: Int = 8 * 1024 * 1024
 
     public init() {}
 }

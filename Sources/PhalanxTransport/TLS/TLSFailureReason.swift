@@ -21,4 +21,13 @@ public enum TLSFailureReason {
         for (marker, reason) in reasons where text.contains(marker) { return reason }
         return "TLS failure: \(text)"
     }
+
+    /// A short reason for a TLS error on a connection whose handshake completed long ago (nil if
+    /// `error` is not a TLS error): the peer went away, nothing about certificates.
+    public static func describeAfterHandshake(_ error: any Error) -> String? {
+        let text = String(describing: error)
+        guard error is NIOSSLError || error is BoringSSLError || text.contains("SSL") else { return nil }
+        if text.contains("uncleanShutdown") { return "the peer closed the connection without a TLS close_notify (it stopped or was killed)" }
+        return "TLS error on an established connection: \(text)"
+    }
 }

@@ -51,17 +51,26 @@ extension Phalanx_V1_Envelope {
         case .heartbeat: .heartbeat
         case .statusRequest: .statusRequest
         case .statusReply: .statusReply
+        case .draining: .draining
+        case .drain: .drain
+        case .handBack: .handBack
+        case .breakerCommand: .breakerCommand
+        case .breakerReply: .breakerReply
+        case .drainRequest: .drainRequest
+        case .drainReply: .drainReply
         case nil: nil
         }
     }
 
-    /// An envelope carrying one Hello for `local`.
-    public static func hello(from local: NodeIdentity) -> Phalanx_V1_Envelope {
+    /// An envelope carrying one Hello for `local`, announcing the limits this node holds its peer to.
+    public static func hello(from local: NodeIdentity, maximumFrameBytes: Int = 0, idleTimeout: Duration? = nil) -> Phalanx_V1_Envelope {
         var hello = Phalanx_V1_Hello()
         hello.protocolVersion = ProtocolVersion.current
         hello.cluster = local.cluster
         hello.role = local.role.wire
         hello.node = local.name
+        hello.maxFrameBytes = UInt32(clamping: maximumFrameBytes)
+        hello.idleTimeoutMs = UInt32(clamping: idleTimeout?.wholeMilliseconds ?? 0)
         return Phalanx_V1_Envelope(.hello(hello))
     }
 

@@ -66,6 +66,7 @@ extension ErrorContext {
         message.attempt = UInt32(clamping: attempt ?? 0)
         message.retryable = retryable
         message.causes = causes.map(\.wire)
+        if let retryAfter { message.retryAfterMs = UInt32(clamping: retryAfter.wholeMilliseconds) }
         return message
     }
 
@@ -82,5 +83,6 @@ extension ErrorContext {
             taskID: wire.taskID.isEmpty ? nil : wire.taskID,
             attempt: wire.attempt == 0 ? nil : Int(wire.attempt),
             causes: wire.causes.map(ErrorContext.init(wire:)))
+        if wire.retryAfterMs > 0 { retryAfter = .milliseconds(Int64(wire.retryAfterMs)) }
     }
 }

@@ -269,6 +269,9 @@ public nonisolated struct Phalanx_V1_ErrorContext: Sendable {
   /// nearest cause first
   public var causes: [Phalanx_V1_ErrorContext] = []
 
+  /// OVERLOADED, CIRCUIT_OPEN: try again after this long (0: no hint)
+  public var retryAfterMs: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -290,6 +293,12 @@ public nonisolated struct Phalanx_V1_Hello: Sendable {
 
   /// must match the name in the sender's certificate
   public var node: String = String()
+
+  /// the largest frame the sender accepts; peers never send more (0: 4 MiB)
+  public var maxFrameBytes: UInt32 = 0
+
+  /// the sender closes a connection it read nothing from for this long,
+  public var idleTimeoutMs: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -324,7 +333,7 @@ public nonisolated struct Phalanx_V1_TaskSpec: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// client-chosen, unique per client; the coordinator prefixes the client's name
+  /// client-chosen, 1-256 bytes, unique among the client's unfinished tasks
   public var taskID: String = String()
 
   /// e.g. "echo", "sleep", "sha256", "fail"
@@ -361,12 +370,25 @@ public nonisolated struct Phalanx_V1_SubmitBatch: Sendable {
 
   public var tasks: [Phalanx_V1_TaskSpec] = []
 
+  /// the submit call's own trace: errors about the whole batch carry it
+  public var trace: Phalanx_V1_TraceContext {
+    get {_trace ?? Phalanx_V1_TraceContext()}
+    set {_trace = newValue}
+  }
+  /// Returns true if `trace` has been explicitly set.
+  public var hasTrace: Bool {self._trace != nil}
+  /// Clears the value of `trace`. Subsequent reads from it will return its default value.
+  public mutating func clearTrace() {self._trace = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _trace: Phalanx_V1_TraceContext? = nil
 }
 
-/// Coordinator → client: the batch was accepted (or refused whole, with error set).
+/// Coordinator → client: the batch was accepted whole (accepted = its task count, and every one of
+/// them will get exactly one TaskResult), or refused whole (accepted = 0, error set, no results).
 public nonisolated struct Phalanx_V1_SubmitAck: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -398,6 +420,7 @@ public nonisolated struct Phalanx_V1_TaskResult: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// the client's own task id
   public var taskID: String = String()
 
   public var attempt: UInt32 = 0
@@ -421,6 +444,9 @@ public nonisolated struct Phalanx_V1_TaskResult: Sendable {
     }
     set {outcome = .error(newValue)}
   }
+
+  /// worker → coordinator: the Assignment's dispatch_id (0 towards clients)
+  public var dispatchID: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -484,6 +510,7 @@ public nonisolated struct Phalanx_V1_Assignment: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// as the client sent it (its own task id)
   public var task: Phalanx_V1_TaskSpec {
     get {_task ?? Phalanx_V1_TaskSpec()}
     set {_task = newValue}
@@ -494,6 +521,9 @@ public nonisolated struct Phalanx_V1_Assignment: Sendable {
   public mutating func clearTask() {self._task = nil}
 
   public var attempt: UInt32 = 0
+
+  /// the coordinator's handle for the task; echo it in the TaskResult
+  public var dispatchID: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -514,7 +544,8 @@ public nonisolated struct Phalanx_V1_DispatchBatch: Sendable {
   public init() {}
 }
 
-/// Worker → coordinator, periodically.
+/// Worker → coordinator periodically; client → coordinator as a keep-alive. The coordinator answers
+/// every Heartbeat with a Heartbeat, so both ends of a quiet connection keep hearing from each other.
 public nonisolated struct Phalanx_V1_Heartbeat: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -525,6 +556,195 @@ public nonisolated struct Phalanx_V1_Heartbeat: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+/// Worker → coordinator: send me no more tasks; I finish what runs within grace_ms and hand back the rest.
+public nonisolated struct Phalanx_V1_Draining: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var graceMs: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Coordinator → worker: an admin asked this worker to drain and stop.
+public nonisolated struct Phalanx_V1_Drain: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestedBy: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One dispatched attempt, named by its dispatch id.
+public nonisolated struct Phalanx_V1_TaskRef: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var dispatchID: UInt64 = 0
+
+  public var attempt: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Worker → coordinator: attempts the worker stopped without a result while draining; they are queued again.
+public nonisolated struct Phalanx_V1_HandBack: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var tasks: [Phalanx_V1_TaskRef] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Admin → coordinator: list the per-worker circuit breakers, or force one open or closed.
+public nonisolated struct Phalanx_V1_BreakerCommand: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var action: Phalanx_V1_BreakerCommand.Action = .list
+
+  public var worker: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Action: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case list // = 0
+    case `open` // = 1
+    case close // = 2
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .list
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .list
+      case 1: self = .open
+      case 2: self = .close
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .list: return 0
+      case .open: return 1
+      case .close: return 2
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Phalanx_V1_BreakerCommand.Action] = [
+      .list,
+      .open,
+      .close,
+    ]
+
+  }
+
+  public init() {}
+}
+
+public nonisolated struct Phalanx_V1_BreakerStatus: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var worker: String = String()
+
+  /// closed, open, half_open, forced_open
+  public var state: String = String()
+
+  /// calls in the current window
+  public var calls: UInt32 = 0
+
+  /// percent, over the current window
+  public var failureRate: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Coordinator → admin.
+public nonisolated struct Phalanx_V1_BreakerReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var breakers: [Phalanx_V1_BreakerStatus] = []
+
+  /// set when the command was refused (e.g. no such worker)
+  public var error: Phalanx_V1_ErrorContext {
+    get {_error ?? Phalanx_V1_ErrorContext()}
+    set {_error = newValue}
+  }
+  /// Returns true if `error` has been explicitly set.
+  public var hasError: Bool {self._error != nil}
+  /// Clears the value of `error`. Subsequent reads from it will return its default value.
+  public mutating func clearError() {self._error = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _error: Phalanx_V1_ErrorContext? = nil
+}
+
+/// Admin → coordinator: ask a worker to drain and stop.
+public nonisolated struct Phalanx_V1_DrainRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var worker: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Coordinator → admin.
+public nonisolated struct Phalanx_V1_DrainReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// set when the worker is unknown
+  public var error: Phalanx_V1_ErrorContext {
+    get {_error ?? Phalanx_V1_ErrorContext()}
+    set {_error = newValue}
+  }
+  /// Returns true if `error` has been explicitly set.
+  public var hasError: Bool {self._error != nil}
+  /// Clears the value of `error`. Subsequent reads from it will return its default value.
+  public mutating func clearError() {self._error = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _error: Phalanx_V1_ErrorContext? = nil
 }
 
 /// Client or admin → coordinator: how is the cluster?
@@ -553,6 +773,11 @@ public nonisolated struct Phalanx_V1_WorkerStatus: Sendable {
 
   public var finished: UInt64 = 0
 
+  /// closed, open, half_open, forced_open
+  public var breaker: String = String()
+
+  public var draining: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -576,6 +801,15 @@ public nonisolated struct Phalanx_V1_StatusReply: Sendable {
   public var tasksQueued: UInt64 = 0
 
   public var tasksRunning: UInt64 = 0
+
+  /// payload bytes the coordinator holds for unfinished tasks
+  public var queuedBytes: UInt64 = 0
+
+  /// client and admin connections
+  public var clients: UInt32 = 0
+
+  /// finished DEADLINE_EXCEEDED without being dispatched
+  public var tasksExpired: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -678,6 +912,62 @@ public nonisolated struct Phalanx_V1_Envelope: Sendable {
     set {body = .statusReply(newValue)}
   }
 
+  public var draining: Phalanx_V1_Draining {
+    get {
+      if case .draining(let v)? = body {return v}
+      return Phalanx_V1_Draining()
+    }
+    set {body = .draining(newValue)}
+  }
+
+  public var drain: Phalanx_V1_Drain {
+    get {
+      if case .drain(let v)? = body {return v}
+      return Phalanx_V1_Drain()
+    }
+    set {body = .drain(newValue)}
+  }
+
+  public var handBack: Phalanx_V1_HandBack {
+    get {
+      if case .handBack(let v)? = body {return v}
+      return Phalanx_V1_HandBack()
+    }
+    set {body = .handBack(newValue)}
+  }
+
+  public var breakerCommand: Phalanx_V1_BreakerCommand {
+    get {
+      if case .breakerCommand(let v)? = body {return v}
+      return Phalanx_V1_BreakerCommand()
+    }
+    set {body = .breakerCommand(newValue)}
+  }
+
+  public var breakerReply: Phalanx_V1_BreakerReply {
+    get {
+      if case .breakerReply(let v)? = body {return v}
+      return Phalanx_V1_BreakerReply()
+    }
+    set {body = .breakerReply(newValue)}
+  }
+
+  public var drainRequest: Phalanx_V1_DrainRequest {
+    get {
+      if case .drainRequest(let v)? = body {return v}
+      return Phalanx_V1_DrainRequest()
+    }
+    set {body = .drainRequest(newValue)}
+  }
+
+  public var drainReply: Phalanx_V1_DrainReply {
+    get {
+      if case .drainReply(let v)? = body {return v}
+      return Phalanx_V1_DrainReply()
+    }
+    set {body = .drainReply(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -692,6 +982,13 @@ public nonisolated struct Phalanx_V1_Envelope: Sendable {
     case heartbeat(Phalanx_V1_Heartbeat)
     case statusRequest(Phalanx_V1_StatusRequest)
     case statusReply(Phalanx_V1_StatusReply)
+    case draining(Phalanx_V1_Draining)
+    case drain(Phalanx_V1_Drain)
+    case handBack(Phalanx_V1_HandBack)
+    case breakerCommand(Phalanx_V1_BreakerCommand)
+    case breakerReply(Phalanx_V1_BreakerReply)
+    case drainRequest(Phalanx_V1_DrainRequest)
+    case drainReply(Phalanx_V1_DrainReply)
 
   }
 
@@ -751,7 +1048,7 @@ nonisolated extension Phalanx_V1_TraceContext: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Phalanx_V1_ErrorContext: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ErrorContext"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}message\0\u{3}failure_class\0\u{3}trace_id\0\u{3}span_id\0\u{3}origin_node\0\u{3}task_id\0\u{1}attempt\0\u{1}retryable\0\u{1}causes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}message\0\u{3}failure_class\0\u{3}trace_id\0\u{3}span_id\0\u{3}origin_node\0\u{3}task_id\0\u{1}attempt\0\u{1}retryable\0\u{1}causes\0\u{3}retry_after_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -769,6 +1066,7 @@ nonisolated extension Phalanx_V1_ErrorContext: SwiftProtobuf.Message, SwiftProto
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.retryable) }()
       case 10: try { try decoder.decodeRepeatedMessageField(value: &self.causes) }()
+      case 11: try { try decoder.decodeSingularUInt32Field(value: &self.retryAfterMs) }()
       default: break
       }
     }
@@ -805,6 +1103,9 @@ nonisolated extension Phalanx_V1_ErrorContext: SwiftProtobuf.Message, SwiftProto
     if !self.causes.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.causes, fieldNumber: 10)
     }
+    if self.retryAfterMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.retryAfterMs, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -819,6 +1120,7 @@ nonisolated extension Phalanx_V1_ErrorContext: SwiftProtobuf.Message, SwiftProto
     if lhs.attempt != rhs.attempt {return false}
     if lhs.retryable != rhs.retryable {return false}
     if lhs.causes != rhs.causes {return false}
+    if lhs.retryAfterMs != rhs.retryAfterMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -826,7 +1128,7 @@ nonisolated extension Phalanx_V1_ErrorContext: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Phalanx_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}cluster\0\u{1}role\0\u{1}node\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}cluster\0\u{1}role\0\u{1}node\0\u{3}max_frame_bytes\0\u{3}idle_timeout_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -838,6 +1140,8 @@ nonisolated extension Phalanx_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 2: try { try decoder.decodeSingularStringField(value: &self.cluster) }()
       case 3: try { try decoder.decodeSingularEnumField(value: &self.role) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.node) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.maxFrameBytes) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.idleTimeoutMs) }()
       default: break
       }
     }
@@ -856,6 +1160,12 @@ nonisolated extension Phalanx_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Me
     if !self.node.isEmpty {
       try visitor.visitSingularStringField(value: self.node, fieldNumber: 4)
     }
+    if self.maxFrameBytes != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxFrameBytes, fieldNumber: 5)
+    }
+    if self.idleTimeoutMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.idleTimeoutMs, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -864,6 +1174,8 @@ nonisolated extension Phalanx_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.cluster != rhs.cluster {return false}
     if lhs.role != rhs.role {return false}
     if lhs.node != rhs.node {return false}
+    if lhs.maxFrameBytes != rhs.maxFrameBytes {return false}
+    if lhs.idleTimeoutMs != rhs.idleTimeoutMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -959,7 +1271,7 @@ nonisolated extension Phalanx_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Phalanx_V1_SubmitBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubmitBatch"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}tasks\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}tasks\0\u{1}trace\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -969,24 +1281,33 @@ nonisolated extension Phalanx_V1_SubmitBatch: SwiftProtobuf.Message, SwiftProtob
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.tasks) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._trace) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.requestID != 0 {
       try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
     }
     if !self.tasks.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.tasks, fieldNumber: 2)
     }
+    try { if let v = self._trace {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Phalanx_V1_SubmitBatch, rhs: Phalanx_V1_SubmitBatch) -> Bool {
     if lhs.requestID != rhs.requestID {return false}
     if lhs.tasks != rhs.tasks {return false}
+    if lhs._trace != rhs._trace {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1038,7 +1359,7 @@ nonisolated extension Phalanx_V1_SubmitAck: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Phalanx_V1_TaskResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TaskResult"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}attempt\0\u{1}worker\0\u{1}output\0\u{1}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}attempt\0\u{1}worker\0\u{1}output\0\u{1}error\0\u{3}dispatch_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1070,6 +1391,7 @@ nonisolated extension Phalanx_V1_TaskResult: SwiftProtobuf.Message, SwiftProtobu
           self.outcome = .error(v)
         }
       }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.dispatchID) }()
       default: break
       }
     }
@@ -1100,6 +1422,9 @@ nonisolated extension Phalanx_V1_TaskResult: SwiftProtobuf.Message, SwiftProtobu
     }()
     case nil: break
     }
+    if self.dispatchID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.dispatchID, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1108,6 +1433,7 @@ nonisolated extension Phalanx_V1_TaskResult: SwiftProtobuf.Message, SwiftProtobu
     if lhs.attempt != rhs.attempt {return false}
     if lhs.worker != rhs.worker {return false}
     if lhs.outcome != rhs.outcome {return false}
+    if lhs.dispatchID != rhs.dispatchID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1215,7 +1541,7 @@ nonisolated extension Phalanx_V1_Registered: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Phalanx_V1_Assignment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Assignment"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}task\0\u{1}attempt\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}task\0\u{1}attempt\0\u{3}dispatch_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1225,6 +1551,7 @@ nonisolated extension Phalanx_V1_Assignment: SwiftProtobuf.Message, SwiftProtobu
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._task) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.dispatchID) }()
       default: break
       }
     }
@@ -1241,12 +1568,16 @@ nonisolated extension Phalanx_V1_Assignment: SwiftProtobuf.Message, SwiftProtobu
     if self.attempt != 0 {
       try visitor.visitSingularUInt32Field(value: self.attempt, fieldNumber: 2)
     }
+    if self.dispatchID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.dispatchID, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Phalanx_V1_Assignment, rhs: Phalanx_V1_Assignment) -> Bool {
     if lhs._task != rhs._task {return false}
     if lhs.attempt != rhs.attempt {return false}
+    if lhs.dispatchID != rhs.dispatchID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1312,6 +1643,318 @@ nonisolated extension Phalanx_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf
   }
 }
 
+nonisolated extension Phalanx_V1_Draining: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Draining"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}grace_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.graceMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.graceMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.graceMs, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_Draining, rhs: Phalanx_V1_Draining) -> Bool {
+    if lhs.graceMs != rhs.graceMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_Drain: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Drain"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}requested_by\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.requestedBy) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.requestedBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestedBy, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_Drain, rhs: Phalanx_V1_Drain) -> Bool {
+    if lhs.requestedBy != rhs.requestedBy {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_TaskRef: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TaskRef"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dispatch_id\0\u{1}attempt\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.dispatchID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.dispatchID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.dispatchID, fieldNumber: 1)
+    }
+    if self.attempt != 0 {
+      try visitor.visitSingularUInt32Field(value: self.attempt, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_TaskRef, rhs: Phalanx_V1_TaskRef) -> Bool {
+    if lhs.dispatchID != rhs.dispatchID {return false}
+    if lhs.attempt != rhs.attempt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_HandBack: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HandBack"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tasks\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.tasks) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.tasks.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.tasks, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_HandBack, rhs: Phalanx_V1_HandBack) -> Bool {
+    if lhs.tasks != rhs.tasks {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_BreakerCommand: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BreakerCommand"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}action\0\u{1}worker\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.action) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.worker) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.action != .list {
+      try visitor.visitSingularEnumField(value: self.action, fieldNumber: 1)
+    }
+    if !self.worker.isEmpty {
+      try visitor.visitSingularStringField(value: self.worker, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_BreakerCommand, rhs: Phalanx_V1_BreakerCommand) -> Bool {
+    if lhs.action != rhs.action {return false}
+    if lhs.worker != rhs.worker {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_BreakerCommand.Action: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LIST\0\u{1}OPEN\0\u{1}CLOSE\0")
+}
+
+nonisolated extension Phalanx_V1_BreakerStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BreakerStatus"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}worker\0\u{1}state\0\u{1}calls\0\u{3}failure_rate\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.worker) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.state) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.calls) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.failureRate) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.worker.isEmpty {
+      try visitor.visitSingularStringField(value: self.worker, fieldNumber: 1)
+    }
+    if !self.state.isEmpty {
+      try visitor.visitSingularStringField(value: self.state, fieldNumber: 2)
+    }
+    if self.calls != 0 {
+      try visitor.visitSingularUInt32Field(value: self.calls, fieldNumber: 3)
+    }
+    if self.failureRate.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.failureRate, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_BreakerStatus, rhs: Phalanx_V1_BreakerStatus) -> Bool {
+    if lhs.worker != rhs.worker {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.calls != rhs.calls {return false}
+    if lhs.failureRate != rhs.failureRate {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_BreakerReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BreakerReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}breakers\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.breakers) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._error) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.breakers.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.breakers, fieldNumber: 1)
+    }
+    try { if let v = self._error {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_BreakerReply, rhs: Phalanx_V1_BreakerReply) -> Bool {
+    if lhs.breakers != rhs.breakers {return false}
+    if lhs._error != rhs._error {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_DrainRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DrainRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}worker\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.worker) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.worker.isEmpty {
+      try visitor.visitSingularStringField(value: self.worker, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_DrainRequest, rhs: Phalanx_V1_DrainRequest) -> Bool {
+    if lhs.worker != rhs.worker {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_DrainReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DrainReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._error) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._error {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_DrainReply, rhs: Phalanx_V1_DrainReply) -> Bool {
+    if lhs._error != rhs._error {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Phalanx_V1_StatusRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatusRequest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
@@ -1333,7 +1976,7 @@ nonisolated extension Phalanx_V1_StatusRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}capacity\0\u{3}in_flight\0\u{1}kinds\0\u{1}finished\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}capacity\0\u{3}in_flight\0\u{1}kinds\0\u{1}finished\0\u{1}breaker\0\u{1}draining\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1346,6 +1989,8 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.inFlight) }()
       case 4: try { try decoder.decodeRepeatedStringField(value: &self.kinds) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.finished) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.breaker) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.draining) }()
       default: break
       }
     }
@@ -1367,6 +2012,12 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
     if self.finished != 0 {
       try visitor.visitSingularUInt64Field(value: self.finished, fieldNumber: 5)
     }
+    if !self.breaker.isEmpty {
+      try visitor.visitSingularStringField(value: self.breaker, fieldNumber: 6)
+    }
+    if self.draining != false {
+      try visitor.visitSingularBoolField(value: self.draining, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1376,6 +2027,8 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
     if lhs.inFlight != rhs.inFlight {return false}
     if lhs.kinds != rhs.kinds {return false}
     if lhs.finished != rhs.finished {return false}
+    if lhs.breaker != rhs.breaker {return false}
+    if lhs.draining != rhs.draining {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1383,7 +2036,7 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatusReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}coordinator\0\u{1}workers\0\u{3}tasks_accepted\0\u{3}tasks_succeeded\0\u{3}tasks_failed\0\u{3}tasks_queued\0\u{3}tasks_running\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}coordinator\0\u{1}workers\0\u{3}tasks_accepted\0\u{3}tasks_succeeded\0\u{3}tasks_failed\0\u{3}tasks_queued\0\u{3}tasks_running\0\u{3}queued_bytes\0\u{1}clients\0\u{3}tasks_expired\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1398,6 +2051,9 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.tasksFailed) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.tasksQueued) }()
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.tasksRunning) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.queuedBytes) }()
+      case 9: try { try decoder.decodeSingularUInt32Field(value: &self.clients) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.tasksExpired) }()
       default: break
       }
     }
@@ -1425,6 +2081,15 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
     if self.tasksRunning != 0 {
       try visitor.visitSingularUInt64Field(value: self.tasksRunning, fieldNumber: 7)
     }
+    if self.queuedBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.queuedBytes, fieldNumber: 8)
+    }
+    if self.clients != 0 {
+      try visitor.visitSingularUInt32Field(value: self.clients, fieldNumber: 9)
+    }
+    if self.tasksExpired != 0 {
+      try visitor.visitSingularUInt64Field(value: self.tasksExpired, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1436,6 +2101,9 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
     if lhs.tasksFailed != rhs.tasksFailed {return false}
     if lhs.tasksQueued != rhs.tasksQueued {return false}
     if lhs.tasksRunning != rhs.tasksRunning {return false}
+    if lhs.queuedBytes != rhs.queuedBytes {return false}
+    if lhs.clients != rhs.clients {return false}
+    if lhs.tasksExpired != rhs.tasksExpired {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1443,7 +2111,7 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Phalanx_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}error\0\u{1}submit\0\u{3}submit_ack\0\u{1}results\0\u{1}register\0\u{1}registered\0\u{1}dispatch\0\u{1}heartbeat\0\u{3}status_request\0\u{3}status_reply\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}error\0\u{1}submit\0\u{3}submit_ack\0\u{1}results\0\u{1}register\0\u{1}registered\0\u{1}dispatch\0\u{1}heartbeat\0\u{3}status_request\0\u{3}status_reply\0\u{1}draining\0\u{1}drain\0\u{3}hand_back\0\u{3}breaker_command\0\u{3}breaker_reply\0\u{3}drain_request\0\u{3}drain_reply\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1594,6 +2262,97 @@ nonisolated extension Phalanx_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf.
           self.body = .statusReply(v)
         }
       }()
+      case 12: try {
+        var v: Phalanx_V1_Draining?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .draining(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .draining(v)
+        }
+      }()
+      case 13: try {
+        var v: Phalanx_V1_Drain?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .drain(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .drain(v)
+        }
+      }()
+      case 14: try {
+        var v: Phalanx_V1_HandBack?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .handBack(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .handBack(v)
+        }
+      }()
+      case 15: try {
+        var v: Phalanx_V1_BreakerCommand?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .breakerCommand(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .breakerCommand(v)
+        }
+      }()
+      case 16: try {
+        var v: Phalanx_V1_BreakerReply?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .breakerReply(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .breakerReply(v)
+        }
+      }()
+      case 17: try {
+        var v: Phalanx_V1_DrainRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .drainRequest(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .drainRequest(v)
+        }
+      }()
+      case 18: try {
+        var v: Phalanx_V1_DrainReply?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .drainReply(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .drainReply(v)
+        }
+      }()
       default: break
       }
     }
@@ -1648,6 +2407,34 @@ nonisolated extension Phalanx_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf.
     case .statusReply?: try {
       guard case .statusReply(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    }()
+    case .draining?: try {
+      guard case .draining(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+    }()
+    case .drain?: try {
+      guard case .drain(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+    }()
+    case .handBack?: try {
+      guard case .handBack(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+    }()
+    case .breakerCommand?: try {
+      guard case .breakerCommand(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+    }()
+    case .breakerReply?: try {
+      guard case .breakerReply(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+    }()
+    case .drainRequest?: try {
+      guard case .drainRequest(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+    }()
+    case .drainReply?: try {
+      guard case .drainReply(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
     }()
     case nil: break
     }

@@ -1,14 +1,19 @@
 import ArgumentParser
+import Foundation
 import Logging
-import NIOPosix
 import PhalanxCluster
-import PhalanxTransport
+import PhalanxResilience
+import ServiceLifecycle
 
 struct CoordinatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",
         abstract: "Run the coordinator: accepts workers and clients over mutual TLS and dispatches tasks.",
-        discussion: "Uses <tls.dir>/coordinator.pem and coordinator-key.pem unless --name says otherwise. Exit codes: 0 stopped, 1 runtime error, 2 configuration error.")
+        discussion: """
+            Uses <tls.dir>/coordinator.pem and coordinator-key.pem unless --name says otherwise. SIGTERM or SIGINT stops it \
+            cleanly: it stops accepting, tells every peer it is shutting down, and exits 0.
+            Exit codes: 0 stopped, 1 runtime error, 2 configuration error (bad key, value or TLS material; nothing listened).
+            """)
 
     @OptionGroup var common: CommonOptions
 
@@ -22,22 +27,34 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let config = try common.load()
         bootstrapLogging(level: config.string("log.level"), node: name)
         let logger = Logger(label: "phalanx.coordinator")
-        try await reportingErrors {
-            let configuration = config.coordinatorConfiguration(name: name)
-            let context = try configuration.tls.makeServerContext()
-            let local = try configuration.tls.localIdentity()
-            guard local.role == .coordinator, local.cluster == config.string("cluster.name") else {
-                printError("error: \(configuration.tls.certificatePath) is \(local.uri); the coordinator needs phalanx://\(config.string("cluster.name"))/coordinator/NAME")
-                throw ExitCode(2)
+        let portFile = portFile
+        try await runService(logger: logger) {
+            try CoordinatorRuntime(
+                configuration: config.coordinatorConfiguration(name: name), cluster: config.string("cluster.name"), logger: logger
+            ) { port in
+                if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
             }
-            // One event loop carries every connection, so the coordinator actor's steps stay on its thread.
-            let listener = try await PhalanxListener.bind(
-                host: configuration.host, port: configuration.port, tlsContext: context, local: local, limits: configuration.limits,
-                logger: logger, group: MultiThreadedEventLoopGroup.singleton.next())
-            let port = listener.channel.localAddress?.port ?? configuration.port
-            if let portFile { try "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
-            logger.notice("coordinator listening", metadata: ["address": "\(configuration.host):\(port)", "identity": "\(local.uri)"])
-            try await Coordinator(configuration: configuration, local: local, logger: logger).run(listener: listener)
         }
+    }
+}
+
+/// Runs one service under a `ServiceGroup` that turns SIGTERM and SIGINT into a graceful shutdown.
+/// A ``StartupError`` (configuration or TLS material) exits 2; any other error exits 1.
+func runService<S: Service>(logger: Logger, _ make: () throws -> S) async throws {
+    do {
+        let service = try make()
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .cancelGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    } catch let error as StartupError {
+        printError("configuration error: \(error.context.message)")
+        throw ExitCode(2)
+    } catch let error as ServiceGroupError {
+        printError("error: \(error)")
+        throw ExitCode(1)
+    } catch let error as ErrorContext {
+        printError("error: \(error)")
+        throw ExitCode(1)
     }
 }

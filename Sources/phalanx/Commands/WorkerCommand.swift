@@ -6,7 +6,12 @@ struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
         abstract: "Run a worker serving the built-in task kinds (echo, sleep, sha256, fail).",
-        discussion: "Uses <tls.dir>/NAME.pem and NAME-key.pem; the certificate must be a worker certificate. Reconnects if the coordinator goes away. Exit codes: 0 stopped, 1 runtime error, 2 configuration error.")
+        discussion: """
+            Uses <tls.dir>/NAME.pem and NAME-key.pem; the certificate must be a worker certificate. Reconnects if the coordinator \
+            goes away. SIGTERM or SIGINT (or `phalanx drain NAME`) drains it: no new tasks, running ones may finish within \
+            worker.drain_grace_ms, the rest are handed back; then it exits 0.
+            Exit codes: 0 stopped, 1 runtime error, 2 configuration error.
+            """)
 
     @OptionGroup var common: CommonOptions
 
@@ -16,19 +21,16 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Tasks run at once (overrides worker.capacity).")
     var capacity: Int?
 
+    func validate() throws {
+        if let capacity, !(1...100_000).contains(capacity) { throw ValidationError("--capacity must be in 1...100000, got \(capacity)") }
+    }
+
     func run() async throws {
         let config = try common.load()
         bootstrapLogging(level: config.string("log.level"), node: name)
         var configuration = config.workerConfiguration(name: name)
-        if let capacity {
-            guard (1...100_000).contains(capacity) else {
-                printError("error: --capacity must be in 1...100000, got \(capacity)")
-                throw ExitCode(2)
-            }
-            configuration.capacity = capacity
-        }
-        try await reportingErrors {
-            try await WorkerRuntime(configuration: configuration, logger: Logger(label: "phalanx.worker")).run()
-        }
+        if let capacity { configuration.capacity = capacity }
+        let logger = Logger(label: "phalanx.worker")
+        try await runService(logger: logger) { WorkerRuntime(configuration: configuration, logger: logger) }
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import PhalanxCore
 import PhalanxCluster
 import PhalanxTransport
 
@@ -15,21 +16,31 @@ extension ClusterConfig {
         limits.handshakeTimeout = .milliseconds(Int64(integer("limits.handshake_timeout_ms")))
         limits.frameCompletionTimeout = .milliseconds(Int64(integer("limits.frame_timeout_ms")))
         limits.idleTimeout = .milliseconds(Int64(integer("limits.idle_timeout_ms")))
+        limits.sendBufferBytes = integer("limits.send_buffer_bytes")
         return limits
     }
 
     func coordinatorConfiguration(name: String) -> CoordinatorConfiguration {
-        CoordinatorConfiguration(
+        var breaker = CoordinatorSettings.defaultBreaker
+        breaker.failureRateThreshold = Double(integer("breaker.failure_rate_percent"))
+        breaker.slidingWindow = .countBased(size: integer("breaker.window_calls"))
+        breaker.minimumNumberOfCalls = integer("breaker.minimum_calls")
+        breaker.waitDurationInOpenState = .milliseconds(integer("breaker.open_ms"))
+        breaker.permittedNumberOfCallsInHalfOpenState = integer("breaker.half_open_probes")
+        return CoordinatorConfiguration(
             host: string("coordinator.host"), port: integer("coordinator.port"), tls: tlsFiles(forNode: name), limits: limits,
-            maximumQueuedTasks: integer("coordinator.max_queued_tasks"),
+            maximumQueuedTasks: integer("coordinator.max_queued_tasks"), maximumQueuedBytes: integer("coordinator.max_queued_bytes"),
             heartbeatInterval: .milliseconds(integer("coordinator.heartbeat_interval_ms")),
             heartbeatMisses: integer("coordinator.heartbeat_misses"),
-            maximumAttempts: UInt32(integer("coordinator.max_attempts")))
+            maximumAttempts: UInt32(integer("coordinator.max_attempts")),
+            admissionTasksPerSecond: integer("admission.tasks_per_second"), admissionBurst: integer("admission.burst"),
+            breaker: breaker, slowReaderTimeout: .milliseconds(integer("limits.slow_reader_timeout_ms")))
     }
 
     func workerConfiguration(name: String) -> WorkerConfiguration {
         WorkerConfiguration(
             coordinatorHost: string("coordinator.host"), coordinatorPort: integer("coordinator.port"), tls: tlsFiles(forNode: name),
-            limits: limits, capacity: integer("worker.capacity"), resultBatchSize: integer("worker.result_batch"))
+            limits: limits, capacity: integer("worker.capacity"), resultBatchSize: integer("worker.result_batch"),
+            drainGrace: .milliseconds(integer("worker.drain_grace_ms")), bulkheads: bulkheads)
     }
 }

@@ -7,6 +7,8 @@ import TOMLKit
 struct ClusterConfig: Sendable {
     private(set) var values: [String: ConfigValue]
     private(set) var sources: [String: String]
+    /// `[bulkheads]`: task kind → tasks of that kind a worker runs at once (keys are task kinds).
+    private(set) var bulkheads: [String: Int] = [:]
     /// The folder relative paths in the file are resolved against.
     let baseDirectory: String
 
@@ -31,6 +33,10 @@ struct ClusterConfig: Sendable {
                 throw Problem(description: "--set \(override): expected section.key=value, e.g. --set coordinator.port=7500")
             }
             let path = String(override[..<equals])
+            if path.hasPrefix("bulkheads.") {
+                try config.setBulkhead(String(path.dropFirst("bulkheads.".count)), parsing: String(override[override.index(after: equals)...]), source: "--set \(override)")
+                continue
+            }
             guard let key = ConfigKey.find(path) else {
                 throw Problem(description: "--set \(override): unknown key '\(path)'; known keys: \(ConfigKey.all.map(\.path).joined(separator: ", "))")
             }
@@ -74,12 +80,21 @@ struct ClusterConfig: Sendable {
             guard let sectionTable = table[section]?.table else {
                 throw Problem(description: "\(file): '\(section)' must be a [section]; keys live in sections such as [coordinator]")
             }
+            if section == "bulkheads" {
+                for kind in sectionTable.keys {
+                    guard let limit = sectionTable[kind]?.int else {
+                        throw Problem(description: "\(file): [bulkheads] \(kind) must be an integer (tasks of kind '\(kind)' run at once), got \(sectionTable[kind]!.debugDescription)")
+                    }
+                    try setBulkhead(kind, limit, source: file)
+                }
+                continue
+            }
             for name in sectionTable.keys {
                 let path = "\(section).\(name)"
                 guard let key = ConfigKey.find(path) else {
                     let known = ConfigKey.all.filter { $0.section == section }.map(\.name)
                     let hint = known.isEmpty
-                        ? "known sections: \(Set(ConfigKey.all.map(\.section)).sorted().joined(separator: ", "))"
+                        ? "known sections: \(Set(ConfigKey.all.map(\.section) + ["bulkheads"]).sorted().joined(separator: ", "))"
                         : "known keys in [\(section)]: \(known.joined(separator: ", "))"
                     throw Problem(description: "\(file): unknown key '\(name)' in [\(section)]; \(hint)")
                 }
@@ -96,6 +111,21 @@ struct ClusterConfig: Sendable {
                 try set(key, value, source: file)
             }
         }
+    }
+
+    private mutating func setBulkhead(_ kind: String, parsing text: String, source: String) throws(Problem) {
+        guard let limit = Int(text) else { throw Problem(description: "\(source): bulkheads.\(kind) must be an integer, got '\(text)'") }
+        try setBulkhead(kind, limit, source: source)
+    }
+
+    private mutating func setBulkhead(_ kind: String, _ limit: Int, source: String) throws(Problem) {
+        guard !kind.isEmpty, kind.utf8.count <= 64 else {
+            throw Problem(description: "\(source): a [bulkheads] key is a task kind of 1-64 bytes, got '\(kind)'")
+        }
+        guard (1...100_000).contains(limit) else {
+            throw Problem(description: "\(source): bulkheads.\(kind) must be in 1...100000 (tasks of kind '\(kind)' a worker runs at once), got \(limit)")
+        }
+        bulkheads[kind] = limit
     }
 
     private mutating func set(_ key: ConfigKey, parsing text: String, source: String) throws(Problem) {

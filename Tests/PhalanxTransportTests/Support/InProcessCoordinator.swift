@@ -34,7 +34,7 @@ struct InProcessCoordinator {
             host: "127.0.0.1", port: 0, tlsContext: try files.makeServerContext(), local: local, limits: limits, logger: logger,
             group: MultiThreadedEventLoopGroup.singleton.next())
         let port = listener.channel.localAddress!.port!
-        let coordinator = Coordinator(configuration: configuration, local: local, logger: logger)
+        let coordinator = Coordinator(configuration: configuration, local: local, logger: logger, clock: ContinuousClock())
         let running = Task { try await coordinator.run(listener: listener) }
         defer { running.cancel() }
         return try await body(InProcessCoordinator(port: port, logs: logs, limits: limits))

@@ -1,0 +1,29 @@
+import PhalanxResilience
+import PhalanxWire
+
+extension TaskOutcome {
+    init(wire: Phalanx_V1_TaskResult) {
+        let result: Result<[UInt8], ErrorContext>
+        switch wire.outcome {
+        case .output(let data): result = .success(Array(data))
+        case .error(let error): result = .failure(ErrorContext(wire: error))
+        case nil: result = .failure(ErrorContext(code: .internal, message: "a result arrived with neither output nor error"))
+        }
+        self.init(taskID: wire.taskID, worker: wire.worker.isEmpty ? nil : wire.worker, attempt: wire.attempt, result: result)
+    }
+}
+
+extension ClusterStatus {
+    init(wire: Phalanx_V1_StatusReply) {
+        self.init(
+            coordinator: wire.coordinator,
+            workers: wire.workers.map {
+                Worker(
+                    name: $0.name, capacity: $0.capacity, inFlight: $0.inFlight, kinds: $0.kinds, finished: $0.finished,
+                    breaker: $0.breaker.isEmpty ? "closed" : $0.breaker, draining: $0.draining)
+            },
+            tasksAccepted: wire.tasksAccepted, tasksSucceeded: wire.tasksSucceeded, tasksFailed: wire.tasksFailed,
+            tasksQueued: wire.tasksQueued, tasksRunning: wire.tasksRunning, tasksExpired: wire.tasksExpired,
+            queuedBytes: wire.queuedBytes, clients: wire.clients)
+    }
+}

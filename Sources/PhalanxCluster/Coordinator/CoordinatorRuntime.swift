@@ -1,0 +1,79 @@
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PhalanxCore
+import PhalanxResilience
+import PhalanxTransport
+import ServiceLifecycle
+
+/// A runnable coordinator: checks its TLS material and identity when made, binds and serves when
+/// run, and on graceful shutdown (SIGTERM, SIGINT through a `ServiceGroup`) stops accepting,
+/// sends every peer an Error frame and closes cleanly.
+public struct CoordinatorRuntime: Service {
+    public let configuration: CoordinatorConfiguration
+    public let local: NodeIdentity
+    private let tlsContext: NIOSSLContext
+    private let logger: Logger
+    private let onListening: @Sendable (Int) -> Void
+
+    /// Loads and checks the TLS material. Throws ``StartupError`` (a configuration problem) when
+    /// a file is missing, unreadable, not PEM, expired, or not a coordinator certificate of `cluster`.
+    public init(
+        configuration: CoordinatorConfiguration, cluster: String, logger: Logger = Logger(label: "phalanx.coordinator"),
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) throws(StartupError) {
+        do {
+            self.tlsContext = try configuration.tls.makeServerContext()
+            self.local = try configuration.tls.localIdentity()
+        } catch {
+            throw StartupError(error)
+        }
+        guard local.role == .coordinator, local.cluster == cluster else {
+            throw StartupError(ErrorContext(
+                code: .invalidArgument,
+                message: "\(configuration.tls.certificatePath) is \(local.uri); the coordinator needs a certificate for phalanx://\(cluster)/coordinator/NAME"))
+        }
+        self.configuration = configuration
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    /// Binds and serves until graceful shutdown (or cancellation).
+    public func run() async throws {
+        // One event loop carries every connection, so the coordinator actor's steps stay on its thread.
+        let listener: NIOAsyncChannel<PeerChannel, Never>
+        do {
+            listener = try await PhalanxListener.bind(
+                host: configuration.host, port: configuration.port, tlsContext: tlsContext, local: local,
+                limits: configuration.limits, logger: logger, group: MultiThreadedEventLoopGroup.singleton.next())
+        } catch let error as ErrorContext where error.code == .invalidArgument {
+            throw StartupError(error)
+        }
+        let port = listener.channel.localAddress?.port ?? configuration.port
+        logger.notice("coordinator listening", metadata: ["address": "\(configuration.host):\(port)", "identity": "\(local.uri)"])
+        onListening(port)
+        let coordinator = Coordinator(configuration: configuration, local: local, logger: logger, clock: ContinuousClock())
+        let serverChannel = listener.channel
+        try await withGracefulShutdownHandler {
+            try await coordinator.run(listener: listener)
+        } onGracefulShutdown: {
+            Task {
+                await coordinator.shutDown()
+                try? await serverChannel.close()
+            }
+        }
+        logger.notice("coordinator stopped")
+    }
+}
+
+/// A problem a restart cannot fix: the configuration or the TLS material is wrong. The CLI exits 2.
+public struct StartupError: Error, CustomStringConvertible {
+    public let context: ErrorContext
+
+    public init(_ context: ErrorContext) {
+        self.context = context
+    }
+
+    public var description: String { context.message }
+}

@@ -1,0 +1,55 @@
+import NIOCore
+import PhalanxResilience
+import PhalanxTransport
+import PhalanxWire
+
+/// What a runtime may do to one established connection: write, flush, close with an error, hold
+/// the idle timeout. Runtimes act on connections only through this, never on NIO channels in
+/// their logic.
+public protocol PeerLink: Sendable {
+    /// Who is at the other end and the limits it announced.
+    var peer: EstablishedPeer { get }
+    /// Whether the connection's outbound buffer is below its high-water mark.
+    var isWritable: Bool { get }
+    /// Queues `envelope` (sent at the next flush).
+    func write(_ envelope: Phalanx_V1_Envelope)
+    func flush()
+    /// Sends an Error frame with `error` (if any), then closes.
+    func close(with error: ErrorContext?)
+    /// Suspends (true) or resumes (false) the idle timeout.
+    func holdIdleTimeout(_ held: Bool)
+}
+
+/// A ``PeerLink`` over a NIO channel: writes never block (NIO queues them).
+public struct ChannelPeerLink: PeerLink {
+    public let channel: any Channel
+    public let peer: EstablishedPeer
+
+    public init(channel: any Channel, peer: EstablishedPeer) {
+        self.channel = channel
+        self.peer = peer
+    }
+
+    public var isWritable: Bool { channel.isWritable }
+
+    public func write(_ envelope: Phalanx_V1_Envelope) {
+        channel.write(envelope, promise: nil)
+    }
+
+    public func flush() {
+        channel.flush()
+    }
+
+    public func close(with error: ErrorContext?) {
+        let channel = channel
+        guard let error else {
+            channel.close(promise: nil)
+            return
+        }
+        channel.writeAndFlush(Phalanx_V1_Envelope.error(error)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    public func holdIdleTimeout(_ held: Bool) {
+        channel.triggerUserOutboundEvent(ConnectionControl.holdIdleTimeout(held), promise: nil)
+    }
+}

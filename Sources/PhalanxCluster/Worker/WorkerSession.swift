@@ -1,0 +1,128 @@
+import NIOCore
+import PhalanxResilience
+import PhalanxTransport
+import PhalanxWire
+
+/// One worker connection's state: which attempts run, which were handed back, and the results
+/// waiting to be sent.
+///
+/// Results go out in batches without adding latency: a batch is flushed when it is full, or as
+/// soon as no other task is still running (nothing more would join it), and otherwise after the
+/// tasks finishing at the same moment have reported. Every batch is cut to the coordinator's
+/// frame limit; a result too large for any frame is replaced by an error saying so.
+actor WorkerSession {
+    private let link: any PeerLink
+    private let batchSize: Int
+    private let worker: String
+    private var pending: [Phalanx_V1_TaskResult] = []
+    private var running: [UInt64: UInt32] = [:]  // dispatch id → attempt
+    private var flushScheduled = false
+    private var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    private(set) var isDraining = false
+
+    init(link: any PeerLink, batchSize: Int, worker: String) {
+        self.link = link
+        self.batchSize = batchSize
+        self.worker = worker
+    }
+
+    var runningCount: Int { running.count }
+
+    /// An attempt starts; its result will come through ``finished(_:)``.
+    func started(_ assignment: Phalanx_V1_Assignment) {
+        running[assignment.dispatchID] = assignment.attempt
+    }
+
+    /// An attempt ended. A result of an attempt that was handed back is not sent.
+    func finished(_ result: Phalanx_V1_TaskResult) {
+        guard running.removeValue(forKey: result.dispatchID) != nil else { return }
+        pending.append(result)
+        if pending.count >= batchSize || running.isEmpty {
+            flush()
+        } else if !flushScheduled {
+            flushScheduled = true
+            Task { await self.flushSoon() }
+        }
+        if running.isEmpty { resumeIdleWaiters() }
+    }
+
+    /// Tells the coordinator this worker takes no more work; running attempts may finish within `grace`.
+    func beginDraining(grace: Duration) {
+        guard !isDraining else { return }
+        isDraining = true
+        var draining = Phalanx_V1_Draining()
+        draining.graceMs = UInt32(clamping: grace.wholeMilliseconds)
+        link.write(Phalanx_V1_Envelope(.draining(draining)))
+        link.flush()
+    }
+
+    /// Returns attempts to the coordinator without running them (they arrived while draining).
+    func handBack(_ assignments: [Phalanx_V1_Assignment]) {
+        var handBack = Phalanx_V1_HandBack()
+        handBack.tasks = assignments.map { assignment in
+            var reference = Phalanx_V1_TaskRef()
+            reference.dispatchID = assignment.dispatchID
+            reference.attempt = assignment.attempt
+            return reference
+        }
+        link.write(Phalanx_V1_Envelope(.handBack(handBack)))
+        link.flush()
+    }
+
+    /// Hands back every attempt still running; their results, if they come, are not sent.
+    /// Returns how many were handed back.
+    func handBackRunning() -> Int {
+        flush()
+        let references = running.map { dispatchID, attempt in
+            var reference = Phalanx_V1_TaskRef()
+            reference.dispatchID = dispatchID
+            reference.attempt = attempt
+            return reference
+        }
+        running.removeAll()
+        guard !references.isEmpty else { return 0 }
+        var handBack = Phalanx_V1_HandBack()
+        handBack.tasks = references
+        link.write(Phalanx_V1_Envelope(.handBack(handBack)))
+        link.flush()
+        return references.count
+    }
+
+    /// Returns when nothing runs any more.
+    func waitUntilIdle() async {
+        guard !running.isEmpty else { return }
+        await withCheckedContinuation { idleWaiters.append($0) }
+    }
+
+    private func resumeIdleWaiters() {
+        for waiter in idleWaiters { waiter.resume() }
+        idleWaiters.removeAll()
+    }
+
+    private func flushSoon() async {
+        await Task.yield()
+        flush()
+    }
+
+    private func flush() {
+        flushScheduled = false
+        guard !pending.isEmpty else { return }
+        let maximumFrameBytes = link.peer.maximumFrameBytes
+        let (chunks, oversized) = FrameBudget.chunks(pending, maximumFrameBytes: maximumFrameBytes) { $0.estimatedWireBytes }
+        for chunk in chunks { link.write(Phalanx_V1_Envelope.results(chunk)) }
+        if !oversized.isEmpty {
+            let replaced = oversized.map { original -> Phalanx_V1_TaskResult in
+                var result = original
+                result.error = ErrorContext(
+                    code: .invalidArgument,
+                    message: "the handler's result (\(original.estimatedWireBytes) bytes) is larger than the largest frame the coordinator accepts (\(maximumFrameBytes) bytes); return less, or store large outputs elsewhere and return a reference",
+                    failureClass: .business, originNode: worker, taskID: original.taskID, attempt: Int(original.attempt)
+                ).wire
+                return result
+            }
+            link.write(Phalanx_V1_Envelope.results(replaced))
+        }
+        link.flush()
+        pending.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,62 @@
+import PhalanxResilience
+
+/// One task of a submitted batch, as the coordinator machine needs to see it. `spec` is the
+/// shell's own description of the task (the wire message); the machine hands it back untouched.
+public struct SubmittedTask<Spec: Sendable>: Sendable {
+    public var taskID: String
+    public var kind: String
+    public var payloadBytes: Int
+    /// When the task must have finished (elapsed time on the machine's clock), if ever.
+    public var deadline: Duration?
+    /// The task's W3C trace id and span id as sent (empty when the client sent none).
+    public var traceID: String
+    public var spanID: String
+    public var spec: Spec
+
+    public init(taskID: String, kind: String, payloadBytes: Int, deadline: Duration?, traceID: String, spanID: String, spec: Spec) {
+        self.taskID = taskID
+        self.kind = kind
+        self.payloadBytes = payloadBytes
+        self.deadline = deadline
+        self.traceID = traceID
+        self.spanID = spanID
+        self.spec = spec
+    }
+}
+
+/// One result a worker reported: which attempt of which task, how it ended, and the shell's own
+/// description of it (`output`, forwarded to the client untouched when the result is accepted).
+public struct ReportedResult<Output: Sendable>: Sendable {
+    public var task: TaskNumber
+    public var attempt: UInt32
+    /// The failure's code and class, nil when the task succeeded.
+    public var failure: (code: ErrorCode, failureClass: FailureClass)?
+    public var output: Output
+
+    public init(task: TaskNumber, attempt: UInt32, failure: (code: ErrorCode, failureClass: FailureClass)?, output: Output) {
+        self.task = task
+        self.attempt = attempt
+        self.failure = failure
+        self.output = output
+    }
+}
+
+/// What a worker says about itself when it registers.
+public struct WorkerRegistration: Sendable, Hashable {
+    public var capacity: Int
+    public var kinds: Set<String>
+
+    public init(capacity: Int, kinds: Set<String>) {
+        self.capacity = capacity
+        self.kinds = kinds
+    }
+}
+
+/// An admin's command for the per-worker circuit breakers.
+public enum BreakerCommand: Sendable, Hashable {
+    case list
+    /// Stop dispatching to the worker until an admin closes its breaker again.
+    case forceOpen(worker: String)
+    /// Close the worker's breaker with a fresh window (also ends a forced open).
+    case close(worker: String)
+}

@@ -1,0 +1,96 @@
+import PhalanxResilience
+
+extension CoordinatorMachine {
+    /// Hands queued tasks to workers with free slots: one task per kind in turn, each to the
+    /// least-loaded live worker that serves the kind, is not draining and whose breaker admits it.
+    mutating func assign(now: Duration, into outbox: inout Outbox) {
+        guard queuedCount > 0, !workers.isEmpty else { return }
+        expireQueuedTasks(now: now, into: &outbox)
+        let kinds = queuedPerKind.filter { $0.value > 0 }.keys.sorted()
+        var refusedByBreaker = Set<ConnectionID>()
+        var progress = true
+        while progress && queuedCount > 0 {
+            progress = false
+            for kind in kinds where queuedPerKind[kind, default: 0] > 0 {
+                guard let worker = leastLoadedWorker(serving: kind, excluding: refusedByBreaker) else { continue }
+                let name = workers[worker]!.identity.name
+                guard let permit = breakerPermit(for: name, now: now, into: &outbox) else {
+                    refusedByBreaker.insert(worker)
+                    progress = true
+                    continue
+                }
+                guard let number = popQueued(kind) else {
+                    if let permit = permit.value { breakers[name]?.release(permit) }
+                    continue
+                }
+                tasks[number]!.attempt += 1
+                tasks[number]!.placement = .running(worker: worker, permit: permit.value, since: now)
+                workers[worker]!.running.insert(number)
+                let record = tasks[number]!
+                outbox.assignments[worker, default: []].append(TaskAssignment(task: number, attempt: record.attempt, spec: record.spec))
+                progress = true
+            }
+        }
+    }
+
+    /// A permit from the worker's breaker (`.some(nil)` when it has none), or nil when it refuses.
+    private mutating func breakerPermit(for name: String, now: Duration, into outbox: inout Outbox) -> Box<CircuitBreakerPermit?>? {
+        if forcedOpen.contains(name) { return nil }
+        guard breakers[name] != nil else { return Box(value: nil) }
+        let (decision, transition) = breakers[name]!.acquirePermission(now: now)
+        if let transition {
+            outbox.actions.append(.log(CoordinatorLogEntry(
+                .notice, "worker circuit breaker changed state", ["worker": name, "from": transition.from.rawValue, "to": transition.to.rawValue])))
+        }
+        switch decision {
+        case .permitted(let permit):
+            return Box(value: permit)
+        case .rejected(let retryAfter):
+            let retryAt = now + max(retryAfter, .milliseconds(1))
+            breakerRetryAt = min(breakerRetryAt ?? retryAt, retryAt)
+            return nil
+        }
+    }
+
+    private func leastLoadedWorker(serving kind: String, excluding excluded: Set<ConnectionID>) -> ConnectionID? {
+        var best: (connection: ConnectionID, load: Double)?
+        for (connection, worker) in workers
+        where worker.freeCapacity > 0 && !worker.draining && worker.kinds.contains(kind) && !excluded.contains(connection) {
+            let load = Double(worker.running.count) / Double(worker.capacity)
+            if best == nil || load < best!.load || (load == best!.load && worker.identity.name < workers[best!.connection]!.identity.name) {
+                best = (connection, load)
+            }
+        }
+        return best?.connection
+    }
+
+    /// The next task still queued in `kind`'s queue (entries of tasks that finished while queued are skipped).
+    private mutating func popQueued(_ kind: String) -> TaskNumber? {
+        while let number = queues[kind]?.popFirst() {
+            guard let record = tasks[number], case .queued = record.placement else {
+                staleQueueEntries[kind, default: 1] -= 1
+                continue
+            }
+            queuedPerKind[kind]! -= 1
+            queuedCount -= 1
+            return number
+        }
+        return nil
+    }
+
+    /// Drops entries of finished tasks from queues where they outnumber the live ones.
+    mutating func compactQueues() {
+        for (kind, stale) in staleQueueEntries where stale > 1_024 && stale > queuedPerKind[kind, default: 0] {
+            queues[kind]?.retain { number in
+                guard let record = tasks[number], case .queued = record.placement else { return false }
+                return true
+            }
+            staleQueueEntries[kind] = 0
+        }
+    }
+}
+
+/// Tells "no value" apart from "refused" in one optional.
+struct Box<Value: Sendable>: Sendable {
+    let value: Value
+}

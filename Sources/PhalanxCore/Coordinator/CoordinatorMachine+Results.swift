@@ -1,0 +1,46 @@
+import PhalanxResilience
+
+extension CoordinatorMachine {
+    /// A worker reported finished attempts. A result counts only for the current attempt on the
+    /// worker that holds it (fencing); anything else is dropped and counted.
+    public mutating func results(from connection: ConnectionID, _ reported: [ReportedResult<Output>], now: Duration) -> [Action] {
+        guard workers[connection] != nil else {
+            counters.staleResults += UInt64(reported.count)
+            return [.log(CoordinatorLogEntry(
+                .info, "dropped results from a worker connection that is not registered (declared dead or never registered)",
+                ["connection": "\(connection)", "count": "\(reported.count)"]))]
+        }
+        heartbeats.heard(from: connection, at: now)
+        let name = workers[connection]!.identity.name
+        var outbox = Outbox()
+        var stale = 0
+        for result in reported {
+            guard let record = tasks[result.task], case .running(let holder, let permit, let since) = record.placement,
+                holder == connection, record.attempt == result.attempt
+            else {
+                stale += 1
+                continue
+            }
+            if let permit {
+                let failed = result.failure.map { $0.failureClass == .system || $0.code == .deadlineExceeded } ?? false
+                if let transition = breakers[name]?.record(permit, outcome: failed ? .failure : .success, duration: now - since, now: now) {
+                    outbox.actions.append(.log(CoordinatorLogEntry(
+                        transition.to == .open ? .warning : .notice, "worker circuit breaker changed state",
+                        ["worker": name, "from": transition.from.rawValue, "to": transition.to.rawValue])))
+                }
+            }
+            _ = removeTask(result.task)
+            workers[connection]!.running.remove(result.task)
+            workers[connection]!.finished += 1
+            if result.failure == nil { counters.succeeded += 1 } else { counters.failed += 1 }
+            route(TaskDelivery(taskID: record.key.taskID, attempt: record.attempt, worker: name, outcome: .reported(result.output)), of: record, into: &outbox)
+        }
+        if stale > 0 {
+            counters.staleResults += UInt64(stale)
+            outbox.actions.append(.log(CoordinatorLogEntry(
+                .info, "dropped results of superseded attempts", ["worker": name, "count": "\(stale)"])))
+        }
+        assign(now: now, into: &outbox)
+        return finish(&outbox, now: now)
+    }
+}

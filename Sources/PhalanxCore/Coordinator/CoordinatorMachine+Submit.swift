@@ -1,0 +1,149 @@
+import PhalanxResilience
+
+extension CoordinatorMachine {
+    /// A client submitted a batch. It is accepted whole or refused whole: either every task in it
+    /// will get exactly one result, or none was taken and the refusal says why.
+    public mutating func submit(
+        from connection: ConnectionID, requestID: UInt64, batchTrace: TraceContext, tasks batch: [SubmittedTask<Spec>], now: Duration
+    ) -> [Action] {
+        guard let client = clients[connection] else { return [] }
+        if let error = refusal(of: batch, from: client.identity, batchTrace: batchTrace, now: now) {
+            var logged = ["client": client.identity.name, "connection": "\(connection)", "code": error.code.rawValue, "trace_id": batchTrace.traceID]
+            logged["tasks"] = "\(batch.count)"
+            return [.refuse(connection, requestID: requestID, error), .log(CoordinatorLogEntry(.info, "refused a submitted batch: \(error.message)", logged))]
+        }
+        var outbox = Outbox()
+        // The task ledger's persist action goes here; the acknowledgement must wait for it.
+        outbox.actions.append(.acknowledge(connection, requestID: requestID, accepted: batch.count))
+        guard !batch.isEmpty else { return finish(&outbox, now: now) }
+        if !batch.isEmpty { buckets[client.identity.name]!.take(batch.count, at: now) }
+        for task in batch { accept(task, from: connection, client: client.identity.name) }
+        counters.accepted += UInt64(batch.count)
+        if client.outstanding == 0 { outbox.actions.append(.holdIdleTimeout(connection, true)) }
+        clients[connection]!.outstanding += batch.count
+        expireQueuedTasks(now: now, into: &outbox)
+        assign(now: now, into: &outbox)
+        return finish(&outbox, now: now)
+    }
+
+    private mutating func accept(_ task: SubmittedTask<Spec>, from connection: ConnectionID, client: String) {
+        nextTaskNumber += 1
+        let number = nextTaskNumber
+        let key = TaskKey(client: client, taskID: task.taskID)
+        tasks[number] = TaskRecord(
+            key: key, owner: connection, kind: task.kind, payloadBytes: task.payloadBytes, traceID: task.traceID, spanID: task.spanID,
+            spec: task.spec)
+        taskByKey[key] = number
+        queues[task.kind, default: TaskQueue()].append(number)
+        queuedPerKind[task.kind, default: 0] += 1
+        queuedCount += 1
+        heldBytes += task.payloadBytes
+        if let deadline = task.deadline { deadlines.insert(number, deadline: deadline) }
+    }
+
+    /// Why `batch` cannot be accepted, or nil. Checks every task before any is taken.
+    private mutating func refusal(
+        of batch: [SubmittedTask<Spec>], from client: NodeIdentity, batchTrace: TraceContext, now: Duration
+    ) -> ErrorContext? {
+        func refused(_ code: ErrorCode, _ message: String, task: SubmittedTask<Spec>? = nil, retryAfter: Duration? = nil) -> ErrorContext {
+            var error = ErrorContext(
+                code: code, message: message, traceID: task.map(\.traceID) ?? batchTrace.traceID,
+                spanID: task.map(\.spanID) ?? batchTrace.spanID, originNode: settings.nodeName, taskID: task?.taskID)
+            error.retryAfter = retryAfter
+            return error
+        }
+        guard batch.count <= settings.admissionBurst else {
+            return refused(
+                .invalidArgument,
+                "a batch of \(batch.count) tasks is larger than this client's admission burst of \(settings.admissionBurst); send smaller batches")
+        }
+        var batchBytes = 0
+        var idsInBatch = Set<String>()
+        idsInBatch.reserveCapacity(batch.count)
+        for task in batch {
+            if let problem = TaskValidation.problem(with: task, maximumPayloadBytes: settings.maximumPayloadBytes) {
+                return refused(.invalidArgument, "the batch was refused whole: \(problem)", task: task)
+            }
+            guard idsInBatch.insert(task.taskID).inserted else {
+                return refused(
+                    .invalidArgument,
+                    "the batch was refused whole: task id '\(task.taskID)' appears twice in it; give every task its own id", task: task)
+            }
+            if taskByKey[TaskKey(client: client.name, taskID: task.taskID)] != nil {
+                return refused(
+                    .invalidArgument,
+                    "the batch was refused whole: task id '\(task.taskID)' is already queued or running for client \(client.name); task ids must be unique among a client certificate's unfinished tasks",
+                    task: task)
+            }
+            batchBytes += task.payloadBytes
+        }
+        if queuedCount + runningCount + batch.count > settings.maximumQueuedTasks {
+            return refused(
+                .overloaded,
+                "the coordinator holds \(tasks.count) unfinished tasks and takes at most \(settings.maximumQueuedTasks) (coordinator.max_queued_tasks); \(batch.count) more do not fit, retry later",
+                retryAfter: .seconds(1))
+        }
+        if heldBytes + batchBytes > settings.maximumQueuedBytes {
+            return refused(
+                .overloaded,
+                "the coordinator holds \(heldBytes) payload bytes and takes at most \(settings.maximumQueuedBytes) (coordinator.max_queued_bytes); \(batchBytes) more do not fit, retry later",
+                retryAfter: .seconds(1))
+        }
+        if batch.isEmpty { return nil }
+        let bucket = buckets[client.name] ?? TokenBucket(capacity: settings.admissionBurst, perSecond: settings.admissionTasksPerSecond)
+        buckets[client.name] = bucket
+        let wait = bucket.waitTime(for: batch.count, at: now)
+        if wait > .zero {
+            return refused(
+                .overloaded,
+                "client \(client.name) is over its admission rate of \(settings.admissionTasksPerSecond) tasks/s (burst \(settings.admissionBurst)); retry after \(wait.wholeMillisecondsRoundedUp) ms",
+                retryAfter: wait)
+        }
+        return nil
+    }
+
+    /// Finishes queued tasks whose deadline has passed with `DEADLINE_EXCEEDED`; they are never dispatched.
+    mutating func expireQueuedTasks(now: Duration, into outbox: inout Outbox) {
+        for number in deadlines.popExpired(at: now) {
+            guard let record = tasks[number] else { continue }  // finished before its deadline
+            guard case .queued = record.placement else {
+                continue  // running: the worker enforces the deadline and reports DEADLINE_EXCEEDED itself
+            }
+            counters.expired += 1
+            let waited = record.attempt == 0 ? "in the queue" : "in the queue after \(record.attempt) attempt(s)"
+            finishWithFailure(
+                number, taskError(.deadlineExceeded, "the task's deadline passed \(waited) (no worker took it in time); it was not run", for: record),
+                worker: nil, into: &outbox)
+        }
+    }
+}
+
+/// The checks on one submitted task's fields; the answer says what is wrong and what to do.
+enum TaskValidation {
+    static func problem<Spec>(with task: SubmittedTask<Spec>, maximumPayloadBytes: Int) -> String? {
+        let idBytes = task.taskID.utf8.count
+        if idBytes == 0 || idBytes > TaskLimits.maximumTaskIDBytes {
+            return "task_id must be 1-\(TaskLimits.maximumTaskIDBytes) bytes (got \(idBytes)); give every task an id unique for this client"
+        }
+        let kindBytes = task.kind.utf8.count
+        if kindBytes == 0 || kindBytes > TaskLimits.maximumKindBytes {
+            return "task \(task.taskID): kind must be 1-\(TaskLimits.maximumKindBytes) bytes (got \(kindBytes)), e.g. echo, sleep, sha256, fail"
+        }
+        if task.payloadBytes > maximumPayloadBytes {
+            return "task \(task.taskID): a payload of \(task.payloadBytes) bytes is larger than the largest accepted, \(maximumPayloadBytes) bytes (limits.max_frame_bytes - \(TaskLimits.frameReserveBytes))"
+        }
+        if TraceContext(traceID: task.traceID, spanID: task.spanID) == nil {
+            return "task \(task.taskID): trace id '\(task.traceID)' / span id '\(task.spanID)' is not a W3C trace context (32 and 16 lower-case hex digits, not all zero); send a valid one or none"
+        }
+        return nil
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded up (a retry-after is never shorter than needed).
+    public var wholeMillisecondsRoundedUp: Int64 {
+        let (seconds, attoseconds) = components
+        let remainder: Int64 = attoseconds % 1_000_000_000_000_000 == 0 ? 0 : 1
+        return seconds * 1_000 + attoseconds / 1_000_000_000_000_000 + remainder
+    }
+}

@@ -1,0 +1,122 @@
+import PhalanxResilience
+
+extension CoordinatorMachine {
+    /// The most task kinds one worker may register.
+    static var maximumKindsPerWorker: Int { 1_000 }
+
+    /// A worker connection registered its capacity and kinds.
+    public mutating func register(from connection: ConnectionID, _ registration: WorkerRegistration, now: Duration) -> [Action] {
+        guard let identity = pendingWorkers[connection] else {
+            guard workers[connection] != nil else { return [] }
+            return [.close(connection, ErrorContext(
+                code: .protocolError, message: "this connection registered already; a worker registers once per connection",
+                originNode: settings.nodeName))]
+        }
+        let badKind = registration.kinds.first { $0.isEmpty || $0.utf8.count > TaskLimits.maximumKindBytes }
+        guard (1...100_000).contains(registration.capacity), !registration.kinds.isEmpty,
+            registration.kinds.count <= Self.maximumKindsPerWorker, badKind == nil
+        else {
+            return [.close(connection, ErrorContext(
+                code: .invalidArgument,
+                message: "a worker registers with capacity 1...100000 and 1...\(Self.maximumKindsPerWorker) task kinds of 1-\(TaskLimits.maximumKindBytes) bytes; got capacity \(registration.capacity) and \(registration.kinds.count) kinds",
+                originNode: settings.nodeName))]
+        }
+        if let other = workerByName[identity.name], other != connection {
+            return [
+                .close(connection, ErrorContext(
+                    code: .conflict,
+                    message: "a worker named \(identity.name) is already registered (connection \(other)) and alive; every worker process needs its own name and certificate. This connection is refused until that worker is gone",
+                    originNode: settings.nodeName)),
+                .log(CoordinatorLogEntry(.warning, "refused a second worker with a name already in use", ["worker": identity.name, "connection": "\(connection)", "registered_connection": "\(other)"])),
+            ]
+        }
+        pendingWorkers[connection] = nil
+        workers[connection] = WorkerPeer(identity: identity, capacity: registration.capacity, kinds: registration.kinds)
+        workerByName[identity.name] = connection
+        heartbeats.heard(from: connection, at: now)
+        if breakers[identity.name] == nil { breakers[identity.name] = CircuitBreakerMachine(configuration: settings.breaker) }
+        var outbox = Outbox()
+        outbox.actions.append(.confirmRegistration(connection, worker: identity.name, heartbeatInterval: settings.heartbeatInterval))
+        outbox.actions.append(.log(CoordinatorLogEntry(
+            .info, "worker registered",
+            ["worker": identity.name, "connection": "\(connection)", "capacity": "\(registration.capacity)", "kinds": registration.kinds.sorted().joined(separator: ",")])))
+        assign(now: now, into: &outbox)
+        return finish(&outbox, now: now)
+    }
+
+    /// The worker will take no more tasks: it finishes what it runs and hands back the rest.
+    public mutating func draining(from connection: ConnectionID, now: Duration) -> [Action] {
+        guard let worker = workers[connection], !worker.draining else { return [] }
+        workers[connection]!.draining = true
+        return [.log(CoordinatorLogEntry(.notice, "worker is draining", ["worker": worker.identity.name, "running": "\(worker.running.count)"]))]
+    }
+
+    /// A draining worker stopped these attempts without a result: they go back to the head of
+    /// their queues. Losing them this way does not count as losing a worker.
+    public mutating func handBack(from connection: ConnectionID, _ returned: [(task: TaskNumber, attempt: UInt32)], now: Duration) -> [Action] {
+        guard workers[connection] != nil else { return [] }
+        var outbox = Outbox()
+        var requeued = 0
+        for (number, attempt) in returned {
+            guard let record = tasks[number], case .running(let holder, let permit, _) = record.placement, holder == connection,
+                record.attempt == attempt
+            else { continue }
+            if let permit { breakers[workers[connection]!.identity.name]?.release(permit) }
+            workers[connection]!.running.remove(number)
+            requeueAtHead(number)
+            requeued += 1
+        }
+        outbox.actions.append(.log(CoordinatorLogEntry(
+            .notice, "a draining worker handed tasks back", ["worker": workers[connection]!.identity.name, "requeued": "\(requeued)"])))
+        assign(now: now, into: &outbox)
+        return finish(&outbox, now: now)
+    }
+
+    /// Removes a worker. With a reason it was declared dead: its running tasks go back to the
+    /// queue, or finish `WORKER_LOST` once they have lost `maximumAttempts` workers.
+    mutating func removeWorker(_ connection: ConnectionID, declaredDeadBecause reason: String?, now: Duration, into outbox: inout Outbox) {
+        guard let worker = workers.removeValue(forKey: connection) else { return }
+        let name = worker.identity.name
+        if workerByName[name] == connection { workerByName[name] = nil }
+        heartbeats.forget(connection)
+        var requeued = 0
+        var gaveUp = 0
+        for number in worker.running.sorted() {
+            guard var record = tasks[number] else { continue }
+            if case .running(_, let permit?, _) = record.placement { breakers[name]?.release(permit) }
+            record.losses += 1
+            tasks[number]!.losses = record.losses
+            if record.losses >= settings.maximumAttempts {
+                gaveUp += 1
+                let cause = ErrorContext(
+                    code: .workerLost, message: "worker \(name) was declared dead: \(reason ?? "it left")", originNode: settings.nodeName,
+                    taskID: record.key.taskID, attempt: Int(record.attempt))
+                finishWithFailure(
+                    number,
+                    taskError(
+                        .workerLost,
+                        "the task lost its worker \(record.losses) times (coordinator.max_attempts = \(settings.maximumAttempts)); it is not run again",
+                        for: record, causes: [cause]),
+                    worker: name, into: &outbox)
+            } else {
+                requeueAtHead(number)
+                requeued += 1
+            }
+        }
+        if let reason {
+            outbox.actions.append(.log(CoordinatorLogEntry(
+                .warning, "worker declared dead", ["worker": name, "reason": reason, "requeued": "\(requeued)", "gave_up": "\(gaveUp)"])))
+        } else {
+            outbox.actions.append(.log(CoordinatorLogEntry(.notice, "worker left", ["worker": name, "finished": "\(worker.finished)"])))
+        }
+    }
+
+    /// Puts a running task back at the head of its kind's queue (its next dispatch is a new attempt).
+    mutating func requeueAtHead(_ number: TaskNumber) {
+        guard let kind = tasks[number]?.kind else { return }
+        tasks[number]!.placement = .queued
+        queues[kind, default: TaskQueue()].prepend(number)
+        queuedPerKind[kind, default: 0] += 1
+        queuedCount += 1
+    }
+}

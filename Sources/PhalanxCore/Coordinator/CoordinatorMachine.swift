@@ -1,0 +1,227 @@
+import PhalanxResilience
+
+/// The coordinator's logic as a pure value: events in, actions out, time as an argument.
+///
+/// It owns the peer table (keyed by connection, so replies go to the connection that asked), the
+/// task table and its per-kind queues, dispatch with fencing by attempt, deadlines of queued
+/// tasks, failure detection by heartbeats, a circuit breaker per worker and a token bucket per
+/// client identity. It reads no clock and does no I/O: every method takes the elapsed time since
+/// an origin the shell picks and returns the actions to perform, in order.
+///
+/// `Spec` and `Output` are the shell's own descriptions of a task and of a worker's result (the
+/// wire messages); the machine never looks inside them.
+public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
+    public typealias Action = CoordinatorAction<Spec, Output>
+
+    struct ClientPeer: Sendable {
+        let identity: NodeIdentity
+        var outstanding = 0
+    }
+
+    struct WorkerPeer: Sendable {
+        let identity: NodeIdentity
+        let capacity: Int
+        let kinds: Set<String>
+        var running: Set<TaskNumber> = []
+        var finished = 0
+        var draining = false
+
+        var freeCapacity: Int { capacity - running.count }
+    }
+
+    enum Placement: Sendable {
+        case queued
+        case running(worker: ConnectionID, permit: CircuitBreakerPermit?, since: Duration)
+    }
+
+    struct TaskRecord: Sendable {
+        let key: TaskKey
+        let owner: ConnectionID
+        let kind: String
+        let payloadBytes: Int
+        let traceID: String
+        let spanID: String
+        let spec: Spec
+        var attempt: UInt32 = 0
+        var losses: UInt32 = 0
+        var placement: Placement = .queued
+    }
+
+    struct Counters: Sendable {
+        var accepted: UInt64 = 0
+        var succeeded: UInt64 = 0
+        var failed: UInt64 = 0
+        var expired: UInt64 = 0
+        var staleResults: UInt64 = 0
+        var undeliverable: UInt64 = 0
+    }
+
+    public let settings: CoordinatorSettings
+
+    var clients: [ConnectionID: ClientPeer] = [:]
+    var pendingWorkers: [ConnectionID: NodeIdentity] = [:]
+    var workers: [ConnectionID: WorkerPeer] = [:]
+    var workerByName: [String: ConnectionID] = [:]
+
+    var tasks: [TaskNumber: TaskRecord] = [:]
+    var taskByKey: [TaskKey: TaskNumber] = [:]
+    var queues: [String: TaskQueue] = [:]
+    var queuedPerKind: [String: Int] = [:]
+    var staleQueueEntries: [String: Int] = [:]
+    public internal(set) var queuedCount = 0
+    public internal(set) var heldBytes = 0
+    var deadlines = DeadlineQueue()
+    var nextTaskNumber: TaskNumber = 0
+
+    var heartbeats: HeartbeatMonitor<ConnectionID>
+    var breakers: [String: CircuitBreakerMachine] = [:]
+    var forcedOpen: Set<String> = []
+    var breakerRetryAt: Duration?
+    var buckets: [String: TokenBucket] = [:]
+    var scheduledWakeUp: Duration?
+    var counters = Counters()
+
+    public init(settings: CoordinatorSettings) {
+        precondition(settings.maximumQueuedTasks > 0 && settings.maximumQueuedBytes > 0 && settings.maximumAttempts > 0)
+        precondition(settings.admissionBurst > 0 && settings.admissionTasksPerSecond > 0)
+        self.settings = settings
+        self.heartbeats = HeartbeatMonitor(window: settings.heartbeatWindow)
+    }
+
+    /// Tasks running on workers now.
+    public var runningCount: Int { tasks.count - queuedCount }
+    /// Unfinished tasks held (queued or running).
+    public var heldCount: Int { tasks.count }
+    /// Results dropped because they were for a superseded attempt (or an unknown task).
+    public var staleResultCount: UInt64 { counters.staleResults }
+
+    // MARK: - Connections
+
+    /// A connection finished its Hello exchange as `peer`.
+    public mutating func connected(_ connection: ConnectionID, peer: NodeIdentity, now: Duration) -> [Action] {
+        switch peer.role {
+        case .worker: pendingWorkers[connection] = peer  // it becomes a worker when it registers
+        case .client, .admin: clients[connection] = ClientPeer(identity: peer)
+        case .coordinator: break  // the connection machine refuses coordinators
+        }
+        return []
+    }
+
+    /// A connection closed (for any reason).
+    public mutating func disconnected(_ connection: ConnectionID, now: Duration) -> [Action] {
+        var outbox = Outbox()
+        pendingWorkers[connection] = nil
+        clients[connection] = nil  // its unfinished tasks run on; their results have nowhere to go
+        if let worker = workers[connection] {
+            let reason = worker.draining && worker.running.isEmpty ? nil : "its connection closed"
+            removeWorker(connection, declaredDeadBecause: reason, now: now, into: &outbox)
+            assign(now: now, into: &outbox)
+        }
+        return finish(&outbox, now: now)
+    }
+
+    /// A heartbeat (worker liveness, or a client's keep-alive) arrived.
+    public mutating func heartbeat(from connection: ConnectionID, now: Duration) -> [Action] {
+        if workers[connection] != nil { heartbeats.heard(from: connection, at: now) }
+        return [.answerHeartbeat(connection)]
+    }
+
+    /// Time passed: expire queued tasks past their deadline, declare silent workers dead, retry
+    /// dispatch where a breaker may admit again.
+    public mutating func wakeUp(now: Duration) -> [Action] {
+        scheduledWakeUp = nil
+        var outbox = Outbox()
+        for connection in heartbeats.expired(at: now) {
+            guard workers[connection] != nil else { continue }
+            let reason = "it missed \(settings.heartbeatMisses) heartbeats (\(settings.heartbeatWindow) of silence)"
+            outbox.actions.append(.close(connection, ErrorContext(
+                code: .unavailable, message: "this worker was declared dead: \(reason); register again to get work",
+                originNode: settings.nodeName)))
+            removeWorker(connection, declaredDeadBecause: reason, now: now, into: &outbox)
+        }
+        if let retryAt = breakerRetryAt, retryAt <= now { breakerRetryAt = nil }
+        assign(now: now, into: &outbox)
+        return finish(&outbox, now: now)
+    }
+
+    /// The coordinator is stopping: every peer gets an Error frame and is closed.
+    public mutating func shutDown() -> [Action] {
+        let error = ErrorContext(
+            code: .unavailable,
+            message: "the coordinator is shutting down; reconnect when it is back (unfinished tasks are not kept across a restart yet)",
+            originNode: settings.nodeName)
+        let connections = Set(clients.keys).union(workers.keys).union(pendingWorkers.keys).sorted()
+        return connections.map { .close($0, error) }
+    }
+
+    // MARK: - Shared steps
+
+    /// Actions gathered during one event; deliveries and dispatches are grouped per connection.
+    struct Outbox {
+        var actions: [Action] = []
+        var deliveries: [ConnectionID: [TaskDelivery<Output>]] = [:]
+        var assignments: [ConnectionID: [TaskAssignment<Spec>]] = [:]
+    }
+
+    /// Turns the outbox into the ordered action list and schedules the next wake-up if it moved earlier.
+    mutating func finish(_ outbox: inout Outbox, now: Duration) -> [Action] {
+        var actions = outbox.actions
+        for (connection, assignments) in outbox.assignments.sorted(by: { $0.key < $1.key }) {
+            actions.append(.dispatch(connection, assignments))
+        }
+        for (connection, deliveries) in outbox.deliveries.sorted(by: { $0.key < $1.key }) {
+            actions.append(.deliver(connection, deliveries))
+        }
+        if let next = nextWakeUp(), scheduledWakeUp.map({ next < $0 }) ?? true {
+            scheduledWakeUp = next
+            actions.append(.scheduleWakeUp(at: next))
+        }
+        return actions
+    }
+
+    private func nextWakeUp() -> Duration? {
+        var candidates: [Duration] = []
+        if let deadline = deadlines.earliest { candidates.append(deadline) }
+        if let expiry = heartbeats.nextExpiry { candidates.append(expiry) }
+        if queuedCount > 0, let retryAt = breakerRetryAt { candidates.append(retryAt) }
+        return candidates.min()
+    }
+
+    /// Ends a task with a failure the coordinator decided, and routes it to its client.
+    mutating func finishWithFailure(_ number: TaskNumber, _ error: ErrorContext, worker: String?, into outbox: inout Outbox) {
+        guard let record = removeTask(number) else { return }
+        counters.failed += 1
+        route(TaskDelivery(taskID: record.key.taskID, attempt: record.attempt, worker: worker, outcome: .failure(error)), of: record, into: &outbox)
+    }
+
+    /// Removes a finished task from every table; returns its record.
+    mutating func removeTask(_ number: TaskNumber) -> TaskRecord? {
+        guard let record = tasks.removeValue(forKey: number) else { return nil }
+        taskByKey[record.key] = nil
+        heldBytes -= record.payloadBytes
+        if case .queued = record.placement {
+            queuedCount -= 1
+            queuedPerKind[record.kind, default: 1] -= 1
+            staleQueueEntries[record.kind, default: 0] += 1
+        }
+        return record
+    }
+
+    /// Sends a finished task to the connection that submitted it, if it is still there.
+    mutating func route(_ delivery: TaskDelivery<Output>, of record: TaskRecord, into outbox: inout Outbox) {
+        guard clients[record.owner] != nil else {
+            counters.undeliverable += 1
+            return
+        }
+        outbox.deliveries[record.owner, default: []].append(delivery)
+        clients[record.owner]!.outstanding -= 1
+        if clients[record.owner]!.outstanding == 0 { outbox.actions.append(.holdIdleTimeout(record.owner, false)) }
+    }
+
+    /// An error made by the coordinator about one task: it carries the task's trace.
+    func taskError(_ code: ErrorCode, _ message: String, for record: TaskRecord, causes: [ErrorContext] = []) -> ErrorContext {
+        ErrorContext(
+            code: code, message: message, traceID: record.traceID, spanID: record.spanID, originNode: settings.nodeName,
+            taskID: record.key.taskID, attempt: record.attempt == 0 ? nil : Int(record.attempt), causes: causes)
+    }
+}

@@ -1,0 +1,63 @@
+import PhalanxResilience
+
+/// The bounds and timings the coordinator machine works within; each is a `cluster.conf` key.
+public struct CoordinatorSettings: Sendable {
+    /// The coordinator's node name: the origin of every error it makes.
+    public var nodeName: String
+    /// Unfinished tasks held at once, queued or running (`coordinator.max_queued_tasks`).
+    public var maximumQueuedTasks: Int = 1_000_000
+    /// Payload bytes of unfinished tasks held at once (`coordinator.max_queued_bytes`).
+    public var maximumQueuedBytes: Int = 256 * 1024 * 1024
+    /// The largest payload one task may carry (derived from `limits.max_frame_bytes`).
+    public var maximumPayloadBytes: Int = TaskLimits.maximumPayloadBytes(forFrameBytes: 4 * 1024 * 1024)
+    /// Times a task may lose its worker before it finishes `WORKER_LOST` (`coordinator.max_attempts`).
+    public var maximumAttempts: UInt32 = 3
+    /// How often workers send heartbeats (`coordinator.heartbeat_interval_ms`).
+    public var heartbeatInterval: Duration = .seconds(1)
+    /// Heartbeats a worker may miss before it is declared dead (`coordinator.heartbeat_misses`).
+    public var heartbeatMisses: Int = 5
+    /// Tasks a client identity may submit per second, sustained (`admission.tasks_per_second`).
+    public var admissionTasksPerSecond: Int = 200_000
+    /// Tasks a client identity may submit at once above the sustained rate (`admission.burst`).
+    public var admissionBurst: Int = 400_000
+    /// The per-worker circuit breaker (`[breaker]`): system failures and deadlines count against it.
+    public var breaker: CircuitBreakerConfiguration = CoordinatorSettings.defaultBreaker
+
+    public init(nodeName: String) {
+        self.nodeName = nodeName
+    }
+
+    /// Silence after which a worker is declared dead.
+    public var heartbeatWindow: Duration { heartbeatInterval * heartbeatMisses }
+
+    /// The per-worker breaker's defaults: open at 50 % failures over the last 50 calls (20 at least),
+    /// stay open 10 s, then let 3 probes decide. Tasks may run for hours, so no call counts as slow.
+    public static var defaultBreaker: CircuitBreakerConfiguration {
+        var configuration = CircuitBreakerConfiguration()
+        configuration.failureRateThreshold = 50
+        configuration.minimumNumberOfCalls = 20
+        configuration.slidingWindow = .countBased(size: 50)
+        configuration.waitDurationInOpenState = .seconds(10)
+        configuration.permittedNumberOfCallsInHalfOpenState = 3
+        configuration.slowCallRateThreshold = 100
+        configuration.slowCallDurationThreshold = .seconds(86_400 * 365)
+        configuration.probePermitTimeout = .seconds(86_400 * 365)
+        return configuration
+    }
+}
+
+/// The limits on one task's fields, shared by the coordinator's checks and the documentation.
+public enum TaskLimits {
+    /// A task id is 1...256 bytes of UTF-8.
+    public static let maximumTaskIDBytes = 256
+    /// A task kind is 1...64 bytes of UTF-8.
+    public static let maximumKindBytes = 64
+    /// Bytes of a frame kept for everything around a payload (ids, kind, trace, framing).
+    public static let frameReserveBytes = 16 * 1024
+
+    /// The largest payload a task may carry when frames are at most `frameBytes`: one task with
+    /// the largest payload always fits one frame, in every direction.
+    public static func maximumPayloadBytes(forFrameBytes frameBytes: Int) -> Int {
+        max(0, frameBytes - frameReserveBytes)
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+
+/// Cuts lists of messages into frames that stay within the receiver's frame limit, by bytes as
+/// well as by count. Every path that sends a batch (dispatch, results, submit) goes through here,
+/// so no frame a Phalanx node sends can exceed the limit its peer announced in Hello.
+public enum FrameBudget {
+    /// Bytes kept per frame for the Envelope and batch wrapping.
+    public static let envelopeOverheadBytes = 64
+
+    /// Splits `items` into consecutive runs of at most `maximumCount` whose estimated sizes fit
+    /// `maximumFrameBytes`. An item that cannot fit a frame even alone is returned in `oversized`.
+    public static func chunks<Item>(
+        _ items: [Item], maximumFrameBytes: Int, maximumCount: Int = .max, size: (Item) -> Int
+    ) -> (chunks: [[Item]], oversized: [Item]) {
+        let budget = maximumFrameBytes - envelopeOverheadBytes
+        var chunks: [[Item]] = []
+        var oversized: [Item] = []
+        var current: [Item] = []
+        var currentBytes = 0
+        for item in items {
+            let bytes = size(item)
+            if bytes > budget {
+                oversized.append(item)
+                continue
+            }
+            if !current.isEmpty && (currentBytes + bytes > budget || current.count >= maximumCount) {
+                chunks.append(current)
+                current = []
+                currentBytes = 0
+            }
+            current.append(item)
+            currentBytes += bytes
+        }
+        if !current.isEmpty { chunks.append(current) }
+        return (chunks, oversized)
+    }
+}
+
+extension Phalanx_V1_TaskSpec {
+    /// An upper bound of this task's encoded size inside a batch (tags, lengths and fields).
+    public var estimatedWireBytes: Int {
+        payload.count + taskID.utf8.count + kind.utf8.count + trace.traceID.utf8.count + trace.spanID.utf8.count + 80
+    }
+}
+
+extension Phalanx_V1_Assignment {
+    /// An upper bound of this assignment's encoded size inside a DispatchBatch.
+    public var estimatedWireBytes: Int { task.estimatedWireBytes + 48 }
+}
+
+extension Phalanx_V1_TaskResult {
+    /// An upper bound of this result's encoded size inside a ResultBatch.
+    public var estimatedWireBytes: Int {
+        let outcomeBytes: Int
+        switch outcome {
+        case .output(let data): outcomeBytes = data.count
+        case .error(let error): outcomeBytes = ((try? error.serializedBytes() as [UInt8])?.count ?? 0)
+        case nil: outcomeBytes = 0
+        }
+        return outcomeBytes + taskID.utf8.count + worker.utf8.count + 64
+    }
+}

@@ -1,0 +1,149 @@
+import PhalanxResilience
+import Testing
+
+@testable import PhalanxCore
+
+/// Registration, dispatch, fencing, failure detection by heartbeats, and draining.
+@Suite struct CoordinatorWorkerTests {
+    @Test func dispatchGoesToTheLeastLoadedWorkerServingTheKindAndNeverPastCapacity() {
+        var harness = MachineHarness()
+        let (w1, _) = harness.worker("w1", capacity: 2, kinds: ["echo"])
+        let (w2, _) = harness.worker("w2", capacity: 2, kinds: ["echo", "sha256"])
+        let client = harness.connect(.client, "client")
+        let echo = harness.submit(["a", "b", "c", "d", "e"], from: client)
+        let hash = harness.submit(["h"], kind: "sha256", from: client, requestID: 2)
+        #expect(echo.dispatched(to: w1).count == 2 && echo.dispatched(to: w2).count == 2)
+        #expect(hash.dispatched.isEmpty, "w2 is full")
+        #expect(harness.machine.queuedCount == 2)
+        let freed = harness.succeed(echo.dispatched(to: w2), on: w2)
+        #expect(Set(freed.dispatched(to: w2).map(\.spec)) == ["e", "h"], "one task per kind in turn")
+    }
+
+    @Test func aKindNobodyServesDoesNotBlockOthers() {
+        var harness = MachineHarness()
+        let (worker, _) = harness.worker("w1")
+        let client = harness.connect(.client, "client")
+        _ = harness.submit(["x"], kind: "exotic", from: client)
+        let echo = harness.submit(["e"], from: client, requestID: 2)
+        #expect(echo.dispatched(to: worker).map(\.spec) == ["e"])
+    }
+
+    @Test func aSecondWorkerWithTheSameNameIsRefusedWhileTheFirstIsAlive() {
+        var harness = MachineHarness()
+        let (first, _) = harness.worker("w1")
+        let (second, refused) = harness.worker("w1")
+        let error = refused.closed(second)
+        #expect(error?.code == .conflict && error?.message.contains("already registered") == true)
+        #expect(harness.machine.workers.count == 1 && harness.machine.workers[first] != nil)
+
+        // Once the first is gone, the name is free again.
+        _ = harness.machine.disconnected(first, now: harness.now)
+        let (third, accepted) = harness.worker("w1")
+        #expect(accepted.closed(third) == nil && harness.machine.workers[third] != nil)
+    }
+
+    @Test func aFrozenWorkerIsDeclaredDeadByMissedHeartbeatsOnTheVirtualClock() {
+        var harness = MachineHarness()  // heartbeat every 1 s, dead after 3 s of silence
+        let (w1, registered) = harness.worker("w1")
+        #expect(registered.wakeUps == [.seconds(3) + .milliseconds(1)])
+        let client = harness.connect(.client, "client")
+        let submitted = harness.submit(["a"], from: client)
+        #expect(submitted.dispatched(to: w1).count == 1)
+        let (w2, _) = harness.worker("w2")
+
+        harness.advance(by: .seconds(2))
+        _ = harness.machine.heartbeat(from: w2, now: harness.now)
+        #expect(harness.wakeUp().closed(w1) == nil, "2 s of silence is within the window")
+
+        harness.advance(by: .milliseconds(1_500))
+        let actions = harness.wakeUp()
+        #expect(actions.closed(w1)?.message.contains("declared dead") == true)
+        #expect(actions.closed(w2) == nil)
+        let redispatched = actions.dispatched(to: w2)
+        #expect(redispatched.map(\.spec) == ["a"] && redispatched.first?.attempt == 2)
+    }
+
+    @Test func aTaskThreeTimesLongerThanTheHeartbeatWindowOnALiveWorkerRunsOnce() {
+        var harness = MachineHarness()
+        let (worker, _) = harness.worker("w1")
+        let client = harness.connect(.client, "client")
+        let assignment = harness.submit(["long"], from: client).dispatched(to: worker)
+        for _ in 0..<9 {  // 9 s: three windows of 3 s, heartbeats every second
+            harness.advance(by: .seconds(1))
+            _ = harness.machine.heartbeat(from: worker, now: harness.now)
+            let woken = harness.wakeUp()
+            #expect(woken.closed(worker) == nil && woken.dispatched.isEmpty)
+        }
+        let finished = harness.succeed(assignment, on: worker)
+        #expect(finished.delivered(to: client).map(\.attempt) == [1])
+    }
+
+    @Test func aLateResultOfASupersededAttemptIsDroppedAndCounted() {
+        var harness = MachineHarness()
+        let (w1, _) = harness.worker("w1")
+        let client = harness.connect(.client, "client")
+        let first = harness.submit(["a"], from: client).dispatched(to: w1)
+        let (w2, _) = harness.worker("w2")
+        let lost = harness.machine.disconnected(w1, now: harness.now)
+        let second = lost.dispatched(to: w2)
+        #expect(second.first?.attempt == 2)
+
+        // The old attempt's result (e.g. from a worker that was frozen) is fenced off, also from
+        // the right worker connection with the wrong attempt.
+        let stale = harness.succeed([TaskAssignment(task: first[0].task, attempt: 1, spec: "a")], on: w2)
+        #expect(stale.delivered(to: client).isEmpty && harness.machine.staleResultCount == 1)
+        let current = harness.succeed(second, on: w2)
+        #expect(current.delivered(to: client).map(\.attempt) == [2])
+        #expect(harness.succeed(second, on: w2).delivered(to: client).isEmpty, "a duplicate result reports nothing")
+    }
+
+    @Test func aTaskThatLosesItsWorkerMaxAttemptsTimesFinishesWorkerLostWithItsTrace() {
+        var harness = MachineHarness { $0.maximumAttempts = 2 }
+        let client = harness.connect(.client, "client")
+        let task = harness.task("doomed")
+        _ = harness.submit([task], from: client)
+        var (worker, _) = harness.worker("w1")
+        let lostOnce = harness.machine.disconnected(worker, now: harness.now)
+        #expect(lostOnce.delivered(to: client).isEmpty)
+        (worker, _) = harness.worker("w2")
+        let lostTwice = harness.machine.disconnected(worker, now: harness.now)
+        let delivered = lostTwice.delivered(to: client)
+        #expect(delivered.count == 1)
+        let error = delivered.first?.error
+        #expect(error?.code == .workerLost && error?.traceID == task.traceID && error?.originNode == "coordinator")
+        #expect(error?.causes.first?.message.contains("w2") == true)
+    }
+
+    @Test func aDrainingWorkerGetsNoWorkAndItsHandedBackTasksRunElsewhereWithoutCountingAsLost() {
+        var harness = MachineHarness { $0.maximumAttempts = 1 }
+        let (w1, _) = harness.worker("w1")
+        let client = harness.connect(.client, "client")
+        let running = harness.submit(["a", "b"], from: client).dispatched(to: w1)
+        _ = harness.machine.draining(from: w1, now: harness.now)
+        #expect(harness.submit(["c"], from: client, requestID: 2).dispatched.isEmpty)
+
+        _ = harness.succeed([running[0]], on: w1)
+        let (w2, _) = harness.worker("w2")
+        #expect(harness.machine.queuedCount == 0 || true)
+        let handedBack = harness.machine.handBack(from: w1, [(running[1].task, running[1].attempt)], now: harness.now)
+        #expect(Set(handedBack.dispatched(to: w2).map(\.spec)).isSuperset(of: ["b"]))
+        let left = harness.machine.disconnected(w1, now: harness.now)
+        #expect(left.logged("worker left") && !left.logged("declared dead"))
+        #expect(left.delivered(to: client).isEmpty, "nothing was lost, though max_attempts is 1")
+    }
+
+    @Test func shuttingDownClosesEveryPeerWithUnavailable() {
+        var harness = MachineHarness()
+        let (worker, _) = harness.worker("w1")
+        let client = harness.connect(.client, "client")
+        let actions = harness.machine.shutDown()
+        #expect(actions.closed(worker)?.code == .unavailable && actions.closed(client)?.message.contains("shutting down") == true)
+    }
+
+    @Test func aBadRegistrationIsRefusedNamingWhatIsExpected() {
+        var harness = MachineHarness()
+        let id = harness.connect(.worker, "w1")
+        let actions = harness.machine.register(from: id, WorkerRegistration(capacity: 0, kinds: ["echo"]), now: harness.now)
+        #expect(actions.closed(id)?.message.contains("capacity 1...100000") == true)
+    }
+}

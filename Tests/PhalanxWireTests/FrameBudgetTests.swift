@@ -1,0 +1,85 @@
+import Foundation
+import PhalanxCore
+import PhalanxResilience
+import Testing
+
+@testable import PhalanxWire
+
+@Suite struct FrameBudgetTests {
+    static func assignment(payloadBytes: Int, id: String = "task-1") -> Phalanx_V1_Assignment {
+        var spec = Phalanx_V1_TaskSpec()
+        spec.taskID = id
+        spec.kind = "echo"
+        spec.payload = Data(repeating: 0x61, count: payloadBytes)
+        spec.trace.traceID = String(repeating: "a", count: 32)
+        spec.trace.spanID = String(repeating: "b", count: 16)
+        spec.deadlineUnixMs = Int64.max
+        var assignment = Phalanx_V1_Assignment()
+        assignment.task = spec
+        assignment.attempt = .max
+        assignment.dispatchID = .max
+        return assignment
+    }
+
+    static func frameBytes(_ assignments: [Phalanx_V1_Assignment]) throws -> Int {
+        var batch = Phalanx_V1_DispatchBatch()
+        batch.assignments = assignments
+        let bytes: [UInt8] = try Phalanx_V1_Envelope(.dispatch(batch)).serializedBytes()
+        return bytes.count
+    }
+
+    @Test func oneTaskWithTheLargestAcceptedPayloadFitsOneFrameWithTheLongestIdAndKind() throws {
+        let frame = 64 * 1024
+        var largest = Self.assignment(payloadBytes: TaskLimits.maximumPayloadBytes(forFrameBytes: frame), id: String(repeating: "i", count: 256))
+        largest.task.kind = String(repeating: "k", count: 64)
+        let (chunks, oversized) = FrameBudget.chunks([largest], maximumFrameBytes: frame) { $0.estimatedWireBytes }
+        #expect(chunks.count == 1 && oversized.isEmpty)
+        #expect(try Self.frameBytes(chunks[0]) <= frame)
+    }
+
+    @Test func batchesWhoseSumCrossesTheLimitAreCutAndEveryFrameFits() throws {
+        let frame = 64 * 1024
+        let tasks = (0..<10).map { Self.assignment(payloadBytes: 20_000, id: "t\($0)") }
+        let (chunks, oversized) = FrameBudget.chunks(tasks, maximumFrameBytes: frame) { $0.estimatedWireBytes }
+        #expect(oversized.isEmpty)
+        #expect(chunks.flatMap { $0 }.map(\.task.taskID) == tasks.map(\.task.taskID), "order kept, nothing lost")
+        #expect(chunks.count == 4)  // three 20 kB tasks per 64 KiB frame
+        for chunk in chunks { #expect(try Self.frameBytes(chunk) <= frame) }
+    }
+
+    @Test func exactlyAtTheBudgetFitsAndOneBytePastStartsANewFrame() {
+        let items = [100, 100]
+        let exact = FrameBudget.chunks(items, maximumFrameBytes: 200 + FrameBudget.envelopeOverheadBytes) { $0 }
+        #expect(exact.chunks == [[100, 100]])
+        let past = FrameBudget.chunks(items + [1], maximumFrameBytes: 200 + FrameBudget.envelopeOverheadBytes) { $0 }
+        #expect(past.chunks == [[100, 100], [1]])
+    }
+
+    @Test func anItemLargerThanAFrameAloneIsSetAside() {
+        let (chunks, oversized) = FrameBudget.chunks([10, 1_000, 10], maximumFrameBytes: 500) { $0 }
+        #expect(chunks == [[10, 10]] && oversized == [1_000])
+    }
+
+    @Test func batchesAreCutByCountToo() {
+        let (chunks, _) = FrameBudget.chunks(Array(repeating: 1, count: 2_500), maximumFrameBytes: 1 << 20, maximumCount: 1_000) { $0 }
+        #expect(chunks.map(\.count) == [1_000, 1_000, 500])
+    }
+
+    @Test func resultEstimatesAreUpperBounds() throws {
+        var output = Phalanx_V1_TaskResult()
+        output.taskID = String(repeating: "t", count: 256)
+        output.worker = "worker-with-a-long-name"
+        output.attempt = .max
+        output.dispatchID = .max
+        output.output = Data(repeating: 1, count: 5_000)
+        var failed = output
+        failed.error = ErrorContext(
+            code: .internal, message: String(repeating: "m", count: 3_000), traceID: String(repeating: "a", count: 32),
+            originNode: "w1", causes: [ErrorContext(code: .unavailable, message: "cause")]
+        ).wire
+        for result in [output, failed] {
+            let bytes: [UInt8] = try Phalanx_V1_Envelope.results([result]).serializedBytes()
+            #expect(bytes.count <= result.estimatedWireBytes + FrameBudget.envelopeOverheadBytes)
+        }
+    }
+}
