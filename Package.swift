@@ -94,8 +94,19 @@ let package = Package(
             dependencies: ["PhalanxCluster"],
             path: "Examples/CustomWorker"
         ),
-        // Test support shared by the test targets: certificates made as users make them.
-        .target(name: "PhalanxTesting", dependencies: ["PhalanxTransport"]),
+        // Test support: certificates, an in-process coordinator, raw TLS peers, a process harness.
+        .target(
+            name: "PhalanxTesting",
+            dependencies: [
+                "PhalanxTransport", "PhalanxCluster", "PhalanxClient", "PhalanxWire", "PhalanxCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "PhalanxResilienceTests",
             dependencies: [
@@ -125,8 +136,14 @@ let package = Package(
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "PhalanxClusterTests", dependencies: ["PhalanxCluster", "PhalanxResilience"]),
-        .testTarget(name: "PhalanxEndToEndTests", dependencies: ["PhalanxClient", "PhalanxTesting"]),
+        .testTarget(name: "PhalanxClusterTests", dependencies: ["PhalanxCluster", "PhalanxResilience", "PhalanxWire", "PhalanxTransport"]),
+        .testTarget(
+            name: "PhalanxEndToEndTests",
+            dependencies: [
+                "PhalanxClient", "PhalanxTesting", "PhalanxWire", "PhalanxCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

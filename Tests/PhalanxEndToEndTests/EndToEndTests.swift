@@ -1,6 +1,7 @@
 import Foundation
 import PhalanxClient
 import PhalanxResilience
+import PhalanxTesting
 import Testing
 
 /// Real processes on 127.0.0.1: a coordinator and workers started from the built `phalanx` binary.
@@ -120,22 +121,22 @@ import Testing
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let file = folder.appendingPathComponent("bad.conf").path
         try "[coordinator]\nprot = 7400\n".write(toFile: file, atomically: true, encoding: .utf8)
-        let (status, stderr) = try ClusterProcesses.runToCompletion(["coordinator", "--config", file])
+        let (status, _, stderr) = try ClusterProcesses.runToCompletion(["coordinator", "--config", file])
         #expect(status == 2)
         #expect(stderr.contains("bad.conf") && stderr.contains("prot") && stderr.contains("known keys in [coordinator]"))
 
         try "[coordinator]\nport = \"high\"\n".write(toFile: file, atomically: true, encoding: .utf8)
-        let (typeStatus, typeError) = try ClusterProcesses.runToCompletion(["coordinator", "--config", file])
+        let (typeStatus, _, typeError) = try ClusterProcesses.runToCompletion(["coordinator", "--config", file])
         #expect(typeStatus == 2 && typeError.contains("port must be an integer"))
 
         let good = ClusterProcesses.repositoryRoot.appendingPathComponent("cluster.conf").path
-        let (rangeStatus, rangeError) = try ClusterProcesses.runToCompletion(["worker", "--config", good, "--name", "w1", "--set", "worker.capacity=0"])
+        let (rangeStatus, _, rangeError) = try ClusterProcesses.runToCompletion(["worker", "--config", good, "--name", "w1", "--set", "worker.capacity=0"])
         #expect(rangeStatus == 2 && rangeError.contains("worker.capacity must be in 1...100000"))
 
-        let (flagStatus, flagError) = try ClusterProcesses.runToCompletion(["coordinator", "--config", good, "--set", "limits.max_frame_bytes=abc"])
+        let (flagStatus, _, flagError) = try ClusterProcesses.runToCompletion(["coordinator", "--config", good, "--set", "limits.max_frame_bytes=abc"])
         #expect(flagStatus == 2 && flagError.contains("--set limits.max_frame_bytes=abc") && flagError.contains("must be an integer"))
 
-        let (envStatus, envError) = try ClusterProcesses.runToCompletion(
+        let (envStatus, _, envError) = try ClusterProcesses.runToCompletion(
             ["worker", "--config", good, "--name", "w1"], environment: ["PHALANX_WORKER_CAPACITY": "lots"])
         #expect(envStatus == 2 && envError.contains("PHALANX_WORKER_CAPACITY") && envError.contains("worker.capacity must be an integer"))
     }

@@ -1,3 +1,4 @@
+import PhalanxTesting
 import Logging
 import NIOCore
 import NIOSSL
@@ -25,13 +26,13 @@ import Testing
     }
 
     @Test func theRightCertificateWorks() async throws {
-        try await InProcessCoordinator.with { coordinator in
+        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
             try await assertServesGoodClient(coordinator)
         }
     }
 
     @Test func aClientWithoutCertificateIsRejectedWithANamedReason() async throws {
-        try await InProcessCoordinator.with { coordinator in
+        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
             var configuration = TLSConfiguration.makeClientConfiguration()
             configuration.trustRoots = .file(TestCertificates.files("client").caCertificatePath)
             configuration.certificateVerification = .noHostnameVerification
@@ -42,33 +43,33 @@ import Testing
                 _ = try await PhalanxDialer.connect(
                     host: "127.0.0.1", port: coordinator.port, tlsContext: context, local: local, limits: coordinator.limits, logger: quiet)
             }
-            try await eventually { coordinator.logged("sent no client certificate") }
+            try await eventually("the coordinator logs " + "sent no client certificate") { coordinator.logged("sent no client certificate") }
             try await assertServesGoodClient(coordinator)
         }
     }
 
     @Test func aCertificateFromAnotherCAIsRejectedWithANamedReason() async throws {
-        try await InProcessCoordinator.with { coordinator in
+        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
             await #expect(throws: ErrorContext.self) {
                 _ = try await connectAsClient(coordinator, files: TestCertificates.files("client", authority: "other"))
             }
-            try await eventually { coordinator.logged("does not chain to the cluster CA") }
+            try await eventually("the coordinator logs " + "does not chain to the cluster CA") { coordinator.logged("does not chain to the cluster CA") }
             try await assertServesGoodClient(coordinator)
         }
     }
 
     @Test func aPlaintextClientIsRejectedAsNonTLS() async throws {
-        try await InProcessCoordinator.with { coordinator in
+        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
             let peer = try await RawTLSPeer.connect(port: coordinator.port, tls: nil)
             try await peer.send([0, 0, 0, 5] + Array("hello".utf8))
             #expect(await peer.closes(within: .seconds(3)))
-            try await eventually { coordinator.logged("non-TLS bytes") }
+            try await eventually("the coordinator logs " + "non-TLS bytes") { coordinator.logged("non-TLS bytes") }
             try await assertServesGoodClient(coordinator)
         }
     }
 
     @Test func aHelloThatContradictsTheCertificateIsRejected() async throws {
-        try await InProcessCoordinator.with { coordinator in
+        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
             let files = TestCertificates.files("client")
             let impostor = NodeIdentity(cluster: "demo", role: .worker, name: "w1")  // claims, the certificate says client/client
             await #expect {
@@ -84,7 +85,7 @@ import Testing
     }
 
     @Test func aCertificateForAnotherClusterIsRejected() async throws {
-        try await InProcessCoordinator.with { coordinator in
+        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
             await #expect {
                 _ = try await connectAsClient(coordinator, files: TestCertificates.files("stranger"))
             } throws: { error in
@@ -94,7 +95,7 @@ import Testing
     }
 
     @Test func aWorkerCertificateCannotSubmit() async throws {
-        try await InProcessCoordinator.with { coordinator in
+        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
             let worker = try await connectAsClient(coordinator, files: TestCertificates.files("w1"))
             await #expect {
                 try await worker.submit([TaskRequest(taskID: "t1", kind: "echo", text: "x")])
@@ -108,7 +109,7 @@ import Testing
     }
 
     @Test func aClientCertificateCannotRegisterAsAWorker() async throws {
-        try await InProcessCoordinator.with { coordinator in
+        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
             let files = TestCertificates.files("client")
             let peer = try await RawTLSPeer.connect(port: coordinator.port, tls: try files.makeClientContext())
             try await peer.send(.hello(from: NodeIdentity(cluster: "demo", role: .client, name: "client")))
@@ -126,12 +127,3 @@ import Testing
     }
 }
 
-/// Waits (polling, bounded) until `condition` holds.
-func eventually(within timeout: Duration = .seconds(5), _ condition: () -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    #expect(condition(), "condition not met within \(timeout)")
-}

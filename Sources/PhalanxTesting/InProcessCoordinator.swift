@@ -7,12 +7,13 @@ import PhalanxCore
 import PhalanxTransport
 
 /// A real coordinator on 127.0.0.1 (a free port), run inside the test process, with its logs captured.
-struct InProcessCoordinator {
-    let port: Int
-    let logs: InMemoryLogHandler
-    let limits: ConnectionLimits
+/// It is stopped when `with`'s body returns (or throws).
+public struct InProcessCoordinator: Sendable {
+    public let port: Int
+    public let logs: InMemoryLogHandler
+    public let limits: ConnectionLimits
 
-    static var shortLimits: ConnectionLimits {
+    public static var shortLimits: ConnectionLimits {
         var limits = ConnectionLimits()
         limits.handshakeTimeout = .milliseconds(500)
         limits.frameCompletionTimeout = .milliseconds(500)
@@ -23,12 +24,15 @@ struct InProcessCoordinator {
 
     /// Starts a coordinator, runs `body` with it, then stops it.
     @discardableResult
-    static func with<T>(limits: ConnectionLimits = shortLimits, _ body: (InProcessCoordinator) async throws -> T) async throws -> T {
+    public static func with<T>(
+        files: TLSFiles, limits: ConnectionLimits = shortLimits, configure: (inout CoordinatorConfiguration) -> Void = { _ in },
+        _ body: (InProcessCoordinator) async throws -> T
+    ) async throws -> T {
         let logs = InMemoryLogHandler()
         var logger = Logger(label: "test.coordinator") { _ in logs }
         logger.logLevel = .debug
-        let files = TestCertificates.files("coordinator")
-        let configuration = CoordinatorConfiguration(host: "127.0.0.1", port: 0, tls: files, limits: limits)
+        var configuration = CoordinatorConfiguration(host: "127.0.0.1", port: 0, tls: files, limits: limits)
+        configure(&configuration)
         let local = try files.localIdentity()
         let listener = try await PhalanxListener.bind(
             host: "127.0.0.1", port: 0, tlsContext: try files.makeServerContext(), local: local, limits: limits, logger: logger,
@@ -41,7 +45,7 @@ struct InProcessCoordinator {
     }
 
     /// Whether some log line's metadata or message mentions `text`.
-    func logged(_ text: String) -> Bool {
+    public func logged(_ text: String) -> Bool {
         logs.entries.contains { entry in
             "\(entry.message)".contains(text) || entry.metadata.values.contains { "\($0)".contains(text) }
         }

@@ -7,8 +7,8 @@ import PhalanxWire
 
 /// A deliberately misbehaving peer: TLS (or not), then exactly the bytes a test writes.
 /// It decodes what the coordinator sends back so tests can read its Error frames.
-final class RawTLSPeer: Sendable {
-    let channel: any Channel
+public final class RawTLSPeer: Sendable {
+    public let channel: any Channel
     private let received: NIOLockedValueBox<[Phalanx_V1_Envelope]>
 
     private init(channel: any Channel, received: NIOLockedValueBox<[Phalanx_V1_Envelope]>) {
@@ -16,7 +16,7 @@ final class RawTLSPeer: Sendable {
         self.received = received
     }
 
-    static func connect(port: Int, tls: NIOSSLContext?) async throws -> RawTLSPeer {
+    public static func connect(port: Int, tls: NIOSSLContext?) async throws -> RawTLSPeer {
         let received = NIOLockedValueBox<[Phalanx_V1_Envelope]>([])
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
@@ -30,18 +30,18 @@ final class RawTLSPeer: Sendable {
         return RawTLSPeer(channel: channel, received: received)
     }
 
-    func send(_ bytes: [UInt8]) async throws {
+    public func send(_ bytes: [UInt8]) async throws {
         try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
     }
 
-    func send(_ envelope: Phalanx_V1_Envelope) async throws {
+    public func send(_ envelope: Phalanx_V1_Envelope) async throws {
         try await channel.writeAndFlush(try FrameEncoder.frame(envelope, allocator: channel.allocator))
     }
 
-    var envelopes: [Phalanx_V1_Envelope] { received.withLockedValue { $0 } }
+    public var envelopes: [Phalanx_V1_Envelope] { received.withLockedValue { $0 } }
 
     /// Whether the server closed the connection within `timeout`.
-    func closes(within timeout: Duration) async -> Bool {
+    public func closes(within timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if !channel.isActive { return true }
@@ -51,7 +51,7 @@ final class RawTLSPeer: Sendable {
     }
 
     /// Waits until an envelope arrives (or `timeout` passes).
-    func waitForEnvelope(within timeout: Duration) async -> Phalanx_V1_Envelope? {
+    public func waitForEnvelope(within timeout: Duration) async -> Phalanx_V1_Envelope? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let first = envelopes.first { return first }
@@ -60,8 +60,28 @@ final class RawTLSPeer: Sendable {
         return envelopes.first
     }
 
+    /// Stops reading from the socket (a peer that does not read what it is sent).
+    public func stopReading() async throws {
+        try await channel.setOption(ChannelOptions.autoRead, value: false)
+    }
+
+    /// Sends this peer's Hello for `identity` (as a client that speaks the protocol would).
+    public func sendHello(as identity: NodeIdentity) async throws {
+        try await send(Phalanx_V1_Envelope.hello(from: identity, maximumFrameBytes: 1 << 20))
+    }
+
+    /// Waits until an envelope satisfying `match` has arrived (or `timeout` passes).
+    public func waitFor(within timeout: Duration, _ match: (Phalanx_V1_Envelope) -> Bool) async -> Phalanx_V1_Envelope? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let found = envelopes.first(where: match) { return found }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return envelopes.first(where: match)
+    }
+
     /// The first Error frame received, if any.
-    var firstError: Phalanx_V1_ErrorContext? {
+    public var firstError: Phalanx_V1_ErrorContext? {
         for envelope in envelopes { if case .error(let error) = envelope.body { return error.error } }
         return nil
     }

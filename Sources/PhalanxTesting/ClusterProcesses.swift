@@ -1,0 +1,176 @@
+import Foundation
+import PhalanxClient
+import PhalanxTransport
+
+/// Real `phalanx` processes on 127.0.0.1 for end-to-end tests: a coordinator on a free port and
+/// workers, each with its own certificate. It kills only the processes it started, by pid, when
+/// the test ends (also when it fails): call ``stopAll()`` in a `defer`.
+public final class ClusterProcesses: @unchecked Sendable {
+    public static let repositoryRoot = CertificateFactory.repositoryRoot
+
+    /// The `phalanx` binary built next to the test bundle (or PHALANX_BINARY).
+    public static let binary: String = {
+        if let path = ProcessInfo.processInfo.environment["PHALANX_BINARY"] { return path }
+        let testBundle = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return testBundle.deletingLastPathComponent().appendingPathComponent("phalanx").path
+    }()
+
+    public let directory: URL
+    public var certificates: String { directory.appendingPathComponent("certs").path }
+    public private(set) var port = 0
+    private let settings: [String]
+    private var processes: [String: Process] = [:]
+    private let lock = NSLock()
+
+    /// Makes certificates for a coordinator, workers w1–w3, a client and an admin. `settings` are
+    /// extra `section.key=value` overrides for every process (e.g. a short idle timeout).
+    public init(settings: [String] = []) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("phalanx-e2e-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try CertificateFactory.generate(
+            in: directory.appendingPathComponent("certs").path, cluster: "demo",
+            nodes: ["coordinator:coordinator", "w1:worker", "w2:worker", "w3:worker", "client:client", "admin:admin"])
+        self.settings = settings
+    }
+
+    deinit { stopAll() }
+
+    /// Arguments every process gets: the repository's cluster.conf, this cluster's certificates,
+    /// fast heartbeats, quiet logs, and the test's own settings.
+    public var commonArguments: [String] {
+        ["--config", Self.repositoryRoot.appendingPathComponent("cluster.conf").path,
+         "--set", "tls.dir=\(certificates)",
+         "--set", "coordinator.heartbeat_interval_ms=200", "--set", "log.level=info"]
+            + settings.flatMap { ["--set", $0] }
+    }
+
+    /// Arguments for a client command against the running coordinator.
+    public var clientArguments: [String] { commonArguments + ["--set", "coordinator.port=\(port)"] }
+
+    /// Starts the coordinator on a free port and waits until it listens.
+    public func startCoordinator(_ extra: [String] = []) async throws {
+        let portFile = directory.appendingPathComponent("port").path
+        try? FileManager.default.removeItem(atPath: portFile)
+        try start("coordinator", ["coordinator"] + commonArguments + ["--set", "coordinator.port=\(port)", "--port-file", portFile] + extra)
+        try await eventually("the coordinator writes its port (see \(directory.path)/coordinator.log)", within: .seconds(10)) {
+            guard let text = try? String(contentsOfFile: portFile, encoding: .utf8),
+                let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            else { return false }
+            port = value
+            return true
+        }
+    }
+
+    /// Starts worker `name` (its log is `<name>.log`, or `<logName>.log`).
+    public func startWorker(_ name: String, capacity: Int = 16, logName: String? = nil, _ extra: [String] = []) throws {
+        try start(
+            logName ?? name,
+            ["worker"] + commonArguments + ["--set", "coordinator.port=\(port)", "--name", name, "--capacity", "\(capacity)"] + extra)
+    }
+
+    /// Sends SIGKILL to the named process (as `kill -9` would) and waits for it to be gone.
+    public func kill(_ name: String) {
+        guard let process = lock.withLock({ processes.removeValue(forKey: name) }) else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Sends `signal` (e.g. SIGTERM, SIGSTOP, SIGCONT) to the named process.
+    public func signal(_ name: String, _ signal: Int32) {
+        guard let process = lock.withLock({ processes[name] }) else { return }
+        Foundation.kill(process.processIdentifier, signal)
+    }
+
+    /// Waits up to `timeout` for the named process to exit; its exit status, or nil if it still runs.
+    public func waitForExit(_ name: String, within timeout: Duration) async throws -> Int32? {
+        guard let process = lock.withLock({ processes[name] }) else { return nil }
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        guard !process.isRunning else { return nil }
+        lock.withLock { processes[name] = nil }
+        return process.terminationStatus
+    }
+
+    /// The named process's resident memory in bytes (from /proc), if it runs.
+    public func residentBytes(_ name: String) -> Int? {
+        guard let process = lock.withLock({ processes[name] }),
+            let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return nil }
+        return line.split(separator: " ").compactMap { Int($0) }.first.map { $0 * 1_024 }
+    }
+
+    /// What the named process wrote to standard error so far.
+    public func log(_ name: String) -> String {
+        (try? String(contentsOf: directory.appendingPathComponent("\(name).log"), encoding: .utf8)) ?? ""
+    }
+
+    /// A client connected with certificate `name` (client or admin).
+    public func client(_ name: String = "client", settings: PhalanxClient.Settings = .init(), limits: ConnectionLimits = ConnectionLimits()) async throws -> PhalanxClient {
+        try await PhalanxClient.connect(
+            host: "127.0.0.1", port: port, tls: CertificateFactory.files(in: certificates, node: name), limits: limits, settings: settings)
+    }
+
+    /// Waits until the coordinator reports `count` registered workers.
+    public func waitForWorkers(_ count: Int, using client: PhalanxClient) async throws {
+        try await eventually("\(count) workers register (logs in \(directory.path))") {
+            try await client.status().workers.count >= count
+        }
+    }
+
+    public func stopAll() {
+        let running = lock.withLock { () -> [Process] in
+            defer { processes.removeAll() }
+            return Array(processes.values)
+        }
+        for process in running where process.isRunning {
+            Foundation.kill(process.processIdentifier, SIGKILL)  // also ends a stopped (SIGSTOP) process
+        }
+        for process in running { process.waitUntilExit() }
+    }
+
+    /// Runs `phalanx` with `arguments` to completion: exit status, standard output and standard error.
+    @discardableResult
+    public static func runToCompletion(
+        _ arguments: [String], environment: [String: String] = [:]
+    ) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("phalanx-run-\(UUID().uuidString)")
+        let errors = output.appendingPathExtension("err")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(at: output)
+            try? FileManager.default.removeItem(at: errors)
+        }
+        process.standardOutput = try FileHandle(forWritingTo: output)
+        process.standardError = try FileHandle(forWritingTo: errors)
+        try process.run()
+        process.waitUntilExit()
+        return (
+            process.terminationStatus, (try? String(contentsOf: output, encoding: .utf8)) ?? "",
+            (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+        )
+    }
+
+    private func start(_ name: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments
+        let log = directory.appendingPathComponent("\(name).log")
+        guard FileManager.default.createFile(atPath: log.path, contents: nil) else { throw SetupError("cannot create \(log.path)") }
+        process.standardError = try FileHandle(forWritingTo: log)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        lock.withLock { processes[name] = process }
+    }
+
+    /// The harness could not set up what a test needs.
+    public struct SetupError: Error, CustomStringConvertible {
+        public let description: String
+        public init(_ description: String) { self.description = description }
+    }
+}
