@@ -13,9 +13,13 @@ public enum CertificateFactory {
         public let description: String
     }
 
-    /// Makes (or reuses) a CA in `folder` and one certificate per `NAME:ROLE` in `nodes` for `cluster`.
-    public static func generate(in folder: String, cluster: String, nodes: [String]) throws {
+    /// Makes (or reuses) a CA in `folder` and one certificate per `NAME:ROLE` in `nodes` for `cluster`;
+    /// `validDays` -1 makes certificates that have already expired.
+    public static func generate(in folder: String, cluster: String, nodes: [String], validDays: Int? = nil) throws {
         let process = Process()
+        if let validDays {
+            process.environment = ProcessInfo.processInfo.environment.merging(["PHALANX_CERT_DAYS": "\(validDays)"]) { $1 }
+        }
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [repositoryRoot.appendingPathComponent("scripts/gen-certs.sh").path, folder, cluster] + nodes
         process.standardOutput = FileHandle.nullDevice

@@ -1,6 +1,7 @@
 import Foundation
 import PhalanxClient
 import PhalanxTransport
+import PhalanxWire
 
 /// Real `phalanx` processes on 127.0.0.1 for end-to-end tests: a coordinator on a free port and
 /// workers, each with its own certificate. It kills only the processes it started, by pid, when
@@ -111,6 +112,17 @@ public final class ClusterProcesses: @unchecked Sendable {
             host: "127.0.0.1", port: port, tls: CertificateFactory.files(in: certificates, node: name), limits: limits, settings: settings)
     }
 
+    /// A raw TLS peer with certificate `name` that has exchanged Hellos with the coordinator.
+    public func rawPeer(_ name: String = "client") async throws -> RawTLSPeer {
+        let files = CertificateFactory.files(in: certificates, node: name)
+        let peer = try await RawTLSPeer.connect(port: port, tls: try files.makeClientContext())
+        try await peer.sendHello(as: try files.localIdentity())
+        guard await peer.waitFor(within: .seconds(5), { if case .hello = $0.body { true } else { false } }) != nil else {
+            throw SetupError("the coordinator did not answer \(name)'s Hello within 5 s")
+        }
+        return peer
+    }
+
     /// Waits until the coordinator reports `count` registered workers.
     public func waitForWorkers(_ count: Int, using client: PhalanxClient) async throws {
         try await eventually("\(count) workers register (logs in \(directory.path))") {
@@ -130,9 +142,10 @@ public final class ClusterProcesses: @unchecked Sendable {
     }
 
     /// Runs `phalanx` with `arguments` to completion: exit status, standard output and standard error.
+    /// A process still running after `timeout` is killed (SIGKILL) and reported with status -1.
     @discardableResult
     public static func runToCompletion(
-        _ arguments: [String], environment: [String: String] = [:]
+        _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(20)
     ) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
@@ -149,10 +162,15 @@ public final class ClusterProcesses: @unchecked Sendable {
         process.standardOutput = try FileHandle(forWritingTo: output)
         process.standardError = try FileHandle(forWritingTo: errors)
         try process.run()
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
+        let timedOut = process.isRunning
+        if timedOut { Foundation.kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+        let standardError = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
         return (
-            process.terminationStatus, (try? String(contentsOf: output, encoding: .utf8)) ?? "",
-            (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+            timedOut ? -1 : process.terminationStatus, (try? String(contentsOf: output, encoding: .utf8)) ?? "",
+            timedOut ? "[killed: still running after \(timeout)]\n" + standardError : standardError
         )
     }
 

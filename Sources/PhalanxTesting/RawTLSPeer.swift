@@ -62,7 +62,7 @@ public final class RawTLSPeer: Sendable {
 
     /// Stops reading from the socket (a peer that does not read what it is sent).
     public func stopReading() async throws {
-        try await channel.setOption(ChannelOptions.autoRead, value: false)
+        try await channel.setOption(ChannelOptions.autoRead, value: false).get()
     }
 
     /// Sends this peer's Hello for `identity` (as a client that speaks the protocol would).

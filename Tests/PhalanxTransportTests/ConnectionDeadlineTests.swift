@@ -1,6 +1,6 @@
-import PhalanxTesting
 import NIOCore
 import PhalanxCore
+import PhalanxTesting
 import PhalanxWire
 import Testing
 
@@ -8,8 +8,8 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(1))) struct ConnectionDeadlineTests {
     @Test func aPeerThatCompletesTLSButNeverSendsHelloIsDisconnected() async throws {
         try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
+            let started = ContinuousClock.now  // before the connection exists, so the deadline cannot have started earlier
             let peer = try await RawTLSPeer.connect(port: coordinator.port, tls: try TestCertificates.files("client").makeClientContext())
-            let started = ContinuousClock.now
             #expect(await peer.closes(within: .seconds(5)))
             #expect(ContinuousClock.now - started >= .milliseconds(300), "closed by the handshake deadline, not at once")
             #expect(peer.firstError?.code == .deadlineExceeded)

@@ -1,10 +1,10 @@
-import PhalanxTesting
 import Logging
 import NIOCore
 import NIOSSL
 import PhalanxClient
 import PhalanxCore
 import PhalanxResilience
+import PhalanxTesting
 import PhalanxTransport
 import PhalanxWire
 import Testing

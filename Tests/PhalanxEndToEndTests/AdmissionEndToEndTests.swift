@@ -1,0 +1,103 @@
+import Foundation
+import PhalanxClient
+import PhalanxResilience
+import PhalanxTesting
+import Testing
+
+extension EndToEnd {
+    /// A SubmitAck counts exactly the tasks that will get a result; refusals are whole and say why.
+    @Suite(.timeLimit(.minutes(1))) struct AdmissionEndToEndTests {
+        static var noRetry: PhalanxClient.Settings {
+            var settings = PhalanxClient.Settings()
+            settings.overloadRetryWindow = .zero
+            return settings
+        }
+
+        @Test func duplicateAndMalformedBatchesAreRefusedWholeWithTheirTraceAndNothingRuns() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1")
+            let admin = try await cluster.client("admin")
+            try await cluster.waitForWorkers(1, using: admin)
+            let raw = try await cluster.rawPeer()
+            let trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+            try await raw.submit(requestID: 1, [(id: "a", kind: "echo", payload: []), (id: "a", kind: "echo", payload: [])], traceID: trace)
+            let duplicate = try #require(await raw.acknowledgement(of: 1))
+            #expect(duplicate.accepted == 0 && duplicate.error.code == .invalidArgument && duplicate.error.taskID == "a")
+            #expect(duplicate.error.message.contains("appears twice") && duplicate.error.traceID == trace)
+
+            try await raw.submit(requestID: 2, [(id: "b", kind: "echo", payload: [])], traceID: trace.uppercased())
+            let upperCase = try #require(await raw.acknowledgement(of: 2))
+            #expect(upperCase.accepted == 0 && upperCase.error.code == .invalidArgument && upperCase.error.message.contains("W3C trace context"))
+
+            try await raw.submit(requestID: 3, [(id: "running", kind: "sleep", payload: Array("500".utf8))])
+            #expect(await raw.acknowledgement(of: 3)?.accepted == 1)
+            try await raw.submit(requestID: 4, [(id: "fresh", kind: "echo", payload: []), (id: "running", kind: "echo", payload: [])])
+            let resubmitted = try #require(await raw.acknowledgement(of: 4))
+            #expect(resubmitted.accepted == 0 && resubmitted.error.message.contains("already queued or running"))
+            #expect(resubmitted.error.traceID.count == 32 && resubmitted.error.originNode == "coordinator")
+
+            try await eventually("the one accepted task reports") { !raw.results.isEmpty }
+            #expect(try await admin.status().tasksAccepted == 1)
+            #expect(raw.results.map(\.taskID) == ["running"], "refused tasks never report")
+            await admin.close()
+        }
+
+        @Test func aBatchLargerThanTheFreeQueueSpaceIsRefusedWholeWithRetryAfter() async throws {
+            let cluster = try ClusterProcesses(settings: ["coordinator.max_queued_tasks=10"])
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()  // no worker: everything stays queued
+            let client = try await cluster.client(settings: Self.noRetry)
+            try await client.submit((0..<8).map { TaskRequest(taskID: "q-\($0)", kind: "echo", text: "") })
+            let refused = await #expect(throws: ErrorContext.self) {
+                try await client.submit((0..<5).map { TaskRequest(taskID: "more-\($0)", kind: "echo", text: "") })
+            }
+            #expect(refused?.code == .overloaded && refused?.retryAfter != nil && refused?.message.contains("max_queued_tasks") == true)
+            let status = try await client.status()
+            #expect(status.tasksAccepted == 8 && status.tasksQueued == 8, "none of the five was taken")
+            await client.close()
+        }
+
+        @Test func queuedPayloadBytesAreBoundedNotOnlyTaskCounts() async throws {
+            let cluster = try ClusterProcesses(settings: ["coordinator.max_queued_bytes=3145728"])
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            let client = try await cluster.client(settings: Self.noRetry)
+            let mebibyte = [UInt8](repeating: 7, count: 1_048_576)
+            try await client.submit((0..<3).map { TaskRequest(taskID: "m-\($0)", kind: "echo", payload: mebibyte) })
+            let refused = await #expect(throws: ErrorContext.self) {
+                try await client.submit([TaskRequest(taskID: "one-more-byte", kind: "echo", payload: [1])])
+            }
+            #expect(refused?.code == .overloaded && refused?.message.contains("coordinator.max_queued_bytes") == true)
+            let status = try await client.status()
+            #expect(status.queuedBytes == 3 * 1_048_576 && status.tasksAccepted == 3)
+            await client.close()
+        }
+
+        @Test func aClientOverItsAdmissionRateGetsOverloadedWithRetryAfterAndTheClientRetriesWithinItsWindow() async throws {
+            let cluster = try ClusterProcesses(settings: ["admission.tasks_per_second=20", "admission.burst=20"])
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1")
+            let impatient = try await cluster.client(settings: Self.noRetry)
+            try await cluster.waitForWorkers(1, using: impatient)
+            try await impatient.submit((0..<20).map { TaskRequest(taskID: "burst-\($0)", kind: "echo", text: "") })
+            let refused = await #expect(throws: ErrorContext.self) {
+                try await impatient.submit((0..<10).map { TaskRequest(taskID: "over-\($0)", kind: "echo", text: "") })
+            }
+            #expect(refused?.code == .overloaded && refused?.message.contains("admission rate") == true)
+            let retryAfter = try #require(refused?.retryAfter)
+            #expect(retryAfter > .milliseconds(300) && retryAfter <= .milliseconds(500), "10 tasks at 20/s: about 500 ms")
+
+            // The bucket is per certificate name: a second connection of the same client shares it, and
+            // the default client waits the retry-after and succeeds.
+            let patient = try await cluster.client()
+            let outcomes = try await patient.run((0..<10).map { TaskRequest(taskID: "later-\($0)", kind: "echo", text: "ok") })
+            #expect(outcomes.allSatisfy { $0.outputText == "ok" })
+            await impatient.close()
+            await patient.close()
+        }
+    }
+}

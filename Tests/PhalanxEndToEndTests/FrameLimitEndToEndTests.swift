@@ -1,0 +1,70 @@
+import Foundation
+import PhalanxClient
+import PhalanxCore
+import PhalanxResilience
+import PhalanxTesting
+import PhalanxTransport
+import Testing
+
+extension EndToEnd {
+    /// Every frame on every path fits the receiver's limit; the largest payload is enforced at submit.
+    @Suite(.timeLimit(.minutes(1))) struct FrameLimitEndToEndTests {
+        static let frameBytes = 65_536
+        static let largestPayload = frameBytes - TaskLimits.frameReserveBytes
+
+        @Test func aPayloadAtTheLimitRunsAndOneByteMoreIsRefusedWithInvalidArgument() async throws {
+            let cluster = try ClusterProcesses(settings: ["limits.max_frame_bytes=\(Self.frameBytes)"])
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1")
+            var limits = ConnectionLimits()
+            limits.maximumFrameBytes = Self.frameBytes
+            let client = try await cluster.client(limits: limits)
+            try await cluster.waitForWorkers(1, using: client)
+            #expect(client.maximumPayloadBytes == Self.largestPayload)
+
+            let atLimit = [UInt8](repeating: 0x61, count: Self.largestPayload)
+            let outcome = try await client.run([TaskRequest(taskID: "at-limit", kind: "echo", payload: atLimit)])[0]
+            #expect(try outcome.result.get() == atLimit)
+
+            // Past the limit: the client refuses before sending, and so does the coordinator for a peer that sends anyway.
+            let pastLimit = [UInt8](repeating: 0x61, count: Self.largestPayload + 1)
+            let refused = await #expect(throws: ErrorContext.self) {
+                try await client.submit([TaskRequest(taskID: "past-limit", kind: "echo", payload: pastLimit)])
+            }
+            #expect(refused?.code == .invalidArgument && refused?.message.contains("\(Self.largestPayload) bytes") == true)
+            let raw = try await cluster.rawPeer()
+            try await raw.submit(requestID: 7, [(id: "past-limit", kind: "echo", payload: pastLimit)])
+            let ack = try #require(await raw.acknowledgement(of: 7))
+            #expect(ack.accepted == 0 && ack.error.code == .invalidArgument && ack.error.taskID == "past-limit")
+            #expect(ack.error.message.contains("larger than the largest accepted, \(Self.largestPayload) bytes"), "\(ack.error.message)")
+            #expect(try await client.status().tasksAccepted == 1)
+            await client.close()
+        }
+
+        @Test func tenNearLimitTasksQueuedForAWorkerAreDispatchedAndReturnedInFramesThatFit() async throws {
+            let cluster = try ClusterProcesses(settings: ["limits.max_frame_bytes=\(Self.frameBytes)"])
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            var limits = ConnectionLimits()
+            limits.maximumFrameBytes = Self.frameBytes
+            let client = try await cluster.client(limits: limits)
+
+            // Ten near-limit tasks wait for a worker, so its registration assigns all ten at once
+            // (about ten times the frame limit), as it would when a busy worker's slots free up together.
+            let big = (0..<10).map { index in
+                TaskRequest(taskID: "big-\(index)", kind: "echo", payload: [UInt8](repeating: UInt8(index), count: Self.largestPayload))
+            }
+            try await client.submit(big)
+            try cluster.startWorker("w1", capacity: 12)
+            for request in big {
+                let outcome = await client.outcome(of: request.taskID)
+                #expect(try outcome.result.get() == request.payload, "\(request.taskID)")
+                #expect(outcome.attempt == 1, "\(request.taskID) was re-run: a frame did not fit")
+            }
+            #expect(!cluster.log("w1").contains("FRAME_TOO_LARGE") && !cluster.log("coordinator").contains("FRAME_TOO_LARGE"))
+            #expect(await client.resultsReceived == 10)
+            await client.close()
+        }
+    }
+}

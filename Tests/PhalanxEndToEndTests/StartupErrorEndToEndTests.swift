@@ -1,0 +1,91 @@
+import Foundation
+import PhalanxClient
+import PhalanxTesting
+import Testing
+
+extension EndToEnd {
+    /// Configuration problems exit 2 before anything listens, with a message that names the file and the fix.
+    @Suite(.timeLimit(.minutes(1))) struct StartupErrorEndToEndTests {
+        /// Runs `phalanx coordinator` with the cluster's settings plus `extra`.
+        private func coordinator(_ cluster: ClusterProcesses, _ extra: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+            try ClusterProcesses.runToCompletion(["coordinator"] + cluster.commonArguments + ["--set", "coordinator.port=0"] + extra)
+        }
+
+        /// A copy of the cluster's certificate folder in which `change` has been made.
+        private func brokenCopy(of cluster: ClusterProcesses, _ change: (String) throws -> Void) throws -> String {
+            let copy = cluster.directory.appendingPathComponent("certs-\(UUID().uuidString.prefix(6))").path
+            try FileManager.default.copyItem(atPath: cluster.certificates, toPath: copy)
+            try change(copy)
+            return copy
+        }
+
+        @Test func unusableTLSMaterialIsAConfigurationErrorNamingTheFile() throws {
+            let cluster = try ClusterProcesses()
+            let missing = try brokenCopy(of: cluster) { try FileManager.default.removeItem(atPath: "\($0)/coordinator.pem") }
+            let noFile = try coordinator(cluster, ["--set", "tls.dir=\(missing)"])
+            #expect(noFile.status == 2 && noFile.stderr.contains("\(missing)/coordinator.pem does not exist"), "\(noFile.stderr)")
+
+            let garbage = try brokenCopy(of: cluster) { try "not a certificate\n".write(toFile: "\($0)/coordinator.pem", atomically: true, encoding: .utf8) }
+            let notPEM = try coordinator(cluster, ["--set", "tls.dir=\(garbage)"])
+            #expect(notPEM.status == 2 && notPEM.stderr.contains("is not a PEM certificate"), "\(notPEM.stderr)")
+
+            let swapped = try brokenCopy(of: cluster) {
+                try FileManager.default.removeItem(atPath: "\($0)/coordinator-key.pem")
+                try FileManager.default.copyItem(atPath: "\($0)/w1-key.pem", toPath: "\($0)/coordinator-key.pem")
+            }
+            let mismatched = try coordinator(cluster, ["--set", "tls.dir=\(swapped)"])
+            #expect(mismatched.status == 2 && mismatched.stderr.contains("does not belong to the certificate"), "\(mismatched.stderr)")
+            #expect(!mismatched.stderr.contains("failedToLoadPrivateKey"))
+
+            let garbageKey = try brokenCopy(of: cluster) { try "not a key\n".write(toFile: "\($0)/w1-key.pem", atomically: true, encoding: .utf8) }
+            let worker = try ClusterProcesses.runToCompletion(["worker"] + cluster.commonArguments + ["--name", "w1", "--set", "tls.dir=\(garbageKey)"])
+            #expect(worker.status == 2 && worker.stderr.contains("w1-key.pem is not a PEM private key"), "\(worker.stderr)")
+            let client = try ClusterProcesses.runToCompletion(["status"] + cluster.commonArguments + ["--set", "tls.dir=\(missing)", "--name", "coordinator"])
+            #expect(client.status == 2 && client.stderr.contains("does not exist"), "\(client.stderr)")
+        }
+
+        @Test func aCoordinatorWithAnExpiredCertificateRefusesToStartNamingTheDate() throws {
+            let cluster = try ClusterProcesses()
+            let expired = try brokenCopy(of: cluster) {
+                for file in ["coordinator.pem", "coordinator-key.pem"] { try FileManager.default.removeItem(atPath: "\($0)/\(file)") }
+                try CertificateFactory.generate(in: $0, cluster: "demo", nodes: ["coordinator:coordinator"], validDays: -1)
+            }
+            let result = try coordinator(cluster, ["--set", "tls.dir=\(expired)"])
+            #expect(result.status == 2 && result.stderr.contains("expired on 20"), "\(result.stderr)")
+            #expect(!result.stderr.contains("listening"))
+        }
+
+        @Test func addressProblemsAreReportedForWhatTheyAre() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let badHost = try coordinator(cluster, ["--set", "coordinator.host=not a host!"])
+            #expect(badHost.status == 2 && badHost.stderr.contains("not a host!") && !badHost.stderr.contains("in use"), "\(badHost.stderr)")
+
+            try await cluster.startCoordinator()
+            // A port in use is not a mistake in the configuration but a state of the machine: exit 1.
+            let taken = try coordinator(cluster, ["--set", "coordinator.port=\(cluster.port)"])
+            #expect(taken.status == 1 && taken.stderr.contains("the port is in use"), "\(taken.stderr)")
+        }
+
+        @Test func usageErrorsExitTwo() throws {
+            let cluster = try ClusterProcesses()
+            let zero = try ClusterProcesses.runToCompletion(["submit", "--count", "0", "--kind", "echo"] + cluster.commonArguments)
+            #expect(zero.status == 2 && zero.stderr.contains("count"), "\(zero.stderr)")
+            let breaker = try ClusterProcesses.runToCompletion(["breaker", "open"] + cluster.commonArguments)
+            #expect(breaker.status == 2 && breaker.stderr.contains("needs a worker name"), "\(breaker.stderr)")
+        }
+
+        @Test func aWorkerKilledWithSigkillIsLoggedAsALostConnectionNotAFailedHandshake() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1")
+            let client = try await cluster.client()
+            try await cluster.waitForWorkers(1, using: client)
+            cluster.kill("w1")
+            try await eventually("the coordinator notices") { try await client.status().workers.isEmpty }
+            #expect(!cluster.log("coordinator").contains("TLS handshake failed"), "\(cluster.log("coordinator"))")
+            await client.close()
+        }
+    }
+}
