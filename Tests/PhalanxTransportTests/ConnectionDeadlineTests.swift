@@ -38,7 +38,7 @@ import Testing
             let peer = try await Self.clientAfterHello(coordinator)
             try await peer.send([0x01, 0x00, 0x00, 0x00])  // 16 MiB declared, limit 64 KiB, no body sent
             #expect(await peer.closes(within: .seconds(3)))
-            #expect(peer.firstError?.code == .frameTooLarge)
+            #expect(peer.firstError?.code == .frameTooLarge && peer.firstError?.originNode == "coordinator")
         }
     }
 
@@ -48,6 +48,7 @@ import Testing
             try await peer.send([0, 0, 0, 3, 0xFF, 0xFF, 0xFF])
             #expect(await peer.closes(within: .seconds(3)))
             #expect(peer.firstError?.code == .malformedFrame)
+            #expect(peer.firstError?.originNode == "coordinator", "a framing error names the node that found it")
         }
     }
 

@@ -77,7 +77,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                 for try await envelope in inbound {
                     if case .submit = envelope.body, !link.isWritable {
                         // A client that does not read its results gets no more submits read.
-                        guard await Self.waitUntilWritable(link, timeout: configuration.slowReaderTimeout) else {
+                        guard await Self.waitUntilWritable(link, timeout: configuration.slowReaderTimeout, clock: clock) else {
                             await self.cutOffSlowReader(connectionID)
                             return
                         }
@@ -91,10 +91,11 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         if let id { await disconnected(id) }
     }
 
-    private static func waitUntilWritable(_ link: some PeerLink, timeout: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
+    /// Waits (on the injected clock) until `link` can take writes again; false if `timeout` passes first.
+    private static func waitUntilWritable(_ link: some PeerLink, timeout: Duration, clock: C) async -> Bool {
+        let deadline = clock.now.advanced(by: timeout)
         while !link.isWritable {
-            guard ContinuousClock.now < deadline, (try? await Task.sleep(for: .milliseconds(10))) != nil else { return link.isWritable }
+            guard clock.now < deadline, (try? await clock.sleep(for: .milliseconds(10))) != nil else { return link.isWritable }
         }
         return true
     }
@@ -325,11 +326,11 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     /// A client whose send buffer stays full for the slow-reader timeout is cut off.
     private func watchSlowReader(_ id: ConnectionID) {
         guard slowReaders[id] == nil else { return }
-        let timeout = configuration.slowReaderTimeout
+        let (timeout, clock) = (configuration.slowReaderTimeout, clock)
         slowReaders[id] = Task {
-            let deadline = ContinuousClock.now + timeout
-            while ContinuousClock.now < deadline {
-                guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
+            let deadline = clock.now.advanced(by: timeout)
+            while clock.now < deadline {
+                guard (try? await clock.sleep(for: .milliseconds(50))) != nil else { return }
                 if self.isWritable(id) {
                     self.slowReaderRecovered(id)
                     return

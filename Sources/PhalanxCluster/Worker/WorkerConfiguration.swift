@@ -1,3 +1,4 @@
+import PhalanxResilience
 import PhalanxTransport
 
 /// Everything a worker needs to start; filled from `cluster.conf`, environment and flags.
@@ -32,5 +33,11 @@ public struct WorkerConfiguration: Sendable {
         self.reconnectDelay = reconnectDelay
         self.drainGrace = drainGrace
         self.bulkheads = bulkheads
+    }
+
+    /// Reconnection delays: doubling from `reconnectDelay` up to 10×, with equal jitter (half fixed,
+    /// half random) so that workers cut off together do not all come back at the same instants.
+    public var reconnectPolicy: RetryPolicy {
+        RetryPolicy(maxAttempts: .max, initialBackoff: reconnectDelay, maxBackoff: reconnectDelay * 10, multiplier: 2, jitter: .equal)
     }
 }

@@ -105,7 +105,7 @@ public struct WorkerRuntime: Service {
                 logger.warning("not connected to the coordinator; retrying", metadata: ["reason": "\(error)"])
             }
             failures += 1
-            let delay = ReconnectBackoff.delay(afterFailures: failures, base: configuration.reconnectDelay)
+            let delay = configuration.reconnectPolicy.backoff(beforeRetry: failures, previous: .zero, random: Double.random(in: 0..<1))
             logger.info("reconnecting", metadata: ["in": "\(delay)"])
             // Sleep in slices so that a drain while disconnected ends the worker promptly.
             let wakeAt = ContinuousClock.now + delay
@@ -223,22 +223,5 @@ public struct WorkerRuntime: Service {
             link.write(Phalanx_V1_Envelope(.heartbeat(Phalanx_V1_Heartbeat())))
             link.flush()
         }
-    }
-}
-
-/// Reconnection delays: exponential from `base` up to 10× base, with "equal jitter" (half fixed,
-/// half random) so that workers cut off together do not all come back at the same instants.
-public enum ReconnectBackoff {
-    public static func delay(afterFailures failures: Int, base: Duration) -> Duration {
-        var generator = SystemRandomNumberGenerator()
-        return delay(afterFailures: failures, base: base, using: &generator)
-    }
-
-    public static func delay<R: RandomNumberGenerator>(afterFailures failures: Int, base: Duration, using generator: inout R) -> Duration {
-        let exponent = min(max(0, failures - 1), 10)
-        let ceiling = min(base * (1 << exponent), base * 10)
-        let milliseconds = max(2, ceiling.wholeMilliseconds)
-        let jitter = Int64.random(in: 0...(milliseconds / 2), using: &generator)
-        return .milliseconds(milliseconds - milliseconds / 2 + jitter)
     }
 }
