@@ -84,11 +84,4 @@ import Testing
         bulkhead.release()
         #expect(bulkhead.activeCalls == 0, "no cancelled waiter may have been handed the slot")
     }
-
-    @Test func registryKeysBulkheadsByGroup() throws {
-        let clock = TestClock()
-        let registry = NamedRegistry { name in try! Bulkhead(name: name, clock: clock) }
-        #expect(registry("io") === registry("io"))
-        #expect(registry("cpu").name == "cpu")
-    }
 }

@@ -144,12 +144,4 @@ import Testing
         }
         #expect(breaker.state == .open)
     }
-
-    @Test func registryGivesOneBreakerPerName() throws {
-        let clock = TestClock()
-        let registry = NamedRegistry { name in try! Self.makeBreaker(clock: clock) as CircuitBreaker<TestClock<Duration>> }
-        #expect(registry("a") === registry("a"))
-        #expect(registry("a") !== registry("b"))
-        #expect(registry.names == ["a", "b"])
-    }
 }
