@@ -283,7 +283,7 @@ public nonisolated struct Phalanx_V1_Hello: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// this document: 1
+  /// this document: 2
   public var protocolVersion: UInt32 = 0
 
   public var cluster: String = String()

@@ -35,7 +35,7 @@ struct ConfigKey: Sendable {
         .init("worker", "result_batch", .integer(256), range: 1...100_000, "results sent per frame at most (frames are also cut by bytes)"),
         .init("worker", "drain_grace_ms", .integer(30_000), range: 0...86_400_000, "on SIGTERM or `phalanx drain`, running tasks may finish within this; the rest are handed back"),
         .init("tls", "dir", .string("run/certs"), "folder with ca.pem and NAME.pem / NAME-key.pem per node (scripts/gen-certs.sh makes them)"),
-        .init("limits", "max_frame_bytes", .integer(4 * 1024 * 1024), range: 1_024...(256 * 1024 * 1024), "largest frame a peer may send; larger is refused with FRAME_TOO_LARGE"),
+        .init("limits", "max_frame_bytes", .integer(4 * 1024 * 1024), range: 32_768...(256 * 1024 * 1024), "largest frame a peer may send; larger is refused with FRAME_TOO_LARGE (the largest task payload is this - 16384)"),
         .init("limits", "handshake_timeout_ms", .integer(5_000), range: 10...600_000, "TLS handshake plus Hello must complete within this"),
         .init("limits", "frame_timeout_ms", .integer(10_000), range: 10...600_000, "a started frame must be complete within this"),
         .init("limits", "idle_timeout_ms", .integer(60_000), range: 100...86_400_000, "connections with nothing read for this long, and no work outstanding, are closed"),
