@@ -130,12 +130,15 @@ let package = Package(
             dependencies: [
                 "PhalanxTransport", "PhalanxCluster", "PhalanxClient", "PhalanxWire", "PhalanxCore", "PhalanxTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "PhalanxClientTests", dependencies: ["PhalanxClient", "PhalanxResilience"]),
         .testTarget(name: "PhalanxClusterTests", dependencies: ["PhalanxCluster", "PhalanxResilience", "PhalanxWire", "PhalanxTransport"]),
         .testTarget(
             name: "PhalanxEndToEndTests",

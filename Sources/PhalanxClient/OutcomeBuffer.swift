@@ -6,9 +6,11 @@ import PhalanxResilience
 struct OutcomeBuffer: Sendable {
     let maximumCount: Int
     let maximumBytes: Int
-    private var outcomes: [String: (outcome: TaskOutcome, bytes: Int)] = [:]
-    private var order: [String] = []
+    private var outcomes: [String: (outcome: TaskOutcome, bytes: Int, sequence: UInt64)] = [:]
+    /// Arrival order; an entry whose sequence no longer matches its outcome's is stale (taken or replaced).
+    private var order: [(taskID: String, sequence: UInt64)] = []
     private var head = 0
+    private var nextSequence: UInt64 = 0
     private(set) var bytes = 0
     private(set) var discarded = 0
 
@@ -21,18 +23,19 @@ struct OutcomeBuffer: Sendable {
 
     mutating func insert(_ outcome: TaskOutcome) {
         let size = outcome.approximateBytes
-        if let previous = outcomes.updateValue((outcome, size), forKey: outcome.taskID) {
+        nextSequence += 1
+        if let previous = outcomes.updateValue((outcome, size, nextSequence), forKey: outcome.taskID) {
             bytes -= previous.bytes
-        } else {
-            order.append(outcome.taskID)
         }
+        order.append((outcome.taskID, nextSequence))
         bytes += size
         while outcomes.count > maximumCount || (bytes > maximumBytes && outcomes.count > 1) {
             guard head < order.count else { break }
             let oldest = order[head]
             head += 1
-            if let removed = outcomes.removeValue(forKey: oldest) {
-                bytes -= removed.bytes
+            if let entry = outcomes[oldest.taskID], entry.sequence == oldest.sequence {
+                outcomes[oldest.taskID] = nil
+                bytes -= entry.bytes
                 discarded += 1
             }
         }

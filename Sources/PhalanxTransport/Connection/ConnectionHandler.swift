@@ -11,9 +11,9 @@ import PhalanxWire
 /// every message, enforces the handshake deadline and the idle timeout. It only moves bytes and
 /// steps a ``ConnectionMachine``; established messages go on to the node's runtime as Envelopes.
 ///
-/// The idle timeout closes a connection with an Error frame after `limits.idleTimeout` with
-/// nothing read, unless the runtime holds it (``ConnectionControl/holdIdleTimeout(_:)``) because
-/// the peer is waiting for work.
+/// The idle timeout closes an established connection with an Error frame after `limits.idleTimeout`
+/// with nothing read, unless the runtime holds it (``ConnectionControl/holdIdleTimeout(_:)``)
+/// because the peer is waiting for work; a released hold starts a whole timeout again.
 public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = Phalanx_V1_Envelope
@@ -28,12 +28,19 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private var establishedSettled = false
     private var peerHello: Phalanx_V1_Hello?
     private var idleTimeoutHeld = false
+    private var lastRead: NIODeadline = .distantPast
+    private var idleCheck: Scheduled<Void>?
+    private let peerIdentity: PeerIdentitySource
 
     /// Completes with the peer once Hello has been exchanged; fails with the reason otherwise.
     public var established: EventLoopFuture<EstablishedPeer> { establishedPromise.futureResult }
 
-    public init(side: ConnectionMachine.Side, local: NodeIdentity, limits: ConnectionLimits, logger: Logger, eventLoop: any EventLoop) {
+    public init(
+        side: ConnectionMachine.Side, local: NodeIdentity, limits: ConnectionLimits, logger: Logger, eventLoop: any EventLoop,
+        peerIdentity: PeerIdentitySource = .tlsCertificate
+    ) {
         self.machine = ConnectionMachine(side: side, local: local)
+        self.peerIdentity = peerIdentity
         self.limits = limits
         self.logger = logger
         self.establishedPromise = eventLoop.makePromise()
@@ -49,6 +56,7 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         handshakeDeadline?.cancel()
+        idleCheck?.cancel()
         fail(ErrorContext(code: .unavailable, message: "the connection closed before the Hello exchange"))
     }
 
@@ -56,23 +64,13 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         switch event {
         case let tls as TLSUserEvent:
             if case .handshakeCompleted = tls { tlsCompleted(context: context) }
-        case is IdleStateHandler.IdleStateEvent:
-            guard !idleTimeoutHeld, case .established = machine.state else { return }
-            let milliseconds = limits.idleTimeout.nanoseconds / 1_000_000
-            let error = ErrorContext(
-                code: .unavailable,
-                message: "nothing was read from this connection for \(milliseconds) ms (limits.idle_timeout_ms) and no work is outstanding on it; send a Heartbeat at least every \(milliseconds / 3) ms to keep it open",
-                originNode: machine.local.name)
-            logger.info("closing an idle connection", metadata: peerMetadata)
-            machine.closed()
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(.error(error))).whenComplete { _ in channel.close(promise: nil) }
         default:
             context.fireUserInboundEventTriggered(event)
         }
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastRead = context.eventLoop.now
         let frame = unwrapInboundIn(data)
         let envelope: Phalanx_V1_Envelope
         do {
@@ -117,18 +115,8 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     private func tlsCompleted(context: ChannelHandlerContext) {
-        let certificate: NIOSSLCertificate?
         do {
-            certificate = try context.pipeline.syncOperations.nioSSL_peerCertificate()
-        } catch {
-            certificate = nil
-        }
-        guard let certificate else {
-            perform(machine.decodeFailed(ErrorContext(code: .unauthenticated, message: "the peer presented no certificate")), context: context)
-            return
-        }
-        do {
-            let peer = try CertificateIdentity.identity(of: certificate, source: "the peer's certificate")
+            let peer = try peerIdentity.identify(context)
             lastPeer = peer
             perform(machine.connected(peer: peer), context: context)
         } catch {
@@ -146,13 +134,8 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             case .established(let peer):
                 handshakeDeadline?.cancel()
                 handshakeDeadline = nil
-                do {
-                    try context.pipeline.syncOperations.addHandler(
-                        IdleStateHandler(readTimeout: limits.idleTimeout), position: .before(self))
-                } catch {
-                    logger.error("cannot install the idle timeout; closing", metadata: ["error": "\(error)"])
-                    context.close(promise: nil)
-                }
+                lastRead = context.eventLoop.now
+                scheduleIdleCheck(at: lastRead + limits.idleTimeout, context: context)
                 logger.debug("connection established", metadata: ["peer": "\(peer.uri)"])
                 if !establishedSettled {
                     establishedSettled = true
@@ -195,9 +178,49 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             return
         }
         switch control {
-        case .holdIdleTimeout(let held): idleTimeoutHeld = held
+        case .holdIdleTimeout(let held):
+            // A peer released from a hold gets a whole idle timeout from now, however long it waited.
+            if idleTimeoutHeld && !held { lastRead = context.eventLoop.now }
+            idleTimeoutHeld = held
         }
         promise?.succeed()
+    }
+
+    // MARK: - Idle timeout
+
+    /// The idle timer runs on the event loop's own clock (`EventLoop.now`), so it can be driven by
+    /// an `EmbeddedEventLoop`'s virtual time in tests (NIO's IdleStateHandler reads the wall clock).
+    private func scheduleIdleCheck(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        idleCheck = context.eventLoop.scheduleTask(deadline: deadline) {
+            handler.value.idleCheckDue(context: boundContext.value)
+        }
+    }
+
+    private func idleCheckDue(context: ChannelHandlerContext) {
+        guard case .established = machine.state else { return }
+        let now = context.eventLoop.now
+        let due = lastRead + limits.idleTimeout
+        if now < due {
+            scheduleIdleCheck(at: due, context: context)
+        } else if idleTimeoutHeld {
+            scheduleIdleCheck(at: now + limits.idleTimeout, context: context)
+        } else {
+            closeIdle(context: context)
+        }
+    }
+
+    private func closeIdle(context: ChannelHandlerContext) {
+        let milliseconds = limits.idleTimeout.nanoseconds / 1_000_000
+        let error = ErrorContext(
+            code: .unavailable,
+            message: "nothing was read from this connection for \(milliseconds) ms (limits.idle_timeout_ms) and no work is outstanding on it; send a Heartbeat at least every \(milliseconds / 3) ms to keep it open",
+            originNode: machine.local.name)
+        logger.info("closing an idle connection", metadata: peerMetadata)
+        machine.closed()
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.error(error))).whenComplete { _ in channel.close(promise: nil) }
     }
 
     private func fail(_ error: ErrorContext) {

@@ -1,0 +1,68 @@
+import PhalanxResilience
+import Testing
+
+@testable import PhalanxClient
+
+@Suite struct OutcomeBufferTests {
+    func outcome(_ id: String, bytes: Int = 0) -> TaskOutcome {
+        TaskOutcome(taskID: id, worker: "w1", attempt: 1, result: .success(Array(repeating: 7, count: bytes)))
+    }
+
+    @Test func keepsOutcomesUntilTakenAndGivesTheirBytesBack() {
+        var buffer = OutcomeBuffer(maximumCount: 10, maximumBytes: 1_000_000)
+        buffer.insert(outcome("a", bytes: 100))
+        buffer.insert(outcome("b", bytes: 200))
+        #expect(buffer.count == 2)
+        #expect(buffer.take("a")?.taskID == "a")
+        #expect(buffer.take("a") == nil)
+        #expect(buffer.bytes == outcome("b", bytes: 200).approximateBytes)
+        #expect(buffer.discarded == 0)
+    }
+
+    @Test func atTheCountLimitNothingIsDiscardedAndOneMoreDiscardsTheOldest() {
+        var buffer = OutcomeBuffer(maximumCount: 3, maximumBytes: 1_000_000)
+        for id in ["a", "b", "c"] { buffer.insert(outcome(id)) }
+        #expect(buffer.count == 3 && buffer.discarded == 0)
+        buffer.insert(outcome("d"))
+        #expect(buffer.count == 3 && buffer.discarded == 1)
+        #expect(buffer.take("a") == nil)
+        #expect(buffer.take("b") != nil && buffer.take("d") != nil)
+    }
+
+    @Test func atTheByteLimitNothingIsDiscardedAndOneByteMoreDiscardsTheOldest() {
+        let size = outcome("a", bytes: 1_000).approximateBytes
+        var buffer = OutcomeBuffer(maximumCount: 100, maximumBytes: 2 * size)
+        buffer.insert(outcome("a", bytes: 1_000))
+        buffer.insert(outcome("b", bytes: 1_000))
+        #expect(buffer.count == 2 && buffer.bytes == 2 * size)
+        buffer.insert(outcome("c", bytes: 0))
+        #expect(buffer.discarded == 1)
+        #expect(buffer.take("a") == nil)
+        #expect(buffer.bytes <= 2 * size)
+    }
+
+    @Test func oneOutcomeLargerThanTheByteLimitIsStillKept() {
+        var buffer = OutcomeBuffer(maximumCount: 100, maximumBytes: 10)
+        buffer.insert(outcome("big", bytes: 5_000))
+        #expect(buffer.take("big") != nil)
+    }
+
+    @Test func anIdTakenAndArrivingAgainIsTheNewestNotTheOldest() {
+        var buffer = OutcomeBuffer(maximumCount: 2, maximumBytes: 1_000_000)
+        buffer.insert(outcome("a"))
+        _ = buffer.take("a")
+        buffer.insert(outcome("b"))
+        buffer.insert(outcome("a"))  // "a" again, after "b"
+        buffer.insert(outcome("c"))  // over the limit: "b" is the oldest held
+        #expect(buffer.take("b") == nil)
+        #expect(buffer.take("a") != nil && buffer.take("c") != nil)
+    }
+
+    @Test func manyOutcomesNeverHoldMoreThanTheBound() {
+        var buffer = OutcomeBuffer(maximumCount: 1_000, maximumBytes: 1_000_000)
+        for index in 0..<50_000 { buffer.insert(outcome("t\(index)", bytes: 10)) }
+        #expect(buffer.count == 1_000)
+        #expect(buffer.discarded == 49_000)
+        #expect(buffer.take("t49999") != nil && buffer.take("t48999") == nil)
+    }
+}

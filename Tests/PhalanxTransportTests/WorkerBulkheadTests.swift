@@ -1,0 +1,67 @@
+import Logging
+import Synchronization
+import PhalanxClient
+import PhalanxCluster
+import PhalanxResilience
+import PhalanxTesting
+import PhalanxTransport
+import Testing
+
+/// A real worker (in-process, over loopback mutual TLS) running tasks of a kind with a bulkhead:
+/// no more of them run at once than the bulkhead allows, while the worker's capacity is larger.
+@Suite(.serialized, .timeLimit(.minutes(1))) struct WorkerBulkheadTests {
+    let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+
+    /// Counts the handlers running now and the most that ever ran at once.
+    final class ConcurrencyProbe: Sendable {
+        private let counts = Mutex((running: 0, peak: 0, finished: 0))
+
+        var peak: Int { counts.withLock { $0.peak } }
+
+        func handler() -> TaskHandler {
+            { [self] input in
+                counts.withLock { counts in
+                    counts.running += 1
+                    counts.peak = max(counts.peak, counts.running)
+                }
+                try await Task.sleep(for: .milliseconds(30))
+                counts.withLock { counts in
+                    counts.running -= 1
+                    counts.finished += 1
+                }
+                return input.payload
+            }
+        }
+    }
+
+    /// Runs 16 `probe` tasks on one worker of capacity 8 with `bulkheads`; returns the peak concurrency.
+    func peakConcurrency(bulkheads: [String: Int]) async throws -> Int {
+        let probe = ConcurrencyProbe()
+        var handlers = TaskHandlerRegistry.builtIn
+        handlers.register("probe", probe.handler())
+        return try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
+            let configuration = WorkerConfiguration(
+                coordinatorHost: "127.0.0.1", coordinatorPort: coordinator.port, tls: TestCertificates.files("w1"),
+                limits: coordinator.limits, capacity: 8, resultBatchSize: 1, bulkheads: bulkheads)
+            let runtime = WorkerRuntime(configuration: configuration, handlers: handlers, logger: quiet)
+            let worker = Task { try await runtime.run() }
+            defer { worker.cancel() }
+            let client = try await PhalanxClient.connect(
+                host: "127.0.0.1", port: coordinator.port, tls: TestCertificates.files("client"), limits: coordinator.limits, logger: quiet)
+            try await eventually("the worker registered") { try await client.status().workers.count == 1 }
+            let outcomes = try await client.run((0..<16).map { TaskRequest(taskID: "p\($0)", kind: "probe", text: "\($0)") })
+            await client.close()
+            #expect(outcomes.count == 16)
+            #expect(outcomes.allSatisfy { if case .success = $0.result { true } else { false } })
+            return probe.peak
+        }
+    }
+
+    @Test func aKindWithABulkheadRunsNoMoreAtOnceThanItsLimitAndTheRestWaitTheirTurn() async throws {
+        #expect(try await peakConcurrency(bulkheads: ["probe": 2]) == 2)
+    }
+
+    @Test func withoutABulkheadTheKindUsesTheWorkersWholeCapacity() async throws {
+        #expect(try await peakConcurrency(bulkheads: [:]) > 2)
+    }
+}
