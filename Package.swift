@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "PhalanxResilience", targets: ["PhalanxResilience"]),
         .library(name: "PhalanxCore", targets: ["PhalanxCore"]),
         .library(name: "PhalanxWire", targets: ["PhalanxWire"]),
+        .library(name: "PhalanxStore", targets: ["PhalanxStore"]),
         .library(name: "PhalanxTransport", targets: ["PhalanxTransport"]),
         .library(name: "PhalanxCluster", targets: ["PhalanxCluster"]),
         .library(name: "PhalanxClient", targets: ["PhalanxClient"]),
@@ -25,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/pointfreeco/swift-clocks.git", from: "1.1.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // The four layers of defense as a standalone library: no networking, time injected.
@@ -46,6 +48,11 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // The disk edge: the durable task ledger in SQLite (GRDB), with group commit.
+        .target(
+            name: "PhalanxStore",
+            dependencies: ["PhalanxCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         // The network edge: the only module that opens sockets.
         .target(
             name: "PhalanxTransport",
@@ -62,7 +69,8 @@ let package = Package(
         .target(
             name: "PhalanxCluster",
             dependencies: [
-                "PhalanxCore", "PhalanxResilience", "PhalanxWire", "PhalanxTransport",
+                "PhalanxCore", "PhalanxResilience", "PhalanxWire", "PhalanxTransport", "PhalanxStore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -98,7 +106,7 @@ let package = Package(
         .target(
             name: "PhalanxTesting",
             dependencies: [
-                "PhalanxTransport", "PhalanxCluster", "PhalanxClient", "PhalanxWire", "PhalanxCore",
+                "PhalanxTransport", "PhalanxCluster", "PhalanxClient", "PhalanxWire", "PhalanxCore", "PhalanxStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -138,6 +146,7 @@ let package = Package(
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "PhalanxStoreTests", dependencies: ["PhalanxStore", "PhalanxCore"]),
         .testTarget(name: "PhalanxClientTests", dependencies: ["PhalanxClient", "PhalanxResilience"]),
         .testTarget(name: "PhalanxClusterTests", dependencies: ["PhalanxCluster", "PhalanxResilience", "PhalanxWire", "PhalanxTransport"]),
         .testTarget(

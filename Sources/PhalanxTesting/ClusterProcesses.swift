@@ -40,7 +40,7 @@ public final class ClusterProcesses: @unchecked Sendable {
     /// fast heartbeats, quiet logs, and the test's own settings.
     public var commonArguments: [String] {
         ["--config", Self.repositoryRoot.appendingPathComponent("cluster.conf").path,
-         "--set", "tls.dir=\(certificates)",
+         "--set", "tls.dir=\(certificates)", "--set", "coordinator.data_dir=\(directory.path)/coordinator",
          "--set", "coordinator.heartbeat_interval_ms=200", "--set", "log.level=info"]
             + settings.flatMap { ["--set", $0] }
     }

@@ -1,9 +1,11 @@
+import Foundation
 import InMemoryLogging
 import Logging
 import NIOCore
 import NIOPosix
 import PhalanxCluster
 import PhalanxCore
+import PhalanxStore
 import PhalanxTransport
 
 /// A real coordinator on 127.0.0.1 (a free port), run inside the test process, with its logs captured.
@@ -31,14 +33,17 @@ public struct InProcessCoordinator: Sendable {
         let logs = InMemoryLogHandler()
         var logger = Logger(label: "test.coordinator") { _ in logs }
         logger.logLevel = .debug
-        var configuration = CoordinatorConfiguration(host: "127.0.0.1", port: 0, tls: files, limits: limits)
+        var configuration = CoordinatorConfiguration(
+            host: "127.0.0.1", port: 0, tls: files, limits: limits,
+            dataDirectory: FileManager.default.temporaryDirectory.appendingPathComponent("phalanx-coordinator-\(UUID().uuidString)").path)
         configure(&configuration)
         let local = try files.localIdentity()
         let listener = try await PhalanxListener.bind(
             host: "127.0.0.1", port: 0, tlsContext: try files.makeServerContext(), local: local, limits: limits, logger: logger,
             group: MultiThreadedEventLoopGroup.singleton.next())
         let port = listener.channel.localAddress!.port!
-        let coordinator = Coordinator(configuration: configuration, local: local, logger: logger, clock: ContinuousClock())
+        let ledger = try SQLiteTaskLedger(path: "\(configuration.dataDirectory)/tasks.sqlite")
+        let coordinator = Coordinator(configuration: configuration, local: local, ledger: ledger, logger: logger, clock: ContinuousClock())
         let running = Task { try await coordinator.run(listener: listener) }
         defer { running.cancel() }
         return try await body(InProcessCoordinator(port: port, logs: logs, limits: limits))

@@ -21,7 +21,9 @@ cluster_start() {
     bash scripts/gen-certs.sh run/certs demo coordinator:coordinator "${workers[@]}" client:client admin:admin >/dev/null
 
     phalanx_args=(--config cluster.conf --set tls.dir=run/certs "$@")
-    "$bin" coordinator "${phalanx_args[@]}" --set coordinator.port=0 --port-file "$run/port" 2>"$run/coordinator.log" &
+    # Each run keeps its own task ledger, so one run's tasks never reappear in the next.
+    "$bin" coordinator "${phalanx_args[@]}" --set coordinator.port=0 --set coordinator.data_dir="$run/coordinator" \
+        --port-file "$run/port" 2>"$run/coordinator.log" &
     cluster_pids+=($!)
     for _ in $(seq 100); do [ -s "$run/port" ] && break; sleep 0.1; done
     if [ ! -s "$run/port" ]; then

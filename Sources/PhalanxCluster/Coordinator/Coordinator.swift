@@ -2,11 +2,16 @@ import Logging
 import NIOCore
 import PhalanxCore
 import PhalanxResilience
+import PhalanxStore
 import PhalanxTransport
 import PhalanxWire
 
 /// The coordinator's shell: it feeds events from connections and timers into a
 /// ``CoordinatorMachine`` and performs the actions it returns, in order, through ``PeerLink``s.
+///
+/// Changes the machine asks to persist go to a ``GroupCommitWriter`` over the ``TaskLedger``;
+/// acknowledgements, deliveries and result look-ups wait until everything queued before them is
+/// durable, while dispatch goes out at once. At start it recovers the ledger's unfinished tasks.
 ///
 /// Each connection's task prefers its channel's event loop as executor, so with the listener bound
 /// to one loop (as ``CoordinatorRuntime`` does) a message goes from socket to decision to the next
@@ -17,32 +22,63 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
 
     public nonisolated let local: NodeIdentity
     public nonisolated let configuration: CoordinatorConfiguration
-    private let logger: Logger
-    private let clock: C
+    let logger: Logger
+    let clock: C
     private let origin: C.Instant
-    private var machine: Machine
-    private var links: [ConnectionID: any PeerLink] = [:]
+    var machine: Machine
+    var links: [ConnectionID: any PeerLink] = [:]
     private var nextConnection: UInt64 = 0
     private var wakeUp: (at: Duration, task: Task<Void, Never>)?
     private var slowReaders: [ConnectionID: Task<Void, Never>] = [:]
     private var traceIDs = TraceIDGenerator()
-    private var stopping = false
+    var stopping = false
 
-    public init(configuration: CoordinatorConfiguration, local: NodeIdentity, logger: Logger, clock: C) {
+    let ledger: any TaskLedger
+    let writer: GroupCommitWriter
+    var durableUpTo: GroupCommitWriter.Sequence = 0
+    /// Visible actions waiting for the group commit, each with the sequence it waits for.
+    var deferred: [(sequence: GroupCommitWriter.Sequence, action: Machine.Action)] = []
+    var deferredHead = 0
+    private var writerTask: Task<Void, Never>?
+    var pruneTask: Task<Void, Never>?
+    var ledgerFailure: LedgerError?
+    var listenerChannel: (any Channel)?
+
+    public init(configuration: CoordinatorConfiguration, local: NodeIdentity, ledger: any TaskLedger, logger: Logger, clock: C) {
         self.configuration = configuration
         self.local = local
         self.logger = logger
         self.clock = clock
         self.origin = clock.now
+        self.ledger = ledger
+        self.writer = GroupCommitWriter(ledger: ledger)
         self.machine = Machine(settings: configuration.machineSettings(nodeName: local.name))
     }
 
-    private var now: Duration { origin.duration(to: clock.now) }
+    var now: Duration { origin.duration(to: clock.now) }
 
     // MARK: - Connections
 
-    /// Serves every connection accepted by `listener` until the listener closes (see ``shutDown()``).
+    /// Recovers the ledger's unfinished tasks, then serves every connection accepted by `listener`
+    /// until the listener closes (see ``shutDown()``). Throws a ``LedgerError`` if the ledger cannot
+    /// be read at start or written later (then every peer was told and closed).
     public func run(listener: NIOAsyncChannel<PeerChannel, Never>) async throws {
+        listenerChannel = listener.channel
+        writerTask = Task {
+            do throws(LedgerError) {
+                try await writer.run { sequence in await self.durable(upTo: sequence) }
+            } catch {
+                await self.ledgerFailed(error)
+            }
+        }
+        do {
+            try await recover()
+        } catch {
+            writer.finish()
+            try? await listener.channel.close()
+            throw error
+        }
+        pruneTask = Task { await self.pruneFinishedTasks() }
         try await withThrowingDiscardingTaskGroup { group in
             try await listener.executeThenClose { connections in
                 for try await connection in connections {
@@ -54,13 +90,20 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             }
         }
         wakeUp?.task.cancel()
+        pruneTask?.cancel()
+        writer.finish()
+        if let ledgerFailure { throw ledgerFailure }
     }
 
-    /// Stops: every peer gets an Error frame (`UNAVAILABLE`, shutting down) and is closed.
-    public func shutDown() {
+    /// Stops: what is queued for the ledger is written (and what waited for it is sent), then every
+    /// peer gets an Error frame (`UNAVAILABLE`, shutting down) and is closed.
+    public func shutDown() async {
         guard !stopping else { return }
         stopping = true
         logger.notice("coordinator shutting down", metadata: ["connections": "\(links.count)"])
+        pruneTask?.cancel()
+        writer.finish()
+        await writerTask?.value
         perform(machine.shutDown())
         wakeUp?.task.cancel()
         wakeUp = nil
@@ -161,6 +204,8 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             }
             perform(machine.breakerCommand(from: id, parsed, now: now))
         case .drainRequest(let request): perform(machine.drainRequested(from: id, worker: request.worker))
+        case .resultRequest(let request):
+            perform(machine.attach(from: id, requestID: request.requestID, taskIDs: request.taskIds, now: now))
         default: break  // the connection machine lets nothing else through
         }
     }
@@ -175,34 +220,23 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                 spec.trace.traceID = trace.traceID
                 spec.trace.spanID = trace.spanID
             }
-            let deadline = spec.deadlineUnixMs > 0 ? now + .milliseconds(spec.deadlineUnixMs - nowUnix) : nil
-            return SubmittedTask(
-                taskID: spec.taskID, kind: spec.kind, payloadBytes: spec.payload.count, deadline: deadline,
-                traceID: spec.trace.traceID, spanID: spec.trace.spanID, spec: spec)
+            return submittedTask(spec, now: now, nowUnix: nowUnix)
         }
         perform(machine.submit(from: id, requestID: batch.requestID, batchTrace: batchTrace, tasks: tasks, now: now))
     }
 
     // MARK: - Actions
 
-    private func perform(_ actions: [Machine.Action]) {
+    func perform(_ actions: [Machine.Action]) {
         var touched = Set<ConnectionID>()
         for action in actions {
             switch action {
-            case .acknowledge(let id, let requestID, let accepted):
-                var ack = Phalanx_V1_SubmitAck()
-                ack.requestID = requestID
-                ack.accepted = UInt32(clamping: accepted)
-                write(Phalanx_V1_Envelope(.submitAck(ack)), to: id, touched: &touched)
-            case .refuse(let id, let requestID, let error):
-                var ack = Phalanx_V1_SubmitAck()
-                ack.requestID = requestID
-                ack.error = error.wire
-                write(Phalanx_V1_Envelope(.submitAck(ack)), to: id, touched: &touched)
+            case .persist(let changes):
+                persist(changes)
+            case .acknowledge, .refuse, .deliver, .lookUp:
+                performWhenDurable(action, touched: &touched)
             case .dispatch(let id, let assignments):
                 dispatch(assignments, to: id, touched: &touched)
-            case .deliver(let id, let deliveries):
-                deliver(deliveries, to: id, touched: &touched)
             case .confirmRegistration(let id, let worker, let interval):
                 var registered = Phalanx_V1_Registered()
                 registered.worker = worker
@@ -243,7 +277,29 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         for id in touched { links[id]?.flush() }
     }
 
-    private func write(_ envelope: Phalanx_V1_Envelope, to id: ConnectionID, touched: inout Set<ConnectionID>) {
+    /// Performs an acknowledgement, refusal, delivery or look-up (its changes are durable).
+    func performVisible(_ action: Machine.Action, touched: inout Set<ConnectionID>) {
+        switch action {
+        case .acknowledge(let id, let requestID, let accepted):
+            var ack = Phalanx_V1_SubmitAck()
+            ack.requestID = requestID
+            ack.accepted = UInt32(clamping: accepted)
+            write(Phalanx_V1_Envelope(.submitAck(ack)), to: id, touched: &touched)
+        case .refuse(let id, let requestID, let error):
+            var ack = Phalanx_V1_SubmitAck()
+            ack.requestID = requestID
+            ack.error = error.wire
+            write(Phalanx_V1_Envelope(.submitAck(ack)), to: id, touched: &touched)
+        case .deliver(let id, let deliveries):
+            send(deliveries.map(Self.clientResult), to: id, touched: &touched)
+        case .lookUp(let id, let requestID, let taskIDs, let pending):
+            lookUp(id, requestID: requestID, taskIDs: taskIDs, pending: pending)
+        default:
+            perform([action])
+        }
+    }
+
+    func write(_ envelope: Phalanx_V1_Envelope, to id: ConnectionID, touched: inout Set<ConnectionID>) {
         guard let link = links[id] else { return }
         link.write(envelope)
         touched.insert(id)
@@ -284,28 +340,9 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         perform(machine.results(from: id, refused, now: now))
     }
 
-    /// Sends finished tasks in frames cut to the client's announced frame limit.
-    private func deliver(_ deliveries: [TaskDelivery<Phalanx_V1_TaskResult>], to id: ConnectionID, touched: inout Set<ConnectionID>) {
-        guard let link = links[id] else { return }
-        let results = deliveries.map { delivery -> Phalanx_V1_TaskResult in
-            var result: Phalanx_V1_TaskResult
-            switch delivery.outcome {
-            case .reported(let reported):
-                result = reported
-                if case .error(var error) = result.outcome {
-                    error.taskID = delivery.taskID
-                    result.error = error
-                }
-            case .failure(let error):
-                result = Phalanx_V1_TaskResult()
-                result.error = error.wire
-            }
-            result.taskID = delivery.taskID  // the client's own id, whatever the worker wrote
-            result.attempt = delivery.attempt
-            result.worker = delivery.worker ?? ""
-            result.dispatchID = 0
-            return result
-        }
+    /// Sends finished tasks' results in frames cut to the client's announced frame limit.
+    func send(_ results: [Phalanx_V1_TaskResult], to id: ConnectionID, touched: inout Set<ConnectionID>) {
+        guard let link = links[id], !results.isEmpty else { return }
         let (chunks, oversized) = FrameBudget.chunks(results, maximumFrameBytes: link.peer.maximumFrameBytes) { $0.estimatedWireBytes }
         for chunk in chunks { write(Phalanx_V1_Envelope.results(chunk), to: id, touched: &touched) }
         if !oversized.isEmpty {

@@ -26,14 +26,25 @@ public struct CoordinatorConfiguration: Sendable {
     public var breaker: CircuitBreakerConfiguration
     /// A client whose send buffer stays full this long is cut off (`limits.slow_reader_timeout_ms`).
     public var slowReaderTimeout: Duration
+    /// The folder of the coordinator's durable files (`coordinator.data_dir`); the task ledger is
+    /// `tasks.sqlite` in it.
+    public var dataDirectory: String
+    /// Finished tasks are kept in the ledger this long, then pruned (`coordinator.retention_ms`).
+    public var retention: Duration
+
+    /// The task ledger's file.
+    public var ledgerPath: String { "\(dataDirectory)/tasks.sqlite" }
 
     public init(
         host: String, port: Int, tls: TLSFiles, limits: ConnectionLimits = ConnectionLimits(),
         maximumQueuedTasks: Int = 1_000_000, maximumQueuedBytes: Int = 256 * 1024 * 1024,
         heartbeatInterval: Duration = .seconds(1), heartbeatMisses: Int = 5, maximumAttempts: UInt32 = 3,
         admissionTasksPerSecond: Int = 200_000, admissionBurst: Int = 400_000,
-        breaker: CircuitBreakerConfiguration = CoordinatorSettings.defaultBreaker, slowReaderTimeout: Duration = .seconds(10)
+        breaker: CircuitBreakerConfiguration = CoordinatorSettings.defaultBreaker, slowReaderTimeout: Duration = .seconds(10),
+        dataDirectory: String = "run/coordinator", retention: Duration = .seconds(7 * 86_400)
     ) {
+        self.dataDirectory = dataDirectory
+        self.retention = retention
         self.host = host
         self.port = port
         self.tls = tls

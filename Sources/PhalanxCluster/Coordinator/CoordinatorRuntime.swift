@@ -4,6 +4,7 @@ import NIOPosix
 import NIOSSL
 import PhalanxCore
 import PhalanxResilience
+import PhalanxStore
 import PhalanxTransport
 import ServiceLifecycle
 
@@ -14,11 +15,13 @@ public struct CoordinatorRuntime: Service {
     public let configuration: CoordinatorConfiguration
     public let local: NodeIdentity
     private let tlsContext: NIOSSLContext
+    private let ledger: SQLiteTaskLedger
     private let logger: Logger
     private let onListening: @Sendable (Int) -> Void
 
-    /// Loads and checks the TLS material. Throws ``StartupError`` (a configuration problem) when
-    /// a file is missing, unreadable, not PEM, expired, or not a coordinator certificate of `cluster`.
+    /// Loads and checks the TLS material and opens the task ledger. Throws ``StartupError`` (a
+    /// configuration problem) when a file is missing, unreadable, not PEM, expired, or not a
+    /// coordinator certificate of `cluster`, or when the ledger cannot be opened in `coordinator.data_dir`.
     public init(
         configuration: CoordinatorConfiguration, cluster: String, logger: Logger = Logger(label: "phalanx.coordinator"),
         onListening: @escaping @Sendable (Int) -> Void = { _ in }
@@ -33,6 +36,11 @@ public struct CoordinatorRuntime: Service {
             throw StartupError(ErrorContext(
                 code: .invalidArgument,
                 message: "\(configuration.tls.certificatePath) is \(local.uri); the coordinator needs a certificate for phalanx://\(cluster)/coordinator/NAME"))
+        }
+        do {
+            self.ledger = try SQLiteTaskLedger(path: configuration.ledgerPath)
+        } catch {
+            throw StartupError(ErrorContext(code: .invalidArgument, message: error.message))
         }
         self.configuration = configuration
         self.logger = logger
@@ -53,7 +61,7 @@ public struct CoordinatorRuntime: Service {
         let port = listener.channel.localAddress?.port ?? configuration.port
         logger.notice("coordinator listening", metadata: ["address": "\(configuration.host):\(port)", "identity": "\(local.uri)"])
         onListening(port)
-        let coordinator = Coordinator(configuration: configuration, local: local, logger: logger, clock: ContinuousClock())
+        let coordinator = Coordinator(configuration: configuration, local: local, ledger: ledger, logger: logger, clock: ContinuousClock())
         let serverChannel = listener.channel
         try await withGracefulShutdownHandler {
             try await coordinator.run(listener: listener)

@@ -18,4 +18,6 @@ public enum MessageKind: String, Sendable, Hashable, CaseIterable {
     case breakerReply = "breaker_reply"
     case drainRequest = "drain_request"
     case drainReply = "drain_reply"
+    case resultRequest = "result_request"
+    case resultReply = "result_reply"
 }

@@ -10,7 +10,8 @@ extension CoordinatorMachine {
         }
         let status = CoordinatorStatus(
             workers: workerList, accepted: counters.accepted, succeeded: counters.succeeded, failed: counters.failed,
-            expired: counters.expired, queued: queuedCount, running: runningCount, heldBytes: heldBytes, clients: clients.count)
+            expired: counters.expired, queued: queuedCount, running: runningCount, heldBytes: heldBytes, clients: clients.count,
+            recovered: counters.recovered)
         return [.sendStatus(connection, status)]
     }
 

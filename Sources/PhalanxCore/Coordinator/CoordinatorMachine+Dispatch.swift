@@ -27,6 +27,7 @@ extension CoordinatorMachine {
                 tasks[number]!.placement = .running(worker: worker, permit: permit.value, since: now)
                 workers[worker]!.running.insert(number)
                 let record = tasks[number]!
+                outbox.changes.append(.dispatched(record.key, attempt: record.attempt))
                 outbox.assignments[worker, default: []].append(TaskAssignment(task: number, attempt: record.attempt, spec: record.spec))
                 progress = true
             }

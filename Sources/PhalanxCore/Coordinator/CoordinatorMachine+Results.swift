@@ -33,7 +33,7 @@ extension CoordinatorMachine {
             workers[connection]!.running.remove(result.task)
             workers[connection]!.finished += 1
             if result.failure == nil { counters.succeeded += 1 } else { counters.failed += 1 }
-            route(TaskDelivery(taskID: record.key.taskID, attempt: record.attempt, worker: name, outcome: .reported(result.output)), of: record, into: &outbox)
+            finished(record, TaskDelivery(taskID: record.key.taskID, attempt: record.attempt, worker: name, outcome: .reported(result.output)), into: &outbox)
         }
         if stale > 0 {
             counters.staleResults += UInt64(stale)

@@ -13,11 +13,15 @@ extension CoordinatorMachine {
             return [.refuse(connection, requestID: requestID, error), .log(CoordinatorLogEntry(.info, "refused a submitted batch: \(error.message)", logged))]
         }
         var outbox = Outbox()
-        // The task ledger's persist action goes here; the acknowledgement must wait for it.
+        // The tasks' acceptance is persisted first (finish puts it at the head): the shell sends
+        // this acknowledgement only once it is durable.
         outbox.actions.append(.acknowledge(connection, requestID: requestID, accepted: batch.count))
         guard !batch.isEmpty else { return finish(&outbox, now: now) }
         if !batch.isEmpty { buckets[client.identity.name]!.take(batch.count, at: now) }
-        for task in batch { accept(task, from: connection, client: client.identity.name) }
+        for task in batch {
+            let key = accept(task, owner: connection, client: client.identity.name)
+            outbox.changes.append(.accepted(key, task.spec))
+        }
         counters.accepted += UInt64(batch.count)
         if client.outstanding == 0 { outbox.actions.append(.holdIdleTimeout(connection, true)) }
         clients[connection]!.outstanding += batch.count
@@ -26,19 +30,23 @@ extension CoordinatorMachine {
         return finish(&outbox, now: now)
     }
 
-    private mutating func accept(_ task: SubmittedTask<Spec>, from connection: ConnectionID, client: String) {
+    @discardableResult
+    mutating func accept(
+        _ task: SubmittedTask<Spec>, owner: ConnectionID?, client: String, attempt: UInt32 = 0, losses: UInt32 = 0
+    ) -> TaskKey {
         nextTaskNumber += 1
         let number = nextTaskNumber
         let key = TaskKey(client: client, taskID: task.taskID)
         tasks[number] = TaskRecord(
-            key: key, owner: connection, kind: task.kind, payloadBytes: task.payloadBytes, traceID: task.traceID, spanID: task.spanID,
-            spec: task.spec)
+            key: key, owner: owner, kind: task.kind, payloadBytes: task.payloadBytes, traceID: task.traceID, spanID: task.spanID,
+            spec: task.spec, attempt: attempt, losses: losses)
         taskByKey[key] = number
         queues[task.kind, default: TaskQueue()].append(number)
         queuedPerKind[task.kind, default: 0] += 1
         queuedCount += 1
         heldBytes += task.payloadBytes
         if let deadline = task.deadline { deadlines.insert(number, deadline: deadline) }
+        return key
     }
 
     /// Why `batch` cannot be accepted, or nil. Checks every task before any is taken.

@@ -99,6 +99,7 @@ extension CoordinatorMachine {
                         for: record, causes: [cause]),
                     worker: name, into: &outbox)
             } else {
+                outbox.changes.append(.lost(record.key, losses: record.losses))
                 requeueAtHead(number)
                 requeued += 1
             }

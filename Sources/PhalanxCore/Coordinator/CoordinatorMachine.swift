@@ -36,7 +36,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
 
     struct TaskRecord: Sendable {
         let key: TaskKey
-        let owner: ConnectionID
+        /// The connection its result goes to (nil: none, e.g. recovered after a restart until a client attaches).
+        var owner: ConnectionID?
         let kind: String
         let payloadBytes: Int
         let traceID: String
@@ -54,6 +55,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         var expired: UInt64 = 0
         var staleResults: UInt64 = 0
         var undeliverable: UInt64 = 0
+        var recovered = 0
     }
 
     public let settings: CoordinatorSettings
@@ -81,11 +83,19 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     var scheduledWakeUp: Duration?
     var counters = Counters()
 
-    public init(settings: CoordinatorSettings) {
+    /// `firstTaskNumber` lets a restarted coordinator number its tasks apart from any earlier
+    /// incarnation's (task numbers travel to workers as dispatch ids).
+    public init(settings: CoordinatorSettings, firstTaskNumber: TaskNumber = 1) {
         precondition(settings.maximumQueuedTasks > 0 && settings.maximumQueuedBytes > 0 && settings.maximumAttempts > 0)
-        precondition(settings.admissionBurst > 0 && settings.admissionTasksPerSecond > 0)
+        precondition(settings.admissionBurst > 0 && settings.admissionTasksPerSecond > 0 && firstTaskNumber > 0)
         self.settings = settings
         self.heartbeats = HeartbeatMonitor(window: settings.heartbeatWindow)
+        self.nextTaskNumber = firstTaskNumber - 1
+    }
+
+    /// The first task number of a coordinator in its `incarnation`-th start: incarnations never share numbers.
+    public static func firstTaskNumber(incarnation: UInt64) -> TaskNumber {
+        (incarnation << 40) | 1
     }
 
     /// Tasks running on workers now.
@@ -140,15 +150,17 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
             removeWorker(connection, declaredDeadBecause: reason, now: now, into: &outbox)
         }
         if let retryAt = breakerRetryAt, retryAt <= now { breakerRetryAt = nil }
+        expireQueuedTasks(now: now, into: &outbox)  // also when no worker is connected at all
         assign(now: now, into: &outbox)
         return finish(&outbox, now: now)
     }
 
     /// The coordinator is stopping: every peer gets an Error frame and is closed.
-    public mutating func shutDown() -> [Action] {
+    public mutating func shutDown(reason: String? = nil) -> [Action] {
         let error = ErrorContext(
             code: .unavailable,
-            message: "the coordinator is shutting down; reconnect when it is back (unfinished tasks are not kept across a restart yet)",
+            message: reason
+                ?? "the coordinator is shutting down; reconnect when it is back and ask for your tasks' results by id (unfinished tasks are kept and run again)",
             originNode: settings.nodeName)
         let connections = Set(clients.keys).union(workers.keys).union(pendingWorkers.keys).sorted()
         return connections.map { .close($0, error) }
@@ -158,6 +170,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
 
     /// Actions gathered during one event; deliveries and dispatches are grouped per connection.
     struct Outbox {
+        var changes: [TaskChange<Spec, Output>] = []
         var actions: [Action] = []
         var deliveries: [ConnectionID: [TaskDelivery<Output>]] = [:]
         var assignments: [ConnectionID: [TaskAssignment<Spec>]] = [:]
@@ -165,7 +178,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
 
     /// Turns the outbox into the ordered action list and schedules the next wake-up if it moved earlier.
     mutating func finish(_ outbox: inout Outbox, now: Duration) -> [Action] {
-        var actions = outbox.actions
+        var actions: [Action] = outbox.changes.isEmpty ? [] : [.persist(outbox.changes)]
+        actions.append(contentsOf: outbox.actions)
         for (connection, assignments) in outbox.assignments.sorted(by: { $0.key < $1.key }) {
             actions.append(.dispatch(connection, assignments))
         }
@@ -191,7 +205,13 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     mutating func finishWithFailure(_ number: TaskNumber, _ error: ErrorContext, worker: String?, into outbox: inout Outbox) {
         guard let record = removeTask(number) else { return }
         counters.failed += 1
-        route(TaskDelivery(taskID: record.key.taskID, attempt: record.attempt, worker: worker, outcome: .failure(error)), of: record, into: &outbox)
+        finished(record, TaskDelivery(taskID: record.key.taskID, attempt: record.attempt, worker: worker, outcome: .failure(error)), into: &outbox)
+    }
+
+    /// A task finished: its result is made durable, then routed to its client.
+    mutating func finished(_ record: TaskRecord, _ delivery: TaskDelivery<Output>, into outbox: inout Outbox) {
+        outbox.changes.append(.finished(record.key, delivery))
+        route(delivery, of: record, into: &outbox)
     }
 
     /// Removes a finished task from every table; returns its record.
@@ -209,13 +229,19 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
 
     /// Sends a finished task to the connection that submitted it, if it is still there.
     mutating func route(_ delivery: TaskDelivery<Output>, of record: TaskRecord, into outbox: inout Outbox) {
-        guard clients[record.owner] != nil else {
-            counters.undeliverable += 1
+        guard let owner = record.owner, clients[owner] != nil else {
+            counters.undeliverable += 1  // kept in the ledger: a client can still ask for it
             return
         }
-        outbox.deliveries[record.owner, default: []].append(delivery)
-        clients[record.owner]!.outstanding -= 1
-        if clients[record.owner]!.outstanding == 0 { outbox.actions.append(.holdIdleTimeout(record.owner, false)) }
+        outbox.deliveries[owner, default: []].append(delivery)
+        releaseOutstanding(of: owner, into: &outbox)
+    }
+
+    /// One task fewer outstanding for `connection`; its idle timeout is released at zero.
+    mutating func releaseOutstanding(of connection: ConnectionID, into outbox: inout Outbox) {
+        guard clients[connection] != nil else { return }
+        clients[connection]!.outstanding -= 1
+        if clients[connection]!.outstanding == 0 { outbox.actions.append(.holdIdleTimeout(connection, false)) }
     }
 
     /// An error made by the coordinator about one task: it carries the task's trace.

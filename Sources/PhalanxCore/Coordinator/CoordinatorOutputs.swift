@@ -2,10 +2,18 @@ import PhalanxResilience
 
 /// What the coordinator machine asks its shell to do, in order.
 ///
-/// "Durable before visible" is an ordering of these: when the task ledger comes, a persist action
-/// goes before ``acknowledge(_:requestID:accepted:)`` and the shell performs the acknowledgement
-/// only after the write is durable.
+/// "Durable before visible" is an ordering of these: ``persist(_:)`` comes first in an event's
+/// actions, and the shell performs every *visible* action after it — ``acknowledge(_:requestID:accepted:)``,
+/// ``refuse(_:requestID:_:)``, ``deliver(_:_:)``, ``lookUp(_:requestID:taskIDs:pending:)`` — only once
+/// those changes (and all earlier ones) are durable, in order. Everything else, dispatch included,
+/// it performs at once: a task may start on a worker while its acceptance is being written.
 public enum CoordinatorAction<Spec: Sendable, Output: Sendable>: Sendable {
+    /// Make these changes durable (the shell's ledger, group-committed).
+    case persist([TaskChange<Spec, Output>])
+    /// Read the ledger for these tasks of the connection's client (they are not unfinished in
+    /// memory): send the finished ones' results, then reply with `pending` (attached to the
+    /// connection, results to come) and the ones the ledger does not know.
+    case lookUp(ConnectionID, requestID: UInt64, taskIDs: [String], pending: [String])
     /// Tell the client its batch was accepted whole (`accepted` tasks, each will get one result).
     case acknowledge(ConnectionID, requestID: UInt64, accepted: Int)
     /// Tell the client its batch was refused whole; nothing of it was accepted.
@@ -34,6 +42,34 @@ public enum CoordinatorAction<Spec: Sendable, Output: Sendable>: Sendable {
     case scheduleWakeUp(at: Duration)
     /// Write a log line.
     case log(CoordinatorLogEntry)
+}
+
+/// A change to the durable record of tasks.
+public enum TaskChange<Spec: Sendable, Output: Sendable>: Sendable {
+    /// A task was accepted.
+    case accepted(TaskKey, Spec)
+    /// A task was handed to a worker as this attempt.
+    case dispatched(TaskKey, attempt: UInt32)
+    /// A task lost its worker (this many times so far) and waits in the queue again.
+    case lost(TaskKey, losses: UInt32)
+    /// A task finished: this is what its client gets.
+    case finished(TaskKey, TaskDelivery<Output>)
+}
+
+/// A task read back from the durable record when the coordinator starts.
+public struct RestoredTask<Spec: Sendable>: Sendable {
+    public var key: TaskKey
+    public var task: SubmittedTask<Spec>
+    /// The last attempt it was handed to a worker as (0: never).
+    public var attempt: UInt32
+    public var losses: UInt32
+
+    public init(key: TaskKey, task: SubmittedTask<Spec>, attempt: UInt32, losses: UInt32) {
+        self.key = key
+        self.task = task
+        self.attempt = attempt
+        self.losses = losses
+    }
 }
 
 /// One attempt of one task handed to one worker.
@@ -99,6 +135,8 @@ public struct CoordinatorStatus: Sendable, Hashable {
     public let running: Int
     public let heldBytes: Int
     public let clients: Int
+    /// Unfinished tasks read back from the ledger when this coordinator started.
+    public let recovered: Int
 }
 
 /// One worker's breaker, for `phalanx breaker list`.

@@ -58,6 +58,8 @@ extension Phalanx_V1_Envelope {
         case .breakerReply: .breakerReply
         case .drainRequest: .drainRequest
         case .drainReply: .drainReply
+        case .resultRequest: .resultRequest
+        case .resultReply: .resultReply
         case nil: nil
         }
     }

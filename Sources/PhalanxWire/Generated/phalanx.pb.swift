@@ -811,9 +811,65 @@ public nonisolated struct Phalanx_V1_StatusReply: Sendable {
   /// finished DEADLINE_EXCEEDED without being dispatched
   public var tasksExpired: UInt64 = 0
 
+  /// unfinished tasks read back from the ledger at start
+  public var tasksRecovered: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+/// Client -> coordinator: the outcomes of these tasks, submitted under this client certificate's
+/// name (by any connection, also before a coordinator restart). Finished ones come back at once in
+/// ResultBatch frames; unfinished ones are attached to this connection and their results come when
+/// they finish; then a ResultReply says which were pending and which the coordinator does not know.
+public nonisolated struct Phalanx_V1_ResultRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: UInt64 = 0
+
+  /// at most 10,000 per request, and within the frame limit
+  public var taskIds: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Coordinator -> client, after the results of the finished tasks of a ResultRequest. A long answer
+/// comes in several ResultReply frames; the last has `done` set.
+public nonisolated struct Phalanx_V1_ResultReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: UInt64 = 0
+
+  /// unfinished: attached to this connection
+  public var pending: [String] = []
+
+  /// never accepted, or pruned after coordinator.retention_ms
+  public var unknown: [String] = []
+
+  public var done: Bool = false
+
+  /// set when the coordinator could not read its ledger (then done)
+  public var error: Phalanx_V1_ErrorContext {
+    get {_error ?? Phalanx_V1_ErrorContext()}
+    set {_error = newValue}
+  }
+  /// Returns true if `error` has been explicitly set.
+  public var hasError: Bool {self._error != nil}
+  /// Clears the value of `error`. Subsequent reads from it will return its default value.
+  public mutating func clearError() {self._error = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _error: Phalanx_V1_ErrorContext? = nil
 }
 
 /// Everything that crosses a connection is one Envelope.
@@ -968,6 +1024,22 @@ public nonisolated struct Phalanx_V1_Envelope: Sendable {
     set {body = .drainReply(newValue)}
   }
 
+  public var resultRequest: Phalanx_V1_ResultRequest {
+    get {
+      if case .resultRequest(let v)? = body {return v}
+      return Phalanx_V1_ResultRequest()
+    }
+    set {body = .resultRequest(newValue)}
+  }
+
+  public var resultReply: Phalanx_V1_ResultReply {
+    get {
+      if case .resultReply(let v)? = body {return v}
+      return Phalanx_V1_ResultReply()
+    }
+    set {body = .resultReply(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -989,6 +1061,8 @@ public nonisolated struct Phalanx_V1_Envelope: Sendable {
     case breakerReply(Phalanx_V1_BreakerReply)
     case drainRequest(Phalanx_V1_DrainRequest)
     case drainReply(Phalanx_V1_DrainReply)
+    case resultRequest(Phalanx_V1_ResultRequest)
+    case resultReply(Phalanx_V1_ResultReply)
 
   }
 
@@ -2036,7 +2110,7 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatusReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}coordinator\0\u{1}workers\0\u{3}tasks_accepted\0\u{3}tasks_succeeded\0\u{3}tasks_failed\0\u{3}tasks_queued\0\u{3}tasks_running\0\u{3}queued_bytes\0\u{1}clients\0\u{3}tasks_expired\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}coordinator\0\u{1}workers\0\u{3}tasks_accepted\0\u{3}tasks_succeeded\0\u{3}tasks_failed\0\u{3}tasks_queued\0\u{3}tasks_running\0\u{3}queued_bytes\0\u{1}clients\0\u{3}tasks_expired\0\u{3}tasks_recovered\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2054,6 +2128,7 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
       case 8: try { try decoder.decodeSingularUInt64Field(value: &self.queuedBytes) }()
       case 9: try { try decoder.decodeSingularUInt32Field(value: &self.clients) }()
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.tasksExpired) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.tasksRecovered) }()
       default: break
       }
     }
@@ -2090,6 +2165,9 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
     if self.tasksExpired != 0 {
       try visitor.visitSingularUInt64Field(value: self.tasksExpired, fieldNumber: 10)
     }
+    if self.tasksRecovered != 0 {
+      try visitor.visitSingularUInt64Field(value: self.tasksRecovered, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2104,6 +2182,96 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
     if lhs.queuedBytes != rhs.queuedBytes {return false}
     if lhs.clients != rhs.clients {return false}
     if lhs.tasksExpired != rhs.tasksExpired {return false}
+    if lhs.tasksRecovered != rhs.tasksRecovered {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_ResultRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ResultRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}task_ids\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.taskIds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.requestID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
+    }
+    if !self.taskIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.taskIds, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_ResultRequest, rhs: Phalanx_V1_ResultRequest) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.taskIds != rhs.taskIds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_ResultReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ResultReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}pending\0\u{1}unknown\0\u{1}done\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.pending) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.unknown) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.done) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._error) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.requestID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
+    }
+    if !self.pending.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.pending, fieldNumber: 2)
+    }
+    if !self.unknown.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.unknown, fieldNumber: 3)
+    }
+    if self.done != false {
+      try visitor.visitSingularBoolField(value: self.done, fieldNumber: 4)
+    }
+    try { if let v = self._error {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_ResultReply, rhs: Phalanx_V1_ResultReply) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.pending != rhs.pending {return false}
+    if lhs.unknown != rhs.unknown {return false}
+    if lhs.done != rhs.done {return false}
+    if lhs._error != rhs._error {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2111,7 +2279,7 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Phalanx_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}error\0\u{1}submit\0\u{3}submit_ack\0\u{1}results\0\u{1}register\0\u{1}registered\0\u{1}dispatch\0\u{1}heartbeat\0\u{3}status_request\0\u{3}status_reply\0\u{1}draining\0\u{1}drain\0\u{3}hand_back\0\u{3}breaker_command\0\u{3}breaker_reply\0\u{3}drain_request\0\u{3}drain_reply\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}error\0\u{1}submit\0\u{3}submit_ack\0\u{1}results\0\u{1}register\0\u{1}registered\0\u{1}dispatch\0\u{1}heartbeat\0\u{3}status_request\0\u{3}status_reply\0\u{1}draining\0\u{1}drain\0\u{3}hand_back\0\u{3}breaker_command\0\u{3}breaker_reply\0\u{3}drain_request\0\u{3}drain_reply\0\u{3}result_request\0\u{3}result_reply\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2353,6 +2521,32 @@ nonisolated extension Phalanx_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf.
           self.body = .drainReply(v)
         }
       }()
+      case 19: try {
+        var v: Phalanx_V1_ResultRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .resultRequest(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .resultRequest(v)
+        }
+      }()
+      case 20: try {
+        var v: Phalanx_V1_ResultReply?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .resultReply(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .resultReply(v)
+        }
+      }()
       default: break
       }
     }
@@ -2435,6 +2629,14 @@ nonisolated extension Phalanx_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf.
     case .drainReply?: try {
       guard case .drainReply(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+    }()
+    case .resultRequest?: try {
+      guard case .resultRequest(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+    }()
+    case .resultReply?: try {
+      guard case .resultReply(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
     }()
     case nil: break
     }

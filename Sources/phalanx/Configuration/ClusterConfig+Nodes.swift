@@ -34,7 +34,8 @@ extension ClusterConfig {
             heartbeatMisses: integer("coordinator.heartbeat_misses"),
             maximumAttempts: UInt32(integer("coordinator.max_attempts")),
             admissionTasksPerSecond: integer("admission.tasks_per_second"), admissionBurst: integer("admission.burst"),
-            breaker: breaker, slowReaderTimeout: .milliseconds(integer("limits.slow_reader_timeout_ms")))
+            breaker: breaker, slowReaderTimeout: .milliseconds(integer("limits.slow_reader_timeout_ms")),
+            dataDirectory: path("coordinator.data_dir"), retention: .milliseconds(integer("coordinator.retention_ms")))
     }
 
     func workerConfiguration(name: String) -> WorkerConfiguration {

@@ -24,6 +24,15 @@ import Testing
         #expect(harness.machine.heldCount == 0 && harness.machine.counters.expired == 1)
     }
 
+    @Test func aQueuedTaskExpiresAtItsDeadlineWhenNoWorkerIsConnectedAtAll() {
+        var harness = MachineHarness()
+        let client = harness.connect(.client, "client")
+        _ = harness.submit([harness.task("alone", timeout: .seconds(1))], from: client)
+        harness.advance(by: .seconds(1))
+        let expired = harness.wakeUp().delivered(to: client)
+        #expect(expired.map(\.taskID) == ["alone"] && expired.first?.error?.code == .deadlineExceeded)
+    }
+
     @Test func anExpiredQueuedTaskIsNeverDispatchedEvenIfAWorkerComesLater() {
         var harness = MachineHarness()
         let client = harness.connect(.client, "client")

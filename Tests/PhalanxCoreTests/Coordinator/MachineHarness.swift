@@ -138,3 +138,22 @@ extension TaskDelivery {
         return nil
     }
 }
+
+extension Array where Element == MachineHarness.Action {
+    /// Every change the actions ask to persist, in order.
+    var persisted: [TaskChange<String, String>] {
+        flatMap { action -> [TaskChange<String, String>] in
+            if case .persist(let changes) = action { return changes }
+            return []
+        }
+    }
+
+    /// The index of the first action matching `predicate`, or nil.
+    func index(where predicate: (MachineHarness.Action) -> Bool) -> Int? { firstIndex(where: predicate) }
+
+    /// The look-up the actions ask for, if any.
+    var lookUp: (connection: ConnectionID, taskIDs: [String], pending: [String])? {
+        for action in self { if case .lookUp(let connection, _, let ids, let pending) = action { return (connection, ids, pending) } }
+        return nil
+    }
+}

@@ -1,0 +1,234 @@
+import Foundation
+import Logging
+import PhalanxCore
+import PhalanxResilience
+import PhalanxStore
+import PhalanxWire
+import SwiftProtobuf
+
+/// The coordinator's side of durability: recovery at start, turning the machine's changes into
+/// ledger changes, holding visible actions until what precedes them is durable, and answering
+/// result requests from the ledger.
+extension Coordinator {
+    /// Starts a new incarnation and puts every unfinished task of the ledger back into the machine.
+    func recover() async throws(LedgerError) {
+        let incarnation = try await ledger.beginIncarnation()
+        machine = Machine(
+            settings: configuration.machineSettings(nodeName: local.name), firstTaskNumber: Machine.firstTaskNumber(incarnation: incarnation))
+        let stored = try await ledger.unfinishedTasks()
+        let now = self.now
+        let nowUnix = WireTime.nowUnixMilliseconds()
+        var restored: [RestoredTask<Phalanx_V1_TaskSpec>] = []
+        restored.reserveCapacity(stored.count)
+        var unreadable: [LedgerChange] = []
+        for task in stored {
+            guard let spec = try? Phalanx_V1_TaskSpec(serializedBytes: task.spec) else {
+                logger.error("an unreadable task in the ledger is finished as INTERNAL", metadata: ["task": "\(task.key)"])
+                var result = Phalanx_V1_TaskResult()
+                result.taskID = task.key.taskID
+                result.error = ErrorContext(
+                    code: .internal, message: "the coordinator could not read this task back from its ledger after a restart; it was not run again",
+                    originNode: local.name, taskID: task.key.taskID
+                ).wire
+                unreadable.append(.finished(task.key, result: Self.encoded(result), finishedUnixMilliseconds: nowUnix))
+                continue
+            }
+            restored.append(RestoredTask(
+                key: task.key, task: submittedTask(spec, now: now, nowUnix: nowUnix), attempt: task.attempt, losses: task.losses))
+        }
+        if !unreadable.isEmpty { writer.enqueue(unreadable) }
+        logger.notice(
+            "task ledger opened",
+            metadata: ["path": "\(configuration.ledgerPath)", "incarnation": "\(incarnation)", "unfinished": "\(restored.count)"])
+        perform(machine.restore(restored, now: now))
+    }
+
+    /// The machine's view of a task spec: its deadline becomes elapsed time on the machine's clock.
+    func submittedTask(_ spec: Phalanx_V1_TaskSpec, now: Duration, nowUnix: Int64) -> SubmittedTask<Phalanx_V1_TaskSpec> {
+        let deadline = spec.deadlineUnixMs > 0 ? now + .milliseconds(spec.deadlineUnixMs - nowUnix) : nil
+        return SubmittedTask(
+            taskID: spec.taskID, kind: spec.kind, payloadBytes: spec.payload.count, deadline: deadline,
+            traceID: spec.trace.traceID, spanID: spec.trace.spanID, spec: spec)
+    }
+
+    // MARK: - Persisting
+
+    /// Queues the machine's changes for the next group commit.
+    func persist(_ changes: [TaskChange<Phalanx_V1_TaskSpec, Phalanx_V1_TaskResult>]) {
+        let nowUnix = WireTime.nowUnixMilliseconds()
+        writer.enqueue(changes.map { change -> LedgerChange in
+            switch change {
+            case .accepted(let key, let spec):
+                .accepted(key, spec: Self.encoded(spec), acceptedUnixMilliseconds: nowUnix)
+            case .dispatched(let key, let attempt):
+                .dispatched(key, attempt: attempt)
+            case .lost(let key, let losses):
+                .lost(key, losses: losses)
+            case .finished(let key, let delivery):
+                .finished(key, result: Self.encoded(Self.clientResult(delivery)), finishedUnixMilliseconds: nowUnix)
+            }
+        })
+    }
+
+    static func encoded(_ message: some Message) -> [UInt8] {
+        // proto3 messages without required fields always encode.
+        (try? message.serializedBytes()) ?? []
+    }
+
+    /// What the client gets for a finished task: the worker's result (or the coordinator's
+    /// failure) with the client's own task id, the final attempt and the worker.
+    static func clientResult(_ delivery: TaskDelivery<Phalanx_V1_TaskResult>) -> Phalanx_V1_TaskResult {
+        var result: Phalanx_V1_TaskResult
+        switch delivery.outcome {
+        case .reported(let reported):
+            result = reported
+            if case .error(var error) = result.outcome {
+                error.taskID = delivery.taskID
+                result.error = error
+            }
+        case .failure(let error):
+            result = Phalanx_V1_TaskResult()
+            result.error = error.wire
+        }
+        result.taskID = delivery.taskID  // the client's own id, whatever the worker wrote
+        result.attempt = delivery.attempt
+        result.worker = delivery.worker ?? ""
+        result.dispatchID = 0
+        return result
+    }
+
+    // MARK: - Durable before visible
+
+    /// Whether `action` is one a client sees, and so must wait until everything before it is durable.
+    static func isVisible(_ action: Machine.Action) -> Bool {
+        switch action {
+        case .acknowledge, .refuse, .deliver, .lookUp: true
+        default: false
+        }
+    }
+
+    /// Performs `action` now if everything queued so far is durable and nothing waits before it;
+    /// otherwise keeps it, in order, until it is.
+    func performWhenDurable(_ action: Machine.Action, touched: inout Set<ConnectionID>) {
+        let barrier = writer.lastQueued
+        if barrier > durableUpTo || deferredHead < deferred.count {
+            deferred.append((barrier, action))
+        } else {
+            performVisible(action, touched: &touched)
+        }
+    }
+
+    /// The group commit made everything up to `sequence` durable: what waited for it goes out.
+    func durable(upTo sequence: GroupCommitWriter.Sequence) {
+        durableUpTo = max(durableUpTo, sequence)
+        var touched = Set<ConnectionID>()
+        while deferredHead < deferred.count, deferred[deferredHead].sequence <= durableUpTo {
+            let action = deferred[deferredHead].action
+            deferredHead += 1
+            performVisible(action, touched: &touched)
+        }
+        if deferredHead == deferred.count {
+            deferred.removeAll(keepingCapacity: true)
+            deferredHead = 0
+        } else if deferredHead > 1_024 && deferredHead * 2 > deferred.count {
+            deferred.removeFirst(deferredHead)
+            deferredHead = 0
+        }
+        for id in touched { links[id]?.flush() }
+    }
+
+    /// The ledger cannot be written: nothing more may be acknowledged, so the coordinator stops.
+    func ledgerFailed(_ error: LedgerError) async {
+        guard ledgerFailure == nil else { return }
+        ledgerFailure = error
+        logger.critical(
+            "cannot write the task ledger; stopping so that nothing is acknowledged that is not durable",
+            metadata: ["path": "\(configuration.ledgerPath)", "error": "\(error)"])
+        stopping = true
+        pruneTask?.cancel()
+        perform(machine.shutDown(reason: "the coordinator cannot write its task ledger (\(error)); tasks not acknowledged were not accepted"))
+        try? await listenerChannel?.close()
+    }
+
+    /// Deletes finished tasks older than the retention, now and then, until cancelled.
+    func pruneFinishedTasks() async {
+        let retention = configuration.retention
+        let interval = max(.seconds(1), min(.seconds(60), retention / 10))
+        while !Task.isCancelled {
+            let cutoff = WireTime.nowUnixMilliseconds() - retention.wholeMilliseconds
+            do {
+                let pruned = try await ledger.pruneFinished(before: cutoff)
+                if pruned > 0 { logger.info("pruned finished tasks past their retention", metadata: ["tasks": "\(pruned)"]) }
+            } catch {
+                logger.error("cannot prune the task ledger; will try again", metadata: ["error": "\(error)"])
+            }
+            guard (try? await clock.sleep(for: interval)) != nil else { return }
+        }
+    }
+
+    // MARK: - Result requests
+
+    /// Reads finished tasks from the ledger for a result request, sends their results, then the reply.
+    func lookUp(_ id: ConnectionID, requestID: UInt64, taskIDs: [String], pending: [String]) {
+        guard let link = links[id] else { return }
+        let keys = taskIDs.map { TaskKey(client: link.peer.identity.name, taskID: $0) }
+        let ledger = ledger
+        Task {
+            do {
+                let found = keys.isEmpty ? [:] : try await ledger.tasks(keys)
+                self.lookedUp(id, requestID: requestID, keys: keys, found: found, pending: pending)
+            } catch {
+                self.lookUpFailed(id, requestID: requestID, error)
+            }
+        }
+    }
+
+    private func lookedUp(_ id: ConnectionID, requestID: UInt64, keys: [TaskKey], found: [TaskKey: StoredTask], pending: [String]) {
+        guard let link = links[id] else { return }
+        var results: [Phalanx_V1_TaskResult] = []
+        var unknown: [String] = []
+        for key in keys {
+            guard let stored = found[key], let bytes = stored.result else {
+                unknown.append(key.taskID)
+                continue
+            }
+            if let result = try? Phalanx_V1_TaskResult(serializedBytes: bytes) {
+                results.append(result)
+            } else {
+                var result = Phalanx_V1_TaskResult()
+                result.taskID = key.taskID
+                result.error = ErrorContext(
+                    code: .internal, message: "the stored result of this task cannot be read back from the ledger", originNode: local.name,
+                    taskID: key.taskID
+                ).wire
+                results.append(result)
+            }
+        }
+        var touched = Set<ConnectionID>()
+        send(results, to: id, touched: &touched)
+        let entries = pending.map { ($0, true) } + unknown.map { ($0, false) }
+        let (chunks, _) = FrameBudget.chunks(entries, maximumFrameBytes: link.peer.maximumFrameBytes) { $0.0.utf8.count + 8 }
+        for (index, chunk) in (chunks.isEmpty ? [[]] : chunks).enumerated() {
+            var reply = Phalanx_V1_ResultReply()
+            reply.requestID = requestID
+            reply.pending = chunk.filter(\.1).map(\.0)
+            reply.unknown = chunk.filter { !$0.1 }.map(\.0)
+            reply.done = index == max(chunks.count, 1) - 1
+            write(Phalanx_V1_Envelope(.resultReply(reply)), to: id, touched: &touched)
+        }
+        for id in touched { links[id]?.flush() }
+    }
+
+    private func lookUpFailed(_ id: ConnectionID, requestID: UInt64, _ error: any Error) {
+        logger.error("cannot read the task ledger for a result request", metadata: ["connection": "\(id)", "error": "\(error)"])
+        var reply = Phalanx_V1_ResultReply()
+        reply.requestID = requestID
+        reply.done = true
+        reply.error = ErrorContext(
+            code: .unavailable, message: "the coordinator could not read its task ledger: \(error); ask again later", originNode: local.name
+        ).wire
+        var touched = Set<ConnectionID>()
+        write(Phalanx_V1_Envelope(.resultReply(reply)), to: id, touched: &touched)
+        for id in touched { links[id]?.flush() }
+    }
+}

@@ -1,0 +1,57 @@
+import PhalanxResilience
+
+extension CoordinatorMachine {
+    /// The coordinator (re)started with these unfinished tasks from its ledger, oldest first.
+    /// They are queued again: tasks that were running when the last coordinator stopped run again
+    /// as the next attempt. Nobody owns them until a client attaches (``attach(from:requestID:taskIDs:now:)``);
+    /// until then their results are only kept in the ledger.
+    public mutating func restore(_ restored: [RestoredTask<Spec>], now: Duration) -> [Action] {
+        var outbox = Outbox()
+        for task in restored where taskByKey[task.key] == nil {
+            accept(task.task, owner: nil, client: task.key.client, attempt: task.attempt, losses: task.losses)
+        }
+        counters.recovered += restored.count
+        if !restored.isEmpty {
+            outbox.actions.append(.log(CoordinatorLogEntry(.notice, "recovered unfinished tasks from the ledger", ["tasks": "\(restored.count)"])))
+        }
+        expireQueuedTasks(now: now, into: &outbox)
+        assign(now: now, into: &outbox)
+        return finish(&outbox, now: now)
+    }
+
+    /// The most task ids one result request may name.
+    public static var maximumTaskIDsPerRequest: Int { 10_000 }
+
+    /// A client asks for the outcomes of tasks submitted under its certificate name (by any of its
+    /// connections, or before a restart). Unfinished ones are attached to this connection: their
+    /// results will come here. The rest are looked up in the ledger once everything finished so
+    /// far is durable.
+    public mutating func attach(from connection: ConnectionID, requestID: UInt64, taskIDs: [String], now: Duration) -> [Action] {
+        guard let client = clients[connection] else { return [] }
+        guard taskIDs.count <= Self.maximumTaskIDsPerRequest else {
+            return [.close(connection, ErrorContext(
+                code: .invalidArgument,
+                message: "a result request named \(taskIDs.count) tasks; at most \(Self.maximumTaskIDsPerRequest) per request",
+                originNode: settings.nodeName))]
+        }
+        var outbox = Outbox()
+        var pending: [String] = []
+        var elsewhere: [String] = []
+        var seen = Set<String>()
+        for taskID in taskIDs where seen.insert(taskID).inserted {
+            guard let number = taskByKey[TaskKey(client: client.identity.name, taskID: taskID)] else {
+                elsewhere.append(taskID)
+                continue
+            }
+            pending.append(taskID)
+            let previous = tasks[number]!.owner
+            guard previous != connection else { continue }
+            if let previous { releaseOutstanding(of: previous, into: &outbox) }
+            tasks[number]!.owner = connection
+            if clients[connection]!.outstanding == 0 { outbox.actions.append(.holdIdleTimeout(connection, true)) }
+            clients[connection]!.outstanding += 1
+        }
+        outbox.actions.append(.lookUp(connection, requestID: requestID, taskIDs: elsewhere, pending: pending))
+        return finish(&outbox, now: now)
+    }
+}

@@ -1,0 +1,73 @@
+import PhalanxCore
+
+/// The coordinator's durable record of tasks: what was accepted, how far each got, and how it
+/// finished. A task is written before its submit is acknowledged and its result before it is
+/// delivered, so nothing a client was told is lost by a crash.
+///
+/// The ledger stores the shell's own encodings of a task (`spec`) and of its result (`result`) as
+/// opaque bytes. SQLite (``SQLiteTaskLedger``) is the embedded default; the interface is small so
+/// that a PostgreSQL ledger for a standby coordinator can implement it too.
+public protocol TaskLedger: Sendable {
+    /// Makes `changes` durable, in order, in one transaction: when this returns, they survive a
+    /// crash of the process and of the machine.
+    func apply(_ changes: [LedgerChange]) async throws(LedgerError)
+    /// Every accepted task without a result, oldest first (recovery after a restart).
+    func unfinishedTasks() async throws(LedgerError) -> [StoredTask]
+    /// The tasks among `keys` that the ledger knows (finished or not).
+    func tasks(_ keys: [TaskKey]) async throws(LedgerError) -> [TaskKey: StoredTask]
+    /// Deletes finished tasks that finished before `unixMilliseconds`; returns how many.
+    func pruneFinished(before unixMilliseconds: Int64) async throws(LedgerError) -> Int
+    /// Counts one more start of the coordinator and returns the new count (1 on a new ledger).
+    func beginIncarnation() async throws(LedgerError) -> UInt64
+}
+
+/// One change to the ledger.
+public enum LedgerChange: Sendable, Hashable {
+    /// A task was accepted (a finished task with the same key is replaced).
+    case accepted(TaskKey, spec: [UInt8], acceptedUnixMilliseconds: Int64)
+    /// The task was handed to a worker as `attempt`.
+    case dispatched(TaskKey, attempt: UInt32)
+    /// The task lost its worker for the `losses`-th time and waits for another.
+    case lost(TaskKey, losses: UInt32)
+    /// The task finished; `result` is what its client gets.
+    case finished(TaskKey, result: [UInt8], finishedUnixMilliseconds: Int64)
+}
+
+/// A task as the ledger keeps it.
+public struct StoredTask: Sendable, Hashable {
+    public var key: TaskKey
+    public var spec: [UInt8]
+    public var attempt: UInt32
+    public var losses: UInt32
+    public var acceptedUnixMilliseconds: Int64
+    /// When it finished, nil while unfinished.
+    public var finishedUnixMilliseconds: Int64?
+    /// Its result, once finished.
+    public var result: [UInt8]?
+
+    public init(
+        key: TaskKey, spec: [UInt8], attempt: UInt32 = 0, losses: UInt32 = 0, acceptedUnixMilliseconds: Int64,
+        finishedUnixMilliseconds: Int64? = nil, result: [UInt8]? = nil
+    ) {
+        self.key = key
+        self.spec = spec
+        self.attempt = attempt
+        self.losses = losses
+        self.acceptedUnixMilliseconds = acceptedUnixMilliseconds
+        self.finishedUnixMilliseconds = finishedUnixMilliseconds
+        self.result = result
+    }
+
+    public var isFinished: Bool { finishedUnixMilliseconds != nil }
+}
+
+/// The ledger could not be opened, read or written; the message names the file and the cause.
+public struct LedgerError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}

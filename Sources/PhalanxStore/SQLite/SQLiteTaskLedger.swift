@@ -1,0 +1,155 @@
+import Foundation
+import GRDB
+import PhalanxCore
+
+/// The task ledger in one SQLite file (WAL, `synchronous = FULL`): every ``apply(_:)`` is one
+/// transaction that is on disk, fsync included, when it returns.
+///
+/// GRDB's WAL set-up leaves the writer connection at `synchronous = NORMAL` (no fsync at commit)
+/// after any `prepareDatabase` has run, so the ledger sets `FULL` on the writer after opening and
+/// ``writerSynchronousMode()`` reads it back through the writer.
+public final class SQLiteTaskLedger: TaskLedger {
+    public let path: String
+    private let pool: DatabasePool
+
+    /// Opens (creating if needed) the ledger at `path`; its folder is created too.
+    public init(path: String) throws(LedgerError) {
+        self.path = path
+        do {
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            var configuration = Configuration()
+            configuration.label = "phalanx.ledger"
+            configuration.busyMode = .timeout(5)
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw LedgerError("cannot open the task ledger \(path): \(error); check coordinator.data_dir (it must be a writable folder)")
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE task (
+                    client TEXT NOT NULL,
+                    task_id TEXT NOT NULL,
+                    spec BLOB NOT NULL,
+                    attempt INTEGER NOT NULL DEFAULT 0,
+                    losses INTEGER NOT NULL DEFAULT 0,
+                    accepted_ms INTEGER NOT NULL,
+                    accepted_seq INTEGER NOT NULL,
+                    finished_ms INTEGER,
+                    result BLOB,
+                    PRIMARY KEY (client, task_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX task_unfinished ON task (accepted_seq) WHERE finished_ms IS NULL;
+                CREATE INDEX task_finished ON task (finished_ms) WHERE finished_ms IS NOT NULL;
+                CREATE TABLE meta (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (2 = FULL); for tests and diagnostics.
+    public func writerSynchronousMode() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    public func apply(_ changes: [LedgerChange]) async throws(LedgerError) {
+        guard !changes.isEmpty else { return }
+        do {
+            try await pool.write { db in try Self.write(changes, in: db) }
+        } catch {
+            throw LedgerError("cannot write \(changes.count) changes to the task ledger \(path): \(error)")
+        }
+    }
+
+    private static func write(_ changes: [LedgerChange], in db: Database) throws {
+        var sequence = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'accepted_seq'") ?? 0
+        let start = sequence
+        for change in changes {
+            switch change {
+            case .accepted(let key, let spec, let accepted):
+                sequence += 1
+                try db.cachedStatement(sql: """
+                    INSERT OR REPLACE INTO task (client, task_id, spec, attempt, losses, accepted_ms, accepted_seq, finished_ms, result)
+                    VALUES (?, ?, ?, 0, 0, ?, ?, NULL, NULL)
+                    """).execute(arguments: [key.client, key.taskID, Data(spec), accepted, sequence])
+            case .dispatched(let key, let attempt):
+                try db.cachedStatement(sql: "UPDATE task SET attempt = ? WHERE client = ? AND task_id = ? AND finished_ms IS NULL")
+                    .execute(arguments: [Int64(attempt), key.client, key.taskID])
+            case .lost(let key, let losses):
+                try db.cachedStatement(sql: "UPDATE task SET losses = ? WHERE client = ? AND task_id = ? AND finished_ms IS NULL")
+                    .execute(arguments: [Int64(losses), key.client, key.taskID])
+            case .finished(let key, let result, let finished):
+                try db.cachedStatement(sql: "UPDATE task SET finished_ms = ?, result = ? WHERE client = ? AND task_id = ? AND finished_ms IS NULL")
+                    .execute(arguments: [finished, Data(result), key.client, key.taskID])
+            }
+        }
+        if sequence != start {
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta (name, value) VALUES ('accepted_seq', ?)").execute(arguments: [sequence])
+        }
+    }
+
+    public func unfinishedTasks() async throws(LedgerError) -> [StoredTask] {
+        do {
+            return try await pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM task WHERE finished_ms IS NULL ORDER BY accepted_seq").map(Self.task(from:))
+            }
+        } catch {
+            throw LedgerError("cannot read unfinished tasks from the task ledger \(path): \(error)")
+        }
+    }
+
+    public func tasks(_ keys: [TaskKey]) async throws(LedgerError) -> [TaskKey: StoredTask] {
+        do {
+            return try await pool.read { db in
+                var found: [TaskKey: StoredTask] = [:]
+                let statement = try db.cachedStatement(sql: "SELECT * FROM task WHERE client = ? AND task_id = ?")
+                for key in keys {
+                    if let row = try Row.fetchOne(statement, arguments: [key.client, key.taskID]) { found[key] = Self.task(from: row) }
+                }
+                return found
+            }
+        } catch {
+            throw LedgerError("cannot read tasks from the task ledger \(path): \(error)")
+        }
+    }
+
+    public func pruneFinished(before unixMilliseconds: Int64) async throws(LedgerError) -> Int {
+        do {
+            return try await pool.write { db in
+                try db.execute(sql: "DELETE FROM task WHERE finished_ms IS NOT NULL AND finished_ms < ?", arguments: [unixMilliseconds])
+                return db.changesCount
+            }
+        } catch {
+            throw LedgerError("cannot prune the task ledger \(path): \(error)")
+        }
+    }
+
+    public func beginIncarnation() async throws(LedgerError) -> UInt64 {
+        do {
+            return try await pool.write { db in
+                let next = (try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'incarnation'") ?? 0) + 1
+                try db.execute(sql: "INSERT OR REPLACE INTO meta (name, value) VALUES ('incarnation', ?)", arguments: [next])
+                return UInt64(next)
+            }
+        } catch {
+            throw LedgerError("cannot start a new incarnation in the task ledger \(path): \(error)")
+        }
+    }
+
+    private static func task(from row: Row) -> StoredTask {
+        let spec: Data = row["spec"]
+        let result: Data? = row["result"]
+        return StoredTask(
+            key: TaskKey(client: row["client"], taskID: row["task_id"]), spec: Array(spec),
+            attempt: UInt32(clamping: row["attempt"] as Int64), losses: UInt32(clamping: row["losses"] as Int64),
+            acceptedUnixMilliseconds: row["accepted_ms"], finishedUnixMilliseconds: row["finished_ms"], result: result.map(Array.init))
+    }
+}

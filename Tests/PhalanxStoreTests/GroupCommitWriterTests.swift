@@ -1,0 +1,70 @@
+import PhalanxCore
+import Synchronization
+import Testing
+
+@testable import PhalanxStore
+
+/// A real SQLite ledger that counts its transactions (and can be told to fail).
+final class CountingLedger: TaskLedger {
+    let inner: SQLiteTaskLedger
+    let transactions = Mutex(0)
+    let failing = Mutex(false)
+
+    init(path: String) throws {
+        inner = try SQLiteTaskLedger(path: path)
+    }
+
+    func apply(_ changes: [LedgerChange]) async throws(LedgerError) {
+        if failing.withLock({ $0 }) { throw LedgerError("disk full (simulated)") }
+        transactions.withLock { $0 += 1 }
+        try await inner.apply(changes)
+    }
+
+    func unfinishedTasks() async throws(LedgerError) -> [StoredTask] { try await inner.unfinishedTasks() }
+    func tasks(_ keys: [TaskKey]) async throws(LedgerError) -> [TaskKey: StoredTask] { try await inner.tasks(keys) }
+    func pruneFinished(before unixMilliseconds: Int64) async throws(LedgerError) -> Int { try await inner.pruneFinished(before: unixMilliseconds) }
+    func beginIncarnation() async throws(LedgerError) -> UInt64 { try await inner.beginIncarnation() }
+}
+
+/// What the writer reported as durable, in order.
+final class DurableReports: Sendable {
+    let reported = Mutex<[GroupCommitWriter.Sequence]>([])
+    var last: GroupCommitWriter.Sequence { reported.withLock { $0.last ?? 0 } }
+    func record(_ sequence: GroupCommitWriter.Sequence) { reported.withLock { $0.append(sequence) } }
+}
+
+@Suite struct GroupCommitWriterTests {
+    @Test func manyQueuedChangesShareTransactionsAndAreAllDurableInOrder() async throws {
+        let ledger = try CountingLedger(path: temporaryLedgerPath())
+        let writer = GroupCommitWriter(ledger: ledger)
+        let reports = DurableReports()
+        let running = Task { try await writer.run { reports.record($0) } }
+        var last: GroupCommitWriter.Sequence = 0
+        for index in 0..<2_000 {
+            last = writer.enqueue([.accepted(TaskKey(client: "app", taskID: "t\(index)"), spec: [UInt8(index % 256)], acceptedUnixMilliseconds: 0)])
+        }
+        #expect(last == 2_000)
+        writer.finish()
+        try await running.value
+        let sequences = reports.reported.withLock { $0 }
+        #expect(sequences == sequences.sorted())
+        #expect(reports.last == 2_000)
+        #expect(ledger.transactions.withLock { $0 } < 2_000)  // grouped: fewer transactions than enqueues
+        let unfinished = try await ledger.unfinishedTasks()
+        #expect(unfinished.count == 2_000 && unfinished.first?.key.taskID == "t0" && unfinished.last?.key.taskID == "t1999")
+    }
+
+    @Test func aFailedWriteStopsTheWriterAndReportsNothingPastIt() async throws {
+        let ledger = try CountingLedger(path: temporaryLedgerPath())
+        let writer = GroupCommitWriter(ledger: ledger)
+        let reports = DurableReports()
+        let running = Task { try await writer.run { reports.record($0) } }
+        writer.enqueue([.accepted(TaskKey(client: "app", taskID: "ok"), spec: [], acceptedUnixMilliseconds: 0)])
+        while reports.last < 1 { await Task.yield() }
+        ledger.failing.withLock { $0 = true }
+        writer.enqueue([.accepted(TaskKey(client: "app", taskID: "lost"), spec: [], acceptedUnixMilliseconds: 0)])
+        await #expect(throws: LedgerError.self) { try await running.value }
+        #expect(reports.last == 1)
+        #expect(try await ledger.unfinishedTasks().map(\.key.taskID) == ["ok"])
+    }
+}

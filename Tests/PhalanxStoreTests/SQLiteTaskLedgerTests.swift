@@ -1,0 +1,101 @@
+import Foundation
+import PhalanxCore
+import Testing
+
+@testable import PhalanxStore
+
+/// A fresh folder for one test's ledger files.
+func temporaryLedgerPath(_ name: String = "ledger.sqlite") -> String {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("phalanx-store-\(UUID().uuidString)")
+    return folder.appendingPathComponent(name).path
+}
+
+@Suite struct SQLiteTaskLedgerTests {
+    let a = TaskKey(client: "app", taskID: "a")
+    let b = TaskKey(client: "app", taskID: "b")
+    let other = TaskKey(client: "other", taskID: "a")
+
+    @Test func theWriterConnectionFsyncsEveryCommitInWALMode() throws {
+        let ledger = try SQLiteTaskLedger(path: temporaryLedgerPath())
+        #expect(try ledger.writerSynchronousMode() == 2)  // FULL, read through the writer
+        let mode = try String(contentsOfFile: ledger.path + "-wal", encoding: .isoLatin1)
+        _ = mode  // the WAL file exists: the database is in WAL mode
+    }
+
+    @Test func acceptedTasksSurviveReopeningAndFinishedOnesKeepTheirResult() async throws {
+        let path = temporaryLedgerPath()
+        do {
+            let ledger = try SQLiteTaskLedger(path: path)
+            try await ledger.apply([
+                .accepted(a, spec: [1, 2, 3], acceptedUnixMilliseconds: 100),
+                .accepted(b, spec: [4], acceptedUnixMilliseconds: 101),
+                .accepted(other, spec: [5], acceptedUnixMilliseconds: 102),
+                .dispatched(a, attempt: 1),
+            ])
+            try await ledger.apply([.finished(a, result: [9, 9], finishedUnixMilliseconds: 200)])
+        }
+        let reopened = try SQLiteTaskLedger(path: path)
+        let unfinished = try await reopened.unfinishedTasks()
+        #expect(unfinished.map(\.key) == [b, other])
+        #expect(unfinished.first?.spec == [4])
+        let found = try await reopened.tasks([a, b, TaskKey(client: "app", taskID: "missing")])
+        #expect(found.count == 2)
+        #expect(found[a]?.result == [9, 9] && found[a]?.finishedUnixMilliseconds == 200 && found[a]?.attempt == 1)
+        #expect(found[b]?.isFinished == false)
+    }
+
+    @Test func attemptsAndLossesAreKeptForUnfinishedTasksOnly() async throws {
+        let ledger = try SQLiteTaskLedger(path: temporaryLedgerPath())
+        try await ledger.apply([
+            .accepted(a, spec: [], acceptedUnixMilliseconds: 1), .dispatched(a, attempt: 1), .lost(a, losses: 1), .dispatched(a, attempt: 2),
+        ])
+        #expect(try await ledger.unfinishedTasks().first.map { ($0.attempt, $0.losses) } ?? (0, 0) == (2, 1))
+        try await ledger.apply([.finished(a, result: [1], finishedUnixMilliseconds: 5), .dispatched(a, attempt: 3), .finished(a, result: [2], finishedUnixMilliseconds: 6)])
+        let stored = try await ledger.tasks([a])[a]
+        #expect(stored?.attempt == 2 && stored?.result == [1] && stored?.finishedUnixMilliseconds == 5)  // the first result stands
+    }
+
+    @Test func acceptingAFinishedTasksKeyAgainStartsItAfresh() async throws {
+        let ledger = try SQLiteTaskLedger(path: temporaryLedgerPath())
+        try await ledger.apply([.accepted(a, spec: [1], acceptedUnixMilliseconds: 1), .finished(a, result: [1], finishedUnixMilliseconds: 2)])
+        try await ledger.apply([.accepted(a, spec: [2], acceptedUnixMilliseconds: 3)])
+        let unfinished = try await ledger.unfinishedTasks()
+        #expect(unfinished.count == 1 && unfinished[0].spec == [2] && unfinished[0].result == nil)
+    }
+
+    @Test func unfinishedTasksComeBackInTheOrderTheyWereAccepted() async throws {
+        let ledger = try SQLiteTaskLedger(path: temporaryLedgerPath())
+        let keys = (0..<50).map { TaskKey(client: "app", taskID: "t\(49 - $0)") }  // not in key order
+        for chunk in stride(from: 0, to: 50, by: 7) {
+            try await ledger.apply(keys[chunk..<min(50, chunk + 7)].map { .accepted($0, spec: [], acceptedUnixMilliseconds: 0) })
+        }
+        #expect(try await ledger.unfinishedTasks().map(\.key) == keys)
+    }
+
+    @Test func pruningRemovesOnlyTasksFinishedBeforeTheCutoff() async throws {
+        let ledger = try SQLiteTaskLedger(path: temporaryLedgerPath())
+        try await ledger.apply([
+            .accepted(a, spec: [], acceptedUnixMilliseconds: 0), .finished(a, result: [], finishedUnixMilliseconds: 999),
+            .accepted(b, spec: [], acceptedUnixMilliseconds: 0), .finished(b, result: [], finishedUnixMilliseconds: 1_000),
+            .accepted(other, spec: [], acceptedUnixMilliseconds: 0),
+        ])
+        #expect(try await ledger.pruneFinished(before: 1_000) == 1)
+        let left = try await ledger.tasks([a, b, other])
+        #expect(left[a] == nil && left[b] != nil && left[other] != nil)
+    }
+
+    @Test func eachOpeningBeginsANewIncarnation() async throws {
+        let path = temporaryLedgerPath()
+        #expect(try await SQLiteTaskLedger(path: path).beginIncarnation() == 1)
+        #expect(try await SQLiteTaskLedger(path: path).beginIncarnation() == 2)
+    }
+
+    @Test func anUnusableFolderIsAnErrorNamingThePathAndTheKey() throws {
+        #expect {
+            try SQLiteTaskLedger(path: "/proc/phalanx-cannot-be-here/ledger.sqlite")
+        } throws: { error in
+            let message = "\(error)"
+            return message.contains("/proc/phalanx-cannot-be-here/ledger.sqlite") && message.contains("coordinator.data_dir")
+        }
+    }
+}
