@@ -30,6 +30,7 @@ public actor PhalanxClient {
     private var waitingStatus: [CheckedContinuation<ClusterStatus, any Error>] = []
     private var waitingBreakers: [CheckedContinuation<Phalanx_V1_BreakerReply, any Error>] = []
     private var waitingDrains: [CheckedContinuation<Phalanx_V1_DrainReply, any Error>] = []
+    private var waitingLookups: [UInt64: (lookup: ResultLookup, waiter: CheckedContinuation<ResultLookup, any Error>)] = [:]
     private var closedError: ErrorContext?
     /// Results received since connecting (each task reports once; a higher count means a duplicate).
     public private(set) var resultsReceived = 0
@@ -149,6 +150,46 @@ public actor PhalanxClient {
         for request in requests { outcomes.append(await outcome(of: request.taskID)) }
         return outcomes
     }
+
+    /// Asks for the outcomes of tasks submitted under this client's certificate name, by any
+    /// process and also before a coordinator restart (re-attaching). Finished ones are available
+    /// through ``outcome(of:)`` when this returns; pending ones are attached to this connection
+    /// and their outcomes come when they finish; unknown ones (never accepted, or pruned after the
+    /// coordinator's retention) have none.
+    public func attach(_ taskIDs: [String]) async throws -> ResultLookup {
+        var seen = Set<String>()
+        let ids = taskIDs.filter { seen.insert($0).inserted }
+        let (chunks, oversized) = FrameBudget.chunks(ids, maximumFrameBytes: coordinator.maximumFrameBytes, maximumCount: Self.lookupBatchSize) {
+            $0.utf8.count + 8
+        }
+        if let first = oversized.first {
+            throw ErrorContext(code: .invalidArgument, message: "task id '\(first.prefix(64))…' is longer than any task id can be", originNode: local.name)
+        }
+        var total = ResultLookup(pending: [], unknown: [])
+        for chunk in chunks {
+            if let closedError { throw closedError }
+            nextRequestID += 1
+            let requestID = nextRequestID
+            var request = Phalanx_V1_ResultRequest()
+            request.requestID = requestID
+            request.taskIds = chunk
+            for taskID in chunk { unfinished.insert(taskID) }
+            channel.writeAndFlush(Phalanx_V1_Envelope(.resultRequest(request)), promise: nil)
+            let lookup = try await withCheckedThrowingContinuation { waiter in
+                waitingLookups[requestID] = (ResultLookup(pending: [], unknown: []), waiter)
+            }
+            for taskID in lookup.unknown { unfinished.remove(taskID) }
+            total.pending += lookup.pending
+            total.unknown += lookup.unknown
+        }
+        return total
+    }
+
+    /// Task ids per result request at most (requests are also cut by bytes).
+    public static let lookupBatchSize = 10_000
+
+    /// Whether the connection to the coordinator has ended (outcomes not yet arrived will not come on it).
+    public var isClosed: Bool { closedError != nil }
 
     /// Asks the coordinator for the cluster's status.
     public func status() async throws -> ClusterStatus {
@@ -285,6 +326,19 @@ public actor PhalanxClient {
         case .drainReply(let reply):
             guard !waitingDrains.isEmpty else { return }
             waitingDrains.removeFirst().resume(returning: reply)
+        case .resultReply(let reply):
+            guard var entry = waitingLookups[reply.requestID] else { return }
+            entry.lookup.pending += reply.pending
+            entry.lookup.unknown += reply.unknown
+            if reply.hasError {
+                waitingLookups[reply.requestID] = nil
+                entry.waiter.resume(throwing: ErrorContext(wire: reply.error))
+            } else if reply.done {
+                waitingLookups[reply.requestID] = nil
+                entry.waiter.resume(returning: entry.lookup)
+            } else {
+                waitingLookups[reply.requestID] = entry
+            }
         default:
             break  // heartbeats only keep the connection alive
         }
@@ -314,5 +368,7 @@ public actor PhalanxClient {
         waitingBreakers.removeAll()
         for waiter in waitingDrains { waiter.resume(throwing: error) }
         waitingDrains.removeAll()
+        for (_, entry) in waitingLookups { entry.waiter.resume(throwing: error) }
+        waitingLookups.removeAll()
     }
 }

@@ -24,6 +24,6 @@ extension ClusterStatus {
             },
             tasksAccepted: wire.tasksAccepted, tasksSucceeded: wire.tasksSucceeded, tasksFailed: wire.tasksFailed,
             tasksQueued: wire.tasksQueued, tasksRunning: wire.tasksRunning, tasksExpired: wire.tasksExpired,
-            queuedBytes: wire.queuedBytes, clients: wire.clients)
+            queuedBytes: wire.queuedBytes, clients: wire.clients, tasksRecovered: wire.tasksRecovered)
     }
 }

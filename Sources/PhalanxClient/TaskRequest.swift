@@ -62,6 +62,8 @@ public struct ClusterStatus: Sendable, Codable {
     public let queuedBytes: UInt64
     /// Client and admin connections.
     public let clients: UInt32
+    /// Unfinished tasks the coordinator read back from its ledger when it started.
+    public let tasksRecovered: UInt64
 }
 
 /// An admin's command for the coordinator's per-worker circuit breakers.
@@ -78,4 +80,17 @@ public struct WorkerBreaker: Sendable, Hashable, Codable {
     public let worker: String
     /// closed, open, half_open or forced_open.
     public let state: String
+}
+
+/// What the coordinator said about tasks asked for by id (``PhalanxClient/attach(_:)``).
+public struct ResultLookup: Sendable, Hashable {
+    /// Unfinished: attached to this connection, their outcomes will come.
+    public var pending: [String]
+    /// Never accepted under this client's name, or pruned after the coordinator's retention.
+    public var unknown: [String]
+
+    public init(pending: [String], unknown: [String]) {
+        self.pending = pending
+        self.unknown = unknown
+    }
 }

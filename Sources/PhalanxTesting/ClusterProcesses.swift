@@ -174,14 +174,31 @@ public final class ClusterProcesses: @unchecked Sendable {
         )
     }
 
-    private func start(_ name: String, _ arguments: [String]) throws {
+    /// Starts `phalanx ARGUMENTS` (e.g. a `submit --wait`) in the background as `name`; its standard
+    /// output goes to ``output(_:)``, its standard error to ``log(_:)``.
+    public func startCommand(_ name: String, _ arguments: [String]) throws {
+        try start(name, arguments, captureOutput: true)
+    }
+
+    /// What the named process wrote to standard output so far (for processes started with ``startCommand(_:_:)``).
+    public func output(_ name: String) -> String {
+        (try? String(contentsOf: directory.appendingPathComponent("\(name).out"), encoding: .utf8)) ?? ""
+    }
+
+    private func start(_ name: String, _ arguments: [String], captureOutput: Bool = false) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
         let log = directory.appendingPathComponent("\(name).log")
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else { throw SetupError("cannot create \(log.path)") }
         process.standardError = try FileHandle(forWritingTo: log)
-        process.standardOutput = FileHandle.nullDevice
+        if captureOutput {
+            let output = directory.appendingPathComponent("\(name).out")
+            guard FileManager.default.createFile(atPath: output.path, contents: nil) else { throw SetupError("cannot create \(output.path)") }
+            process.standardOutput = try FileHandle(forWritingTo: output)
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+        }
         try process.run()
         lock.withLock { processes[name] = process }
     }

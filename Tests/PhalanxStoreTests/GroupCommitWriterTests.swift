@@ -67,4 +67,21 @@ final class DurableReports: Sendable {
         #expect(reports.last == 1)
         #expect(try await ledger.unfinishedTasks().map(\.key.taskID) == ["ok"])
     }
+
+    @Test func largeBacklogsAreWrittenInTransactionsOfAboutTheByteCapAndCountedUntilTaken() async throws {
+        let ledger = try CountingLedger(path: temporaryLedgerPath())
+        let megabyte = [UInt8](repeating: 7, count: 1_000_000)
+        let writer = GroupCommitWriter(ledger: ledger, maximumTransactionBytes: 3_000_000)
+        for index in 0..<10 {
+            writer.enqueue([.accepted(TaskKey(client: "app", taskID: "big\(index)"), spec: megabyte, acceptedUnixMilliseconds: 0)])
+        }
+        #expect(writer.pendingBytes >= 10_000_000 && writer.pendingBytes < 10_001_000)
+        let reports = DurableReports()
+        writer.finish()
+        try await writer.run { reports.record($0) }
+        #expect(writer.pendingBytes == 0)
+        #expect(ledger.transactions.withLock { $0 } == 4)  // 3 + 3 + 3 + 1 entries
+        #expect(reports.reported.withLock { $0 } == [3, 6, 9, 10])
+        #expect(try await ledger.unfinishedTasks().count == 10)
+    }
 }

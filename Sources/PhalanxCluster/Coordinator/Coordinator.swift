@@ -118,6 +118,10 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                 id = await self.connected(link)
                 guard let connectionID = id else { return }
                 for try await envelope in inbound {
+                    if case .submit = envelope.body, writer.pendingBytes > configuration.ledgerBacklogBytes {
+                        // The ledger is behind: new work waits (unread, so TCP pushes back) until it catches up.
+                        await Self.waitForLedger(writer, below: configuration.ledgerBacklogBytes, clock: clock)
+                    }
                     if case .submit = envelope.body, !link.isWritable {
                         // A client that does not read its results gets no more submits read.
                         guard await Self.waitUntilWritable(link, timeout: configuration.slowReaderTimeout, clock: clock) else {
@@ -132,6 +136,11 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             logger.debug("connection ended", metadata: ["connection": "\(id.map { "\($0)" } ?? "unidentified")", "reason": "\(error)"])
         }
         if let id { await disconnected(id) }
+    }
+
+    /// Waits until the group commit's backlog is below `bytes` (submits are not read meanwhile).
+    private static func waitForLedger(_ writer: GroupCommitWriter, below bytes: Int, clock: C) async {
+        while writer.pendingBytes > bytes, (try? await clock.sleep(for: .milliseconds(2))) != nil {}
     }
 
     /// Waits (on the injected clock) until `link` can take writes again; false if `timeout` passes first.
@@ -440,6 +449,7 @@ extension CoordinatorStatus {
         reply.queuedBytes = UInt64(heldBytes)
         reply.clients = UInt32(clamping: clients)
         reply.tasksExpired = expired
+        reply.tasksRecovered = UInt64(recovered)
         return reply
     }
 }

@@ -32,6 +32,9 @@ public struct CoordinatorConfiguration: Sendable {
     /// Finished tasks are kept in the ledger this long, then pruned (`coordinator.retention_ms`).
     public var retention: Duration
 
+    /// Bytes queued for the ledger before submits are no longer read until it catches up.
+    public var ledgerBacklogBytes = 16 * 1024 * 1024
+
     /// The task ledger's file.
     public var ledgerPath: String { "\(dataDirectory)/tasks.sqlite" }
 

@@ -12,18 +12,47 @@ public final class GroupCommitWriter: Sendable {
     public typealias Sequence = UInt64
 
     private struct State {
-        var pending: [LedgerChange] = []
+        /// Queued changes, one entry per ``enqueue(_:)``, oldest first.
+        var pending: [(sequence: Sequence, changes: [LedgerChange])] = []
+        var pendingHead = 0
+        var pendingBytes = 0
         var lastQueued: Sequence = 0
         var failure: LedgerError?
+
+        /// Takes whole entries, oldest first, until about `maximumBytes` (at least one entry).
+        mutating func take(maximumBytes: Int) -> (changes: [LedgerChange], upTo: Sequence)? {
+            guard pendingHead < pending.count else { return nil }
+            var changes: [LedgerChange] = []
+            var bytes = 0
+            var upTo: Sequence = 0
+            while pendingHead < pending.count, changes.isEmpty || bytes < maximumBytes {
+                let entry = pending[pendingHead]
+                pendingHead += 1
+                changes.append(contentsOf: entry.changes)
+                bytes += entry.changes.reduce(0) { $0 + $1.approximateBytes }
+                upTo = entry.sequence
+            }
+            pendingBytes -= bytes
+            if pendingHead == pending.count {
+                pending.removeAll(keepingCapacity: true)
+                pendingHead = 0
+            }
+            return (changes, upTo)
+        }
     }
+
+    /// A transaction takes queued changes up to about this many bytes (more wait for the next one),
+    /// so that a burst of large payloads is written in steps instead of one huge transaction.
+    public let maximumTransactionBytes: Int
 
     private let ledger: any TaskLedger
     private let state = Mutex(State())
     private let doorbell: AsyncStream<Void>
     private let ring: AsyncStream<Void>.Continuation
 
-    public init(ledger: any TaskLedger) {
+    public init(ledger: any TaskLedger, maximumTransactionBytes: Int = 8 * 1024 * 1024) {
         self.ledger = ledger
+        self.maximumTransactionBytes = maximumTransactionBytes
         (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -31,13 +60,17 @@ public final class GroupCommitWriter: Sendable {
     @discardableResult
     public func enqueue(_ changes: [LedgerChange]) -> Sequence {
         let sequence = state.withLock { state in
-            state.pending.append(contentsOf: changes)
             state.lastQueued += 1
+            state.pending.append((state.lastQueued, changes))
+            state.pendingBytes += changes.reduce(0) { $0 + $1.approximateBytes }
             return state.lastQueued
         }
         ring.yield()
         return sequence
     }
+
+    /// Bytes queued and not yet taken into a transaction (the backlog a caller may bound).
+    public var pendingBytes: Int { state.withLock { $0.pendingBytes } }
 
     /// The sequence number of the last queued changes (0 before any).
     public var lastQueued: Sequence { state.withLock { $0.lastQueued } }
@@ -47,16 +80,7 @@ public final class GroupCommitWriter: Sendable {
     /// failure: nothing queued after it is written, and the caller must stop acknowledging.
     public func run(reportingTo durable: @Sendable (Sequence) async -> Void) async throws(LedgerError) {
         for await _ in doorbell {
-            while true {
-                let (batch, upTo) = state.withLock { state in
-                    let batch = state.pending
-                    state.pending.removeAll(keepingCapacity: true)
-                    return (batch, state.lastQueued)
-                }
-                if batch.isEmpty {
-                    await durable(upTo)
-                    break
-                }
+            while let (batch, upTo) = state.withLock({ $0.take(maximumBytes: maximumTransactionBytes) }) {
                 do {
                     try await ledger.apply(batch)
                 } catch {

@@ -33,6 +33,17 @@ public enum LedgerChange: Sendable, Hashable {
     case finished(TaskKey, result: [UInt8], finishedUnixMilliseconds: Int64)
 }
 
+extension LedgerChange {
+    /// Roughly the bytes this change writes.
+    public var approximateBytes: Int {
+        switch self {
+        case .accepted(let key, let spec, _): spec.count + key.client.utf8.count + key.taskID.utf8.count + 32
+        case .finished(let key, let result, _): result.count + key.client.utf8.count + key.taskID.utf8.count + 16
+        case .dispatched(let key, _), .lost(let key, _): key.client.utf8.count + key.taskID.utf8.count + 16
+        }
+    }
+}
+
 /// A task as the ledger keeps it.
 public struct StoredTask: Sendable, Hashable {
     public var key: TaskKey

@@ -20,9 +20,13 @@ struct ClientOptions: ParsableArguments {
             printError("configuration error: \(error.message)")
             throw ExitCode(2)
         }
-        return try await reportingErrors {
-            try await PhalanxClient.connect(
-                host: config.string("coordinator.host"), port: config.integer("coordinator.port"), tls: tls, limits: config.limits)
-        }
+        return try await reportingErrors { try await dial(config, defaultName: defaultName) }
+    }
+
+    /// Connects as `name` (or `defaultName`), throwing what went wrong (for callers that retry).
+    func dial(_ config: ClusterConfig, defaultName: String = "client") async throws -> PhalanxClient {
+        try await PhalanxClient.connect(
+            host: config.string("coordinator.host"), port: config.integer("coordinator.port"), tls: config.tlsFiles(forNode: name ?? defaultName),
+            limits: config.limits)
     }
 }

@@ -24,10 +24,11 @@ struct StatusCommand: AsyncParsableCommand {
             return
         }
         print("coordinator \(status.coordinator)")
-        print("tasks: \(status.tasksAccepted) accepted, \(status.tasksSucceeded) succeeded, \(status.tasksFailed) failed, \(status.tasksQueued) queued, \(status.tasksRunning) running")
+        print("tasks: \(status.tasksAccepted) accepted, \(status.tasksSucceeded) succeeded, \(status.tasksFailed) failed, \(status.tasksQueued) queued, \(status.tasksRunning) running, \(status.tasksRecovered) recovered at start")
         print("workers: \(status.workers.count)")
         for worker in status.workers {
-            print("  \(worker.name): \(worker.inFlight)/\(worker.capacity) busy, \(worker.finished) finished, kinds \(worker.kinds.joined(separator: ","))")
+            let state = worker.draining ? ", draining" : ""
+            print("  \(worker.name): \(worker.inFlight)/\(worker.capacity) busy, \(worker.finished) finished, breaker \(worker.breaker)\(state), kinds \(worker.kinds.joined(separator: ","))")
         }
     }
 }

@@ -32,12 +32,14 @@ struct SubmitCommand: AsyncParsableCommand {
     var wait = false
 
     func validate() throws {
+        guard (1...64).contains(kind.utf8.count) else { throw ValidationError("--kind must be 1-64 bytes, e.g. echo, sleep, sha256, fail") }
         guard (1...10_000_000).contains(count) else { throw ValidationError("--count must be in 1...10000000, got \(count)") }
         if let timeoutMs, timeoutMs <= 0 { throw ValidationError("--timeout-ms must be positive, got \(timeoutMs)") }
     }
 
     func run() async throws {
         let config = try common.load()
+        let client = client
         let connection = try await client.connect(config)
         let prefix = "\(Int(Date().timeIntervalSince1970 * 1000))-\(UInt32.random(in: 0...UInt32.max))"
         let requests = (0..<count).map { index in
@@ -46,43 +48,32 @@ struct SubmitCommand: AsyncParsableCommand {
         let started = ContinuousClock.now
         try await reportingErrors { try await connection.submit(requests) }
         guard wait else {
-            print(client.json ? "{\"accepted\":\(count)}" : "accepted \(count) task(s)")
+            printAccepted(requests.map(\.taskID), prefix: prefix)
             await connection.close()
             return
         }
-        var failures = 0
-        var lines: [[String: Any]] = []
-        for request in requests {
-            let outcome = await connection.outcome(of: request.taskID)
-            switch outcome.result {
-            case .success(let bytes):
-                let text = String(decoding: bytes, as: UTF8.self)
-                if client.json {
-                    lines.append(["task_id": outcome.taskID, "ok": true, "output": text, "worker": outcome.worker ?? ""])
-                } else if count <= 20 {
-                    print("\(outcome.taskID) ok (\(outcome.worker ?? "?")): \(text)")
-                }
-            case .failure(let error):
-                failures += 1
-                if client.json {
-                    lines.append([
-                        "task_id": outcome.taskID, "ok": false, "code": error.code.rawValue, "class": error.failureClass.rawValue,
-                        "message": error.message, "origin_node": error.originNode ?? "", "trace_id": error.traceID ?? "",
-                    ])
-                } else if count <= 20 || failures <= 5 {
-                    print("\(outcome.taskID) FAILED \(error)")
-                }
-            }
+        // Outcomes are collected across a coordinator restart: its ledger kept the tasks.
+        var waiter = ReattachingWaiter(connection: connection, reconnectWindow: .seconds(60)) { try await client.dial(config) }
+        var report = OutcomeReport(json: client.json)
+        let ids = requests.map(\.taskID)
+        for (index, taskID) in ids.enumerated() {
+            let outcome = try await reportingErrors { try await waiter.outcome(of: taskID, outstanding: ids[index...]) }
+            report.add(outcome, total: count)
         }
-        let seconds = (ContinuousClock.now - started).seconds
+        try report.finish(seconds: (ContinuousClock.now - started).seconds)
+        await waiter.connection.close()
+        if report.failed > 0 { throw ExitCode(3) }
+    }
+
+    /// Prints what was accepted and the ids to ask for (`phalanx result ID`).
+    private func printAccepted(_ ids: [String], prefix: String) {
         if client.json {
-            let summary: [String: Any] = ["tasks": count, "succeeded": count - failures, "failed": failures, "seconds": seconds, "results": lines]
-            let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
+            let data = (try? JSONSerialization.data(withJSONObject: ["accepted": ids.count, "task_ids": ids], options: [.sortedKeys])) ?? Data()
             print(String(decoding: data, as: UTF8.self))
+        } else if ids.count <= 20 {
+            print("accepted \(ids.count) task(s); their outcomes: phalanx result \(ids.joined(separator: " "))")
         } else {
-            print("\(count) task(s): \(count - failures) succeeded, \(failures) failed in \(String(format: "%.3f", seconds)) s")
+            print("accepted \(ids.count) task(s), ids \(prefix)-0 … \(prefix)-\(ids.count - 1); their outcomes: phalanx result ID …")
         }
-        await connection.close()
-        if failures > 0 { throw ExitCode(3) }
     }
 }

@@ -1,0 +1,78 @@
+import Foundation
+import PhalanxClient
+import PhalanxResilience
+
+/// Prints task outcomes the way `submit --wait` and `result` do: in text, one line per task for
+/// small runs (and the first failures of large ones) and a summary; with `--json`, one JSON
+/// object with every outcome.
+struct OutcomeReport {
+    let json: Bool
+    /// Text lines are printed for every task up to this many tasks.
+    let listAllUpTo: Int
+    private(set) var succeeded = 0
+    private(set) var failed = 0
+    private(set) var pending = 0
+    private(set) var unknown = 0
+    private var entries: [[String: Any]] = []
+
+    init(json: Bool, listAllUpTo: Int = 20) {
+        self.json = json
+        self.listAllUpTo = listAllUpTo
+    }
+
+    private var seen: Int { succeeded + failed + pending + unknown }
+
+    mutating func add(_ outcome: TaskOutcome, total: Int) {
+        switch outcome.result {
+        case .success(let bytes):
+            succeeded += 1
+            let text = String(decoding: bytes, as: UTF8.self)
+            if json {
+                entries.append(["task_id": outcome.taskID, "ok": true, "output": text, "worker": outcome.worker ?? "", "attempt": outcome.attempt])
+            } else if total <= listAllUpTo {
+                print("\(outcome.taskID) ok (\(outcome.worker ?? "?"), attempt \(outcome.attempt)): \(text)")
+            }
+        case .failure(let error):
+            failed += 1
+            if json {
+                entries.append([
+                    "task_id": outcome.taskID, "ok": false, "code": error.code.rawValue, "class": error.failureClass.rawValue,
+                    "message": error.message, "origin_node": error.originNode ?? "", "trace_id": error.traceID ?? "",
+                    "worker": outcome.worker ?? "", "attempt": outcome.attempt,
+                ])
+            } else if total <= listAllUpTo || failed <= 5 {
+                print("\(outcome.taskID) FAILED \(error)")
+            }
+        }
+    }
+
+    mutating func addPending(_ taskID: String) {
+        pending += 1
+        if json { entries.append(["task_id": taskID, "pending": true]) } else { print("\(taskID) pending (not finished yet)") }
+    }
+
+    mutating func addUnknown(_ taskID: String) {
+        unknown += 1
+        if json {
+            entries.append(["task_id": taskID, "unknown": true])
+        } else {
+            print("\(taskID) unknown: never accepted for this client certificate, or pruned after coordinator.retention_ms")
+        }
+    }
+
+    /// Prints the summary (text) or the whole report (JSON).
+    func finish(seconds: Double) throws {
+        if json {
+            var summary: [String: Any] = ["tasks": seen, "succeeded": succeeded, "failed": failed, "seconds": seconds, "results": entries]
+            if pending > 0 { summary["pending"] = pending }
+            if unknown > 0 { summary["unknown"] = unknown }
+            let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            var line = "\(seen) task(s): \(succeeded) succeeded, \(failed) failed"
+            if pending > 0 { line += ", \(pending) pending" }
+            if unknown > 0 { line += ", \(unknown) unknown" }
+            print("\(line) in \(String(format: "%.3f", seconds)) s")
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import PhalanxClient
+import PhalanxResilience
+
+/// Waits for the outcomes of tasks by id. When the connection to the coordinator drops (it
+/// restarted, or the network failed), it reconnects with jittered backoff for up to
+/// `reconnectWindow` and re-attaches the tasks still outstanding: the coordinator kept them in
+/// its ledger, so every outcome still arrives, once.
+struct ReattachingWaiter {
+    private(set) var connection: PhalanxClient
+    let reconnectWindow: Duration
+    let dial: () async throws -> PhalanxClient
+
+    /// The outcome of `taskID`; `outstanding` are the ids not yet reported (this one first).
+    mutating func outcome(of taskID: String, outstanding: ArraySlice<String>) async throws -> TaskOutcome {
+        var outcome = await connection.outcome(of: taskID)
+        while case .failure = outcome.result, await connection.isClosed {
+            try await reconnect(reattaching: outstanding)
+            outcome = await connection.outcome(of: taskID)
+        }
+        return outcome
+    }
+
+    private mutating func reconnect(reattaching outstanding: ArraySlice<String>) async throws {
+        printError("the connection to the coordinator was lost; reconnecting to collect the \(outstanding.count) outstanding outcome(s)")
+        let policy = RetryPolicy(maxAttempts: .max, initialBackoff: .milliseconds(200), maxBackoff: .seconds(2), jitter: .equal)
+        let giveUpAt = ContinuousClock.now + reconnectWindow
+        var retry = 0
+        while true {
+            do {
+                let fresh = try await dial()
+                let lookup = try await fresh.attach(Array(outstanding))
+                if !lookup.unknown.isEmpty {
+                    printError("the coordinator does not know \(lookup.unknown.count) of them (never accepted, or pruned)")
+                }
+                await connection.close()
+                connection = fresh
+                printError("reconnected; waiting for the outstanding outcomes")
+                return
+            } catch {
+                retry += 1
+                guard ContinuousClock.now < giveUpAt else {
+                    throw ErrorContext(
+                        code: .unavailable,
+                        message: "could not reconnect to the coordinator within \(reconnectWindow) (last error: \(error)); the tasks are kept in its ledger, ask for them later with `phalanx result ID`")
+                }
+                try await Task.sleep(for: policy.backoff(beforeRetry: retry, previous: .zero, random: Double.random(in: 0..<1)))
+            }
+        }
+    }
+}

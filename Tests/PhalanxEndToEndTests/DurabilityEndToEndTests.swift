@@ -1,0 +1,102 @@
+import Foundation
+import PhalanxClient
+import PhalanxResilience
+import PhalanxTesting
+import Testing
+
+extension EndToEnd {
+    /// The task ledger: what was accepted survives `kill -9` of the coordinator, results a client
+    /// saw are the ones kept, and clients re-attach by task id.
+    @Suite(.timeLimit(.minutes(2))) struct DurabilityEndToEndTests {
+        @Test func aCoordinatorKilledMidBatchLosesNoAcceptedTaskAndAClientReattachesToEveryOutcome() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1", capacity: 8)
+            let client = try await cluster.client()
+            try await cluster.waitForWorkers(1, using: client)
+
+            let ids = (0..<300).map { "t\($0)" }
+            try await client.submit(ids.map { TaskRequest(taskID: $0, kind: "sleep", text: "20") })  // acknowledged: durable
+            try await eventually("some outcomes arrive before the kill") { await client.resultsReceived >= 30 }
+            cluster.kill("coordinator")
+            var seenBeforeKill: [String: TaskOutcome] = [:]
+            for id in ids {
+                let outcome = await client.outcome(of: id)
+                if case .success = outcome.result { seenBeforeKill[id] = outcome }
+            }
+            #expect(seenBeforeKill.count >= 30 && seenBeforeKill.count < 300)
+
+            try await cluster.startCoordinator()  // the same port and data directory
+            let again = try await cluster.client()
+            let lookup = try await again.attach(ids)
+            #expect(lookup.unknown.isEmpty, "the coordinator forgot accepted tasks: \(lookup.unknown.prefix(5))")
+            var outcomes: [String: TaskOutcome] = [:]
+            for id in ids { outcomes[id] = await again.outcome(of: id) }
+            let failed = outcomes.values.filter { if case .failure = $0.result { true } else { false } }
+            #expect(failed.isEmpty, "\(failed.prefix(3).map(\.result))")
+            for (id, before) in seenBeforeKill {
+                // A result a client saw is the one kept: not recomputed by another attempt.
+                #expect(outcomes[id]?.attempt == before.attempt && outcomes[id]?.worker == before.worker, "\(id)")
+            }
+            #expect(await again.resultsReceived == 300)
+            // Recovered: every task not durably finished before the kill (at least those still pending when
+            // the client attached, at most those it had not seen finish).
+            let recovered = Int(try await again.status().tasksRecovered)
+            #expect(recovered >= lookup.pending.count && recovered <= 300 - seenBeforeKill.count && recovered > 0)
+            #expect(cluster.log("coordinator").contains("task ledger opened"))
+            await again.close()
+            await client.close()
+        }
+
+        @Test func submitWithoutWaitPrintsIdsWhoseOutcomesSurviveARestartAndUnknownIdsAreNamed() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            let submitted = try ClusterProcesses.runToCompletion(
+                ["submit"] + cluster.clientArguments + ["--kind", "echo", "--payload", "kept", "--count", "3", "--json"])
+            #expect(submitted.status == 0, "\(submitted.stderr)")
+            let json = try JSONSerialization.jsonObject(with: Data(submitted.stdout.utf8)) as? [String: Any]
+            let ids = json?["task_ids"] as? [String] ?? []
+            #expect(ids.count == 3 && json?["accepted"] as? Int == 3)
+
+            // No worker yet: the tasks are pending. Restart the coordinator (SIGTERM), then add a worker.
+            let pending = try ClusterProcesses.runToCompletion(["result"] + cluster.clientArguments + ids)
+            #expect(pending.status == 0 && pending.stdout.contains("3 pending"), "\(pending.stdout)\(pending.stderr)")
+            cluster.signal("coordinator", SIGTERM)
+            #expect(try await cluster.waitForExit("coordinator", within: .seconds(5)) == 0)
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1")
+
+            let waited = try ClusterProcesses.runToCompletion(["result"] + cluster.clientArguments + ids + ["--wait", "--json"])
+            #expect(waited.status == 0, "\(waited.stdout)\(waited.stderr)")
+            let report = try JSONSerialization.jsonObject(with: Data(waited.stdout.utf8)) as? [String: Any]
+            let results = report?["results"] as? [[String: Any]] ?? []
+            #expect(results.map { $0["task_id"] as? String } == ids && results.allSatisfy { $0["output"] as? String == "kept" })
+
+            let unknown = try ClusterProcesses.runToCompletion(["result"] + cluster.clientArguments + [ids[0], "never-submitted"])
+            #expect(unknown.status == 1 && unknown.stdout.contains("never-submitted unknown"), "\(unknown.stdout)")
+            let otherClient = try ClusterProcesses.runToCompletion(["result"] + cluster.clientArguments + ["--name", "admin", ids[0]])
+            #expect(otherClient.status == 1, "another certificate name cannot read this client's tasks: \(otherClient.stdout)")
+        }
+
+        @Test func submitWaitCollectsEveryOutcomeOnceAcrossACoordinatorKill() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1", capacity: 4)
+            let watcher = try await cluster.client("admin")
+            try await cluster.waitForWorkers(1, using: watcher)
+            try cluster.startCommand(
+                "submit", ["submit"] + cluster.clientArguments + ["--kind", "sleep", "--payload", "30", "--count", "120", "--wait"])
+            try await eventually("some tasks finish") { try await watcher.status().tasksSucceeded >= 20 }
+            await watcher.close()
+            cluster.kill("coordinator")
+            try await cluster.startCoordinator()
+            let status = try await cluster.waitForExit("submit", within: .seconds(60))
+            #expect(status == 0, "submit: \(cluster.output("submit")) \(cluster.log("submit"))")
+            #expect(cluster.output("submit").contains("120 task(s): 120 succeeded, 0 failed"), "\(cluster.output("submit"))")
+            #expect(cluster.log("submit").contains("reconnected"))
+        }
+    }
+}
