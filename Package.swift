@@ -3,6 +3,11 @@
 // Module arrows follow docs/architecture.md: pure logic depends on nothing that does I/O.
 import PackageDescription
 
+// The pure machines are generic over the shell's message types (CoordinatorMachine<Spec, Output>).
+// Without cross-module optimization their code runs unspecialized in the shell's module (every
+// dictionary operation through value witnesses): measured 30-40 % less throughput end to end.
+let crossModuleOptimized: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+
 let package = Package(
     name: "phalanx",
     platforms: [.macOS(.v15)],
@@ -35,10 +40,11 @@ let package = Package(
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
-            ]
+            ],
+            swiftSettings: crossModuleOptimized
         ),
         // The protocols as pure value-type machines: no sockets, no disk, no clock reads.
-        .target(name: "PhalanxCore", dependencies: ["PhalanxResilience"]),
+        .target(name: "PhalanxCore", dependencies: ["PhalanxResilience"], swiftSettings: crossModuleOptimized),
         // Bytes ↔ messages: generated protobuf, frame codec, conversions.
         .target(
             name: "PhalanxWire",
