@@ -52,6 +52,10 @@ public final class SQLiteTaskLedger: TaskLedger {
                 CREATE TABLE meta (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2: no index of unfinished tasks") { db in
+            // Every finish moved a row out of it; recovery reads unfinished tasks once, at start.
+            try db.execute(sql: "DROP INDEX IF EXISTS task_unfinished")
+        }
         return migrator
     }
 
@@ -72,24 +76,28 @@ public final class SQLiteTaskLedger: TaskLedger {
     private static func write(_ changes: [LedgerChange], in db: Database) throws {
         var sequence = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'accepted_seq'") ?? 0
         let start = sequence
-        for change in changes {
-            switch change {
-            case .accepted(let key, let spec, let accepted):
+        for write in CoalescedWrites(changes).writes {
+            let key = write.key
+            if let accepted = write.accepted {
                 sequence += 1
                 try db.cachedStatement(sql: """
                     INSERT OR REPLACE INTO task (client, task_id, spec, attempt, losses, accepted_ms, accepted_seq, finished_ms, result)
-                    VALUES (?, ?, ?, 0, 0, ?, ?, NULL, NULL)
-                    """).execute(arguments: [key.client, key.taskID, Data(spec), accepted, sequence])
-            case .dispatched(let key, let attempt):
-                try db.cachedStatement(sql: "UPDATE task SET attempt = ? WHERE client = ? AND task_id = ? AND finished_ms IS NULL")
-                    .execute(arguments: [Int64(attempt), key.client, key.taskID])
-            case .lost(let key, let losses):
-                try db.cachedStatement(sql: "UPDATE task SET losses = ? WHERE client = ? AND task_id = ? AND finished_ms IS NULL")
-                    .execute(arguments: [Int64(losses), key.client, key.taskID])
-            case .finished(let key, let result, let finished):
-                try db.cachedStatement(sql: "UPDATE task SET finished_ms = ?, result = ? WHERE client = ? AND task_id = ? AND finished_ms IS NULL")
-                    .execute(arguments: [finished, Data(result), key.client, key.taskID])
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: [
+                        key.client, key.taskID, Data(accepted.spec), Int64(write.attempt ?? 0), Int64(write.losses ?? 0), accepted.unixMilliseconds,
+                        sequence, write.finished?.unixMilliseconds, write.finished.map { Data($0.result) },
+                    ])
+                continue
             }
+            // One update of a task accepted earlier; a finished task is never changed again.
+            try db.cachedStatement(sql: """
+                UPDATE task SET attempt = COALESCE(?, attempt), losses = COALESCE(?, losses),
+                    finished_ms = COALESCE(?, finished_ms), result = COALESCE(?, result)
+                WHERE client = ? AND task_id = ? AND finished_ms IS NULL
+                """).execute(arguments: [
+                    write.attempt.map { Int64($0) }, write.losses.map { Int64($0) }, write.finished?.unixMilliseconds,
+                    write.finished.map { Data($0.result) }, key.client, key.taskID,
+                ])
         }
         if sequence != start {
             try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta (name, value) VALUES ('accepted_seq', ?)").execute(arguments: [sequence])

@@ -1,0 +1,57 @@
+import PhalanxCore
+
+/// The net effect of a run of ledger changes on each task, so that a transaction writes each task
+/// once: a task accepted, dispatched and finished within one group commit becomes one insert.
+/// Pure; every ledger implementation can use it.
+public struct CoalescedWrites: Sendable, Hashable {
+    /// What one transaction does to one task.
+    public struct Write: Sendable, Hashable {
+        public var key: TaskKey
+        /// Set when the task was accepted in this run: insert (replacing a finished task of the same key).
+        public var accepted: (spec: [UInt8], unixMilliseconds: Int64)?
+        public var attempt: UInt32?
+        public var losses: UInt32?
+        public var finished: (result: [UInt8], unixMilliseconds: Int64)?
+
+        public static func == (lhs: Write, rhs: Write) -> Bool {
+            lhs.key == rhs.key && lhs.accepted?.spec == rhs.accepted?.spec && lhs.accepted?.unixMilliseconds == rhs.accepted?.unixMilliseconds
+                && lhs.attempt == rhs.attempt && lhs.losses == rhs.losses && lhs.finished?.result == rhs.finished?.result
+                && lhs.finished?.unixMilliseconds == rhs.finished?.unixMilliseconds
+        }
+
+        public func hash(into hasher: inout Hasher) { hasher.combine(key) }
+    }
+
+    /// One write per task, in the order each task first appeared.
+    public private(set) var writes: [Write] = []
+
+    public init(_ changes: [LedgerChange]) {
+        var index: [TaskKey: Int] = [:]
+        index.reserveCapacity(changes.count)
+        for change in changes {
+            let key: TaskKey
+            switch change {
+            case .accepted(let k, _, _), .dispatched(let k, _), .lost(let k, _), .finished(let k, _, _): key = k
+            }
+            let position: Int
+            if let existing = index[key] {
+                position = existing
+            } else {
+                position = writes.count
+                index[key] = position
+                writes.append(Write(key: key))
+            }
+            switch change {
+            case .accepted(_, let spec, let at):
+                // A new acceptance starts the task afresh, whatever came before it in this run.
+                writes[position] = Write(key: key, accepted: (spec, at))
+            case .dispatched(_, let attempt):
+                if writes[position].finished == nil { writes[position].attempt = attempt }
+            case .lost(_, let losses):
+                if writes[position].finished == nil { writes[position].losses = losses }
+            case .finished(_, let result, let at):
+                if writes[position].finished == nil { writes[position].finished = (result, at) }  // the first result stands
+            }
+        }
+    }
+}
