@@ -30,6 +30,7 @@ public actor PhalanxClient {
     private var waitingStatus: [CheckedContinuation<ClusterStatus, any Error>] = []
     private var waitingBreakers: [CheckedContinuation<Phalanx_V1_BreakerReply, any Error>] = []
     private var waitingDrains: [CheckedContinuation<Phalanx_V1_DrainReply, any Error>] = []
+    private var waitingCancels: [UInt64: CheckedContinuation<Phalanx_V1_CancelReply, any Error>] = [:]
     private var waitingLookups: [UInt64: (lookup: ResultLookup, waiter: CheckedContinuation<ResultLookup, any Error>)] = [:]
     private var closedError: ErrorContext?
     /// Results received since connecting (each task reports once; a higher count means a duplicate).
@@ -185,6 +186,31 @@ public actor PhalanxClient {
         return total
     }
 
+    /// Cancels tasks submitted under this client's certificate name (by any process). Queued ones
+    /// finish `CANCELLED` without running; running ones have their handler cancelled on the worker.
+    /// Their outcomes come as usual (to whoever waits for them).
+    public func cancel(_ taskIDs: [String]) async throws -> CancelOutcome {
+        var seen = Set<String>()
+        let ids = taskIDs.filter { seen.insert($0).inserted }
+        let (chunks, _) = FrameBudget.chunks(ids, maximumFrameBytes: coordinator.maximumFrameBytes, maximumCount: Self.lookupBatchSize) {
+            $0.utf8.count + 8
+        }
+        var total = CancelOutcome(cancelled: [], notRunning: [])
+        for chunk in chunks {
+            if let closedError { throw closedError }
+            nextRequestID += 1
+            let requestID = nextRequestID
+            var request = Phalanx_V1_CancelRequest()
+            request.requestID = requestID
+            request.taskIds = chunk
+            channel.writeAndFlush(Phalanx_V1_Envelope(.cancelRequest(request)), promise: nil)
+            let reply = try await withCheckedThrowingContinuation { waitingCancels[requestID] = $0 }
+            total.cancelled += reply.cancelled
+            total.notRunning += reply.notRunning
+        }
+        return total
+    }
+
     /// Task ids per result request at most (requests are also cut by bytes).
     public static let lookupBatchSize = 10_000
 
@@ -326,6 +352,8 @@ public actor PhalanxClient {
         case .drainReply(let reply):
             guard !waitingDrains.isEmpty else { return }
             waitingDrains.removeFirst().resume(returning: reply)
+        case .cancelReply(let reply):
+            waitingCancels.removeValue(forKey: reply.requestID)?.resume(returning: reply)
         case .resultReply(let reply):
             guard var entry = waitingLookups[reply.requestID] else { return }
             entry.lookup.pending += reply.pending
@@ -368,6 +396,8 @@ public actor PhalanxClient {
         waitingBreakers.removeAll()
         for waiter in waitingDrains { waiter.resume(throwing: error) }
         waitingDrains.removeAll()
+        for (_, waiter) in waitingCancels { waiter.resume(throwing: error) }
+        waitingCancels.removeAll()
         for (_, entry) in waitingLookups { entry.waiter.resume(throwing: error) }
         waitingLookups.removeAll()
     }

@@ -94,3 +94,16 @@ public struct ResultLookup: Sendable, Hashable {
         self.unknown = unknown
     }
 }
+
+/// What the coordinator did with a cancel request (``PhalanxClient/cancel(_:)``).
+public struct CancelOutcome: Sendable, Hashable {
+    /// Were queued (finished `CANCELLED`) or running (their handlers are being cancelled).
+    public var cancelled: [String]
+    /// Not queued or running: finished already, or never accepted under this client's name.
+    public var notRunning: [String]
+
+    public init(cancelled: [String], notRunning: [String]) {
+        self.cancelled = cancelled
+        self.notRunning = notRunning
+    }
+}

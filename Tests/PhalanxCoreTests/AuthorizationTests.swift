@@ -5,12 +5,12 @@ import Testing
 @Suite struct AuthorizationTests {
     @Test func theCoordinatorAcceptsEachMessageOnlyFromItsRoles() {
         let expected: [MessageKind: Set<Role>] = [
-            .submit: [.client, .admin], .statusRequest: [.client, .admin], .resultRequest: [.client, .admin],
+            .submit: [.client, .admin], .statusRequest: [.client, .admin], .resultRequest: [.client, .admin], .cancelRequest: [.client, .admin],
             .register: [.worker], .results: [.worker], .draining: [.worker], .handBack: [.worker],
             .heartbeat: [.worker, .client, .admin],  // liveness for workers, the keep-alive for clients
             .breakerCommand: [.admin], .drainRequest: [.admin],
             .submitAck: [], .registered: [], .dispatch: [], .statusReply: [], .drain: [], .breakerReply: [], .drainReply: [],
-            .resultReply: [],
+            .resultReply: [], .cancelReply: [], .cancelAttempts: [],
         ]
         #expect(Set(expected.keys).union([.hello, .error]) == Set(MessageKind.allCases), "every kind is covered")
         for (kind, roles) in expected {

@@ -102,7 +102,7 @@ extension Coordinator {
     /// Whether `action` is one a client sees, and so must wait until everything before it is durable.
     static func isVisible(_ action: Machine.Action) -> Bool {
         switch action {
-        case .acknowledge, .refuse, .deliver, .lookUp: true
+        case .acknowledge, .refuse, .deliver, .lookUp, .cancelReply: true
         default: false
         }
     }

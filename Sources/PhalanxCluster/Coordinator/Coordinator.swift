@@ -215,6 +215,8 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         case .drainRequest(let request): perform(machine.drainRequested(from: id, worker: request.worker))
         case .resultRequest(let request):
             perform(machine.attach(from: id, requestID: request.requestID, taskIDs: request.taskIds, now: now))
+        case .cancelRequest(let request):
+            perform(machine.cancel(from: id, requestID: request.requestID, taskIDs: request.taskIds, now: now))
         default: break  // the connection machine lets nothing else through
         }
     }
@@ -242,8 +244,17 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             switch action {
             case .persist(let changes):
                 persist(changes)
-            case .acknowledge, .refuse, .deliver, .lookUp:
+            case .acknowledge, .refuse, .deliver, .lookUp, .cancelReply:
                 performWhenDurable(action, touched: &touched)
+            case .cancelAttempts(let id, let attempts):
+                var cancel = Phalanx_V1_CancelAttempts()
+                cancel.tasks = attempts.map { attempt in
+                    var reference = Phalanx_V1_TaskRef()
+                    reference.dispatchID = attempt.task
+                    reference.attempt = attempt.attempt
+                    return reference
+                }
+                write(Phalanx_V1_Envelope(.cancelAttempts(cancel)), to: id, touched: &touched)
             case .dispatch(let id, let assignments):
                 dispatch(assignments, to: id, touched: &touched)
             case .confirmRegistration(let id, let worker, let interval):
@@ -303,6 +314,12 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             send(deliveries.map(Self.clientResult), to: id, touched: &touched)
         case .lookUp(let id, let requestID, let taskIDs, let pending):
             lookUp(id, requestID: requestID, taskIDs: taskIDs, pending: pending)
+        case .cancelReply(let id, let requestID, let cancelled, let notRunning):
+            var reply = Phalanx_V1_CancelReply()
+            reply.requestID = requestID
+            reply.cancelled = cancelled
+            reply.notRunning = notRunning
+            write(Phalanx_V1_Envelope(.cancelReply(reply)), to: id, touched: &touched)
         default:
             perform([action])
         }

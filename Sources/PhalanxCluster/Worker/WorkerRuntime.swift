@@ -154,11 +154,19 @@ public struct WorkerRuntime: Service {
                             await session.started(assignment)
                             let ids = TraceIDGenerator(seed: seeds.next())
                             let bulkhead = bulkheads[assignment.task.kind]
-                            group.addTask(executorPreference: globalConcurrentExecutor) {
-                                let result = await run(assignment, boundary: boundary, worker: local.name, ids: ids, bulkhead: bulkhead)
+                            group.addTask {
+                                // Each handler runs in a task of its own, so that the coordinator can cancel one.
+                                let handler = Task(executorPreference: globalConcurrentExecutor) {
+                                    await run(assignment, boundary: boundary, worker: local.name, ids: ids, bulkhead: bulkhead)
+                                }
+                                await session.track(assignment.dispatchID, handler)
+                                let result = await withTaskCancellationHandler { await handler.value } onCancel: { handler.cancel() }
                                 await session.finished(result)
                             }
                         }
+                    case .cancelAttempts(let cancel):
+                        let found = await session.cancel(cancel.tasks)
+                        logger.info("cancelling tasks at the coordinator's request", metadata: ["asked": "\(cancel.tasks.count)", "running": "\(found)"])
                     case .drain(let request):
                         await drain.raise("the coordinator asked on behalf of admin \(request.requestedBy)")
                     default:

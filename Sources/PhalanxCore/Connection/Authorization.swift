@@ -3,13 +3,13 @@ public enum Authorization {
     /// The roles allowed to send `kind` to the coordinator.
     public static func rolesAllowedToSend(_ kind: MessageKind) -> Set<Role> {
         switch kind {
-        case .submit, .statusRequest, .resultRequest: [.client, .admin]
+        case .submit, .statusRequest, .resultRequest, .cancelRequest: [.client, .admin]
         case .register, .results, .draining, .handBack: [.worker]
         case .heartbeat: [.worker, .client, .admin]  // liveness for workers, keep-alive for clients
         case .breakerCommand, .drainRequest: [.admin]
         case .error: Set(Role.allCases)
         case .hello: Set(Role.allCases)
-        case .submitAck, .registered, .dispatch, .statusReply, .drain, .breakerReply, .drainReply, .resultReply: []
+        case .submitAck, .registered, .dispatch, .statusReply, .drain, .breakerReply, .drainReply, .resultReply, .cancelReply, .cancelAttempts: []
         }
     }
 
@@ -22,10 +22,10 @@ public enum Authorization {
     public static func mayArriveFromCoordinator(_ kind: MessageKind, at role: Role) -> Bool {
         switch kind {
         case .hello, .error, .heartbeat: true
-        case .submitAck, .results, .statusReply, .resultReply: role == .client || role == .admin
+        case .submitAck, .results, .statusReply, .resultReply, .cancelReply: role == .client || role == .admin
         case .breakerReply, .drainReply: role == .admin
-        case .registered, .dispatch, .drain: role == .worker
-        case .submit, .register, .statusRequest, .draining, .handBack, .breakerCommand, .drainRequest, .resultRequest: false
+        case .registered, .dispatch, .drain, .cancelAttempts: role == .worker
+        case .submit, .register, .statusRequest, .draining, .handBack, .breakerCommand, .drainRequest, .resultRequest, .cancelRequest: false
         }
     }
 }

@@ -20,4 +20,7 @@ public enum MessageKind: String, Sendable, Hashable, CaseIterable {
     case drainReply = "drain_reply"
     case resultRequest = "result_request"
     case resultReply = "result_reply"
+    case cancelRequest = "cancel_request"
+    case cancelReply = "cancel_reply"
+    case cancelAttempts = "cancel_attempts"
 }

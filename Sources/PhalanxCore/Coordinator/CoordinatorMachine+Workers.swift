@@ -84,6 +84,12 @@ extension CoordinatorMachine {
         for number in worker.running.sorted() {
             guard var record = tasks[number] else { continue }
             if case .running(_, let permit?, _) = record.placement { breakers[name]?.release(permit) }
+            if record.cancelRequested {
+                finishWithFailure(
+                    number, taskError(.cancelled, "the task was cancelled while it ran, and its worker \(name) was lost before it stopped", for: record),
+                    worker: name, into: &outbox)
+                continue
+            }
             record.losses += 1
             tasks[number]!.losses = record.losses
             if record.losses >= settings.maximumAttempts {

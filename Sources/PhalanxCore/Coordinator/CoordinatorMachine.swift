@@ -46,6 +46,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         var attempt: UInt32 = 0
         var losses: UInt32 = 0
         var placement: Placement = .queued
+        /// A client cancelled it while it ran: its worker was told to stop; it is never run again.
+        var cancelRequested = false
     }
 
     struct Counters: Sendable {

@@ -22,6 +22,10 @@ public enum CoordinatorAction<Spec: Sendable, Output: Sendable>: Sendable {
     case dispatch(ConnectionID, [TaskAssignment<Spec>])
     /// Send these finished tasks to the client that submitted them (the shell cuts frames by bytes).
     case deliver(ConnectionID, [TaskDelivery<Output>])
+    /// Tell a worker to stop these attempts (cancel their handlers); they report as usual.
+    case cancelAttempts(ConnectionID, [(task: TaskNumber, attempt: UInt32)])
+    /// Answer a cancel request: which tasks were cancelled, which were not queued or running.
+    case cancelReply(ConnectionID, requestID: UInt64, cancelled: [String], notRunning: [String])
     /// Confirm a worker's registration.
     case confirmRegistration(ConnectionID, worker: String, heartbeatInterval: Duration)
     /// Answer a heartbeat with a heartbeat (keeps the other end's idle timer quiet).

@@ -60,6 +60,9 @@ extension Phalanx_V1_Envelope {
         case .drainReply: .drainReply
         case .resultRequest: .resultRequest
         case .resultReply: .resultReply
+        case .cancelRequest: .cancelRequest
+        case .cancelReply: .cancelReply
+        case .cancelAttempts: .cancelAttempts
         case nil: nil
         }
     }

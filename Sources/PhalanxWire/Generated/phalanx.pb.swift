@@ -872,6 +872,55 @@ public nonisolated struct Phalanx_V1_ResultReply: Sendable {
   fileprivate var _error: Phalanx_V1_ErrorContext? = nil
 }
 
+/// Client -> coordinator: cancel these tasks of this client certificate's name. A queued task finishes
+/// CANCELLED at once without running; a running one's worker is told to stop it (its handler is
+/// cancelled), and its result (CANCELLED, unless it finished first) comes as usual.
+public nonisolated struct Phalanx_V1_CancelRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: UInt64 = 0
+
+  /// at most 10,000 per request
+  public var taskIds: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Phalanx_V1_CancelReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: UInt64 = 0
+
+  /// were queued or running: cancelled
+  public var cancelled: [String] = []
+
+  /// not unfinished: finished already, or never accepted under this name
+  public var notRunning: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Coordinator -> worker: stop these attempts (cancel their handlers); report them as usual.
+public nonisolated struct Phalanx_V1_CancelAttempts: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var tasks: [Phalanx_V1_TaskRef] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// Everything that crosses a connection is one Envelope.
 public nonisolated struct Phalanx_V1_Envelope: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -1040,6 +1089,30 @@ public nonisolated struct Phalanx_V1_Envelope: Sendable {
     set {body = .resultReply(newValue)}
   }
 
+  public var cancelRequest: Phalanx_V1_CancelRequest {
+    get {
+      if case .cancelRequest(let v)? = body {return v}
+      return Phalanx_V1_CancelRequest()
+    }
+    set {body = .cancelRequest(newValue)}
+  }
+
+  public var cancelReply: Phalanx_V1_CancelReply {
+    get {
+      if case .cancelReply(let v)? = body {return v}
+      return Phalanx_V1_CancelReply()
+    }
+    set {body = .cancelReply(newValue)}
+  }
+
+  public var cancelAttempts: Phalanx_V1_CancelAttempts {
+    get {
+      if case .cancelAttempts(let v)? = body {return v}
+      return Phalanx_V1_CancelAttempts()
+    }
+    set {body = .cancelAttempts(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -1063,6 +1136,9 @@ public nonisolated struct Phalanx_V1_Envelope: Sendable {
     case drainReply(Phalanx_V1_DrainReply)
     case resultRequest(Phalanx_V1_ResultRequest)
     case resultReply(Phalanx_V1_ResultReply)
+    case cancelRequest(Phalanx_V1_CancelRequest)
+    case cancelReply(Phalanx_V1_CancelReply)
+    case cancelAttempts(Phalanx_V1_CancelAttempts)
 
   }
 
@@ -2277,9 +2353,114 @@ nonisolated extension Phalanx_V1_ResultReply: SwiftProtobuf.Message, SwiftProtob
   }
 }
 
+nonisolated extension Phalanx_V1_CancelRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CancelRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}task_ids\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.taskIds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.requestID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
+    }
+    if !self.taskIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.taskIds, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_CancelRequest, rhs: Phalanx_V1_CancelRequest) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.taskIds != rhs.taskIds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_CancelReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CancelReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}cancelled\0\u{3}not_running\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.cancelled) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.notRunning) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.requestID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
+    }
+    if !self.cancelled.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.cancelled, fieldNumber: 2)
+    }
+    if !self.notRunning.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.notRunning, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_CancelReply, rhs: Phalanx_V1_CancelReply) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.cancelled != rhs.cancelled {return false}
+    if lhs.notRunning != rhs.notRunning {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_CancelAttempts: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CancelAttempts"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tasks\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.tasks) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.tasks.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.tasks, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_CancelAttempts, rhs: Phalanx_V1_CancelAttempts) -> Bool {
+    if lhs.tasks != rhs.tasks {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Phalanx_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}error\0\u{1}submit\0\u{3}submit_ack\0\u{1}results\0\u{1}register\0\u{1}registered\0\u{1}dispatch\0\u{1}heartbeat\0\u{3}status_request\0\u{3}status_reply\0\u{1}draining\0\u{1}drain\0\u{3}hand_back\0\u{3}breaker_command\0\u{3}breaker_reply\0\u{3}drain_request\0\u{3}drain_reply\0\u{3}result_request\0\u{3}result_reply\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}error\0\u{1}submit\0\u{3}submit_ack\0\u{1}results\0\u{1}register\0\u{1}registered\0\u{1}dispatch\0\u{1}heartbeat\0\u{3}status_request\0\u{3}status_reply\0\u{1}draining\0\u{1}drain\0\u{3}hand_back\0\u{3}breaker_command\0\u{3}breaker_reply\0\u{3}drain_request\0\u{3}drain_reply\0\u{3}result_request\0\u{3}result_reply\0\u{3}cancel_request\0\u{3}cancel_reply\0\u{3}cancel_attempts\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2547,6 +2728,45 @@ nonisolated extension Phalanx_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf.
           self.body = .resultReply(v)
         }
       }()
+      case 21: try {
+        var v: Phalanx_V1_CancelRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .cancelRequest(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .cancelRequest(v)
+        }
+      }()
+      case 22: try {
+        var v: Phalanx_V1_CancelReply?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .cancelReply(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .cancelReply(v)
+        }
+      }()
+      case 23: try {
+        var v: Phalanx_V1_CancelAttempts?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .cancelAttempts(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .cancelAttempts(v)
+        }
+      }()
       default: break
       }
     }
@@ -2637,6 +2857,18 @@ nonisolated extension Phalanx_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf.
     case .resultReply?: try {
       guard case .resultReply(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+    }()
+    case .cancelRequest?: try {
+      guard case .cancelRequest(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+    }()
+    case .cancelReply?: try {
+      guard case .cancelReply(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+    }()
+    case .cancelAttempts?: try {
+      guard case .cancelAttempts(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
     }()
     case nil: break
     }
