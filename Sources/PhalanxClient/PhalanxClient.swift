@@ -274,6 +274,7 @@ public actor PhalanxClient {
             spec.trace.traceID = trace.traceID
             spec.trace.spanID = trace.spanID
             spec.deadlineUnixMs = WireTime.deadlineUnixMilliseconds(after: request.timeout)
+            spec.maxAttempts = UInt32(clamping: request.maxAttempts ?? 0)
             return spec
         }
     }

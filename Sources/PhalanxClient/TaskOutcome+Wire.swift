@@ -9,7 +9,9 @@ extension TaskOutcome {
         case .error(let error): result = .failure(ErrorContext(wire: error))
         case nil: result = .failure(ErrorContext(code: .internal, message: "a result arrived with neither output nor error"))
         }
-        self.init(taskID: wire.taskID, worker: wire.worker.isEmpty ? nil : wire.worker, attempt: wire.attempt, result: result)
+        self.init(
+            taskID: wire.taskID, worker: wire.worker.isEmpty ? nil : wire.worker, attempt: wire.attempt, result: result,
+            history: wire.history.map { FailedAttempt(attempt: $0.attempt, worker: $0.worker, error: ErrorContext(wire: $0.error)) })
     }
 }
 

@@ -8,16 +8,20 @@ public struct TaskRequest: Sendable, Hashable {
     public var payload: [UInt8]
     /// The task must finish within this time from submission (nil: no deadline).
     public var timeout: Duration?
+    /// Attempts when it fails for a system reason, the first included (nil: the coordinator's
+    /// default for its kind; 1: never retried).
+    public var maxAttempts: Int?
 
-    public init(taskID: String, kind: String, payload: [UInt8], timeout: Duration? = nil) {
+    public init(taskID: String, kind: String, payload: [UInt8], timeout: Duration? = nil, maxAttempts: Int? = nil) {
+        self.maxAttempts = maxAttempts
         self.taskID = taskID
         self.kind = kind
         self.payload = payload
         self.timeout = timeout
     }
 
-    public init(taskID: String, kind: String, text: String, timeout: Duration? = nil) {
-        self.init(taskID: taskID, kind: kind, payload: Array(text.utf8), timeout: timeout)
+    public init(taskID: String, kind: String, text: String, timeout: Duration? = nil, maxAttempts: Int? = nil) {
+        self.init(taskID: taskID, kind: kind, payload: Array(text.utf8), timeout: timeout, maxAttempts: maxAttempts)
     }
 }
 
@@ -27,6 +31,23 @@ public struct TaskOutcome: Sendable {
     public let worker: String?
     public let attempt: UInt32
     public let result: Result<[UInt8], ErrorContext>
+    /// Earlier attempts that failed for a system reason and were retried, oldest first.
+    public var history: [FailedAttempt] = []
+
+    public init(taskID: String, worker: String?, attempt: UInt32, result: Result<[UInt8], ErrorContext>, history: [FailedAttempt] = []) {
+        self.taskID = taskID
+        self.worker = worker
+        self.attempt = attempt
+        self.result = result
+        self.history = history
+    }
+
+    /// One earlier attempt: where it ran and how it failed.
+    public struct FailedAttempt: Sendable {
+        public let attempt: UInt32
+        public let worker: String
+        public let error: ErrorContext
+    }
 
     /// The output as UTF-8 text, if the task succeeded.
     public var outputText: String? {

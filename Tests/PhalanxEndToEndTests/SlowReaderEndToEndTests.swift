@@ -7,7 +7,9 @@ extension EndToEnd {
     /// A client that stops reading cannot grow the coordinator's memory or slow other clients down.
     @Suite(.timeLimit(.minutes(1))) struct SlowReaderEndToEndTests {
         @Test func aClientThatStopsReadingIsCutOffWhileMemoryStaysBoundedAndOthersAreServed() async throws {
-            let cluster = try ClusterProcesses(settings: ["limits.send_buffer_bytes=1048576", "limits.slow_reader_timeout_ms=1000"])
+            let cluster = try ClusterProcesses(settings: [
+                "limits.send_buffer_bytes=1048576", "limits.slow_reader_timeout_ms=1000", "limits.client_inflight_bytes=4194304",
+            ])
             defer { cluster.stopAll() }
             try await cluster.startCoordinator()
             try cluster.startWorker("w1", capacity: 64)

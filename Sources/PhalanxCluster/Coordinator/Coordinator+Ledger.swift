@@ -48,7 +48,7 @@ extension Coordinator {
         let deadline = spec.deadlineUnixMs > 0 ? now + .milliseconds(spec.deadlineUnixMs - nowUnix) : nil
         return SubmittedTask(
             taskID: spec.taskID, kind: spec.kind, payloadBytes: spec.payload.count, deadline: deadline,
-            traceID: spec.trace.traceID, spanID: spec.trace.spanID, spec: spec)
+            traceID: spec.trace.traceID, spanID: spec.trace.spanID, spec: spec, maxAttempts: spec.maxAttempts > 0 ? Int(spec.maxAttempts) : nil)
     }
 
     // MARK: - Persisting
@@ -89,6 +89,13 @@ extension Coordinator {
         case .failure(let error):
             result = Phalanx_V1_TaskResult()
             result.error = error.wire
+        }
+        result.history = delivery.history.map { failed in
+            var record = Phalanx_V1_AttemptRecord()
+            record.attempt = failed.attempt
+            record.worker = failed.worker
+            record.error = failed.output.error
+            return record
         }
         result.taskID = delivery.taskID  // the client's own id, whatever the worker wrote
         result.attempt = delivery.attempt

@@ -118,6 +118,10 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                 id = await self.connected(link)
                 guard let connectionID = id else { return }
                 for try await envelope in inbound {
+                    if case .submit = envelope.body, await self.outstandingBytes(of: connectionID) > configuration.limits.clientInflightBytes {
+                        // This connection's unfinished tasks hold enough payload: its next submit waits until some finish.
+                        await self.waitForOutstanding(of: connectionID, below: configuration.limits.clientInflightBytes)
+                    }
                     if case .submit = envelope.body, writer.pendingBytes > configuration.ledgerBacklogBytes {
                         // The ledger is behind: new work waits (unread, so TCP pushes back) until it catches up.
                         await Self.waitForLedger(writer, below: configuration.ledgerBacklogBytes, clock: clock)
@@ -136,6 +140,13 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             logger.debug("connection ended", metadata: ["connection": "\(id.map { "\($0)" } ?? "unidentified")", "reason": "\(error)"])
         }
         if let id { await disconnected(id) }
+    }
+
+    private func outstandingBytes(of id: ConnectionID) -> Int { machine.outstandingBytes(of: id) }
+
+    /// Waits until `id`'s unfinished tasks hold at most `bytes` of payload, or it is gone.
+    private func waitForOutstanding(of id: ConnectionID, below bytes: Int) async {
+        while links[id] != nil, machine.outstandingBytes(of: id) > bytes, (try? await clock.sleep(for: .milliseconds(2))) != nil {}
     }
 
     /// Waits until the group commit's backlog is below `bytes` (submits are not read meanwhile).

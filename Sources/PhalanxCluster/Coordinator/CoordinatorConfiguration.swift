@@ -33,7 +33,12 @@ public struct CoordinatorConfiguration: Sendable {
     public var retention: Duration
 
     /// Bytes queued for the ledger before submits are no longer read until it catches up.
-    public var ledgerBacklogBytes = 16 * 1024 * 1024
+    public var ledgerBacklogBytes = 8 * 1024 * 1024
+
+    /// Retries of system failures (`[retry]`): attempts (the first included) and backoff.
+    public var retry = RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(200), maxBackoff: .seconds(10), jitter: .full)
+    /// Attempts per task kind where they differ from `retry.maxAttempts` (`[retries]`).
+    public var retryAttemptsPerKind: [String: Int] = [:]
 
     /// The task ledger's file.
     public var ledgerPath: String { "\(dataDirectory)/tasks.sqlite" }
@@ -75,6 +80,9 @@ public struct CoordinatorConfiguration: Sendable {
         settings.admissionTasksPerSecond = admissionTasksPerSecond
         settings.admissionBurst = admissionBurst
         settings.breaker = breaker
+        settings.retry = retry
+        settings.retryAttemptsPerKind = retryAttemptsPerKind
+        settings.randomSeed = UInt64.random(in: 1...UInt64.max)
         return settings
     }
 }

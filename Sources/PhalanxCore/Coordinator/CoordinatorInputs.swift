@@ -12,8 +12,13 @@ public struct SubmittedTask<Spec: Sendable>: Sendable {
     public var traceID: String
     public var spanID: String
     public var spec: Spec
+    /// Attempts for system failures, the first included; nil for the kind's default.
+    public var maxAttempts: Int?
 
-    public init(taskID: String, kind: String, payloadBytes: Int, deadline: Duration?, traceID: String, spanID: String, spec: Spec) {
+    public init(
+        taskID: String, kind: String, payloadBytes: Int, deadline: Duration?, traceID: String, spanID: String, spec: Spec, maxAttempts: Int? = nil
+    ) {
+        self.maxAttempts = maxAttempts
         self.taskID = taskID
         self.kind = kind
         self.payloadBytes = payloadBytes

@@ -25,7 +25,7 @@ extension CoordinatorMachine {
             }
             cancelled.append(taskID)
             switch record.placement {
-            case .queued:
+            case .queued, .retrying:
                 finishWithFailure(
                     number, taskError(.cancelled, "the task was cancelled by \(client.identity.name) before it ran; it was not run", for: record),
                     worker: nil, into: &outbox)

@@ -23,12 +23,21 @@ extension CoordinatorMachine {
                     if let permit = permit.value { breakers[name]?.release(permit) }
                     continue
                 }
+                var (target, targetPermit) = (worker, permit)
+                if tasks[number]!.avoid == worker,
+                    let other = leastLoadedWorker(serving: kind, excluding: refusedByBreaker.union([worker])),
+                    let otherPermit = breakerPermit(for: workers[other]!.identity.name, now: now, into: &outbox)
+                {
+                    // A retry goes to another worker than the one that failed it, where there is one.
+                    if let permit = permit.value { breakers[name]?.release(permit) }
+                    (target, targetPermit) = (other, otherPermit)
+                }
                 tasks[number]!.attempt += 1
-                tasks[number]!.placement = .running(worker: worker, permit: permit.value, since: now)
-                workers[worker]!.running.insert(number)
+                tasks[number]!.placement = .running(worker: target, permit: targetPermit.value, since: now)
+                workers[target]!.running.insert(number)
                 let record = tasks[number]!
                 outbox.changes.append(.dispatched(record.key, attempt: record.attempt))
-                outbox.assignments[worker, default: []].append(TaskAssignment(task: number, attempt: record.attempt, spec: record.spec))
+                outbox.assignments[target, default: []].append(TaskAssignment(task: number, attempt: record.attempt, spec: record.spec))
                 progress = true
             }
         }

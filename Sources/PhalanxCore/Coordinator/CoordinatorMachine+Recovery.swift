@@ -46,10 +46,12 @@ extension CoordinatorMachine {
             pending.append(taskID)
             let previous = tasks[number]!.owner
             guard previous != connection else { continue }
-            if let previous { releaseOutstanding(of: previous, into: &outbox) }
+            let bytes = tasks[number]!.payloadBytes
+            if let previous { releaseOutstanding(of: previous, bytes: bytes, into: &outbox) }
             tasks[number]!.owner = connection
             if clients[connection]!.outstanding == 0 { outbox.actions.append(.holdIdleTimeout(connection, true)) }
             clients[connection]!.outstanding += 1
+            clients[connection]!.outstandingBytes += bytes
         }
         outbox.actions.append(.lookUp(connection, requestID: requestID, taskIDs: elsewhere, pending: pending))
         return finish(&outbox, now: now)

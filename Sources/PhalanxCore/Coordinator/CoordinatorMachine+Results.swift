@@ -29,11 +29,18 @@ extension CoordinatorMachine {
                         ["worker": name, "from": transition.from.rawValue, "to": transition.to.rawValue])))
                 }
             }
-            _ = removeTask(result.task)
             workers[connection]!.running.remove(result.task)
             workers[connection]!.finished += 1
+            if let failure = result.failure, failure.failureClass == .system, !record.cancelRequested, record.attempt < record.maxAttempts {
+                scheduleRetry(result.task, after: FailedAttempt(attempt: record.attempt, worker: name, output: result.output), from: connection, now: now)
+                continue
+            }
+            _ = removeTask(result.task)
             if result.failure == nil { counters.succeeded += 1 } else { counters.failed += 1 }
-            finished(record, TaskDelivery(taskID: record.key.taskID, attempt: record.attempt, worker: name, outcome: .reported(result.output)), into: &outbox)
+            finished(
+                record,
+                TaskDelivery(taskID: record.key.taskID, attempt: record.attempt, worker: name, outcome: .reported(result.output), history: record.history),
+                into: &outbox)
         }
         if stale > 0 {
             counters.staleResults += UInt64(stale)

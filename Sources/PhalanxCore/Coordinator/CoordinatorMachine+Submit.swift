@@ -25,6 +25,7 @@ extension CoordinatorMachine {
         counters.accepted += UInt64(batch.count)
         if client.outstanding == 0 { outbox.actions.append(.holdIdleTimeout(connection, true)) }
         clients[connection]!.outstanding += batch.count
+        clients[connection]!.outstandingBytes += batch.reduce(0) { $0 + $1.payloadBytes }
         expireQueuedTasks(now: now, into: &outbox)
         assign(now: now, into: &outbox)
         return finish(&outbox, now: now)
@@ -40,6 +41,7 @@ extension CoordinatorMachine {
         tasks[number] = TaskRecord(
             key: key, owner: owner, kind: task.kind, payloadBytes: task.payloadBytes, traceID: task.traceID, spanID: task.spanID,
             spec: task.spec, attempt: attempt, losses: losses)
+        tasks[number]!.maxAttempts = UInt32(clamping: max(1, task.maxAttempts ?? settings.retryAttemptsPerKind[task.kind] ?? settings.retry.maxAttempts))
         taskByKey[key] = number
         queues[task.kind, default: TaskQueue()].append(number)
         queuedPerKind[task.kind, default: 0] += 1
@@ -114,11 +116,16 @@ extension CoordinatorMachine {
     mutating func expireQueuedTasks(now: Duration, into outbox: inout Outbox) {
         for number in deadlines.popExpired(at: now) {
             guard let record = tasks[number] else { continue }  // finished before its deadline
-            guard case .queued = record.placement else {
+            if case .running = record.placement {
                 continue  // running: the worker enforces the deadline and reports DEADLINE_EXCEEDED itself
             }
             counters.expired += 1
-            let waited = record.attempt == 0 ? "in the queue" : "in the queue after \(record.attempt) attempt(s)"
+            let waited: String
+            if case .retrying = record.placement {
+                waited = "while it waited to be retried after \(record.attempt) failed attempt(s)"
+            } else {
+                waited = record.attempt == 0 ? "in the queue" : "in the queue after \(record.attempt) attempt(s)"
+            }
             finishWithFailure(
                 number, taskError(.deadlineExceeded, "the task's deadline passed \(waited) (no worker took it in time); it was not run", for: record),
                 worker: nil, into: &outbox)
@@ -139,6 +146,9 @@ enum TaskValidation {
         }
         if task.payloadBytes > maximumPayloadBytes {
             return "task \(task.taskID): a payload of \(task.payloadBytes) bytes is larger than the largest accepted, \(maximumPayloadBytes) bytes (limits.max_frame_bytes - \(TaskLimits.frameReserveBytes))"
+        }
+        if let attempts = task.maxAttempts, !(1...TaskLimits.maximumAttempts).contains(attempts) {
+            return "task \(task.taskID): max_attempts must be 1-\(TaskLimits.maximumAttempts) (0 for the kind's default), got \(attempts)"
         }
         if TraceContext(traceID: task.traceID, spanID: task.spanID) == nil {
             return "task \(task.taskID): trace id '\(task.traceID)' / span id '\(task.spanID)' is not a W3C trace context (32 and 16 lower-case hex digits, not all zero); send a valid one or none"

@@ -16,6 +16,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     struct ClientPeer: Sendable {
         let identity: NodeIdentity
         var outstanding = 0
+        /// Payload bytes of its outstanding tasks.
+        var outstandingBytes = 0
     }
 
     struct WorkerPeer: Sendable {
@@ -32,6 +34,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     enum Placement: Sendable {
         case queued
         case running(worker: ConnectionID, permit: CircuitBreakerPermit?, since: Duration)
+        /// Failed for a system reason; queued again at this time (backoff).
+        case retrying(at: Duration)
     }
 
     struct TaskRecord: Sendable {
@@ -48,6 +52,13 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         var placement: Placement = .queued
         /// A client cancelled it while it ran: its worker was told to stop; it is never run again.
         var cancelRequested = false
+        /// Attempts for system failures, the first included.
+        var maxAttempts: UInt32 = 1
+        /// Attempts that failed for a system reason and were retried.
+        var history: [FailedAttempt<Output>] = []
+        /// The worker of the last failed attempt: another one is preferred for the retry.
+        var avoid: ConnectionID?
+        var lastBackoff: Duration = .zero
     }
 
     struct Counters: Sendable {
@@ -75,6 +86,10 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     public internal(set) var queuedCount = 0
     public internal(set) var heldBytes = 0
     var deadlines = DeadlineQueue()
+    /// Tasks waiting out a retry backoff, by the time they are queued again.
+    var retries = DeadlineQueue()
+    public internal(set) var retryingCount = 0
+    var random: TraceIDGenerator
     var nextTaskNumber: TaskNumber = 0
 
     var heartbeats: HeartbeatMonitor<ConnectionID>
@@ -93,6 +108,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         self.settings = settings
         self.heartbeats = HeartbeatMonitor(window: settings.heartbeatWindow)
         self.nextTaskNumber = firstTaskNumber - 1
+        self.random = TraceIDGenerator(seed: settings.randomSeed)
     }
 
     /// The first task number of a coordinator in its `incarnation`-th start: incarnations never share numbers.
@@ -100,8 +116,12 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         (incarnation << 40) | 1
     }
 
+    /// Payload bytes of the unfinished tasks whose results go to `connection` (0 for other peers).
+    /// The shell reads no more submits from a connection past its bound (`limits.client_inflight_bytes`).
+    public func outstandingBytes(of connection: ConnectionID) -> Int { clients[connection]?.outstandingBytes ?? 0 }
+
     /// Tasks running on workers now.
-    public var runningCount: Int { tasks.count - queuedCount }
+    public var runningCount: Int { tasks.count - queuedCount - retryingCount }
     /// Unfinished tasks held (queued or running).
     public var heldCount: Int { tasks.count }
     /// Results dropped because they were for a superseded attempt (or an unknown task).
@@ -152,6 +172,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
             removeWorker(connection, declaredDeadBecause: reason, now: now, into: &outbox)
         }
         if let retryAt = breakerRetryAt, retryAt <= now { breakerRetryAt = nil }
+        requeueDueRetries(now: now)
         expireQueuedTasks(now: now, into: &outbox)  // also when no worker is connected at all
         assign(now: now, into: &outbox)
         return finish(&outbox, now: now)
@@ -199,6 +220,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         var candidates: [Duration] = []
         if let deadline = deadlines.earliest { candidates.append(deadline) }
         if let expiry = heartbeats.nextExpiry { candidates.append(expiry) }
+        if let retry = retries.earliest { candidates.append(retry) }
         if queuedCount > 0, let retryAt = breakerRetryAt { candidates.append(retryAt) }
         return candidates.min()
     }
@@ -207,7 +229,9 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     mutating func finishWithFailure(_ number: TaskNumber, _ error: ErrorContext, worker: String?, into outbox: inout Outbox) {
         guard let record = removeTask(number) else { return }
         counters.failed += 1
-        finished(record, TaskDelivery(taskID: record.key.taskID, attempt: record.attempt, worker: worker, outcome: .failure(error)), into: &outbox)
+        finished(
+            record, TaskDelivery(taskID: record.key.taskID, attempt: record.attempt, worker: worker, outcome: .failure(error), history: record.history),
+            into: &outbox)
     }
 
     /// A task finished: its result is made durable, then routed to its client.
@@ -221,10 +245,15 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         guard let record = tasks.removeValue(forKey: number) else { return nil }
         taskByKey[record.key] = nil
         heldBytes -= record.payloadBytes
-        if case .queued = record.placement {
+        switch record.placement {
+        case .queued:
             queuedCount -= 1
             queuedPerKind[record.kind, default: 1] -= 1
             staleQueueEntries[record.kind, default: 0] += 1
+        case .retrying:
+            retryingCount -= 1  // its retry-queue entry is skipped when it comes due
+        case .running:
+            break
         }
         return record
     }
@@ -236,13 +265,14 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
             return
         }
         outbox.deliveries[owner, default: []].append(delivery)
-        releaseOutstanding(of: owner, into: &outbox)
+        releaseOutstanding(of: owner, bytes: record.payloadBytes, into: &outbox)
     }
 
     /// One task fewer outstanding for `connection`; its idle timeout is released at zero.
-    mutating func releaseOutstanding(of connection: ConnectionID, into outbox: inout Outbox) {
+    mutating func releaseOutstanding(of connection: ConnectionID, bytes: Int, into outbox: inout Outbox) {
         guard clients[connection] != nil else { return }
         clients[connection]!.outstanding -= 1
+        clients[connection]!.outstandingBytes -= bytes
         if clients[connection]!.outstanding == 0 { outbox.actions.append(.holdIdleTimeout(connection, false)) }
     }
 

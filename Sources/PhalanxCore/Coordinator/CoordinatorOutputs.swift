@@ -91,6 +91,16 @@ public struct TaskDelivery<Output: Sendable>: Sendable {
     /// The worker that ran the final attempt (nil when the task never ran).
     public let worker: String?
     public let outcome: Outcome
+    /// Earlier attempts that failed for a system reason and were retried, oldest first.
+    public var history: [FailedAttempt<Output>] = []
+
+    public init(taskID: String, attempt: UInt32, worker: String?, outcome: Outcome, history: [FailedAttempt<Output>] = []) {
+        self.taskID = taskID
+        self.attempt = attempt
+        self.worker = worker
+        self.outcome = outcome
+        self.history = history
+    }
 
     /// How the task ended.
     public enum Outcome: Sendable {
@@ -99,6 +109,13 @@ public struct TaskDelivery<Output: Sendable>: Sendable {
         /// A failure decided by the coordinator (deadline passed in the queue, workers lost, ...).
         case failure(ErrorContext)
     }
+}
+
+/// An attempt that failed and was retried: where it ran and what it reported.
+public struct FailedAttempt<Output: Sendable>: Sendable {
+    public let attempt: UInt32
+    public let worker: String
+    public let output: Output
 }
 
 /// A log line the machine asks for (the machine itself has no logger).

@@ -20,6 +20,13 @@ public struct CoordinatorSettings: Sendable {
     public var admissionTasksPerSecond: Int = 200_000
     /// Tasks a client identity may submit at once above the sustained rate (`admission.burst`).
     public var admissionBurst: Int = 400_000
+    /// Retries of system failures (`[retry]`): `maxAttempts` counts every attempt, the first included;
+    /// backoff with jitter between them. Business failures are never retried.
+    public var retry = RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(200), maxBackoff: .seconds(10), jitter: .full)
+    /// Attempts per task kind where it differs from `retry.maxAttempts` (`[retries]`).
+    public var retryAttemptsPerKind: [String: Int] = [:]
+    /// Seeds the jitter of retry backoffs (fixed in tests; from the system in the coordinator).
+    public var randomSeed: UInt64 = 0x5EED
     /// The per-worker circuit breaker (`[breaker]`): system failures and deadlines count against it.
     public var breaker: CircuitBreakerConfiguration = CoordinatorSettings.defaultBreaker
 
@@ -52,6 +59,8 @@ public enum TaskLimits {
     public static let maximumTaskIDBytes = 256
     /// A task kind is 1...64 bytes of UTF-8.
     public static let maximumKindBytes = 64
+    /// The most attempts a task may ask for (`max_attempts`).
+    public static let maximumAttempts = 100
     /// Bytes of a frame kept for everything around a payload (ids, kind, trace, framing).
     public static let frameReserveBytes = 16 * 1024
 

@@ -50,7 +50,7 @@ public final class GroupCommitWriter: Sendable {
     private let doorbell: AsyncStream<Void>
     private let ring: AsyncStream<Void>.Continuation
 
-    public init(ledger: any TaskLedger, maximumTransactionBytes: Int = 8 * 1024 * 1024) {
+    public init(ledger: any TaskLedger, maximumTransactionBytes: Int = 4 * 1024 * 1024) {
         self.ledger = ledger
         self.maximumTransactionBytes = maximumTransactionBytes
         (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))

@@ -15,6 +15,9 @@ public struct ConnectionLimits: Sendable, Hashable {
     public var inboundHighWatermark: Int = 16
     /// Bytes queued outbound before a connection counts as not writable (`limits.send_buffer_bytes`).
     public var sendBufferBytes: Int = 8 * 1024 * 1024
+    /// Payload bytes of one client connection's unfinished tasks past which its submits are not read
+    /// until some finish (`limits.client_inflight_bytes`): back-pressure, not an error.
+    public var clientInflightBytes: Int = 64 * 1024 * 1024
 
     public init() {}
 }

@@ -353,6 +353,9 @@ public nonisolated struct Phalanx_V1_TaskSpec: Sendable {
   /// absolute deadline, 0 = none
   public var deadlineUnixMs: Int64 = 0
 
+  /// attempts for system failures, 0 = the kind's default ([retry] in cluster.conf)
+  public var maxAttempts: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -448,6 +451,9 @@ public nonisolated struct Phalanx_V1_TaskResult: Sendable {
   /// worker → coordinator: the Assignment's dispatch_id (0 towards clients)
   public var dispatchID: UInt64 = 0
 
+  /// coordinator → client: earlier attempts that failed and were retried
+  public var history: [Phalanx_V1_AttemptRecord] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Outcome: Equatable, Sendable {
@@ -457,6 +463,32 @@ public nonisolated struct Phalanx_V1_TaskResult: Sendable {
   }
 
   public init() {}
+}
+
+/// One earlier attempt of a task: where it ran and how it failed.
+public nonisolated struct Phalanx_V1_AttemptRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var attempt: UInt32 = 0
+
+  public var worker: String = String()
+
+  public var error: Phalanx_V1_ErrorContext {
+    get {_error ?? Phalanx_V1_ErrorContext()}
+    set {_error = newValue}
+  }
+  /// Returns true if `error` has been explicitly set.
+  public var hasError: Bool {self._error != nil}
+  /// Clears the value of `error`. Subsequent reads from it will return its default value.
+  public mutating func clearError() {self._error = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _error: Phalanx_V1_ErrorContext? = nil
 }
 
 /// Worker → coordinator and coordinator → client: finished tasks.
@@ -1367,7 +1399,7 @@ nonisolated extension Phalanx_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Phalanx_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TaskSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}kind\0\u{1}payload\0\u{1}trace\0\u{3}deadline_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}kind\0\u{1}payload\0\u{1}trace\0\u{3}deadline_unix_ms\0\u{3}max_attempts\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1380,6 +1412,7 @@ nonisolated extension Phalanx_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf.
       case 3: try { try decoder.decodeSingularBytesField(value: &self.payload) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._trace) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.deadlineUnixMs) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.maxAttempts) }()
       default: break
       }
     }
@@ -1405,6 +1438,9 @@ nonisolated extension Phalanx_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf.
     if self.deadlineUnixMs != 0 {
       try visitor.visitSingularInt64Field(value: self.deadlineUnixMs, fieldNumber: 5)
     }
+    if self.maxAttempts != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxAttempts, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1414,6 +1450,7 @@ nonisolated extension Phalanx_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.payload != rhs.payload {return false}
     if lhs._trace != rhs._trace {return false}
     if lhs.deadlineUnixMs != rhs.deadlineUnixMs {return false}
+    if lhs.maxAttempts != rhs.maxAttempts {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1509,7 +1546,7 @@ nonisolated extension Phalanx_V1_SubmitAck: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Phalanx_V1_TaskResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TaskResult"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}attempt\0\u{1}worker\0\u{1}output\0\u{1}error\0\u{3}dispatch_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}attempt\0\u{1}worker\0\u{1}output\0\u{1}error\0\u{3}dispatch_id\0\u{1}history\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1542,6 +1579,7 @@ nonisolated extension Phalanx_V1_TaskResult: SwiftProtobuf.Message, SwiftProtobu
         }
       }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.dispatchID) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.history) }()
       default: break
       }
     }
@@ -1575,6 +1613,9 @@ nonisolated extension Phalanx_V1_TaskResult: SwiftProtobuf.Message, SwiftProtobu
     if self.dispatchID != 0 {
       try visitor.visitSingularUInt64Field(value: self.dispatchID, fieldNumber: 6)
     }
+    if !self.history.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.history, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1584,6 +1625,51 @@ nonisolated extension Phalanx_V1_TaskResult: SwiftProtobuf.Message, SwiftProtobu
     if lhs.worker != rhs.worker {return false}
     if lhs.outcome != rhs.outcome {return false}
     if lhs.dispatchID != rhs.dispatchID {return false}
+    if lhs.history != rhs.history {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_AttemptRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AttemptRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attempt\0\u{1}worker\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.worker) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._error) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.attempt != 0 {
+      try visitor.visitSingularUInt32Field(value: self.attempt, fieldNumber: 1)
+    }
+    if !self.worker.isEmpty {
+      try visitor.visitSingularStringField(value: self.worker, fieldNumber: 2)
+    }
+    try { if let v = self._error {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_AttemptRecord, rhs: Phalanx_V1_AttemptRecord) -> Bool {
+    if lhs.attempt != rhs.attempt {return false}
+    if lhs.worker != rhs.worker {return false}
+    if lhs._error != rhs._error {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -23,14 +23,20 @@ struct OutcomeReport {
     private var seen: Int { succeeded + failed + pending + unknown }
 
     mutating func add(_ outcome: TaskOutcome, total: Int) {
+        let history: [[String: Any]] = outcome.history.map { failed in
+            ["attempt": failed.attempt, "worker": failed.worker, "code": failed.error.code.rawValue, "message": failed.error.message]
+        }
+        let retried = outcome.history.isEmpty ? "" : ", after \(outcome.history.count) failed attempt(s) on \(outcome.history.map(\.worker).joined(separator: ", "))"
         switch outcome.result {
         case .success(let bytes):
             succeeded += 1
             let text = String(decoding: bytes, as: UTF8.self)
             if json {
-                entries.append(["task_id": outcome.taskID, "ok": true, "output": text, "worker": outcome.worker ?? "", "attempt": outcome.attempt])
+                entries.append([
+                    "task_id": outcome.taskID, "ok": true, "output": text, "worker": outcome.worker ?? "", "attempt": outcome.attempt, "history": history,
+                ])
             } else if total <= listAllUpTo {
-                print("\(outcome.taskID) ok (\(outcome.worker ?? "?"), attempt \(outcome.attempt)): \(text)")
+                print("\(outcome.taskID) ok (\(outcome.worker ?? "?"), attempt \(outcome.attempt)\(retried)): \(text)")
             }
         case .failure(let error):
             failed += 1
@@ -38,10 +44,10 @@ struct OutcomeReport {
                 entries.append([
                     "task_id": outcome.taskID, "ok": false, "code": error.code.rawValue, "class": error.failureClass.rawValue,
                     "message": error.message, "origin_node": error.originNode ?? "", "trace_id": error.traceID ?? "",
-                    "worker": outcome.worker ?? "", "attempt": outcome.attempt,
+                    "worker": outcome.worker ?? "", "attempt": outcome.attempt, "history": history,
                 ])
             } else if total <= listAllUpTo || failed <= 5 {
-                print("\(outcome.taskID) FAILED \(error)")
+                print("\(outcome.taskID) FAILED (attempt \(outcome.attempt)\(retried)) \(error)")
             }
         }
     }

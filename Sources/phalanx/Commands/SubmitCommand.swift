@@ -28,6 +28,9 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "Each task must finish within this many milliseconds.")
     var timeoutMs: Int?
 
+    @Option(help: "Attempts when a task fails for a system reason, the first included (1: never retried); default: [retry]/[retries] in the configuration.")
+    var maxAttempts: Int?
+
     @Flag(help: "Wait for every task's outcome and print it.")
     var wait = false
 
@@ -35,6 +38,7 @@ struct SubmitCommand: AsyncParsableCommand {
         guard (1...64).contains(kind.utf8.count) else { throw ValidationError("--kind must be 1-64 bytes, e.g. echo, sleep, sha256, fail") }
         guard (1...10_000_000).contains(count) else { throw ValidationError("--count must be in 1...10000000, got \(count)") }
         if let timeoutMs, timeoutMs <= 0 { throw ValidationError("--timeout-ms must be positive, got \(timeoutMs)") }
+        if let maxAttempts, !(1...100).contains(maxAttempts) { throw ValidationError("--max-attempts must be in 1...100, got \(maxAttempts)") }
     }
 
     func run() async throws {
@@ -43,7 +47,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let connection = try await client.connect(config)
         let prefix = "\(Int(Date().timeIntervalSince1970 * 1000))-\(UInt32.random(in: 0...UInt32.max))"
         let requests = (0..<count).map { index in
-            TaskRequest(taskID: "\(prefix)-\(index)", kind: kind, text: payload, timeout: timeoutMs.map { .milliseconds($0) })
+            TaskRequest(taskID: "\(prefix)-\(index)", kind: kind, text: payload, timeout: timeoutMs.map { .milliseconds($0) }, maxAttempts: maxAttempts)
         }
         let started = ContinuousClock.now
         try await reportingErrors { try await connection.submit(requests) }

@@ -1,6 +1,7 @@
 import NIOCore
 import PhalanxCore
 import PhalanxCluster
+import PhalanxResilience
 import PhalanxTransport
 
 extension ClusterConfig {
@@ -17,6 +18,7 @@ extension ClusterConfig {
         limits.frameCompletionTimeout = .milliseconds(Int64(integer("limits.frame_timeout_ms")))
         limits.idleTimeout = .milliseconds(Int64(integer("limits.idle_timeout_ms")))
         limits.sendBufferBytes = integer("limits.send_buffer_bytes")
+        limits.clientInflightBytes = integer("limits.client_inflight_bytes")
         return limits
     }
 
@@ -27,7 +29,7 @@ extension ClusterConfig {
         breaker.minimumNumberOfCalls = integer("breaker.minimum_calls")
         breaker.waitDurationInOpenState = .milliseconds(integer("breaker.open_ms"))
         breaker.permittedNumberOfCallsInHalfOpenState = integer("breaker.half_open_probes")
-        return CoordinatorConfiguration(
+        var configuration = CoordinatorConfiguration(
             host: string("coordinator.host"), port: integer("coordinator.port"), tls: tlsFiles(forNode: name), limits: limits,
             maximumQueuedTasks: integer("coordinator.max_queued_tasks"), maximumQueuedBytes: integer("coordinator.max_queued_bytes"),
             heartbeatInterval: .milliseconds(integer("coordinator.heartbeat_interval_ms")),
@@ -36,6 +38,11 @@ extension ClusterConfig {
             admissionTasksPerSecond: integer("admission.tasks_per_second"), admissionBurst: integer("admission.burst"),
             breaker: breaker, slowReaderTimeout: .milliseconds(integer("limits.slow_reader_timeout_ms")),
             dataDirectory: path("coordinator.data_dir"), retention: .milliseconds(integer("coordinator.retention_ms")))
+        configuration.retry = RetryPolicy(
+            maxAttempts: integer("retry.max_attempts"), initialBackoff: .milliseconds(integer("retry.initial_backoff_ms")),
+            maxBackoff: .milliseconds(max(integer("retry.max_backoff_ms"), integer("retry.initial_backoff_ms"))), jitter: .full)
+        configuration.retryAttemptsPerKind = retries
+        return configuration
     }
 
     func workerConfiguration(name: String) -> WorkerConfiguration {

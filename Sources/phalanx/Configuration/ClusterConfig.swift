@@ -7,8 +7,13 @@ import TOMLKit
 struct ClusterConfig: Sendable {
     private(set) var values: [String: ConfigValue]
     private(set) var sources: [String: String]
-    /// `[bulkheads]`: task kind → tasks of that kind a worker runs at once (keys are task kinds).
-    private(set) var bulkheads: [String: Int] = [:]
+    /// Sections whose keys are task kinds (``PerKindSection``): section → kind → value.
+    private(set) var perKind: [String: [String: Int]] = [:]
+
+    /// `[bulkheads]`: task kind → tasks of that kind a worker runs at once.
+    var bulkheads: [String: Int] { perKind[PerKindSection.bulkheads.name] ?? [:] }
+    /// `[retries]`: task kind → attempts a task of that kind gets when it fails for a system reason.
+    var retries: [String: Int] { perKind[PerKindSection.retries.name] ?? [:] }
     /// The folder relative paths in the file are resolved against.
     let baseDirectory: String
 
@@ -33,8 +38,11 @@ struct ClusterConfig: Sendable {
                 throw Problem(description: "--set \(override): expected section.key=value, e.g. --set coordinator.port=7500")
             }
             let path = String(override[..<equals])
-            if path.hasPrefix("bulkheads.") {
-                try config.setBulkhead(String(path.dropFirst("bulkheads.".count)), parsing: String(override[override.index(after: equals)...]), source: "--set \(override)")
+            if let section = PerKindSection.all.first(where: { path.hasPrefix("\($0.name).") }) {
+                let kind = String(path.dropFirst(section.name.count + 1))
+                let text = String(override[override.index(after: equals)...])
+                guard let value = Int(text) else { throw Problem(description: "--set \(override): \(path) must be an integer, got '\(text)'") }
+                try config.set(section, kind, value, source: "--set \(override)")
                 continue
             }
             guard let key = ConfigKey.find(path) else {
@@ -80,12 +88,12 @@ struct ClusterConfig: Sendable {
             guard let sectionTable = table[section]?.table else {
                 throw Problem(description: "\(file): '\(section)' must be a [section]; keys live in sections such as [coordinator]")
             }
-            if section == "bulkheads" {
+            if let perKindSection = PerKindSection.all.first(where: { $0.name == section }) {
                 for kind in sectionTable.keys {
-                    guard let limit = sectionTable[kind]?.int else {
-                        throw Problem(description: "\(file): [bulkheads] \(kind) must be an integer (tasks of kind '\(kind)' run at once), got \(sectionTable[kind]!.debugDescription)")
+                    guard let value = sectionTable[kind]?.int else {
+                        throw Problem(description: "\(file): [\(section)] \(kind) must be an integer (\(perKindSection.meaning(kind))), got \(sectionTable[kind]!.debugDescription)")
                     }
-                    try setBulkhead(kind, limit, source: file)
+                    try set(perKindSection, kind, value, source: file)
                 }
                 continue
             }
@@ -94,7 +102,7 @@ struct ClusterConfig: Sendable {
                 guard let key = ConfigKey.find(path) else {
                     let known = ConfigKey.all.filter { $0.section == section }.map(\.name)
                     let hint = known.isEmpty
-                        ? "known sections: \(Set(ConfigKey.all.map(\.section) + ["bulkheads"]).sorted().joined(separator: ", "))"
+                        ? "known sections: \(Set(ConfigKey.all.map(\.section) + PerKindSection.all.map(\.name)).sorted().joined(separator: ", "))"
                         : "known keys in [\(section)]: \(known.joined(separator: ", "))"
                     throw Problem(description: "\(file): unknown key '\(name)' in [\(section)]; \(hint)")
                 }
@@ -113,20 +121,16 @@ struct ClusterConfig: Sendable {
         }
     }
 
-    private mutating func setBulkhead(_ kind: String, parsing text: String, source: String) throws(Problem) {
-        guard let limit = Int(text) else { throw Problem(description: "\(source): bulkheads.\(kind) must be an integer, got '\(text)'") }
-        try setBulkhead(kind, limit, source: source)
+    private mutating func set(_ section: PerKindSection, _ kind: String, _ value: Int, source: String) throws(Problem) {
+        guard !kind.isEmpty, kind.utf8.count <= 64 else {
+            throw Problem(description: "\(source): a [\(section.name)] key is a task kind of 1-64 bytes, got '\(kind)'")
+        }
+        guard section.range.contains(value) else {
+            throw Problem(description: "\(source): \(section.name).\(kind) must be in \(section.range.lowerBound)...\(section.range.upperBound) (\(section.meaning(kind))), got \(value)")
+        }
+        perKind[section.name, default: [:]][kind] = value
     }
 
-    private mutating func setBulkhead(_ kind: String, _ limit: Int, source: String) throws(Problem) {
-        guard !kind.isEmpty, kind.utf8.count <= 64 else {
-            throw Problem(description: "\(source): a [bulkheads] key is a task kind of 1-64 bytes, got '\(kind)'")
-        }
-        guard (1...100_000).contains(limit) else {
-            throw Problem(description: "\(source): bulkheads.\(kind) must be in 1...100000 (tasks of kind '\(kind)' a worker runs at once), got \(limit)")
-        }
-        bulkheads[kind] = limit
-    }
 
     private mutating func set(_ key: ConfigKey, parsing text: String, source: String) throws(Problem) {
         let value: ConfigValue
@@ -158,4 +162,18 @@ struct ClusterConfig: Sendable {
         values[key.path] = value
         sources[key.path] = source
     }
+}
+
+/// A `cluster.conf` section whose keys are task kinds and whose values are integers.
+struct PerKindSection: Sendable {
+    let name: String
+    let range: ClosedRange<Int>
+    /// What the value means for `kind`, for error messages.
+    let meaning: @Sendable (String) -> String
+
+    static let bulkheads = PerKindSection(name: "bulkheads", range: 1...100_000) { "tasks of kind '\($0)' a worker runs at once" }
+    static let retries = PerKindSection(name: "retries", range: 1...100) {
+        "attempts a task of kind '\($0)' gets when it fails for a system reason, the first included"
+    }
+    static let all = [bulkheads, retries]
 }

@@ -7,6 +7,7 @@ import Testing
 @Suite struct CoordinatorBreakerTests {
     static func harness() -> MachineHarness {
         MachineHarness { settings in
+            settings.retry.maxAttempts = 1  // these tests count each failure once, where it happened
             settings.breaker.minimumNumberOfCalls = 4
             settings.breaker.slidingWindow = .countBased(size: 4)
             settings.breaker.failureRateThreshold = 50

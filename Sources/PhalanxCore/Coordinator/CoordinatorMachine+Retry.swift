@@ -1,0 +1,28 @@
+import PhalanxResilience
+
+extension CoordinatorMachine {
+    /// A task failed for a system reason with attempts left: it waits out a backoff (exponential,
+    /// with the policy's jitter), then goes back to the head of its queue, preferring another
+    /// worker than the one that failed it. Business failures never come here.
+    mutating func scheduleRetry(_ number: TaskNumber, after failure: FailedAttempt<Output>, from worker: ConnectionID, now: Duration) {
+        guard var record = tasks[number] else { return }
+        let draw = Double(random.next() >> 11) / Double(1 << 53)
+        let backoff = settings.retry.backoff(beforeRetry: record.history.count + 1, previous: record.lastBackoff, random: draw)
+        record.history.append(failure)
+        record.avoid = worker
+        record.lastBackoff = backoff
+        record.placement = .retrying(at: now + backoff)
+        tasks[number] = record
+        retryingCount += 1
+        retries.insert(number, deadline: now + backoff)
+    }
+
+    /// Retries whose backoff is over go back to the head of their queues.
+    mutating func requeueDueRetries(now: Duration) {
+        for number in retries.popExpired(at: now) {
+            guard let record = tasks[number], case .retrying = record.placement else { continue }  // finished meanwhile
+            retryingCount -= 1
+            requeueAtHead(number)
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import PhalanxResilience
+import Testing
+
+@testable import PhalanxCore
+
+/// System failures are retried after a backoff, on another worker where there is one; business
+/// failures never are; the attempt history travels with the final result.
+@Suite struct CoordinatorRetryTests {
+    static func harness(attempts: Int = 3) -> MachineHarness {
+        MachineHarness { settings in
+            settings.retry = RetryPolicy(maxAttempts: attempts, initialBackoff: .milliseconds(100), maxBackoff: .seconds(1), jitter: .none)
+        }
+    }
+
+    @Test func aSystemFailureIsRetriedAfterItsBackoffOnAnotherWorkerAndTheHistoryComesWithTheResult() {
+        var harness = Self.harness()
+        let (first, _) = harness.worker("w1", capacity: 1)
+        let client = harness.connect(.client, "app")
+        let assigned = harness.submit(["a"], from: client).dispatched(to: first)
+        let (second, _) = harness.worker("w2", capacity: 1)
+        let failed = harness.fail(assigned, on: first, .system)
+        #expect(failed.delivered(to: client).isEmpty && failed.dispatched.isEmpty)
+        #expect(failed.wakeUps.contains(.milliseconds(100)))
+
+        harness.advance(by: .milliseconds(99))
+        #expect(harness.wakeUp().dispatched.isEmpty)  // still backing off
+        harness.advance(by: .milliseconds(1))
+        let retried = harness.wakeUp()
+        let again = retried.dispatched(to: second)
+        #expect(again.count == 1 && again.first?.attempt == 2, "retried on the other worker")
+        #expect(retried.dispatched(to: first).isEmpty)
+
+        let succeeded = harness.succeed(again, on: second)
+        let delivered = succeeded.delivered(to: client)
+        #expect(delivered.first?.output == "out-a" && delivered.first?.attempt == 2)
+        #expect(delivered.first?.history.map(\.worker) == ["w1"] && delivered.first?.history.first?.attempt == 1)
+    }
+
+    @Test func businessFailuresAreNeverRetried() {
+        var harness = Self.harness()
+        let (worker, _) = harness.worker("w1")
+        let client = harness.connect(.client, "app")
+        let assigned = harness.submit(["a"], from: client).dispatched(to: worker)
+        let delivered = harness.fail(assigned, on: worker, .business).delivered(to: client)
+        #expect(delivered.count == 1 && delivered.first?.history.isEmpty == true && delivered.first?.attempt == 1)
+    }
+
+    @Test func theLastAllowedAttemptsFailureIsDeliveredWithEveryEarlierOne() {
+        var harness = Self.harness(attempts: 3)
+        let (worker, _) = harness.worker("w1")  // the only worker: retries come back to it
+        let client = harness.connect(.client, "app")
+        var assigned = harness.submit(["a"], from: client).dispatched(to: worker)
+        var backoffs: [Duration] = []
+        for _ in 1..<3 {
+            let failed = harness.fail(assigned, on: worker, .system)
+            #expect(failed.delivered(to: client).isEmpty)
+            let wake = failed.wakeUps.min()!
+            backoffs.append(wake - harness.now)
+            harness.advance(by: wake - harness.now)
+            assigned = harness.wakeUp().dispatched(to: worker)
+        }
+        #expect(backoffs == [.milliseconds(100), .milliseconds(200)], "exponential backoff")
+        #expect(assigned.first?.attempt == 3)
+        let final = harness.fail(assigned, on: worker, .system).delivered(to: client)
+        #expect(final.first?.attempt == 3 && final.first?.history.map(\.attempt) == [1, 2])
+        #expect(harness.machine.heldCount == 0)
+    }
+
+    @Test func aTaskMayAskForItsOwnNumberOfAttempts() {
+        var harness = Self.harness(attempts: 3)
+        let (worker, _) = harness.worker("w1")
+        let client = harness.connect(.client, "app")
+        var task = harness.task("once")
+        task.maxAttempts = 1
+        let assigned = harness.submit([task], from: client).dispatched(to: worker)
+        #expect(harness.fail(assigned, on: worker, .system).delivered(to: client).count == 1)
+        var invalid = harness.task("greedy")
+        invalid.maxAttempts = 101
+        #expect(harness.submit([invalid], from: client, requestID: 2).refusal?.code == .invalidArgument)
+    }
+
+    @Test func attemptsPerKindOverrideTheDefault() {
+        var harness = MachineHarness { settings in
+            settings.retry = RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(100), jitter: .none)
+            settings.retryAttemptsPerKind = ["fragile": 1]
+        }
+        let (worker, _) = harness.worker("w1", kinds: ["fragile"])
+        let client = harness.connect(.client, "app")
+        let assigned = harness.submit(["x"], kind: "fragile", from: client).dispatched(to: worker)
+        #expect(harness.fail(assigned, on: worker, .system).delivered(to: client).count == 1)
+    }
+
+    @Test func aDeadlineThatPassesDuringTheBackoffEndsTheTaskWithoutAnotherAttempt() {
+        var harness = Self.harness()
+        let (worker, _) = harness.worker("w1")
+        let client = harness.connect(.client, "app")
+        let assigned = harness.submit([harness.task("a", timeout: .milliseconds(50))], from: client).dispatched(to: worker)
+        _ = harness.fail(assigned, on: worker, .system)
+        harness.advance(by: .milliseconds(50))
+        let expired = harness.wakeUp()
+        #expect(expired.delivered(to: client).first?.error?.code == .deadlineExceeded)
+        #expect(expired.delivered(to: client).first?.error?.message.contains("retried") == true)
+        harness.advance(by: .milliseconds(100))
+        #expect(harness.wakeUp().dispatched.isEmpty && harness.machine.heldCount == 0)
+    }
+
+    @Test func aTaskWaitingForItsRetryCanBeCancelled() {
+        var harness = Self.harness()
+        let (worker, _) = harness.worker("w1")
+        let client = harness.connect(.client, "app")
+        let assigned = harness.submit(["a"], from: client).dispatched(to: worker)
+        _ = harness.fail(assigned, on: worker, .system)
+        let cancelled = harness.machine.cancel(from: client, requestID: 1, taskIDs: ["a"], now: harness.now)
+        #expect(cancelled.delivered(to: client).first?.error?.code == .cancelled)
+        harness.advance(by: .seconds(1))
+        #expect(harness.wakeUp().dispatched.isEmpty && harness.machine.heldCount == 0)
+    }
+}
