@@ -31,6 +31,7 @@ public actor PhalanxClient {
     private var waitingBreakers: [CheckedContinuation<Phalanx_V1_BreakerReply, any Error>] = []
     private var waitingDrains: [CheckedContinuation<Phalanx_V1_DrainReply, any Error>] = []
     private var waitingCancels: [UInt64: CheckedContinuation<Phalanx_V1_CancelReply, any Error>] = [:]
+    private var waitingDeadLetters: [UInt64: CheckedContinuation<Phalanx_V1_DeadLetterReply, any Error>] = [:]
     private var waitingLookups: [UInt64: (lookup: ResultLookup, waiter: CheckedContinuation<ResultLookup, any Error>)] = [:]
     private var closedError: ErrorContext?
     /// Results received since connecting (each task reports once; a higher count means a duplicate).
@@ -211,6 +212,41 @@ public actor PhalanxClient {
         return total
     }
 
+    /// Lists the dead-letter queue, or retries or purges tasks in it (admin certificate). Returns the
+    /// entries listed, retried or purged, and the named tasks that were not in the queue.
+    public func deadLetters(_ action: DeadLetterAction) async throws -> (entries: [DeadLetterEntry], missing: [DeadLetterEntry.Key]) {
+        if let closedError { throw closedError }
+        var request = Phalanx_V1_DeadLetterRequest()
+        nextRequestID += 1
+        request.requestID = nextRequestID
+        let keys: [DeadLetterEntry.Key]
+        switch action {
+        case .list: request.action = .list; keys = []
+        case .retry(let named): request.action = .retry; keys = named
+        case .retryAll: request.action = .retry; request.all = true; keys = []
+        case .purge(let named): request.action = .purge; keys = named
+        case .purgeAll: request.action = .purge; request.all = true; keys = []
+        }
+        request.tasks = keys.map { key in
+            var wire = Phalanx_V1_DeadLetterKey()
+            wire.client = key.client
+            wire.taskID = key.taskID
+            return wire
+        }
+        let requestID = request.requestID
+        channel.writeAndFlush(Phalanx_V1_Envelope(.deadLetterRequest(request)), promise: nil)
+        let reply = try await withCheckedThrowingContinuation { waitingDeadLetters[requestID] = $0 }
+        if reply.hasError { throw ErrorContext(wire: reply.error) }
+        return (
+            reply.entries.map {
+                DeadLetterEntry(
+                    key: .init(client: $0.key.client, taskID: $0.key.taskID), kind: $0.kind, code: $0.code, reason: $0.reason,
+                    attempts: $0.attempts, deadUnixMilliseconds: $0.deadUnixMs)
+            },
+            reply.missing.map { .init(client: $0.client, taskID: $0.taskID) }
+        )
+    }
+
     /// Task ids per result request at most (requests are also cut by bytes).
     public static let lookupBatchSize = 10_000
 
@@ -353,6 +389,8 @@ public actor PhalanxClient {
         case .drainReply(let reply):
             guard !waitingDrains.isEmpty else { return }
             waitingDrains.removeFirst().resume(returning: reply)
+        case .deadLetterReply(let reply):
+            waitingDeadLetters.removeValue(forKey: reply.requestID)?.resume(returning: reply)
         case .cancelReply(let reply):
             waitingCancels.removeValue(forKey: reply.requestID)?.resume(returning: reply)
         case .resultReply(let reply):
@@ -397,6 +435,8 @@ public actor PhalanxClient {
         waitingBreakers.removeAll()
         for waiter in waitingDrains { waiter.resume(throwing: error) }
         waitingDrains.removeAll()
+        for (_, waiter) in waitingDeadLetters { waiter.resume(throwing: error) }
+        waitingDeadLetters.removeAll()
         for (_, waiter) in waitingCancels { waiter.resume(throwing: error) }
         waitingCancels.removeAll()
         for (_, entry) in waitingLookups { entry.waiter.resume(throwing: error) }

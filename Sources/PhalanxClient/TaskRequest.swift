@@ -128,3 +128,44 @@ public struct CancelOutcome: Sendable, Hashable {
         self.notRunning = notRunning
     }
 }
+
+/// What to do with the dead-letter queue (``PhalanxClient/deadLetters(_:)``).
+public enum DeadLetterAction: Sendable, Hashable {
+    case list
+    /// Accept these tasks again, under their own client and task id.
+    case retry([DeadLetterEntry.Key])
+    case retryAll
+    /// Forget these tasks.
+    case purge([DeadLetterEntry.Key])
+    case purgeAll
+}
+
+/// A task in the dead-letter queue: it lost `coordinator.max_attempts` workers.
+public struct DeadLetterEntry: Sendable, Hashable, Codable {
+    /// A task's identity: the client certificate name that submitted it and its task id.
+    public struct Key: Sendable, Hashable, Codable, CustomStringConvertible {
+        public var client: String
+        public var taskID: String
+
+        public init(client: String, taskID: String) {
+            self.client = client
+            self.taskID = taskID
+        }
+
+        /// `CLIENT/TASK_ID`, as `phalanx dlq` prints and reads it.
+        public var description: String { "\(client)/\(taskID)" }
+
+        /// Reads `CLIENT/TASK_ID` (the task id may contain further slashes).
+        public init?(_ text: String) {
+            guard let slash = text.firstIndex(of: "/"), slash != text.startIndex, text.index(after: slash) != text.endIndex else { return nil }
+            self.init(client: String(text[..<slash]), taskID: String(text[text.index(after: slash)...]))
+        }
+    }
+
+    public let key: Key
+    public let kind: String
+    public let code: String
+    public let reason: String
+    public let attempts: UInt32
+    public let deadUnixMilliseconds: Int64
+}

@@ -9,7 +9,7 @@ struct Phalanx: AsyncParsableCommand {
         abstract: "A distributed task cluster with four layers of defense.",
         subcommands: [
             CoordinatorCommand.self, WorkerCommand.self, SubmitCommand.self, StatusCommand.self, BenchCommand.self,
-            BreakerCommand.self, DrainCommand.self, ResultCommand.self, CancelCommand.self,
+            BreakerCommand.self, DrainCommand.self, ResultCommand.self, CancelCommand.self, DeadLetterCommand.self,
         ])
 
     /// Parses and runs the command. Usage errors exit 2, as README documents (ArgumentParser's own is 64).

@@ -8,9 +8,9 @@ import Testing
             .submit: [.client, .admin], .statusRequest: [.client, .admin], .resultRequest: [.client, .admin], .cancelRequest: [.client, .admin],
             .register: [.worker], .results: [.worker], .draining: [.worker], .handBack: [.worker],
             .heartbeat: [.worker, .client, .admin],  // liveness for workers, the keep-alive for clients
-            .breakerCommand: [.admin], .drainRequest: [.admin],
+            .breakerCommand: [.admin], .drainRequest: [.admin], .deadLetterRequest: [.admin],
             .submitAck: [], .registered: [], .dispatch: [], .statusReply: [], .drain: [], .breakerReply: [], .drainReply: [],
-            .resultReply: [], .cancelReply: [], .cancelAttempts: [],
+            .resultReply: [], .cancelReply: [], .cancelAttempts: [], .deadLetterReply: [],
         ]
         #expect(Set(expected.keys).union([.hello, .error]) == Set(MessageKind.allCases), "every kind is covered")
         for (kind, roles) in expected {

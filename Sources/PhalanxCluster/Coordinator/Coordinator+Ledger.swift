@@ -66,6 +66,10 @@ extension Coordinator {
                 .lost(key, losses: losses)
             case .finished(let key, let delivery):
                 .finished(key, result: Self.encoded(Self.clientResult(delivery)), finishedUnixMilliseconds: nowUnix)
+            case .deadLettered(let key, let spec, let error, let attempts):
+                .deadLettered(DeadLetter(
+                    key: key, spec: Self.encoded(spec), code: error.code.rawValue, reason: error.message, attempts: attempts,
+                    deadUnixMilliseconds: nowUnix))
             }
         })
     }

@@ -226,6 +226,8 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         case .drainRequest(let request): perform(machine.drainRequested(from: id, worker: request.worker))
         case .resultRequest(let request):
             perform(machine.attach(from: id, requestID: request.requestID, taskIDs: request.taskIds, now: now))
+        case .deadLetterRequest(let request):
+            deadLetterRequest(request, from: id)
         case .cancelRequest(let request):
             perform(machine.cancel(from: id, requestID: request.requestID, taskIDs: request.taskIds, now: now))
         default: break  // the connection machine lets nothing else through

@@ -6,10 +6,10 @@ public enum Authorization {
         case .submit, .statusRequest, .resultRequest, .cancelRequest: [.client, .admin]
         case .register, .results, .draining, .handBack: [.worker]
         case .heartbeat: [.worker, .client, .admin]  // liveness for workers, keep-alive for clients
-        case .breakerCommand, .drainRequest: [.admin]
+        case .breakerCommand, .drainRequest, .deadLetterRequest: [.admin]
         case .error: Set(Role.allCases)
         case .hello: Set(Role.allCases)
-        case .submitAck, .registered, .dispatch, .statusReply, .drain, .breakerReply, .drainReply, .resultReply, .cancelReply, .cancelAttempts: []
+        case .submitAck, .registered, .dispatch, .statusReply, .drain, .breakerReply, .drainReply, .resultReply, .cancelReply, .cancelAttempts, .deadLetterReply: []
         }
     }
 
@@ -23,9 +23,9 @@ public enum Authorization {
         switch kind {
         case .hello, .error, .heartbeat: true
         case .submitAck, .results, .statusReply, .resultReply, .cancelReply: role == .client || role == .admin
-        case .breakerReply, .drainReply: role == .admin
+        case .breakerReply, .drainReply, .deadLetterReply: role == .admin
         case .registered, .dispatch, .drain, .cancelAttempts: role == .worker
-        case .submit, .register, .statusRequest, .draining, .handBack, .breakerCommand, .drainRequest, .resultRequest, .cancelRequest: false
+        case .submit, .register, .statusRequest, .draining, .handBack, .breakerCommand, .drainRequest, .resultRequest, .cancelRequest, .deadLetterRequest: false
         }
     }
 }

@@ -23,4 +23,6 @@ public enum MessageKind: String, Sendable, Hashable, CaseIterable {
     case cancelRequest = "cancel_request"
     case cancelReply = "cancel_reply"
     case cancelAttempts = "cancel_attempts"
+    case deadLetterRequest = "dead_letter_request"
+    case deadLetterReply = "dead_letter_reply"
 }

@@ -19,6 +19,22 @@ extension CoordinatorMachine {
         return finish(&outbox, now: now)
     }
 
+    /// An admin retries tasks from the dead-letter queue: each is accepted again under its own
+    /// client and task id (a new acceptance, persisted), with fresh attempts, owned by nobody until
+    /// its client asks for it. A key that is unfinished again already is skipped (the actions'
+    /// `.accepted` changes name the keys taken).
+    public mutating func readmit(_ tasks: [RestoredTask<Spec>], now: Duration) -> [Action] {
+        var outbox = Outbox()
+        for task in tasks where taskByKey[task.key] == nil {
+            let key = accept(task.task, owner: nil, client: task.key.client)
+            outbox.changes.append(.accepted(key, task.task.spec))
+            counters.accepted += 1
+        }
+        expireQueuedTasks(now: now, into: &outbox)
+        assign(now: now, into: &outbox)
+        return finish(&outbox, now: now)
+    }
+
     /// The most task ids one result request may name.
     public static var maximumTaskIDsPerRequest: Int { 10_000 }
 

@@ -97,13 +97,12 @@ extension CoordinatorMachine {
                 let cause = ErrorContext(
                     code: .workerLost, message: "worker \(name) was declared dead: \(reason ?? "it left")", originNode: settings.nodeName,
                     taskID: record.key.taskID, attempt: Int(record.attempt))
-                finishWithFailure(
-                    number,
-                    taskError(
-                        .workerLost,
-                        "the task lost its worker \(record.losses) times (coordinator.max_attempts = \(settings.maximumAttempts)); it is not run again",
-                        for: record, causes: [cause]),
-                    worker: name, into: &outbox)
+                let error = taskError(
+                    .workerLost,
+                    "the task lost its worker \(record.losses) times (coordinator.max_attempts = \(settings.maximumAttempts)); it is not run again and is in the dead-letter queue (phalanx dlq list, phalanx dlq retry)",
+                    for: record, causes: [cause])
+                outbox.changes.append(.deadLettered(record.key, record.spec, error, attempts: record.attempt))
+                finishWithFailure(number, error, worker: name, into: &outbox)
             } else {
                 outbox.changes.append(.lost(record.key, losses: record.losses))
                 requeueAtHead(number)

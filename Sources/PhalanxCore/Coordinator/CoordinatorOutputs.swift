@@ -58,6 +58,8 @@ public enum TaskChange<Spec: Sendable, Output: Sendable>: Sendable {
     case lost(TaskKey, losses: UInt32)
     /// A task finished: this is what its client gets.
     case finished(TaskKey, TaskDelivery<Output>)
+    /// A task that lost too many workers (it finished too) goes to the dead-letter queue.
+    case deadLettered(TaskKey, Spec, ErrorContext, attempts: UInt32)
 }
 
 /// A task read back from the durable record when the coordinator starts.

@@ -24,6 +24,8 @@ public struct CoalescedWrites: Sendable, Hashable {
 
     /// One write per task, in the order each task first appeared.
     public private(set) var writes: [Write] = []
+    /// Changes to the dead-letter queue, in order (written after the tasks themselves).
+    public private(set) var deadLetterChanges: [LedgerChange] = []
 
     public init(_ changes: [LedgerChange]) {
         var index: [TaskKey: Int] = [:]
@@ -32,6 +34,9 @@ public struct CoalescedWrites: Sendable, Hashable {
             let key: TaskKey
             switch change {
             case .accepted(let k, _, _), .dispatched(let k, _), .lost(let k, _), .finished(let k, _, _): key = k
+            case .deadLettered, .deadLetterRemoved:
+                deadLetterChanges.append(change)
+                continue
             }
             let position: Int
             if let existing = index[key] {
@@ -51,6 +56,8 @@ public struct CoalescedWrites: Sendable, Hashable {
                 if writes[position].finished == nil { writes[position].losses = losses }
             case .finished(_, let result, let at):
                 if writes[position].finished == nil { writes[position].finished = (result, at) }  // the first result stands
+            case .deadLettered, .deadLetterRemoved:
+                break  // handled above
             }
         }
     }

@@ -19,6 +19,31 @@ public protocol TaskLedger: Sendable {
     func pruneFinished(before unixMilliseconds: Int64) async throws(LedgerError) -> Int
     /// Counts one more start of the coordinator and returns the new count (1 on a new ledger).
     func beginIncarnation() async throws(LedgerError) -> UInt64
+    /// The dead-letter queue: tasks that lost too many workers, oldest first (at most `limit`).
+    func deadLetters(limit: Int) async throws(LedgerError) -> [DeadLetter]
+    /// Removes these entries from the dead-letter queue (all of them when `keys` is nil); returns
+    /// the entries removed.
+    func removeDeadLetters(_ keys: [TaskKey]?) async throws(LedgerError) -> [DeadLetter]
+}
+
+/// A task in the dead-letter queue: what it was, why it is there, when it got there.
+public struct DeadLetter: Sendable, Hashable {
+    public var key: TaskKey
+    public var spec: [UInt8]
+    /// The error code and message it finished with.
+    public var code: String
+    public var reason: String
+    public var attempts: UInt32
+    public var deadUnixMilliseconds: Int64
+
+    public init(key: TaskKey, spec: [UInt8], code: String, reason: String, attempts: UInt32, deadUnixMilliseconds: Int64) {
+        self.key = key
+        self.spec = spec
+        self.code = code
+        self.reason = reason
+        self.attempts = attempts
+        self.deadUnixMilliseconds = deadUnixMilliseconds
+    }
 }
 
 /// One change to the ledger.
@@ -31,6 +56,10 @@ public enum LedgerChange: Sendable, Hashable {
     case lost(TaskKey, losses: UInt32)
     /// The task finished; `result` is what its client gets.
     case finished(TaskKey, result: [UInt8], finishedUnixMilliseconds: Int64)
+    /// The task (finished as well) goes to the dead-letter queue.
+    case deadLettered(DeadLetter)
+    /// The task leaves the dead-letter queue (it was accepted again).
+    case deadLetterRemoved(TaskKey)
 }
 
 extension LedgerChange {
@@ -40,6 +69,8 @@ extension LedgerChange {
         case .accepted(let key, let spec, _): spec.count + key.client.utf8.count + key.taskID.utf8.count + 32
         case .finished(let key, let result, _): result.count + key.client.utf8.count + key.taskID.utf8.count + 16
         case .dispatched(let key, _), .lost(let key, _): key.client.utf8.count + key.taskID.utf8.count + 16
+        case .deadLettered(let entry): entry.spec.count + entry.reason.utf8.count + entry.key.taskID.utf8.count + 64
+        case .deadLetterRemoved(let key): key.client.utf8.count + key.taskID.utf8.count + 16
         }
     }
 }

@@ -56,6 +56,20 @@ public final class SQLiteTaskLedger: TaskLedger {
             // Every finish moved a row out of it; recovery reads unfinished tasks once, at start.
             try db.execute(sql: "DROP INDEX IF EXISTS task_unfinished")
         }
+        migrator.registerMigration("v3: dead-letter queue") { db in
+            try db.execute(sql: """
+                CREATE TABLE dead_letter (
+                    client TEXT NOT NULL,
+                    task_id TEXT NOT NULL,
+                    spec BLOB NOT NULL,
+                    code TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    attempts INTEGER NOT NULL,
+                    dead_ms INTEGER NOT NULL,
+                    PRIMARY KEY (client, task_id)
+                ) WITHOUT ROWID
+                """)
+        }
         return migrator
     }
 
@@ -76,7 +90,8 @@ public final class SQLiteTaskLedger: TaskLedger {
     private static func write(_ changes: [LedgerChange], in db: Database) throws {
         var sequence = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'accepted_seq'") ?? 0
         let start = sequence
-        for write in CoalescedWrites(changes).writes {
+        let coalesced = CoalescedWrites(changes)
+        for write in coalesced.writes {
             let key = write.key
             if let accepted = write.accepted {
                 sequence += 1
@@ -99,9 +114,62 @@ public final class SQLiteTaskLedger: TaskLedger {
                     write.finished.map { Data($0.result) }, key.client, key.taskID,
                 ])
         }
+        for change in coalesced.deadLetterChanges {
+            switch change {
+            case .deadLettered(let entry):
+                try db.cachedStatement(sql: """
+                    INSERT OR REPLACE INTO dead_letter (client, task_id, spec, code, reason, attempts, dead_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: [
+                        entry.key.client, entry.key.taskID, Data(entry.spec), entry.code, entry.reason, Int64(entry.attempts), entry.deadUnixMilliseconds,
+                    ])
+            case .deadLetterRemoved(let key):
+                try db.cachedStatement(sql: "DELETE FROM dead_letter WHERE client = ? AND task_id = ?").execute(arguments: [key.client, key.taskID])
+            default:
+                break
+            }
+        }
         if sequence != start {
             try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta (name, value) VALUES ('accepted_seq', ?)").execute(arguments: [sequence])
         }
+    }
+
+    public func deadLetters(limit: Int) async throws(LedgerError) -> [DeadLetter] {
+        do {
+            return try await pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM dead_letter ORDER BY dead_ms LIMIT ?", arguments: [limit]).map(Self.deadLetter(from:))
+            }
+        } catch {
+            throw LedgerError("cannot read the dead-letter queue from the task ledger \(path): \(error)")
+        }
+    }
+
+    public func removeDeadLetters(_ keys: [TaskKey]?) async throws(LedgerError) -> [DeadLetter] {
+        do {
+            return try await pool.write { db in
+                guard let keys else {
+                    let all = try Row.fetchAll(db, sql: "SELECT * FROM dead_letter ORDER BY dead_ms").map(Self.deadLetter(from:))
+                    try db.execute(sql: "DELETE FROM dead_letter")
+                    return all
+                }
+                var removed: [DeadLetter] = []
+                for key in keys {
+                    guard let row = try Row.fetchOne(db, sql: "SELECT * FROM dead_letter WHERE client = ? AND task_id = ?", arguments: [key.client, key.taskID])
+                    else { continue }
+                    removed.append(Self.deadLetter(from: row))
+                    try db.execute(sql: "DELETE FROM dead_letter WHERE client = ? AND task_id = ?", arguments: [key.client, key.taskID])
+                }
+                return removed
+            }
+        } catch {
+            throw LedgerError("cannot change the dead-letter queue in the task ledger \(path): \(error)")
+        }
+    }
+
+    private static func deadLetter(from row: Row) -> DeadLetter {
+        let spec: Data = row["spec"]
+        return DeadLetter(
+            key: TaskKey(client: row["client"], taskID: row["task_id"]), spec: Array(spec), code: row["code"], reason: row["reason"],
+            attempts: UInt32(clamping: row["attempts"] as Int64), deadUnixMilliseconds: row["dead_ms"])
     }
 
     public func unfinishedTasks() async throws(LedgerError) -> [StoredTask] {

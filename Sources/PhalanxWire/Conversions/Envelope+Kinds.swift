@@ -63,6 +63,8 @@ extension Phalanx_V1_Envelope {
         case .cancelRequest: .cancelRequest
         case .cancelReply: .cancelReply
         case .cancelAttempts: .cancelAttempts
+        case .deadLetterRequest: .deadLetterRequest
+        case .deadLetterReply: .deadLetterReply
         case nil: nil
         }
     }

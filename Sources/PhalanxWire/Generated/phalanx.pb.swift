@@ -953,6 +953,141 @@ public nonisolated struct Phalanx_V1_CancelAttempts: Sendable {
   public init() {}
 }
 
+/// Admin -> coordinator: the dead-letter queue (tasks that lost coordinator.max_attempts workers).
+public nonisolated struct Phalanx_V1_DeadLetterRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: UInt64 = 0
+
+  public var action: Phalanx_V1_DeadLetterRequest.Action = .list
+
+  public var tasks: [Phalanx_V1_DeadLetterKey] = []
+
+  public var all: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Action: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case list // = 0
+
+    /// accept the named tasks again, under their own client and task id
+    case retry // = 1
+
+    /// forget the named tasks (all of them when `all` is set)
+    case purge // = 2
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .list
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .list
+      case 1: self = .retry
+      case 2: self = .purge
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .list: return 0
+      case .retry: return 1
+      case .purge: return 2
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Phalanx_V1_DeadLetterRequest.Action] = [
+      .list,
+      .retry,
+      .purge,
+    ]
+
+  }
+
+  public init() {}
+}
+
+public nonisolated struct Phalanx_V1_DeadLetterKey: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var client: String = String()
+
+  public var taskID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Phalanx_V1_DeadLetterEntry: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var key: Phalanx_V1_DeadLetterKey {
+    get {_key ?? Phalanx_V1_DeadLetterKey()}
+    set {_key = newValue}
+  }
+  /// Returns true if `key` has been explicitly set.
+  public var hasKey: Bool {self._key != nil}
+  /// Clears the value of `key`. Subsequent reads from it will return its default value.
+  public mutating func clearKey() {self._key = nil}
+
+  public var kind: String = String()
+
+  public var code: String = String()
+
+  public var reason: String = String()
+
+  public var attempts: UInt32 = 0
+
+  public var deadUnixMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _key: Phalanx_V1_DeadLetterKey? = nil
+}
+
+public nonisolated struct Phalanx_V1_DeadLetterReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: UInt64 = 0
+
+  /// LIST: the queue (at most 1,000, oldest first); RETRY/PURGE: what was retried or purged
+  public var entries: [Phalanx_V1_DeadLetterEntry] = []
+
+  /// RETRY/PURGE: named but not in the queue
+  public var missing: [Phalanx_V1_DeadLetterKey] = []
+
+  public var error: Phalanx_V1_ErrorContext {
+    get {_error ?? Phalanx_V1_ErrorContext()}
+    set {_error = newValue}
+  }
+  /// Returns true if `error` has been explicitly set.
+  public var hasError: Bool {self._error != nil}
+  /// Clears the value of `error`. Subsequent reads from it will return its default value.
+  public mutating func clearError() {self._error = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _error: Phalanx_V1_ErrorContext? = nil
+}
+
 /// Everything that crosses a connection is one Envelope.
 public nonisolated struct Phalanx_V1_Envelope: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -1145,6 +1280,22 @@ public nonisolated struct Phalanx_V1_Envelope: Sendable {
     set {body = .cancelAttempts(newValue)}
   }
 
+  public var deadLetterRequest: Phalanx_V1_DeadLetterRequest {
+    get {
+      if case .deadLetterRequest(let v)? = body {return v}
+      return Phalanx_V1_DeadLetterRequest()
+    }
+    set {body = .deadLetterRequest(newValue)}
+  }
+
+  public var deadLetterReply: Phalanx_V1_DeadLetterReply {
+    get {
+      if case .deadLetterReply(let v)? = body {return v}
+      return Phalanx_V1_DeadLetterReply()
+    }
+    set {body = .deadLetterReply(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -1171,6 +1322,8 @@ public nonisolated struct Phalanx_V1_Envelope: Sendable {
     case cancelRequest(Phalanx_V1_CancelRequest)
     case cancelReply(Phalanx_V1_CancelReply)
     case cancelAttempts(Phalanx_V1_CancelAttempts)
+    case deadLetterRequest(Phalanx_V1_DeadLetterRequest)
+    case deadLetterReply(Phalanx_V1_DeadLetterReply)
 
   }
 
@@ -2544,9 +2697,201 @@ nonisolated extension Phalanx_V1_CancelAttempts: SwiftProtobuf.Message, SwiftPro
   }
 }
 
+nonisolated extension Phalanx_V1_DeadLetterRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeadLetterRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}action\0\u{1}tasks\0\u{1}all\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.action) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.tasks) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.all) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.requestID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
+    }
+    if self.action != .list {
+      try visitor.visitSingularEnumField(value: self.action, fieldNumber: 2)
+    }
+    if !self.tasks.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.tasks, fieldNumber: 3)
+    }
+    if self.all != false {
+      try visitor.visitSingularBoolField(value: self.all, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_DeadLetterRequest, rhs: Phalanx_V1_DeadLetterRequest) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.action != rhs.action {return false}
+    if lhs.tasks != rhs.tasks {return false}
+    if lhs.all != rhs.all {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_DeadLetterRequest.Action: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LIST\0\u{1}RETRY\0\u{1}PURGE\0")
+}
+
+nonisolated extension Phalanx_V1_DeadLetterKey: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeadLetterKey"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}client\0\u{3}task_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.client) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.taskID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.client.isEmpty {
+      try visitor.visitSingularStringField(value: self.client, fieldNumber: 1)
+    }
+    if !self.taskID.isEmpty {
+      try visitor.visitSingularStringField(value: self.taskID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_DeadLetterKey, rhs: Phalanx_V1_DeadLetterKey) -> Bool {
+    if lhs.client != rhs.client {return false}
+    if lhs.taskID != rhs.taskID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_DeadLetterEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeadLetterEntry"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}kind\0\u{1}code\0\u{1}reason\0\u{1}attempts\0\u{3}dead_unix_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._key) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.kind) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.code) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.attempts) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.deadUnixMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._key {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.kind.isEmpty {
+      try visitor.visitSingularStringField(value: self.kind, fieldNumber: 2)
+    }
+    if !self.code.isEmpty {
+      try visitor.visitSingularStringField(value: self.code, fieldNumber: 3)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 4)
+    }
+    if self.attempts != 0 {
+      try visitor.visitSingularUInt32Field(value: self.attempts, fieldNumber: 5)
+    }
+    if self.deadUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.deadUnixMs, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_DeadLetterEntry, rhs: Phalanx_V1_DeadLetterEntry) -> Bool {
+    if lhs._key != rhs._key {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.code != rhs.code {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.attempts != rhs.attempts {return false}
+    if lhs.deadUnixMs != rhs.deadUnixMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_DeadLetterReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeadLetterReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}entries\0\u{1}missing\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.entries) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.missing) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._error) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.requestID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
+    }
+    if !self.entries.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.entries, fieldNumber: 2)
+    }
+    if !self.missing.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.missing, fieldNumber: 3)
+    }
+    try { if let v = self._error {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_DeadLetterReply, rhs: Phalanx_V1_DeadLetterReply) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.entries != rhs.entries {return false}
+    if lhs.missing != rhs.missing {return false}
+    if lhs._error != rhs._error {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Phalanx_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}error\0\u{1}submit\0\u{3}submit_ack\0\u{1}results\0\u{1}register\0\u{1}registered\0\u{1}dispatch\0\u{1}heartbeat\0\u{3}status_request\0\u{3}status_reply\0\u{1}draining\0\u{1}drain\0\u{3}hand_back\0\u{3}breaker_command\0\u{3}breaker_reply\0\u{3}drain_request\0\u{3}drain_reply\0\u{3}result_request\0\u{3}result_reply\0\u{3}cancel_request\0\u{3}cancel_reply\0\u{3}cancel_attempts\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}error\0\u{1}submit\0\u{3}submit_ack\0\u{1}results\0\u{1}register\0\u{1}registered\0\u{1}dispatch\0\u{1}heartbeat\0\u{3}status_request\0\u{3}status_reply\0\u{1}draining\0\u{1}drain\0\u{3}hand_back\0\u{3}breaker_command\0\u{3}breaker_reply\0\u{3}drain_request\0\u{3}drain_reply\0\u{3}result_request\0\u{3}result_reply\0\u{3}cancel_request\0\u{3}cancel_reply\0\u{3}cancel_attempts\0\u{3}dead_letter_request\0\u{3}dead_letter_reply\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2853,6 +3198,32 @@ nonisolated extension Phalanx_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf.
           self.body = .cancelAttempts(v)
         }
       }()
+      case 24: try {
+        var v: Phalanx_V1_DeadLetterRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .deadLetterRequest(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .deadLetterRequest(v)
+        }
+      }()
+      case 25: try {
+        var v: Phalanx_V1_DeadLetterReply?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .deadLetterReply(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .deadLetterReply(v)
+        }
+      }()
       default: break
       }
     }
@@ -2955,6 +3326,14 @@ nonisolated extension Phalanx_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf.
     case .cancelAttempts?: try {
       guard case .cancelAttempts(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+    }()
+    case .deadLetterRequest?: try {
+      guard case .deadLetterRequest(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
+    }()
+    case .deadLetterReply?: try {
+      guard case .deadLetterReply(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
     }()
     case nil: break
     }

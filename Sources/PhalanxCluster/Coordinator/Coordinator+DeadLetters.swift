@@ -1,0 +1,100 @@
+import Foundation
+import PhalanxCore
+import PhalanxResilience
+import PhalanxStore
+import PhalanxWire
+
+/// The dead-letter queue for admins: list it, retry tasks from it, purge it. It lives in the
+/// ledger; retried tasks are accepted again through the machine.
+extension Coordinator {
+    /// The most entries one list shows.
+    static var deadLetterListLimit: Int { 1_000 }
+
+    func deadLetterRequest(_ request: Phalanx_V1_DeadLetterRequest, from id: ConnectionID) {
+        let ledger = ledger
+        let keys = request.tasks.map { TaskKey(client: $0.client, taskID: $0.taskID) }
+        Task {
+            do throws(LedgerError) {
+                switch request.action {
+                case .retry:
+                    let queued = try await ledger.deadLetters(limit: .max)
+                    let wanted = Set(keys)
+                    let found = request.all ? queued : queued.filter { wanted.contains($0.key) }
+                    self.retry(found, named: keys, request: request, from: id)
+                case .purge:
+                    let removed = try await ledger.removeDeadLetters(request.all ? nil : keys)
+                    self.replyDeadLetters(removed, named: request.all ? [] : keys, to: id, requestID: request.requestID)
+                default:
+                    let entries = try await ledger.deadLetters(limit: Self.deadLetterListLimit)
+                    self.replyDeadLetters(entries, named: [], to: id, requestID: request.requestID)
+                }
+            } catch {
+                self.deadLetterFailed(error, to: id, requestID: request.requestID)
+            }
+        }
+    }
+
+    /// Accepts the entries' tasks again, then (in a later ledger write) removes them from the queue:
+    /// a crash in between leaves a duplicate entry, never a lost task.
+    private func retry(_ entries: [DeadLetter], named keys: [TaskKey], request: Phalanx_V1_DeadLetterRequest, from id: ConnectionID) {
+        let now = self.now
+        let nowUnix = WireTime.nowUnixMilliseconds()
+        var restored: [RestoredTask<Phalanx_V1_TaskSpec>] = []
+        var retried: [DeadLetter] = []
+        for entry in entries {
+            guard var spec = try? Phalanx_V1_TaskSpec(serializedBytes: entry.spec) else {
+                logger.error("a dead-letter entry cannot be read back; it stays in the queue", metadata: ["task": "\(entry.key)"])
+                continue
+            }
+            spec.deadlineUnixMs = 0  // its old deadline has passed long ago; the admin asked for it to run
+            restored.append(RestoredTask(key: entry.key, task: submittedTask(spec, now: now, nowUnix: nowUnix), attempt: 0, losses: 0))
+            retried.append(entry)
+        }
+        perform(machine.readmit(restored, now: now))
+        writer.enqueue(retried.map { .deadLetterRemoved($0.key) })
+        logger.notice("tasks retried from the dead-letter queue", metadata: ["tasks": "\(retried.count)"])
+        replyDeadLetters(retried, named: request.all ? [] : keys, to: id, requestID: request.requestID)
+    }
+
+    private func replyDeadLetters(_ entries: [DeadLetter], named keys: [TaskKey], to id: ConnectionID, requestID: UInt64) {
+        guard let link = links[id] else { return }
+        var reply = Phalanx_V1_DeadLetterReply()
+        reply.requestID = requestID
+        let wireEntries = entries.map { entry in
+            var wire = Phalanx_V1_DeadLetterEntry()
+            wire.key.client = entry.key.client
+            wire.key.taskID = entry.key.taskID
+            wire.kind = (try? Phalanx_V1_TaskSpec(serializedBytes: entry.spec))?.kind ?? ""
+            wire.code = entry.code
+            wire.reason = entry.reason
+            wire.attempts = entry.attempts
+            wire.deadUnixMs = entry.deadUnixMilliseconds
+            return wire
+        }
+        // One frame: the oldest entries that fit the admin's frame limit (with room for the missing keys).
+        let (chunks, _) = FrameBudget.chunks(wireEntries, maximumFrameBytes: link.peer.maximumFrameBytes / 2) {
+            $0.key.client.utf8.count + $0.key.taskID.utf8.count + $0.kind.utf8.count + $0.code.utf8.count + $0.reason.utf8.count + 48
+        }
+        reply.entries = chunks.first ?? []
+        let present = Set(entries.map(\.key))
+        reply.missing = keys.filter { !present.contains($0) }.map { key in
+            var wire = Phalanx_V1_DeadLetterKey()
+            wire.client = key.client
+            wire.taskID = key.taskID
+            return wire
+        }
+        var touched = Set<ConnectionID>()
+        write(Phalanx_V1_Envelope(.deadLetterReply(reply)), to: id, touched: &touched)
+        for id in touched { links[id]?.flush() }
+    }
+
+    private func deadLetterFailed(_ error: LedgerError, to id: ConnectionID, requestID: UInt64) {
+        logger.error("cannot use the dead-letter queue", metadata: ["error": "\(error)"])
+        var reply = Phalanx_V1_DeadLetterReply()
+        reply.requestID = requestID
+        reply.error = ErrorContext(code: .unavailable, message: "\(error); try again later", originNode: local.name).wire
+        var touched = Set<ConnectionID>()
+        write(Phalanx_V1_Envelope(.deadLetterReply(reply)), to: id, touched: &touched)
+        for id in touched { links[id]?.flush() }
+    }
+}

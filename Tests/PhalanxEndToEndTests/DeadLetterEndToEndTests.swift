@@ -1,0 +1,66 @@
+import Foundation
+import PhalanxClient
+import PhalanxResilience
+import PhalanxTesting
+import Testing
+
+extension EndToEnd {
+    /// A poison task — one whose worker dies every time it runs it (here the test kills the worker
+    /// running it, as a crashing handler would) — lands in the dead-letter queue after
+    /// coordinator.max_attempts losses; an admin lists it, retries it and purges the queue.
+    @Suite(.timeLimit(.minutes(1))) struct DeadLetterEndToEndTests {
+        @Test func aTaskThatKillsItsWorkerThreeTimesLandsInTheDeadLetterQueueAndAnAdminRetriesIt() async throws {
+            let cluster = try ClusterProcesses(settings: ["coordinator.max_attempts=3"])
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            for name in ["w1", "w2", "w3"] { try cluster.startWorker(name, capacity: 1) }
+            let client = try await cluster.client()
+            try await cluster.waitForWorkers(3, using: client)
+            try await client.submit([TaskRequest(taskID: "poison", kind: "sleep", text: "60000")])
+
+            var killed: [String] = []
+            for _ in 0..<3 {
+                var runner = ""
+                try await eventually("the poison task runs on a live worker") {
+                    runner = try await client.status().workers.first { $0.inFlight == 1 && !killed.contains($0.name) }?.name ?? ""
+                    return !runner.isEmpty
+                }
+                cluster.kill(runner)
+                killed.append(runner)
+            }
+            let outcome = await client.outcome(of: "poison")
+            guard case .failure(let error) = outcome.result else {
+                Issue.record("expected WORKER_LOST, got \(outcome.result)")
+                return
+            }
+            #expect(error.code == .workerLost && error.message.contains("dead-letter queue"), "\(error)")
+            #expect(Set(killed).count == 3)
+
+            let listed = try ClusterProcesses.runToCompletion(["dlq", "list", "--json"] + cluster.clientArguments)
+            #expect(listed.status == 0 && listed.stdout.contains("\"task_id\":\"poison\"") && listed.stdout.contains("WORKER_LOST"), "\(listed.stdout)\(listed.stderr)")
+            let asClient = try ClusterProcesses.runToCompletion(["dlq", "list", "--name", "client"] + cluster.clientArguments)
+            #expect(asClient.status == 1 && asClient.stderr.contains("PERMISSION_DENIED"), "only admins: \(asClient.stderr)")
+
+            try cluster.startWorker("w1", capacity: 1, logName: "w1-again")
+            try await eventually("a worker is back") { try await client.status().workers.count == 1 }
+            let retried = try ClusterProcesses.runToCompletion(["dlq", "retry", "client/poison"] + cluster.clientArguments)
+            #expect(retried.status == 0 && retried.stdout.contains("retried client/poison"), "\(retried.stdout)\(retried.stderr)")
+            try await eventually("the retried task runs again") { try await client.status().tasksRunning == 1 }
+            let empty = try ClusterProcesses.runToCompletion(["dlq", "list"] + cluster.clientArguments)
+            #expect(empty.stdout.contains("the dead-letter queue is empty"), "\(empty.stdout)")
+            let missing = try ClusterProcesses.runToCompletion(["dlq", "purge", "client/never"] + cluster.clientArguments)
+            #expect(missing.status == 1 && missing.stdout.contains("client/never is not in the dead-letter queue"))
+            let usage = try ClusterProcesses.runToCompletion(["dlq", "retry"] + cluster.clientArguments)
+            #expect(usage.status == 2, "\(usage.stderr)")
+
+            // The client that submitted it collects the new outcome by id.
+            let cancel = try ClusterProcesses.runToCompletion(["cancel"] + cluster.clientArguments + ["poison"])
+            #expect(cancel.status == 0, "\(cancel.stdout)\(cancel.stderr)")
+            let again = try await cluster.client()
+            _ = try await again.attach(["poison"])
+            if case .failure(let final) = await again.outcome(of: "poison").result { #expect(final.code == .cancelled) }
+            await again.close()
+            await client.close()
+        }
+    }
+}
