@@ -311,6 +311,11 @@ public actor PhalanxClient {
             spec.trace.spanID = trace.spanID
             spec.deadlineUnixMs = WireTime.deadlineUnixMilliseconds(after: request.timeout)
             spec.maxAttempts = UInt32(clamping: request.maxAttempts ?? 0)
+            switch request.priority {
+            case .high: spec.priority = .high
+            case .normal: spec.priority = .normal
+            case .low: spec.priority = .low
+            }
             return spec
         }
     }

@@ -11,17 +11,29 @@ public struct TaskRequest: Sendable, Hashable {
     /// Attempts when it fails for a system reason, the first included (nil: the coordinator's
     /// default for its kind; 1: never retried).
     public var maxAttempts: Int?
+    /// Dispatch order among queued tasks of one kind (weighted: low is slower, never starved).
+    public var priority: Priority = .normal
 
-    public init(taskID: String, kind: String, payload: [UInt8], timeout: Duration? = nil, maxAttempts: Int? = nil) {
+    /// How urgent a task is.
+    public enum Priority: String, Sendable, Hashable, CaseIterable {
+        case high, normal, low
+    }
+
+    public init(
+        taskID: String, kind: String, payload: [UInt8], timeout: Duration? = nil, maxAttempts: Int? = nil, priority: Priority = .normal
+    ) {
         self.maxAttempts = maxAttempts
+        self.priority = priority
         self.taskID = taskID
         self.kind = kind
         self.payload = payload
         self.timeout = timeout
     }
 
-    public init(taskID: String, kind: String, text: String, timeout: Duration? = nil, maxAttempts: Int? = nil) {
-        self.init(taskID: taskID, kind: kind, payload: Array(text.utf8), timeout: timeout, maxAttempts: maxAttempts)
+    public init(
+        taskID: String, kind: String, text: String, timeout: Duration? = nil, maxAttempts: Int? = nil, priority: Priority = .normal
+    ) {
+        self.init(taskID: taskID, kind: kind, payload: Array(text.utf8), timeout: timeout, maxAttempts: maxAttempts, priority: priority)
     }
 }
 

@@ -46,9 +46,15 @@ extension Coordinator {
     /// The machine's view of a task spec: its deadline becomes elapsed time on the machine's clock.
     func submittedTask(_ spec: Phalanx_V1_TaskSpec, now: Duration, nowUnix: Int64) -> SubmittedTask<Phalanx_V1_TaskSpec> {
         let deadline = spec.deadlineUnixMs > 0 ? now + .milliseconds(spec.deadlineUnixMs - nowUnix) : nil
-        return SubmittedTask(
+        var task = SubmittedTask(
             taskID: spec.taskID, kind: spec.kind, payloadBytes: spec.payload.count, deadline: deadline,
             traceID: spec.trace.traceID, spanID: spec.trace.spanID, spec: spec, maxAttempts: spec.maxAttempts > 0 ? Int(spec.maxAttempts) : nil)
+        switch spec.priority {
+        case .high: task.priority = .high
+        case .low: task.priority = .low
+        default: task.priority = .normal  // also an unknown value from a newer client
+        }
+        return task
     }
 
     // MARK: - Persisting

@@ -14,6 +14,7 @@ public struct SubmittedTask<Spec: Sendable>: Sendable {
     public var spec: Spec
     /// Attempts for system failures, the first included; nil for the kind's default.
     public var maxAttempts: Int?
+    public var priority: TaskPriority = .normal
 
     public init(
         taskID: String, kind: String, payloadBytes: Int, deadline: Duration?, traceID: String, spanID: String, spec: Spec, maxAttempts: Int? = nil

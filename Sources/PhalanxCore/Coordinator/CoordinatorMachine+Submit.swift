@@ -42,8 +42,9 @@ extension CoordinatorMachine {
             key: key, owner: owner, kind: task.kind, payloadBytes: task.payloadBytes, traceID: task.traceID, spanID: task.spanID,
             spec: task.spec, attempt: attempt, losses: losses)
         tasks[number]!.maxAttempts = UInt32(clamping: max(1, task.maxAttempts ?? settings.retryAttemptsPerKind[task.kind] ?? settings.retry.maxAttempts))
+        tasks[number]!.priority = task.priority
         taskByKey[key] = number
-        queues[task.kind, default: TaskQueue()].append(number)
+        queues[task.kind, default: TaskQueue()].append(number, priority: task.priority)
         queuedPerKind[task.kind, default: 0] += 1
         queuedCount += 1
         heldBytes += task.payloadBytes

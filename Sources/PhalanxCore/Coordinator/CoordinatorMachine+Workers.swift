@@ -119,10 +119,10 @@ extension CoordinatorMachine {
 
     /// Puts a running task back at the head of its kind's queue (its next dispatch is a new attempt).
     mutating func requeueAtHead(_ number: TaskNumber) {
-        guard let kind = tasks[number]?.kind else { return }
+        guard let record = tasks[number] else { return }
         tasks[number]!.placement = .queued
-        queues[kind, default: TaskQueue()].prepend(number)
-        queuedPerKind[kind, default: 0] += 1
+        queues[record.kind, default: TaskQueue()].prepend(number, priority: record.priority)
+        queuedPerKind[record.kind, default: 0] += 1
         queuedCount += 1
     }
 }

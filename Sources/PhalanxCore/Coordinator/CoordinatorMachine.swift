@@ -59,6 +59,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         /// The worker of the last failed attempt: another one is preferred for the retry.
         var avoid: ConnectionID?
         var lastBackoff: Duration = .zero
+        var priority: TaskPriority = .normal
     }
 
     struct Counters: Sendable {

@@ -226,6 +226,44 @@ public nonisolated enum Phalanx_V1_FailureClass: SwiftProtobuf.Enum, Swift.CaseI
 
 }
 
+public nonisolated enum Phalanx_V1_Priority: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case normal // = 0
+  case high // = 1
+  case low // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .normal
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .normal
+    case 1: self = .high
+    case 2: self = .low
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .normal: return 0
+    case .high: return 1
+    case .low: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Phalanx_V1_Priority] = [
+    .normal,
+    .high,
+    .low,
+  ]
+
+}
+
 /// W3C trace context: 32 lower-case hex digits of trace id, 16 of span id.
 public nonisolated struct Phalanx_V1_TraceContext: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -355,6 +393,9 @@ public nonisolated struct Phalanx_V1_TaskSpec: Sendable {
 
   /// attempts for system failures, 0 = the kind's default ([retry] in cluster.conf)
   public var maxAttempts: UInt32 = 0
+
+  /// dispatch order among queued tasks of one kind: weighted, low is never starved
+  public var priority: Phalanx_V1_Priority = .normal
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1346,6 +1387,10 @@ nonisolated extension Phalanx_V1_FailureClass: SwiftProtobuf._ProtoNameProviding
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0FAILURE_CLASS_UNSPECIFIED\0\u{1}FAILURE_CLASS_BUSINESS\0\u{1}FAILURE_CLASS_SYSTEM\0\u{1}FAILURE_CLASS_FATAL\0")
 }
 
+nonisolated extension Phalanx_V1_Priority: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PRIORITY_NORMAL\0\u{1}PRIORITY_HIGH\0\u{1}PRIORITY_LOW\0")
+}
+
 nonisolated extension Phalanx_V1_TraceContext: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TraceContext"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}trace_id\0\u{3}span_id\0")
@@ -1552,7 +1597,7 @@ nonisolated extension Phalanx_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Phalanx_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TaskSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}kind\0\u{1}payload\0\u{1}trace\0\u{3}deadline_unix_ms\0\u{3}max_attempts\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}kind\0\u{1}payload\0\u{1}trace\0\u{3}deadline_unix_ms\0\u{3}max_attempts\0\u{1}priority\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1566,6 +1611,7 @@ nonisolated extension Phalanx_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf.
       case 4: try { try decoder.decodeSingularMessageField(value: &self._trace) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.deadlineUnixMs) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.maxAttempts) }()
+      case 7: try { try decoder.decodeSingularEnumField(value: &self.priority) }()
       default: break
       }
     }
@@ -1594,6 +1640,9 @@ nonisolated extension Phalanx_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf.
     if self.maxAttempts != 0 {
       try visitor.visitSingularUInt32Field(value: self.maxAttempts, fieldNumber: 6)
     }
+    if self.priority != .normal {
+      try visitor.visitSingularEnumField(value: self.priority, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1604,6 +1653,7 @@ nonisolated extension Phalanx_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs._trace != rhs._trace {return false}
     if lhs.deadlineUnixMs != rhs.deadlineUnixMs {return false}
     if lhs.maxAttempts != rhs.maxAttempts {return false}
+    if lhs.priority != rhs.priority {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -31,6 +31,9 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "Attempts when a task fails for a system reason, the first included (1: never retried); default: [retry]/[retries] in the configuration.")
     var maxAttempts: Int?
 
+    @Option(help: "high, normal or low: dispatch order among queued tasks of one kind (weighted 4:2:1, low is never starved).")
+    var priority: String = "normal"
+
     @Flag(help: "Wait for every task's outcome and print it.")
     var wait = false
 
@@ -38,6 +41,7 @@ struct SubmitCommand: AsyncParsableCommand {
         guard (1...64).contains(kind.utf8.count) else { throw ValidationError("--kind must be 1-64 bytes, e.g. echo, sleep, sha256, fail") }
         guard (1...10_000_000).contains(count) else { throw ValidationError("--count must be in 1...10000000, got \(count)") }
         if let timeoutMs, timeoutMs <= 0 { throw ValidationError("--timeout-ms must be positive, got \(timeoutMs)") }
+        guard TaskRequest.Priority(rawValue: priority) != nil else { throw ValidationError("--priority is high, normal or low, got '\(priority)'") }
         if let maxAttempts, !(1...100).contains(maxAttempts) { throw ValidationError("--max-attempts must be in 1...100, got \(maxAttempts)") }
     }
 
@@ -47,7 +51,8 @@ struct SubmitCommand: AsyncParsableCommand {
         let connection = try await client.connect(config)
         let prefix = "\(Int(Date().timeIntervalSince1970 * 1000))-\(UInt32.random(in: 0...UInt32.max))"
         let requests = (0..<count).map { index in
-            TaskRequest(taskID: "\(prefix)-\(index)", kind: kind, text: payload, timeout: timeoutMs.map { .milliseconds($0) }, maxAttempts: maxAttempts)
+            TaskRequest(taskID: "\(prefix)-\(index)", kind: kind, text: payload, timeout: timeoutMs.map { .milliseconds($0) }, maxAttempts: maxAttempts,
+                priority: TaskRequest.Priority(rawValue: priority) ?? .normal)
         }
         let started = ContinuousClock.now
         try await reportingErrors { try await connection.submit(requests) }
