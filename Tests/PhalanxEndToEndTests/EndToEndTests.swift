@@ -52,6 +52,13 @@ extension EndToEnd {
             #expect(business.code == .businessRejected && business.failureClass == .business)
             #expect(system.failureClass == .system && system.retryable)
             #expect(business.originNode == "w1" && business.taskID == "b" && business.traceID?.count == 32)
+            // The same trace id in the client's error and in both nodes' log lines.
+            let trace = try #require(business.traceID)
+            try await eventually("both nodes log the failure with its trace id") {
+                cluster.log("coordinator").contains("\"trace_id\":\"\(trace)\"") && cluster.log("w1").contains("\"trace_id\":\"\(trace)\"")
+            }
+            let coordinatorLine = cluster.log("coordinator").split(separator: "\n").first { $0.contains(trace) } ?? ""
+            #expect(coordinatorLine.contains("\"task_id\":\"b\"") && coordinatorLine.contains("BUSINESS_REJECTED"), "\(coordinatorLine)")
             #expect(invalid.code == .invalidArgument && invalid.message.contains("not-a-number"))
             // A task the coordinator refuses is refused with its whole batch, as an error that says why.
             let refused = await #expect(throws: ErrorContext.self) {

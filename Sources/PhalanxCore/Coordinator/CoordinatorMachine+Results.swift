@@ -36,7 +36,12 @@ extension CoordinatorMachine {
                 continue
             }
             _ = removeTask(result.task)
-            if result.failure == nil { counters.succeeded += 1 } else { counters.failed += 1 }
+            if let failure = result.failure {
+                counters.failed += 1
+                outbox.actions.append(.log(failureLog(of: record, code: failure.code, worker: name)))
+            } else {
+                counters.succeeded += 1
+            }
             finished(
                 record,
                 TaskDelivery(taskID: record.key.taskID, attempt: record.attempt, worker: name, outcome: .reported(result.output), history: record.history),

@@ -230,6 +230,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     mutating func finishWithFailure(_ number: TaskNumber, _ error: ErrorContext, worker: String?, into outbox: inout Outbox) {
         guard let record = removeTask(number) else { return }
         counters.failed += 1
+        outbox.actions.append(.log(failureLog(of: record, code: error.code, worker: worker)))
         finished(
             record, TaskDelivery(taskID: record.key.taskID, attempt: record.attempt, worker: worker, outcome: .failure(error), history: record.history),
             into: &outbox)
@@ -275,6 +276,17 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         clients[connection]!.outstanding -= 1
         clients[connection]!.outstandingBytes -= bytes
         if clients[connection]!.outstanding == 0 { outbox.actions.append(.holdIdleTimeout(connection, false)) }
+    }
+
+    /// The log line of a task that finished failed: its trace id ties it to the client's error and
+    /// the worker's log line.
+    func failureLog(of record: TaskRecord, code: ErrorCode, worker: String?) -> CoordinatorLogEntry {
+        var metadata = [
+            "trace_id": record.traceID, "span_id": record.spanID, "task_id": record.key.taskID, "client": record.key.client,
+            "code": code.rawValue, "attempt": "\(record.attempt)",
+        ]
+        if let worker { metadata["worker"] = worker }
+        return CoordinatorLogEntry(.info, "task failed", metadata)
     }
 
     /// An error made by the coordinator about one task: it carries the task's trace.
