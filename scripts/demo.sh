@@ -47,7 +47,8 @@ seconds=$(echo "$ended - $started" | bc -l 2>/dev/null || awk "BEGIN{print $ende
 echo
 printf 'summary: %d tasks, %d succeeded, %d failed (%d of them not fail tasks), %.2f s, %.0f tasks/s\n' \
     "$total" "$ok" "$failed" "$unexpected" "$(echo "$seconds")" "$(awk "BEGIN{print $total / $seconds}")"
-echo "(fail tasks fail on purpose: about half of the business:0.5 ones and a fifth of the system:0.2 ones)"
+echo "(fail tasks fail on purpose: about half of the business:0.5 ones, which are never retried; the system:0.2 ones"
+echo " are retried up to retry.max_attempts times on other workers, so only about 0.2^3 = 1 % of them fail for good)"
 echo
 "$bin" status "${common[@]}"
 echo
