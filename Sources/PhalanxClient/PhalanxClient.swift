@@ -112,7 +112,9 @@ public actor PhalanxClient {
             do {
                 try await sendBatch(chunk)
             } catch var error as ErrorContext where accepted > 0 {
-                error.message = "\(accepted) of \(requests.count) tasks were accepted (and will run) before the coordinator refused the rest: \(error.message)"
+                error.message = closedError == nil
+                    ? "\(accepted) of \(requests.count) tasks were accepted (and will run) before the coordinator refused the rest: \(error.message)"
+                    : "\(accepted) of \(requests.count) tasks were acknowledged (and will run) before the connection was lost; the batch in flight (\(chunk.count) tasks) may have been accepted too: \(error.message)"
                 throw error
             }
             accepted += chunk.count

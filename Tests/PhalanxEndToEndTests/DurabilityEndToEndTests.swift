@@ -98,5 +98,60 @@ extension EndToEnd {
             #expect(cluster.output("submit").contains("120 task(s): 120 succeeded, 0 failed"), "\(cluster.output("submit"))")
             #expect(cluster.log("submit").contains("reconnected"))
         }
+    
+        @Test func askingForAPendingTaskByIdDoesNotTakeItsOutcomeFromTheSubmitter() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1")
+            let submitter = try await cluster.client()
+            try await cluster.waitForWorkers(1, using: submitter)
+            try await submitter.submit([TaskRequest(taskID: "shared", kind: "sleep", text: "500")])
+            let look = try ClusterProcesses.runToCompletion(["result"] + cluster.clientArguments + ["shared"])
+            #expect(look.status == 0 && look.stdout.contains("shared pending"), "\(look.stdout)")
+            let watcher = try await cluster.client()
+            _ = try await watcher.attach(["shared"])
+            #expect(await submitter.outcome(of: "shared").outputText == "500", "the submitter still gets its outcome")
+            #expect(await watcher.outcome(of: "shared").outputText == "500", "and so does the connection that asked for it")
+            await watcher.close()
+            await submitter.close()
+        }
+
+        @Test func aSecondCoordinatorOnTheSameDataDirectoryIsRefused() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            let second = try ClusterProcesses.runToCompletion(["coordinator"] + cluster.commonArguments + ["--set", "coordinator.port=0"])
+            #expect(second.status == 2 && second.stderr.contains("another coordinator") && second.stderr.contains("coordinator.data_dir"), "\(second.stderr)")
+        }
+
+        @Test func aCancelOfARunningTaskSurvivesAKilledCoordinator() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1")
+            let client = try await cluster.client()
+            try await cluster.waitForWorkers(1, using: client)
+            try await client.submit([TaskRequest(taskID: "stop-me", kind: "sleep", text: "60000")])
+            try await eventually("it runs") { try await client.status().tasksRunning == 1 }
+            cluster.signal("w1", SIGSTOP)  // the worker cannot report the cancellation
+            let cancelled = try ClusterProcesses.runToCompletion(["cancel"] + cluster.clientArguments + ["stop-me"])
+            #expect(cancelled.status == 0 && cancelled.stdout.contains("stop-me cancelled"))
+            cluster.kill("coordinator")
+            cluster.kill("w1")
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w2")
+            let again = try await cluster.client()
+            try await cluster.waitForWorkers(1, using: again)
+            _ = try await again.attach(["stop-me"])
+            guard case .failure(let error) = await again.outcome(of: "stop-me").result else {
+                Issue.record("expected CANCELLED")
+                return
+            }
+            #expect(error.code == .cancelled && error.message.contains("restarted"), "\(error)")
+            #expect(try await again.status().tasksRunning == 0, "it is not run again")
+            await again.close()
+            await client.close()
+        }
     }
 }

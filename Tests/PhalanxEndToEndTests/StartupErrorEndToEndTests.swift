@@ -63,7 +63,8 @@ extension EndToEnd {
 
             try await cluster.startCoordinator()
             // A port in use is not a mistake in the configuration but a state of the machine: exit 1.
-            let taken = try coordinator(cluster, ["--set", "coordinator.port=\(cluster.port)"])
+            let taken = try coordinator(
+                cluster, ["--set", "coordinator.port=\(cluster.port)", "--set", "coordinator.data_dir=\(cluster.directory.path)/second"])
             #expect(taken.status == 1 && taken.stderr.contains("the port is in use"), "\(taken.stderr)")
         }
 

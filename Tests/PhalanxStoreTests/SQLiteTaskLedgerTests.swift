@@ -98,4 +98,15 @@ func temporaryLedgerPath(_ name: String = "ledger.sqlite") -> String {
             return message.contains("/proc/phalanx-cannot-be-here/ledger.sqlite") && message.contains("coordinator.data_dir")
         }
     }
+
+    @Test func aCancelRequestIsKeptForAnUnfinishedTask() async throws {
+        let path = temporaryLedgerPath()
+        do {
+            let ledger = try SQLiteTaskLedger(path: path)
+            try await ledger.apply([.accepted(a, spec: [], acceptedUnixMilliseconds: 1), .accepted(b, spec: [], acceptedUnixMilliseconds: 2)])
+            try await ledger.apply([.dispatched(a, attempt: 1), .cancelRequested(a)])
+        }
+        let unfinished = try await SQLiteTaskLedger(path: path).unfinishedTasks()
+        #expect(unfinished.map(\.cancelRequested) == [true, false])
+    }
 }

@@ -34,7 +34,8 @@ extension Coordinator {
                 continue
             }
             restored.append(RestoredTask(
-                key: task.key, task: submittedTask(spec, now: now, nowUnix: nowUnix), attempt: task.attempt, losses: task.losses))
+                key: task.key, task: submittedTask(spec, now: now, nowUnix: nowUnix), attempt: task.attempt, losses: task.losses,
+                cancelRequested: task.cancelRequested))
         }
         if !unreadable.isEmpty { writer.enqueue(unreadable) }
         logger.notice(
@@ -70,6 +71,8 @@ extension Coordinator {
                 .dispatched(key, attempt: attempt)
             case .lost(let key, let losses):
                 .lost(key, losses: losses)
+            case .cancelRequested(let key):
+                .cancelRequested(key)
             case .finished(let key, let delivery):
                 .finished(key, result: Self.encoded(Self.clientResult(delivery)), finishedUnixMilliseconds: nowUnix)
             case .deadLettered(let key, let spec, let error, let attempts):

@@ -64,17 +64,9 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     /// be read at start or written later (then every peer was told and closed).
     public func run(listener: NIOAsyncChannel<PeerChannel, Never>) async throws {
         listenerChannel = listener.channel
-        writerTask = Task {
-            do throws(LedgerError) {
-                try await writer.run { sequence in await self.durable(upTo: sequence) }
-            } catch {
-                await self.ledgerFailed(error)
-            }
-        }
         do {
-            try await recover()
+            try await start()
         } catch {
-            writer.finish()
             try? await listener.channel.close()
             throw error
         }
@@ -93,6 +85,26 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         pruneTask?.cancel()
         writer.finish()
         if let ledgerFailure { throw ledgerFailure }
+    }
+
+    /// Starts the group-commit writer and recovers the ledger's unfinished tasks (once; ``run(listener:)``
+    /// does it if it was not done). Call it before listening, so that a ledger that cannot be read
+    /// stops the coordinator before anything connects.
+    public func start() async throws(LedgerError) {
+        guard writerTask == nil else { return }
+        writerTask = Task {
+            do throws(LedgerError) {
+                try await writer.run { sequence in await self.durable(upTo: sequence) }
+            } catch {
+                await self.ledgerFailed(error)
+            }
+        }
+        do {
+            try await recover()
+        } catch {
+            writer.finish()
+            throw error
+        }
     }
 
     /// Stops: what is queued for the ledger is written (and what waited for it is sent), then every

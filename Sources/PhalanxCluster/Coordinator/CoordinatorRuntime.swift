@@ -16,6 +16,7 @@ public struct CoordinatorRuntime: Service {
     public let local: NodeIdentity
     private let tlsContext: NIOSSLContext
     private let ledger: SQLiteTaskLedger
+    private let dataLock: DataDirectoryLock
     private let logger: Logger
     private let onListening: @Sendable (Int) -> Void
 
@@ -38,6 +39,7 @@ public struct CoordinatorRuntime: Service {
                 message: "\(configuration.tls.certificatePath) is \(local.uri); the coordinator needs a certificate for phalanx://\(cluster)/coordinator/NAME"))
         }
         do {
+            self.dataLock = try DataDirectoryLock(directory: configuration.dataDirectory)
             self.ledger = try SQLiteTaskLedger(path: configuration.ledgerPath)
         } catch {
             throw StartupError(ErrorContext(code: .invalidArgument, message: error.message))
@@ -49,6 +51,14 @@ public struct CoordinatorRuntime: Service {
 
     /// Binds and serves until graceful shutdown (or cancellation).
     public func run() async throws {
+        // The ledger is read back before anything listens: an unreadable one stops the coordinator here.
+        let coordinator = Coordinator(configuration: configuration, local: local, ledger: ledger, logger: logger, clock: ContinuousClock())
+        do {
+            try await coordinator.start()
+        } catch {
+            logger.critical("cannot read the task ledger back", metadata: ["path": "\(configuration.ledgerPath)", "error": "\(error)"])
+            throw error
+        }
         // One event loop carries every connection, so the coordinator actor's steps stay on its thread.
         let listener: NIOAsyncChannel<PeerChannel, Never>
         do {
@@ -61,7 +71,6 @@ public struct CoordinatorRuntime: Service {
         let port = listener.channel.localAddress?.port ?? configuration.port
         logger.notice("coordinator listening", metadata: ["address": "\(configuration.host):\(port)", "identity": "\(local.uri)"])
         onListening(port)
-        let coordinator = Coordinator(configuration: configuration, local: local, ledger: ledger, logger: logger, clock: ContinuousClock())
         let serverChannel = listener.channel
         try await withGracefulShutdownHandler {
             try await coordinator.run(listener: listener)

@@ -26,12 +26,14 @@ extension CoordinatorMachine {
             cancelled.append(taskID)
             switch record.placement {
             case .queued, .retrying:
-                finishWithFailure(
-                    number, taskError(.cancelled, "the task was cancelled by \(client.identity.name) before it ran; it was not run", for: record),
-                    worker: nil, into: &outbox)
+                let message = record.attempt == 0
+                    ? "the task was cancelled by \(client.identity.name) before it ran; it was not run"
+                    : "the task was cancelled by \(client.identity.name) while it waited to run again after \(record.attempt) attempt(s); it is not run again"
+                finishWithFailure(number, taskError(.cancelled, message, for: record), worker: nil, into: &outbox)
             case .running(let worker, _, _):
                 guard !record.cancelRequested else { continue }
                 tasks[number]!.cancelRequested = true
+                outbox.changes.append(.cancelRequested(record.key))
                 stops[worker, default: []].append((number, record.attempt))
             }
         }

@@ -9,6 +9,11 @@ extension CoordinatorMachine {
         var outbox = Outbox()
         for task in restored where taskByKey[task.key] == nil {
             accept(task.task, owner: nil, client: task.key.client, attempt: task.attempt, losses: task.losses)
+            guard task.cancelRequested, let number = taskByKey[task.key], let record = tasks[number] else { continue }
+            // Cancelled while it ran, and the coordinator stopped before the worker reported: it is not run again.
+            finishWithFailure(
+                number, taskError(.cancelled, "the task was cancelled while it ran, and the coordinator restarted before it stopped; it is not run again", for: record),
+                worker: nil, into: &outbox)
         }
         counters.recovered += restored.count
         if !restored.isEmpty {
@@ -39,9 +44,9 @@ extension CoordinatorMachine {
     public static var maximumTaskIDsPerRequest: Int { 10_000 }
 
     /// A client asks for the outcomes of tasks submitted under its certificate name (by any of its
-    /// connections, or before a restart). Unfinished ones are attached to this connection: their
-    /// results will come here. The rest are looked up in the ledger once everything finished so
-    /// far is durable.
+    /// connections, or before a restart). Unfinished ones are attached to this connection as well:
+    /// their results will come here too, and still to every connection that waited for them before.
+    /// The rest are looked up in the ledger once everything finished so far is durable.
     public mutating func attach(from connection: ConnectionID, requestID: UInt64, taskIDs: [String], now: Duration) -> [Action] {
         guard let client = clients[connection] else { return [] }
         guard taskIDs.count <= Self.maximumTaskIDsPerRequest else {
@@ -60,11 +65,10 @@ extension CoordinatorMachine {
                 continue
             }
             pending.append(taskID)
-            let previous = tasks[number]!.owner
-            guard previous != connection else { continue }
+            guard !tasks[number]!.owners.contains(connection) else { continue }
             let bytes = tasks[number]!.payloadBytes
-            if let previous { releaseOutstanding(of: previous, bytes: bytes, into: &outbox) }
-            tasks[number]!.owner = connection
+            tasks[number]!.owners.removeAll { clients[$0] == nil }  // connections gone since they asked
+            tasks[number]!.owners.append(connection)
             if clients[connection]!.outstanding == 0 { outbox.actions.append(.holdIdleTimeout(connection, true)) }
             clients[connection]!.outstanding += 1
             clients[connection]!.outstandingBytes += bytes

@@ -39,7 +39,7 @@ extension CoordinatorMachine {
         let number = nextTaskNumber
         let key = TaskKey(client: client, taskID: task.taskID)
         tasks[number] = TaskRecord(
-            key: key, owner: owner, kind: task.kind, payloadBytes: task.payloadBytes, traceID: task.traceID, spanID: task.spanID,
+            key: key, owners: owner.map { [$0] } ?? [], kind: task.kind, payloadBytes: task.payloadBytes, traceID: task.traceID, spanID: task.spanID,
             spec: task.spec, attempt: attempt, losses: losses)
         tasks[number]!.maxAttempts = UInt32(clamping: max(1, task.maxAttempts ?? settings.retryAttemptsPerKind[task.kind] ?? settings.retry.maxAttempts))
         tasks[number]!.priority = task.priority
@@ -123,12 +123,13 @@ extension CoordinatorMachine {
             counters.expired += 1
             let waited: String
             if case .retrying = record.placement {
-                waited = "while it waited to be retried after \(record.attempt) failed attempt(s)"
+                waited = "while it waited out the backoff before retry \(record.attempt + 1) (\(record.attempt) attempt(s) failed)"
             } else {
                 waited = record.attempt == 0 ? "in the queue" : "in the queue after \(record.attempt) attempt(s)"
             }
+            let notRun = record.attempt == 0 ? " (no worker took it in time); it was not run" : "; it is not run again"
             finishWithFailure(
-                number, taskError(.deadlineExceeded, "the task's deadline passed \(waited) (no worker took it in time); it was not run", for: record),
+                number, taskError(.deadlineExceeded, "the task's deadline passed \(waited)\(notRun)", for: record),
                 worker: nil, into: &outbox)
         }
     }

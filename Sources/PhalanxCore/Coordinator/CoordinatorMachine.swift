@@ -40,8 +40,9 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
 
     struct TaskRecord: Sendable {
         let key: TaskKey
-        /// The connection its result goes to (nil: none, e.g. recovered after a restart until a client attaches).
-        var owner: ConnectionID?
+        /// The connections its result goes to: the one that submitted it and any that asked for it
+        /// since (empty: none, e.g. recovered after a restart until a client attaches).
+        var owners: [ConnectionID]
         let kind: String
         let payloadBytes: Int
         let traceID: String
@@ -262,12 +263,13 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
 
     /// Sends a finished task to the connection that submitted it, if it is still there.
     mutating func route(_ delivery: TaskDelivery<Output>, of record: TaskRecord, into outbox: inout Outbox) {
-        guard let owner = record.owner, clients[owner] != nil else {
-            counters.undeliverable += 1  // kept in the ledger: a client can still ask for it
-            return
+        var delivered = false
+        for owner in record.owners where clients[owner] != nil {
+            outbox.deliveries[owner, default: []].append(delivery)
+            releaseOutstanding(of: owner, bytes: record.payloadBytes, into: &outbox)
+            delivered = true
         }
-        outbox.deliveries[owner, default: []].append(delivery)
-        releaseOutstanding(of: owner, bytes: record.payloadBytes, into: &outbox)
+        if !delivered { counters.undeliverable += 1 }  // kept in the ledger: a client can still ask for it
     }
 
     /// One task fewer outstanding for `connection`; its idle timeout is released at zero.

@@ -56,6 +56,8 @@ public enum TaskChange<Spec: Sendable, Output: Sendable>: Sendable {
     case dispatched(TaskKey, attempt: UInt32)
     /// A task lost its worker (this many times so far) and waits in the queue again.
     case lost(TaskKey, losses: UInt32)
+    /// A client cancelled the running task (after a restart it is finished, not run again).
+    case cancelRequested(TaskKey)
     /// A task finished: this is what its client gets.
     case finished(TaskKey, TaskDelivery<Output>)
     /// A task that lost too many workers (it finished too) goes to the dead-letter queue.
@@ -69,8 +71,11 @@ public struct RestoredTask<Spec: Sendable>: Sendable {
     /// The last attempt it was handed to a worker as (0: never).
     public var attempt: UInt32
     public var losses: UInt32
+    /// A client cancelled it while it ran (before the restart).
+    public var cancelRequested: Bool
 
-    public init(key: TaskKey, task: SubmittedTask<Spec>, attempt: UInt32, losses: UInt32) {
+    public init(key: TaskKey, task: SubmittedTask<Spec>, attempt: UInt32, losses: UInt32, cancelRequested: Bool = false) {
+        self.cancelRequested = cancelRequested
         self.key = key
         self.task = task
         self.attempt = attempt

@@ -11,11 +11,13 @@ public struct CoalescedWrites: Sendable, Hashable {
         public var accepted: (spec: [UInt8], unixMilliseconds: Int64)?
         public var attempt: UInt32?
         public var losses: UInt32?
+        public var cancelRequested = false
         public var finished: (result: [UInt8], unixMilliseconds: Int64)?
 
         public static func == (lhs: Write, rhs: Write) -> Bool {
             lhs.key == rhs.key && lhs.accepted?.spec == rhs.accepted?.spec && lhs.accepted?.unixMilliseconds == rhs.accepted?.unixMilliseconds
-                && lhs.attempt == rhs.attempt && lhs.losses == rhs.losses && lhs.finished?.result == rhs.finished?.result
+                && lhs.attempt == rhs.attempt && lhs.losses == rhs.losses && lhs.cancelRequested == rhs.cancelRequested
+                && lhs.finished?.result == rhs.finished?.result
                 && lhs.finished?.unixMilliseconds == rhs.finished?.unixMilliseconds
         }
 
@@ -33,7 +35,7 @@ public struct CoalescedWrites: Sendable, Hashable {
         for change in changes {
             let key: TaskKey
             switch change {
-            case .accepted(let k, _, _), .dispatched(let k, _), .lost(let k, _), .finished(let k, _, _): key = k
+            case .accepted(let k, _, _), .dispatched(let k, _), .lost(let k, _), .finished(let k, _, _), .cancelRequested(let k): key = k
             case .deadLettered, .deadLetterRemoved:
                 deadLetterChanges.append(change)
                 continue
@@ -54,6 +56,8 @@ public struct CoalescedWrites: Sendable, Hashable {
                 if writes[position].finished == nil { writes[position].attempt = attempt }
             case .lost(_, let losses):
                 if writes[position].finished == nil { writes[position].losses = losses }
+            case .cancelRequested:
+                if writes[position].finished == nil { writes[position].cancelRequested = true }
             case .finished(_, let result, let at):
                 if writes[position].finished == nil { writes[position].finished = (result, at) }  // the first result stands
             case .deadLettered, .deadLetterRemoved:

@@ -56,6 +56,8 @@ public enum LedgerChange: Sendable, Hashable {
     case lost(TaskKey, losses: UInt32)
     /// The task finished; `result` is what its client gets.
     case finished(TaskKey, result: [UInt8], finishedUnixMilliseconds: Int64)
+    /// A client cancelled the running task: after a restart it finishes CANCELLED instead of running again.
+    case cancelRequested(TaskKey)
     /// The task (finished as well) goes to the dead-letter queue.
     case deadLettered(DeadLetter)
     /// The task leaves the dead-letter queue (it was accepted again).
@@ -68,7 +70,7 @@ extension LedgerChange {
         switch self {
         case .accepted(let key, let spec, _): spec.count + key.client.utf8.count + key.taskID.utf8.count + 32
         case .finished(let key, let result, _): result.count + key.client.utf8.count + key.taskID.utf8.count + 16
-        case .dispatched(let key, _), .lost(let key, _): key.client.utf8.count + key.taskID.utf8.count + 16
+        case .dispatched(let key, _), .lost(let key, _), .cancelRequested(let key): key.client.utf8.count + key.taskID.utf8.count + 16
         case .deadLettered(let entry): entry.spec.count + entry.reason.utf8.count + entry.key.taskID.utf8.count + 64
         case .deadLetterRemoved(let key): key.client.utf8.count + key.taskID.utf8.count + 16
         }
@@ -81,6 +83,8 @@ public struct StoredTask: Sendable, Hashable {
     public var spec: [UInt8]
     public var attempt: UInt32
     public var losses: UInt32
+    /// A client cancelled it while it ran.
+    public var cancelRequested = false
     public var acceptedUnixMilliseconds: Int64
     /// When it finished, nil while unfinished.
     public var finishedUnixMilliseconds: Int64?

@@ -70,6 +70,9 @@ public final class SQLiteTaskLedger: TaskLedger {
                 ) WITHOUT ROWID
                 """)
         }
+        migrator.registerMigration("v4: cancel requests") { db in
+            try db.execute(sql: "ALTER TABLE task ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
@@ -96,22 +99,22 @@ public final class SQLiteTaskLedger: TaskLedger {
             if let accepted = write.accepted {
                 sequence += 1
                 try db.cachedStatement(sql: """
-                    INSERT OR REPLACE INTO task (client, task_id, spec, attempt, losses, accepted_ms, accepted_seq, finished_ms, result)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT OR REPLACE INTO task (client, task_id, spec, attempt, losses, accepted_ms, accepted_seq, finished_ms, result, cancel_requested)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """).execute(arguments: [
                         key.client, key.taskID, Data(accepted.spec), Int64(write.attempt ?? 0), Int64(write.losses ?? 0), accepted.unixMilliseconds,
-                        sequence, write.finished?.unixMilliseconds, write.finished.map { Data($0.result) },
+                        sequence, write.finished?.unixMilliseconds, write.finished.map { Data($0.result) }, write.cancelRequested ? 1 : 0,
                     ])
                 continue
             }
             // One update of a task accepted earlier; a finished task is never changed again.
             try db.cachedStatement(sql: """
                 UPDATE task SET attempt = COALESCE(?, attempt), losses = COALESCE(?, losses),
-                    finished_ms = COALESCE(?, finished_ms), result = COALESCE(?, result)
+                    finished_ms = COALESCE(?, finished_ms), result = COALESCE(?, result), cancel_requested = MAX(cancel_requested, ?)
                 WHERE client = ? AND task_id = ? AND finished_ms IS NULL
                 """).execute(arguments: [
                     write.attempt.map { Int64($0) }, write.losses.map { Int64($0) }, write.finished?.unixMilliseconds,
-                    write.finished.map { Data($0.result) }, key.client, key.taskID,
+                    write.finished.map { Data($0.result) }, write.cancelRequested ? 1 : 0, key.client, key.taskID,
                 ])
         }
         for change in coalesced.deadLetterChanges {
@@ -223,9 +226,11 @@ public final class SQLiteTaskLedger: TaskLedger {
     private static func task(from row: Row) -> StoredTask {
         let spec: Data = row["spec"]
         let result: Data? = row["result"]
-        return StoredTask(
+        var task = StoredTask(
             key: TaskKey(client: row["client"], taskID: row["task_id"]), spec: Array(spec),
             attempt: UInt32(clamping: row["attempt"] as Int64), losses: UInt32(clamping: row["losses"] as Int64),
             acceptedUnixMilliseconds: row["accepted_ms"], finishedUnixMilliseconds: row["finished_ms"], result: result.map(Array.init))
+        task.cancelRequested = (row["cancel_requested"] as Int64) != 0
+        return task
     }
 }

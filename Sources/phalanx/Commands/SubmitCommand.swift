@@ -55,7 +55,12 @@ struct SubmitCommand: AsyncParsableCommand {
                 priority: TaskRequest.Priority(rawValue: priority) ?? .normal)
         }
         let started = ContinuousClock.now
-        try await reportingErrors { try await connection.submit(requests) }
+        do {
+            try await connection.submit(requests)
+        } catch {
+            printIDs(prefix: prefix, count: count)
+            _ = try await reportingErrors { throw error }
+        }
         guard wait else {
             printAccepted(requests.map(\.taskID), prefix: prefix)
             await connection.close()
@@ -66,12 +71,25 @@ struct SubmitCommand: AsyncParsableCommand {
         var report = OutcomeReport(json: client.json)
         let ids = requests.map(\.taskID)
         for (index, taskID) in ids.enumerated() {
-            let outcome = try await reportingErrors { try await waiter.outcome(of: taskID, outstanding: ids[index...]) }
+            let outcome: TaskOutcome
+            do {
+                outcome = try await waiter.outcome(of: taskID, outstanding: ids[index...])
+            } catch {
+                try? report.finish(seconds: (ContinuousClock.now - started).seconds)
+                printIDs(prefix: prefix, count: count)
+                _ = try await reportingErrors { throw error }
+                return
+            }
             report.add(outcome, total: count)
         }
         try report.finish(seconds: (ContinuousClock.now - started).seconds)
         await waiter.connection.close()
         if report.failed > 0 { throw ExitCode(3) }
+    }
+
+    /// Tells (on standard error) which ids this submission used, so its tasks can be found later.
+    private func printIDs(prefix: String, count: Int) {
+        printError(count == 1 ? "task id: \(prefix)-0" : "task ids: \(prefix)-0 … \(prefix)-\(count - 1) (phalanx result ID … for their outcomes)")
     }
 
     /// Prints what was accepted and the ids to ask for (`phalanx result ID`).

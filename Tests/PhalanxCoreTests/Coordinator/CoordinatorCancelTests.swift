@@ -59,4 +59,24 @@ import Testing
         #expect(actions.contains { if case .cancelReply(stranger, 1, [], ["a"]) = $0 { true } else { false } })
         #expect(harness.machine.heldCount == 1)
     }
+
+    @Test func aCancelOfARunningTaskIsPersistedAndARestartFinishesItInsteadOfRunningItAgain() {
+        var harness = MachineHarness()
+        let (worker, _) = harness.worker("w1")
+        let client = harness.connect(.client, "app")
+        _ = harness.submit(["a"], from: client).dispatched(to: worker)
+        let cancel = harness.machine.cancel(from: client, requestID: 1, taskIDs: ["a"], now: harness.now)
+        #expect(cancel.persisted.contains { if case .cancelRequested(let key) = $0 { key.taskID == "a" } else { false } })
+
+        var restarted = MachineHarness()
+        let task = RestoredTask(key: TaskKey(client: "app", taskID: "a"), task: restarted.task("a"), attempt: 1, losses: 0, cancelRequested: true)
+        let restored = restarted.machine.restore([task], now: restarted.now)
+        guard case .finished(_, let delivery) = restored.persisted.first else {
+            Issue.record("expected the task finished, got \(restored.persisted)")
+            return
+        }
+        #expect(delivery.error?.code == .cancelled)
+        let (again, registered) = restarted.worker("w1")
+        #expect(registered.dispatched(to: again).isEmpty && restarted.machine.heldCount == 0)
+    }
 }

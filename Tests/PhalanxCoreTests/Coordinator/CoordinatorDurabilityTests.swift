@@ -119,16 +119,30 @@ import Testing
         #expect(results.contains { if case .holdIdleTimeout(client, false) = $0 { true } else { false } })
     }
 
-    @Test func attachingMovesATaskFromAnotherConnectionOfTheSameClient() {
+    @Test func attachingAddsAReceiverAndTheSubmitterStillGetsItsResult() {
         var harness = MachineHarness()
         let first = harness.connect(.client, "app")
         _ = harness.submit(["a"], from: first)
         let second = harness.connect(.client, "app")
         let attach = harness.machine.attach(from: second, requestID: 1, taskIDs: ["a"], now: harness.now)
-        #expect(attach.contains { if case .holdIdleTimeout(first, false) = $0 { true } else { false } })
+        #expect(!attach.contains { if case .holdIdleTimeout(first, false) = $0 { true } else { false } })
+        _ = harness.machine.attach(from: second, requestID: 2, taskIDs: ["a"], now: harness.now)  // asking twice adds nothing
         let (worker, registered) = harness.worker("w1")
         let results = harness.succeed(registered.dispatched(to: worker), on: worker)
-        #expect(results.delivered(to: second).map(\.taskID) == ["a"] && results.delivered(to: first).isEmpty)
+        #expect(results.delivered(to: second).map(\.taskID) == ["a"] && results.delivered(to: first).map(\.taskID) == ["a"])
+        #expect(results.contains { if case .holdIdleTimeout(first, false) = $0 { true } else { false } })
+        #expect(results.contains { if case .holdIdleTimeout(second, false) = $0 { true } else { false } })
+    }
+
+    @Test func aReceiverThatLeftIsSkippedAndTheOthersAreServed() {
+        var harness = MachineHarness()
+        let first = harness.connect(.client, "app")
+        _ = harness.submit(["a"], from: first)
+        let second = harness.connect(.client, "app")
+        _ = harness.machine.attach(from: second, requestID: 1, taskIDs: ["a"], now: harness.now)
+        _ = harness.machine.disconnected(second, now: harness.now)
+        let (worker, registered) = harness.worker("w1")
+        #expect(harness.succeed(registered.dispatched(to: worker), on: worker).delivered(to: first).count == 1)
     }
 
     @Test func anotherClientNameCannotAttachToTheTask() {

@@ -99,7 +99,7 @@ import Testing
         harness.advance(by: .milliseconds(50))
         let expired = harness.wakeUp()
         #expect(expired.delivered(to: client).first?.error?.code == .deadlineExceeded)
-        #expect(expired.delivered(to: client).first?.error?.message.contains("retried") == true)
+        #expect(expired.delivered(to: client).first?.error?.message.contains("backoff") == true)
         harness.advance(by: .milliseconds(100))
         #expect(harness.wakeUp().dispatched.isEmpty && harness.machine.heldCount == 0)
     }
