@@ -10,6 +10,8 @@ struct ReattachingWaiter {
     private(set) var connection: PhalanxClient
     let reconnectWindow: Duration
     let dial: () async throws -> PhalanxClient
+    /// Tasks the coordinator did not know when they were re-attached after a reconnect.
+    var unknownAfterReconnect: Set<String> = []
 
     /// The outcome of `taskID`; `outstanding` are the ids not yet reported (this one first).
     mutating func outcome(of taskID: String, outstanding: ArraySlice<String>) async throws -> TaskOutcome {
@@ -17,6 +19,14 @@ struct ReattachingWaiter {
         while case .failure = outcome.result, await connection.isClosed {
             try await reconnect(reattaching: outstanding)
             outcome = await connection.outcome(of: taskID)
+        }
+        if unknownAfterReconnect.contains(taskID), case .failure = outcome.result {
+            return TaskOutcome(
+                taskID: taskID, worker: nil, attempt: 0,
+                result: .failure(ErrorContext(
+                    code: .unavailable,
+                    message: "the coordinator that came back does not know task '\(taskID)': it has another data directory (coordinator.data_dir), or pruned the task after coordinator.retention_ms; its outcome is lost to this client",
+                    taskID: taskID)))
         }
         return outcome
     }
@@ -31,7 +41,8 @@ struct ReattachingWaiter {
                 let fresh = try await dial()
                 let lookup = try await fresh.attach(Array(outstanding))
                 if !lookup.unknown.isEmpty {
-                    printError("the coordinator does not know \(lookup.unknown.count) of them (never accepted, or pruned)")
+                    printError("the coordinator does not know \(lookup.unknown.count) of them (another data directory, or pruned)")
+                    unknownAfterReconnect.formUnion(lookup.unknown)
                 }
                 await connection.close()
                 connection = fresh
