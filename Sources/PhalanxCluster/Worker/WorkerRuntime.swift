@@ -154,13 +154,11 @@ public struct WorkerRuntime: Service {
                             await session.started(assignment)
                             let ids = TraceIDGenerator(seed: seeds.next())
                             let bulkhead = bulkheads[assignment.task.kind]
-                            group.addTask {
-                                // Each handler runs in a task of its own, so that the coordinator can cancel one.
-                                let handler = Task(executorPreference: globalConcurrentExecutor) {
+                            group.addTask(executorPreference: globalConcurrentExecutor) {
+                                // Registered while it runs, so that the coordinator can cancel this one handler.
+                                let result = await session.handlers.run(assignment.dispatchID) {
                                     await run(assignment, boundary: boundary, worker: local.name, ids: ids, bulkhead: bulkhead)
                                 }
-                                await session.track(assignment.dispatchID, handler)
-                                let result = await withTaskCancellationHandler { await handler.value } onCancel: { handler.cancel() }
                                 await session.finished(result)
                             }
                         }

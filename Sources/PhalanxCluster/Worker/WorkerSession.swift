@@ -16,8 +16,8 @@ actor WorkerSession {
     private let worker: String
     private var pending: [Phalanx_V1_TaskResult] = []
     private var running: [UInt64: UInt32] = [:]  // dispatch id → attempt
-    private var handlers: [UInt64: Task<Phalanx_V1_TaskResult, Never>] = [:]
-    private var cancelBeforeStart: Set<UInt64> = []
+    /// The running handlers, for cancellation (a lock: registering one is not an actor hop).
+    nonisolated let handlers = HandlerRegistry()
     private var flushScheduled = false
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
     private(set) var isDraining = false
@@ -35,16 +35,6 @@ actor WorkerSession {
         running[assignment.dispatchID] = assignment.attempt
     }
 
-    /// The handler of a started attempt runs as `handler`; it can be cancelled through ``cancel(_:)``.
-    func track(_ dispatchID: UInt64, _ handler: Task<Phalanx_V1_TaskResult, Never>) {
-        guard running[dispatchID] != nil else { return }
-        if cancelBeforeStart.remove(dispatchID) != nil {
-            handler.cancel()
-        } else {
-            handlers[dispatchID] = handler
-        }
-    }
-
     /// The coordinator cancelled these attempts: their handlers are cancelled (they report as usual).
     /// Returns how many were running here.
     @discardableResult
@@ -52,19 +42,13 @@ actor WorkerSession {
         var found = 0
         for reference in references where running[reference.dispatchID] == reference.attempt {
             found += 1
-            if let handler = handlers[reference.dispatchID] {
-                handler.cancel()
-            } else {
-                cancelBeforeStart.insert(reference.dispatchID)
-            }
+            handlers.cancel(reference.dispatchID)
         }
         return found
     }
 
     /// An attempt ended. A result of an attempt that was handed back is not sent.
     func finished(_ result: Phalanx_V1_TaskResult) {
-        handlers[result.dispatchID] = nil
-        cancelBeforeStart.remove(result.dispatchID)
         guard running.removeValue(forKey: result.dispatchID) != nil else { return }
         pending.append(result)
         if pending.count >= batchSize || running.isEmpty {

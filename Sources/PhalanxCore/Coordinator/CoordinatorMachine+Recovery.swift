@@ -65,10 +65,14 @@ extension CoordinatorMachine {
                 continue
             }
             pending.append(taskID)
-            guard !tasks[number]!.owners.contains(connection) else { continue }
+            guard tasks[number]!.owner != connection, !tasks[number]!.watchers.contains(connection) else { continue }
             let bytes = tasks[number]!.payloadBytes
-            tasks[number]!.owners.removeAll { clients[$0] == nil }  // connections gone since they asked
-            tasks[number]!.owners.append(connection)
+            if let owner = tasks[number]!.owner, clients[owner] != nil {
+                tasks[number]!.watchers.removeAll { clients[$0] == nil }  // connections gone since they asked
+                tasks[number]!.watchers.append(connection)
+            } else {
+                tasks[number]!.owner = connection
+            }
             if clients[connection]!.outstanding == 0 { outbox.actions.append(.holdIdleTimeout(connection, true)) }
             clients[connection]!.outstanding += 1
             clients[connection]!.outstandingBytes += bytes

@@ -39,7 +39,7 @@ extension CoordinatorMachine {
         let number = nextTaskNumber
         let key = TaskKey(client: client, taskID: task.taskID)
         tasks[number] = TaskRecord(
-            key: key, owners: owner.map { [$0] } ?? [], kind: task.kind, payloadBytes: task.payloadBytes, traceID: task.traceID, spanID: task.spanID,
+            key: key, owner: owner, kind: task.kind, payloadBytes: task.payloadBytes, traceID: task.traceID, spanID: task.spanID,
             spec: task.spec, attempt: attempt, losses: losses)
         tasks[number]!.maxAttempts = UInt32(clamping: max(1, task.maxAttempts ?? settings.retryAttemptsPerKind[task.kind] ?? settings.retry.maxAttempts))
         tasks[number]!.priority = task.priority

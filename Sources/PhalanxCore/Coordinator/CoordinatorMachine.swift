@@ -40,9 +40,10 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
 
     struct TaskRecord: Sendable {
         let key: TaskKey
-        /// The connections its result goes to: the one that submitted it and any that asked for it
-        /// since (empty: none, e.g. recovered after a restart until a client attaches).
-        var owners: [ConnectionID]
+        /// The connection its result goes to (nil: none, e.g. recovered after a restart until a client attaches).
+        var owner: ConnectionID?
+        /// Other connections that asked for it since; they get the result too (usually empty: no allocation).
+        var watchers: [ConnectionID] = []
         let kind: String
         let payloadBytes: Int
         let traceID: String
@@ -264,9 +265,14 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     /// Sends a finished task to the connection that submitted it, if it is still there.
     mutating func route(_ delivery: TaskDelivery<Output>, of record: TaskRecord, into outbox: inout Outbox) {
         var delivered = false
-        for owner in record.owners where clients[owner] != nil {
+        if let owner = record.owner, clients[owner] != nil {
             outbox.deliveries[owner, default: []].append(delivery)
             releaseOutstanding(of: owner, bytes: record.payloadBytes, into: &outbox)
+            delivered = true
+        }
+        for watcher in record.watchers where clients[watcher] != nil {
+            outbox.deliveries[watcher, default: []].append(delivery)
+            releaseOutstanding(of: watcher, bytes: record.payloadBytes, into: &outbox)
             delivered = true
         }
         if !delivered { counters.undeliverable += 1 }  // kept in the ledger: a client can still ask for it
