@@ -127,6 +127,7 @@ public struct FailedAttempt<Output: Sendable>: Sendable {
 
 /// A log line the machine asks for (the machine itself has no logger).
 public struct CoordinatorLogEntry: Sendable, Hashable {
+    /// How important the line is (mapped to swift-log's levels by the shell).
     public enum Level: Sendable, Hashable {
         case debug, info, notice, warning, error
     }
@@ -144,6 +145,7 @@ public struct CoordinatorLogEntry: Sendable, Hashable {
 
 /// The coordinator's view of the cluster, for `phalanx status`.
 public struct CoordinatorStatus: Sendable, Hashable {
+    /// One registered worker as the status shows it.
     public struct Worker: Sendable, Hashable {
         public let name: String
         public let capacity: Int
