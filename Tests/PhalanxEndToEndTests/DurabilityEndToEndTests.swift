@@ -117,6 +117,23 @@ extension EndToEnd {
             await submitter.close()
         }
 
+        @Test func idsFromAFileAcrossSeveralRequestsAreAllAnswered() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            let submitted = try ClusterProcesses.runToCompletion(
+                ["submit"] + cluster.clientArguments + ["--kind", "nobody-serves-this", "--count", "2", "--json"])
+            let ids = (try JSONSerialization.jsonObject(with: Data(submitted.stdout.utf8)) as? [String: Any])?["task_ids"] as? [String] ?? []
+            #expect(ids.count == 2)
+            // More ids than one request may carry (10,000): the client splits them.
+            let file = cluster.directory.appendingPathComponent("ids.txt")
+            try (ids + (0..<9_999).map { "never-\($0)" }).joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+            let looked = try ClusterProcesses.runToCompletion(["result"] + cluster.clientArguments + ["--ids-from", file.path])
+            #expect(looked.status == 1 && looked.stdout.contains("10001 task(s): 0 succeeded, 0 failed, 2 pending, 9999 unknown"), "\(looked.stdout.suffix(300))")
+            let missing = try ClusterProcesses.runToCompletion(["result"] + cluster.clientArguments + ["--ids-from", "/nonexistent/ids"])
+            #expect(missing.status == 2 && missing.stderr.contains("cannot read task ids from /nonexistent/ids"), "\(missing.stderr)")
+        }
+
         @Test func aSecondCoordinatorOnTheSameDataDirectoryIsRefused() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }

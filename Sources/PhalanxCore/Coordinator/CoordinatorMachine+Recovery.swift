@@ -16,6 +16,7 @@ extension CoordinatorMachine {
                 worker: nil, into: &outbox)
         }
         counters.recovered += restored.count
+        counters.accepted += UInt64(restored.count)  // so that accepted = succeeded + failed + unfinished after a restart too
         if !restored.isEmpty {
             outbox.actions.append(.log(CoordinatorLogEntry(.notice, "recovered unfinished tasks from the ledger", ["tasks": "\(restored.count)"])))
         }

@@ -11,15 +11,11 @@ struct CancelCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var client: ClientOptions
 
-    @Argument(help: "Task ids (as `phalanx submit` printed them).")
-    var taskIDs: [String]
-
-    func validate() throws {
-        guard !taskIDs.isEmpty else { throw ValidationError("name at least one task id") }
-    }
+    @OptionGroup var ids: TaskIDOptions
 
     func run() async throws {
         let config = try common.load()
+        let taskIDs = try ids.load()
         let connection = try await client.connect(config)
         let outcome = try await reportingErrors { try await connection.cancel(taskIDs) }
         await connection.close()

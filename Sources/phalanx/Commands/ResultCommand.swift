@@ -16,18 +16,14 @@ struct ResultCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var client: ClientOptions
 
-    @Argument(help: "Task ids (as `phalanx submit` printed them).")
-    var taskIDs: [String]
+    @OptionGroup var ids: TaskIDOptions
 
     @Flag(help: "Wait for unfinished tasks to finish (reconnecting if the coordinator restarts).")
     var wait = false
 
-    func validate() throws {
-        guard !taskIDs.isEmpty else { throw ValidationError("name at least one task id") }
-    }
-
     func run() async throws {
         let config = try common.load()
+        let taskIDs = try ids.load()
         let started = ContinuousClock.now
         let client = client
         var waiter = ReattachingWaiter(connection: try await client.connect(config), reconnectWindow: .seconds(60)) {

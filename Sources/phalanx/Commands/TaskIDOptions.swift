@@ -1,0 +1,35 @@
+import ArgumentParser
+import Foundation
+
+/// The task ids a command works on: as arguments, or one per line from a file or standard input
+/// (`--ids-from -`), which suits scripts and large sets (ArgumentParser is slow with tens of
+/// thousands of arguments).
+struct TaskIDOptions: ParsableArguments {
+    @Argument(help: "Task ids (as `phalanx submit` printed them).")
+    var taskIDs: [String] = []
+
+    @Option(help: "Read task ids from this file, one per line ('-' for standard input).")
+    var idsFrom: String?
+
+    func validate() throws {
+        guard !taskIDs.isEmpty || idsFrom != nil else { throw ValidationError("name at least one task id, or --ids-from FILE") }
+    }
+
+    /// The ids from the arguments, then from the file; blank lines are skipped.
+    func load() throws -> [String] {
+        guard let idsFrom else { return taskIDs }
+        let text: String
+        if idsFrom == "-" {
+            text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        } else {
+            do {
+                text = try String(contentsOfFile: idsFrom, encoding: .utf8)
+            } catch {
+                throw ValidationError("cannot read task ids from \(idsFrom): \(error.localizedDescription)")
+            }
+        }
+        let fromFile = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !taskIDs.isEmpty || !fromFile.isEmpty else { throw ValidationError("\(idsFrom) holds no task ids") }
+        return taskIDs + fromFile
+    }
+}
