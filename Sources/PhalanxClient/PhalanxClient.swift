@@ -161,16 +161,8 @@ public actor PhalanxClient {
     /// and their outcomes come when they finish; unknown ones (never accepted, or pruned after the
     /// coordinator's retention) have none.
     public func attach(_ taskIDs: [String]) async throws -> ResultLookup {
-        var seen = Set<String>()
-        let ids = taskIDs.filter { seen.insert($0).inserted }
-        let (chunks, oversized) = FrameBudget.chunks(ids, maximumFrameBytes: coordinator.maximumFrameBytes, maximumCount: Self.lookupBatchSize) {
-            $0.utf8.count + 8
-        }
-        if let first = oversized.first {
-            throw ErrorContext(code: .invalidArgument, message: "task id '\(first.prefix(64))…' is longer than any task id can be", originNode: local.name)
-        }
         var total = ResultLookup(pending: [], unknown: [])
-        for chunk in chunks {
+        for chunk in try idBatches(taskIDs) {
             if let closedError { throw closedError }
             nextRequestID += 1
             let requestID = nextRequestID
@@ -193,13 +185,8 @@ public actor PhalanxClient {
     /// finish `CANCELLED` without running; running ones have their handler cancelled on the worker.
     /// Their outcomes come as usual (to whoever waits for them).
     public func cancel(_ taskIDs: [String]) async throws -> CancelOutcome {
-        var seen = Set<String>()
-        let ids = taskIDs.filter { seen.insert($0).inserted }
-        let (chunks, _) = FrameBudget.chunks(ids, maximumFrameBytes: coordinator.maximumFrameBytes, maximumCount: Self.lookupBatchSize) {
-            $0.utf8.count + 8
-        }
         var total = CancelOutcome(cancelled: [], notRunning: [])
-        for chunk in chunks {
+        for chunk in try idBatches(taskIDs) {
             if let closedError { throw closedError }
             nextRequestID += 1
             let requestID = nextRequestID
@@ -249,8 +236,22 @@ public actor PhalanxClient {
         )
     }
 
-    /// Task ids per result request at most (requests are also cut by bytes).
-    public static let lookupBatchSize = 10_000
+    /// `taskIDs` without repeats, in requests of at most ``lookupBatchSize`` that fit the
+    /// coordinator's frame limit; an id no frame could carry is refused.
+    private func idBatches(_ taskIDs: [String]) throws(ErrorContext) -> [[String]] {
+        var seen = Set<String>()
+        let ids = taskIDs.filter { seen.insert($0).inserted }
+        let (chunks, oversized) = FrameBudget.chunks(ids, maximumFrameBytes: coordinator.maximumFrameBytes, maximumCount: Self.lookupBatchSize) {
+            $0.utf8.count + 8
+        }
+        if let first = oversized.first {
+            throw ErrorContext(code: .invalidArgument, message: "task id '\(first.prefix(64))…' is longer than any task id can be", originNode: local.name)
+        }
+        return chunks
+    }
+
+    /// Task ids per result or cancel request at most (requests are also cut by bytes).
+    public static let lookupBatchSize = TaskLimits.maximumTaskIDsPerRequest
 
     /// Whether the connection to the coordinator has ended (outcomes not yet arrived will not come on it).
     public var isClosed: Bool { closedError != nil }

@@ -123,6 +123,16 @@ public final class ClusterProcesses: @unchecked Sendable {
         return peer
     }
 
+    /// Starts the coordinator and the named workers, connects a client with certificate `client`
+    /// and returns it once every worker has registered: the set-up of most end-to-end tests.
+    public func startWithWorkers(_ names: [String], capacity: Int = 16, client name: String = "client") async throws -> PhalanxClient {
+        try await startCoordinator()
+        for worker in names { try startWorker(worker, capacity: capacity) }
+        let connected = try await client(name)
+        try await waitForWorkers(names.count, using: connected)
+        return connected
+    }
+
     /// Waits until the coordinator reports `count` registered workers.
     public func waitForWorkers(_ count: Int, using client: PhalanxClient) async throws {
         try await eventually("\(count) workers register (logs in \(directory.path))") {

@@ -16,10 +16,7 @@ extension EndToEnd {
         @Test func duplicateAndMalformedBatchesAreRefusedWholeWithTheirTraceAndNothingRuns() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1")
-            let admin = try await cluster.client("admin")
-            try await cluster.waitForWorkers(1, using: admin)
+            let admin = try await cluster.startWithWorkers(["w1"], client: "admin")
             let raw = try await cluster.rawPeer()
             let trace = "4bf92f3577b34da6a3ce929d0e0e4736"
 

@@ -14,10 +14,7 @@ extension EndToEnd {
         @Test func aWorkerThatFailsEveryTaskTripsItsBreakerAndRecoversThroughAHalfOpenProbe() async throws {
             let cluster = try ClusterProcesses(settings: Self.fastBreaker)
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1")
-            let client = try await cluster.client()
-            try await cluster.waitForWorkers(1, using: client)
+            let client = try await cluster.startWithWorkers(["w1"])
 
             let failures = try await client.run((0..<10).map { TaskRequest(taskID: "f-\($0)", kind: "fail", text: "system") })
             #expect(failures.allSatisfy { if case .failure(let error) = $0.result { error.failureClass == .system } else { false } })
@@ -34,11 +31,7 @@ extension EndToEnd {
         @Test func anAdminForcesABreakerOpenAndClosedFromTheCommandLine() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1")
-            try cluster.startWorker("w2")
-            let client = try await cluster.client()
-            try await cluster.waitForWorkers(2, using: client)
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
 
             let opened = try ClusterProcesses.runToCompletion(["breaker", "open", "w1"] + cluster.clientArguments)
             #expect(opened.status == 0 && opened.stdout.contains("w1: forced_open") && opened.stdout.contains("w2: closed"), "\(opened)")

@@ -10,10 +10,7 @@ extension EndToEnd {
         @Test func cancellingStopsARunningSleepOnItsWorkerAndAQueuedTaskNeverRuns() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1", capacity: 1)
-            let client = try await cluster.client()
-            try await cluster.waitForWorkers(1, using: client)
+            let client = try await cluster.startWithWorkers(["w1"], capacity: 1)
             try await client.submit([
                 TaskRequest(taskID: "long", kind: "sleep", text: "60000"), TaskRequest(taskID: "queued", kind: "sleep", text: "60000"),
             ])

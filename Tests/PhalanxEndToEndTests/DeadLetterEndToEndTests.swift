@@ -12,10 +12,7 @@ extension EndToEnd {
         @Test func aTaskThatKillsItsWorkerThreeTimesLandsInTheDeadLetterQueueAndAnAdminRetriesIt() async throws {
             let cluster = try ClusterProcesses(settings: ["coordinator.max_attempts=3"])
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            for name in ["w1", "w2", "w3"] { try cluster.startWorker(name, capacity: 1) }
-            let client = try await cluster.client()
-            try await cluster.waitForWorkers(3, using: client)
+            let client = try await cluster.startWithWorkers(["w1", "w2", "w3"], capacity: 1)
             try await client.submit([TaskRequest(taskID: "poison", kind: "sleep", text: "60000")])
 
             var killed: [String] = []

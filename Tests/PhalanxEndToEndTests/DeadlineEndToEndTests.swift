@@ -10,10 +10,7 @@ extension EndToEnd {
         @Test func aTaskOfAKindNoWorkerServesEndsDeadlineExceededWithItsTraceID() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1")
-            let client = try await cluster.client()
-            try await cluster.waitForWorkers(1, using: client)
+            let client = try await cluster.startWithWorkers(["w1"])
 
             let trace = TraceContext.newTrace()
             let outcome = try await TraceContext.$current.withValue(trace) {

@@ -11,10 +11,7 @@ extension EndToEnd {
         @Test func aCoordinatorKilledMidBatchLosesNoAcceptedTaskAndAClientReattachesToEveryOutcome() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1", capacity: 8)
-            let client = try await cluster.client()
-            try await cluster.waitForWorkers(1, using: client)
+            let client = try await cluster.startWithWorkers(["w1"], capacity: 8)
 
             let ids = (0..<300).map { "t\($0)" }
             try await client.submit(ids.map { TaskRequest(taskID: $0, kind: "sleep", text: "20") })  // acknowledged: durable
@@ -83,10 +80,7 @@ extension EndToEnd {
         @Test func submitWaitCollectsEveryOutcomeOnceAcrossACoordinatorKill() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1", capacity: 4)
-            let watcher = try await cluster.client("admin")
-            try await cluster.waitForWorkers(1, using: watcher)
+            let watcher = try await cluster.startWithWorkers(["w1"], capacity: 4, client: "admin")
             try cluster.startCommand(
                 "submit", ["submit"] + cluster.clientArguments + ["--kind", "sleep", "--payload", "30", "--count", "120", "--wait"])
             try await eventually("some tasks finish") { try await watcher.status().tasksSucceeded >= 20 }
@@ -102,10 +96,7 @@ extension EndToEnd {
         @Test func askingForAPendingTaskByIdDoesNotTakeItsOutcomeFromTheSubmitter() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1")
-            let submitter = try await cluster.client()
-            try await cluster.waitForWorkers(1, using: submitter)
+            let submitter = try await cluster.startWithWorkers(["w1"])
             try await submitter.submit([TaskRequest(taskID: "shared", kind: "sleep", text: "500")])
             let look = try ClusterProcesses.runToCompletion(["result"] + cluster.clientArguments + ["shared"])
             #expect(look.status == 0 && look.stdout.contains("shared pending"), "\(look.stdout)")
@@ -145,10 +136,7 @@ extension EndToEnd {
         @Test func aCancelOfARunningTaskSurvivesAKilledCoordinator() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1")
-            let client = try await cluster.client()
-            try await cluster.waitForWorkers(1, using: client)
+            let client = try await cluster.startWithWorkers(["w1"])
             try await client.submit([TaskRequest(taskID: "stop-me", kind: "sleep", text: "60000")])
             try await eventually("it runs") { try await client.status().tasksRunning == 1 }
             cluster.signal("w1", SIGSTOP)  // the worker cannot report the cancellation
@@ -156,10 +144,7 @@ extension EndToEnd {
             #expect(cancelled.status == 0 && cancelled.stdout.contains("stop-me cancelled"))
             cluster.kill("coordinator")
             cluster.kill("w1")
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w2")
-            let again = try await cluster.client()
-            try await cluster.waitForWorkers(1, using: again)
+            let again = try await cluster.startWithWorkers(["w2"])
             _ = try await again.attach(["stop-me"])
             guard case .failure(let error) = await again.outcome(of: "stop-me").result else {
                 Issue.record("expected CANCELLED")

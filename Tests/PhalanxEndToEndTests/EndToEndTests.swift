@@ -10,11 +10,7 @@ extension EndToEnd {
         @Test func aThousandEchoTasksEachReturnExactlyOnceWithTheirPayload() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1")
-            try cluster.startWorker("w2")
-            let client = try await cluster.client()
-            try await cluster.waitForWorkers(2, using: client)
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
 
             let requests = (0..<1_000).map { TaskRequest(taskID: "echo-\($0)", kind: "echo", text: "payload-\($0)") }
             let outcomes = try await client.run(requests)
@@ -33,10 +29,7 @@ extension EndToEnd {
         @Test func failTasksComeBackAsFailuresWithTheirClassOriginAndTrace() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1")
-            let client = try await cluster.client()
-            try await cluster.waitForWorkers(1, using: client)
+            let client = try await cluster.startWithWorkers(["w1"])
 
             let outcomes = try await client.run([
                 TaskRequest(taskID: "b", kind: "fail", text: "business"),
@@ -73,10 +66,7 @@ extension EndToEnd {
         @Test func tasksOfAWorkerKilledMidTaskFinishOnAnotherWorker() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1", capacity: 10)
-            let client = try await cluster.client()
-            try await cluster.waitForWorkers(1, using: client)
+            let client = try await cluster.startWithWorkers(["w1"], capacity: 10)
 
             let requests = (0..<10).map { TaskRequest(taskID: "sleep-\($0)", kind: "sleep", text: "400") }
             try await client.submit(requests)

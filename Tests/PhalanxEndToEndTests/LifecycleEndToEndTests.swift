@@ -10,10 +10,7 @@ extension EndToEnd {
         @Test func aWorkerGivenSigtermFinishesItsTasksExitsZeroAndTheQueueRunsElsewhere() async throws {
             let cluster = try ClusterProcesses(settings: ["worker.drain_grace_ms=5000"])
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1", capacity: 4)
-            let client = try await cluster.client()
-            try await cluster.waitForWorkers(1, using: client)
+            let client = try await cluster.startWithWorkers(["w1"], capacity: 4)
 
             let requests = (0..<12).map { TaskRequest(taskID: "t-\($0)", kind: "sleep", text: "600") }
             try await client.submit(requests)
@@ -34,10 +31,7 @@ extension EndToEnd {
         @Test func aDrainRequestedByAnAdminHandsBackTasksThatOutlastTheGrace() async throws {
             let cluster = try ClusterProcesses(settings: ["worker.drain_grace_ms=300"])
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1", capacity: 4)
-            let client = try await cluster.client()
-            try await cluster.waitForWorkers(1, using: client)
+            let client = try await cluster.startWithWorkers(["w1"], capacity: 4)
             let requests = (0..<4).map { TaskRequest(taskID: "long-\($0)", kind: "sleep", text: "1500") }
             try await client.submit(requests)
             try await eventually("w1 runs them") { try await client.status().tasksRunning == 4 }
@@ -61,10 +55,7 @@ extension EndToEnd {
         @Test func aCoordinatorGivenSigtermTellsItsPeersItIsShuttingDownAndExitsZero() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1")
-            let client = try await cluster.client()
-            try await cluster.waitForWorkers(1, using: client)
+            let client = try await cluster.startWithWorkers(["w1"])
             try await client.submit([TaskRequest(taskID: "pending", kind: "sleep", text: "5000")])
 
             cluster.signal("coordinator", SIGTERM)

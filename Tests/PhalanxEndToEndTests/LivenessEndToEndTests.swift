@@ -14,10 +14,7 @@ extension EndToEnd {
         @Test func aTaskThreeTimesLongerThanTheIdleTimeoutFinishesOnceOnItsFirstAttempt() async throws {
             let cluster = try ClusterProcesses(settings: Self.shortIdle)
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1")
-            let client = try await cluster.client()
-            try await cluster.waitForWorkers(1, using: client)
+            let client = try await cluster.startWithWorkers(["w1"])
 
             let outcome = try await client.run([TaskRequest(taskID: "long", kind: "sleep", text: "1800")])[0]
             #expect(outcome.outputText == "1800" && outcome.attempt == 1 && outcome.worker == "w1", "\(outcome.result)")
@@ -29,10 +26,7 @@ extension EndToEnd {
         @Test func aQuietClientWithATaskOutstandingIsNotDroppedButAnIdleOneIsToldWhy() async throws {
             let cluster = try ClusterProcesses(settings: Self.shortIdle)
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1")
-            let admin = try await cluster.client("admin")
-            try await cluster.waitForWorkers(1, using: admin)
+            let admin = try await cluster.startWithWorkers(["w1"], client: "admin")
 
             // A raw peer sends no keep-alive: the task it waits for keeps it connected.
             let waiting = try await cluster.rawPeer()

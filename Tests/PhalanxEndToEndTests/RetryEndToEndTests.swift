@@ -11,11 +11,7 @@ extension EndToEnd {
         @Test func aSystemFailureIsRetriedOnTheOtherWorkerAndItsHistoryIsVisibleWhileABusinessFailureRunsOnce() async throws {
             let cluster = try ClusterProcesses(settings: ["retry.max_attempts=3", "retry.initial_backoff_ms=50"])
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1")
-            try cluster.startWorker("w2")
-            let client = try await cluster.client()
-            try await cluster.waitForWorkers(2, using: client)
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
 
             let outcomes = try await client.run([
                 TaskRequest(taskID: "system", kind: "fail", text: "system"), TaskRequest(taskID: "business", kind: "fail", text: "business"),

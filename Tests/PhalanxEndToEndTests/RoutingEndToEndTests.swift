@@ -39,10 +39,7 @@ extension EndToEnd {
         @Test func aSecondWorkerWithALiveWorkersNameIsRefusedAndTakesOverOnlyWhenTheFirstIsGone() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1")
-            let client = try await cluster.client()
-            try await cluster.waitForWorkers(1, using: client)
+            let client = try await cluster.startWithWorkers(["w1"])
             try cluster.startWorker("w1", logName: "w1-twin")
             try await eventually("the twin is refused") { cluster.log("w1-twin").contains("refused this worker") }
             #expect(cluster.log("w1-twin").contains("already registered"), "\(cluster.log("w1-twin"))")

@@ -11,10 +11,7 @@ extension EndToEnd {
                 "limits.send_buffer_bytes=1048576", "limits.slow_reader_timeout_ms=1000", "limits.client_inflight_bytes=4194304",
             ])
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1", capacity: 64)
-            let good = try await cluster.client()
-            try await cluster.waitForWorkers(1, using: good)
+            let good = try await cluster.startWithWorkers(["w1"], capacity: 64)
             let baseline = try #require(cluster.residentBytes("coordinator"))
 
             // 96 MB of echo tasks from a peer that reads nothing: unbounded, its results would pile up in the coordinator.

@@ -79,10 +79,7 @@ extension EndToEnd {
         @Test func aWorkerKilledWithSigkillIsLoggedAsALostConnectionNotAFailedHandshake() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1")
-            let client = try await cluster.client()
-            try await cluster.waitForWorkers(1, using: client)
+            let client = try await cluster.startWithWorkers(["w1"])
             cluster.kill("w1")
             try await eventually("the coordinator notices") { try await client.status().workers.isEmpty }
             #expect(!cluster.log("coordinator").contains("TLS handshake failed"), "\(cluster.log("coordinator"))")

@@ -83,9 +83,7 @@ extension Coordinator {
             wire.taskID = key.taskID
             return wire
         }
-        var touched = Set<ConnectionID>()
-        write(Phalanx_V1_Envelope(.deadLetterReply(reply)), to: id, touched: &touched)
-        for id in touched { links[id]?.flush() }
+        sendNow(Phalanx_V1_Envelope(.deadLetterReply(reply)), to: id)
     }
 
     private func deadLetterFailed(_ error: LedgerError, to id: ConnectionID, requestID: UInt64) {
@@ -93,8 +91,6 @@ extension Coordinator {
         var reply = Phalanx_V1_DeadLetterReply()
         reply.requestID = requestID
         reply.error = ErrorContext(code: .unavailable, message: "\(error); try again later", originNode: local.name).wire
-        var touched = Set<ConnectionID>()
-        write(Phalanx_V1_Envelope(.deadLetterReply(reply)), to: id, touched: &touched)
-        for id in touched { links[id]?.flush() }
+        sendNow(Phalanx_V1_Envelope(.deadLetterReply(reply)), to: id)
     }
 }

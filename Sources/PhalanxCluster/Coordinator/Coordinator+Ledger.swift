@@ -119,14 +119,6 @@ extension Coordinator {
 
     // MARK: - Durable before visible
 
-    /// Whether `action` is one a client sees, and so must wait until everything before it is durable.
-    static func isVisible(_ action: Machine.Action) -> Bool {
-        switch action {
-        case .acknowledge, .refuse, .deliver, .lookUp, .cancelReply: true
-        default: false
-        }
-    }
-
     /// Performs `action` now if everything queued so far is durable and nothing waits before it;
     /// otherwise keeps it, in order, until it is.
     func performWhenDurable(_ action: Machine.Action, touched: inout Set<ConnectionID>) {
@@ -247,8 +239,6 @@ extension Coordinator {
         reply.error = ErrorContext(
             code: .unavailable, message: "the coordinator could not read its task ledger: \(error); ask again later", originNode: local.name
         ).wire
-        var touched = Set<ConnectionID>()
-        write(Phalanx_V1_Envelope(.resultReply(reply)), to: id, touched: &touched)
-        for id in touched { links[id]?.flush() }
+        sendNow(Phalanx_V1_Envelope(.resultReply(reply)), to: id)
     }
 }

@@ -130,22 +130,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                 id = await self.connected(link)
                 guard let connectionID = id else { return }
                 for try await envelope in inbound {
-                    if case .submit = envelope.body, await self.outstandingBytes(of: connectionID) > configuration.limits.clientInflightBytes {
-                        // This connection's unfinished tasks hold enough payload: its next submit waits until some finish.
-                        await self.waitForOutstanding(of: connectionID, below: configuration.limits.clientInflightBytes)
-                    }
-                    if case .submit = envelope.body, writer.pendingBytes > configuration.ledgerBacklogBytes {
-                        // The ledger is behind: new work waits (unread, so TCP pushes back) until it catches up.
-                        await Self.waitForLedger(writer, below: configuration.ledgerBacklogBytes, clock: clock)
-                    }
-                    if case .submit = envelope.body, !link.isWritable {
-                        // A client that does not read its results gets no more submits read.
-                        guard await Self.waitUntilWritable(link, timeout: configuration.slowReaderTimeout, clock: clock) else {
-                            await self.cutOffSlowReader(connectionID)
-                            return
-                        }
-                    }
-                    await self.received(envelope, from: connectionID)
+                    guard await self.received(envelope, from: connectionID, over: link) else { return }  // cut off: it does not read
                 }
             }
         } catch {
@@ -154,23 +139,41 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         if let id { await disconnected(id) }
     }
 
-    private func outstandingBytes(of id: ConnectionID) -> Int { machine.outstandingBytes(of: id) }
-
-    /// Waits until `id`'s unfinished tasks hold at most `bytes` of payload, or it is gone.
-    private func waitForOutstanding(of id: ConnectionID, below bytes: Int) async {
-        while links[id] != nil, machine.outstandingBytes(of: id) > bytes, (try? await clock.sleep(for: .milliseconds(2))) != nil {}
+    /// Handles one envelope; a submit is read only once ``mayReadSubmit(from:over:)`` allows it.
+    /// False when the connection was cut off as a peer that does not read.
+    private func received(_ envelope: Phalanx_V1_Envelope, from id: ConnectionID, over link: some PeerLink) async -> Bool {
+        if case .submit = envelope.body {
+            guard await mayReadSubmit(from: id, over: link) else {
+                cutOffSlowReader(id)
+                return false
+            }
+        }
+        received(envelope, from: id)
+        return true
     }
 
-    /// Waits until the group commit's backlog is below `bytes` (submits are not read meanwhile).
-    private static func waitForLedger(_ writer: GroupCommitWriter, below bytes: Int, clock: C) async {
-        while writer.pendingBytes > bytes, (try? await clock.sleep(for: .milliseconds(2))) != nil {}
-    }
-
-    /// Waits (on the injected clock) until `link` can take writes again; false if `timeout` passes first.
-    private static func waitUntilWritable(_ link: some PeerLink, timeout: Duration, clock: C) async -> Bool {
-        let deadline = clock.now.advanced(by: timeout)
-        while !link.isWritable {
-            guard clock.now < deadline, (try? await clock.sleep(for: .milliseconds(10))) != nil else { return link.isWritable }
+    /// Waits until a submit of connection `id` may be read (TCP pushes back on the peer meanwhile):
+    /// its unfinished tasks hold at most `limits.client_inflight_bytes` of payload, at most
+    /// `ledgerBacklogBytes` wait for the ledger, and the connection takes writes. False if it
+    /// stayed unwritable for `limits.slow_reader_timeout_ms`: a client that does not read its results.
+    private func mayReadSubmit(from id: ConnectionID, over link: some PeerLink) async -> Bool {
+        var unwritableSince: C.Instant?
+        while links[id] != nil {
+            let writable = link.isWritable
+            if writable
+                && machine.outstandingBytes(of: id) <= configuration.limits.clientInflightBytes
+                && writer.pendingBytes <= configuration.ledgerBacklogBytes
+            {
+                return true
+            }
+            if writable {
+                unwritableSince = nil
+            } else if let since = unwritableSince {
+                if since.duration(to: clock.now) >= configuration.slowReaderTimeout { return false }
+            } else {
+                unwritableSince = clock.now
+            }
+            guard (try? await clock.sleep(for: .milliseconds(2))) != nil else { break }  // stopping
         }
         return true
     }
@@ -348,6 +351,13 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         default:
             perform([action])
         }
+    }
+
+    /// Writes one envelope and flushes it (for replies outside an action list).
+    func sendNow(_ envelope: Phalanx_V1_Envelope, to id: ConnectionID) {
+        var touched = Set<ConnectionID>()
+        write(envelope, to: id, touched: &touched)
+        for id in touched { links[id]?.flush() }
     }
 
     func write(_ envelope: Phalanx_V1_Envelope, to id: ConnectionID, touched: inout Set<ConnectionID>) {

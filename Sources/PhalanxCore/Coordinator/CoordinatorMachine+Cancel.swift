@@ -7,12 +7,7 @@ extension CoordinatorMachine {
     /// task finishes `CANCELLED` instead of running again.
     public mutating func cancel(from connection: ConnectionID, requestID: UInt64, taskIDs: [String], now: Duration) -> [Action] {
         guard let client = clients[connection] else { return [] }
-        guard taskIDs.count <= Self.maximumTaskIDsPerRequest else {
-            return [.close(connection, ErrorContext(
-                code: .invalidArgument,
-                message: "a cancel request named \(taskIDs.count) tasks; at most \(Self.maximumTaskIDsPerRequest) per request",
-                originNode: settings.nodeName))]
-        }
+        if let refusal = refusalOfTooManyIDs(taskIDs.count, in: "cancel", from: connection) { return refusal }
         var outbox = Outbox()
         var cancelled: [String] = []
         var notRunning: [String] = []
@@ -46,5 +41,14 @@ extension CoordinatorMachine {
         }
         outbox.actions.append(.cancelReply(connection, requestID: requestID, cancelled: cancelled, notRunning: notRunning))
         return finish(&outbox, now: now)
+    }
+
+    /// Closes a connection whose `kind` request names more than `TaskLimits.maximumTaskIDsPerRequest` ids; nil if it does not.
+    func refusalOfTooManyIDs(_ count: Int, in kind: String, from connection: ConnectionID) -> [Action]? {
+        guard count > TaskLimits.maximumTaskIDsPerRequest else { return nil }
+        return [.close(connection, ErrorContext(
+            code: .invalidArgument,
+            message: "a \(kind) request named \(count) tasks; at most \(TaskLimits.maximumTaskIDsPerRequest) per request",
+            originNode: settings.nodeName))]
     }
 }

@@ -41,21 +41,13 @@ extension CoordinatorMachine {
         return finish(&outbox, now: now)
     }
 
-    /// The most task ids one result request may name.
-    public static var maximumTaskIDsPerRequest: Int { 10_000 }
-
     /// A client asks for the outcomes of tasks submitted under its certificate name (by any of its
     /// connections, or before a restart). Unfinished ones are attached to this connection as well:
     /// their results will come here too, and still to every connection that waited for them before.
     /// The rest are looked up in the ledger once everything finished so far is durable.
     public mutating func attach(from connection: ConnectionID, requestID: UInt64, taskIDs: [String], now: Duration) -> [Action] {
         guard let client = clients[connection] else { return [] }
-        guard taskIDs.count <= Self.maximumTaskIDsPerRequest else {
-            return [.close(connection, ErrorContext(
-                code: .invalidArgument,
-                message: "a result request named \(taskIDs.count) tasks; at most \(Self.maximumTaskIDsPerRequest) per request",
-                originNode: settings.nodeName))]
-        }
+        if let refusal = refusalOfTooManyIDs(taskIDs.count, in: "result", from: connection) { return refusal }
         var outbox = Outbox()
         var pending: [String] = []
         var elsewhere: [String] = []

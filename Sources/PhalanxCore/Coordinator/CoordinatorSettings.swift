@@ -59,6 +59,8 @@ public enum TaskLimits {
     public static let maximumTaskIDBytes = 256
     /// A task kind is 1...64 bytes of UTF-8.
     public static let maximumKindBytes = 64
+    /// The most task ids one result or cancel request may name.
+    public static let maximumTaskIDsPerRequest = 10_000
     /// The most attempts a task may ask for (`max_attempts`).
     public static let maximumAttempts = 100
     /// Bytes of a frame kept for everything around a payload (ids, kind, trace, framing).

@@ -12,12 +12,11 @@ public final class GroupCommitWriter: Sendable {
     public typealias Sequence = UInt64
 
     private struct State {
-        /// Queued changes, one entry per ``enqueue(_:)``, oldest first.
-        var pending: [(sequence: Sequence, changes: [LedgerChange])] = []
+        /// Queued changes, one entry per ``enqueue(_:)``, oldest first, with their size.
+        var pending: [(sequence: Sequence, changes: [LedgerChange], bytes: Int)] = []
         var pendingHead = 0
         var pendingBytes = 0
         var lastQueued: Sequence = 0
-        var failure: LedgerError?
 
         /// Takes whole entries, oldest first, until about `maximumBytes` (at least one entry).
         mutating func take(maximumBytes: Int) -> (changes: [LedgerChange], upTo: Sequence)? {
@@ -29,7 +28,7 @@ public final class GroupCommitWriter: Sendable {
                 let entry = pending[pendingHead]
                 pendingHead += 1
                 changes.append(contentsOf: entry.changes)
-                bytes += entry.changes.reduce(0) { $0 + $1.approximateBytes }
+                bytes += entry.bytes
                 upTo = entry.sequence
             }
             pendingBytes -= bytes
@@ -59,10 +58,11 @@ public final class GroupCommitWriter: Sendable {
     /// Queues `changes` for the next transaction; returns their sequence number.
     @discardableResult
     public func enqueue(_ changes: [LedgerChange]) -> Sequence {
+        let bytes = changes.reduce(0) { $0 + $1.approximateBytes }  // outside the lock
         let sequence = state.withLock { state in
             state.lastQueued += 1
-            state.pending.append((state.lastQueued, changes))
-            state.pendingBytes += changes.reduce(0) { $0 + $1.approximateBytes }
+            state.pending.append((state.lastQueued, changes, bytes))
+            state.pendingBytes += bytes
             return state.lastQueued
         }
         ring.yield()
@@ -81,12 +81,7 @@ public final class GroupCommitWriter: Sendable {
     public func run(reportingTo durable: @Sendable (Sequence) async -> Void) async throws(LedgerError) {
         for await _ in doorbell {
             while let (batch, upTo) = state.withLock({ $0.take(maximumBytes: maximumTransactionBytes) }) {
-                do {
-                    try await ledger.apply(batch)
-                } catch {
-                    state.withLock { $0.failure = error }
-                    throw error
-                }
+                try await ledger.apply(batch)
                 await durable(upTo)
             }
             if Task.isCancelled { return }

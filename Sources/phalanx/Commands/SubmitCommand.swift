@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PhalanxClient
+import PhalanxCore
 import PhalanxResilience
 
 struct SubmitCommand: AsyncParsableCommand {
@@ -38,11 +39,15 @@ struct SubmitCommand: AsyncParsableCommand {
     var wait = false
 
     func validate() throws {
-        guard (1...64).contains(kind.utf8.count) else { throw ValidationError("--kind must be 1-64 bytes, e.g. echo, sleep, sha256, fail") }
+        guard (1...TaskLimits.maximumKindBytes).contains(kind.utf8.count) else {
+            throw ValidationError("--kind must be 1-\(TaskLimits.maximumKindBytes) bytes, e.g. echo, sleep, sha256, fail")
+        }
         guard (1...10_000_000).contains(count) else { throw ValidationError("--count must be in 1...10000000, got \(count)") }
         if let timeoutMs, timeoutMs <= 0 { throw ValidationError("--timeout-ms must be positive, got \(timeoutMs)") }
         guard TaskRequest.Priority(rawValue: priority) != nil else { throw ValidationError("--priority is high, normal or low, got '\(priority)'") }
-        if let maxAttempts, !(1...100).contains(maxAttempts) { throw ValidationError("--max-attempts must be in 1...100, got \(maxAttempts)") }
+        if let maxAttempts, !(1...TaskLimits.maximumAttempts).contains(maxAttempts) {
+            throw ValidationError("--max-attempts must be in 1...\(TaskLimits.maximumAttempts), got \(maxAttempts)")
+        }
     }
 
     func run() async throws {

@@ -1,4 +1,5 @@
 import Foundation
+import PhalanxCore
 import TOMLKit
 
 /// The effective configuration: defaults, then `cluster.conf`, then `PHALANX_*` environment
@@ -122,8 +123,8 @@ struct ClusterConfig: Sendable {
     }
 
     private mutating func set(_ section: PerKindSection, _ kind: String, _ value: Int, source: String) throws(Problem) {
-        guard !kind.isEmpty, kind.utf8.count <= 64 else {
-            throw Problem(description: "\(source): a [\(section.name)] key is a task kind of 1-64 bytes, got '\(kind)'")
+        guard !kind.isEmpty, kind.utf8.count <= TaskLimits.maximumKindBytes else {
+            throw Problem(description: "\(source): a [\(section.name)] key is a task kind of 1-\(TaskLimits.maximumKindBytes) bytes, got '\(kind)'")
         }
         guard section.range.contains(value) else {
             throw Problem(description: "\(source): \(section.name).\(kind) must be in \(section.range.lowerBound)...\(section.range.upperBound) (\(section.meaning(kind))), got \(value)")
@@ -177,7 +178,7 @@ struct PerKindSection: Sendable {
     let meaning: @Sendable (String) -> String
 
     static let bulkheads = PerKindSection(name: "bulkheads", range: 1...100_000) { "tasks of kind '\($0)' a worker runs at once" }
-    static let retries = PerKindSection(name: "retries", range: 1...100) {
+    static let retries = PerKindSection(name: "retries", range: 1...TaskLimits.maximumAttempts) {
         "attempts a task of kind '\($0)' gets when it fails for a system reason, the first included"
     }
     static let all = [bulkheads, retries]

@@ -1,3 +1,4 @@
+import PhalanxCore
 /// Every `cluster.conf` key, with its type, default and meaning: the one list that parsing,
 /// environment overrides (`PHALANX_SECTION_KEY`), `--set section.key=value` flags and errors use.
 struct ConfigKey: Sendable {
@@ -33,7 +34,7 @@ struct ConfigKey: Sendable {
         .init("breaker", "minimum_calls", .integer(20), range: 1...100_000, "no failure rate is judged before a worker has finished this many tasks"),
         .init("breaker", "open_ms", .integer(10_000), range: 1...86_400_000, "an open breaker sends the worker no tasks for this long, then lets probes through"),
         .init("breaker", "half_open_probes", .integer(3), range: 1...10_000, "tasks sent as probes to a half-open worker; their outcomes close or reopen the breaker"),
-        .init("retry", "max_attempts", .integer(3), range: 1...100, "attempts a task gets when it fails for a system reason, the first included (1: never retried); [retries] sets it per kind, a task may set its own"),
+        .init("retry", "max_attempts", .integer(3), range: 1...TaskLimits.maximumAttempts, "attempts a task gets when it fails for a system reason, the first included (1: never retried); [retries] sets it per kind, a task may set its own"),
         .init("retry", "initial_backoff_ms", .integer(200), range: 0...3_600_000, "wait before the first retry; it doubles for each next one, with full jitter"),
         .init("retry", "max_backoff_ms", .integer(10_000), range: 0...86_400_000, "the longest wait between retries"),
         .init("worker", "capacity", .integer(64), range: 1...100_000, "tasks a worker runs at once"),

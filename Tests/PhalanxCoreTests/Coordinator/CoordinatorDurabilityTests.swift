@@ -157,7 +157,7 @@ import Testing
     @Test func aResultRequestAtTheIdLimitIsServedAndOneMoreIsRefused() {
         var harness = MachineHarness()
         let client = harness.connect(.client, "app")
-        let limit = MachineHarness.Machine.maximumTaskIDsPerRequest
+        let limit = TaskLimits.maximumTaskIDsPerRequest
         let atLimit = harness.machine.attach(from: client, requestID: 1, taskIDs: (0..<limit).map { "t\($0)" }, now: harness.now)
         #expect(atLimit.lookUp?.taskIDs.count == limit)
         let past = harness.machine.attach(from: client, requestID: 2, taskIDs: (0...limit).map { "t\($0)" }, now: harness.now)
