@@ -20,4 +20,10 @@ if grep -E "^$PWD/(Sources|Tests|Examples)/.*warning:" "$log"; then
     exit 1
 fi
 rm -f "$log"
+# Test files (certificates, ledgers, process logs) go to one folder that the next run empties, so
+# the last run's logs stay there to read after a failure and runs do not pile up in /tmp.
+TMPDIR="${TMPDIR:-/tmp}/phalanx-test-run"
+rm -rf "$TMPDIR" && mkdir -p "$TMPDIR"
+export TMPDIR
+echo "test files: $TMPDIR"
 swift test --skip-build

@@ -23,7 +23,7 @@ public actor PhalanxClient {
     public nonisolated let coordinator: EstablishedPeer
     private let settings: Settings
     private var nextRequestID: UInt64 = 0
-    private var waitingAcks: [UInt64: CheckedContinuation<Phalanx_V1_SubmitAck, any Error>] = [:]
+    private var acks = AckSlots<Phalanx_V1_SubmitAck>()
     private var waitingOutcomes: [String: CheckedContinuation<TaskOutcome, Never>] = [:]
     private var unfinished: Set<String> = []
     private var arrived: OutcomeBuffer
@@ -41,6 +41,8 @@ public actor PhalanxClient {
 
     /// Tasks per submit frame at most (frames are also cut by bytes).
     public static let batchSize = 1_000
+    /// Submit frames sent ahead of their acknowledgement, at most.
+    public static let batchesInFlight = 4
 
     /// How the client behaves; every bound is in bytes as well as counts where it holds data.
     public struct Settings: Sendable {
@@ -107,17 +109,46 @@ public actor PhalanxClient {
         let (chunks, _) = FrameBudget.chunks(specs, maximumFrameBytes: coordinator.maximumFrameBytes, maximumCount: Self.batchSize) {
             $0.estimatedWireBytes
         }
+        // Up to `batchesInFlight` frames wait for their acknowledgement at once, so the
+        // coordinator's group commit (the acknowledgement waits for its fsync) is not paid once per frame.
+        var inFlight: [SubmitFrame] = []
+        var inFlightHead = 0
         var accepted = 0
-        for chunk in chunks {
-            do {
-                try await sendBatch(chunk)
-            } catch var error as ErrorContext where accepted > 0 {
-                error.message = closedError == nil
-                    ? "\(accepted) of \(requests.count) tasks were accepted (and will run) before the coordinator refused the rest: \(error.message)"
-                    : "\(accepted) of \(requests.count) tasks were acknowledged (and will run) before the connection was lost; the batch in flight (\(chunk.count) tasks) may have been accepted too: \(error.message)"
-                throw error
+        var refusal: ErrorContext?
+        do {
+            for chunk in chunks where refusal == nil {
+                let trace = TraceContext.current?.childSpan() ?? .newTrace()
+                inFlight.append(try sendFrame(chunk, trace: trace, retryUntil: ContinuousClock.now + settings.overloadRetryWindow))
+                while refusal == nil, inFlight.count - inFlightHead >= Self.batchesInFlight {
+                    settle(try await settled(inFlight[inFlightHead]), count: inFlight[inFlightHead].specs.count, accepted: &accepted, refusal: &refusal)
+                    inFlightHead += 1
+                }
             }
-            accepted += chunk.count
+            while inFlightHead < inFlight.count {
+                // After a refusal the frames already sent are still waited out, so the count of accepted tasks is exact.
+                settle(try await settled(inFlight[inFlightHead]), count: inFlight[inFlightHead].specs.count, accepted: &accepted, refusal: &refusal)
+                inFlightHead += 1
+            }
+        } catch var error as ErrorContext {
+            let unknown = inFlight[inFlightHead...].reduce(0) { $0 + $1.specs.count }
+            if accepted > 0 || unknown > 0 {
+                error.message = "\(accepted) of \(requests.count) tasks were acknowledged (and will run) before the connection was lost; the \(unknown) tasks in flight may have been accepted too: \(error.message)"
+            }
+            throw error
+        }
+        if var refusal {
+            if accepted > 0 {
+                refusal.message = "\(accepted) of \(requests.count) tasks were accepted (and will run); the rest were refused: \(refusal.message)"
+            }
+            throw refusal
+        }
+    }
+
+    private func settle(_ outcome: ErrorContext?, count: Int, accepted: inout Int, refusal: inout ErrorContext?) {
+        if let outcome {
+            refusal = refusal ?? outcome
+        } else {
+            accepted += count
         }
     }
 
@@ -323,34 +354,52 @@ public actor PhalanxClient {
         }
     }
 
-    private func sendBatch(_ specs: [Phalanx_V1_TaskSpec]) async throws {
-        let retryUntil = ContinuousClock.now + settings.overloadRetryWindow
-        var batchTrace = TraceContext.current?.childSpan() ?? .newTrace()
+    /// A submit frame written and not yet acknowledged.
+    private struct SubmitFrame {
+        let specs: [Phalanx_V1_TaskSpec]
+        var requestID: UInt64
+        var trace: TraceContext
+        let retryUntil: ContinuousClock.Instant
+    }
+
+    private func sendFrame(_ specs: [Phalanx_V1_TaskSpec], trace: TraceContext, retryUntil: ContinuousClock.Instant) throws -> SubmitFrame {
+        if let closedError { throw closedError }
+        nextRequestID += 1
+        var batch = Phalanx_V1_SubmitBatch()
+        batch.requestID = nextRequestID
+        batch.tasks = specs
+        batch.trace.traceID = trace.traceID
+        batch.trace.spanID = trace.spanID
+        for spec in specs { unfinished.insert(spec.taskID) }
+        acks.open(nextRequestID)
+        channel.writeAndFlush(Phalanx_V1_Envelope(.submit(batch)), promise: nil)
+        return SubmitFrame(specs: specs, requestID: nextRequestID, trace: trace, retryUntil: retryUntil)
+    }
+
+    /// Waits for `frame`'s acknowledgement, sending it again after an `OVERLOADED` refusal within
+    /// its retry window. Returns nil when accepted, or the refusal (its tasks then fail with it).
+    /// Throws when the connection ends first: whether the frame was accepted is then unknown.
+    private func settled(_ frame: SubmitFrame) async throws -> ErrorContext? {
+        var frame = frame
         while true {
             if let closedError { throw closedError }
-            nextRequestID += 1
-            let requestID = nextRequestID
-            var batch = Phalanx_V1_SubmitBatch()
-            batch.requestID = requestID
-            batch.tasks = specs
-            batch.trace.traceID = batchTrace.traceID
-            batch.trace.spanID = batchTrace.spanID
-            for spec in specs { unfinished.insert(spec.taskID) }
-            channel.writeAndFlush(Phalanx_V1_Envelope(.submit(batch)), promise: nil)
-            let ack = try await withCheckedThrowingContinuation { waitingAcks[requestID] = $0 }
-            guard ack.hasError else { return }
+            let requestID = frame.requestID
+            let ack = try await withCheckedThrowingContinuation { waiter in
+                if let ack = acks.take(requestID, orWait: waiter) { waiter.resume(returning: ack) }
+            }
+            guard ack.hasError else { return nil }
             let error = ErrorContext(wire: ack.error)
-            guard error.code == .overloaded, ContinuousClock.now < retryUntil else {
-                for spec in specs {
+            guard error.code == .overloaded, ContinuousClock.now < frame.retryUntil else {
+                for spec in frame.specs {
                     unfinished.remove(spec.taskID)
                     waitingOutcomes.removeValue(forKey: spec.taskID)?.resume(
                         returning: TaskOutcome(taskID: spec.taskID, worker: nil, attempt: 0, result: .failure(error)))
                 }
-                throw error
+                return error
             }
-            let wait = min(error.retryAfter ?? .milliseconds(200), retryUntil - ContinuousClock.now)
+            let wait = min(error.retryAfter ?? .milliseconds(200), frame.retryUntil - ContinuousClock.now)
             try await Task.sleep(for: max(wait, .milliseconds(1)))
-            batchTrace = batchTrace.childSpan()
+            frame = try sendFrame(frame.specs, trace: frame.trace.childSpan(), retryUntil: frame.retryUntil)
         }
     }
 
@@ -384,7 +433,7 @@ public actor PhalanxClient {
     private func received(_ envelope: Phalanx_V1_Envelope) {
         switch envelope.body {
         case .submitAck(let ack):
-            waitingAcks.removeValue(forKey: ack.requestID)?.resume(returning: ack)
+            acks.arrived(ack.requestID, ack)
         case .results(let batch):
             resultsReceived += batch.results.count
             for result in batch.results { arrived(TaskOutcome(wire: result)) }
@@ -431,8 +480,7 @@ public actor PhalanxClient {
     private func connectionEnded(_ error: ErrorContext) {
         closedError = error
         keepAlive?.cancel()
-        for (_, waiter) in waitingAcks { waiter.resume(throwing: error) }
-        waitingAcks.removeAll()
+        acks.failAll(error)
         for (taskID, waiter) in waitingOutcomes {
             waiter.resume(returning: TaskOutcome(taskID: taskID, worker: nil, attempt: 0, result: .failure(error)))
         }

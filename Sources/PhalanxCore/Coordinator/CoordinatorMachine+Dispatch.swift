@@ -77,7 +77,7 @@ extension CoordinatorMachine {
     /// The next task still queued in `kind`'s queue (entries of tasks that finished while queued are skipped).
     private mutating func popQueued(_ kind: String) -> TaskNumber? {
         while let number = queues[kind]?.popFirst() {
-            guard let record = tasks[number], case .queued = record.placement else {
+            guard case .queued? = tasks[number]?.placement else {
                 staleQueueEntries[kind, default: 1] -= 1
                 continue
             }
@@ -92,7 +92,7 @@ extension CoordinatorMachine {
     mutating func compactQueues() {
         for (kind, stale) in staleQueueEntries where stale > 1_024 && stale > queuedPerKind[kind, default: 0] {
             queues[kind]?.retain { number in
-                guard let record = tasks[number], case .queued = record.placement else { return false }
+                guard case .queued? = tasks[number]?.placement else { return false }
                 return true
             }
             staleQueueEntries[kind] = 0

@@ -38,11 +38,12 @@ extension CoordinatorMachine {
         nextTaskNumber += 1
         let number = nextTaskNumber
         let key = TaskKey(client: client, taskID: task.taskID)
-        tasks[number] = TaskRecord(
-            key: key, owner: owner, kind: task.kind, payloadBytes: task.payloadBytes, traceID: task.traceID, spanID: task.spanID,
-            spec: task.spec, attempt: attempt, losses: losses)
-        tasks[number]!.maxAttempts = UInt32(clamping: max(1, task.maxAttempts ?? settings.retryAttemptsPerKind[task.kind] ?? settings.retry.maxAttempts))
-        tasks[number]!.priority = task.priority
+        var record = TaskRecord(
+            body: TaskBody(key: key, kind: task.kind, payloadBytes: task.payloadBytes, traceID: task.traceID, spanID: task.spanID, spec: task.spec),
+            owner: owner, attempt: attempt, losses: losses)
+        record.maxAttempts = UInt32(clamping: max(1, task.maxAttempts ?? settings.retryAttemptsPerKind[task.kind] ?? settings.retry.maxAttempts))
+        record.priority = task.priority
+        tasks[number] = record
         taskByKey[key] = number
         queues[task.kind, default: TaskQueue()].append(number, priority: task.priority)
         queuedPerKind[task.kind, default: 0] += 1

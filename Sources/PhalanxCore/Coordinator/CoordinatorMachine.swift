@@ -38,17 +38,32 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         case retrying(at: Duration)
     }
 
-    struct TaskRecord: Sendable {
+    /// What a task is, fixed at acceptance: one reference, so the records the hot path copies stay small.
+    final class TaskBody: Sendable {
         let key: TaskKey
-        /// The connection its result goes to (nil: none, e.g. recovered after a restart until a client attaches).
-        var owner: ConnectionID?
-        /// Other connections that asked for it since; they get the result too (usually empty: no allocation).
-        var watchers: [ConnectionID] = []
         let kind: String
         let payloadBytes: Int
         let traceID: String
         let spanID: String
         let spec: Spec
+
+        init(key: TaskKey, kind: String, payloadBytes: Int, traceID: String, spanID: String, spec: Spec) {
+            (self.key, self.kind, self.payloadBytes, self.traceID, self.spanID, self.spec) = (key, kind, payloadBytes, traceID, spanID, spec)
+        }
+    }
+
+    struct TaskRecord: Sendable {
+        let body: TaskBody
+        var key: TaskKey { body.key }
+        var kind: String { body.kind }
+        var payloadBytes: Int { body.payloadBytes }
+        var traceID: String { body.traceID }
+        var spanID: String { body.spanID }
+        var spec: Spec { body.spec }
+        /// The connection its result goes to (nil: none, e.g. recovered after a restart until a client attaches).
+        var owner: ConnectionID?
+        /// Other connections that asked for it since; they get the result too (usually empty: no allocation).
+        var watchers: [ConnectionID] = []
         var attempt: UInt32 = 0
         var losses: UInt32 = 0
         var placement: Placement = .queued
