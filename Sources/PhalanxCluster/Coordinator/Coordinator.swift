@@ -216,7 +216,9 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         case .submit(let batch): submit(batch, from: id, now: now)
         case .register(let registration):
             perform(machine.register(
-                from: id, WorkerRegistration(capacity: Int(registration.capacity), kinds: Set(registration.kinds)), now: now))
+                from: id,
+                WorkerRegistration(capacity: Int(registration.capacity), kinds: Set(registration.kinds), incarnation: registration.incarnation),
+                now: now))
         case .results(let batch):
             let reported = batch.results.map { result in
                 ReportedResult(

@@ -1,3 +1,4 @@
+import Foundation
 import PhalanxResilience
 import PhalanxTransport
 
@@ -18,6 +19,9 @@ public struct WorkerConfiguration: Sendable {
     public var drainGrace: Duration
     /// Tasks of a kind run at once at most (`[bulkheads]`, kind = limit); kinds not listed share `capacity`.
     public var bulkheads: [String: Int]
+    /// This process's incarnation (nil: its start time in microseconds since 1970, see
+    /// ``newIncarnation()``). A restart gets a newer one; the coordinator refuses older ones.
+    public var incarnation: UInt64?
 
     public init(
         coordinatorHost: String, coordinatorPort: Int, tls: TLSFiles, limits: ConnectionLimits = ConnectionLimits(),
@@ -33,6 +37,11 @@ public struct WorkerConfiguration: Sendable {
         self.reconnectDelay = reconnectDelay
         self.drainGrace = drainGrace
         self.bulkheads = bulkheads
+    }
+
+    /// A fresh incarnation: the time now in microseconds since 1970, so a restarted process has a newer one.
+    public static func newIncarnation() -> UInt64 {
+        UInt64(max(1, Date().timeIntervalSince1970 * 1_000_000))
     }
 
     /// Reconnection delays: doubling from `reconnectDelay` up to 10×, with equal jitter (half fixed,

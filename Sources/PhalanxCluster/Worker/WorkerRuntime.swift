@@ -50,8 +50,10 @@ public struct WorkerRuntime: Service {
         }
         let bulkheads = try makeBulkheads()
         let drain = DrainSignal()
+        let incarnation = configuration.incarnation ?? WorkerConfiguration.newIncarnation()
+        logger.info("worker starting", metadata: ["incarnation": "\(incarnation)"])
         try await withGracefulShutdownHandler {
-            try await connectAndServe(tlsContext: tlsContext, local: local, drain: drain, bulkheads: bulkheads)
+            try await connectAndServe(tlsContext: tlsContext, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads)
         } onGracefulShutdown: {
             Task { await drain.raise("graceful shutdown (SIGTERM or SIGINT)") }
         }
@@ -73,7 +75,7 @@ public struct WorkerRuntime: Service {
     }
 
     private func connectAndServe(
-        tlsContext: NIOSSLContext, local: NodeIdentity, drain: DrainSignal, bulkheads: [String: Bulkhead<ContinuousClock>]
+        tlsContext: NIOSSLContext, local: NodeIdentity, incarnation: UInt64, drain: DrainSignal, bulkheads: [String: Bulkhead<ContinuousClock>]
     ) async throws {
         var failures = 0
         while !Task.isCancelled {
@@ -88,7 +90,7 @@ public struct WorkerRuntime: Service {
                 failures = 0
                 // The connection's task runs on its event loop (no hop per message); handlers do not.
                 let end = try await withTaskExecutorPreference(EventLoopTaskExecutor(peer.channel.channel.eventLoop)) {
-                    try await serve(peer, coordinator: coordinator, local: local, drain: drain, bulkheads: bulkheads)
+                    try await serve(peer, coordinator: coordinator, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads)
                 }
                 if case .drained = end {
                     logger.notice("worker drained and stopped")
@@ -98,7 +100,7 @@ public struct WorkerRuntime: Service {
             } catch let error as ErrorContext where error.code == .conflict {
                 logger.error("the coordinator refused this worker; retrying", metadata: ["reason": "\(error.message)"])
             } catch let error as ErrorContext
-                where [.permissionDenied, .clusterMismatch, .versionMismatch, .unauthenticated, .invalidArgument].contains(error.code)
+                where [.permissionDenied, .clusterMismatch, .versionMismatch, .unauthenticated, .invalidArgument, .superseded].contains(error.code)
             {
                 throw error  // retrying cannot fix these
             } catch {
@@ -116,7 +118,7 @@ public struct WorkerRuntime: Service {
     }
 
     private func serve(
-        _ peer: PeerChannel, coordinator: EstablishedPeer, local: NodeIdentity, drain: DrainSignal,
+        _ peer: PeerChannel, coordinator: EstablishedPeer, local: NodeIdentity, incarnation: UInt64, drain: DrainSignal,
         bulkheads: [String: Bulkhead<ContinuousClock>]
     ) async throws -> SessionEnd {
         let channel = peer.channel.channel
@@ -126,6 +128,7 @@ public struct WorkerRuntime: Service {
         var registration = Phalanx_V1_RegisterWorker()
         registration.capacity = UInt32(configuration.capacity)
         registration.kinds = handlers.kinds
+        registration.incarnation = incarnation
         let envelope = Phalanx_V1_Envelope(.register(registration))
         let grace = configuration.drainGrace
         let logger = logger

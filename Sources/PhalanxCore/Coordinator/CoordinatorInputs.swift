@@ -51,10 +51,14 @@ public struct ReportedResult<Output: Sendable>: Sendable {
 public struct WorkerRegistration: Sendable, Hashable {
     public var capacity: Int
     public var kinds: Set<String>
+    /// Grows with every start of the worker process and stays the same across its reconnects
+    /// (0: a worker that does not say; it is judged by its connection alone).
+    public var incarnation: UInt64
 
-    public init(capacity: Int, kinds: Set<String>) {
+    public init(capacity: Int, kinds: Set<String>, incarnation: UInt64 = 0) {
         self.capacity = capacity
         self.kinds = kinds
+        self.incarnation = incarnation
     }
 }
 

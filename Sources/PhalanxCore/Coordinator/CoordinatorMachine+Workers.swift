@@ -21,6 +21,29 @@ extension CoordinatorMachine {
                 message: "a worker registers with capacity 1...100000 and 1...\(Self.maximumKindsPerWorker) task kinds of 1-\(TaskLimits.maximumKindBytes) bytes; got capacity \(registration.capacity) and \(registration.kinds.count) kinds",
                 originNode: settings.nodeName))]
         }
+        let newest = incarnations[identity.name] ?? 0
+        if registration.incarnation != 0, registration.incarnation < newest {
+            return [
+                .close(connection, ErrorContext(
+                    code: .superseded,
+                    message: "worker \(identity.name) incarnation \(registration.incarnation) is older than incarnation \(newest), which registered since (the worker process was restarted); this process is superseded and must stop",
+                    originNode: settings.nodeName)),
+                .log(CoordinatorLogEntry(
+                    .warning, "refused an old incarnation of a worker",
+                    ["worker": identity.name, "connection": "\(connection)", "incarnation": "\(registration.incarnation)", "newest": "\(newest)"])),
+            ]
+        }
+        var outbox = Outbox()
+        if let other = workerByName[identity.name], other != connection, registration.incarnation != 0,
+            workers[other]?.incarnation == registration.incarnation
+        {
+            // The same process connected again: it gave up its old connection, whose tasks it no
+            // longer runs, even if that connection has not timed out here yet.
+            let reason = "the same worker process (incarnation \(registration.incarnation)) connected again"
+            outbox.actions.append(.close(other, ErrorContext(
+                code: .unavailable, message: "this connection was replaced: \(reason)", originNode: settings.nodeName)))
+            removeWorker(other, declaredDeadBecause: reason, now: now, into: &outbox)
+        }
         if let other = workerByName[identity.name], other != connection {
             return [
                 .close(connection, ErrorContext(
@@ -31,15 +54,17 @@ extension CoordinatorMachine {
             ]
         }
         pendingWorkers[connection] = nil
-        workers[connection] = WorkerPeer(identity: identity, capacity: registration.capacity, kinds: registration.kinds)
+        workers[connection] = WorkerPeer(
+            identity: identity, capacity: registration.capacity, kinds: registration.kinds, incarnation: registration.incarnation)
         workerByName[identity.name] = connection
+        incarnations[identity.name] = max(newest, registration.incarnation)
         heartbeats.heard(from: connection, at: now)
         if breakers[identity.name] == nil { breakers[identity.name] = CircuitBreakerMachine(configuration: settings.breaker) }
-        var outbox = Outbox()
         outbox.actions.append(.confirmRegistration(connection, worker: identity.name, heartbeatInterval: settings.heartbeatInterval))
         outbox.actions.append(.log(CoordinatorLogEntry(
             .info, "worker registered",
-            ["worker": identity.name, "connection": "\(connection)", "capacity": "\(registration.capacity)", "kinds": registration.kinds.sorted().joined(separator: ",")])))
+            ["worker": identity.name, "connection": "\(connection)", "capacity": "\(registration.capacity)", "incarnation": "\(registration.incarnation)",
+             "kinds": registration.kinds.sorted().joined(separator: ",")])))
         assign(now: now, into: &outbox)
         return finish(&outbox, now: now)
     }

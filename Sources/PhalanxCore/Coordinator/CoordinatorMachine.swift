@@ -24,6 +24,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         let identity: NodeIdentity
         let capacity: Int
         let kinds: Set<String>
+        let incarnation: UInt64
         var running: Set<TaskNumber> = []
         var finished = 0
         var draining = false
@@ -95,6 +96,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     var pendingWorkers: [ConnectionID: NodeIdentity] = [:]
     var workers: [ConnectionID: WorkerPeer] = [:]
     var workerByName: [String: ConnectionID] = [:]
+    /// The newest incarnation that registered under each worker name: older ones are refused.
+    var incarnations: [String: UInt64] = [:]
 
     var tasks: [TaskNumber: TaskRecord] = [:]
     var taskByKey: [TaskKey: TaskNumber] = [:]

@@ -41,13 +41,15 @@ public enum ErrorCode: String, Sendable, Hashable, CaseIterable, Codable {
     case unauthenticated = "UNAUTHENTICATED"
     /// Durable storage is full; the write was refused and not acknowledged.
     case storageFull = "STORAGE_FULL"
+    /// A newer incarnation of this node (a restart of its process) took its place; the old one must stop.
+    case superseded = "SUPERSEDED"
 
     /// The failure class a code implies when nothing more specific is known.
     public var defaultFailureClass: FailureClass {
         switch self {
         case .invalidArgument, .businessRejected, .permissionDenied, .unauthenticated,
             .versionMismatch, .clusterMismatch, .frameTooLarge, .malformedFrame, .protocolError,
-            .cancelled, .deadlineExceeded, .conflict:
+            .cancelled, .deadlineExceeded, .conflict, .superseded:
             return .business
         case .workerLost:
             return .fatal

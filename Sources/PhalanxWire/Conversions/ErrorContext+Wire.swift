@@ -23,6 +23,7 @@ extension ErrorCode {
         case .clusterMismatch: .clusterMismatch
         case .unauthenticated: .unauthenticated
         case .storageFull: .storageFull
+        case .superseded: .superseded
         }
     }
 

@@ -99,6 +99,9 @@ public nonisolated enum Phalanx_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIter
   case clusterMismatch // = 17
   case unauthenticated // = 18
   case storageFull // = 19
+
+  /// a newer incarnation of this node registered; the old process must stop
+  case superseded // = 20
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -127,6 +130,7 @@ public nonisolated enum Phalanx_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIter
     case 17: self = .clusterMismatch
     case 18: self = .unauthenticated
     case 19: self = .storageFull
+    case 20: self = .superseded
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -153,6 +157,7 @@ public nonisolated enum Phalanx_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIter
     case .clusterMismatch: return 17
     case .unauthenticated: return 18
     case .storageFull: return 19
+    case .superseded: return 20
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -179,6 +184,7 @@ public nonisolated enum Phalanx_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIter
     .clusterMismatch,
     .unauthenticated,
     .storageFull,
+    .superseded,
   ]
 
 }
@@ -556,6 +562,9 @@ public nonisolated struct Phalanx_V1_RegisterWorker: Sendable {
 
   /// task kinds it serves
   public var kinds: [String] = []
+
+  /// grows with every start of the worker process (its start time in
+  public var incarnation: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1380,7 +1389,7 @@ nonisolated extension Phalanx_V1_Role: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Phalanx_V1_ErrorCode: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_UNSPECIFIED\0\u{1}INVALID_ARGUMENT\0\u{1}BUSINESS_REJECTED\0\u{1}DEADLINE_EXCEEDED\0\u{1}CANCELLED\0\u{1}CIRCUIT_OPEN\0\u{1}BULKHEAD_FULL\0\u{1}OVERLOADED\0\u{1}WORKER_LOST\0\u{1}CONFLICT\0\u{1}PERMISSION_DENIED\0\u{1}UNAVAILABLE\0\u{1}INTERNAL\0\u{1}FRAME_TOO_LARGE\0\u{1}MALFORMED_FRAME\0\u{1}PROTOCOL_ERROR\0\u{1}VERSION_MISMATCH\0\u{1}CLUSTER_MISMATCH\0\u{1}UNAUTHENTICATED\0\u{1}STORAGE_FULL\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_UNSPECIFIED\0\u{1}INVALID_ARGUMENT\0\u{1}BUSINESS_REJECTED\0\u{1}DEADLINE_EXCEEDED\0\u{1}CANCELLED\0\u{1}CIRCUIT_OPEN\0\u{1}BULKHEAD_FULL\0\u{1}OVERLOADED\0\u{1}WORKER_LOST\0\u{1}CONFLICT\0\u{1}PERMISSION_DENIED\0\u{1}UNAVAILABLE\0\u{1}INTERNAL\0\u{1}FRAME_TOO_LARGE\0\u{1}MALFORMED_FRAME\0\u{1}PROTOCOL_ERROR\0\u{1}VERSION_MISMATCH\0\u{1}CLUSTER_MISMATCH\0\u{1}UNAUTHENTICATED\0\u{1}STORAGE_FULL\0\u{1}SUPERSEDED\0")
 }
 
 nonisolated extension Phalanx_V1_FailureClass: SwiftProtobuf._ProtoNameProviding {
@@ -1910,7 +1919,7 @@ nonisolated extension Phalanx_V1_ResultBatch: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Phalanx_V1_RegisterWorker: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RegisterWorker"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}capacity\0\u{1}kinds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}capacity\0\u{1}kinds\0\u{1}incarnation\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1920,6 +1929,7 @@ nonisolated extension Phalanx_V1_RegisterWorker: SwiftProtobuf.Message, SwiftPro
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.capacity) }()
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.kinds) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.incarnation) }()
       default: break
       }
     }
@@ -1932,12 +1942,16 @@ nonisolated extension Phalanx_V1_RegisterWorker: SwiftProtobuf.Message, SwiftPro
     if !self.kinds.isEmpty {
       try visitor.visitRepeatedStringField(value: self.kinds, fieldNumber: 2)
     }
+    if self.incarnation != 0 {
+      try visitor.visitSingularUInt64Field(value: self.incarnation, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Phalanx_V1_RegisterWorker, rhs: Phalanx_V1_RegisterWorker) -> Bool {
     if lhs.capacity != rhs.capacity {return false}
     if lhs.kinds != rhs.kinds {return false}
+    if lhs.incarnation != rhs.incarnation {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,65 @@
+import PhalanxResilience
+import Testing
+
+@testable import PhalanxCore
+
+/// Worker incarnations: every start of a worker process registers a newer one. An older
+/// incarnation is refused for good; the same incarnation connecting again replaces its old
+/// connection at once; a newer one waits while the old one is alive (it may be a twin).
+@Suite struct CoordinatorIncarnationTests {
+    @Test func theSameProcessConnectingAgainReplacesItsOldConnectionAtOnceAndItsTasksRunAgain() {
+        var harness = MachineHarness()
+        let client = harness.connect(.client, "app")
+        let (old, _) = harness.worker("w1", incarnation: 100)
+        let first = harness.submit(["a", "b"], from: client).dispatched(to: old)
+        #expect(first.count == 2)
+
+        // Its connection dropped on the worker's side; the coordinator has not noticed yet.
+        let (new, actions) = harness.worker("w1", incarnation: 100)
+        #expect(actions.closed(new) == nil)
+        #expect(actions.closed(old)?.code == .unavailable)
+        #expect(harness.machine.workers[old] == nil && harness.machine.workers[new] != nil)
+        let again = actions.dispatched(to: new)
+        #expect(again.map(\.attempt) == [2, 2])  // the tasks of the abandoned connection, attempt + 1
+
+        // A late result over the old connection counts for nothing.
+        _ = harness.succeed(first, on: old)
+        #expect(harness.machine.staleResultCount == 2)
+        #expect(harness.succeed(again, on: new).delivered(to: client).count == 2)
+    }
+
+    @Test func anOlderIncarnationIsRefusedAsSupersededEvenAfterTheNewerOneIsGone() {
+        var harness = MachineHarness()
+        let (newer, _) = harness.worker("w1", incarnation: 200)
+        _ = harness.machine.disconnected(newer, now: harness.now)
+
+        // The old process was frozen (SIGSTOP) and comes back after its restart registered.
+        let (old, refused) = harness.worker("w1", incarnation: 100)
+        let error = refused.closed(old)
+        #expect(error?.code == .superseded)
+        #expect(error?.message.contains("incarnation 100 is older than incarnation 200") == true)
+        #expect(harness.machine.workers.isEmpty)
+
+        // The newest one (and any newer) may come back.
+        let (back, accepted) = harness.worker("w1", incarnation: 200)
+        #expect(accepted.closed(back) == nil)
+    }
+
+    @Test func aNewerIncarnationWaitsWhileTheOldOneIsAliveBecauseItMayBeATwin() {
+        var harness = MachineHarness()
+        let (old, _) = harness.worker("w1", incarnation: 100)
+        let (twin, refused) = harness.worker("w1", incarnation: 300)
+        #expect(refused.closed(twin)?.code == .conflict)
+        #expect(harness.machine.workers[old] != nil)
+        // Refused registrations do not raise the newest incarnation: the old one keeps working.
+        let (again, accepted) = harness.worker("w1", incarnation: 100)
+        #expect(accepted.closed(again) == nil && accepted.closed(old)?.code == .unavailable)
+    }
+
+    @Test func workersThatDoNotSayTheirIncarnationAreJudgedByConnectionAlone() {
+        var harness = MachineHarness()
+        let (first, _) = harness.worker("w1")
+        let (second, refused) = harness.worker("w1")
+        #expect(refused.closed(second)?.code == .conflict && harness.machine.workers[first] != nil)
+    }
+}
