@@ -85,6 +85,28 @@ extension EndToEnd {
             await client.close()
         }
 
+        @Test func twoThousandTasksOfFiftyMillisecondsThroughAWorkerKillEachEndWithExactlyOneResult() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"], capacity: 64)
+
+            let requests = (0..<2_000).map { TaskRequest(taskID: "s\($0)", kind: "sleep", text: "50") }
+            try await client.submit(requests)
+            try await eventually("a quarter of them finished", within: .seconds(20)) { try await client.status().tasksSucceeded >= 500 }
+            cluster.kill("w1")  // kill -9 with up to 64 of its tasks running
+
+            var outcomes: [TaskOutcome] = []
+            for request in requests { outcomes.append(await client.outcome(of: request.taskID)) }
+            let failed = outcomes.filter { $0.outputText != "50" }
+            #expect(failed.isEmpty, "\(failed.prefix(3).map { "\($0.taskID): \($0.result)" })")
+            #expect(outcomes.contains { $0.attempt == 2 && $0.worker == "w2" }, "the tasks w1 was running ran again on w2")
+            #expect(outcomes.allSatisfy { $0.attempt <= 2 })
+            #expect(await client.resultsReceived == 2_000)  // no task reported twice
+            let status = try await client.status()
+            #expect(status.tasksSucceeded == 2_000 && status.tasksAccepted == 2_000 && status.tasksFailed == 0)
+            await client.close()
+        }
+
         @Test func aFrozenWorkerIsDeclaredDeadByHeartbeatsAndItsTasksFinishOnceElsewhere() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
