@@ -345,6 +345,7 @@ public actor PhalanxClient {
             spec.trace.spanID = trace.spanID
             spec.deadlineUnixMs = WireTime.deadlineUnixMilliseconds(after: request.timeout)
             spec.maxAttempts = UInt32(clamping: request.maxAttempts ?? 0)
+            spec.idempotencyKey = request.idempotencyKey ?? ""
             switch request.priority {
             case .high: spec.priority = .high
             case .normal: spec.priority = .normal

@@ -13,6 +13,9 @@ public struct TaskRequest: Sendable, Hashable {
     public var maxAttempts: Int?
     /// Dispatch order among queued tasks of one kind (weighted: low is slower, never starved).
     public var priority: Priority = .normal
+    /// A task with the key of an earlier task of this client certificate (unfinished, or finished
+    /// within the coordinator's window) is not run: its outcome is that task's (``TaskOutcome/original``).
+    public var idempotencyKey: String?
 
     /// How urgent a task is.
     public enum Priority: String, Sendable, Hashable, CaseIterable {
@@ -45,6 +48,9 @@ public struct TaskOutcome: Sendable {
     public let result: Result<[UInt8], ErrorContext>
     /// Earlier attempts that failed for a system reason and were retried, oldest first.
     public var history: [FailedAttempt] = []
+    /// Set when this task was a resubmission with an earlier task's idempotency key: the id of
+    /// that task, whose outcome this is (it ran once).
+    public var original: String?
 
     public init(taskID: String, worker: String?, attempt: UInt32, result: Result<[UInt8], ErrorContext>, history: [FailedAttempt] = []) {
         self.taskID = taskID

@@ -24,6 +24,9 @@ final class CountingLedger: TaskLedger {
     func tasks(_ keys: [TaskKey]) async throws(LedgerError) -> [TaskKey: StoredTask] { try await inner.tasks(keys) }
     func pruneFinished(before unixMilliseconds: Int64) async throws(LedgerError) -> Int { try await inner.pruneFinished(before: unixMilliseconds) }
     func beginIncarnation() async throws(LedgerError) -> UInt64 { try await inner.beginIncarnation() }
+    func finishedIdempotencyKeys(since unixMilliseconds: Int64, limit: Int) async throws(LedgerError) -> [FinishedIdempotencyKey] {
+        try await inner.finishedIdempotencyKeys(since: unixMilliseconds, limit: limit)
+    }
     func deadLetters(limit: Int) async throws(LedgerError) -> [DeadLetter] { try await inner.deadLetters(limit: limit) }
     func removeDeadLetters(_ keys: [TaskKey]?) async throws(LedgerError) -> [DeadLetter] { try await inner.removeDeadLetters(keys) }
 }

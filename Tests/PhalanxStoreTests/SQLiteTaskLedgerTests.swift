@@ -109,4 +109,29 @@ func temporaryLedgerPath(_ name: String = "ledger.sqlite") -> String {
         let unfinished = try await SQLiteTaskLedger(path: path).unfinishedTasks()
         #expect(unfinished.map(\.cancelRequested) == [true, false])
     }
+
+    @Test func theKeysOfFinishedTasksComeBackNewestFirstWithinTheWindowAndLimit() async throws {
+        let path = temporaryLedgerPath()
+        do {
+            let ledger = try SQLiteTaskLedger(path: path)
+            try await ledger.apply([
+                .accepted(a, spec: [1], acceptedUnixMilliseconds: 1, idempotencyKey: "ka"),
+                .accepted(b, spec: [2], acceptedUnixMilliseconds: 1, idempotencyKey: "kb"),
+                .accepted(other, spec: [3], acceptedUnixMilliseconds: 1, idempotencyKey: "ko"),
+                .accepted(TaskKey(client: "app", taskID: "plain"), spec: [4], acceptedUnixMilliseconds: 1),
+            ])
+            try await ledger.apply([
+                .finished(a, result: [9], finishedUnixMilliseconds: 100), .finished(b, result: [9], finishedUnixMilliseconds: 300),
+                .finished(TaskKey(client: "app", taskID: "plain"), result: [9], finishedUnixMilliseconds: 400),
+            ])  // `other` is unfinished: its key comes back with its spec, not here
+        }
+        let reopened = try SQLiteTaskLedger(path: path)
+        let all = try await reopened.finishedIdempotencyKeys(since: 0, limit: 10)
+        #expect(all == [
+            FinishedIdempotencyKey(task: b, key: "kb", finishedUnixMilliseconds: 300),
+            FinishedIdempotencyKey(task: a, key: "ka", finishedUnixMilliseconds: 100),
+        ])
+        #expect(try await reopened.finishedIdempotencyKeys(since: 200, limit: 10).map(\.key) == ["kb"])
+        #expect(try await reopened.finishedIdempotencyKeys(since: 0, limit: 1).map(\.key) == ["kb"])
+    }
 }

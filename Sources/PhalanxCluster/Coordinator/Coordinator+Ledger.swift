@@ -18,6 +18,11 @@ extension Coordinator {
         let stored = try await ledger.unfinishedTasks()
         let now = self.now
         let nowUnix = WireTime.nowUnixMilliseconds()
+        let settings = machine.settings
+        let keyed = try await ledger.finishedIdempotencyKeys(
+            since: nowUnix - settings.idempotencyWindow.wholeMilliseconds, limit: settings.maximumIdempotencyKeys)
+        machine.rememberFinishedKeys(
+            keyed.map { ($0.task, $0.key, .milliseconds(max(0, nowUnix - $0.finishedUnixMilliseconds))) }, now: now)
         var restored: [RestoredTask<Phalanx_V1_TaskSpec>] = []
         restored.reserveCapacity(stored.count)
         var unreadable: [LedgerChange] = []
@@ -50,6 +55,7 @@ extension Coordinator {
         var task = SubmittedTask(
             taskID: spec.taskID, kind: spec.kind, payloadBytes: spec.payload.count, deadline: deadline,
             traceID: spec.trace.traceID, spanID: spec.trace.spanID, spec: spec, maxAttempts: spec.maxAttempts > 0 ? Int(spec.maxAttempts) : nil)
+        task.idempotencyKey = spec.idempotencyKey.isEmpty ? nil : spec.idempotencyKey
         switch spec.priority {
         case .high: task.priority = .high
         case .low: task.priority = .low
@@ -66,7 +72,9 @@ extension Coordinator {
         writer.enqueue(changes.map { change -> LedgerChange in
             switch change {
             case .accepted(let key, let spec):
-                .accepted(key, spec: Self.encoded(spec), acceptedUnixMilliseconds: nowUnix)
+                .accepted(
+                    key, spec: Self.encoded(spec), acceptedUnixMilliseconds: nowUnix,
+                    idempotencyKey: spec.idempotencyKey.isEmpty ? nil : spec.idempotencyKey)
             case .dispatched(let key, let attempt):
                 .dispatched(key, attempt: attempt)
             case .lost(let key, let losses):
@@ -111,6 +119,7 @@ extension Coordinator {
             return record
         }
         result.taskID = delivery.taskID  // the client's own id, whatever the worker wrote
+        result.originalTaskID = delivery.original ?? ""
         result.attempt = delivery.attempt
         result.worker = delivery.worker ?? ""
         result.dispatchID = 0
@@ -228,6 +237,43 @@ extension Coordinator {
             reply.done = index == max(chunks.count, 1) - 1
             write(Phalanx_V1_Envelope(.resultReply(reply)), to: id, touched: &touched)
         }
+        for id in touched { links[id]?.flush() }
+    }
+
+    /// Sends idempotent resubmissions the stored results of their finished originals, each under
+    /// its own task id. An original no longer in the ledger (pruned) gets a failure that says so.
+    func deliverStored(_ id: ConnectionID, _ duplicates: [Duplicate]) {
+        guard let link = links[id] else { return }
+        let client = link.peer.identity.name
+        let keys = duplicates.map { TaskKey(client: client, taskID: $0.original) }
+        let ledger = ledger
+        Task {
+            let found = (try? await ledger.tasks(keys)) ?? [:]
+            self.deliverStored(id, duplicates, found: found)
+        }
+    }
+
+    private func deliverStored(_ id: ConnectionID, _ duplicates: [Duplicate], found: [TaskKey: StoredTask]) {
+        guard let link = links[id] else { return }
+        let results = duplicates.map { duplicate in
+            let key = TaskKey(client: link.peer.identity.name, taskID: duplicate.original)
+            var result: Phalanx_V1_TaskResult
+            if let bytes = found[key]?.result, let stored = try? Phalanx_V1_TaskResult(serializedBytes: bytes) {
+                result = stored
+            } else {
+                result = Phalanx_V1_TaskResult()
+                result.error = ErrorContext(
+                    code: .unavailable,
+                    message: "this task has the idempotency key of task '\(duplicate.original)', which finished, but its result cannot be read from the ledger now (pruned after coordinator.retention_ms, or a read error); it was not run again",
+                    originNode: local.name, taskID: duplicate.taskID
+                ).wire
+            }
+            result.taskID = duplicate.taskID
+            result.originalTaskID = duplicate.original
+            return result
+        }
+        var touched = Set<ConnectionID>()
+        send(results, to: id, touched: &touched)
         for id in touched { links[id]?.flush() }
     }
 

@@ -274,7 +274,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             switch action {
             case .persist(let changes):
                 persist(changes)
-            case .acknowledge, .refuse, .deliver, .lookUp, .cancelReply:
+            case .acknowledge, .refuse, .deliver, .lookUp, .deliverStored, .cancelReply:
                 performWhenDurable(action, touched: &touched)
             case .cancelAttempts(let id, let attempts):
                 var cancel = Phalanx_V1_CancelAttempts()
@@ -330,10 +330,11 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     /// Performs an acknowledgement, refusal, delivery or look-up (its changes are durable).
     func performVisible(_ action: Machine.Action, touched: inout Set<ConnectionID>) {
         switch action {
-        case .acknowledge(let id, let requestID, let accepted):
+        case .acknowledge(let id, let requestID, let accepted, let duplicates):
             var ack = Phalanx_V1_SubmitAck()
             ack.requestID = requestID
             ack.accepted = UInt32(clamping: accepted)
+            ack.duplicates = UInt32(clamping: duplicates)
             write(Phalanx_V1_Envelope(.submitAck(ack)), to: id, touched: &touched)
         case .refuse(let id, let requestID, let error):
             var ack = Phalanx_V1_SubmitAck()
@@ -344,6 +345,8 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             send(deliveries.map(Self.clientResult), to: id, touched: &touched)
         case .lookUp(let id, let requestID, let taskIDs, let pending):
             lookUp(id, requestID: requestID, taskIDs: taskIDs, pending: pending)
+        case .deliverStored(let id, let duplicates):
+            deliverStored(id, duplicates)
         case .cancelReply(let id, let requestID, let cancelled, let notRunning):
             var reply = Phalanx_V1_CancelReply()
             reply.requestID = requestID

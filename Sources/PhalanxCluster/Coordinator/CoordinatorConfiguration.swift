@@ -32,6 +32,9 @@ public struct CoordinatorConfiguration: Sendable {
     /// Finished tasks are kept in the ledger this long, then pruned (`coordinator.retention_ms`).
     public var retention: Duration
 
+    /// Idempotency keys of finished tasks remembered at most (`coordinator.idempotency_keys`).
+    public var maximumIdempotencyKeys = 100_000
+
     /// Bytes queued for the ledger before submits are no longer read until it catches up.
     public var ledgerBacklogBytes = 8 * 1024 * 1024
 
@@ -39,6 +42,10 @@ public struct CoordinatorConfiguration: Sendable {
     public var retry = RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(200), maxBackoff: .seconds(10), jitter: .full)
     /// Attempts per task kind where they differ from `retry.maxAttempts` (`[retries]`).
     public var retryAttemptsPerKind: [String: Int] = [:]
+
+    /// How long the key of a finished task is remembered: the retention, less a minute, so that its
+    /// result is still in the ledger whenever a resubmission asks for it.
+    public var idempotencyWindow: Duration { max(.zero, retention - .seconds(60)) }
 
     /// The task ledger's file.
     public var ledgerPath: String { "\(dataDirectory)/tasks.sqlite" }
@@ -83,6 +90,8 @@ public struct CoordinatorConfiguration: Sendable {
         settings.retry = retry
         settings.retryAttemptsPerKind = retryAttemptsPerKind
         settings.randomSeed = UInt64.random(in: 1...UInt64.max)
+        settings.maximumIdempotencyKeys = maximumIdempotencyKeys
+        settings.idempotencyWindow = idempotencyWindow
         return settings
     }
 }

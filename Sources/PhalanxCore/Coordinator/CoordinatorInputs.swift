@@ -15,6 +15,8 @@ public struct SubmittedTask<Spec: Sendable>: Sendable {
     /// Attempts for system failures, the first included; nil for the kind's default.
     public var maxAttempts: Int?
     public var priority: TaskPriority = .normal
+    /// A resubmission with the same key (same client) returns the task that has it instead of running again.
+    public var idempotencyKey: String?
 
     public init(
         taskID: String, kind: String, payloadBytes: Int, deadline: Duration?, traceID: String, spanID: String, spec: Spec, maxAttempts: Int? = nil

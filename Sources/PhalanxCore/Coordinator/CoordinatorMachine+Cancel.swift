@@ -24,7 +24,7 @@ extension CoordinatorMachine {
                 let message = record.attempt == 0
                     ? "the task was cancelled by \(client.identity.name) before it ran; it was not run"
                     : "the task was cancelled by \(client.identity.name) while it waited to run again after \(record.attempt) attempt(s); it is not run again"
-                finishWithFailure(number, taskError(.cancelled, message, for: record), worker: nil, into: &outbox)
+                finishWithFailure(number, taskError(.cancelled, message, for: record), worker: nil, now: now, into: &outbox)
             case .running(let worker, _, _):
                 guard !record.cancelRequested else { continue }
                 tasks[number]!.cancelRequested = true

@@ -13,7 +13,7 @@ extension CoordinatorMachine {
             // Cancelled while it ran, and the coordinator stopped before the worker reported: it is not run again.
             finishWithFailure(
                 number, taskError(.cancelled, "the task was cancelled while it ran, and the coordinator restarted before it stopped; it is not run again", for: record),
-                worker: nil, into: &outbox)
+                worker: nil, now: now, into: &outbox)
         }
         counters.recovered += restored.count
         counters.accepted += UInt64(restored.count)  // so that accepted = succeeded + failed + unfinished after a restart too
@@ -23,6 +23,14 @@ extension CoordinatorMachine {
         expireQueuedTasks(now: now, into: &outbox)
         assign(now: now, into: &outbox)
         return finish(&outbox, now: now)
+    }
+
+    /// The coordinator (re)started: the idempotency keys of tasks that finished before, with how long
+    /// ago each finished. Call before ``restore(_:now:)``; keys beyond the window or count are dropped.
+    public mutating func rememberFinishedKeys(_ keys: [(task: TaskKey, key: String, age: Duration)], now: Duration) {
+        for entry in keys.sorted(by: { $0.age > $1.age }) {  // oldest first
+            idempotency.finished(entry.task.taskID, client: entry.task.client, key: entry.key, at: now - entry.age)
+        }
     }
 
     /// An admin retries tasks from the dead-letter queue: each is accepted again under its own
@@ -58,19 +66,34 @@ extension CoordinatorMachine {
                 continue
             }
             pending.append(taskID)
-            guard tasks[number]!.owner != connection, !tasks[number]!.watchers.contains(connection) else { continue }
-            let bytes = tasks[number]!.payloadBytes
-            if let owner = tasks[number]!.owner, clients[owner] != nil {
-                tasks[number]!.watchers.removeAll { clients[$0] == nil }  // connections gone since they asked
-                tasks[number]!.watchers.append(connection)
-            } else {
-                tasks[number]!.owner = connection
-            }
-            if clients[connection]!.outstanding == 0 { outbox.actions.append(.holdIdleTimeout(connection, true)) }
-            clients[connection]!.outstanding += 1
-            clients[connection]!.outstandingBytes += bytes
+            watch(number, from: connection, into: &outbox)
         }
         outbox.actions.append(.lookUp(connection, requestID: requestID, taskIDs: elsewhere, pending: pending))
         return finish(&outbox, now: now)
+    }
+
+    /// Attaches `connection` to an unfinished task: its result goes there too (and still to every
+    /// connection that waited for it before), once per connection; under `taskID` when that is a
+    /// resubmission's own id (an idempotent duplicate), as often as it was resubmitted.
+    mutating func watch(_ number: TaskNumber, from connection: ConnectionID, as taskID: String? = nil, into outbox: inout Outbox) {
+        let bytes = tasks[number]!.payloadBytes
+        if let taskID, taskID != tasks[number]!.key.taskID {
+            tasks[number]!.aliases.append(Alias(connection: connection, taskID: taskID))
+        } else {
+            guard tasks[number]!.owner != connection, !tasks[number]!.watchers.contains(connection) else { return }
+            attach(number, owner: connection)
+        }
+        if clients[connection]!.outstanding == 0 { outbox.actions.append(.holdIdleTimeout(connection, true)) }
+        clients[connection]!.outstanding += 1
+        clients[connection]!.outstandingBytes += bytes
+    }
+
+    private mutating func attach(_ number: TaskNumber, owner connection: ConnectionID) {
+        if let owner = tasks[number]!.owner, clients[owner] != nil {
+            tasks[number]!.watchers.removeAll { clients[$0] == nil }  // connections gone since they asked
+            tasks[number]!.watchers.append(connection)
+        } else {
+            tasks[number]!.owner = connection
+        }
     }
 }

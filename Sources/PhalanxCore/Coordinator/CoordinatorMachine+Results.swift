@@ -35,7 +35,7 @@ extension CoordinatorMachine {
                 scheduleRetry(result.task, after: FailedAttempt(attempt: record.attempt, worker: name, output: result.output), from: connection, now: now)
                 continue
             }
-            _ = removeTask(result.task)
+            _ = removeTask(result.task, now: now)
             if let failure = result.failure {
                 counters.failed += 1
                 outbox.actions.append(.log(failureLog(of: record, code: failure.code, worker: name)))

@@ -13,19 +13,42 @@ extension CoordinatorMachine {
             return [.refuse(connection, requestID: requestID, error), .log(CoordinatorLogEntry(.info, "refused a submitted batch: \(error.message)", logged))]
         }
         var outbox = Outbox()
-        // The tasks' acceptance is persisted first (finish puts it at the head): the shell sends
-        // this acknowledgement only once it is durable.
-        outbox.actions.append(.acknowledge(connection, requestID: requestID, accepted: batch.count))
-        guard !batch.isEmpty else { return finish(&outbox, now: now) }
-        if !batch.isEmpty { buckets[client.identity.name]!.take(batch.count, at: now) }
+        guard !batch.isEmpty else {
+            outbox.actions.append(.acknowledge(connection, requestID: requestID, accepted: 0, duplicates: 0))
+            return finish(&outbox, now: now)
+        }
+        buckets[client.identity.name]!.take(batch.count, at: now)
+        var duplicates = 0
+        var finishedOriginals: [Duplicate] = []
+        var acceptedBytes = 0
         for task in batch {
+            if let key = task.idempotencyKey, let entry = idempotency.entry(for: .init(client: client.identity.name, key: key), now: now) {
+                // A resubmission: it gets the result of the task that has its key, which never runs twice.
+                duplicates += 1
+                switch entry {
+                case .unfinished(let number, _):
+                    watch(number, from: connection, as: task.taskID, into: &outbox)
+                case .finished(let original, _):
+                    finishedOriginals.append(Duplicate(taskID: task.taskID, original: original))
+                }
+                continue
+            }
             let key = accept(task, owner: connection, client: client.identity.name)
             outbox.changes.append(.accepted(key, task.spec))
+            acceptedBytes += task.payloadBytes
         }
-        counters.accepted += UInt64(batch.count)
-        if client.outstanding == 0 { outbox.actions.append(.holdIdleTimeout(connection, true)) }
-        clients[connection]!.outstanding += batch.count
-        clients[connection]!.outstandingBytes += batch.reduce(0) { $0 + $1.payloadBytes }
+        let acceptedCount = batch.count - duplicates
+        counters.accepted += UInt64(acceptedCount)
+        if clients[connection]!.outstanding == 0 && acceptedCount > 0 { outbox.actions.append(.holdIdleTimeout(connection, true)) }
+        clients[connection]!.outstanding += acceptedCount
+        clients[connection]!.outstandingBytes += acceptedBytes
+        // The tasks' acceptance is persisted first (finish puts it at the head): the shell sends
+        // this acknowledgement only once it is durable, and the stored results of finished
+        // originals after it.
+        outbox.actions.insert(.acknowledge(connection, requestID: requestID, accepted: batch.count, duplicates: duplicates), at: 0)
+        if !finishedOriginals.isEmpty {
+            outbox.actions.append(.deliverStored(connection, finishedOriginals))
+        }
         expireQueuedTasks(now: now, into: &outbox)
         assign(now: now, into: &outbox)
         return finish(&outbox, now: now)
@@ -39,12 +62,15 @@ extension CoordinatorMachine {
         let number = nextTaskNumber
         let key = TaskKey(client: client, taskID: task.taskID)
         var record = TaskRecord(
-            body: TaskBody(key: key, kind: task.kind, payloadBytes: task.payloadBytes, traceID: task.traceID, spanID: task.spanID, spec: task.spec),
+            body: TaskBody(
+                key: key, kind: task.kind, payloadBytes: task.payloadBytes, traceID: task.traceID, spanID: task.spanID, spec: task.spec,
+                idempotencyKey: task.idempotencyKey),
             owner: owner, attempt: attempt, losses: losses)
         record.maxAttempts = UInt32(clamping: max(1, task.maxAttempts ?? settings.retryAttemptsPerKind[task.kind] ?? settings.retry.maxAttempts))
         record.priority = task.priority
         tasks[number] = record
         taskByKey[key] = number
+        idempotency.accepted(task.taskID, client: client, key: task.idempotencyKey, number: number)
         queues[task.kind, default: TaskQueue()].append(number, priority: task.priority)
         queuedPerKind[task.kind, default: 0] += 1
         queuedCount += 1
@@ -72,6 +98,7 @@ extension CoordinatorMachine {
         var batchBytes = 0
         var idsInBatch = Set<String>()
         idsInBatch.reserveCapacity(batch.count)
+        var keysInBatch = Set<String>()
         for task in batch {
             if let problem = TaskValidation.problem(with: task, maximumPayloadBytes: settings.maximumPayloadBytes) {
                 return refused(.invalidArgument, "the batch was refused whole: \(problem)", task: task)
@@ -80,6 +107,10 @@ extension CoordinatorMachine {
                 return refused(
                     .invalidArgument,
                     "the batch was refused whole: task id '\(task.taskID)' appears twice in it; give every task its own id", task: task)
+            }
+            if let key = task.idempotencyKey {
+                // A resubmission (of an earlier task, or of one earlier in this batch) is answered with that task.
+                if !keysInBatch.insert(key).inserted || idempotency.entry(for: .init(client: client.name, key: key), now: now) != nil { continue }
             }
             if taskByKey[TaskKey(client: client.name, taskID: task.taskID)] != nil {
                 return refused(
@@ -131,7 +162,7 @@ extension CoordinatorMachine {
             let notRun = record.attempt == 0 ? " (no worker took it in time); it was not run" : "; it is not run again"
             finishWithFailure(
                 number, taskError(.deadlineExceeded, "the task's deadline passed \(waited)\(notRun)", for: record),
-                worker: nil, into: &outbox)
+                worker: nil, now: now, into: &outbox)
         }
     }
 }
@@ -149,6 +180,9 @@ enum TaskValidation {
         }
         if task.payloadBytes > maximumPayloadBytes {
             return "task \(task.taskID): a payload of \(task.payloadBytes) bytes is larger than the largest accepted, \(maximumPayloadBytes) bytes (limits.max_frame_bytes - \(TaskLimits.frameReserveBytes))"
+        }
+        if let key = task.idempotencyKey, key.isEmpty || key.utf8.count > TaskLimits.maximumIdempotencyKeyBytes {
+            return "task \(task.taskID): an idempotency key must be 1-\(TaskLimits.maximumIdempotencyKeyBytes) bytes (got \(key.utf8.count)); leave it out for none"
         }
         if let attempts = task.maxAttempts, !(1...TaskLimits.maximumAttempts).contains(attempts) {
             return "task \(task.taskID): max_attempts must be 1-\(TaskLimits.maximumAttempts) (0 for the kind's default), got \(attempts)"

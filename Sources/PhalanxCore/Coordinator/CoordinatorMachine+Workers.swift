@@ -112,7 +112,7 @@ extension CoordinatorMachine {
             if record.cancelRequested {
                 finishWithFailure(
                     number, taskError(.cancelled, "the task was cancelled while it ran, and its worker \(name) was lost before it stopped", for: record),
-                    worker: name, into: &outbox)
+                    worker: name, now: now, into: &outbox)
                 continue
             }
             record.losses += 1
@@ -127,7 +127,7 @@ extension CoordinatorMachine {
                     "the task lost its worker \(record.losses) times (coordinator.max_attempts = \(settings.maximumAttempts)); it is not run again and is in the dead-letter queue (phalanx dlq list, phalanx dlq retry)",
                     for: record, causes: [cause])
                 outbox.changes.append(.deadLettered(record.key, record.spec, error, attempts: record.attempt))
-                finishWithFailure(number, error, worker: name, into: &outbox)
+                finishWithFailure(number, error, worker: name, now: now, into: &outbox)
             } else {
                 outbox.changes.append(.lost(record.key, losses: record.losses))
                 requeueAtHead(number)

@@ -47,9 +47,11 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         let traceID: String
         let spanID: String
         let spec: Spec
+        let idempotencyKey: String?
 
-        init(key: TaskKey, kind: String, payloadBytes: Int, traceID: String, spanID: String, spec: Spec) {
+        init(key: TaskKey, kind: String, payloadBytes: Int, traceID: String, spanID: String, spec: Spec, idempotencyKey: String?) {
             (self.key, self.kind, self.payloadBytes, self.traceID, self.spanID, self.spec) = (key, kind, payloadBytes, traceID, spanID, spec)
+            self.idempotencyKey = idempotencyKey
         }
     }
 
@@ -65,6 +67,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         var owner: ConnectionID?
         /// Other connections that asked for it since; they get the result too (usually empty: no allocation).
         var watchers: [ConnectionID] = []
+        /// Resubmissions with its idempotency key: they get its result under their own task ids.
+        var aliases: [Alias] = []
         var attempt: UInt32 = 0
         var losses: UInt32 = 0
         var placement: Placement = .queued
@@ -78,6 +82,12 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         var avoid: ConnectionID?
         var lastBackoff: Duration = .zero
         var priority: TaskPriority = .normal
+    }
+
+    /// A connection that resubmitted a task under another task id with the same idempotency key.
+    struct Alias: Sendable, Hashable {
+        let connection: ConnectionID
+        let taskID: String
     }
 
     struct Counters: Sendable {
@@ -106,6 +116,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     var staleQueueEntries: [String: Int] = [:]
     public internal(set) var queuedCount = 0
     public internal(set) var heldBytes = 0
+    var idempotency: IdempotencyIndex
     var deadlines = DeadlineQueue()
     /// Tasks waiting out a retry backoff, by the time they are queued again.
     var retries = DeadlineQueue()
@@ -130,6 +141,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         self.heartbeats = HeartbeatMonitor(window: settings.heartbeatWindow)
         self.nextTaskNumber = firstTaskNumber - 1
         self.random = TraceIDGenerator(seed: settings.randomSeed)
+        self.idempotency = IdempotencyIndex(maximumFinished: settings.maximumIdempotencyKeys, window: settings.idempotencyWindow)
     }
 
     /// The first task number of a coordinator in its `incarnation`-th start: incarnations never share numbers.
@@ -247,8 +259,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     }
 
     /// Ends a task with a failure the coordinator decided, and routes it to its client.
-    mutating func finishWithFailure(_ number: TaskNumber, _ error: ErrorContext, worker: String?, into outbox: inout Outbox) {
-        guard let record = removeTask(number) else { return }
+    mutating func finishWithFailure(_ number: TaskNumber, _ error: ErrorContext, worker: String?, now: Duration, into outbox: inout Outbox) {
+        guard let record = removeTask(number, now: now) else { return }
         counters.failed += 1
         outbox.actions.append(.log(failureLog(of: record, code: error.code, worker: worker)))
         finished(
@@ -263,9 +275,12 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     }
 
     /// Removes a finished task from every table; returns its record.
-    mutating func removeTask(_ number: TaskNumber) -> TaskRecord? {
+    mutating func removeTask(_ number: TaskNumber, now: Duration) -> TaskRecord? {
         guard let record = tasks.removeValue(forKey: number) else { return nil }
         taskByKey[record.key] = nil
+        if let key = record.body.idempotencyKey {
+            idempotency.finished(record.key.taskID, client: record.key.client, key: key, at: now)
+        }
         heldBytes -= record.payloadBytes
         switch record.placement {
         case .queued:
@@ -291,6 +306,14 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         for watcher in record.watchers where clients[watcher] != nil {
             outbox.deliveries[watcher, default: []].append(delivery)
             releaseOutstanding(of: watcher, bytes: record.payloadBytes, into: &outbox)
+            delivered = true
+        }
+        for alias in record.aliases where clients[alias.connection] != nil {
+            var aliased = delivery
+            aliased.taskID = alias.taskID
+            aliased.original = record.key.taskID
+            outbox.deliveries[alias.connection, default: []].append(aliased)
+            releaseOutstanding(of: alias.connection, bytes: record.payloadBytes, into: &outbox)
             delivered = true
         }
         if !delivered { counters.undeliverable += 1 }  // kept in the ledger: a client can still ask for it

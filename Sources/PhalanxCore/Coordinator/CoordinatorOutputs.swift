@@ -4,7 +4,7 @@ import PhalanxResilience
 ///
 /// "Durable before visible" is an ordering of these: ``persist(_:)`` comes first in an event's
 /// actions, and the shell performs every *visible* action after it — ``acknowledge(_:requestID:accepted:)``,
-/// ``refuse(_:requestID:_:)``, ``deliver(_:_:)``, ``lookUp(_:requestID:taskIDs:pending:)`` — only once
+/// ``refuse(_:requestID:_:)``, ``deliver(_:_:)``, ``lookUp(_:requestID:taskIDs:pending:)``, ``deliverStored(_:_:)`` — only once
 /// those changes (and all earlier ones) are durable, in order. Everything else, dispatch included,
 /// it performs at once: a task may start on a worker while its acceptance is being written.
 public enum CoordinatorAction<Spec: Sendable, Output: Sendable>: Sendable {
@@ -14,8 +14,12 @@ public enum CoordinatorAction<Spec: Sendable, Output: Sendable>: Sendable {
     /// memory): send the finished ones' results, then reply with `pending` (attached to the
     /// connection, results to come) and the ones the ledger does not know.
     case lookUp(ConnectionID, requestID: UInt64, taskIDs: [String], pending: [String])
+    /// Send the stored results of these finished originals, each under its duplicate's task id.
+    case deliverStored(ConnectionID, [Duplicate])
     /// Tell the client its batch was accepted whole (`accepted` tasks, each will get one result).
-    case acknowledge(ConnectionID, requestID: UInt64, accepted: Int)
+    /// `duplicates` of them were resubmissions with the idempotency key of an earlier task: they
+    /// get that task's result (under their own task id), and never run.
+    case acknowledge(ConnectionID, requestID: UInt64, accepted: Int, duplicates: Int)
     /// Tell the client its batch was refused whole; nothing of it was accepted.
     case refuse(ConnectionID, requestID: UInt64, ErrorContext)
     /// Send these attempts to the worker (the shell cuts frames by bytes).
@@ -93,7 +97,9 @@ public struct TaskAssignment<Spec: Sendable>: Sendable {
 /// One finished task on its way to the client that submitted it.
 public struct TaskDelivery<Output: Sendable>: Sendable {
     /// The client's own task id.
-    public let taskID: String
+    public var taskID: String
+    /// Set when `taskID` was a resubmission with the idempotency key of this task: the result is its.
+    public var original: String?
     public let attempt: UInt32
     /// The worker that ran the final attempt (nil when the task never ran).
     public let worker: String?
@@ -174,4 +180,16 @@ public struct WorkerBreakerStatus: Sendable, Hashable {
     public let worker: String
     /// closed, open, half_open or forced_open.
     public let state: String
+}
+
+/// A submitted task whose idempotency key an earlier task of the same client has: it is not run;
+/// it gets the result of `original` (that task's id), which runs at most once.
+public struct Duplicate: Sendable, Hashable {
+    public let taskID: String
+    public let original: String
+
+    public init(taskID: String, original: String) {
+        self.taskID = taskID
+        self.original = original
+    }
 }

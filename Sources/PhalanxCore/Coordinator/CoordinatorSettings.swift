@@ -27,6 +27,12 @@ public struct CoordinatorSettings: Sendable {
     public var retryAttemptsPerKind: [String: Int] = [:]
     /// Seeds the jitter of retry backoffs (fixed in tests; from the system in the coordinator).
     public var randomSeed: UInt64 = 0x5EED
+    /// Idempotency keys of finished tasks remembered at most (`coordinator.idempotency_keys`); the
+    /// oldest are forgotten first, and a resubmission with a forgotten key runs again.
+    public var maximumIdempotencyKeys: Int = 100_000
+    /// How long an idempotency key of a finished task is remembered (a little less than
+    /// `coordinator.retention_ms`, so that the task's result is still in the ledger when it is asked for).
+    public var idempotencyWindow: Duration = .seconds(86_400 * 7 - 60)
     /// The per-worker circuit breaker (`[breaker]`): system failures and deadlines count against it.
     public var breaker: CircuitBreakerConfiguration = CoordinatorSettings.defaultBreaker
 
@@ -57,6 +63,8 @@ public struct CoordinatorSettings: Sendable {
 public enum TaskLimits {
     /// A task id is 1...256 bytes of UTF-8.
     public static let maximumTaskIDBytes = 256
+    /// An idempotency key is 1...256 bytes of UTF-8.
+    public static let maximumIdempotencyKeyBytes = 256
     /// A task kind is 1...64 bytes of UTF-8.
     public static let maximumKindBytes = 64
     /// The most task ids one result or cancel request may name.

@@ -8,7 +8,7 @@ public struct CoalescedWrites: Sendable, Hashable {
     public struct Write: Sendable, Hashable {
         public var key: TaskKey
         /// Set when the task was accepted in this run: insert (replacing a finished task of the same key).
-        public var accepted: (spec: [UInt8], unixMilliseconds: Int64)?
+        public var accepted: (spec: [UInt8], unixMilliseconds: Int64, idempotencyKey: String?)?
         public var attempt: UInt32?
         public var losses: UInt32?
         public var cancelRequested = false
@@ -16,6 +16,7 @@ public struct CoalescedWrites: Sendable, Hashable {
 
         public static func == (lhs: Write, rhs: Write) -> Bool {
             lhs.key == rhs.key && lhs.accepted?.spec == rhs.accepted?.spec && lhs.accepted?.unixMilliseconds == rhs.accepted?.unixMilliseconds
+                && lhs.accepted?.idempotencyKey == rhs.accepted?.idempotencyKey
                 && lhs.attempt == rhs.attempt && lhs.losses == rhs.losses && lhs.cancelRequested == rhs.cancelRequested
                 && lhs.finished?.result == rhs.finished?.result
                 && lhs.finished?.unixMilliseconds == rhs.finished?.unixMilliseconds
@@ -35,7 +36,7 @@ public struct CoalescedWrites: Sendable, Hashable {
         for change in changes {
             let key: TaskKey
             switch change {
-            case .accepted(let k, _, _), .dispatched(let k, _), .lost(let k, _), .finished(let k, _, _), .cancelRequested(let k): key = k
+            case .accepted(let k, _, _, _), .dispatched(let k, _), .lost(let k, _), .finished(let k, _, _), .cancelRequested(let k): key = k
             case .deadLettered, .deadLetterRemoved:
                 deadLetterChanges.append(change)
                 continue
@@ -49,9 +50,9 @@ public struct CoalescedWrites: Sendable, Hashable {
                 writes.append(Write(key: key))
             }
             switch change {
-            case .accepted(_, let spec, let at):
+            case .accepted(_, let spec, let at, let idempotencyKey):
                 // A new acceptance starts the task afresh, whatever came before it in this run.
-                writes[position] = Write(key: key, accepted: (spec, at))
+                writes[position] = Write(key: key, accepted: (spec, at, idempotencyKey))
             case .dispatched(_, let attempt):
                 if writes[position].finished == nil { writes[position].attempt = attempt }
             case .lost(_, let losses):

@@ -19,6 +19,7 @@ public protocol TaskLedger: Sendable {
     func pruneFinished(before unixMilliseconds: Int64) async throws(LedgerError) -> Int
     /// Counts one more start of the coordinator and returns the new count (1 on a new ledger).
     func beginIncarnation() async throws(LedgerError) -> UInt64
+    func finishedIdempotencyKeys(since unixMilliseconds: Int64, limit: Int) async throws(LedgerError) -> [FinishedIdempotencyKey]
     /// The dead-letter queue: tasks that lost too many workers, oldest first (at most `limit`).
     func deadLetters(limit: Int) async throws(LedgerError) -> [DeadLetter]
     /// Removes these entries from the dead-letter queue (all of them when `keys` is nil); returns
@@ -27,6 +28,19 @@ public protocol TaskLedger: Sendable {
 }
 
 /// A task in the dead-letter queue: what it was, why it is there, when it got there.
+/// The idempotency key of a finished task, as recovery reads it back (newest first).
+public struct FinishedIdempotencyKey: Sendable, Hashable {
+    public var task: TaskKey
+    public var key: String
+    public var finishedUnixMilliseconds: Int64
+
+    public init(task: TaskKey, key: String, finishedUnixMilliseconds: Int64) {
+        self.task = task
+        self.key = key
+        self.finishedUnixMilliseconds = finishedUnixMilliseconds
+    }
+}
+
 public struct DeadLetter: Sendable, Hashable {
     public var key: TaskKey
     public var spec: [UInt8]
@@ -49,7 +63,7 @@ public struct DeadLetter: Sendable, Hashable {
 /// One change to the ledger.
 public enum LedgerChange: Sendable, Hashable {
     /// A task was accepted (a finished task with the same key is replaced).
-    case accepted(TaskKey, spec: [UInt8], acceptedUnixMilliseconds: Int64)
+    case accepted(TaskKey, spec: [UInt8], acceptedUnixMilliseconds: Int64, idempotencyKey: String? = nil)
     /// The task was handed to a worker as `attempt`.
     case dispatched(TaskKey, attempt: UInt32)
     /// The task lost its worker for the `losses`-th time and waits for another.
@@ -68,7 +82,7 @@ extension LedgerChange {
     /// Roughly the bytes this change writes.
     public var approximateBytes: Int {
         switch self {
-        case .accepted(let key, let spec, _): spec.count + key.client.utf8.count + key.taskID.utf8.count + 32
+        case .accepted(let key, let spec, _, _): spec.count + key.client.utf8.count + key.taskID.utf8.count + 32
         case .finished(let key, let result, _): result.count + key.client.utf8.count + key.taskID.utf8.count + 16
         case .dispatched(let key, _), .lost(let key, _), .cancelRequested(let key): key.client.utf8.count + key.taskID.utf8.count + 16
         case .deadLettered(let entry): entry.spec.count + entry.reason.utf8.count + entry.key.taskID.utf8.count + 64

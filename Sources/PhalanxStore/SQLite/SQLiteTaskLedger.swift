@@ -73,6 +73,12 @@ public final class SQLiteTaskLedger: TaskLedger {
         migrator.registerMigration("v4: cancel requests") { db in
             try db.execute(sql: "ALTER TABLE task ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v5: idempotency keys") { db in
+            try db.execute(sql: """
+                ALTER TABLE task ADD COLUMN idempotency_key TEXT;
+                CREATE INDEX task_keyed_finished ON task (finished_ms) WHERE idempotency_key IS NOT NULL AND finished_ms IS NOT NULL;
+                """)
+        }
         return migrator
     }
 
@@ -99,11 +105,12 @@ public final class SQLiteTaskLedger: TaskLedger {
             if let accepted = write.accepted {
                 sequence += 1
                 try db.cachedStatement(sql: """
-                    INSERT OR REPLACE INTO task (client, task_id, spec, attempt, losses, accepted_ms, accepted_seq, finished_ms, result, cancel_requested)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT OR REPLACE INTO task (client, task_id, spec, attempt, losses, accepted_ms, accepted_seq, finished_ms, result, cancel_requested, idempotency_key)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """).execute(arguments: [
                         key.client, key.taskID, Data(accepted.spec), Int64(write.attempt ?? 0), Int64(write.losses ?? 0), accepted.unixMilliseconds,
                         sequence, write.finished?.unixMilliseconds, write.finished.map { Data($0.result) }, write.cancelRequested ? 1 : 0,
+                        accepted.idempotencyKey,
                     ])
                 continue
             }
@@ -220,6 +227,27 @@ public final class SQLiteTaskLedger: TaskLedger {
             }
         } catch {
             throw LedgerError("cannot start a new incarnation in the task ledger \(path): \(error)")
+        }
+    }
+
+    public func finishedIdempotencyKeys(since unixMilliseconds: Int64, limit: Int) async throws(LedgerError) -> [FinishedIdempotencyKey] {
+        do {
+            return try await pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT client, task_id, idempotency_key, finished_ms FROM task
+                        WHERE idempotency_key IS NOT NULL AND finished_ms IS NOT NULL AND finished_ms >= ?
+                        ORDER BY finished_ms DESC LIMIT ?
+                        """,
+                    arguments: [unixMilliseconds, limit]
+                ).map { row in
+                    FinishedIdempotencyKey(
+                        task: TaskKey(client: row["client"], taskID: row["task_id"]), key: row["idempotency_key"], finishedUnixMilliseconds: row["finished_ms"])
+                }
+            }
+        } catch {
+            throw LedgerError("cannot read the idempotency keys of finished tasks from the task ledger \(path): \(error)")
         }
     }
 

@@ -403,6 +403,9 @@ public nonisolated struct Phalanx_V1_TaskSpec: Sendable {
   /// dispatch order among queued tasks of one kind: weighted, low is never starved
   public var priority: Phalanx_V1_Priority = .normal
 
+  /// 0-256 bytes; a task with the key of an earlier task of this client
+  public var idempotencyKey: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -457,6 +460,9 @@ public nonisolated struct Phalanx_V1_SubmitAck: Sendable {
   /// Clears the value of `error`. Subsequent reads from it will return its default value.
   public mutating func clearError() {self._error = nil}
 
+  /// of the accepted, resubmissions with the idempotency key of an earlier
+  public var duplicates: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -465,41 +471,65 @@ public nonisolated struct Phalanx_V1_SubmitAck: Sendable {
 }
 
 /// The end of one attempt of one task.
-public nonisolated struct Phalanx_V1_TaskResult: Sendable {
+public nonisolated struct Phalanx_V1_TaskResult: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// the client's own task id
-  public var taskID: String = String()
+  public var taskID: String {
+    get {_storage._taskID}
+    set {_uniqueStorage()._taskID = newValue}
+  }
 
-  public var attempt: UInt32 = 0
+  public var attempt: UInt32 {
+    get {_storage._attempt}
+    set {_uniqueStorage()._attempt = newValue}
+  }
 
-  public var worker: String = String()
+  public var worker: String {
+    get {_storage._worker}
+    set {_uniqueStorage()._worker = newValue}
+  }
 
-  public var outcome: Phalanx_V1_TaskResult.OneOf_Outcome? = nil
+  public var outcome: OneOf_Outcome? {
+    get {return _storage._outcome}
+    set {_uniqueStorage()._outcome = newValue}
+  }
 
   public var output: Data {
     get {
-      if case .output(let v)? = outcome {return v}
+      if case .output(let v)? = _storage._outcome {return v}
       return Data()
     }
-    set {outcome = .output(newValue)}
+    set {_uniqueStorage()._outcome = .output(newValue)}
   }
 
   public var error: Phalanx_V1_ErrorContext {
     get {
-      if case .error(let v)? = outcome {return v}
+      if case .error(let v)? = _storage._outcome {return v}
       return Phalanx_V1_ErrorContext()
     }
-    set {outcome = .error(newValue)}
+    set {_uniqueStorage()._outcome = .error(newValue)}
   }
 
   /// worker → coordinator: the Assignment's dispatch_id (0 towards clients)
-  public var dispatchID: UInt64 = 0
+  public var dispatchID: UInt64 {
+    get {_storage._dispatchID}
+    set {_uniqueStorage()._dispatchID = newValue}
+  }
 
   /// coordinator → client: earlier attempts that failed and were retried
-  public var history: [Phalanx_V1_AttemptRecord] = []
+  public var history: [Phalanx_V1_AttemptRecord] {
+    get {_storage._history}
+    set {_uniqueStorage()._history = newValue}
+  }
+
+  /// coordinator → client: this task was a resubmission with the idempotency
+  public var originalTaskID: String {
+    get {_storage._originalTaskID}
+    set {_uniqueStorage()._originalTaskID = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -510,6 +540,8 @@ public nonisolated struct Phalanx_V1_TaskResult: Sendable {
   }
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// One earlier attempt of a task: where it ran and how it failed.
@@ -1606,7 +1638,7 @@ nonisolated extension Phalanx_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Phalanx_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TaskSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}kind\0\u{1}payload\0\u{1}trace\0\u{3}deadline_unix_ms\0\u{3}max_attempts\0\u{1}priority\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}kind\0\u{1}payload\0\u{1}trace\0\u{3}deadline_unix_ms\0\u{3}max_attempts\0\u{1}priority\0\u{3}idempotency_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1621,6 +1653,7 @@ nonisolated extension Phalanx_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf.
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.deadlineUnixMs) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.maxAttempts) }()
       case 7: try { try decoder.decodeSingularEnumField(value: &self.priority) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
       default: break
       }
     }
@@ -1652,6 +1685,9 @@ nonisolated extension Phalanx_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf.
     if self.priority != .normal {
       try visitor.visitSingularEnumField(value: self.priority, fieldNumber: 7)
     }
+    if !self.idempotencyKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1663,6 +1699,7 @@ nonisolated extension Phalanx_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.deadlineUnixMs != rhs.deadlineUnixMs {return false}
     if lhs.maxAttempts != rhs.maxAttempts {return false}
     if lhs.priority != rhs.priority {return false}
+    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1714,7 +1751,7 @@ nonisolated extension Phalanx_V1_SubmitBatch: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Phalanx_V1_SubmitAck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubmitAck"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}accepted\0\u{1}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}accepted\0\u{1}error\0\u{1}duplicates\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1725,6 +1762,7 @@ nonisolated extension Phalanx_V1_SubmitAck: SwiftProtobuf.Message, SwiftProtobuf
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.accepted) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._error) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.duplicates) }()
       default: break
       }
     }
@@ -1744,6 +1782,9 @@ nonisolated extension Phalanx_V1_SubmitAck: SwiftProtobuf.Message, SwiftProtobuf
     try { if let v = self._error {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     } }()
+    if self.duplicates != 0 {
+      try visitor.visitSingularUInt32Field(value: self.duplicates, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1751,6 +1792,7 @@ nonisolated extension Phalanx_V1_SubmitAck: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.requestID != rhs.requestID {return false}
     if lhs.accepted != rhs.accepted {return false}
     if lhs._error != rhs._error {return false}
+    if lhs.duplicates != rhs.duplicates {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1758,86 +1800,139 @@ nonisolated extension Phalanx_V1_SubmitAck: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Phalanx_V1_TaskResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TaskResult"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}attempt\0\u{1}worker\0\u{1}output\0\u{1}error\0\u{3}dispatch_id\0\u{1}history\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}attempt\0\u{1}worker\0\u{1}output\0\u{1}error\0\u{3}dispatch_id\0\u{1}history\0\u{3}original_task_id\0")
+
+  fileprivate class _StorageClass {
+    var _taskID: String = String()
+    var _attempt: UInt32 = 0
+    var _worker: String = String()
+    var _outcome: Phalanx_V1_TaskResult.OneOf_Outcome?
+    var _dispatchID: UInt64 = 0
+    var _history: [Phalanx_V1_AttemptRecord] = []
+    var _originalTaskID: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _taskID = source._taskID
+      _attempt = source._attempt
+      _worker = source._worker
+      _outcome = source._outcome
+      _dispatchID = source._dispatchID
+      _history = source._history
+      _originalTaskID = source._originalTaskID
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.taskID) }()
-      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.worker) }()
-      case 4: try {
-        var v: Data?
-        try decoder.decodeSingularBytesField(value: &v)
-        if let v = v {
-          if self.outcome != nil {try decoder.handleConflictingOneOf()}
-          self.outcome = .output(v)
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._taskID) }()
+        case 2: try { try decoder.decodeSingularUInt32Field(value: &_storage._attempt) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._worker) }()
+        case 4: try {
+          var v: Data?
+          try decoder.decodeSingularBytesField(value: &v)
+          if let v = v {
+            if _storage._outcome != nil {try decoder.handleConflictingOneOf()}
+            _storage._outcome = .output(v)
+          }
+        }()
+        case 5: try {
+          var v: Phalanx_V1_ErrorContext?
+          var hadOneofValue = false
+          if let current = _storage._outcome {
+            hadOneofValue = true
+            if case .error(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._outcome = .error(v)
+          }
+        }()
+        case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._dispatchID) }()
+        case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._history) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._originalTaskID) }()
+        default: break
         }
-      }()
-      case 5: try {
-        var v: Phalanx_V1_ErrorContext?
-        var hadOneofValue = false
-        if let current = self.outcome {
-          hadOneofValue = true
-          if case .error(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.outcome = .error(v)
-        }
-      }()
-      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.dispatchID) }()
-      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.history) }()
-      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.taskID.isEmpty {
-      try visitor.visitSingularStringField(value: self.taskID, fieldNumber: 1)
-    }
-    if self.attempt != 0 {
-      try visitor.visitSingularUInt32Field(value: self.attempt, fieldNumber: 2)
-    }
-    if !self.worker.isEmpty {
-      try visitor.visitSingularStringField(value: self.worker, fieldNumber: 3)
-    }
-    switch self.outcome {
-    case .output?: try {
-      guard case .output(let v)? = self.outcome else { preconditionFailure() }
-      try visitor.visitSingularBytesField(value: v, fieldNumber: 4)
-    }()
-    case .error?: try {
-      guard case .error(let v)? = self.outcome else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
-    }()
-    case nil: break
-    }
-    if self.dispatchID != 0 {
-      try visitor.visitSingularUInt64Field(value: self.dispatchID, fieldNumber: 6)
-    }
-    if !self.history.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.history, fieldNumber: 7)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._taskID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._taskID, fieldNumber: 1)
+      }
+      if _storage._attempt != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._attempt, fieldNumber: 2)
+      }
+      if !_storage._worker.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._worker, fieldNumber: 3)
+      }
+      switch _storage._outcome {
+      case .output?: try {
+        guard case .output(let v)? = _storage._outcome else { preconditionFailure() }
+        try visitor.visitSingularBytesField(value: v, fieldNumber: 4)
+      }()
+      case .error?: try {
+        guard case .error(let v)? = _storage._outcome else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      }()
+      case nil: break
+      }
+      if _storage._dispatchID != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._dispatchID, fieldNumber: 6)
+      }
+      if !_storage._history.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._history, fieldNumber: 7)
+      }
+      if !_storage._originalTaskID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._originalTaskID, fieldNumber: 8)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Phalanx_V1_TaskResult, rhs: Phalanx_V1_TaskResult) -> Bool {
-    if lhs.taskID != rhs.taskID {return false}
-    if lhs.attempt != rhs.attempt {return false}
-    if lhs.worker != rhs.worker {return false}
-    if lhs.outcome != rhs.outcome {return false}
-    if lhs.dispatchID != rhs.dispatchID {return false}
-    if lhs.history != rhs.history {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._taskID != rhs_storage._taskID {return false}
+        if _storage._attempt != rhs_storage._attempt {return false}
+        if _storage._worker != rhs_storage._worker {return false}
+        if _storage._outcome != rhs_storage._outcome {return false}
+        if _storage._dispatchID != rhs_storage._dispatchID {return false}
+        if _storage._history != rhs_storage._history {return false}
+        if _storage._originalTaskID != rhs_storage._originalTaskID {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

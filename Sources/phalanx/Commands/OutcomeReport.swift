@@ -26,26 +26,31 @@ struct OutcomeReport {
         let history: [[String: Any]] = outcome.history.map { failed in
             ["attempt": failed.attempt, "worker": failed.worker, "code": failed.error.code.rawValue, "message": failed.error.message]
         }
-        let retried = outcome.history.isEmpty ? "" : ", after \(outcome.history.count) failed attempt(s) on \(outcome.history.map(\.worker).joined(separator: ", "))"
+        var retried = outcome.history.isEmpty ? "" : ", after \(outcome.history.count) failed attempt(s) on \(outcome.history.map(\.worker).joined(separator: ", "))"
+        if let original = outcome.original { retried += "; the result of earlier task \(original), same idempotency key" }
         switch outcome.result {
         case .success(let bytes):
             succeeded += 1
             let text = String(decoding: bytes, as: UTF8.self)
             if json {
-                entries.append([
+                var entry: [String: Any] = [
                     "task_id": outcome.taskID, "ok": true, "output": text, "worker": outcome.worker ?? "", "attempt": outcome.attempt, "history": history,
-                ])
+                ]
+                if let original = outcome.original { entry["original_task_id"] = original }
+                entries.append(entry)
             } else if total <= listAllUpTo {
                 print("\(outcome.taskID) ok (\(outcome.worker ?? "?"), attempt \(outcome.attempt)\(retried)): \(text)")
             }
         case .failure(let error):
             failed += 1
             if json {
-                entries.append([
+                var entry: [String: Any] = [
                     "task_id": outcome.taskID, "ok": false, "code": error.code.rawValue, "class": error.failureClass.rawValue,
                     "message": error.message, "origin_node": error.originNode ?? "", "trace_id": error.traceID ?? "",
                     "worker": outcome.worker ?? "", "attempt": outcome.attempt, "history": history,
-                ])
+                ]
+                if let original = outcome.original { entry["original_task_id"] = original }
+                entries.append(entry)
             } else if total <= listAllUpTo || failed <= 5 {
                 print("\(outcome.taskID) FAILED (attempt \(outcome.attempt)\(retried)) \(error)")
             }

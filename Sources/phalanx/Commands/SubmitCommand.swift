@@ -35,6 +35,9 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "high, normal or low: dispatch order among queued tasks of one kind (weighted 4:2:1, low is never starved).")
     var priority: String = "normal"
 
+    @Option(help: "An idempotency key (with --count N, KEY-0 … KEY-N-1): a task whose key an earlier task of this client certificate has is not run again; it gets that task's outcome.")
+    var idempotencyKey: String?
+
     @Flag(help: "Wait for every task's outcome and print it.")
     var wait = false
 
@@ -45,6 +48,9 @@ struct SubmitCommand: AsyncParsableCommand {
         guard (1...10_000_000).contains(count) else { throw ValidationError("--count must be in 1...10000000, got \(count)") }
         if let timeoutMs, timeoutMs <= 0 { throw ValidationError("--timeout-ms must be positive, got \(timeoutMs)") }
         guard TaskRequest.Priority(rawValue: priority) != nil else { throw ValidationError("--priority is high, normal or low, got '\(priority)'") }
+        if let idempotencyKey, !(1...(TaskLimits.maximumIdempotencyKeyBytes - 9)).contains(idempotencyKey.utf8.count) {
+            throw ValidationError("--idempotency-key must be 1-\(TaskLimits.maximumIdempotencyKeyBytes - 9) bytes, got \(idempotencyKey.utf8.count)")
+        }
         if let maxAttempts, !(1...TaskLimits.maximumAttempts).contains(maxAttempts) {
             throw ValidationError("--max-attempts must be in 1...\(TaskLimits.maximumAttempts), got \(maxAttempts)")
         }
@@ -56,8 +62,11 @@ struct SubmitCommand: AsyncParsableCommand {
         let connection = try await client.connect(config)
         let prefix = "\(Int(Date().timeIntervalSince1970 * 1000))-\(UInt32.random(in: 0...UInt32.max))"
         let requests = (0..<count).map { index in
-            TaskRequest(taskID: "\(prefix)-\(index)", kind: kind, text: payload, timeout: timeoutMs.map { .milliseconds($0) }, maxAttempts: maxAttempts,
+            var request = TaskRequest(
+                taskID: "\(prefix)-\(index)", kind: kind, text: payload, timeout: timeoutMs.map { .milliseconds($0) }, maxAttempts: maxAttempts,
                 priority: TaskRequest.Priority(rawValue: priority) ?? .normal)
+            request.idempotencyKey = idempotencyKey.map { count == 1 ? $0 : "\($0)-\(index)" }
+            return request
         }
         let started = ContinuousClock.now
         do {

@@ -42,6 +42,7 @@ extension ClusterConfig {
             maxAttempts: integer("retry.max_attempts"), initialBackoff: .milliseconds(integer("retry.initial_backoff_ms")),
             maxBackoff: .milliseconds(max(integer("retry.max_backoff_ms"), integer("retry.initial_backoff_ms"))), jitter: .full)
         configuration.retryAttemptsPerKind = retries
+        configuration.maximumIdempotencyKeys = integer("coordinator.idempotency_keys")
         return configuration
     }
 

@@ -96,8 +96,22 @@ extension Array where Element == MachineHarness.Action {
 
     /// The accepted count if the batch was acknowledged.
     var acknowledged: Int? {
-        for action in self { if case .acknowledge(_, _, let accepted) = action { return accepted } }
+        for action in self { if case .acknowledge(_, _, let accepted, _) = action { return accepted } }
         return nil
+    }
+
+    /// How many of the acknowledged tasks were idempotent resubmissions.
+    var duplicates: Int? {
+        for action in self { if case .acknowledge(_, _, _, let duplicates) = action { return duplicates } }
+        return nil
+    }
+
+    /// Stored results the shell is asked to send (for resubmissions of finished tasks).
+    var storedDeliveries: [Duplicate] {
+        flatMap { action -> [Duplicate] in
+            if case .deliverStored(_, let duplicates) = action { return duplicates }
+            return []
+        }
     }
 
     /// The refusal if the batch was refused.

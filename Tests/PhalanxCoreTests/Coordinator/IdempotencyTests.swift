@@ -1,0 +1,118 @@
+import PhalanxResilience
+import Testing
+
+@testable import PhalanxCore
+
+/// Idempotency keys: a resubmission with the key of an earlier task of the same client never runs;
+/// it gets that task's result under its own task id.
+@Suite struct IdempotencyTests {
+    func keyed(_ harness: inout MachineHarness, _ id: String, key: String) -> SubmittedTask<String> {
+        var task = harness.task(id)
+        task.idempotencyKey = key
+        return task
+    }
+
+    @Test func aResubmissionOfAnUnfinishedTaskRunsNothingAndGetsItsResultUnderItsOwnID() {
+        var harness = MachineHarness()
+        let first = harness.connect(.client, "app")
+        let second = harness.connect(.client, "app")  // another process with the same certificate
+        let (worker, _) = harness.worker("w1")
+        let running = harness.submit([keyed(&harness, "charge-1", key: "order-7")], from: first).dispatched(to: worker)
+        #expect(running.count == 1)
+
+        let again = harness.submit([keyed(&harness, "charge-1-retry", key: "order-7")], from: second, requestID: 2)
+        #expect(again.acknowledged == 1 && again.duplicates == 1)
+        #expect(again.dispatched.isEmpty)  // never run twice
+
+        let finished = harness.succeed(running, on: worker)
+        #expect(finished.delivered(to: first).map(\.taskID) == ["charge-1"])
+        let duplicate = finished.delivered(to: second)
+        #expect(duplicate.map(\.taskID) == ["charge-1-retry"] && duplicate.first?.original == "charge-1")
+        #expect(duplicate.first?.output == "out-charge-1")
+    }
+
+    @Test func aResubmissionOfAFinishedTaskGetsItsStoredResultAndTheSameIDIsNotRefused() {
+        var harness = MachineHarness()
+        let client = harness.connect(.client, "app")
+        let (worker, _) = harness.worker("w1")
+        let running = harness.submit([keyed(&harness, "t1", key: "k")], from: client).dispatched(to: worker)
+        _ = harness.succeed(running, on: worker)
+
+        // The same command run again (same id, same key), and once more under a new id.
+        let same = harness.submit([keyed(&harness, "t1", key: "k"), keyed(&harness, "t2", key: "k")], from: client, requestID: 2)
+        #expect(same.refusal == nil && same.acknowledged == 2 && same.duplicates == 2)
+        #expect(same.dispatched.isEmpty)
+        #expect(same.storedDeliveries == [Duplicate(taskID: "t1", original: "t1"), Duplicate(taskID: "t2", original: "t1")])
+    }
+
+    @Test func twoTasksWithOneKeyInOneBatchRunOnce() {
+        var harness = MachineHarness()
+        let client = harness.connect(.client, "app")
+        let (worker, _) = harness.worker("w1")
+        let actions = harness.submit([keyed(&harness, "a", key: "k"), keyed(&harness, "b", key: "k"), harness.task("c")], from: client)
+        #expect(actions.acknowledged == 3 && actions.duplicates == 1)
+        let running = actions.dispatched(to: worker)
+        #expect(running.map(\.spec) == ["a", "c"])
+        let delivered = harness.succeed(running, on: worker).delivered(to: client)
+        #expect(Set(delivered.map(\.taskID)) == ["a", "b", "c"])
+        #expect(delivered.first { $0.taskID == "b" }?.output == "out-a")
+    }
+
+    @Test func keysBelongToOneClientAndANewKeyWithABusyIDIsStillRefused() {
+        var harness = MachineHarness()
+        let app = harness.connect(.client, "app")
+        let other = harness.connect(.client, "other")
+        _ = harness.submit([keyed(&harness, "t1", key: "k")], from: app)
+        let theirs = harness.submit([keyed(&harness, "t1", key: "k")], from: other, requestID: 2)
+        #expect(theirs.duplicates == 0 && theirs.acknowledged == 1)  // another certificate name: its own task
+
+        let busy = harness.submit([keyed(&harness, "t1", key: "fresh")], from: app, requestID: 3)
+        #expect(busy.refusal?.code == .invalidArgument && busy.refusal?.message.contains("already queued or running") == true)
+    }
+
+    @Test func keysOfFinishedTasksAreForgottenPastTheirWindowAndCount() {
+        var harness = MachineHarness { settings in
+            settings.idempotencyWindow = .seconds(60)
+            settings.maximumIdempotencyKeys = 2
+        }
+        let client = harness.connect(.client, "app")
+        let (worker, _) = harness.worker("w1", capacity: 10)
+        let running = harness.submit((1...3).map { keyed(&harness, "t\($0)", key: "k\($0)") }, from: client).dispatched(to: worker)
+        _ = harness.succeed(running, on: worker)
+        #expect(harness.machine.idempotency.finishedCount == 2)  // the oldest beyond the count is gone
+
+        let counted = harness.submit([keyed(&harness, "n1", key: "k1"), keyed(&harness, "n3", key: "k3")], from: client, requestID: 2)
+        #expect(counted.duplicates == 1 && counted.dispatched.map(\.spec) == ["n1"])
+
+        harness.advance(by: .seconds(61))
+        let aged = harness.submit([keyed(&harness, "n3b", key: "k3")], from: client, requestID: 3)
+        #expect(aged.duplicates == 0 && aged.dispatched.map(\.spec) == ["n3b"])  // past the window: runs again
+    }
+
+    @Test func aRestartedCoordinatorRemembersTheKeysOfTasksThatFinishedBefore() {
+        var harness = MachineHarness()
+        let client = harness.connect(.client, "app")
+        harness.machine.rememberFinishedKeys([(TaskKey(client: "app", taskID: "t1"), "k", .seconds(5))], now: harness.now)
+        let again = harness.submit([keyed(&harness, "t1-again", key: "k")], from: client)
+        #expect(again.duplicates == 1 && again.storedDeliveries == [Duplicate(taskID: "t1-again", original: "t1")])
+    }
+
+    @Test func aNewTaskThatReusesAFinishedTasksIDTakesItsPlaceSoTheOldKeyIsForgotten() {
+        var harness = MachineHarness()
+        let client = harness.connect(.client, "app")
+        let (worker, _) = harness.worker("w1")
+        _ = harness.succeed(harness.submit([keyed(&harness, "t1", key: "k")], from: client).dispatched(to: worker), on: worker)
+        _ = harness.submit([harness.task("t1")], from: client, requestID: 2)  // no key: its ledger row replaces the old one
+        let again = harness.submit([keyed(&harness, "t2", key: "k")], from: client, requestID: 3)
+        #expect(again.duplicates == 0)  // the result "k" named is gone: t2 runs
+    }
+
+    @Test func anIdempotencyKeyLongerThanTheLimitIsRefusedNamingTheLimit() {
+        var harness = MachineHarness()
+        let client = harness.connect(.client, "app")
+        let refused = harness.submit([keyed(&harness, "t", key: String(repeating: "k", count: TaskLimits.maximumIdempotencyKeyBytes + 1))], from: client)
+        #expect(refused.refusal?.message.contains("idempotency key must be 1-256 bytes (got 257)") == true)
+        let atLimit = harness.submit([keyed(&harness, "t", key: String(repeating: "k", count: TaskLimits.maximumIdempotencyKeyBytes))], from: client, requestID: 2)
+        #expect(atLimit.refusal == nil)
+    }
+}

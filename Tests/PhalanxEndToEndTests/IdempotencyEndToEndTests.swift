@@ -1,0 +1,44 @@
+import Foundation
+import PhalanxClient
+import PhalanxResilience
+import PhalanxTesting
+import Testing
+
+extension EndToEnd {
+    /// Idempotency keys: a resubmission with the key of an earlier task never runs; it gets that
+    /// task's result — from another process with the same certificate, and after `kill -9` of the coordinator.
+    @Suite(.timeLimit(.minutes(1))) struct IdempotencyEndToEndTests {
+        @Test func aResubmissionWithTheSameKeyGetsTheFirstResultAndNeverRunsAlsoAfterACoordinatorKill() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let first = try await cluster.startWithWorkers(["w1"])
+            var charge = TaskRequest(taskID: "pay-1", kind: "echo", text: "charged once")
+            charge.idempotencyKey = "order-42"
+            let original = try await first.run([charge])[0]
+            #expect(original.outputText == "charged once" && original.original == nil)
+
+            // Another process with the same certificate retries under a new task id and another payload.
+            let second = try await cluster.client()
+            var retry = TaskRequest(taskID: "pay-1-retry", kind: "echo", text: "charged twice")
+            retry.idempotencyKey = "order-42"
+            let duplicate = try await second.run([retry])[0]
+            #expect(duplicate.taskID == "pay-1-retry" && duplicate.original == "pay-1")
+            #expect(duplicate.outputText == "charged once" && duplicate.attempt == original.attempt && duplicate.worker == "w1")
+            let status = try await second.status()
+            #expect(status.tasksAccepted == 1 && status.tasksSucceeded == 1)  // the retry was not run
+            await first.close()
+            await second.close()
+
+            // The key survives kill -9 of the coordinator: the CLI run again still runs nothing.
+            cluster.kill("coordinator")
+            try await cluster.startCoordinator()
+            let (code, stdout, stderr) = try ClusterProcesses.runToCompletion(
+                ["submit"] + cluster.clientArguments + ["--kind", "echo", "--payload", "charged thrice", "--idempotency-key", "order-42", "--wait"])
+            #expect(code == 0, "\(stderr)")
+            #expect(stdout.contains("the result of earlier task pay-1, same idempotency key") && stdout.contains(": charged once"), "\(stdout)")
+            let after = try await cluster.client()
+            #expect(try await after.status().tasksAccepted == 0)
+            await after.close()
+        }
+    }
+}
