@@ -85,6 +85,24 @@ extension EndToEnd {
             await client.close()
         }
 
+        @Test func aTaskSubmittedWithATraceparentCarriesThatTraceToTheClientsErrorAndBothNodesLogs() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1"])
+            let trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+            let (code, stdout, _) = try ClusterProcesses.runToCompletion(
+                ["submit"] + cluster.clientArguments
+                    + ["--kind", "fail", "--payload", "business", "--traceparent", "00-\(trace)-00f067aa0ba902b7-01", "--wait", "--json"])
+            #expect(code == 3 && stdout.contains("\"trace_id\":\"\(trace)\""), "\(stdout)")
+            try await eventually("both nodes log the failure under the caller's trace id") {
+                cluster.log("coordinator").contains("\"trace_id\":\"\(trace)\"") && cluster.log("w1").contains("\"trace_id\":\"\(trace)\"")
+            }
+            let (badCode, _, badError) = try ClusterProcesses.runToCompletion(
+                ["submit"] + cluster.clientArguments + ["--kind", "echo", "--traceparent", "00-\(trace.uppercased())-00f067aa0ba902b7-01"])
+            #expect(badCode == 2 && badError.contains("--traceparent must be a W3C traceparent"))
+            await client.close()
+        }
+
         @Test func twoThousandTasksOfFiftyMillisecondsThroughAWorkerKillEachEndWithExactlyOneResult() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }

@@ -14,6 +14,19 @@ public struct TraceContext: Sendable, Hashable, Codable, CustomStringConvertible
         self.spanID = spanID
     }
 
+    /// Reads a W3C `traceparent` header (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`).
+    /// Returns nil for anything the W3C Trace Context rules reject: upper-case hex, all-zero ids,
+    /// version `ff`, or a version-00 header with anything after the flags. Later versions may carry
+    /// more fields after a `-`, which are ignored. The flags are read and not kept (Phalanx records every trace).
+    public init?(traceparent header: String) {
+        let bytes = Array(header.utf8)
+        guard bytes.count >= 55, bytes[2] == UInt8(ascii: "-"), bytes[35] == UInt8(ascii: "-"), bytes[52] == UInt8(ascii: "-") else { return nil }
+        let version = String(decoding: bytes[0..<2], as: UTF8.self)
+        guard Self.isHex(version), version != "ff", Self.isHex(String(decoding: bytes[53..<55], as: UTF8.self)) else { return nil }
+        if version == "00" ? bytes.count != 55 : (bytes.count > 55 && bytes[55] != UInt8(ascii: "-")) { return nil }
+        self.init(traceID: String(decoding: bytes[3..<35], as: UTF8.self), spanID: String(decoding: bytes[36..<52], as: UTF8.self))
+    }
+
     /// Starts a new trace with a fresh root span.
     public static func newTrace<R: RandomNumberGenerator>(using generator: inout R) -> TraceContext {
         TraceContext(
@@ -59,6 +72,10 @@ public struct TraceContext: Sendable, Hashable, Codable, CustomStringConvertible
             text += String(repeating: "0", count: 16 - digits.count) + digits
         }
         return text
+    }
+
+    private static func isHex(_ text: String) -> Bool {
+        text.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
     }
 
     private static func isValidID(_ id: String, hexDigits: Int) -> Bool {

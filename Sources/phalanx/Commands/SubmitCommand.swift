@@ -38,6 +38,9 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "An idempotency key (with --count N, KEY-0 … KEY-N-1): a task whose key an earlier task of this client certificate has is not run again; it gets that task's outcome.")
     var idempotencyKey: String?
 
+    @Option(help: "A W3C traceparent (00-<trace id>-<parent span id>-<flags>): the tasks join that trace as its child spans, so their trace id is the one in your other systems' logs.")
+    var traceparent: String?
+
     @Flag(help: "Wait for every task's outcome and print it.")
     var wait = false
 
@@ -51,12 +54,20 @@ struct SubmitCommand: AsyncParsableCommand {
         if let idempotencyKey, !(1...(TaskLimits.maximumIdempotencyKeyBytes - 9)).contains(idempotencyKey.utf8.count) {
             throw ValidationError("--idempotency-key must be 1-\(TaskLimits.maximumIdempotencyKeyBytes - 9) bytes, got \(idempotencyKey.utf8.count)")
         }
+        if let traceparent, TraceContext(traceparent: traceparent) == nil {
+            throw ValidationError("--traceparent must be a W3C traceparent like 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 (lower-case hex, ids not all zero), got '\(traceparent)'")
+        }
         if let maxAttempts, !(1...TaskLimits.maximumAttempts).contains(maxAttempts) {
             throw ValidationError("--max-attempts must be in 1...\(TaskLimits.maximumAttempts), got \(maxAttempts)")
         }
     }
 
     func run() async throws {
+        // The tasks' trace: a child of the caller's when one is given (TraceContext.current is what the client reads).
+        try await TraceContext.$current.withValue(traceparent.flatMap { TraceContext(traceparent: $0) }) { try await submitAndReport() }
+    }
+
+    private func submitAndReport() async throws {
         let config = try common.load()
         let client = client
         let connection = try await client.connect(config)

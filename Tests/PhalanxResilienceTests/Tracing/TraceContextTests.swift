@@ -28,6 +28,32 @@ import Testing
     func malformedIDsAreRefused(traceID: String, spanID: String) {
         #expect(TraceContext(traceID: traceID, spanID: spanID) == nil)
     }
+
+    @Test func aTraceparentHeaderIsReadAndWrittenBack() {
+        let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        let context = TraceContext(traceparent: header)
+        #expect(context?.traceID == "4bf92f3577b34da6a3ce929d0e0e4736" && context?.spanID == "00f067aa0ba902b7")
+        #expect(context?.traceparent == header)
+        #expect(TraceContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00") != nil)  // not sampled: read all the same
+        // A later version may add fields after the flags.
+        #expect(TraceContext(traceparent: "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra") != nil)
+    }
+
+    @Test(arguments: [
+        "",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",  // no flags
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-", // version 00 has nothing after the flags
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  // version ff is invalid
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",  // upper case
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",  // all-zero trace id
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",  // all-zero parent id
+        "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+    ])
+    func malformedTraceparentHeadersAreRefused(header: String) {
+        #expect(TraceContext(traceparent: header) == nil)
+    }
 }
 
 @Suite struct TraceIDGeneratorTests {
