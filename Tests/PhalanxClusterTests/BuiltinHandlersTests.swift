@@ -12,8 +12,14 @@ import Testing
         return String(decoding: output, as: UTF8.self)
     }
 
-    @Test func servesTheFourBuiltInKinds() {
-        #expect(handlers.kinds == ["echo", "fail", "sha256", "sleep"])
+    @Test func servesTheFiveBuiltInKinds() {
+        #expect(handlers.kinds == ["echo", "fail", "sha256", "sleep", "tree"])
+    }
+
+    @Test func aTreeOutsideAClusterCannotStartChildrenAndSaysSo() async throws {
+        #expect(try await run("tree", "0 2 1") == "1")  // a leaf needs no children
+        await #expect(throws: PhalanxError.self) { try await run("tree", "1 2 1") }
+        await #expect(throws: PhalanxError.self) { try await run("tree", "9 2 1") }  // depth past 8
     }
 
     @Test func echoAndSha256() async throws {

@@ -6,11 +6,11 @@ import Testing
     @Test func theCoordinatorAcceptsEachMessageOnlyFromItsRoles() {
         let expected: [MessageKind: Set<Role>] = [
             .submit: [.client, .admin], .statusRequest: [.client, .admin], .resultRequest: [.client, .admin], .cancelRequest: [.client, .admin],
-            .register: [.worker], .results: [.worker], .draining: [.worker], .handBack: [.worker],
+            .register: [.worker], .results: [.worker], .draining: [.worker], .handBack: [.worker], .spawnChildren: [.worker],
             .heartbeat: [.worker, .client, .admin],  // liveness for workers, the keep-alive for clients
             .breakerCommand: [.admin], .drainRequest: [.admin], .deadLetterRequest: [.admin],
             .submitAck: [], .registered: [], .dispatch: [], .statusReply: [], .drain: [], .breakerReply: [], .drainReply: [],
-            .resultReply: [], .cancelReply: [], .cancelAttempts: [], .deadLetterReply: [],
+            .resultReply: [], .cancelReply: [], .cancelAttempts: [], .deadLetterReply: [], .spawnReply: [], .childResults: [],
         ]
         #expect(Set(expected.keys).union([.hello, .error]) == Set(MessageKind.allCases), "every kind is covered")
         for (kind, roles) in expected {
@@ -31,5 +31,7 @@ import Testing
         #expect(Authorization.mayArriveFromCoordinator(.breakerReply, at: .admin))
         #expect(!Authorization.mayArriveFromCoordinator(.breakerReply, at: .client))
         for role in Role.allCases { #expect(Authorization.mayArriveFromCoordinator(.heartbeat, at: role)) }
+        #expect(Authorization.mayArriveFromCoordinator(.childResults, at: .worker) && !Authorization.mayArriveFromCoordinator(.childResults, at: .client))
+        #expect(Authorization.mayArriveFromCoordinator(.spawnReply, at: .worker) && !Authorization.mayArriveFromCoordinator(.spawnReply, at: .admin))
     }
 }

@@ -247,6 +247,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             deadLetterRequest(request, from: id)
         case .cancelRequest(let request):
             perform(machine.cancel(from: id, requestID: request.requestID, taskIDs: request.taskIds, now: now))
+        case .spawnChildren(let request): spawn(request, from: id, now: now)
         default: break  // the connection machine lets nothing else through
         }
     }
@@ -254,16 +255,18 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     private func submit(_ batch: Phalanx_V1_SubmitBatch, from id: ConnectionID, now: Duration) {
         let nowUnix = WireTime.nowUnixMilliseconds()
         let batchTrace = TraceContext(traceID: batch.trace.traceID, spanID: batch.trace.spanID) ?? .newTrace(using: &traceIDs)
-        let tasks = batch.tasks.map { spec -> SubmittedTask<Phalanx_V1_TaskSpec> in
-            var spec = spec
-            if spec.trace.traceID.isEmpty && spec.trace.spanID.isEmpty {
-                let trace = TraceContext.newTrace(using: &traceIDs)
-                spec.trace.traceID = trace.traceID
-                spec.trace.spanID = trace.spanID
-            }
-            return submittedTask(spec, now: now, nowUnix: nowUnix)
-        }
+        let tasks = batch.tasks.map { submittedTask(tracing($0), now: now, nowUnix: nowUnix) }
         perform(machine.submit(from: id, requestID: batch.requestID, batchTrace: batchTrace, tasks: tasks, now: now))
+    }
+
+    /// `spec`, with a new trace when it came without one.
+    func tracing(_ spec: Phalanx_V1_TaskSpec) -> Phalanx_V1_TaskSpec {
+        guard spec.trace.traceID.isEmpty && spec.trace.spanID.isEmpty else { return spec }
+        var spec = spec
+        let trace = TraceContext.newTrace(using: &traceIDs)
+        spec.trace.traceID = trace.traceID
+        spec.trace.spanID = trace.spanID
+        return spec
     }
 
     // MARK: - Actions
@@ -276,6 +279,14 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                 persist(changes)
             case .acknowledge, .refuse, .deliver, .lookUp, .deliverStored, .cancelReply:
                 performWhenDurable(action, touched: &touched)
+            case .spawnReply(let id, let requestID, let accepted, let error):
+                var reply = Phalanx_V1_SpawnReply()
+                reply.requestID = requestID
+                reply.accepted = UInt32(clamping: accepted)
+                if let error { reply.error = error.wire }
+                write(Phalanx_V1_Envelope(.spawnReply(reply)), to: id, touched: &touched)
+            case .deliverToParent(let id, let results):
+                deliverToParent(results, to: id, touched: &touched)
             case .cancelAttempts(let id, let attempts):
                 var cancel = Phalanx_V1_CancelAttempts()
                 cancel.tasks = attempts.map { attempt in
@@ -407,10 +418,13 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     }
 
     /// Sends finished tasks' results in frames cut to the client's announced frame limit.
-    func send(_ results: [Phalanx_V1_TaskResult], to id: ConnectionID, touched: inout Set<ConnectionID>) {
+    func send(
+        _ results: [Phalanx_V1_TaskResult], to id: ConnectionID, touched: inout Set<ConnectionID>,
+        framedAs frame: ([Phalanx_V1_TaskResult]) -> Phalanx_V1_Envelope = Phalanx_V1_Envelope.results
+    ) {
         guard let link = links[id], !results.isEmpty else { return }
         let (chunks, oversized) = FrameBudget.chunks(results, maximumFrameBytes: link.peer.maximumFrameBytes) { $0.estimatedWireBytes }
-        for chunk in chunks { write(Phalanx_V1_Envelope.results(chunk), to: id, touched: &touched) }
+        for chunk in chunks { write(frame(chunk), to: id, touched: &touched) }
         if !oversized.isEmpty {
             let replaced = oversized.map { original in
                 var result = original
@@ -421,7 +435,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                 ).wire
                 return result
             }
-            write(Phalanx_V1_Envelope.results(replaced), to: id, touched: &touched)
+            write(frame(replaced), to: id, touched: &touched)
         }
         if !link.isWritable { watchSlowReader(id) }
     }

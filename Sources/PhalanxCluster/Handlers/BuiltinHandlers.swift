@@ -8,6 +8,10 @@ extension TaskHandlerRegistry {
     ///   fixed pattern and returns the hex digest (CPU work).
     /// - `fail`: payload is `business` or `system`, optionally `:P` with a probability in [0, 1]
     ///   (e.g. `system:0.3`); fails with that class (with probability P), else returns `ok`.
+    /// - `tree`: payload `DEPTH FANOUT MS [fail]`; a task tree across the cluster. At depth 0 it
+    ///   sleeps MS and returns `1`; above, it starts FANOUT children of depth DEPTH − 1 (fail-fast)
+    ///   and returns the sum of their outputs (the leaves that ran). With `fail`, the last leaf of
+    ///   the last branch fails (business), which cancels its siblings and fails every ancestor.
     public static var builtIn: TaskHandlerRegistry {
         var registry = TaskHandlerRegistry()
         registry.register("echo") { $0.payload }
@@ -51,6 +55,26 @@ extension TaskHandlerRegistry {
             case .business: throw PhalanxError.business("the task asked to fail (business)")
             default: throw PhalanxError.system("the task asked to fail (system)")
             }
+        }
+        registry.register("tree") { input in
+            let fields = input.text.split(separator: " ").map(String.init)
+            guard (3...4).contains(fields.count), let depth = Int(fields[0]), (0...8).contains(depth), let fanout = Int(fields[1]),
+                (1...100).contains(fanout), let milliseconds = Int(fields[2]), (0...3_600_000).contains(milliseconds),
+                fields.count == 3 || fields[3] == "fail"
+            else {
+                throw PhalanxError(.invalidArgument, "tree wants 'DEPTH FANOUT MS [fail]' (depth 0-8, fanout 1-100, ms 0-3600000), got '\(input.text)'")
+            }
+            let fail = fields.count == 4
+            guard depth > 0 else {
+                if fail { throw PhalanxError.business("the leaf asked to fail") }
+                try await Task.sleep(for: .milliseconds(milliseconds))
+                return Array("1".utf8)
+            }
+            let children = (0..<fanout).map { index in
+                ChildTask(name: "c\(index)", kind: "tree", text: "\(depth - 1) \(fanout) \(milliseconds)" + (fail && index == fanout - 1 ? " fail" : ""))
+            }
+            let leaves = try await input.children.run(children).reduce(0) { $0 + (Int(String(decoding: $1, as: UTF8.self)) ?? 0) }
+            return Array("\(leaves)".utf8)
         }
         return registry
     }

@@ -7,12 +7,15 @@ public struct TaskInput: Sendable {
     public let attempt: UInt32
     public let kind: String
     public let payload: [UInt8]
+    /// Starts child tasks in this task's scope (on any worker; they end with this attempt).
+    public let children: ChildTasks
 
-    public init(taskID: String, attempt: UInt32, kind: String, payload: [UInt8]) {
+    public init(taskID: String, attempt: UInt32, kind: String, payload: [UInt8], children: ChildTasks = .unavailable) {
         self.taskID = taskID
         self.attempt = attempt
         self.kind = kind
         self.payload = payload
+        self.children = children
     }
 
     /// The payload read as UTF-8 text.
@@ -47,4 +50,26 @@ public struct TaskHandlerRegistry: Sendable {
 
     /// The kinds served, sorted.
     public var kinds: [String] { handlers.keys.sorted() }
+}
+
+/// One child task a handler starts (``ChildTasks/run(_:)``).
+public struct ChildTask: Sendable, Hashable {
+    /// Unique among the children of one attempt, 1-64 bytes without `/`; the child's task id is
+    /// `<parent id>/<attempt>/<name>`.
+    public var name: String
+    public var kind: String
+    public var payload: [UInt8]
+    /// At most the parent's remaining time (nil: the parent's deadline, if it has one).
+    public var timeout: Duration?
+
+    public init(name: String, kind: String, payload: [UInt8], timeout: Duration? = nil) {
+        self.name = name
+        self.kind = kind
+        self.payload = payload
+        self.timeout = timeout
+    }
+
+    public init(name: String, kind: String, text: String, timeout: Duration? = nil) {
+        self.init(name: name, kind: kind, payload: Array(text.utf8), timeout: timeout)
+    }
 }

@@ -124,6 +124,7 @@ public struct WorkerRuntime: Service {
         let channel = peer.channel.channel
         let link = ChannelPeerLink(channel: channel, peer: coordinator)
         let session = WorkerSession(link: link, batchSize: configuration.resultBatchSize, worker: local.name)
+        let spawner = ChildSpawner(link: link)
         let boundary = TaskBoundary(failureHandler: FailureHandler(node: local.name), logger: logger)
         var registration = Phalanx_V1_RegisterWorker()
         registration.capacity = UInt32(configuration.capacity)
@@ -160,11 +161,15 @@ public struct WorkerRuntime: Service {
                             group.addTask(executorPreference: globalConcurrentExecutor) {
                                 // Registered while it runs, so that the coordinator can cancel this one handler.
                                 let result = await session.handlers.run(assignment.dispatchID) {
-                                    await run(assignment, boundary: boundary, worker: local.name, ids: ids, bulkhead: bulkhead)
+                                    await run(assignment, boundary: boundary, worker: local.name, ids: ids, bulkhead: bulkhead, spawner: spawner)
                                 }
                                 await session.finished(result)
                             }
                         }
+                    case .spawnReply(let reply):
+                        await spawner.replied(reply)
+                    case .childResults(let frame):
+                        await spawner.arrived(frame)
                     case .cancelAttempts(let cancel):
                         let found = await session.cancel(cancel.tasks)
                         logger.info("cancelling tasks at the coordinator's request", metadata: ["asked": "\(cancel.tasks.count)", "running": "\(found)"])
@@ -177,6 +182,7 @@ public struct WorkerRuntime: Service {
                 group.cancelAll()
             }
         }
+        await spawner.connectionEnded(ErrorContext(code: .unavailable, message: "the connection to the coordinator ended", originNode: local.name))
         return await session.isDraining ? .drained : .connectionClosed
     }
 
@@ -194,7 +200,7 @@ public struct WorkerRuntime: Service {
 
     private func run(
         _ assignment: Phalanx_V1_Assignment, boundary: TaskBoundary, worker: String, ids: TraceIDGenerator,
-        bulkhead: Bulkhead<ContinuousClock>?
+        bulkhead: Bulkhead<ContinuousClock>?, spawner: ChildSpawner
     ) async -> Phalanx_V1_TaskResult {
         let spec = assignment.task
         var result = Phalanx_V1_TaskResult()
@@ -204,7 +210,9 @@ public struct WorkerRuntime: Service {
         result.worker = worker
         var ids = ids
         let trace = TraceContext(traceID: spec.trace.traceID, spanID: spec.trace.spanID)?.childSpan(using: &ids) ?? .newTrace(using: &ids)
-        let input = TaskInput(taskID: spec.taskID, attempt: assignment.attempt, kind: spec.kind, payload: Array(spec.payload))
+        let children = ChildTasks(
+            spawner: spawner, dispatchID: assignment.dispatchID, attempt: assignment.attempt, trace: trace, deadlineUnixMilliseconds: spec.deadlineUnixMs)
+        let input = TaskInput(taskID: spec.taskID, attempt: assignment.attempt, kind: spec.kind, payload: Array(spec.payload), children: children)
         do {
             let output = try await boundary.run(taskID: spec.taskID, attempt: Int(assignment.attempt), trace: trace) {
                 guard let handler = handlers.handler(for: spec.kind) else {

@@ -4,12 +4,14 @@ public enum Authorization {
     public static func rolesAllowedToSend(_ kind: MessageKind) -> Set<Role> {
         switch kind {
         case .submit, .statusRequest, .resultRequest, .cancelRequest: [.client, .admin]
-        case .register, .results, .draining, .handBack: [.worker]
+        case .register, .results, .draining, .handBack, .spawnChildren: [.worker]
         case .heartbeat: [.worker, .client, .admin]  // liveness for workers, keep-alive for clients
         case .breakerCommand, .drainRequest, .deadLetterRequest: [.admin]
         case .error: Set(Role.allCases)
         case .hello: Set(Role.allCases)
-        case .submitAck, .registered, .dispatch, .statusReply, .drain, .breakerReply, .drainReply, .resultReply, .cancelReply, .cancelAttempts, .deadLetterReply: []
+        case .submitAck, .registered, .dispatch, .statusReply, .drain, .breakerReply, .drainReply, .resultReply, .cancelReply, .cancelAttempts,
+            .deadLetterReply, .spawnReply, .childResults:
+            []
         }
     }
 
@@ -24,8 +26,10 @@ public enum Authorization {
         case .hello, .error, .heartbeat: true
         case .submitAck, .results, .statusReply, .resultReply, .cancelReply: role == .client || role == .admin
         case .breakerReply, .drainReply, .deadLetterReply: role == .admin
-        case .registered, .dispatch, .drain, .cancelAttempts: role == .worker
-        case .submit, .register, .statusRequest, .draining, .handBack, .breakerCommand, .drainRequest, .resultRequest, .cancelRequest, .deadLetterRequest: false
+        case .registered, .dispatch, .drain, .cancelAttempts, .spawnReply, .childResults: role == .worker
+        case .submit, .register, .statusRequest, .draining, .handBack, .breakerCommand, .drainRequest, .resultRequest, .cancelRequest, .deadLetterRequest,
+            .spawnChildren:
+            false
         }
     }
 }

@@ -25,4 +25,7 @@ public enum MessageKind: String, Sendable, Hashable, CaseIterable {
     case cancelAttempts = "cancel_attempts"
     case deadLetterRequest = "dead_letter_request"
     case deadLetterReply = "dead_letter_reply"
+    case spawnChildren = "spawn_children"
+    case spawnReply = "spawn_reply"
+    case childResults = "child_results"
 }

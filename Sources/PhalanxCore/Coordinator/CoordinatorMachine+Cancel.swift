@@ -11,33 +11,20 @@ extension CoordinatorMachine {
         var outbox = Outbox()
         var cancelled: [String] = []
         var notRunning: [String] = []
-        var stops: [ConnectionID: [(task: TaskNumber, attempt: UInt32)]] = [:]
         var seen = Set<String>()
         for taskID in taskIDs where seen.insert(taskID).inserted {
-            guard let number = taskByKey[TaskKey(client: client.identity.name, taskID: taskID)], let record = tasks[number] else {
+            guard let number = taskByKey[TaskKey(client: client.identity.name, taskID: taskID)] else {
                 notRunning.append(taskID)
                 continue
             }
             cancelled.append(taskID)
-            switch record.placement {
-            case .queued, .retrying:
-                let message = record.attempt == 0
-                    ? "the task was cancelled by \(client.identity.name) before it ran; it was not run"
-                    : "the task was cancelled by \(client.identity.name) while it waited to run again after \(record.attempt) attempt(s); it is not run again"
-                finishWithFailure(number, taskError(.cancelled, message, for: record), worker: nil, now: now, into: &outbox)
-            case .running(let worker, _, _):
-                guard !record.cancelRequested else { continue }
-                tasks[number]!.cancelRequested = true
-                outbox.changes.append(.cancelRequested(record.key))
-                stops[worker, default: []].append((number, record.attempt))
-            }
-        }
-        for (worker, attempts) in stops.sorted(by: { $0.key < $1.key }) {
-            outbox.actions.append(.cancelAttempts(worker, attempts))
+            // Its children, and theirs, are cancelled with it, wherever they run.
+            cancelTask(number, "cancelled by \(client.identity.name)", now: now, into: &outbox)
         }
         if !cancelled.isEmpty {
             outbox.actions.append(.log(CoordinatorLogEntry(
-                .info, "tasks cancelled by their client", ["client": client.identity.name, "tasks": "\(cancelled.count)", "running": "\(stops.values.map(\.count).reduce(0, +))"])))
+                .info, "tasks cancelled by their client",
+                ["client": client.identity.name, "tasks": "\(cancelled.count)", "stopping": "\(outbox.stops.values.map(\.count).reduce(0, +))"])))
         }
         outbox.actions.append(.cancelReply(connection, requestID: requestID, cancelled: cancelled, notRunning: notRunning))
         return finish(&outbox, now: now)

@@ -36,7 +36,7 @@ extension CoordinatorMachine {
                 tasks[number]!.placement = .running(worker: target, permit: targetPermit.value, since: now)
                 workers[target]!.running.insert(number)
                 let record = tasks[number]!
-                outbox.changes.append(.dispatched(record.key, attempt: record.attempt))
+                if record.body.parent == nil { outbox.changes.append(.dispatched(record.key, attempt: record.attempt)) }
                 outbox.assignments[target, default: []].append(TaskAssignment(task: number, attempt: record.attempt, spec: record.spec))
                 progress = true
             }

@@ -33,6 +33,7 @@ extension CoordinatorMachine {
             workers[connection]!.finished += 1
             if let failure = result.failure, failure.failureClass == .system, !record.cancelRequested, record.attempt < record.maxAttempts {
                 scheduleRetry(result.task, after: FailedAttempt(attempt: record.attempt, worker: name, output: result.output), from: connection, now: now)
+                endScope(of: record, because: "its parent task \(record.key.taskID) failed and is retried", now: now, into: &outbox)
                 continue
             }
             _ = removeTask(result.task, now: now)
@@ -42,10 +43,10 @@ extension CoordinatorMachine {
             } else {
                 counters.succeeded += 1
             }
-            finished(
-                record,
-                TaskDelivery(taskID: record.key.taskID, attempt: record.attempt, worker: name, outcome: .reported(result.output), history: record.history),
-                into: &outbox)
+            var delivery = TaskDelivery(
+                taskID: record.key.taskID, attempt: record.attempt, worker: name, outcome: .reported(result.output), history: record.history)
+            delivery.reportedFailure = result.failure != nil
+            finished(record, delivery, now: now, into: &outbox)
         }
         if stale > 0 {
             counters.staleResults += UInt64(stale)

@@ -56,15 +56,15 @@ extension CoordinatorMachine {
 
     @discardableResult
     mutating func accept(
-        _ task: SubmittedTask<Spec>, owner: ConnectionID?, client: String, attempt: UInt32 = 0, losses: UInt32 = 0
+        _ task: SubmittedTask<Spec>, owner: ConnectionID?, client: String, attempt: UInt32 = 0, losses: UInt32 = 0, parent: ParentLink? = nil
     ) -> TaskKey {
         nextTaskNumber += 1
         let number = nextTaskNumber
         let key = TaskKey(client: client, taskID: task.taskID)
         var record = TaskRecord(
             body: TaskBody(
-                key: key, kind: task.kind, payloadBytes: task.payloadBytes, traceID: task.traceID, spanID: task.spanID, spec: task.spec,
-                idempotencyKey: task.idempotencyKey),
+                number: number, key: key, kind: task.kind, payloadBytes: task.payloadBytes, traceID: task.traceID, spanID: task.spanID, spec: task.spec,
+                idempotencyKey: task.idempotencyKey, deadline: task.deadline, parent: parent),
             owner: owner, attempt: attempt, losses: losses)
         record.maxAttempts = UInt32(clamping: max(1, task.maxAttempts ?? settings.retryAttemptsPerKind[task.kind] ?? settings.retry.maxAttempts))
         record.priority = task.priority

@@ -89,6 +89,7 @@ extension CoordinatorMachine {
             if let permit { breakers[workers[connection]!.identity.name]?.release(permit) }
             workers[connection]!.running.remove(number)
             requeueAtHead(number)
+            endScope(of: record, because: "its parent task \(record.key.taskID) was handed back by a draining worker", now: now, into: &outbox)
             requeued += 1
         }
         outbox.actions.append(.log(CoordinatorLogEntry(
@@ -126,11 +127,12 @@ extension CoordinatorMachine {
                     .workerLost,
                     "the task lost its worker \(record.losses) times (coordinator.max_attempts = \(settings.maximumAttempts)); it is not run again and is in the dead-letter queue (phalanx dlq list, phalanx dlq retry)",
                     for: record, causes: [cause])
-                outbox.changes.append(.deadLettered(record.key, record.spec, error, attempts: record.attempt))
+                if record.body.parent == nil { outbox.changes.append(.deadLettered(record.key, record.spec, error, attempts: record.attempt)) }
                 finishWithFailure(number, error, worker: name, now: now, into: &outbox)
             } else {
-                outbox.changes.append(.lost(record.key, losses: record.losses))
+                if record.body.parent == nil { outbox.changes.append(.lost(record.key, losses: record.losses)) }
                 requeueAtHead(number)
+                endScope(of: record, because: "its parent task \(record.key.taskID) lost its worker \(name)", now: now, into: &outbox)
                 requeued += 1
             }
         }

@@ -41,6 +41,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
 
     /// What a task is, fixed at acceptance: one reference, so the records the hot path copies stay small.
     final class TaskBody: Sendable {
+        let number: TaskNumber
         let key: TaskKey
         let kind: String
         let payloadBytes: Int
@@ -48,11 +49,27 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         let spanID: String
         let spec: Spec
         let idempotencyKey: String?
+        let deadline: Duration?
+        /// Set for a child task: the attempt whose scope it belongs to. Children are not persisted:
+        /// they live and end with their parent's attempt.
+        let parent: ParentLink?
 
-        init(key: TaskKey, kind: String, payloadBytes: Int, traceID: String, spanID: String, spec: Spec, idempotencyKey: String?) {
+        init(
+            number: TaskNumber, key: TaskKey, kind: String, payloadBytes: Int, traceID: String, spanID: String, spec: Spec, idempotencyKey: String?,
+            deadline: Duration?, parent: ParentLink?
+        ) {
             (self.key, self.kind, self.payloadBytes, self.traceID, self.spanID, self.spec) = (key, kind, payloadBytes, traceID, spanID, spec)
-            self.idempotencyKey = idempotencyKey
+            (self.number, self.idempotencyKey, self.deadline, self.parent) = (number, idempotencyKey, deadline, parent)
         }
+    }
+
+    /// Which attempt of which task started a child, and under what name and policy.
+    struct ParentLink: Sendable {
+        let number: TaskNumber
+        let attempt: UInt32
+        /// The child's name within that attempt (the worker's own handle for it).
+        let name: String
+        let failFast: Bool
     }
 
     struct TaskRecord: Sendable {
@@ -69,6 +86,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         var watchers: [ConnectionID] = []
         /// Resubmissions with its idempotency key: they get its result under their own task ids.
         var aliases: [Alias] = []
+        /// Unfinished children started by its current attempt.
+        var children: [TaskNumber] = []
         var attempt: UInt32 = 0
         var losses: UInt32 = 0
         var placement: Placement = .queued
@@ -230,6 +249,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         var actions: [Action] = []
         var deliveries: [ConnectionID: [TaskDelivery<Output>]] = [:]
         var assignments: [ConnectionID: [TaskAssignment<Spec>]] = [:]
+        var childResults: [ConnectionID: [ChildResult<Output>]] = [:]
+        var stops: [ConnectionID: [(task: TaskNumber, attempt: UInt32)]] = [:]
     }
 
     /// Turns the outbox into the ordered action list and schedules the next wake-up if it moved earlier.
@@ -241,6 +262,12 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         }
         for (connection, deliveries) in outbox.deliveries.sorted(by: { $0.key < $1.key }) {
             actions.append(.deliver(connection, deliveries))
+        }
+        for (connection, results) in outbox.childResults.sorted(by: { $0.key < $1.key }) {
+            actions.append(.deliverToParent(connection, results))
+        }
+        for (connection, attempts) in outbox.stops.sorted(by: { $0.key < $1.key }) {
+            actions.append(.cancelAttempts(connection, attempts))
         }
         if let next = nextWakeUp(), scheduledWakeUp.map({ next < $0 }) ?? true {
             scheduledWakeUp = next
@@ -265,11 +292,17 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         outbox.actions.append(.log(failureLog(of: record, code: error.code, worker: worker)))
         finished(
             record, TaskDelivery(taskID: record.key.taskID, attempt: record.attempt, worker: worker, outcome: .failure(error), history: record.history),
-            into: &outbox)
+            now: now, into: &outbox)
     }
 
-    /// A task finished: its result is made durable, then routed to its client.
-    mutating func finished(_ record: TaskRecord, _ delivery: TaskDelivery<Output>, into outbox: inout Outbox) {
+    /// A task finished: its result is made durable, then routed to its client (a child's goes to
+    /// its parent's attempt instead, and is not persisted). Its unfinished children are cancelled.
+    mutating func finished(_ record: TaskRecord, _ delivery: TaskDelivery<Output>, now: Duration, into outbox: inout Outbox) {
+        endScope(of: record, because: "its parent task \(record.key.taskID) finished", now: now, into: &outbox)
+        if let parent = record.body.parent {
+            childFinished(record, delivery, parent: parent, now: now, into: &outbox)
+            return
+        }
         outbox.changes.append(.finished(record.key, delivery))
         route(delivery, of: record, into: &outbox)
     }

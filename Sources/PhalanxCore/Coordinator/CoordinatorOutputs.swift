@@ -26,6 +26,11 @@ public enum CoordinatorAction<Spec: Sendable, Output: Sendable>: Sendable {
     case dispatch(ConnectionID, [TaskAssignment<Spec>])
     /// Send these finished tasks to the client that submitted them (the shell cuts frames by bytes).
     case deliver(ConnectionID, [TaskDelivery<Output>])
+    /// Answer a worker's request to start child tasks: accepted (their count) or refused whole.
+    case spawnReply(ConnectionID, requestID: UInt64, accepted: Int, ErrorContext?)
+    /// Send finished children to the worker running their parent's attempt (not persisted: children
+    /// live in their parent's attempt).
+    case deliverToParent(ConnectionID, [ChildResult<Output>])
     /// Tell a worker to stop these attempts (cancel their handlers); they report as usual.
     case cancelAttempts(ConnectionID, [(task: TaskNumber, attempt: UInt32)])
     /// Answer a cancel request: which tasks were cancelled, which were not queued or running.
@@ -106,6 +111,14 @@ public struct TaskDelivery<Output: Sendable>: Sendable {
     public let outcome: Outcome
     /// Earlier attempts that failed for a system reason and were retried, oldest first.
     public var history: [FailedAttempt<Output>] = []
+    /// The worker reported a failure (the output describes it).
+    public var reportedFailure = false
+
+    /// Whether the task ended failed.
+    public var failed: Bool {
+        if case .failure = outcome { return true }
+        return reportedFailure
+    }
 
     public init(taskID: String, attempt: UInt32, worker: String?, outcome: Outcome, history: [FailedAttempt<Output>] = []) {
         self.taskID = taskID
@@ -191,5 +204,22 @@ public struct Duplicate: Sendable, Hashable {
     public init(taskID: String, original: String) {
         self.taskID = taskID
         self.original = original
+    }
+}
+
+/// A finished child task, for the attempt of its parent that started it.
+public struct ChildResult<Output: Sendable>: Sendable {
+    /// The parent's task number (its dispatch id on the worker) and attempt.
+    public let parent: TaskNumber
+    public let parentAttempt: UInt32
+    /// The child's name within that attempt.
+    public let name: String
+    public let delivery: TaskDelivery<Output>
+
+    public init(parent: TaskNumber, parentAttempt: UInt32, name: String, delivery: TaskDelivery<Output>) {
+        self.parent = parent
+        self.parentAttempt = parentAttempt
+        self.name = name
+        self.delivery = delivery
     }
 }

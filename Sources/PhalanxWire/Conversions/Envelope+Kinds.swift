@@ -65,6 +65,9 @@ extension Phalanx_V1_Envelope {
         case .cancelAttempts: .cancelAttempts
         case .deadLetterRequest: .deadLetterRequest
         case .deadLetterReply: .deadLetterReply
+        case .spawnChildren: .spawnChildren
+        case .spawnReply: .spawnReply
+        case .childResults: .childResults
         case nil: nil
         }
     }

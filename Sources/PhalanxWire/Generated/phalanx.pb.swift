@@ -270,6 +270,44 @@ public nonisolated enum Phalanx_V1_Priority: SwiftProtobuf.Enum, Swift.CaseItera
 
 }
 
+public nonisolated enum Phalanx_V1_ChildPolicy: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// the first failed child cancels its unfinished siblings
+  case failFast // = 0
+
+  /// every child runs to its own end
+  case all // = 1
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .failFast
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .failFast
+    case 1: self = .all
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .failFast: return 0
+    case .all: return 1
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Phalanx_V1_ChildPolicy] = [
+    .failFast,
+    .all,
+  ]
+
+}
+
 /// W3C trace context: 32 lower-case hex digits of trace id, 16 of span id.
 public nonisolated struct Phalanx_V1_TraceContext: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -1171,6 +1209,75 @@ public nonisolated struct Phalanx_V1_DeadLetterReply: Sendable {
 }
 
 /// Everything that crosses a connection is one Envelope.
+/// Worker → coordinator: a running attempt starts child tasks in its scope (a task tree). Children
+/// run like any task, on any worker; their results come back to this attempt in ChildResults, never
+/// to a client. They end with their parent: when the attempt finishes, is lost or is cancelled, its
+/// unfinished children are cancelled wherever they run (and theirs in turn).
+public nonisolated struct Phalanx_V1_SpawnChildren: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the worker's own, echoed in SpawnReply
+  public var requestID: UInt64 = 0
+
+  public var parentDispatchID: UInt64 = 0
+
+  public var parentAttempt: UInt32 = 0
+
+  /// task_id: a name unique within this attempt (1-64 bytes)
+  public var children: [Phalanx_V1_TaskSpec] = []
+
+  public var policy: Phalanx_V1_ChildPolicy = .failFast
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Coordinator → worker: the children were accepted (accepted = their count) or refused whole (error).
+public nonisolated struct Phalanx_V1_SpawnReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: UInt64 = 0
+
+  public var accepted: UInt32 = 0
+
+  public var error: Phalanx_V1_ErrorContext {
+    get {_error ?? Phalanx_V1_ErrorContext()}
+    set {_error = newValue}
+  }
+  /// Returns true if `error` has been explicitly set.
+  public var hasError: Bool {self._error != nil}
+  /// Clears the value of `error`. Subsequent reads from it will return its default value.
+  public mutating func clearError() {self._error = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _error: Phalanx_V1_ErrorContext? = nil
+}
+
+/// Coordinator → worker: finished children of a running attempt (task_id = the child's name).
+public nonisolated struct Phalanx_V1_ChildResults: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var parentDispatchID: UInt64 = 0
+
+  public var parentAttempt: UInt32 = 0
+
+  public var results: [Phalanx_V1_TaskResult] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Phalanx_V1_Envelope: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1378,6 +1485,30 @@ public nonisolated struct Phalanx_V1_Envelope: Sendable {
     set {body = .deadLetterReply(newValue)}
   }
 
+  public var spawnChildren: Phalanx_V1_SpawnChildren {
+    get {
+      if case .spawnChildren(let v)? = body {return v}
+      return Phalanx_V1_SpawnChildren()
+    }
+    set {body = .spawnChildren(newValue)}
+  }
+
+  public var spawnReply: Phalanx_V1_SpawnReply {
+    get {
+      if case .spawnReply(let v)? = body {return v}
+      return Phalanx_V1_SpawnReply()
+    }
+    set {body = .spawnReply(newValue)}
+  }
+
+  public var childResults: Phalanx_V1_ChildResults {
+    get {
+      if case .childResults(let v)? = body {return v}
+      return Phalanx_V1_ChildResults()
+    }
+    set {body = .childResults(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -1406,6 +1537,9 @@ public nonisolated struct Phalanx_V1_Envelope: Sendable {
     case cancelAttempts(Phalanx_V1_CancelAttempts)
     case deadLetterRequest(Phalanx_V1_DeadLetterRequest)
     case deadLetterReply(Phalanx_V1_DeadLetterReply)
+    case spawnChildren(Phalanx_V1_SpawnChildren)
+    case spawnReply(Phalanx_V1_SpawnReply)
+    case childResults(Phalanx_V1_ChildResults)
 
   }
 
@@ -1430,6 +1564,10 @@ nonisolated extension Phalanx_V1_FailureClass: SwiftProtobuf._ProtoNameProviding
 
 nonisolated extension Phalanx_V1_Priority: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PRIORITY_NORMAL\0\u{1}PRIORITY_HIGH\0\u{1}PRIORITY_LOW\0")
+}
+
+nonisolated extension Phalanx_V1_ChildPolicy: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CHILD_POLICY_FAIL_FAST\0\u{1}CHILD_POLICY_ALL\0")
 }
 
 nonisolated extension Phalanx_V1_TraceContext: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -3048,9 +3186,143 @@ nonisolated extension Phalanx_V1_DeadLetterReply: SwiftProtobuf.Message, SwiftPr
   }
 }
 
+nonisolated extension Phalanx_V1_SpawnChildren: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SpawnChildren"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}parent_dispatch_id\0\u{3}parent_attempt\0\u{1}children\0\u{1}policy\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.parentDispatchID) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.parentAttempt) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.children) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.policy) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.requestID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
+    }
+    if self.parentDispatchID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.parentDispatchID, fieldNumber: 2)
+    }
+    if self.parentAttempt != 0 {
+      try visitor.visitSingularUInt32Field(value: self.parentAttempt, fieldNumber: 3)
+    }
+    if !self.children.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.children, fieldNumber: 4)
+    }
+    if self.policy != .failFast {
+      try visitor.visitSingularEnumField(value: self.policy, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_SpawnChildren, rhs: Phalanx_V1_SpawnChildren) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.parentDispatchID != rhs.parentDispatchID {return false}
+    if lhs.parentAttempt != rhs.parentAttempt {return false}
+    if lhs.children != rhs.children {return false}
+    if lhs.policy != rhs.policy {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_SpawnReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SpawnReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}accepted\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.accepted) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._error) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.requestID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
+    }
+    if self.accepted != 0 {
+      try visitor.visitSingularUInt32Field(value: self.accepted, fieldNumber: 2)
+    }
+    try { if let v = self._error {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_SpawnReply, rhs: Phalanx_V1_SpawnReply) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.accepted != rhs.accepted {return false}
+    if lhs._error != rhs._error {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_ChildResults: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChildResults"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}parent_dispatch_id\0\u{3}parent_attempt\0\u{1}results\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.parentDispatchID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.parentAttempt) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.results) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.parentDispatchID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.parentDispatchID, fieldNumber: 1)
+    }
+    if self.parentAttempt != 0 {
+      try visitor.visitSingularUInt32Field(value: self.parentAttempt, fieldNumber: 2)
+    }
+    if !self.results.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.results, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_ChildResults, rhs: Phalanx_V1_ChildResults) -> Bool {
+    if lhs.parentDispatchID != rhs.parentDispatchID {return false}
+    if lhs.parentAttempt != rhs.parentAttempt {return false}
+    if lhs.results != rhs.results {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Phalanx_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}error\0\u{1}submit\0\u{3}submit_ack\0\u{1}results\0\u{1}register\0\u{1}registered\0\u{1}dispatch\0\u{1}heartbeat\0\u{3}status_request\0\u{3}status_reply\0\u{1}draining\0\u{1}drain\0\u{3}hand_back\0\u{3}breaker_command\0\u{3}breaker_reply\0\u{3}drain_request\0\u{3}drain_reply\0\u{3}result_request\0\u{3}result_reply\0\u{3}cancel_request\0\u{3}cancel_reply\0\u{3}cancel_attempts\0\u{3}dead_letter_request\0\u{3}dead_letter_reply\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}error\0\u{1}submit\0\u{3}submit_ack\0\u{1}results\0\u{1}register\0\u{1}registered\0\u{1}dispatch\0\u{1}heartbeat\0\u{3}status_request\0\u{3}status_reply\0\u{1}draining\0\u{1}drain\0\u{3}hand_back\0\u{3}breaker_command\0\u{3}breaker_reply\0\u{3}drain_request\0\u{3}drain_reply\0\u{3}result_request\0\u{3}result_reply\0\u{3}cancel_request\0\u{3}cancel_reply\0\u{3}cancel_attempts\0\u{3}dead_letter_request\0\u{3}dead_letter_reply\0\u{3}spawn_children\0\u{3}spawn_reply\0\u{3}child_results\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3383,6 +3655,45 @@ nonisolated extension Phalanx_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf.
           self.body = .deadLetterReply(v)
         }
       }()
+      case 26: try {
+        var v: Phalanx_V1_SpawnChildren?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .spawnChildren(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .spawnChildren(v)
+        }
+      }()
+      case 27: try {
+        var v: Phalanx_V1_SpawnReply?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .spawnReply(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .spawnReply(v)
+        }
+      }()
+      case 28: try {
+        var v: Phalanx_V1_ChildResults?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .childResults(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .childResults(v)
+        }
+      }()
       default: break
       }
     }
@@ -3493,6 +3804,18 @@ nonisolated extension Phalanx_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf.
     case .deadLetterReply?: try {
       guard case .deadLetterReply(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
+    }()
+    case .spawnChildren?: try {
+      guard case .spawnChildren(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
+    }()
+    case .spawnReply?: try {
+      guard case .spawnReply(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 27)
+    }()
+    case .childResults?: try {
+      guard case .childResults(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 28)
     }()
     case nil: break
     }
