@@ -24,6 +24,8 @@ public actor PhalanxClient {
     private let settings: Settings
     private var nextRequestID: UInt64 = 0
     private var acks = AckSlots<Phalanx_V1_SubmitAck>()
+    /// Idempotent resubmissions among the tasks acknowledged on this connection.
+    private var acknowledgedDuplicates = 0
     private var waitingOutcomes: [String: CheckedContinuation<TaskOutcome, Never>] = [:]
     private var unfinished: Set<String> = []
     private var arrived: OutcomeBuffer
@@ -90,7 +92,8 @@ public actor PhalanxClient {
     /// Each frame is accepted or refused whole. A batch refused with `OVERLOADED` is sent again
     /// after the coordinator's retry-after, for up to `Settings.overloadRetryWindow`; any other
     /// refusal is thrown, saying how many of the requests were accepted before it.
-    public func submit(_ requests: [TaskRequest]) async throws {
+    @discardableResult
+    public func submit(_ requests: [TaskRequest]) async throws -> SubmitReceipt {
         var seen = Set<String>()
         for request in requests {
             guard seen.insert(request.taskID).inserted else {
@@ -113,6 +116,7 @@ public actor PhalanxClient {
         // coordinator's group commit (the acknowledgement waits for its fsync) is not paid once per frame.
         var inFlight: [SubmitFrame] = []
         var inFlightHead = 0
+        let duplicatesBefore = acknowledgedDuplicates
         var accepted = 0
         var refusal: ErrorContext?
         do {
@@ -142,6 +146,7 @@ public actor PhalanxClient {
             }
             throw refusal
         }
+        return SubmitReceipt(accepted: accepted, duplicates: acknowledgedDuplicates - duplicatesBefore)
     }
 
     private func settle(_ outcome: ErrorContext?, count: Int, accepted: inout Int, refusal: inout ErrorContext?) {
@@ -388,7 +393,10 @@ public actor PhalanxClient {
             let ack = try await withCheckedThrowingContinuation { waiter in
                 if let ack = acks.take(requestID, orWait: waiter) { waiter.resume(returning: ack) }
             }
-            guard ack.hasError else { return nil }
+            guard ack.hasError else {
+                acknowledgedDuplicates += Int(ack.duplicates)
+                return nil
+            }
             let error = ErrorContext(wire: ack.error)
             guard error.code == .overloaded, ContinuousClock.now < frame.retryUntil else {
                 for spec in frame.specs {

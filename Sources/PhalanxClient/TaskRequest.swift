@@ -187,3 +187,17 @@ public struct DeadLetterEntry: Sendable, Hashable, Codable {
     public let attempts: UInt32
     public let deadUnixMilliseconds: Int64
 }
+
+/// What ``PhalanxClient/submit(_:)`` got accepted.
+public struct SubmitReceipt: Sendable, Hashable {
+    /// Tasks accepted (every one will have exactly one outcome).
+    public let accepted: Int
+    /// Of them, resubmissions with the idempotency key of an earlier task: they do not run; each
+    /// gets that task's outcome (``TaskOutcome/original``).
+    public let duplicates: Int
+
+    public init(accepted: Int, duplicates: Int) {
+        self.accepted = accepted
+        self.duplicates = duplicates
+    }
+}

@@ -39,6 +39,31 @@ extension EndToEnd {
             let after = try await cluster.client()
             #expect(try await after.status().tasksAccepted == 0)
             await after.close()
+            // The resubmission answers by its own id too.
+            let (lookupCode, lookup, _) = try ClusterProcesses.runToCompletion(["result"] + cluster.clientArguments + ["pay-1-retry"])
+            #expect(lookupCode == 0 && lookup.contains("pay-1-retry ok") && lookup.contains("charged once"), "\(lookup)")
+        }
+
+        @Test func aResubmissionOfARunningTaskKeepsItsOutcomeAcrossACoordinatorKill() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1"])
+            var original = TaskRequest(taskID: "slow", kind: "sleep", text: "1500")
+            original.idempotencyKey = "job-9"
+            var retry = TaskRequest(taskID: "slow-again", kind: "sleep", text: "1")
+            retry.idempotencyKey = "job-9"
+            try await client.submit([original])
+            #expect(try await client.submit([retry]).duplicates == 1)  // acknowledged: durable, as an alias
+            cluster.kill("coordinator")
+            await client.close()
+
+            try await cluster.startCoordinator()
+            let again = try await cluster.client()
+            let lookup = try await again.attach(["slow-again"])
+            #expect(lookup.pending == ["slow-again"] && lookup.unknown.isEmpty)
+            let outcome = await again.outcome(of: "slow-again")
+            #expect(outcome.outputText == "1500" && outcome.original == "slow", "\(outcome.result)")
+            await again.close()
         }
     }
 }

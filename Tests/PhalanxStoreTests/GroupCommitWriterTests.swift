@@ -27,6 +27,8 @@ final class CountingLedger: TaskLedger {
     func finishedIdempotencyKeys(since unixMilliseconds: Int64, limit: Int) async throws(LedgerError) -> [FinishedIdempotencyKey] {
         try await inner.finishedIdempotencyKeys(since: unixMilliseconds, limit: limit)
     }
+    func aliasesOfUnfinishedTasks() async throws(LedgerError) -> [(alias: TaskKey, original: String)] { try await inner.aliasesOfUnfinishedTasks() }
+    func workerIncarnations() async throws(LedgerError) -> [String: UInt64] { try await inner.workerIncarnations() }
     func deadLetters(limit: Int) async throws(LedgerError) -> [DeadLetter] { try await inner.deadLetters(limit: limit) }
     func removeDeadLetters(_ keys: [TaskKey]?) async throws(LedgerError) -> [DeadLetter] { try await inner.removeDeadLetters(keys) }
 }

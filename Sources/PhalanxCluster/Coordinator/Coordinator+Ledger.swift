@@ -43,10 +43,13 @@ extension Coordinator {
                 cancelRequested: task.cancelRequested))
         }
         if !unreadable.isEmpty { writer.enqueue(unreadable) }
+        machine.rememberIncarnations(try await ledger.workerIncarnations())
+        let aliases = try await ledger.aliasesOfUnfinishedTasks()
         logger.notice(
             "task ledger opened",
             metadata: ["path": "\(configuration.ledgerPath)", "incarnation": "\(incarnation)", "unfinished": "\(restored.count)"])
         perform(machine.restore(restored, now: now))
+        machine.restoreAliases(aliases)
     }
 
     /// The machine's view of a task spec: its deadline becomes elapsed time on the machine's clock.
@@ -83,6 +86,10 @@ extension Coordinator {
                 .cancelRequested(key)
             case .finished(let key, let delivery):
                 .finished(key, result: Self.encoded(Self.clientResult(delivery)), finishedUnixMilliseconds: nowUnix)
+            case .aliased(let key, let original):
+                .aliased(key, original: original, acceptedUnixMilliseconds: nowUnix)
+            case .workerIncarnation(let name, let incarnation):
+                .workerIncarnation(name: name, incarnation: incarnation)
             case .deadLettered(let key, let spec, let error, let attempts):
                 .deadLettered(DeadLetter(
                     key: key, spec: Self.encoded(spec), code: error.code.rawValue, reason: error.message, attempts: attempts,
@@ -213,7 +220,11 @@ extension Coordinator {
                 unknown.append(key.taskID)
                 continue
             }
-            if let result = try? Phalanx_V1_TaskResult(serializedBytes: bytes) {
+            if var result = try? Phalanx_V1_TaskResult(serializedBytes: bytes) {
+                if let original = stored.original {
+                    result.taskID = key.taskID  // a resubmission: its original's result, under its own id
+                    result.originalTaskID = original
+                }
                 results.append(result)
             } else {
                 var result = Phalanx_V1_TaskResult()

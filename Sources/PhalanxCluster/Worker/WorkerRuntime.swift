@@ -87,11 +87,11 @@ public struct WorkerRuntime: Service {
                 let (peer, coordinator) = try await PhalanxDialer.connect(
                     host: configuration.coordinatorHost, port: configuration.coordinatorPort, tlsContext: tlsContext,
                     local: local, limits: configuration.limits, logger: logger)
-                failures = 0
                 // The connection's task runs on its event loop (no hop per message); handlers do not.
                 let end = try await withTaskExecutorPreference(EventLoopTaskExecutor(peer.channel.channel.eventLoop)) {
                     try await serve(peer, coordinator: coordinator, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads)
                 }
+                failures = 0  // a session ended: reconnect soon (a refusal such as CONFLICT keeps backing off instead)
                 if case .drained = end {
                     logger.notice("worker drained and stopped")
                     return

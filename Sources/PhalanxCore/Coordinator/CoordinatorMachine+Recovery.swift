@@ -33,6 +33,21 @@ extension CoordinatorMachine {
         }
     }
 
+    /// The coordinator (re)started: resubmissions that stand for unfinished tasks (call after
+    /// ``restore(_:now:)``). Nobody waits for them until a client asks by their own ids.
+    public mutating func restoreAliases(_ aliases: [(alias: TaskKey, original: String)]) {
+        for (alias, original) in aliases {
+            guard let number = taskByKey[TaskKey(client: alias.client, taskID: original)] else { continue }
+            aliasOf[alias] = number
+            tasks[number]!.aliasKeys.append(alias)
+        }
+    }
+
+    /// The coordinator (re)started: the newest incarnation of each worker name from before.
+    public mutating func rememberIncarnations(_ newest: [String: UInt64]) {
+        incarnations.merge(newest) { max($0, $1) }
+    }
+
     /// An admin retries tasks from the dead-letter queue: each is accepted again under its own
     /// client and task id (a new acceptance, persisted), with fresh attempts, owned by nobody until
     /// its client asks for it. A key that is unfinished again already is skipped (the actions'
@@ -61,12 +76,16 @@ extension CoordinatorMachine {
         var elsewhere: [String] = []
         var seen = Set<String>()
         for taskID in taskIDs where seen.insert(taskID).inserted {
-            guard let number = taskByKey[TaskKey(client: client.identity.name, taskID: taskID)] else {
+            let key = TaskKey(client: client.identity.name, taskID: taskID)
+            if let number = taskByKey[key] {
+                pending.append(taskID)
+                watch(number, from: connection, into: &outbox)
+            } else if let number = aliasOf[key] {
+                pending.append(taskID)  // a resubmission standing for an unfinished task: its result comes under this id
+                watch(number, from: connection, as: taskID, into: &outbox)
+            } else {
                 elsewhere.append(taskID)
-                continue
             }
-            pending.append(taskID)
-            watch(number, from: connection, into: &outbox)
         }
         outbox.actions.append(.lookUp(connection, requestID: requestID, taskIDs: elsewhere, pending: pending))
         return finish(&outbox, now: now)

@@ -25,10 +25,17 @@ extension CoordinatorMachine {
             if let key = task.idempotencyKey, let entry = idempotency.entry(for: .init(client: client.identity.name, key: key), now: now) {
                 // A resubmission: it gets the result of the task that has its key, which never runs twice.
                 duplicates += 1
+                let alias = TaskKey(client: client.identity.name, taskID: task.taskID)
                 switch entry {
-                case .unfinished(let number, _):
+                case .unfinished(let number, let original):
+                    if original != task.taskID {
+                        outbox.changes.append(.aliased(alias, original: original))
+                        aliasOf[alias] = number
+                        tasks[number]!.aliasKeys.append(alias)
+                    }
                     watch(number, from: connection, as: task.taskID, into: &outbox)
                 case .finished(let original, _):
+                    if original != task.taskID { outbox.changes.append(.aliased(alias, original: original)) }
                     finishedOriginals.append(Duplicate(taskID: task.taskID, original: original))
                 }
                 continue
@@ -96,23 +103,24 @@ extension CoordinatorMachine {
                 "a batch of \(batch.count) tasks is larger than this client's admission burst of \(settings.admissionBurst); send smaller batches")
         }
         var batchBytes = 0
-        var idsInBatch = Set<String>()
+        var idsInBatch = Set<TaskKey>()  // by bytes, as the ledger tells ids apart
         idsInBatch.reserveCapacity(batch.count)
-        var keysInBatch = Set<String>()
+        var keysInBatch = Set<IdempotencyIndex.Key>()
         for task in batch {
             if let problem = TaskValidation.problem(with: task, maximumPayloadBytes: settings.maximumPayloadBytes) {
                 return refused(.invalidArgument, "the batch was refused whole: \(problem)", task: task)
             }
-            guard idsInBatch.insert(task.taskID).inserted else {
+            guard idsInBatch.insert(TaskKey(client: client.name, taskID: task.taskID)).inserted else {
                 return refused(
                     .invalidArgument,
                     "the batch was refused whole: task id '\(task.taskID)' appears twice in it; give every task its own id", task: task)
             }
             if let key = task.idempotencyKey {
                 // A resubmission (of an earlier task, or of one earlier in this batch) is answered with that task.
-                if !keysInBatch.insert(key).inserted || idempotency.entry(for: .init(client: client.name, key: key), now: now) != nil { continue }
+                let indexKey = IdempotencyIndex.Key(client: client.name, key: key)
+                if !keysInBatch.insert(indexKey).inserted || idempotency.entry(for: indexKey, now: now) != nil { continue }
             }
-            if taskByKey[TaskKey(client: client.name, taskID: task.taskID)] != nil {
+            if taskByKey[TaskKey(client: client.name, taskID: task.taskID)] != nil || aliasOf[TaskKey(client: client.name, taskID: task.taskID)] != nil {
                 return refused(
                     .invalidArgument,
                     "the batch was refused whole: task id '\(task.taskID)' is already queued or running for client \(client.name); task ids must be unique among a client certificate's unfinished tasks",

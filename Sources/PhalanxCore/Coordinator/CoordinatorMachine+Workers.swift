@@ -26,7 +26,7 @@ extension CoordinatorMachine {
             return [
                 .close(connection, ErrorContext(
                     code: .superseded,
-                    message: "worker \(identity.name) incarnation \(registration.incarnation) is older than incarnation \(newest), which registered since (the worker process was restarted); this process is superseded and must stop",
+                    message: "worker \(identity.name) incarnation \(registration.incarnation) is older than incarnation \(newest), which registered since under the same name (a restart of this worker, or another process started later with its name); this process is superseded and must stop",
                     originNode: settings.nodeName)),
                 .log(CoordinatorLogEntry(
                     .warning, "refused an old incarnation of a worker",
@@ -57,7 +57,10 @@ extension CoordinatorMachine {
         workers[connection] = WorkerPeer(
             identity: identity, capacity: registration.capacity, kinds: registration.kinds, incarnation: registration.incarnation)
         workerByName[identity.name] = connection
-        incarnations[identity.name] = max(newest, registration.incarnation)
+        if registration.incarnation > newest {
+            incarnations[identity.name] = registration.incarnation
+            outbox.changes.append(.workerIncarnation(name: identity.name, registration.incarnation))
+        }
         heartbeats.heard(from: connection, at: now)
         if breakers[identity.name] == nil { breakers[identity.name] = CircuitBreakerMachine(configuration: settings.breaker) }
         outbox.actions.append(.confirmRegistration(connection, worker: identity.name, heartbeatInterval: settings.heartbeatInterval))

@@ -88,6 +88,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         var aliases: [Alias] = []
         /// Unfinished children started by its current attempt.
         var children: [TaskNumber] = []
+        /// The task keys of resubmissions that stand for it (they leave the alias index when it finishes).
+        var aliasKeys: [TaskKey] = []
         var attempt: UInt32 = 0
         var losses: UInt32 = 0
         var placement: Placement = .queued
@@ -130,6 +132,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
 
     var tasks: [TaskNumber: TaskRecord] = [:]
     var taskByKey: [TaskKey: TaskNumber] = [:]
+    /// Resubmissions (by their own key) that stand for unfinished tasks.
+    var aliasOf: [TaskKey: TaskNumber] = [:]
     var queues: [String: TaskQueue] = [:]
     var queuedPerKind: [String: Int] = [:]
     var staleQueueEntries: [String: Int] = [:]
@@ -311,6 +315,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     mutating func removeTask(_ number: TaskNumber, now: Duration) -> TaskRecord? {
         guard let record = tasks.removeValue(forKey: number) else { return nil }
         taskByKey[record.key] = nil
+        for alias in record.aliasKeys where aliasOf[alias] == number { aliasOf[alias] = nil }
         if let key = record.body.idempotencyKey {
             idempotency.finished(record.key.taskID, client: record.key.client, key: key, at: now)
         }

@@ -71,6 +71,11 @@ public enum TaskChange<Spec: Sendable, Output: Sendable>: Sendable {
     case finished(TaskKey, TaskDelivery<Output>)
     /// A task that lost too many workers (it finished too) goes to the dead-letter queue.
     case deadLettered(TaskKey, Spec, ErrorContext, attempts: UInt32)
+    /// A resubmission with an idempotency key was accepted as standing for `original` (a task id
+    /// of the same client): asked for by its own id, it answers with that task.
+    case aliased(TaskKey, original: String)
+    /// A worker name's newest incarnation rose (the fence against its older processes, across restarts).
+    case workerIncarnation(name: String, UInt64)
 }
 
 /// A task read back from the durable record when the coordinator starts.

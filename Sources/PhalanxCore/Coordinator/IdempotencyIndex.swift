@@ -14,6 +14,14 @@ public struct IdempotencyIndex: Sendable {
             self.client = client
             self.key = key
         }
+
+        /// Keys are compared by their UTF-8 bytes, as the ledger compares them.
+        public static func == (lhs: Key, rhs: Key) -> Bool { ByteWise.equal(lhs.key, rhs.key) && ByteWise.equal(lhs.client, rhs.client) }
+
+        public func hash(into hasher: inout Hasher) {
+            ByteWise.hash(client, into: &hasher)
+            ByteWise.hash(key, into: &hasher)
+        }
     }
 
     /// The task a key names.

@@ -1,5 +1,8 @@
-/// A task's identity in the cluster: the submitting node's name plus the id it chose.
-/// Two clients may use the same id; they are different tasks.
+/// A task's identity: the client certificate name that submitted it and the client's own task id.
+///
+/// Two keys are equal when their UTF-8 bytes are, as in the ledger (SQLite compares text as
+/// bytes): Swift's `String` equality would treat canonically equivalent spellings (an NFC and an
+/// NFD "é") as one id, which the ledger keeps apart.
 public struct TaskKey: Sendable, Hashable, CustomStringConvertible {
     public var client: String
     public var taskID: String
@@ -10,4 +13,28 @@ public struct TaskKey: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(client)/\(taskID)" }
+
+    public static func == (lhs: TaskKey, rhs: TaskKey) -> Bool {
+        ByteWise.equal(lhs.taskID, rhs.taskID) && ByteWise.equal(lhs.client, rhs.client)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        ByteWise.hash(client, into: &hasher)
+        ByteWise.hash(taskID, into: &hasher)
+    }
+}
+
+/// Equality and hashing of strings by their UTF-8 bytes (ids and keys are bytes on the wire and in the ledger).
+enum ByteWise {
+    static func equal(_ lhs: String, _ rhs: String) -> Bool {
+        guard lhs.utf8.count == rhs.utf8.count else { return false }
+        var (lhs, rhs) = (lhs, rhs)
+        return lhs.withUTF8 { left in rhs.withUTF8 { right in left.elementsEqual(right) } }
+    }
+
+    static func hash(_ text: String, into hasher: inout Hasher) {
+        var text = text
+        text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        hasher.combine(text.utf8.count)  // ends the field, so ("ab", "c") and ("a", "bc") differ
+    }
 }

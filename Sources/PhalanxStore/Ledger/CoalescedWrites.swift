@@ -37,7 +37,7 @@ public struct CoalescedWrites: Sendable, Hashable {
             let key: TaskKey
             switch change {
             case .accepted(let k, _, _, _), .dispatched(let k, _), .lost(let k, _), .finished(let k, _, _), .cancelRequested(let k): key = k
-            case .deadLettered, .deadLetterRemoved:
+            case .deadLettered, .deadLetterRemoved, .aliased, .workerIncarnation:
                 deadLetterChanges.append(change)
                 continue
             }
@@ -61,7 +61,7 @@ public struct CoalescedWrites: Sendable, Hashable {
                 if writes[position].finished == nil { writes[position].cancelRequested = true }
             case .finished(_, let result, let at):
                 if writes[position].finished == nil { writes[position].finished = (result, at) }  // the first result stands
-            case .deadLettered, .deadLetterRemoved:
+            case .deadLettered, .deadLetterRemoved, .aliased, .workerIncarnation:
                 break  // handled above
             }
         }

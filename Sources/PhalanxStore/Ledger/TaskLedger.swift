@@ -20,6 +20,10 @@ public protocol TaskLedger: Sendable {
     /// Counts one more start of the coordinator and returns the new count (1 on a new ledger).
     func beginIncarnation() async throws(LedgerError) -> UInt64
     func finishedIdempotencyKeys(since unixMilliseconds: Int64, limit: Int) async throws(LedgerError) -> [FinishedIdempotencyKey]
+    /// Resubmissions (by their own key) that stand for unfinished tasks, with the original's task id.
+    func aliasesOfUnfinishedTasks() async throws(LedgerError) -> [(alias: TaskKey, original: String)]
+    /// The newest registered incarnation of every worker name.
+    func workerIncarnations() async throws(LedgerError) -> [String: UInt64]
     /// The dead-letter queue: tasks that lost too many workers, oldest first (at most `limit`).
     func deadLetters(limit: Int) async throws(LedgerError) -> [DeadLetter]
     /// Removes these entries from the dead-letter queue (all of them when `keys` is nil); returns
@@ -76,6 +80,10 @@ public enum LedgerChange: Sendable, Hashable {
     case deadLettered(DeadLetter)
     /// The task leaves the dead-letter queue (it was accepted again).
     case deadLetterRemoved(TaskKey)
+    /// A submitted task with the idempotency key of `original` (same client): it stands for that task.
+    case aliased(TaskKey, original: String, acceptedUnixMilliseconds: Int64)
+    /// The newest incarnation of a worker name that registered (a fence across restarts).
+    case workerIncarnation(name: String, incarnation: UInt64)
 }
 
 extension LedgerChange {
@@ -87,6 +95,8 @@ extension LedgerChange {
         case .dispatched(let key, _), .lost(let key, _), .cancelRequested(let key): key.client.utf8.count + key.taskID.utf8.count + 16
         case .deadLettered(let entry): entry.spec.count + entry.reason.utf8.count + entry.key.taskID.utf8.count + 64
         case .deadLetterRemoved(let key): key.client.utf8.count + key.taskID.utf8.count + 16
+        case .aliased(let key, let original, _): key.client.utf8.count + key.taskID.utf8.count + original.utf8.count + 16
+        case .workerIncarnation(let name, _): name.utf8.count + 16
         }
     }
 }
@@ -104,6 +114,8 @@ public struct StoredTask: Sendable, Hashable {
     public var finishedUnixMilliseconds: Int64?
     /// Its result, once finished.
     public var result: [UInt8]?
+    /// Set when the key looked up was a resubmission standing for this task (its task id).
+    public var original: String?
 
     public init(
         key: TaskKey, spec: [UInt8], attempt: UInt32 = 0, losses: UInt32 = 0, acceptedUnixMilliseconds: Int64,

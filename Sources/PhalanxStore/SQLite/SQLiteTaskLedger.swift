@@ -79,6 +79,19 @@ public final class SQLiteTaskLedger: TaskLedger {
                 CREATE INDEX task_keyed_finished ON task (finished_ms) WHERE idempotency_key IS NOT NULL AND finished_ms IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v6: aliases and worker incarnations") { db in
+            try db.execute(sql: """
+                CREATE TABLE task_alias (
+                    client TEXT NOT NULL,
+                    task_id TEXT NOT NULL,
+                    original_task_id TEXT NOT NULL,
+                    accepted_ms INTEGER NOT NULL,
+                    PRIMARY KEY (client, task_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX task_alias_accepted ON task_alias (accepted_ms);
+                CREATE TABLE worker (name TEXT PRIMARY KEY NOT NULL, incarnation INTEGER NOT NULL) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 
@@ -134,6 +147,12 @@ public final class SQLiteTaskLedger: TaskLedger {
                     ])
             case .deadLetterRemoved(let key):
                 try db.cachedStatement(sql: "DELETE FROM dead_letter WHERE client = ? AND task_id = ?").execute(arguments: [key.client, key.taskID])
+            case .aliased(let key, let original, let at):
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO task_alias (client, task_id, original_task_id, accepted_ms) VALUES (?, ?, ?, ?)")
+                    .execute(arguments: [key.client, key.taskID, original, at])
+            case .workerIncarnation(let name, let incarnation):
+                try db.cachedStatement(sql: "INSERT INTO worker (name, incarnation) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET incarnation = MAX(incarnation, excluded.incarnation)")
+                    .execute(arguments: [name, Int64(bitPattern: incarnation)])
             default:
                 break
             }
@@ -197,8 +216,19 @@ public final class SQLiteTaskLedger: TaskLedger {
             return try await pool.read { db in
                 var found: [TaskKey: StoredTask] = [:]
                 let statement = try db.cachedStatement(sql: "SELECT * FROM task WHERE client = ? AND task_id = ?")
+                let alias = try db.cachedStatement(sql: "SELECT original_task_id FROM task_alias WHERE client = ? AND task_id = ?")
                 for key in keys {
-                    if let row = try Row.fetchOne(statement, arguments: [key.client, key.taskID]) { found[key] = Self.task(from: row) }
+                    if let row = try Row.fetchOne(statement, arguments: [key.client, key.taskID]) {
+                        found[key] = Self.task(from: row)
+                    } else if let original = try String.fetchOne(alias, arguments: [key.client, key.taskID]),
+                        let row = try Row.fetchOne(statement, arguments: [key.client, original])
+                    {
+                        // A resubmission with an idempotency key: it stands for its original.
+                        var task = Self.task(from: row)
+                        task.key = key
+                        task.original = original
+                        found[key] = task
+                    }
                 }
                 return found
             }
@@ -211,7 +241,9 @@ public final class SQLiteTaskLedger: TaskLedger {
         do {
             return try await pool.write { db in
                 try db.execute(sql: "DELETE FROM task WHERE finished_ms IS NOT NULL AND finished_ms < ?", arguments: [unixMilliseconds])
-                return db.changesCount
+                let pruned = db.changesCount
+                try db.execute(sql: "DELETE FROM task_alias WHERE accepted_ms < ?", arguments: [unixMilliseconds])
+                return pruned
             }
         } catch {
             throw LedgerError("cannot prune the task ledger \(path): \(error)")
@@ -248,6 +280,36 @@ public final class SQLiteTaskLedger: TaskLedger {
             }
         } catch {
             throw LedgerError("cannot read the idempotency keys of finished tasks from the task ledger \(path): \(error)")
+        }
+    }
+
+    public func aliasesOfUnfinishedTasks() async throws(LedgerError) -> [(alias: TaskKey, original: String)] {
+        do {
+            return try await pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT a.client, a.task_id, a.original_task_id FROM task_alias a
+                        JOIN task t ON t.client = a.client AND t.task_id = a.original_task_id WHERE t.finished_ms IS NULL
+                        """
+                ).map { (TaskKey(client: $0["client"], taskID: $0["task_id"]), $0["original_task_id"]) }
+            }
+        } catch {
+            throw LedgerError("cannot read the resubmissions of unfinished tasks from the task ledger \(path): \(error)")
+        }
+    }
+
+    public func workerIncarnations() async throws(LedgerError) -> [String: UInt64] {
+        do {
+            return try await pool.read { db in
+                var incarnations: [String: UInt64] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT name, incarnation FROM worker") {
+                    incarnations[row["name"]] = UInt64(bitPattern: row["incarnation"] as Int64)
+                }
+                return incarnations
+            }
+        } catch {
+            throw LedgerError("cannot read worker incarnations from the task ledger \(path): \(error)")
         }
     }
 

@@ -51,8 +51,10 @@ struct SubmitCommand: AsyncParsableCommand {
         guard (1...10_000_000).contains(count) else { throw ValidationError("--count must be in 1...10000000, got \(count)") }
         if let timeoutMs, timeoutMs <= 0 { throw ValidationError("--timeout-ms must be positive, got \(timeoutMs)") }
         guard TaskRequest.Priority(rawValue: priority) != nil else { throw ValidationError("--priority is high, normal or low, got '\(priority)'") }
-        if let idempotencyKey, !(1...(TaskLimits.maximumIdempotencyKeyBytes - 9)).contains(idempotencyKey.utf8.count) {
-            throw ValidationError("--idempotency-key must be 1-\(TaskLimits.maximumIdempotencyKeyBytes - 9) bytes, got \(idempotencyKey.utf8.count)")
+        // With --count N each task's key gets a suffix -0 … -(N-1).
+        let keyLimit = TaskLimits.maximumIdempotencyKeyBytes - (count == 1 ? 0 : "-\(count - 1)".utf8.count)
+        if let idempotencyKey, !(1...keyLimit).contains(idempotencyKey.utf8.count) {
+            throw ValidationError("--idempotency-key must be 1-\(keyLimit) bytes\(count == 1 ? "" : " with --count \(count) (each task's key gets -INDEX)"), got \(idempotencyKey.utf8.count)")
         }
         if let traceparent, TraceContext(traceparent: traceparent) == nil {
             throw ValidationError("--traceparent must be a W3C traceparent like 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 (lower-case hex, ids not all zero), got '\(traceparent)'")
@@ -80,14 +82,18 @@ struct SubmitCommand: AsyncParsableCommand {
             return request
         }
         let started = ContinuousClock.now
+        var receipt = SubmitReceipt(accepted: 0, duplicates: 0)
         do {
-            try await connection.submit(requests)
+            receipt = try await connection.submit(requests)
         } catch {
             printIDs(prefix: prefix, count: count)
             _ = try await reportingErrors { throw error }
         }
+        if receipt.duplicates > 0 && !client.json {
+            print("\(receipt.duplicates) of them had the idempotency key of an earlier task: they do not run again and get that task's outcome")
+        }
         guard wait else {
-            printAccepted(requests.map(\.taskID), prefix: prefix)
+            printAccepted(requests.map(\.taskID), prefix: prefix, duplicates: receipt.duplicates)
             await connection.close()
             return
         }
@@ -118,9 +124,10 @@ struct SubmitCommand: AsyncParsableCommand {
     }
 
     /// Prints what was accepted and the ids to ask for (`phalanx result ID`).
-    private func printAccepted(_ ids: [String], prefix: String) {
+    private func printAccepted(_ ids: [String], prefix: String, duplicates: Int) {
         if client.json {
-            let data = (try? JSONSerialization.data(withJSONObject: ["accepted": ids.count, "task_ids": ids], options: [.sortedKeys])) ?? Data()
+            let object: [String: Any] = ["accepted": ids.count, "duplicates": duplicates, "task_ids": ids]
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
             print(String(decoding: data, as: UTF8.self))
         } else if ids.count <= 20 {
             print("accepted \(ids.count) task(s); their outcomes: phalanx result \(ids.joined(separator: " "))")

@@ -116,3 +116,68 @@ import Testing
         #expect(atLimit.refusal == nil)
     }
 }
+
+/// Ids and keys are bytes, as in the ledger: canonically equivalent spellings are different ids.
+@Suite struct ByteWiseKeyTests {
+    @Test func canonicallyEquivalentSpellingsAreDifferentTaskIDsAndKeys() {
+        let composed = "R\u{E9}", decomposed = "Re\u{301}"
+        #expect(composed == decomposed)  // Swift's String equality says they are the same
+        #expect(TaskKey(client: "app", taskID: composed) != TaskKey(client: "app", taskID: decomposed))
+        #expect(Set([TaskKey(client: "app", taskID: composed), TaskKey(client: "app", taskID: decomposed)]).count == 2)
+        #expect(IdempotencyIndex.Key(client: "app", key: composed) != IdempotencyIndex.Key(client: "app", key: decomposed))
+        #expect(TaskKey(client: "ab", taskID: "c") != TaskKey(client: "a", taskID: "bc"))
+
+        var harness = MachineHarness()
+        let client = harness.connect(.client, "app")
+        var first = harness.task("t1")
+        first.idempotencyKey = composed
+        var second = harness.task("t2")
+        second.idempotencyKey = decomposed
+        let actions = harness.submit([first, second, harness.task(composed), harness.task(decomposed)], from: client)
+        #expect(actions.refusal == nil && actions.duplicates == 0 && actions.acknowledged == 4)
+    }
+}
+
+/// Resubmissions stand for their originals also when asked for by their own ids.
+@Suite struct AliasTests {
+    @Test func aResubmissionIsPersistedAsAnAliasAndAnsweredByItsOwnIDWhileTheOriginalRuns() {
+        var harness = MachineHarness()
+        let first = harness.connect(.client, "app")
+        let (worker, _) = harness.worker("w1")
+        var original = harness.task("pay")
+        original.idempotencyKey = "order"
+        let running = harness.submit([original], from: first).dispatched(to: worker)
+        var retry = harness.task("pay-retry")
+        retry.idempotencyKey = "order"
+        let again = harness.submit([retry], from: first, requestID: 2)
+        let persisted = again.flatMap { action -> [TaskChange<String, String>] in
+            if case .persist(let changes) = action { return changes }
+            return []
+        }
+        #expect(persisted.contains { if case .aliased(TaskKey(client: "app", taskID: "pay-retry"), "pay") = $0 { true } else { false } })
+
+        // Another process asks for the resubmission by its own id: it is pending, not unknown.
+        let later = harness.connect(.client, "app")
+        let attach = harness.machine.attach(from: later, requestID: 3, taskIDs: ["pay-retry"], now: harness.now)
+        #expect(attach.contains { if case .lookUp(later, 3, [], ["pay-retry"]) = $0 { true } else { false } })
+        // Its id is taken while the original runs.
+        #expect(harness.submit(["pay-retry"], from: later, requestID: 4).refusal?.code == .invalidArgument)
+        let done = harness.succeed(running, on: worker)
+        #expect(done.delivered(to: later).map(\.taskID) == ["pay-retry"] && done.delivered(to: later).first?.original == "pay")
+        #expect(harness.machine.aliasOf.isEmpty)  // the alias leaves memory with its original; the ledger keeps it
+    }
+
+    @Test func aRestartedCoordinatorRestoresAliasesOfUnfinishedTasksAndIncarnations() {
+        var harness = MachineHarness()
+        let client = harness.connect(.client, "app")
+        _ = harness.machine.restore(
+            [RestoredTask(key: TaskKey(client: "app", taskID: "pay"), task: harness.task("pay"), attempt: 1, losses: 0)], now: harness.now)
+        harness.machine.restoreAliases([(TaskKey(client: "app", taskID: "pay-retry"), "pay")])
+        let attach = harness.machine.attach(from: client, requestID: 1, taskIDs: ["pay-retry"], now: harness.now)
+        #expect(attach.contains { if case .lookUp(client, 1, [], ["pay-retry"]) = $0 { true } else { false } })
+
+        harness.machine.rememberIncarnations(["w1": 500])
+        let (old, refused) = harness.worker("w1", incarnation: 400)
+        #expect(refused.closed(old)?.code == .superseded)
+    }
+}
