@@ -426,7 +426,7 @@ public actor PhalanxClient {
             } catch {
                 failure = ErrorContext(code: .unavailable, message: "the connection to the coordinator failed: \(error)")
             }
-            await self.connectionEnded(failure ?? ErrorContext(code: .unavailable, message: "the coordinator closed the connection"))
+            await self.connectionEnded(failure ?? ErrorContext(code: .unavailable, message: "the connection to the coordinator ended (it closed it, stopped, or the network failed)"))
         }
         // The documented keep-alive: a Heartbeat at a third of the coordinator's idle timeout.
         if let interval = coordinator.keepAliveInterval {

@@ -93,6 +93,29 @@ extension EndToEnd {
             #expect(cluster.log("submit").contains("reconnected"))
         }
     
+        @Test func submitWaitSurvivesACoordinatorKillWhileItIsStillSendingAndPrintsEveryOutcomeOnce() async throws {
+            // A slow admission rate keeps the submit sending for seconds, so the kill lands in the middle of it.
+            let cluster = try ClusterProcesses(settings: ["admission.tasks_per_second=4000", "admission.burst=1000"])
+            defer { cluster.stopAll() }
+            let watcher = try await cluster.startWithWorkers(["w1"], capacity: 64, client: "admin")
+            try cluster.startCommand(
+                "submit", ["submit"] + cluster.clientArguments + ["--kind", "echo", "--payload", "x", "--count", "12000", "--wait", "--json"])
+            try await eventually("part of the batch is accepted", within: .seconds(20)) { try await watcher.status().tasksAccepted >= 2_000 }
+            let acceptedBeforeKill = try await watcher.status().tasksAccepted
+            await watcher.close()
+            cluster.kill("coordinator")
+            #expect(acceptedBeforeKill < 12_000, "the kill must land while tasks are still being sent")
+            try await cluster.startCoordinator()
+            let status = try await cluster.waitForExit("submit", within: .seconds(60))
+            #expect(status == 0, "submit: \(cluster.log("submit"))")
+            let output = cluster.output("submit")
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output.prefix(300))")
+            #expect(report["succeeded"] as? Int == 12_000 && report["failed"] as? Int == 0)
+            let ids = (report["results"] as? [[String: Any]] ?? []).compactMap { $0["task_id"] as? String }
+            #expect(Set(ids).count == 12_000)
+            #expect(cluster.log("submit").contains("reconnecting to submit the rest"), "\(cluster.log("submit"))")
+        }
+
         @Test func askingForAPendingTaskByIdDoesNotTakeItsOutcomeFromTheSubmitter() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }

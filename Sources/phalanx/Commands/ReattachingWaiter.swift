@@ -31,23 +31,50 @@ struct ReattachingWaiter {
         return outcome
     }
 
+    /// Submits `requests`. If the connection drops before every frame is acknowledged, it
+    /// reconnects, asks the coordinator for every one of them (attaching those it took), and
+    /// submits again only those it does not know: they were never accepted, so none runs twice.
+    mutating func submit(_ requests: [TaskRequest]) async throws -> SubmitReceipt {
+        var remaining = requests
+        var duplicates = 0
+        while true {
+            do {
+                duplicates += try await connection.submit(remaining).duplicates
+                return SubmitReceipt(accepted: requests.count, duplicates: duplicates)
+            } catch let error as ErrorContext {
+                guard await connection.isClosed else { throw error }
+                printError("the connection to the coordinator was lost while submitting (\(error.message)); reconnecting to submit the rest")
+                let lookup = try await reconnect { fresh in try await fresh.attach(remaining.map(\.taskID)) }
+                let unknown = Set(lookup.unknown)
+                remaining = remaining.filter { unknown.contains($0.taskID) }
+                printError("reconnected: the coordinator has \(requests.count - remaining.count) of the \(requests.count) tasks; submitting the other \(remaining.count)")
+            }
+        }
+    }
+
     private mutating func reconnect(reattaching outstanding: ArraySlice<String>) async throws {
         printError("the connection to the coordinator was lost; reconnecting to collect the \(outstanding.count) outstanding outcome(s)")
+        let lookup = try await reconnect { fresh in try await fresh.attach(Array(outstanding)) }
+        if !lookup.unknown.isEmpty {
+            printError("the coordinator does not know \(lookup.unknown.count) of them (another data directory, or pruned)")
+            unknownAfterReconnect.formUnion(lookup.unknown)
+        }
+        printError("reconnected; waiting for the outstanding outcomes")
+    }
+
+    /// Dials again with jittered backoff for up to `reconnectWindow`; `attach` runs on the new
+    /// connection before it replaces the old one.
+    private mutating func reconnect(attaching attach: (PhalanxClient) async throws -> ResultLookup) async throws -> ResultLookup {
         let policy = RetryPolicy(maxAttempts: .max, initialBackoff: .milliseconds(200), maxBackoff: .seconds(2), jitter: .equal)
         let giveUpAt = ContinuousClock.now + reconnectWindow
         var retry = 0
         while true {
             do {
                 let fresh = try await dial()
-                let lookup = try await fresh.attach(Array(outstanding))
-                if !lookup.unknown.isEmpty {
-                    printError("the coordinator does not know \(lookup.unknown.count) of them (another data directory, or pruned)")
-                    unknownAfterReconnect.formUnion(lookup.unknown)
-                }
+                let lookup = try await attach(fresh)
                 await connection.close()
                 connection = fresh
-                printError("reconnected; waiting for the outstanding outcomes")
-                return
+                return lookup
             } catch {
                 retry += 1
                 guard ContinuousClock.now < giveUpAt else {

@@ -82,12 +82,15 @@ struct SubmitCommand: AsyncParsableCommand {
             return request
         }
         let started = ContinuousClock.now
-        var receipt = SubmitReceipt(accepted: 0, duplicates: 0)
+        // Outcomes are collected across a coordinator restart, also one during the submit: its ledger kept the tasks.
+        var waiter = ReattachingWaiter(connection: connection, reconnectWindow: .seconds(60)) { try await client.dial(config) }
+        let receipt: SubmitReceipt
         do {
-            receipt = try await connection.submit(requests)
+            receipt = wait ? try await waiter.submit(requests) : try await connection.submit(requests)
         } catch {
             printIDs(prefix: prefix, count: count)
             _ = try await reportingErrors { throw error }
+            return
         }
         if receipt.duplicates > 0 && !client.json {
             print("\(receipt.duplicates) of them had the idempotency key of an earlier task: they do not run again and get that task's outcome")
@@ -97,8 +100,6 @@ struct SubmitCommand: AsyncParsableCommand {
             await connection.close()
             return
         }
-        // Outcomes are collected across a coordinator restart: its ledger kept the tasks.
-        var waiter = ReattachingWaiter(connection: connection, reconnectWindow: .seconds(60)) { try await client.dial(config) }
         var report = OutcomeReport(json: client.json)
         let ids = requests.map(\.taskID)
         for (index, taskID) in ids.enumerated() {
