@@ -42,6 +42,8 @@ public struct CoordinatorConfiguration: Sendable {
     public var retry = RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(200), maxBackoff: .seconds(10), jitter: .full)
     /// Attempts per task kind where they differ from `retry.maxAttempts` (`[retries]`).
     public var retryAttemptsPerKind: [String: Int] = [:]
+    /// The retry budget per task kind (`retry.budget_*`).
+    public var retryBudget = RetryBudgetSettings()
 
     /// How long the key of a finished task is remembered: the retention, less a minute, so that its
     /// result is still in the ledger whenever a resubmission asks for it.
@@ -91,6 +93,7 @@ public struct CoordinatorConfiguration: Sendable {
         settings.retryAttemptsPerKind = retryAttemptsPerKind
         settings.randomSeed = UInt64.random(in: 1...UInt64.max)
         settings.maximumIdempotencyKeys = maximumIdempotencyKeys
+        settings.retryBudget = retryBudget
         settings.idempotencyWindow = idempotencyWindow
         return settings
     }

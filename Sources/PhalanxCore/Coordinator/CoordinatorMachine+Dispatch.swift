@@ -33,6 +33,7 @@ extension CoordinatorMachine {
                     (target, targetPermit) = (other, otherPermit)
                 }
                 tasks[number]!.attempt += 1
+                if tasks[number]!.attempt == 1 { recordFirstAttempt(of: kind, now: now) }
                 tasks[number]!.placement = .running(worker: target, permit: targetPermit.value, since: now)
                 workers[target]!.running.insert(number)
                 let record = tasks[number]!

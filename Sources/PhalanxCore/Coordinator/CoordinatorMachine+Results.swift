@@ -14,6 +14,7 @@ extension CoordinatorMachine {
         let name = workers[connection]!.identity.name
         var outbox = Outbox()
         var stale = 0
+        var budgetSpent: [String: Int] = [:]
         for result in reported {
             guard let record = tasks[result.task], case .running(let holder, let permit, let since) = record.placement,
                 holder == connection, record.attempt == result.attempt
@@ -31,7 +32,12 @@ extension CoordinatorMachine {
             }
             workers[connection]!.running.remove(result.task)
             workers[connection]!.finished += 1
-            if let failure = result.failure, failure.failureClass == .system, !record.cancelRequested, record.attempt < record.maxAttempts {
+            var retry = result.failure.map { $0.failureClass == .system } ?? false && !record.cancelRequested && record.attempt < record.maxAttempts
+            if retry && !withdrawRetry(of: record.kind, now: now) {
+                budgetSpent[record.kind, default: 0] += 1
+                retry = false
+            }
+            if retry {
                 scheduleRetry(result.task, after: FailedAttempt(attempt: record.attempt, worker: name, output: result.output), from: connection, now: now)
                 endScope(of: record, because: "its parent task \(record.key.taskID) failed and is retried", now: now, into: &outbox)
                 continue
@@ -47,6 +53,11 @@ extension CoordinatorMachine {
                 taskID: record.key.taskID, attempt: record.attempt, worker: name, outcome: .reported(result.output), history: record.history)
             delivery.reportedFailure = result.failure != nil
             finished(record, delivery, now: now, into: &outbox)
+        }
+        for (kind, count) in budgetSpent.sorted(by: { $0.key < $1.key }) {
+            outbox.actions.append(.log(CoordinatorLogEntry(
+                .warning, "system failures not retried: the kind's retry budget is spent (retry.budget_percent of its first attempts)",
+                ["kind": kind, "failures": "\(count)"])))
         }
         if stale > 0 {
             counters.staleResults += UInt64(stale)

@@ -17,6 +17,22 @@ extension CoordinatorMachine {
         retries.insert(number, deadline: now + backoff)
     }
 
+    /// A task of `kind` starts its first attempt: the kind's retry budget grows.
+    mutating func recordFirstAttempt(of kind: String, now: Duration) {
+        let budget = settings.retryBudget
+        retryBudgets[kind, default: RetryBudgetState(ratio: budget.ratio, minimumRetriesPerWindow: budget.minimumPerWindow, window: budget.window)]
+            .recordCall(at: now)
+    }
+
+    /// Takes a retry from `kind`'s budget; false when it is spent (the failure then stands).
+    mutating func withdrawRetry(of kind: String, now: Duration) -> Bool {
+        guard retryBudgets[kind]?.withdrawRetry(at: now) ?? false else {
+            counters.retriesRefusedByBudget += 1
+            return false
+        }
+        return true
+    }
+
     /// Retries whose backoff is over go back to the head of their queues.
     mutating func requeueDueRetries(now: Duration) {
         for number in retries.popExpired(at: now) {

@@ -117,6 +117,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         var failed: UInt64 = 0
         var expired: UInt64 = 0
         var staleResults: UInt64 = 0
+        /// System failures not retried because their kind's retry budget was spent.
+        var retriesRefusedByBudget: UInt64 = 0
         var undeliverable: UInt64 = 0
         var recovered = 0
     }
@@ -152,6 +154,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     var forcedOpen: Set<String> = []
     var breakerRetryAt: Duration?
     var buckets: [String: TokenBucket] = [:]
+    /// Retry budgets by task kind.
+    var retryBudgets: [String: RetryBudgetState] = [:]
     var scheduledWakeUp: Duration?
     var counters = Counters()
 

@@ -25,6 +25,8 @@ public struct CoordinatorSettings: Sendable {
     public var retry = RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(200), maxBackoff: .seconds(10), jitter: .full)
     /// Attempts per task kind where it differs from `retry.maxAttempts` (`[retries]`).
     public var retryAttemptsPerKind: [String: Int] = [:]
+    /// Retries per task kind are at most this share of its first attempts (`retry.budget_*`).
+    public var retryBudget = RetryBudgetSettings()
     /// Seeds the jitter of retry backoffs (fixed in tests; from the system in the coordinator).
     public var randomSeed: UInt64 = 0x5EED
     /// Idempotency keys of finished tasks remembered at most (`coordinator.idempotency_keys`); the
@@ -78,5 +80,20 @@ public enum TaskLimits {
     /// the largest payload always fits one frame, in every direction.
     public static func maximumPayloadBytes(forFrameBytes frameBytes: Int) -> Int {
         max(0, frameBytes - frameReserveBytes)
+    }
+}
+
+/// A retry budget: over a sliding window, retries of a task kind may be at most `ratio` of its
+/// first attempts, plus `minimumPerWindow`. It keeps retries from multiplying the load on whatever
+/// the kind calls while that is down.
+public struct RetryBudgetSettings: Sendable, Hashable {
+    public var ratio: Double
+    public var minimumPerWindow: Int
+    public var window: Duration
+
+    public init(ratio: Double = 0.1, minimumPerWindow: Int = 10, window: Duration = .seconds(10)) {
+        self.ratio = ratio
+        self.minimumPerWindow = minimumPerWindow
+        self.window = window
     }
 }

@@ -42,6 +42,9 @@ extension ClusterConfig {
             maxAttempts: integer("retry.max_attempts"), initialBackoff: .milliseconds(integer("retry.initial_backoff_ms")),
             maxBackoff: .milliseconds(max(integer("retry.max_backoff_ms"), integer("retry.initial_backoff_ms"))), jitter: .full)
         configuration.retryAttemptsPerKind = retries
+        configuration.retryBudget = RetryBudgetSettings(
+            ratio: Double(integer("retry.budget_percent")) / 100, minimumPerWindow: integer("retry.budget_minimum"),
+            window: .milliseconds(integer("retry.budget_window_ms")))
         configuration.maximumIdempotencyKeys = integer("coordinator.idempotency_keys")
         return configuration
     }

@@ -116,3 +116,52 @@ import Testing
         #expect(harness.wakeUp().dispatched.isEmpty && harness.machine.heldCount == 0)
     }
 }
+
+/// The retry budget: while whatever a kind calls is down, retries do not multiply its load.
+@Suite struct RetryBudgetTests {
+    @Test func duringADownstreamOutageTheDownstreamReceivesAtMostTenPercentMoreThanTheOfferedLoad() {
+        var harness = MachineHarness { settings in
+            settings.retry = RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(10), maxBackoff: .milliseconds(10), jitter: .none)
+            settings.retryBudget = RetryBudgetSettings(ratio: 0.1, minimumPerWindow: 10, window: .seconds(10))
+            // The worker itself is healthy (its breaker stays closed); what it calls is down.
+            settings.breaker.slidingWindow = .countBased(size: 1_000_000)
+            settings.breaker.minimumNumberOfCalls = 1_000_000
+        }
+        let client = harness.connect(.client, "app")
+        let (worker, _) = harness.worker("w1", capacity: 50)
+        var calls = 0  // attempts that reached the (failing) downstream
+        var finished = 0
+        for second in 0..<5 {
+            // 200 tasks a second, each failing for a system reason: the downstream is down.
+            var running = harness.submit((0..<200).map { "t\(second)-\($0)" }, from: client, requestID: UInt64(second + 1)).dispatched(to: worker)
+            for _ in 0..<200 {
+                guard !running.isEmpty else { break }
+                calls += running.count
+                let actions = harness.fail(running, on: worker)
+                finished += actions.delivered(to: client).count
+                harness.advance(by: .milliseconds(10))
+                running = actions.dispatched(to: worker) + harness.wakeUp().dispatched(to: worker)
+            }
+            harness.advance(by: .seconds(1))
+        }
+        let offered = 1_000
+        print("retry budget: \(calls) calls for an offered load of \(offered)")
+        #expect(finished == offered)
+        #expect(calls <= Int(Double(offered) * 1.1) + 10, "calls \(calls) for an offered load of \(offered)")
+        #expect(calls > offered)  // some retries did happen, within the budget
+        #expect(harness.machine.counters.retriesRefusedByBudget > 0)
+    }
+
+    @Test func aHealthyKindRetriesItsRareFailuresAsUsual() {
+        var harness = MachineHarness { settings in
+            settings.retry = RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(10), maxBackoff: .milliseconds(10), jitter: .none)
+        }
+        let client = harness.connect(.client, "app")
+        let (worker, _) = harness.worker("w1", capacity: 100)
+        let running = harness.submit((0..<100).map { "t\($0)" }, from: client).dispatched(to: worker)
+        _ = harness.succeed(Array(running.dropFirst()), on: worker)
+        _ = harness.fail([running[0]], on: worker)  // one failure in a hundred calls
+        harness.advance(by: .milliseconds(20))
+        #expect(harness.wakeUp().dispatched(to: worker).map(\.attempt) == [2])
+    }
+}
