@@ -6,8 +6,12 @@ extension CoordinatorMachine {
     mutating func assign(now: Duration, into outbox: inout Outbox) {
         guard queuedCount > 0, !workers.isEmpty else { return }
         expireQueuedTasks(now: now, into: &outbox)
-        let kinds = queuedPerKind.filter { $0.value > 0 }.keys.sorted()
+        var kinds: [String] = []
+        for (kind, queued) in queuedPerKind where queued > 0 { kinds.append(kind) }
+        kinds.sort()
         var refusedByBreaker = Set<ConnectionID>()
+        var firstAttempts: [String: Int] = [:]
+        defer { for (kind, count) in firstAttempts { recordFirstAttempts(count, of: kind, now: now) } }
         var progress = true
         while progress && queuedCount > 0 {
             progress = false
@@ -33,7 +37,7 @@ extension CoordinatorMachine {
                     (target, targetPermit) = (other, otherPermit)
                 }
                 tasks[number]!.attempt += 1
-                if tasks[number]!.attempt == 1 { recordFirstAttempt(of: kind, now: now) }
+                if tasks[number]!.attempt == 1 { firstAttempts[kind, default: 0] += 1 }
                 tasks[number]!.placement = .running(worker: target, permit: targetPermit.value, since: now)
                 workers[target]!.running.insert(number)
                 let record = tasks[number]!
@@ -45,7 +49,7 @@ extension CoordinatorMachine {
     }
 
     /// A permit from the worker's breaker (`.some(nil)` when it has none), or nil when it refuses.
-    private mutating func breakerPermit(for name: String, now: Duration, into outbox: inout Outbox) -> Box<CircuitBreakerPermit?>? {
+    mutating func breakerPermit(for name: String, now: Duration, into outbox: inout Outbox) -> Box<CircuitBreakerPermit?>? {
         if forcedOpen.contains(name) { return nil }
         guard breakers[name] != nil else { return Box(value: nil) }
         let (decision, transition) = breakers[name]!.acquirePermission(now: now)
@@ -63,7 +67,7 @@ extension CoordinatorMachine {
         }
     }
 
-    private func leastLoadedWorker(serving kind: String, excluding excluded: Set<ConnectionID>) -> ConnectionID? {
+    func leastLoadedWorker(serving kind: String, excluding excluded: Set<ConnectionID>) -> ConnectionID? {
         var best: (connection: ConnectionID, load: Double)?
         for (connection, worker) in workers
         where worker.freeCapacity > 0 && !worker.draining && worker.kinds.contains(kind) && !excluded.contains(connection) {
@@ -76,7 +80,7 @@ extension CoordinatorMachine {
     }
 
     /// The next task still queued in `kind`'s queue (entries of tasks that finished while queued are skipped).
-    private mutating func popQueued(_ kind: String) -> TaskNumber? {
+    mutating func popQueued(_ kind: String) -> TaskNumber? {
         while let number = queues[kind]?.popFirst() {
             guard case .queued? = tasks[number]?.placement else {
                 staleQueueEntries[kind, default: 1] -= 1

@@ -54,11 +54,7 @@ extension CoordinatorMachine {
             delivery.reportedFailure = result.failure != nil
             finished(record, delivery, now: now, into: &outbox)
         }
-        for (kind, count) in budgetSpent.sorted(by: { $0.key < $1.key }) {
-            outbox.actions.append(.log(CoordinatorLogEntry(
-                .warning, "system failures not retried: the kind's retry budget is spent (retry.budget_percent of its first attempts)",
-                ["kind": kind, "failures": "\(count)"])))
-        }
+        if !budgetSpent.isEmpty { logRetryBudgetSpent(budgetSpent, into: &outbox) }
         if stale > 0 {
             counters.staleResults += UInt64(stale)
             outbox.actions.append(.log(CoordinatorLogEntry(
@@ -66,5 +62,15 @@ extension CoordinatorMachine {
         }
         assign(now: now, into: &outbox)
         return finish(&outbox, now: now)
+    }
+
+    /// Kept out of ``results(from:_:now:)``: with this loop inlined there, cross-module optimization
+    /// no longer serializes `results`, and the shell runs it unspecialized (measured: −13 % throughput).
+    private func logRetryBudgetSpent(_ spent: [String: Int], into outbox: inout Outbox) {
+        for (kind, count) in spent.sorted(by: { $0.key < $1.key }) {
+            outbox.actions.append(.log(CoordinatorLogEntry(
+                .warning, "system failures not retried: the kind's retry budget is spent (retry.budget_percent of its first attempts)",
+                ["kind": kind, "failures": "\(count)"])))
+        }
     }
 }

@@ -17,11 +17,11 @@ extension CoordinatorMachine {
         retries.insert(number, deadline: now + backoff)
     }
 
-    /// A task of `kind` starts its first attempt: the kind's retry budget grows.
-    mutating func recordFirstAttempt(of kind: String, now: Duration) {
+    /// `count` tasks of `kind` started their first attempt: the kind's retry budget grows.
+    mutating func recordFirstAttempts(_ count: Int, of kind: String, now: Duration) {
         let budget = settings.retryBudget
         retryBudgets[kind, default: RetryBudgetState(ratio: budget.ratio, minimumRetriesPerWindow: budget.minimumPerWindow, window: budget.window)]
-            .recordCall(at: now)
+            .recordCall(at: now, count: count)
     }
 
     /// Takes a retry from `kind`'s budget; false when it is spent (the failure then stands).

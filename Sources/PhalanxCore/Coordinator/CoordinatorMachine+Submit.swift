@@ -120,7 +120,8 @@ extension CoordinatorMachine {
                 let indexKey = IdempotencyIndex.Key(client: client.name, key: key)
                 if !keysInBatch.insert(indexKey).inserted || idempotency.entry(for: indexKey, now: now) != nil { continue }
             }
-            if taskByKey[TaskKey(client: client.name, taskID: task.taskID)] != nil || aliasOf[TaskKey(client: client.name, taskID: task.taskID)] != nil {
+            let key = TaskKey(client: client.name, taskID: task.taskID)
+            if taskByKey[key] != nil || (!aliasOf.isEmpty && aliasOf[key] != nil) {
                 return refused(
                     .invalidArgument,
                     "the batch was refused whole: task id '\(task.taskID)' is already queued or running for client \(client.name); task ids must be unique among a client certificate's unfinished tasks",

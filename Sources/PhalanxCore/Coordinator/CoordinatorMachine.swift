@@ -265,26 +265,20 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     mutating func finish(_ outbox: inout Outbox, now: Duration) -> [Action] {
         var actions: [Action] = outbox.changes.isEmpty ? [] : [.persist(outbox.changes)]
         actions.append(contentsOf: outbox.actions)
-        for (connection, assignments) in outbox.assignments.sorted(by: { $0.key < $1.key }) {
-            actions.append(.dispatch(connection, assignments))
-        }
-        for (connection, deliveries) in outbox.deliveries.sorted(by: { $0.key < $1.key }) {
-            actions.append(.deliver(connection, deliveries))
-        }
-        for (connection, results) in outbox.childResults.sorted(by: { $0.key < $1.key }) {
-            actions.append(.deliverToParent(connection, results))
-        }
-        for (connection, attempts) in outbox.stops.sorted(by: { $0.key < $1.key }) {
-            actions.append(.cancelAttempts(connection, attempts))
-        }
-        if let next = nextWakeUp(), scheduledWakeUp.map({ next < $0 }) ?? true {
+        // No closures in this hot generic function: with them, cross-module optimization does not
+        // serialize it, and the shell runs it unspecialized (the same holds for `assign` and `results`).
+        for connection in outbox.assignments.keys.sorted() { actions.append(.dispatch(connection, outbox.assignments[connection]!)) }
+        for connection in outbox.deliveries.keys.sorted() { actions.append(.deliver(connection, outbox.deliveries[connection]!)) }
+        for connection in outbox.childResults.keys.sorted() { actions.append(.deliverToParent(connection, outbox.childResults[connection]!)) }
+        for connection in outbox.stops.keys.sorted() { actions.append(.cancelAttempts(connection, outbox.stops[connection]!)) }
+        if let next = nextWakeUp(), scheduledWakeUp == nil || next < scheduledWakeUp! {
             scheduledWakeUp = next
             actions.append(.scheduleWakeUp(at: next))
         }
         return actions
     }
 
-    private func nextWakeUp() -> Duration? {
+    func nextWakeUp() -> Duration? {
         var candidates: [Duration] = []
         if let deadline = deadlines.earliest { candidates.append(deadline) }
         if let expiry = heartbeats.nextExpiry { candidates.append(expiry) }
@@ -319,7 +313,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     mutating func removeTask(_ number: TaskNumber, now: Duration) -> TaskRecord? {
         guard let record = tasks.removeValue(forKey: number) else { return nil }
         taskByKey[record.key] = nil
-        for alias in record.aliasKeys where aliasOf[alias] == number { aliasOf[alias] = nil }
+        if !record.aliasKeys.isEmpty { for alias in record.aliasKeys where aliasOf[alias] == number { aliasOf[alias] = nil } }
         if let key = record.body.idempotencyKey {
             idempotency.finished(record.key.taskID, client: record.key.client, key: key, at: now)
         }

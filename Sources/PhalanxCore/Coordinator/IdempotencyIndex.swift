@@ -57,7 +57,7 @@ public struct IdempotencyIndex: Sendable {
     /// A new task was accepted: it takes its key, and a finished task of the same id is forgotten
     /// (its result in the ledger is replaced by the new task's).
     public mutating func accepted(_ taskID: String, client: String, key: String?, number: TaskNumber) {
-        if let old = keyOfFinished.removeValue(forKey: TaskKey(client: client, taskID: taskID)) {
+        if !keyOfFinished.isEmpty, let old = keyOfFinished.removeValue(forKey: TaskKey(client: client, taskID: taskID)) {
             entries[Key(client: client, key: old)] = nil
         }
         guard let key else { return }

@@ -21,9 +21,9 @@ public struct RetryBudgetState: Sendable {
             subtract: { $0.calls -= $1.calls; $0.retries -= $1.retries })
     }
 
-    /// Records a first attempt at `now`.
-    public mutating func recordCall(at now: Duration) {
-        buckets.record(Counts(calls: 1), at: now)
+    /// Records a first attempt at `now` (or `count` of them).
+    public mutating func recordCall(at now: Duration, count: Int = 1) {
+        buckets.record(Counts(calls: count), at: now)
     }
 
     /// Takes one retry from the budget if it has one at `now`; returns whether it did.
