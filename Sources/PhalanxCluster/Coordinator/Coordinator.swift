@@ -388,6 +388,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         let wire = assignments.map { assignment in
             var message = Phalanx_V1_Assignment()
             message.task = assignment.spec
+            if let childID = assignment.childID { message.task.taskID = childID }
             message.attempt = assignment.attempt
             message.dispatchID = assignment.task
             return message

@@ -42,7 +42,8 @@ extension CoordinatorMachine {
                 workers[target]!.running.insert(number)
                 let record = tasks[number]!
                 if record.body.parent == nil { outbox.changes.append(.dispatched(record.key, attempt: record.attempt)) }
-                outbox.assignments[target, default: []].append(TaskAssignment(task: number, attempt: record.attempt, spec: record.spec))
+                outbox.assignments[target, default: []].append(TaskAssignment(
+                    task: number, attempt: record.attempt, spec: record.spec, childID: record.body.parent == nil ? nil : record.key.taskID))
                 progress = true
             }
         }

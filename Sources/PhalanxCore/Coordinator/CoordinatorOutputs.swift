@@ -102,6 +102,9 @@ public struct TaskAssignment<Spec: Sendable>: Sendable {
     public let task: TaskNumber
     public let attempt: UInt32
     public let spec: Spec
+    /// For a child task: its full id (`<parent id>/<attempt>/<name>`), which the spec (sent with its
+    /// name only) does not carry; the shell puts it in the dispatched spec so every node logs it.
+    public var childID: String? = nil
 }
 
 /// One finished task on its way to the client that submitted it.
