@@ -42,6 +42,16 @@ extension EndToEnd {
             await client.close()
         }
 
+        @Test func aTreeWithMoreWaitingParentsThanSlotsFinishesInsteadOfDeadlocking() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1"], capacity: 2)
+            // 7 inner nodes wait for children on 2 slots: waiting parents hold none.
+            let outcome = try await client.run([TaskRequest(taskID: "wide", kind: "tree", text: "3 2 10")])[0]
+            #expect(outcome.outputText == "8", "\(outcome.result)")
+            await client.close()
+        }
+
         @Test func aFailingLeafCancelsItsSiblingsAndTheRootErrorCarriesTheLeafsCause() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }

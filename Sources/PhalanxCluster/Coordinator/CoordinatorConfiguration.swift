@@ -45,9 +45,10 @@ public struct CoordinatorConfiguration: Sendable {
     /// The retry budget per task kind (`retry.budget_*`).
     public var retryBudget = RetryBudgetSettings()
 
-    /// How long the key of a finished task is remembered: the retention, less a minute, so that its
-    /// result is still in the ledger whenever a resubmission asks for it.
-    public var idempotencyWindow: Duration { max(.zero, retention - .seconds(60)) }
+    /// How long the key of a finished task is remembered: the retention, less a margin (a minute,
+    /// or a tenth of a short retention), so that its result is still in the ledger whenever a
+    /// resubmission asks for it.
+    public var idempotencyWindow: Duration { retention - min(.seconds(60), retention / 10) }
 
     /// The task ledger's file.
     public var ledgerPath: String { "\(dataDirectory)/tasks.sqlite" }

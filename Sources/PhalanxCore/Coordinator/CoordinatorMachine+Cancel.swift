@@ -13,7 +13,9 @@ extension CoordinatorMachine {
         var notRunning: [String] = []
         var seen = Set<String>()
         for taskID in taskIDs where seen.insert(taskID).inserted {
-            guard let number = taskByKey[TaskKey(client: client.identity.name, taskID: taskID)] else {
+            let key = TaskKey(client: client.identity.name, taskID: taskID)
+            // A resubmission's id cancels its original; a child task is its parent's to end, not a client's.
+            guard let number = taskByKey[key] ?? aliasOf[key], tasks[number]?.body.parent == nil else {
                 notRunning.append(taskID)
                 continue
             }

@@ -72,7 +72,7 @@ extension CoordinatorMachine {
         var best: (connection: ConnectionID, load: Double)?
         for (connection, worker) in workers
         where worker.freeCapacity > 0 && !worker.draining && worker.kinds.contains(kind) && !excluded.contains(connection) {
-            let load = Double(worker.running.count) / Double(worker.capacity)
+            let load = Double(worker.busy) / Double(worker.capacity)
             if best == nil || load < best!.load || (load == best!.load && worker.identity.name < workers[best!.connection]!.identity.name) {
                 best = (connection, load)
             }

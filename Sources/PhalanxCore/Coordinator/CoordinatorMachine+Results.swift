@@ -30,6 +30,7 @@ extension CoordinatorMachine {
                         ["worker": name, "from": transition.from.rawValue, "to": transition.to.rawValue])))
                 }
             }
+            stopWaiting(result.task)
             workers[connection]!.running.remove(result.task)
             workers[connection]!.finished += 1
             var retry = result.failure.map { $0.failureClass == .system } ?? false && !record.cancelRequested && record.attempt < record.maxAttempts

@@ -63,6 +63,11 @@ extension CoordinatorMachine {
                 parent: ParentLink(number: number, attempt: attempt, name: name, failFast: policy == .failFast))
             tasks[number]!.children.append(nextTaskNumber)
         }
+        if !tasks[number]!.waitingForChildren {
+            // While it waits, its slot runs other work (its own children, say).
+            tasks[number]!.waitingForChildren = true
+            workers[connection]!.waiting += 1
+        }
         counters.accepted += UInt64(children.count)
         outbox.actions.append(.spawnReply(connection, requestID: requestID, accepted: children.count, nil))
         expireQueuedTasks(now: now, into: &outbox)
@@ -81,6 +86,7 @@ extension CoordinatorMachine {
             return  // its parent's attempt ended first: nobody waits for this result
         }
         tasks[link.number]!.children.remove(at: index)
+        if tasks[link.number]!.children.isEmpty { stopWaiting(link.number) }
         if case .running(let worker, _, _) = parent.placement {
             outbox.childResults[worker, default: []].append(
                 ChildResult(parent: link.number, parentAttempt: link.attempt, name: link.name, delivery: delivery))
@@ -95,8 +101,19 @@ extension CoordinatorMachine {
     /// Cancels the unfinished children of `record`'s attempt, wherever they run.
     mutating func endScope(of record: TaskRecord, because reason: String, now: Duration, into outbox: inout Outbox) {
         guard !record.children.isEmpty else { return }
-        if let number = taskByKey[record.key], tasks[number]?.body === record.body { tasks[number]!.children = [] }
+        if let number = taskByKey[record.key], tasks[number]?.body === record.body {
+            tasks[number]!.children = []
+            stopWaiting(number)
+        }
         for child in record.children { cancelTask(child, reason, now: now, into: &outbox) }
+    }
+
+    /// A parent no longer waits for children (none left, or its attempt leaves its worker): its
+    /// slot counts as busy again.
+    mutating func stopWaiting(_ number: TaskNumber) {
+        guard tasks[number]?.waitingForChildren == true else { return }
+        tasks[number]!.waitingForChildren = false
+        if case .running(let worker, _, _) = tasks[number]!.placement, workers[worker] != nil { workers[worker]!.waiting -= 1 }
     }
 
     /// Cancels one task: a queued one finishes `CANCELLED` at once; a running one's worker is told

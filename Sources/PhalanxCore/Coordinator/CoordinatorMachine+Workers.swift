@@ -90,6 +90,7 @@ extension CoordinatorMachine {
                 record.attempt == attempt
             else { continue }
             if let permit { breakers[workers[connection]!.identity.name]?.release(permit) }
+            stopWaiting(number)
             workers[connection]!.running.remove(number)
             requeueAtHead(number)
             endScope(of: record, because: "its parent task \(record.key.taskID) was handed back by a draining worker", now: now, into: &outbox)
@@ -151,6 +152,7 @@ extension CoordinatorMachine {
     mutating func requeueAtHead(_ number: TaskNumber) {
         guard let record = tasks[number] else { return }
         tasks[number]!.placement = .queued
+        tasks[number]!.waitingForChildren = false  // its worker's count was settled (or the worker is gone)
         queues[record.kind, default: TaskQueue()].prepend(number, priority: record.priority)
         queuedPerKind[record.kind, default: 0] += 1
         queuedCount += 1

@@ -28,8 +28,12 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         var running: Set<TaskNumber> = []
         var finished = 0
         var draining = false
+        /// Running parents that wait for their children: they hold no slot, so that a tree wider
+        /// than the cluster's slots cannot deadlock with every slot held by a waiting parent.
+        var waiting = 0
 
-        var freeCapacity: Int { capacity - running.count }
+        var busy: Int { running.count - waiting }
+        var freeCapacity: Int { capacity - busy }
     }
 
     enum Placement: Sendable {
@@ -90,6 +94,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         var children: [TaskNumber] = []
         /// The task keys of resubmissions that stand for it (they leave the alias index when it finishes).
         var aliasKeys: [TaskKey] = []
+        /// Its attempt runs and waits for children: its worker's slot is free meanwhile.
+        var waitingForChildren = false
         var attempt: UInt32 = 0
         var losses: UInt32 = 0
         var placement: Placement = .queued

@@ -13,7 +13,8 @@ import Testing
     {
         let root = harness.submit(["root"], from: client).dispatched(to: worker)[0]
         let actions = harness.machine.spawn(
-            from: worker, requestID: 7, parent: root.task, attempt: root.attempt, children: names.map { harness.task($0) }, policy: policy, now: harness.now)
+            from: worker, requestID: 7, parent: root.task, attempt: root.attempt, children: names.map { harness.task($0, kind: "other") }, policy: policy,
+            now: harness.now)
         return (root, actions)
     }
 
@@ -35,7 +36,7 @@ import Testing
         var harness = Harness()
         let client = harness.connect(.client, "app")
         let (w1, _) = harness.worker("w1", capacity: 1)
-        let (w2, _) = harness.worker("w2", capacity: 4)
+        let (w2, _) = harness.worker("w2", capacity: 4, kinds: ["other"])
         let (_, spawned) = root(&harness, client: client, on: w1, children: ["a", "b"])
         #expect(spawned.contains { if case .spawnReply(w1, 7, 2, nil) = $0 { true } else { false } })
         let children = spawned.dispatched(to: w2)
@@ -51,22 +52,23 @@ import Testing
         var harness = Harness()
         let client = harness.connect(.client, "app")
         let (w1, _) = harness.worker("w1", capacity: 1)
-        let (w2, _) = harness.worker("w2", capacity: 2)
+        let (w2, _) = harness.worker("w2", capacity: 2, kinds: ["other"])
         let (_, spawned) = root(&harness, client: client, on: w1, children: ["a", "b", "c"])
         let running = spawned.dispatched(to: w2)  // a and b run; c waits in the queue
+        #expect(running.map(\.spec) == ["a", "b"] && harness.machine.queuedCount == 1)
         let failed = harness.fail([running[0]], on: w2, .business)
         let reported = childResults(failed, to: w1)
         #expect(reported.map(\.name) == ["a", "c"])  // c, still queued, ends CANCELLED at once
         #expect(reported.last?.delivery.error?.code == .cancelled)
         #expect(stops(failed) == [running[1].task])  // b is stopped on w2
-        #expect(harness.machine.queuedCount == 0)  // c finished CANCELLED without running
+        #expect(harness.machine.queuedCount == 0)
     }
 
     @Test func withThePolicyAllAFailureCancelsNothing() {
         var harness = Harness()
         let client = harness.connect(.client, "app")
         let (w1, _) = harness.worker("w1", capacity: 1)
-        let (w2, _) = harness.worker("w2", capacity: 2)
+        let (w2, _) = harness.worker("w2", capacity: 2, kinds: ["other"])
         let (_, spawned) = root(&harness, client: client, on: w1, children: ["a", "b"], policy: .all)
         let running = spawned.dispatched(to: w2)
         #expect(stops(harness.fail([running[0]], on: w2, .business)).isEmpty)
@@ -76,7 +78,7 @@ import Testing
     @Test func cancellingTheRootReachesEveryDescendantAtOnce() {
         var harness = Harness()
         let client = harness.connect(.client, "app")
-        let (w1, _) = harness.worker("w1", capacity: 10)
+        let (w1, _) = harness.worker("w1", capacity: 10, kinds: ["echo", "other"])
         let (rootTask, spawned) = root(&harness, client: client, on: w1, children: ["mid"])
         let mid = spawned.dispatched(to: w1)[0]
         let leaves = harness.machine.spawn(
@@ -92,9 +94,12 @@ import Testing
         var harness = Harness()
         let client = harness.connect(.client, "app")
         let (w1, _) = harness.worker("w1", capacity: 1)
-        let (w2, _) = harness.worker("w2", capacity: 4)
-        let (rootTask, spawned) = root(&harness, client: client, on: w1, children: ["a"])
-        let child = spawned.dispatched(to: w2)[0]
+        let (w2, _) = harness.worker("w2", capacity: 4, kinds: ["echo", "other"])
+        let rootTask = harness.submit(["root"], from: client).dispatched(to: w1)[0]
+        let spawned = harness.machine.spawn(
+            from: w1, requestID: 7, parent: rootTask.task, attempt: 1, children: [harness.task("a", kind: "other")], policy: .failFast,
+            now: harness.now)
+        let child = try! #require(spawned.dispatched(to: w2).first)  // only w2 serves "other"
         // w1 dies: the root runs again (attempt 2, on w2) and the child of attempt 1 is stopped.
         let lost = harness.machine.disconnected(w1, now: harness.now)
         #expect(stops(lost) == [child.task])
@@ -138,11 +143,62 @@ import Testing
         let (w1, _) = harness.worker("w1", capacity: 1)
         let root = harness.submit([harness.task("root", timeout: .seconds(2))], from: client).dispatched(to: w1)[0]
         _ = harness.machine.spawn(
-            from: w1, requestID: 1, parent: root.task, attempt: 1, children: [harness.task("slow", timeout: .seconds(60))], policy: .failFast,
-            now: harness.now)
-        // The child waits in the queue (w1 is full); it expires with its parent's deadline, not its own.
-        harness.advance(by: .seconds(3))
+            from: w1, requestID: 1, parent: root.task, attempt: 1, children: [harness.task("slow", kind: "other", timeout: .seconds(60))],
+            policy: .failFast, now: harness.now)
+        // The child waits in the queue (no worker serves its kind); it expires with its parent's deadline, not its own.
+        harness.advance(by: .seconds(1))
         _ = harness.wakeUp()
+        #expect(harness.machine.queuedCount == 1)
+        harness.advance(by: .seconds(2))
+        let expired = harness.wakeUp()
         #expect(harness.machine.queuedCount == 0)
+        #expect(childResults(expired, to: w1).first?.delivery.error?.code == .deadlineExceeded)
+    }
+}
+
+/// A parent waiting for its children holds no slot: a tree wider than the cluster cannot deadlock.
+@Suite struct WaitingParentTests {
+    @Test func aTreeDeeperThanTheSlotsStillRunsBecauseWaitingParentsFreeTheirSlots() {
+        var harness = MachineHarness()
+        let client = harness.connect(.client, "app")
+        let (worker, _) = harness.worker("w1", capacity: 1)
+        var parent = harness.submit(["root"], from: client).dispatched(to: worker)[0]
+        // Three levels on one slot: each parent starts one child and waits for it.
+        for level in 1...3 {
+            let child = harness.machine.spawn(
+                from: worker, requestID: UInt64(level), parent: parent.task, attempt: parent.attempt, children: [harness.task("c")],
+                policy: .failFast, now: harness.now
+            ).dispatched(to: worker)
+            #expect(child.count == 1, "level \(level): the waiting parent's slot runs its child")
+            parent = child[0]
+        }
+        #expect(harness.machine.workers[worker]!.busy == 1)
+        // The leaf finishes; its parent is busy again, so nothing else may start on the slot.
+        _ = harness.succeed([parent], on: worker)
+        #expect(harness.machine.workers[worker]!.busy == 1 && harness.machine.workers[worker]!.waiting == 2)
+        #expect(harness.submit(["other"], from: client, requestID: 9).dispatched(to: worker).isEmpty)
+    }
+}
+
+/// What a client may cancel by id: its own tasks and resubmissions of them, not children.
+@Suite struct CancelByIDTests {
+    @Test func aChildCannotBeCancelledByItsIDButAResubmissionCancelsItsOriginal() {
+        var harness = MachineHarness()
+        let client = harness.connect(.client, "app")
+        let (worker, _) = harness.worker("w1", capacity: 4)
+        let root = harness.submit(["root"], from: client).dispatched(to: worker)[0]
+        _ = harness.machine.spawn(
+            from: worker, requestID: 1, parent: root.task, attempt: 1, children: [harness.task("c")], policy: .failFast, now: harness.now)
+        let child = harness.machine.cancel(from: client, requestID: 2, taskIDs: ["root/1/c"], now: harness.now)
+        #expect(child.contains { if case .cancelReply(_, 2, [], ["root/1/c"]) = $0 { true } else { false } })
+
+        var original = harness.task("pay")
+        original.idempotencyKey = "k"
+        _ = harness.submit([original], from: client, requestID: 3)
+        var retry = harness.task("pay-retry")
+        retry.idempotencyKey = "k"
+        _ = harness.submit([retry], from: client, requestID: 4)
+        let cancel = harness.machine.cancel(from: client, requestID: 5, taskIDs: ["pay-retry"], now: harness.now)
+        #expect(cancel.contains { if case .cancelReply(_, 5, ["pay-retry"], []) = $0 { true } else { false } })
     }
 }
