@@ -24,8 +24,6 @@ public actor PhalanxClient {
     private let settings: Settings
     private var nextRequestID: UInt64 = 0
     private var acks = AckSlots<Phalanx_V1_SubmitAck>()
-    /// Idempotent resubmissions among the tasks acknowledged on this connection.
-    private var acknowledgedDuplicates = 0
     private var waitingOutcomes: [String: CheckedContinuation<TaskOutcome, Never>] = [:]
     private var unfinished: Set<String> = []
     private var arrived: OutcomeBuffer
@@ -116,44 +114,50 @@ public actor PhalanxClient {
         // coordinator's group commit (the acknowledgement waits for its fsync) is not paid once per frame.
         var inFlight: [SubmitFrame] = []
         var inFlightHead = 0
-        let duplicatesBefore = acknowledgedDuplicates
-        var accepted = 0
-        var refusal: ErrorContext?
+        var tally = SubmitTally()
         do {
-            for chunk in chunks where refusal == nil {
+            for chunk in chunks where tally.refusal == nil {
                 let trace = TraceContext.current?.childSpan() ?? .newTrace()
                 inFlight.append(try sendFrame(chunk, trace: trace, retryUntil: ContinuousClock.now + settings.overloadRetryWindow))
-                while refusal == nil, inFlight.count - inFlightHead >= Self.batchesInFlight {
-                    settle(try await settled(inFlight[inFlightHead]), count: inFlight[inFlightHead].specs.count, accepted: &accepted, refusal: &refusal)
+                // After a refusal, and after the last frame, the frames already sent are still
+                // waited out, so the count of accepted tasks is exact.
+                while inFlightHead < inFlight.count,
+                    inFlight.count - inFlightHead >= Self.batchesInFlight || tally.refusal != nil || inFlight.count == chunks.count
+                {
+                    tally.add(try await settled(inFlight[inFlightHead]), tasks: inFlight[inFlightHead].specs.count)
                     inFlightHead += 1
                 }
             }
-            while inFlightHead < inFlight.count {
-                // After a refusal the frames already sent are still waited out, so the count of accepted tasks is exact.
-                settle(try await settled(inFlight[inFlightHead]), count: inFlight[inFlightHead].specs.count, accepted: &accepted, refusal: &refusal)
-                inFlightHead += 1
-            }
         } catch var error as ErrorContext {
             let unknown = inFlight[inFlightHead...].reduce(0) { $0 + $1.specs.count }
-            if accepted > 0 || unknown > 0 {
-                error.message = "\(accepted) of \(requests.count) tasks were acknowledged (and will run) before the connection was lost; the \(unknown) tasks in flight may have been accepted too: \(error.message)"
+            if tally.accepted > 0 || unknown > 0 {
+                error.message = "\(tally.accepted) of \(requests.count) tasks were acknowledged (and will run) before the connection was lost; the \(unknown) tasks in flight may have been accepted too: \(error.message)"
             }
             throw error
         }
-        if var refusal {
-            if accepted > 0 {
-                refusal.message = "\(accepted) of \(requests.count) tasks were accepted (and will run); the rest were refused: \(refusal.message)"
+        if var refusal = tally.refusal {
+            if tally.accepted > 0 {
+                refusal.message = "\(tally.accepted) of \(requests.count) tasks were accepted (and will run); the rest were refused: \(refusal.message)"
             }
             throw refusal
         }
-        return SubmitReceipt(accepted: accepted, duplicates: acknowledgedDuplicates - duplicatesBefore)
+        return SubmitReceipt(accepted: tally.accepted, duplicates: tally.duplicates)
     }
 
-    private func settle(_ outcome: ErrorContext?, count: Int, accepted: inout Int, refusal: inout ErrorContext?) {
-        if let outcome {
-            refusal = refusal ?? outcome
-        } else {
-            accepted += count
+    /// What the acknowledgements of one submit said so far.
+    private struct SubmitTally {
+        var accepted = 0
+        var duplicates = 0
+        var refusal: ErrorContext?
+
+        mutating func add(_ outcome: Result<Int, ErrorContext>, tasks: Int) {
+            switch outcome {
+            case .success(let duplicates):
+                accepted += tasks
+                self.duplicates += duplicates
+            case .failure(let error):
+                refusal = refusal ?? error
+            }
         }
     }
 
@@ -341,14 +345,9 @@ public actor PhalanxClient {
         var ids = TraceIDGenerator()
         let parent = TraceContext.current
         return requests.map { request in
-            var spec = Phalanx_V1_TaskSpec()
-            spec.taskID = request.taskID
-            spec.kind = request.kind
-            spec.payload = Data(request.payload)
-            let trace = parent?.childSpan(using: &ids) ?? .newTrace(using: &ids)
-            spec.trace.traceID = trace.traceID
-            spec.trace.spanID = trace.spanID
-            spec.deadlineUnixMs = WireTime.deadlineUnixMilliseconds(after: request.timeout)
+            var spec = Phalanx_V1_TaskSpec(
+                taskID: request.taskID, kind: request.kind, payload: request.payload, trace: parent?.childSpan(using: &ids) ?? .newTrace(using: &ids),
+                deadlineUnixMilliseconds: WireTime.deadlineUnixMilliseconds(after: request.timeout))
             spec.maxAttempts = UInt32(clamping: request.maxAttempts ?? 0)
             spec.idempotencyKey = request.idempotencyKey ?? ""
             switch request.priority {
@@ -383,9 +382,10 @@ public actor PhalanxClient {
     }
 
     /// Waits for `frame`'s acknowledgement, sending it again after an `OVERLOADED` refusal within
-    /// its retry window. Returns nil when accepted, or the refusal (its tasks then fail with it).
-    /// Throws when the connection ends first: whether the frame was accepted is then unknown.
-    private func settled(_ frame: SubmitFrame) async throws -> ErrorContext? {
+    /// its retry window. Returns how many of its tasks were idempotent duplicates when accepted, or
+    /// the refusal (its tasks then fail with it). Throws when the connection ends first: whether the
+    /// frame was accepted is then unknown.
+    private func settled(_ frame: SubmitFrame) async throws -> Result<Int, ErrorContext> {
         var frame = frame
         while true {
             if let closedError { throw closedError }
@@ -393,10 +393,7 @@ public actor PhalanxClient {
             let ack = try await withCheckedThrowingContinuation { waiter in
                 if let ack = acks.take(requestID, orWait: waiter) { waiter.resume(returning: ack) }
             }
-            guard ack.hasError else {
-                acknowledgedDuplicates += Int(ack.duplicates)
-                return nil
-            }
+            guard ack.hasError else { return .success(Int(ack.duplicates)) }
             let error = ErrorContext(wire: ack.error)
             guard error.code == .overloaded, ContinuousClock.now < frame.retryUntil else {
                 for spec in frame.specs {
@@ -404,7 +401,7 @@ public actor PhalanxClient {
                     waitingOutcomes.removeValue(forKey: spec.taskID)?.resume(
                         returning: TaskOutcome(taskID: spec.taskID, worker: nil, attempt: 0, result: .failure(error)))
                 }
-                return error
+                return .failure(error)
             }
             let wait = min(error.retryAfter ?? .milliseconds(200), frame.retryUntil - ContinuousClock.now)
             try await Task.sleep(for: max(wait, .milliseconds(1)))

@@ -213,29 +213,7 @@ extension Coordinator {
 
     private func lookedUp(_ id: ConnectionID, requestID: UInt64, keys: [TaskKey], found: [TaskKey: StoredTask], pending: [String]) {
         guard let link = links[id] else { return }
-        var results: [Phalanx_V1_TaskResult] = []
-        var unknown: [String] = []
-        for key in keys {
-            guard let stored = found[key], let bytes = stored.result else {
-                unknown.append(key.taskID)
-                continue
-            }
-            if var result = try? Phalanx_V1_TaskResult(serializedBytes: bytes) {
-                if let original = stored.original {
-                    result.taskID = key.taskID  // a resubmission: its original's result, under its own id
-                    result.originalTaskID = original
-                }
-                results.append(result)
-            } else {
-                var result = Phalanx_V1_TaskResult()
-                result.taskID = key.taskID
-                result.error = ErrorContext(
-                    code: .internal, message: "the stored result of this task cannot be read back from the ledger", originNode: local.name,
-                    taskID: key.taskID
-                ).wire
-                results.append(result)
-            }
-        }
+        let (results, unknown) = storedResults(of: keys, found: found)
         var touched = Set<ConnectionID>()
         send(results, to: id, touched: &touched)
         let entries = pending.map { ($0, true) } + unknown.map { ($0, false) }
@@ -251,37 +229,57 @@ extension Coordinator {
         for id in touched { links[id]?.flush() }
     }
 
+    /// The results stored for `keys` (a resubmission's key resolves to its original's result,
+    /// under its own id); the keys without one are returned as unknown.
+    private func storedResults(of keys: [TaskKey], found: [TaskKey: StoredTask]) -> (results: [Phalanx_V1_TaskResult], unknown: [String]) {
+        var results: [Phalanx_V1_TaskResult] = []
+        var unknown: [String] = []
+        for key in keys {
+            guard let stored = found[key], let bytes = stored.result else {
+                unknown.append(key.taskID)
+                continue
+            }
+            var result = (try? Phalanx_V1_TaskResult(serializedBytes: bytes)) ?? Phalanx_V1_TaskResult()
+            if result.outcome == nil {
+                result.error = ErrorContext(
+                    code: .internal, message: "the stored result of this task cannot be read back from the ledger", originNode: local.name,
+                    taskID: key.taskID
+                ).wire
+            }
+            result.taskID = key.taskID  // for a resubmission: its original's result, under its own id
+            if let original = stored.original { result.originalTaskID = original }
+            results.append(result)
+        }
+        return (results, unknown)
+    }
+
     /// Sends idempotent resubmissions the stored results of their finished originals, each under
-    /// its own task id. An original no longer in the ledger (pruned) gets a failure that says so.
+    /// its own task id (their alias rows were made durable before this runs). One whose original is
+    /// no longer in the ledger (pruned) gets a failure that says so.
     func deliverStored(_ id: ConnectionID, _ duplicates: [Duplicate]) {
         guard let link = links[id] else { return }
-        let client = link.peer.identity.name
-        let keys = duplicates.map { TaskKey(client: client, taskID: $0.original) }
+        let keys = duplicates.map { TaskKey(client: link.peer.identity.name, taskID: $0.taskID) }
         let ledger = ledger
         Task {
             let found = (try? await ledger.tasks(keys)) ?? [:]
-            self.deliverStored(id, duplicates, found: found)
+            self.deliverStored(id, duplicates, keys: keys, found: found)
         }
     }
 
-    private func deliverStored(_ id: ConnectionID, _ duplicates: [Duplicate], found: [TaskKey: StoredTask]) {
-        guard let link = links[id] else { return }
-        let results = duplicates.map { duplicate in
-            let key = TaskKey(client: link.peer.identity.name, taskID: duplicate.original)
-            var result: Phalanx_V1_TaskResult
-            if let bytes = found[key]?.result, let stored = try? Phalanx_V1_TaskResult(serializedBytes: bytes) {
-                result = stored
-            } else {
-                result = Phalanx_V1_TaskResult()
-                result.error = ErrorContext(
-                    code: .unavailable,
-                    message: "this task has the idempotency key of task '\(duplicate.original)', which finished, but its result cannot be read from the ledger now (pruned after coordinator.retention_ms, or a read error); it was not run again",
-                    originNode: local.name, taskID: duplicate.taskID
-                ).wire
-            }
+    private func deliverStored(_ id: ConnectionID, _ duplicates: [Duplicate], keys: [TaskKey], found: [TaskKey: StoredTask]) {
+        let stored = storedResults(of: keys, found: found)
+        var results = stored.results
+        let unknown = Set(stored.unknown)
+        for duplicate in duplicates where unknown.contains(duplicate.taskID) {
+            var result = Phalanx_V1_TaskResult()
             result.taskID = duplicate.taskID
             result.originalTaskID = duplicate.original
-            return result
+            result.error = ErrorContext(
+                code: .unavailable,
+                message: "this task has the idempotency key of task '\(duplicate.original)', which finished, but its result cannot be read from the ledger now (pruned after coordinator.retention_ms, or a read error); it was not run again",
+                originNode: local.name, taskID: duplicate.taskID
+            ).wire
+            results.append(result)
         }
         var touched = Set<ConnectionID>()
         send(results, to: id, touched: &touched)

@@ -53,16 +53,10 @@ public struct ChildTasks: Sendable {
         guard !children.isEmpty else { return [] }
         var ids = TraceIDGenerator()
         let specs = children.map { child in
-            var spec = Phalanx_V1_TaskSpec()
-            spec.taskID = child.name
-            spec.kind = child.kind
-            spec.payload = Data(child.payload)
-            let span = trace?.childSpan(using: &ids) ?? .newTrace(using: &ids)
-            spec.trace.traceID = span.traceID
-            spec.trace.spanID = span.spanID
             let own = WireTime.deadlineUnixMilliseconds(after: child.timeout)
-            spec.deadlineUnixMs = [own, deadlineUnixMilliseconds].filter { $0 > 0 }.min() ?? 0
-            return spec
+            return Phalanx_V1_TaskSpec(
+                taskID: child.name, kind: child.kind, payload: child.payload, trace: trace?.childSpan(using: &ids) ?? .newTrace(using: &ids),
+                deadlineUnixMilliseconds: [own, deadlineUnixMilliseconds].filter { $0 > 0 }.min() ?? 0)
         }
         let results = try await spawner.run(specs, parent: dispatchID, attempt: attempt, failFast: failFast)
         let byName = Dictionary(results.map { ($0.taskID, $0) }, uniquingKeysWith: { first, _ in first })
