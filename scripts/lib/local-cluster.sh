@@ -23,6 +23,7 @@ cluster_start() {
     phalanx_args=(--config cluster.conf --set tls.dir=run/certs "$@")
     # Each run keeps its own task ledger, so one run's tasks never reappear in the next.
     "$bin" coordinator "${phalanx_args[@]}" --set coordinator.port=0 --set coordinator.data_dir="$run/coordinator" \
+        --set metrics.coordinator_address="${PHALANX_METRICS_ADDRESS:-127.0.0.1:0}" --metrics-port-file "$run/metrics-port" \
         --port-file "$run/port" 2>"$run/coordinator.log" &
     cluster_pids+=($!)
     for _ in $(seq 100); do [ -s "$run/port" ] && break; sleep 0.1; done

@@ -43,8 +43,18 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     var pruneTask: Task<Void, Never>?
     var ledgerFailure: LedgerError?
     var listenerChannel: (any Channel)?
+    /// Nil without a metrics endpoint: then nothing is recorded.
+    var metrics: CoordinatorMetrics?
+    /// The ledger was read back and the listener serves.
+    private(set) var serving = false
+    /// For the status page: finished and failed counts over time, and the last failures.
+    var activity = ActivityHistory()
+    var recentFailures = RecentFailures()
 
-    public init(configuration: CoordinatorConfiguration, local: NodeIdentity, ledger: any TaskLedger, logger: Logger, clock: C) {
+    public init(
+        configuration: CoordinatorConfiguration, local: NodeIdentity, ledger: any TaskLedger, logger: Logger, clock: C, metrics: NodeMetrics? = nil
+    ) {
+        self.metrics = metrics.map { CoordinatorMetrics(factory: $0.factory) }
         self.configuration = configuration
         self.local = local
         self.logger = logger
@@ -71,6 +81,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             throw error
         }
         pruneTask = Task { await self.pruneFinishedTasks() }
+        serving = true
         try await withThrowingDiscardingTaskGroup { group in
             try await listener.executeThenClose { connections in
                 for try await connection in connections {
@@ -112,6 +123,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     public func shutDown() async {
         guard !stopping else { return }
         stopping = true
+        serving = false
         logger.notice("coordinator shutting down", metadata: ["connections": "\(links.count)"])
         pruneTask?.cancel()
         writer.finish()
@@ -392,6 +404,10 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             message.attempt = assignment.attempt
             message.dispatchID = assignment.task
             return message
+        }
+        if let latency = metrics?.dispatchLatency {
+            let now = self.now
+            for assignment in assignments where assignment.attempt == 1 { latency.recordElapsed(now - assignment.acceptedAt) }
         }
         let (chunks, oversized) = FrameBudget.chunks(wire, maximumFrameBytes: link.peer.maximumFrameBytes) { $0.estimatedWireBytes }
         for chunk in chunks {

@@ -32,6 +32,9 @@ public struct CoordinatorConfiguration: Sendable {
     /// Finished tasks are kept in the ledger this long, then pruned (`coordinator.retention_ms`).
     public var retention: Duration
 
+    /// Where `/metrics`, `/healthz`, `/readyz` and the status page are served (`metrics.coordinator_address`; nil: nowhere).
+    public var metricsAddress: OpsAddress?
+
     /// Idempotency keys of finished tasks remembered at most (`coordinator.idempotency_keys`).
     public var maximumIdempotencyKeys = 100_000
 

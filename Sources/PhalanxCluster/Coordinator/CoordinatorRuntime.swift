@@ -19,13 +19,14 @@ public struct CoordinatorRuntime: Service {
     private let dataLock: DataDirectoryLock
     private let logger: Logger
     private let onListening: @Sendable (Int) -> Void
+    private let onMetricsListening: @Sendable (Int) -> Void
 
     /// Loads and checks the TLS material and opens the task ledger. Throws ``StartupError`` (a
     /// configuration problem) when a file is missing, unreadable, not PEM, expired, or not a
     /// coordinator certificate of `cluster`, or when the ledger cannot be opened in `coordinator.data_dir`.
     public init(
         configuration: CoordinatorConfiguration, cluster: String, logger: Logger = Logger(label: "phalanx.coordinator"),
-        onListening: @escaping @Sendable (Int) -> Void = { _ in }
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }, onMetricsListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) throws(StartupError) {
         do {
             self.tlsContext = try configuration.tls.makeServerContext()
@@ -47,17 +48,26 @@ public struct CoordinatorRuntime: Service {
         self.configuration = configuration
         self.logger = logger
         self.onListening = onListening
+        self.onMetricsListening = onMetricsListening
     }
 
     /// Binds and serves until graceful shutdown (or cancellation).
     public func run() async throws {
         // The ledger is read back before anything listens: an unreadable one stops the coordinator here.
-        let coordinator = Coordinator(configuration: configuration, local: local, ledger: ledger, logger: logger, clock: ContinuousClock())
+        let metrics = configuration.metricsAddress.map { _ in NodeMetrics() }
+        let coordinator = Coordinator(
+            configuration: configuration, local: local, ledger: ledger, logger: logger, clock: ContinuousClock(), metrics: metrics)
         do {
             try await coordinator.start()
         } catch {
             logger.critical("cannot read the task ledger back", metadata: ["path": "\(configuration.ledgerPath)", "error": "\(error)"])
             throw error
+        }
+        var ops: (server: OpsHTTPServer, endpoint: OpsEndpoint)?
+        if let address = configuration.metricsAddress, let metrics {
+            let server = try await OpsEndpoint.bind(address, logger: logger)
+            ops = (server, CoordinatorOpsPages.endpoint(for: coordinator, metrics: metrics))
+            onMetricsListening(server.port)
         }
         // One event loop carries every connection, so the coordinator actor's steps stay on its thread.
         let listener: NIOAsyncChannel<PeerChannel, Never>
@@ -73,7 +83,14 @@ public struct CoordinatorRuntime: Service {
         onListening(port)
         let serverChannel = listener.channel
         try await withGracefulShutdownHandler {
-            try await coordinator.run(listener: listener)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                if let ops {
+                    group.addTask { await ops.endpoint.serve(on: ops.server, logger: logger) }
+                    group.addTask { await CoordinatorOpsPages.sampleActivity(of: coordinator, clock: ContinuousClock()) }
+                }
+                defer { group.cancelAll() }
+                try await coordinator.run(listener: listener)
+            }
         } onGracefulShutdown: {
             Task {
                 await coordinator.shutDown()

@@ -43,7 +43,8 @@ extension CoordinatorMachine {
                 let record = tasks[number]!
                 if record.body.parent == nil { outbox.changes.append(.dispatched(record.key, attempt: record.attempt)) }
                 outbox.assignments[target, default: []].append(TaskAssignment(
-                    task: number, attempt: record.attempt, spec: record.spec, childID: record.body.parent == nil ? nil : record.key.taskID))
+                    task: number, attempt: record.attempt, spec: record.spec, childID: record.body.parent == nil ? nil : record.key.taskID,
+                    acceptedAt: record.body.acceptedAt))
                 progress = true
             }
         }
@@ -83,12 +84,13 @@ extension CoordinatorMachine {
     /// The next task still queued in `kind`'s queue (entries of tasks that finished while queued are skipped).
     mutating func popQueued(_ kind: String) -> TaskNumber? {
         while let number = queues[kind]?.popFirst() {
-            guard case .queued? = tasks[number]?.placement else {
+            guard let record = tasks[number], case .queued = record.placement else {
                 staleQueueEntries[kind, default: 1] -= 1
                 continue
             }
             queuedPerKind[kind]! -= 1
             queuedCount -= 1
+            queuedByPriority[record.priority] -= 1
             return number
         }
         return nil

@@ -45,7 +45,7 @@ extension CoordinatorMachine {
             }
             _ = removeTask(result.task, now: now)
             if let failure = result.failure {
-                counters.failed += 1
+                countFailure(FailureKind(code: failure.code, failureClass: failure.failureClass))
                 outbox.actions.append(.log(failureLog(of: record, code: failure.code, worker: name)))
             } else {
                 counters.succeeded += 1

@@ -14,6 +14,7 @@ extension CoordinatorMachine {
         record.placement = .retrying(at: now + backoff)
         tasks[number] = record
         retryingCount += 1
+        counters.retried += 1
         retries.insert(number, deadline: now + backoff)
     }
 

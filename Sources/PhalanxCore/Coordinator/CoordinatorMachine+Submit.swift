@@ -7,7 +7,8 @@ extension CoordinatorMachine {
         from connection: ConnectionID, requestID: UInt64, batchTrace: TraceContext, tasks batch: [SubmittedTask<Spec>], now: Duration
     ) -> [Action] {
         guard let client = clients[connection] else { return [] }
-        if let error = refusal(of: batch, from: client.identity, batchTrace: batchTrace, now: now) {
+        if let (error, reason) = refusal(of: batch, from: client.identity, batchTrace: batchTrace, now: now) {
+            counters.rejections[reason, default: 0] += UInt64(max(batch.count, 1))
             var logged = ["client": client.identity.name, "connection": "\(connection)", "code": error.code.rawValue, "trace_id": batchTrace.traceID]
             logged["tasks"] = "\(batch.count)"
             return [.refuse(connection, requestID: requestID, error), .log(CoordinatorLogEntry(.info, "refused a submitted batch: \(error.message)", logged))]
@@ -40,7 +41,7 @@ extension CoordinatorMachine {
                 }
                 continue
             }
-            let key = accept(task, owner: connection, client: client.identity.name)
+            let key = accept(task, owner: connection, client: client.identity.name, now: now)
             outbox.changes.append(.accepted(key, task.spec))
             acceptedBytes += task.payloadBytes
         }
@@ -63,7 +64,8 @@ extension CoordinatorMachine {
 
     @discardableResult
     mutating func accept(
-        _ task: SubmittedTask<Spec>, owner: ConnectionID?, client: String, attempt: UInt32 = 0, losses: UInt32 = 0, parent: ParentLink? = nil
+        _ task: SubmittedTask<Spec>, owner: ConnectionID?, client: String, attempt: UInt32 = 0, losses: UInt32 = 0, parent: ParentLink? = nil,
+        now: Duration
     ) -> TaskKey {
         nextTaskNumber += 1
         let number = nextTaskNumber
@@ -71,7 +73,7 @@ extension CoordinatorMachine {
         var record = TaskRecord(
             body: TaskBody(
                 number: number, key: key, kind: task.kind, payloadBytes: task.payloadBytes, traceID: task.traceID, spanID: task.spanID, spec: task.spec,
-                idempotencyKey: task.idempotencyKey, deadline: task.deadline, parent: parent),
+                idempotencyKey: task.idempotencyKey, deadline: task.deadline, parent: parent, acceptedAt: now),
             owner: owner, attempt: attempt, losses: losses)
         record.maxAttempts = UInt32(clamping: max(1, task.maxAttempts ?? settings.retryAttemptsPerKind[task.kind] ?? settings.retry.maxAttempts))
         record.priority = task.priority
@@ -81,6 +83,7 @@ extension CoordinatorMachine {
         queues[task.kind, default: TaskQueue()].append(number, priority: task.priority)
         queuedPerKind[task.kind, default: 0] += 1
         queuedCount += 1
+        queuedByPriority[task.priority] += 1
         heldBytes += task.payloadBytes
         if let deadline = task.deadline { deadlines.insert(number, deadline: deadline) }
         return key
@@ -89,13 +92,15 @@ extension CoordinatorMachine {
     /// Why `batch` cannot be accepted, or nil. Checks every task before any is taken.
     private mutating func refusal(
         of batch: [SubmittedTask<Spec>], from client: NodeIdentity, batchTrace: TraceContext, now: Duration
-    ) -> ErrorContext? {
-        func refused(_ code: ErrorCode, _ message: String, task: SubmittedTask<Spec>? = nil, retryAfter: Duration? = nil) -> ErrorContext {
+    ) -> (error: ErrorContext, reason: AdmissionRejection)? {
+        func refused(
+            _ code: ErrorCode, _ message: String, task: SubmittedTask<Spec>? = nil, retryAfter: Duration? = nil, reason: AdmissionRejection? = nil
+        ) -> (error: ErrorContext, reason: AdmissionRejection) {
             var error = ErrorContext(
                 code: code, message: message, traceID: task.map(\.traceID) ?? batchTrace.traceID,
                 spanID: task.map(\.spanID) ?? batchTrace.spanID, originNode: settings.nodeName, taskID: task?.taskID)
             error.retryAfter = retryAfter
-            return error
+            return (error, reason ?? (code == .invalidArgument ? .invalid : .overloaded))
         }
         guard batch.count <= settings.admissionBurst else {
             return refused(
@@ -149,7 +154,7 @@ extension CoordinatorMachine {
             return refused(
                 .overloaded,
                 "client \(client.name) is over its admission rate of \(settings.admissionTasksPerSecond) tasks/s (burst \(settings.admissionBurst)); retry after \(wait.wholeMillisecondsRoundedUp) ms",
-                retryAfter: wait)
+                retryAfter: wait, reason: .rateLimited)
         }
         return nil
     }

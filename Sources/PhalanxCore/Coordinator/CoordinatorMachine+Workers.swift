@@ -131,7 +131,10 @@ extension CoordinatorMachine {
                     .workerLost,
                     "the task lost its worker \(record.losses) times (coordinator.max_attempts = \(settings.maximumAttempts)); it is not run again and is in the dead-letter queue (phalanx dlq list, phalanx dlq retry)",
                     for: record, causes: [cause])
-                if record.body.parent == nil { outbox.changes.append(.deadLettered(record.key, record.spec, error, attempts: record.attempt)) }
+                if record.body.parent == nil {
+                    outbox.changes.append(.deadLettered(record.key, record.spec, error, attempts: record.attempt))
+                    counters.deadLettered += 1
+                }
                 finishWithFailure(number, error, worker: name, now: now, into: &outbox)
             } else {
                 if record.body.parent == nil { outbox.changes.append(.lost(record.key, losses: record.losses)) }
@@ -156,5 +159,6 @@ extension CoordinatorMachine {
         queues[record.kind, default: TaskQueue()].prepend(number, priority: record.priority)
         queuedPerKind[record.kind, default: 0] += 1
         queuedCount += 1
+        queuedByPriority[record.priority] += 1
     }
 }

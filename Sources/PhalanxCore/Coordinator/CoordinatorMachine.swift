@@ -57,13 +57,15 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         /// Set for a child task: the attempt whose scope it belongs to. Children are not persisted:
         /// they live and end with their parent's attempt.
         let parent: ParentLink?
+        /// When this coordinator accepted it (or read it back from the ledger at start).
+        let acceptedAt: Duration
 
         init(
             number: TaskNumber, key: TaskKey, kind: String, payloadBytes: Int, traceID: String, spanID: String, spec: Spec, idempotencyKey: String?,
-            deadline: Duration?, parent: ParentLink?
+            deadline: Duration?, parent: ParentLink?, acceptedAt: Duration
         ) {
             (self.key, self.kind, self.payloadBytes, self.traceID, self.spanID, self.spec) = (key, kind, payloadBytes, traceID, spanID, spec)
-            (self.number, self.idempotencyKey, self.deadline, self.parent) = (number, idempotencyKey, deadline, parent)
+            (self.number, self.idempotencyKey, self.deadline, self.parent, self.acceptedAt) = (number, idempotencyKey, deadline, parent, acceptedAt)
         }
     }
 
@@ -127,6 +129,14 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         var retriesRefusedByBudget: UInt64 = 0
         var undeliverable: UInt64 = 0
         var recovered = 0
+        /// Finished failed tasks by code and class (children included).
+        var failures: [FailureKind: UInt64] = [:]
+        var retried: UInt64 = 0
+        var deadLettered: UInt64 = 0
+        /// Tasks refused at submit, by reason.
+        var rejections: [AdmissionRejection: UInt64] = [:]
+        var declaredDeadForSilence: UInt64 = 0
+        var declaredDeadDisconnected: UInt64 = 0
     }
 
     public let settings: CoordinatorSettings
@@ -146,6 +156,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     var queuedPerKind: [String: Int] = [:]
     var staleQueueEntries: [String: Int] = [:]
     public internal(set) var queuedCount = 0
+    /// ``queuedCount`` by priority.
+    public internal(set) var queuedByPriority = PriorityCounts()
     public internal(set) var heldBytes = 0
     var idempotency: IdempotencyIndex
     var deadlines = DeadlineQueue()
@@ -212,6 +224,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         clients[connection] = nil  // its unfinished tasks run on; their results have nowhere to go
         if let worker = workers[connection] {
             let reason = worker.draining && worker.running.isEmpty ? nil : "its connection closed"
+            if reason != nil { counters.declaredDeadDisconnected += 1 }
             removeWorker(connection, declaredDeadBecause: reason, now: now, into: &outbox)
             assign(now: now, into: &outbox)
         }
@@ -232,6 +245,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         for connection in heartbeats.expired(at: now) {
             guard workers[connection] != nil else { continue }
             let reason = "it missed \(settings.heartbeatMisses) heartbeats (\(settings.heartbeatWindow) of silence)"
+            counters.declaredDeadForSilence += 1
             outbox.actions.append(.close(connection, ErrorContext(
                 code: .unavailable, message: "this worker was declared dead: \(reason); register again to get work",
                 originNode: settings.nodeName)))
@@ -296,7 +310,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     /// Ends a task with a failure the coordinator decided, and routes it to its client.
     mutating func finishWithFailure(_ number: TaskNumber, _ error: ErrorContext, worker: String?, now: Duration, into outbox: inout Outbox) {
         guard let record = removeTask(number, now: now) else { return }
-        counters.failed += 1
+        countFailure(FailureKind(code: error.code, failureClass: error.failureClass))
         outbox.actions.append(.log(failureLog(of: record, code: error.code, worker: worker)))
         finished(
             record, TaskDelivery(taskID: record.key.taskID, attempt: record.attempt, worker: worker, outcome: .failure(error), history: record.history),
@@ -311,8 +325,16 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
             childFinished(record, delivery, parent: parent, now: now, into: &outbox)
             return
         }
+        var delivery = delivery
+        delivery.acceptedAt = record.body.acceptedAt
         outbox.changes.append(.finished(record.key, delivery))
         route(delivery, of: record, into: &outbox)
+    }
+
+    /// One more task finished failed.
+    mutating func countFailure(_ kind: FailureKind) {
+        counters.failed += 1
+        counters.failures[kind, default: 0] += 1
     }
 
     /// Removes a finished task from every table; returns its record.
@@ -327,6 +349,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         switch record.placement {
         case .queued:
             queuedCount -= 1
+            queuedByPriority[record.priority] -= 1
             queuedPerKind[record.kind, default: 1] -= 1
             staleQueueEntries[record.kind, default: 0] += 1
         case .retrying:

@@ -105,6 +105,8 @@ public struct TaskAssignment<Spec: Sendable>: Sendable {
     /// For a child task: its full id (`<parent id>/<attempt>/<name>`), which the spec (sent with its
     /// name only) does not carry; the shell puts it in the dispatched spec so every node logs it.
     public var childID: String? = nil
+    /// When the coordinator accepted the task (machine time): the first attempt's dispatch latency.
+    public var acceptedAt: Duration = .zero
 }
 
 /// One finished task on its way to the client that submitted it.
@@ -121,6 +123,8 @@ public struct TaskDelivery<Output: Sendable>: Sendable {
     public var history: [FailedAttempt<Output>] = []
     /// The worker reported a failure (the output describes it).
     public var reportedFailure = false
+    /// When the coordinator accepted the task (machine time; set when it finishes): its latency.
+    public var acceptedAt: Duration?
 
     /// Whether the task ended failed.
     public var failed: Bool {

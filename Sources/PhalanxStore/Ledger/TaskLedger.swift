@@ -26,6 +26,8 @@ public protocol TaskLedger: Sendable {
     func workerIncarnations() async throws(LedgerError) -> [String: UInt64]
     /// The dead-letter queue: tasks that lost too many workers, oldest first (at most `limit`).
     func deadLetters(limit: Int) async throws(LedgerError) -> [DeadLetter]
+    /// How many tasks the dead-letter queue holds.
+    func deadLetterCount() async throws(LedgerError) -> Int
     /// Removes these entries from the dead-letter queue (all of them when `keys` is nil); returns
     /// the entries removed.
     func removeDeadLetters(_ keys: [TaskKey]?) async throws(LedgerError) -> [DeadLetter]

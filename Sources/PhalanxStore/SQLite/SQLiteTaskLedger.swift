@@ -172,6 +172,14 @@ public final class SQLiteTaskLedger: TaskLedger {
         }
     }
 
+    public func deadLetterCount() async throws(LedgerError) -> Int {
+        do {
+            return try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dead_letter") ?? 0 }
+        } catch {
+            throw LedgerError("cannot count the dead-letter queue in the task ledger \(path): \(error)")
+        }
+    }
+
     public func removeDeadLetters(_ keys: [TaskKey]?) async throws(LedgerError) -> [DeadLetter] {
         do {
             return try await pool.write { db in

@@ -23,16 +23,22 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Write the port actually bound to this file (useful with coordinator.port=0).")
     var portFile: String?
 
+    @Option(help: "Write the metrics endpoint's port to this file (useful with metrics.coordinator_address port 0).")
+    var metricsPortFile: String?
+
     func run() async throws {
         let config = try common.load()
         bootstrapLogging(level: config.string("log.level"), node: name)
         let logger = Logger(label: "phalanx.coordinator")
         let portFile = portFile
+        let metricsPortFile = metricsPortFile
         try await runService(logger: logger) {
             try CoordinatorRuntime(
                 configuration: config.coordinatorConfiguration(name: name), cluster: config.string("cluster.name"), logger: logger
             ) { port in
                 if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+            } onMetricsListening: { port in
+                if let metricsPortFile { try? "\(port)\n".write(toFile: metricsPortFile, atomically: true, encoding: .utf8) }
             }
         }
     }

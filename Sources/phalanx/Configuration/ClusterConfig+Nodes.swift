@@ -46,6 +46,7 @@ extension ClusterConfig {
             ratio: Double(integer("retry.budget_percent")) / 100, minimumPerWindow: integer("retry.budget_minimum"),
             window: .milliseconds(integer("retry.budget_window_ms")))
         configuration.maximumIdempotencyKeys = integer("coordinator.idempotency_keys")
+        configuration.metricsAddress = try? OpsAddress.parse(string("metrics.coordinator_address"), key: "metrics.coordinator_address")
         return configuration
     }
 

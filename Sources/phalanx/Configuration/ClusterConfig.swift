@@ -1,4 +1,5 @@
 import Foundation
+import PhalanxCluster
 import PhalanxCore
 import TOMLKit
 
@@ -161,6 +162,13 @@ struct ClusterConfig: Sendable {
             !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level)
         {
             throw Problem(description: "\(source): log.level must be one of trace, debug, info, notice, warning, error, critical; got '\(level)'")
+        }
+        if key.path.hasPrefix("metrics."), case .string(let address) = value {
+            do {
+                _ = try OpsAddress.parse(address, key: key.path)
+            } catch {
+                throw Problem(description: "\(source): \(error.message)")
+            }
         }
         if key.path == "cluster.name", case .string(let name) = value, name.isEmpty || name.contains("/") {
             throw Problem(description: "\(source): cluster.name must be non-empty letters, digits, '-', '_' or '.'; got '\(name)'")

@@ -53,6 +53,8 @@ struct ConfigKey: Sendable {
         .init("limits", "slow_reader_timeout_ms", .integer(10_000), range: 10...3_600_000, "a client whose send buffer stays full this long (it does not read its results) is cut off"),
         .init("limits", "send_buffer_bytes", .integer(8 * 1024 * 1024), range: 65_536...(1024 * 1024 * 1024), "bytes queued for one slow peer before it counts as not reading"),
         .init("log", "level", .string("info"), "trace, debug, info, notice, warning, error or critical"),
+        .init("metrics", "coordinator_address", .string("127.0.0.1:9464"), "HOST:PORT where the coordinator serves /metrics, /healthz, /readyz and its status page (port 0: a free one; \"\": none)"),
+        .init("metrics", "worker_address", .string("127.0.0.1:0"), "HOST:PORT where a worker serves /metrics, /healthz and /readyz (port 0: a free one, logged; \"\": none); give each worker on one host its own port"),
     ]
 
     static func find(_ path: String) -> ConfigKey? { all.first { $0.path == path } }

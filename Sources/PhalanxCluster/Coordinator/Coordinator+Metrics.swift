@@ -1,0 +1,51 @@
+import Metrics
+import PhalanxCore
+import PhalanxResilience
+import PhalanxWire
+
+extension Coordinator {
+    /// Brings the metrics up to date (before a scrape): the machine's counters and gauges, and the
+    /// dead-letter queue's size from the ledger (left as it was when the ledger cannot be read).
+    public func refreshMetrics() async {
+        guard metrics != nil else { return }
+        let deadLetters = try? await ledger.deadLetterCount()
+        let snapshot = machine.metricsSnapshot()
+        metrics?.update(from: snapshot, deadLetters: deadLetters, openResources: ["task_ledger": stopping ? 0 : 1, "connections": links.count])
+    }
+
+    /// Whether the coordinator takes work: its ledger was read back, it listens, and it is not stopping.
+    public var isReady: Bool { serving && !stopping && ledgerFailure == nil }
+
+    /// Records what finishes in `changes`: each task's end-to-end latency, and the failed ones for the status page.
+    func observeFinished(_ changes: [TaskChange<Phalanx_V1_TaskSpec, Phalanx_V1_TaskResult>], latency: Metrics.Timer, nowUnix: Int64) {
+        let now = self.now
+        for change in changes {
+            guard case .finished(let key, let delivery) = change else { continue }
+            if let acceptedAt = delivery.acceptedAt { latency.recordElapsed(now - acceptedAt) }
+            guard delivery.failed else { continue }
+            let error: ErrorContext
+            switch delivery.outcome {
+            case .failure(let context): error = context
+            case .reported(let result): error = ErrorContext(wire: result.error)
+            }
+            recentFailures.add(RecentFailures.Entry(
+                unixMilliseconds: nowUnix, client: key.client, taskID: key.taskID, code: error.code.rawValue, message: error.message,
+                traceID: error.traceID ?? "", worker: delivery.worker))
+        }
+    }
+
+    /// Samples the finished and failed counts for the status page's sparklines.
+    public func sampleActivity() {
+        let snapshot = machine.metricsSnapshot()
+        activity.record(at: now, finished: snapshot.succeeded + snapshot.failures.values.reduce(0, +), failed: snapshot.failures.values.reduce(0, +))
+    }
+
+    /// The status page as of now.
+    public func statusPage(historyInterval: Int) async -> StatusPage {
+        let deadLetters = try? await ledger.deadLetterCount()
+        return StatusPage(
+            coordinator: local.name, cluster: local.cluster, snapshot: machine.metricsSnapshot(), deadLetters: deadLetters,
+            history: activity.points, historyInterval: historyInterval, failures: recentFailures.entries,
+            generatedUnixMilliseconds: WireTime.nowUnixMilliseconds())
+    }
+}

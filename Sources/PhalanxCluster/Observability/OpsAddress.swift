@@ -1,0 +1,37 @@
+import Foundation
+
+/// Where a node serves its operations endpoint (`/metrics`, `/healthz`, `/readyz`): `HOST:PORT`,
+/// port 0 for a free one.
+public struct OpsAddress: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST:PORT` (an IPv6 host in brackets: `[::1]:9464`). Nil for an empty string (no
+    /// endpoint). Throws a message that says what is wrong.
+    public static func parse(_ text: String, key: String) throws(OpsAddressError) -> OpsAddress? {
+        let text = text.trimmingCharacters(in: .whitespaces)
+        guard !text.isEmpty else { return nil }
+        guard let colon = text.lastIndex(of: ":") else {
+            throw OpsAddressError(message: "\(key) = \"\(text)\" has no port; write HOST:PORT, e.g. 127.0.0.1:9464 (port 0 picks a free one), or \"\" for no endpoint")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else {
+            throw OpsAddressError(message: "\(key) = \"\(text)\" is not HOST:PORT with a port in 0...65535, e.g. 127.0.0.1:9464")
+        }
+        return OpsAddress(host: host, port: port)
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// A malformed ``OpsAddress``.
+public struct OpsAddressError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}

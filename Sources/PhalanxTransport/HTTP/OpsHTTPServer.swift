@@ -1,0 +1,161 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One HTTP request to a node's operations endpoint (metrics, health, status page).
+public struct OpsRequest: Sendable {
+    public let method: HTTPMethod
+    /// The path without its query string.
+    public let path: String
+    /// The query string after `?` (empty without one).
+    public let query: String
+}
+
+/// The answer to an ``OpsRequest``.
+public struct OpsResponse: Sendable {
+    public var status: HTTPResponseStatus
+    public var contentType: String
+    public var body: [UInt8]
+
+    public init(status: HTTPResponseStatus = .ok, contentType: String, body: [UInt8]) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+    }
+
+    public init(status: HTTPResponseStatus = .ok, text: String) {
+        self.init(status: status, contentType: "text/plain; charset=utf-8", body: Array(text.utf8))
+    }
+}
+
+/// A small plain-HTTP/1.1 server for a node's operations endpoint: `GET /metrics`, `/healthz`,
+/// `/readyz` and the status page. It answers each request with one response and closes the
+/// connection, holds at most ``maximumConnections`` at once, and reads no request bodies (a request
+/// with one gets 413). It moves bytes only: what each path answers comes from `respond`.
+public struct OpsHTTPServer: Sendable {
+    /// Connections served at once; more wait in the kernel's backlog.
+    public static let maximumConnections = 32
+    /// A request must arrive whole within this.
+    public static let requestTimeout: TimeAmount = .seconds(10)
+
+    public let channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
+    /// The port actually bound (differs from the one asked for when that was 0).
+    public var port: Int { channel.channel.localAddress?.port ?? 0 }
+
+    /// Binds `host:port` (port 0 picks a free one). Throws a ``BindError`` that names the address
+    /// and what to do.
+    public static func bind(host: String, port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws(BindError) -> OpsHTTPServer {
+        do {
+            let channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 64)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: requestTimeout))
+                        try channel.pipeline.syncOperations.addHandler(IdleCloser())
+                        return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                    }
+                }
+            return OpsHTTPServer(channel: channel)
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw BindError(message: "cannot serve metrics on \(host):\(port): the port is in use; pick another address (metrics.*_address, or port 0 for a free one)")
+        } catch {
+            throw BindError(message: "cannot serve metrics on \(host):\(port): \(error); the address must be an IP address of this machine and a port, e.g. 127.0.0.1:9464")
+        }
+    }
+
+    /// Serves until the listening channel closes (``close()``) or the task is cancelled.
+    public func serve(logger: Logger, respond: @escaping @Sendable (OpsRequest) async -> OpsResponse) async throws {
+        try await channel.executeThenClose { inbound in
+            await withTaskGroup(of: Void.self) { group in
+                var active = 0
+                do {
+                    for try await connection in inbound {
+                        if active >= Self.maximumConnections {
+                            await group.next()  // bounded: wait for one connection to be answered
+                            active -= 1
+                        }
+                        active += 1
+                        group.addTask { await Self.handle(connection, logger: logger, respond: respond) }
+                    }
+                } catch {
+                    logger.debug("metrics endpoint stopped accepting", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// Stops listening; `serve` returns once the connections being served are answered.
+    public func close() async {
+        try? await channel.channel.close()
+    }
+
+    private static func handle(
+        _ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, logger: Logger,
+        respond: @escaping @Sendable (OpsRequest) async -> OpsResponse
+    ) async {
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var head: HTTPRequestHead?
+                var hasBody = false
+                for try await part in inbound {
+                    switch part {
+                    case .head(let requestHead): head = requestHead
+                    case .body: hasBody = true
+                    case .end: break
+                    }
+                    if case .end = part { break }
+                }
+                guard let head else { return }
+                let response: OpsResponse
+                if hasBody {
+                    response = OpsResponse(status: .payloadTooLarge, text: "this endpoint takes no request body\n")
+                } else if head.method != .GET && head.method != .HEAD {
+                    response = OpsResponse(status: .methodNotAllowed, text: "only GET and HEAD are served here\n")
+                } else {
+                    let (path, query) = Self.split(head.uri)
+                    response = await respond(OpsRequest(method: head.method, path: path, query: query))
+                }
+                var headers = HTTPHeaders()
+                headers.add(name: "Content-Type", value: response.contentType)
+                headers.add(name: "Content-Length", value: "\(response.body.count)")
+                headers.add(name: "Connection", value: "close")
+                headers.add(name: "Cache-Control", value: "no-store")
+                try await outbound.write(.head(HTTPResponseHead(version: head.version, status: response.status, headers: headers)))
+                if head.method != .HEAD { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: response.body)))) }
+                try await outbound.write(.end(nil))
+            }
+        } catch {
+            logger.debug("metrics connection ended with an error", metadata: ["error": "\(error)"])
+        }
+    }
+
+    static func split(_ uri: String) -> (path: String, query: String) {
+        guard let mark = uri.firstIndex(of: "?") else { return (uri, "") }
+        return (String(uri[..<mark]), String(uri[uri.index(after: mark)...]))
+    }
+
+    /// Why the endpoint could not listen (a configuration problem).
+    public struct BindError: Error, CustomStringConvertible {
+        public let message: String
+        public var description: String { message }
+    }
+}
+
+/// Closes a connection whose request did not arrive within ``OpsHTTPServer/requestTimeout``.
+final class IdleCloser: ChannelInboundHandler, Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+}
