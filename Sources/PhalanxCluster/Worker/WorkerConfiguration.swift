@@ -22,6 +22,8 @@ public struct WorkerConfiguration: Sendable {
     /// This process's incarnation (nil: its start time in microseconds since 1970, see
     /// ``newIncarnation()``). A restart gets a newer one; the coordinator refuses older ones.
     public var incarnation: UInt64?
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (`metrics.worker_address`; nil: nowhere).
+    public var metricsAddress: OpsAddress?
 
     public init(
         coordinatorHost: String, coordinatorPort: Int, tls: TLSFiles, limits: ConnectionLimits = ConnectionLimits(),

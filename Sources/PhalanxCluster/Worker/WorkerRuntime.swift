@@ -19,11 +19,16 @@ public struct WorkerRuntime: Service {
     public let configuration: WorkerConfiguration
     public let handlers: TaskHandlerRegistry
     private let logger: Logger
+    private let onMetricsListening: @Sendable (Int) -> Void
 
-    public init(configuration: WorkerConfiguration, handlers: TaskHandlerRegistry = .builtIn, logger: Logger = Logger(label: "phalanx.worker")) {
+    public init(
+        configuration: WorkerConfiguration, handlers: TaskHandlerRegistry = .builtIn, logger: Logger = Logger(label: "phalanx.worker"),
+        onMetricsListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) {
         self.configuration = configuration
         self.handlers = handlers
         self.logger = logger
+        self.onMetricsListening = onMetricsListening
     }
 
     private enum SessionEnd {
@@ -52,8 +57,26 @@ public struct WorkerRuntime: Service {
         let drain = DrainSignal()
         let incarnation = configuration.incarnation ?? WorkerConfiguration.newIncarnation()
         logger.info("worker starting", metadata: ["incarnation": "\(incarnation)"])
+        let nodeMetrics = configuration.metricsAddress.map { _ in NodeMetrics() }
+        let metrics = nodeMetrics.map { WorkerMetrics(factory: $0.factory, kinds: handlers.kinds, bulkheads: bulkheads) }
+        var ops: (server: OpsHTTPServer, endpoint: OpsEndpoint)?
+        if let address = configuration.metricsAddress, let nodeMetrics, let metrics {
+            let server = try await OpsEndpoint.bind(address, logger: logger)
+            let endpoint = OpsEndpoint(metrics: nodeMetrics, refresh: { metrics.refresh() }) {
+                if await drain.isRaised { return (false, "the worker is draining") }
+                return metrics.isRegistered ? (true, "") : (false, "the worker is not registered with the coordinator")
+            }
+            ops = (server, endpoint)
+            onMetricsListening(server.port)
+        }
+        let logger = logger
         try await withGracefulShutdownHandler {
-            try await connectAndServe(tlsContext: tlsContext, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                if let ops { group.addTask { await ops.endpoint.serve(on: ops.server, logger: logger) } }
+                defer { group.cancelAll() }
+                try await connectAndServe(
+                    tlsContext: tlsContext, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads, metrics: metrics)
+            }
         } onGracefulShutdown: {
             Task { await drain.raise("graceful shutdown (SIGTERM or SIGINT)") }
         }
@@ -75,7 +98,8 @@ public struct WorkerRuntime: Service {
     }
 
     private func connectAndServe(
-        tlsContext: NIOSSLContext, local: NodeIdentity, incarnation: UInt64, drain: DrainSignal, bulkheads: [String: Bulkhead<ContinuousClock>]
+        tlsContext: NIOSSLContext, local: NodeIdentity, incarnation: UInt64, drain: DrainSignal, bulkheads: [String: Bulkhead<ContinuousClock>],
+        metrics: WorkerMetrics?
     ) async throws {
         var failures = 0
         while !Task.isCancelled {
@@ -89,8 +113,10 @@ public struct WorkerRuntime: Service {
                     local: local, limits: configuration.limits, logger: logger)
                 // The connection's task runs on its event loop (no hop per message); handlers do not.
                 let end = try await withTaskExecutorPreference(EventLoopTaskExecutor(peer.channel.channel.eventLoop)) {
-                    try await serve(peer, coordinator: coordinator, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads)
+                    try await serve(
+                        peer, coordinator: coordinator, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads, metrics: metrics)
                 }
+                metrics?.registered(false)
                 failures = 0  // a session ended: reconnect soon (a refusal such as CONFLICT keeps backing off instead)
                 if case .drained = end {
                     logger.notice("worker drained and stopped")
@@ -119,7 +145,7 @@ public struct WorkerRuntime: Service {
 
     private func serve(
         _ peer: PeerChannel, coordinator: EstablishedPeer, local: NodeIdentity, incarnation: UInt64, drain: DrainSignal,
-        bulkheads: [String: Bulkhead<ContinuousClock>]
+        bulkheads: [String: Bulkhead<ContinuousClock>], metrics: WorkerMetrics?
     ) async throws -> SessionEnd {
         let channel = peer.channel.channel
         let link = ChannelPeerLink(channel: channel, peer: coordinator)
@@ -145,6 +171,7 @@ public struct WorkerRuntime: Service {
                     switch message.body {
                     case .registered(let registered):
                         logger.info("registered with the coordinator", metadata: ["kinds": "\(handlers.kinds)", "capacity": "\(configuration.capacity)"])
+                        metrics?.registered(true)
                         var interval = Duration.milliseconds(max(50, Int(registered.heartbeatIntervalMs)))
                         if let keepAlive = coordinator.keepAliveInterval { interval = min(interval, keepAlive) }
                         group.addTask { await Self.sendHeartbeats(every: interval, over: link) }
@@ -161,7 +188,9 @@ public struct WorkerRuntime: Service {
                             group.addTask(executorPreference: globalConcurrentExecutor) {
                                 // Registered while it runs, so that the coordinator can cancel this one handler.
                                 let result = await session.handlers.run(assignment.dispatchID) {
-                                    await run(assignment, boundary: boundary, worker: local.name, ids: ids, bulkhead: bulkhead, spawner: spawner)
+                                    await run(
+                                        assignment, boundary: boundary, worker: local.name, ids: ids, bulkhead: bulkhead, spawner: spawner,
+                                        metrics: metrics)
                                 }
                                 await session.finished(result)
                             }
@@ -200,7 +229,7 @@ public struct WorkerRuntime: Service {
 
     private func run(
         _ assignment: Phalanx_V1_Assignment, boundary: TaskBoundary, worker: String, ids: TraceIDGenerator,
-        bulkhead: Bulkhead<ContinuousClock>?, spawner: ChildSpawner
+        bulkhead: Bulkhead<ContinuousClock>?, spawner: ChildSpawner, metrics: WorkerMetrics?
     ) async -> Phalanx_V1_TaskResult {
         let spec = assignment.task
         var result = Phalanx_V1_TaskResult()
@@ -213,6 +242,14 @@ public struct WorkerRuntime: Service {
         let children = ChildTasks(
             spawner: spawner, dispatchID: assignment.dispatchID, attempt: assignment.attempt, trace: trace, deadlineUnixMilliseconds: spec.deadlineUnixMs)
         let input = TaskInput(taskID: spec.taskID, attempt: assignment.attempt, kind: spec.kind, payload: Array(spec.payload), children: children)
+        let started = ContinuousClock.now
+        metrics?.running.increment()
+        defer {
+            metrics?.running.decrement()
+            var code: ErrorCode?
+            if case .error(let error)? = result.outcome { code = ErrorCode(wire: error.code) }
+            metrics?.finished(kind: spec.kind, elapsed: ContinuousClock.now - started, error: code)
+        }
         do {
             let output = try await boundary.run(taskID: spec.taskID, attempt: Int(assignment.attempt), trace: trace) {
                 guard let handler = handlers.handler(for: spec.kind) else {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import PhalanxCluster
 
@@ -21,6 +22,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Tasks run at once (overrides worker.capacity).")
     var capacity: Int?
 
+    @Option(help: "Write the metrics endpoint's port to this file (useful with metrics.worker_address port 0).")
+    var metricsPortFile: String?
+
     func validate() throws {
         if let capacity, !(1...100_000).contains(capacity) { throw ValidationError("--capacity must be in 1...100000, got \(capacity)") }
     }
@@ -31,6 +35,11 @@ struct WorkerCommand: AsyncParsableCommand {
         var configuration = config.workerConfiguration(name: name)
         if let capacity { configuration.capacity = capacity }
         let logger = Logger(label: "phalanx.worker")
-        try await runService(logger: logger) { WorkerRuntime(configuration: configuration, logger: logger) }
+        let metricsPortFile = metricsPortFile
+        try await runService(logger: logger) {
+            WorkerRuntime(configuration: configuration, logger: logger) { port in
+                if let metricsPortFile { try? "\(port)\n".write(toFile: metricsPortFile, atomically: true, encoding: .utf8) }
+            }
+        }
     }
 }

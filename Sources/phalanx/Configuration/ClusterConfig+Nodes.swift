@@ -51,9 +51,11 @@ extension ClusterConfig {
     }
 
     func workerConfiguration(name: String) -> WorkerConfiguration {
-        WorkerConfiguration(
+        var configuration = WorkerConfiguration(
             coordinatorHost: string("coordinator.host"), coordinatorPort: integer("coordinator.port"), tls: tlsFiles(forNode: name),
             limits: limits, capacity: integer("worker.capacity"), resultBatchSize: integer("worker.result_batch"),
             drainGrace: .milliseconds(integer("worker.drain_grace_ms")), bulkheads: bulkheads)
+        configuration.metricsAddress = try? OpsAddress.parse(string("metrics.worker_address"), key: "metrics.worker_address")
+        return configuration
     }
 }
