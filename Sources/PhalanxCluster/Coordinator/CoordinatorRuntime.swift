@@ -74,7 +74,8 @@ public struct CoordinatorRuntime: Service {
         do {
             listener = try await PhalanxListener.bind(
                 host: configuration.host, port: configuration.port, tlsContext: tlsContext, local: local,
-                limits: configuration.limits, logger: logger, group: MultiThreadedEventLoopGroup.singleton.next())
+                limits: configuration.limits, logger: logger, group: MultiThreadedEventLoopGroup.singleton.next(),
+                handshakeFailures: metrics.map { HandshakeFailureMetrics(factory: $0.factory) })
         } catch let error as ErrorContext where error.code == .invalidArgument {
             throw StartupError(error)
         }

@@ -1,3 +1,5 @@
+import PhalanxTransport
+
 /// Every metric a Phalanx node exports, with its help text: one place for the names that the
 /// alert rules (`deploy/prometheus/alerts.yml`) and dashboards depend on. Names follow Prometheus'
 /// conventions (`phalanx_…`, counters end in `_total`, base units); no label carries a task id.
@@ -23,7 +25,7 @@ public enum MetricName {
     public static let openResources = "phalanx_open_resources"
     // Every node: connections.
     public static let connections = "phalanx_connections"
-    public static let tlsHandshakeFailures = "phalanx_tls_handshake_failures_total"
+    public static let tlsHandshakeFailures = HandshakeFailureMetrics.metricName
     // Worker.
     public static let workerTasks = "phalanx_worker_tasks_total"
     public static let workerTasksRunning = "phalanx_worker_tasks_running"

@@ -18,7 +18,8 @@ public enum PhalanxListener {
         local: NodeIdentity,
         limits: ConnectionLimits,
         logger: Logger,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        handshakeFailures: HandshakeFailureMetrics? = nil
     ) async throws -> NIOAsyncChannel<PeerChannel, Never> {
         do {
             return try await ServerBootstrap(group: group)
@@ -30,7 +31,7 @@ public enum PhalanxListener {
                     channel.eventLoop.makeCompletedFuture {
                         try PipelineSetup.configure(
                             channel: channel, tlsHandler: NIOSSLServerHandler(context: tlsContext),
-                            side: .coordinator, local: local, limits: limits, logger: logger)
+                            side: .coordinator, local: local, limits: limits, logger: logger, handshakeFailures: handshakeFailures)
                     }
                 }
         } catch let error as IOError where error.errnoCode == EADDRINUSE {

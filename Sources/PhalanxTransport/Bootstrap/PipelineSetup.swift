@@ -13,9 +13,11 @@ enum PipelineSetup {
         side: ConnectionMachine.Side,
         local: NodeIdentity,
         limits: ConnectionLimits,
-        logger: Logger
+        logger: Logger,
+        handshakeFailures: HandshakeFailureMetrics? = nil
     ) throws -> PeerChannel {
-        let connection = ConnectionHandler(side: side, local: local, limits: limits, logger: logger, eventLoop: channel.eventLoop)
+        let connection = ConnectionHandler(
+            side: side, local: local, limits: limits, logger: logger, eventLoop: channel.eventLoop, handshakeFailures: handshakeFailures)
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(tlsHandler)
         try sync.addHandler(FrameDecoder(maximumFrameBytes: limits.maximumFrameBytes, frameCompletionTimeout: limits.frameCompletionTimeout))

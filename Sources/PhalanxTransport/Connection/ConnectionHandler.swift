@@ -23,6 +23,7 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private var machine: ConnectionMachine
     private let limits: ConnectionLimits
     private let logger: Logger
+    private let handshakeFailures: HandshakeFailureMetrics?
     private var handshakeDeadline: Scheduled<Void>?
     private let establishedPromise: EventLoopPromise<EstablishedPeer>
     private var establishedSettled = false
@@ -37,8 +38,9 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     public init(
         side: ConnectionMachine.Side, local: NodeIdentity, limits: ConnectionLimits, logger: Logger, eventLoop: any EventLoop,
-        peerIdentity: PeerIdentitySource = .tlsCertificate
+        peerIdentity: PeerIdentitySource = .tlsCertificate, handshakeFailures: HandshakeFailureMetrics? = nil
     ) {
+        self.handshakeFailures = handshakeFailures
         self.machine = ConnectionMachine(side: side, local: local)
         self.peerIdentity = peerIdentity
         self.limits = limits
@@ -50,6 +52,7 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         handshakeDeadline = context.eventLoop.scheduleTask(in: limits.handshakeTimeout) {
+            if case .established = handler.value.machine.state {} else { handler.value.handshakeFailures?.record("timeout") }
             handler.value.perform(handler.value.machine.handshakeDeadlinePassed(), context: boundContext.value)
         }
     }
@@ -107,6 +110,7 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             context.close(promise: nil)
         } else if let reason = TLSFailureReason.describe(error) {
             logger.warning("TLS handshake failed", metadata: peerMetadata.merging(["reason": "\(reason)"]) { $1 })
+            handshakeFailures?.record(TLSFailureReason.label(error) ?? "other")
             fail(ErrorContext(code: .unauthenticated, message: reason, originNode: machine.local.name))
             context.close(promise: nil)
         } else {
@@ -120,6 +124,7 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             lastPeer = peer
             perform(machine.connected(peer: peer), context: context)
         } catch {
+            handshakeFailures?.record("identity")
             perform(machine.decodeFailed(error), context: context)
         }
     }
