@@ -41,8 +41,17 @@ public final class ClusterProcesses: @unchecked Sendable {
     public var commonArguments: [String] {
         ["--config", Self.repositoryRoot.appendingPathComponent("cluster.conf").path,
          "--set", "tls.dir=\(certificates)", "--set", "coordinator.data_dir=\(directory.path)/coordinator",
-         "--set", "coordinator.heartbeat_interval_ms=200", "--set", "log.level=info"]
+         "--set", "coordinator.heartbeat_interval_ms=200", "--set", "log.level=info",
+         "--set", "metrics.coordinator_address=127.0.0.1:0", "--set", "metrics.worker_address=127.0.0.1:0"]
             + settings.flatMap { ["--set", $0] }
+    }
+
+    /// Where the coordinator writes its metrics endpoint's port.
+    public var metricsPortFile: String { directory.appendingPathComponent("metrics-port").path }
+
+    /// The coordinator's metrics endpoint (`/metrics`, `/healthz`, `/readyz`, the status page) once it listens.
+    public func coordinatorMetricsPort() -> Int? {
+        (try? String(contentsOfFile: metricsPortFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
     /// Arguments for a client command against the running coordinator.
@@ -52,7 +61,11 @@ public final class ClusterProcesses: @unchecked Sendable {
     public func startCoordinator(_ extra: [String] = []) async throws {
         let portFile = directory.appendingPathComponent("port").path
         try? FileManager.default.removeItem(atPath: portFile)
-        try start("coordinator", ["coordinator"] + commonArguments + ["--set", "coordinator.port=\(port)", "--port-file", portFile] + extra)
+        try? FileManager.default.removeItem(atPath: metricsPortFile)
+        try start(
+            "coordinator",
+            ["coordinator"] + commonArguments + ["--set", "coordinator.port=\(port)", "--port-file", portFile, "--metrics-port-file", metricsPortFile]
+                + extra)
         try await eventually("the coordinator writes its port (see \(directory.path)/coordinator.log)", within: .seconds(10)) {
             guard let text = try? String(contentsOfFile: portFile, encoding: .utf8),
                 let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))

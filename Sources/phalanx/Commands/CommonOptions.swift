@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PhalanxResilience
+import PhalanxTransport
 
 /// Options every subcommand takes: where the configuration is and what to override.
 struct CommonOptions: ParsableArguments {
@@ -22,10 +23,39 @@ struct CommonOptions: ParsableArguments {
     }
 }
 
-/// Sets up JSON logging once for the process (libraries never do this themselves).
-func bootstrapLogging(level: String, node: String) {
-    let logLevel = Logger.Level(rawValue: level) ?? .info
-    LoggingSystem.bootstrap { label in JSONLogHandler(logLevel: logLevel, label: label, node: node) }
+/// How a node logs: `--log-format` over `log.format`.
+struct LogOptions: ParsableArguments {
+    @Option(help: "Log lines on standard error as json (one object per line) or text (for a terminal); overrides log.format.")
+    var logFormat: NodeLogHandler.Format?
+
+    /// Sets up logging once for the process (libraries never do this themselves): lines on
+    /// standard error, and to Loki when `log.loki_url` is set. Returns the Loki shipper to run.
+    func bootstrap(_ config: ClusterConfig, node: String, role: String) -> LokiShipper? {
+        let logLevel = Logger.Level(rawValue: config.string("log.level")) ?? .info
+        let format = logFormat ?? NodeLogHandler.Format(rawValue: config.string("log.format")) ?? .json
+        let loki = (try? HTTPEndpoint.parse(config.string("log.loki_url"))).flatMap { $0 }.map { endpoint in
+            LokiShipper(endpoint: endpoint, cluster: config.string("cluster.name"), node: node, role: role)
+        }
+        LoggingSystem.bootstrap { label in NodeLogHandler(logLevel: logLevel, label: label, node: node, format: format, loki: loki) }
+        return loki
+    }
+}
+
+extension NodeLogHandler.Format: ExpressibleByArgument {}
+
+/// Runs `body` while `shipper` (if any) pushes log lines to Loki; afterwards the last lines are sent.
+func withLogShipping(_ shipper: LokiShipper?, _ body: () async throws -> Void) async throws {
+    guard let shipper else { return try await body() }
+    let shipping = Task { await shipper.run() }
+    do {
+        try await body()
+    } catch {
+        shipping.cancel()
+        await shipping.value
+        throw error
+    }
+    shipping.cancel()
+    await shipping.value
 }
 
 extension Duration {

@@ -16,6 +16,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var log: LogOptions
 
     @Option(help: "The node name whose certificate to use.")
     var name: String = "coordinator"
@@ -28,17 +29,19 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try common.load()
-        bootstrapLogging(level: config.string("log.level"), node: name)
+        let shipper = log.bootstrap(config, node: name, role: "coordinator")
         let logger = Logger(label: "phalanx.coordinator")
         let portFile = portFile
         let metricsPortFile = metricsPortFile
-        try await runService(logger: logger) {
-            try CoordinatorRuntime(
-                configuration: config.coordinatorConfiguration(name: name), cluster: config.string("cluster.name"), logger: logger
-            ) { port in
-                if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
-            } onMetricsListening: { port in
-                if let metricsPortFile { try? "\(port)\n".write(toFile: metricsPortFile, atomically: true, encoding: .utf8) }
+        try await withLogShipping(shipper) {
+            try await runService(logger: logger) {
+                try CoordinatorRuntime(
+                    configuration: config.coordinatorConfiguration(name: name), cluster: config.string("cluster.name"), logger: logger
+                ) { port in
+                    if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+                } onMetricsListening: { port in
+                    if let metricsPortFile { try? "\(port)\n".write(toFile: metricsPortFile, atomically: true, encoding: .utf8) }
+                }
             }
         }
     }

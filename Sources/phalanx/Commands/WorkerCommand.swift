@@ -15,6 +15,7 @@ struct WorkerCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var log: LogOptions
 
     @Option(help: "The worker's name (its certificate is <tls.dir>/NAME.pem).")
     var name: String
@@ -31,14 +32,16 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try common.load()
-        bootstrapLogging(level: config.string("log.level"), node: name)
+        let shipper = log.bootstrap(config, node: name, role: "worker")
         var configuration = config.workerConfiguration(name: name)
         if let capacity { configuration.capacity = capacity }
         let logger = Logger(label: "phalanx.worker")
         let metricsPortFile = metricsPortFile
-        try await runService(logger: logger) {
-            WorkerRuntime(configuration: configuration, logger: logger) { port in
-                if let metricsPortFile { try? "\(port)\n".write(toFile: metricsPortFile, atomically: true, encoding: .utf8) }
+        try await withLogShipping(shipper) {
+            try await runService(logger: logger) {
+                WorkerRuntime(configuration: configuration, logger: logger) { port in
+                    if let metricsPortFile { try? "\(port)\n".write(toFile: metricsPortFile, atomically: true, encoding: .utf8) }
+                }
             }
         }
     }

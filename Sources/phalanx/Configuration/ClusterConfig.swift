@@ -1,6 +1,7 @@
 import Foundation
 import PhalanxCluster
 import PhalanxCore
+import PhalanxTransport
 import TOMLKit
 
 /// The effective configuration: defaults, then `cluster.conf`, then `PHALANX_*` environment
@@ -168,6 +169,16 @@ struct ClusterConfig: Sendable {
                 _ = try OpsAddress.parse(address, key: key.path)
             } catch {
                 throw Problem(description: "\(source): \(error.message)")
+            }
+        }
+        if key.path == "log.format", case .string(let format) = value, NodeLogHandler.Format(rawValue: format) == nil {
+            throw Problem(description: "\(source): log.format must be json or text; got '\(format)'")
+        }
+        if key.path == "log.loki_url", case .string(let url) = value {
+            do {
+                _ = try HTTPEndpoint.parse(url)
+            } catch {
+                throw Problem(description: "\(source): log.loki_url: \(error.message)")
             }
         }
         if key.path == "cluster.name", case .string(let name) = value, name.isEmpty || name.contains("/") {
