@@ -21,6 +21,7 @@ trap 'echo "interrupted"; exit 130' INT TERM
 cluster_start "$bin" "$run" 3
 common=("${phalanx_args[@]}")
 echo "coordinator on 127.0.0.1:$(cat "$run/port") (pid ${cluster_pids[0]}); logs in $run"
+echo "status page and metrics: http://127.0.0.1:$(cat "$run/metrics-port")/ (and /metrics, /readyz)"
 "$bin" status "${common[@]}"
 echo
 
