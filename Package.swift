@@ -153,17 +153,38 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "PhalanxStoreTests", dependencies: ["PhalanxStore", "PhalanxCore"]),
         .testTarget(name: "PhalanxClientTests", dependencies: ["PhalanxClient", "PhalanxResilience"]),
-        .testTarget(name: "PhalanxClusterTests", dependencies: ["PhalanxCluster", "PhalanxResilience", "PhalanxWire", "PhalanxTransport"]),
+        .testTarget(
+            name: "PhalanxClusterTests",
+            dependencies: [
+                "PhalanxCluster", "PhalanxResilience", "PhalanxWire", "PhalanxTransport", "PhalanxCore",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        // The command-line tool's own pieces (log lines, the Loki push), tested in process.
+        .testTarget(
+            name: "PhalanxCommandTests",
+            dependencies: [
+                "phalanx", "PhalanxTransport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "PhalanxEndToEndTests",
             dependencies: [
-                "PhalanxClient", "PhalanxTesting", "PhalanxWire", "PhalanxCore",
+                "PhalanxClient", "PhalanxTesting", "PhalanxWire", "PhalanxCore", "PhalanxTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
     ],

@@ -4,7 +4,8 @@
 # test overlay with every `for:` 2s, scripts/lib/alerts-overlay.sh) and a real Alertmanager, a
 # worker killed until PhalanxWorkerDown fires and reaches Alertmanager, and the coordinator's status
 # page rendered in headless Chromium (DOM checks and a screenshot).
-# Installs the Debian packages prometheus, prometheus-alertmanager and chromium where missing.
+# Installs the Debian packages prometheus, prometheus-alertmanager and chromium (and jq, curl) where
+# missing.
 # Every process it starts is stopped by pid when it ends, fails or is interrupted.
 # Usage: PHALANX_BIN=path/to/phalanx bash scripts/check-monitoring.sh [RUN-FOLDER]
 #        (without PHALANX_BIN it builds phalanx in debug first)
@@ -65,15 +66,17 @@ browser() {
         --no-default-browser-check --hide-scrollbars --user-data-dir="$run/chromium-profile" "$@" \
         2>>"$run/chromium.log" &
     browser_pid=$!
-    wait "$browser_pid" || { echo "chromium $* failed or timed out; see $run/chromium.log" >&2; return 1; }
-    browser_pid=
+    local rc=0
+    wait "$browser_pid" || rc=$?
+    browser_pid=   # reaped: the EXIT trap must not signal that pid any more
+    [ "$rc" -eq 0 ] || { echo "chromium $* exited $rc (124: timed out); see $run/chromium.log" >&2; return 1; }
 }
 
 # --- tools ----------------------------------------------------------------------------------------
 missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
-command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)   # its fonts are only a Recommends
 command -v jq >/dev/null 2>&1 || missing+=(jq)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 if [ "${#missing[@]}" -gt 0 ]; then

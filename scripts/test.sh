@@ -27,3 +27,8 @@ rm -rf "$TMPDIR" && mkdir -p "$TMPDIR"
 export TMPDIR
 echo "test files: $TMPDIR"
 swift test --skip-build
+
+# The monitoring assets and the real stack: promtool checks and rule unit tests, then a real
+# Prometheus and Alertmanager against a live local cluster, and the status page in Chromium.
+bash scripts/check-alerts.sh
+PHALANX_BIN="$(swift build --show-bin-path)/phalanx" bash scripts/check-monitoring.sh "$TMPDIR/monitoring"

@@ -111,12 +111,13 @@ public struct WorkerRuntime: Service {
                 let (peer, coordinator) = try await PhalanxDialer.connect(
                     host: configuration.coordinatorHost, port: configuration.coordinatorPort, tlsContext: tlsContext,
                     local: local, limits: configuration.limits, logger: logger)
+                // However the session ends (closed, refused, lost), the worker is no longer registered.
+                defer { metrics?.registered(false) }
                 // The connection's task runs on its event loop (no hop per message); handlers do not.
                 let end = try await withTaskExecutorPreference(EventLoopTaskExecutor(peer.channel.channel.eventLoop)) {
                     try await serve(
                         peer, coordinator: coordinator, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads, metrics: metrics)
                 }
-                metrics?.registered(false)
                 failures = 0  // a session ended: reconnect soon (a refusal such as CONFLICT keeps backing off instead)
                 if case .drained = end {
                     logger.notice("worker drained and stopped")

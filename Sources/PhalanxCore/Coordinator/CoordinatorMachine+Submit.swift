@@ -134,7 +134,7 @@ extension CoordinatorMachine {
             }
             batchBytes += task.payloadBytes
         }
-        if queuedCount + runningCount + batch.count > settings.maximumQueuedTasks {
+        if tasks.count + batch.count > settings.maximumQueuedTasks {  // queued, running and waiting out a retry
             return refused(
                 .overloaded,
                 "the coordinator holds \(tasks.count) unfinished tasks and takes at most \(settings.maximumQueuedTasks) (coordinator.max_queued_tasks); \(batch.count) more do not fit, retry later",

@@ -39,16 +39,20 @@ public struct OpsResponse: Sendable {
 public struct OpsHTTPServer: Sendable {
     /// Connections served at once; more wait in the kernel's backlog.
     public static let maximumConnections = 32
-    /// A request must arrive whole within this.
-    public static let requestTimeout: TimeAmount = .seconds(10)
+    /// A request must arrive whole within this, by default.
+    public static let defaultRequestTimeout: TimeAmount = .seconds(10)
 
     public let channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
+    /// A request must arrive whole within this after its connection is taken up.
+    public let requestTimeout: TimeAmount
     /// The port actually bound (differs from the one asked for when that was 0).
     public var port: Int { channel.channel.localAddress?.port ?? 0 }
 
     /// Binds `host:port` (port 0 picks a free one). Throws a ``BindError`` that names the address
     /// and what to do.
-    public static func bind(host: String, port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws(BindError) -> OpsHTTPServer {
+    public static func bind(
+        host: String, port: Int, requestTimeout: TimeAmount = defaultRequestTimeout, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws(BindError) -> OpsHTTPServer {
         do {
             let channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 64)
@@ -56,12 +60,10 @@ public struct OpsHTTPServer: Sendable {
                 .bind(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: requestTimeout))
-                        try channel.pipeline.syncOperations.addHandler(IdleCloser())
                         return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
                     }
                 }
-            return OpsHTTPServer(channel: channel)
+            return OpsHTTPServer(channel: channel, requestTimeout: requestTimeout)
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             throw BindError(message: "cannot serve metrics on \(host):\(port): the port is in use; pick another address (metrics.*_address, or port 0 for a free one)")
         } catch {
@@ -81,7 +83,7 @@ public struct OpsHTTPServer: Sendable {
                             active -= 1
                         }
                         active += 1
-                        group.addTask { await Self.handle(connection, logger: logger, respond: respond) }
+                        group.addTask { [requestTimeout] in await Self.handle(connection, requestTimeout: requestTimeout, logger: logger, respond: respond) }
                     }
                 } catch {
                     logger.debug("metrics endpoint stopped accepting", metadata: ["error": "\(error)"])
@@ -96,22 +98,28 @@ public struct OpsHTTPServer: Sendable {
     }
 
     private static func handle(
-        _ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, logger: Logger,
+        _ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, requestTimeout: TimeAmount, logger: Logger,
         respond: @escaping @Sendable (OpsRequest) async -> OpsResponse
     ) async {
         do {
             try await connection.executeThenClose { inbound, outbound in
+                // The whole request within the timeout: the idle handler alone lets a body trickled
+                // byte by byte hold the connection (and one of the few slots) for ever.
+                let deadline = connection.channel.eventLoop.scheduleTask(in: requestTimeout) { connection.channel.close(promise: nil) }
+                defer { deadline.cancel() }
                 var head: HTTPRequestHead?
                 var hasBody = false
+                var complete = false
                 for try await part in inbound {
                     switch part {
                     case .head(let requestHead): head = requestHead
                     case .body: hasBody = true
-                    case .end: break
+                    case .end: complete = true
                     }
-                    if case .end = part { break }
+                    if complete { break }
                 }
-                guard let head else { return }
+                deadline.cancel()
+                guard let head, complete else { return }
                 let response: OpsResponse
                 if hasBody {
                     response = OpsResponse(status: .payloadTooLarge, text: "this endpoint takes no request body\n")
@@ -144,18 +152,5 @@ public struct OpsHTTPServer: Sendable {
     public struct BindError: Error, CustomStringConvertible {
         public let message: String
         public var description: String { message }
-    }
-}
-
-/// Closes a connection whose request did not arrive within ``OpsHTTPServer/requestTimeout``.
-final class IdleCloser: ChannelInboundHandler, Sendable {
-    typealias InboundIn = HTTPServerRequestPart
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
-        } else {
-            context.fireUserInboundEventTriggered(event)
-        }
     }
 }

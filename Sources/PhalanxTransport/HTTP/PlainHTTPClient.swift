@@ -26,6 +26,7 @@ public struct HTTPEndpoint: Sendable, Hashable, CustomStringConvertible {
             }
             port = parsed
         }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }  // an IPv6 address
         guard !host.isEmpty else { throw HTTPEndpointError(message: "'\(text)' has no host") }
         return HTTPEndpoint(host: host, port: port, path: path.isEmpty ? "/" : String(path))
     }

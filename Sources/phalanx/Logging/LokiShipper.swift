@@ -45,7 +45,9 @@ final class LokiShipper: Sendable {
         while (try? await Task.sleep(for: Self.interval)) != nil {
             await flush()
         }
-        await flush()
+        // Outside the cancelled task: in it, the request would fail with CancellationError at once
+        // and the last lines (those of the shutdown) would never reach Loki. Bounded by the client's timeout.
+        await Task { await flush() }.value
     }
 
     /// Sends everything buffered now (one request, retried once).

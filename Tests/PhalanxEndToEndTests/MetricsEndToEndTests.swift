@@ -1,0 +1,132 @@
+import Foundation
+import NIOHTTP1
+import PhalanxClient
+import PhalanxResilience
+import PhalanxTesting
+import PhalanxTransport
+import Testing
+
+extension EndToEnd {
+    /// The coordinator's and a worker's operations endpoints, scraped over plain HTTP from real processes.
+    @Suite(.timeLimit(.minutes(1))) struct MetricsEndToEndTests {
+        static func get(_ port: Int, _ path: String) async throws -> (status: HTTPResponseStatus, text: String) {
+            let endpoint = try #require(try HTTPEndpoint.parse("http://127.0.0.1:\(port)\(path)"))
+            let (status, body) = try await PlainHTTPClient.request(.GET, endpoint)
+            return (status, String(decoding: body, as: UTF8.self))
+        }
+
+        @Test func theCoordinatorsMetricsCountWhatRanAndItsStatusPageListsTheWorker() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let workerPortFile = cluster.directory.appendingPathComponent("w1-metrics-port").path
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1", ["--metrics-port-file", workerPortFile])
+            let client = try await cluster.client()
+            try await cluster.waitForWorkers(1, using: client)
+            let port = try #require(cluster.coordinatorMetricsPort(), "the coordinator wrote its metrics port")
+
+            let (echoes, failures) = (7, 3)
+            let requests = (0..<echoes).map { TaskRequest(taskID: "echo-\($0)", kind: "echo", text: "e\($0)") }
+                + (0..<failures).map { TaskRequest(taskID: "fail-\($0)", kind: "fail", text: "business:1") }
+            let outcomes = try await client.run(requests)
+            let traces = outcomes.compactMap { outcome -> String? in
+                if case .failure(let error) = outcome.result { return error.traceID }
+                return nil
+            }
+            #expect(traces.count == failures, "\(outcomes.map(\.result))")
+
+            var scraped = Exposition("")
+            try await eventually("the coordinator's metrics show every task") {
+                scraped = Exposition(try await Self.get(port, "/metrics").text)
+                return scraped.value("phalanx_task_latency_seconds_count") == Double(echoes + failures)
+            }
+            #expect(scraped.value("phalanx_tasks_submitted_total") == Double(echoes + failures), "\(scraped.text)")
+            #expect(scraped.value("phalanx_tasks_succeeded_total") == Double(echoes))
+            #expect(scraped.value("phalanx_tasks_failed_total", ["class": "business", "code": "BUSINESS_REJECTED"]) == Double(failures))
+            #expect(scraped.samples("phalanx_tasks_failed_total").count == 1, "no other failure series: \(scraped.samples("phalanx_tasks_failed_total"))")
+            #expect(scraped.value("phalanx_task_latency_seconds_count") == Double(echoes + failures))
+            #expect(scraped.value("phalanx_task_dispatch_latency_seconds_count") == Double(echoes + failures))
+            #expect(scraped.value("phalanx_tasks_retried_total") == 0, "business failures are not retried")
+            #expect(scraped.value("phalanx_workers", ["state": "active"]) == 1)
+            #expect(scraped.value("phalanx_breaker_state", ["worker": "w1", "state": "closed"]) == 1)
+            #expect(scraped.value("phalanx_queue_depth", ["priority": "normal"]) == 0)
+            #expect(scraped.help("phalanx_tasks_submitted_total") != nil && scraped.type("phalanx_tasks_submitted_total") == "counter")
+
+            let healthz = try await Self.get(port, "/healthz")
+            #expect(healthz.status == .ok)
+            let readyz = try await Self.get(port, "/readyz")
+            #expect(readyz.status == .ok && readyz.text == "ready\n", "\(readyz)")
+
+            let page = try await Self.get(port, "/")
+            #expect(page.status == .ok)
+            #expect(page.text.contains("<tr class=\"member\"><td>w1</td><td>worker</td><td>active</td>"), "\(page.text)")
+            #expect(page.text.contains("data-count=\"accepted\"><b>\(echoes + failures)</b>"))
+            #expect(page.text.contains("data-count=\"failed\"><b>\(failures)</b>"))
+            for trace in traces { #expect(page.text.contains(trace), "the recent failures show trace \(trace)") }
+            #expect(try await Self.get(port, "/nope").status == .notFound)
+
+            // The worker's own endpoint counts what it ran, by kind and outcome.
+            let workerPort = try #require(
+                (try? String(contentsOfFile: workerPortFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
+            let worker = Exposition(try await Self.get(workerPort, "/metrics").text)
+            #expect(worker.value("phalanx_worker_tasks_total", ["kind": "echo", "outcome": "succeeded"]) == Double(echoes), "\(worker.text)")
+            #expect(worker.value("phalanx_worker_tasks_total", ["kind": "fail", "outcome": "failed"]) == Double(failures))
+            #expect(worker.value("phalanx_worker_connected") == 1)
+            #expect(try await Self.get(workerPort, "/readyz").status == .ok)
+            await client.close()
+        }
+
+        @Test func aCoordinatorWhoseMetricsAddressIsInUseExitsTwoNamingIt() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            let taken = try #require(cluster.coordinatorMetricsPort())
+            let second = try ClusterProcesses.runToCompletion(
+                ["coordinator"] + cluster.commonArguments + [
+                    "--set", "coordinator.port=0", "--set", "coordinator.data_dir=\(cluster.directory.path)/second",
+                    "--set", "metrics.coordinator_address=127.0.0.1:\(taken)",
+                ])
+            #expect(second.status == 2, "\(second.stderr)")
+            #expect(second.stderr.contains("127.0.0.1:\(taken)") && second.stderr.contains("in use"), "\(second.stderr)")
+            #expect(!second.stderr.contains("coordinator listening"), "it stops before it takes work")
+            #expect(try await Self.get(taken, "/healthz").status == .ok, "the first coordinator still serves its endpoint")
+        }
+    }
+}
+
+extension EndToEnd {
+    /// `log.loki_url`: a node pushes its JSON log lines to Loki, the last ones at shutdown included.
+    @Suite(.timeLimit(.minutes(1))) struct LokiEndToEndTests {
+        static func lines(_ loki: FakeLoki) -> [(labels: [String: String], line: String)] {
+            loki.pushes.flatMap { push -> [(labels: [String: String], line: String)] in
+                guard let object = try? JSONSerialization.jsonObject(with: Data(push.body)) as? [String: Any],
+                    let streams = object["streams"] as? [[String: Any]]
+                else { return [] }
+                return streams.flatMap { stream -> [(labels: [String: String], line: String)] in
+                    let labels = stream["stream"] as? [String: String] ?? [:]
+                    return (stream["values"] as? [[String]] ?? []).map { (labels, $0.last ?? "") }
+                }
+            }
+        }
+
+        @Test func aCoordinatorPushesItsLogLinesToLokiUpToItsLastOne() async throws {
+            try await FakeLoki.with { loki in
+                let cluster = try ClusterProcesses()
+                defer { cluster.stopAll() }
+                try await cluster.startCoordinator(["--set", "log.loki_url=http://127.0.0.1:\(loki.port)/loki/api/v1/push"])
+                try await eventually("the coordinator's start-up lines reach Loki") {
+                    Self.lines(loki).contains { $0.line.contains("\"message\":\"coordinator listening\"") }
+                }
+                let first = try #require(Self.lines(loki).first { $0.line.contains("coordinator listening") })
+                #expect(first.labels == ["cluster": "demo", "node": "coordinator", "role": "coordinator"], "\(first.labels)")
+                let object = try #require(JSONSerialization.jsonObject(with: Data(first.line.utf8)) as? [String: String])
+                #expect(object["node"] == "coordinator" && object["level"] == "notice" && object["time"] != nil, "\(object)")
+                #expect(cluster.log("coordinator").contains(first.line), "the same JSON line as on standard error")
+
+                cluster.signal("coordinator", SIGTERM)
+                #expect(try await cluster.waitForExit("coordinator", within: .seconds(15)) == 0, "\(cluster.log("coordinator"))")
+                #expect(Self.lines(loki).contains { $0.line.contains("\"message\":\"coordinator stopped\"") }, "the last line is pushed before exit")
+            }
+        }
+    }
+}
