@@ -28,5 +28,15 @@ extension ClusterStatus {
             tasksAccepted: wire.tasksAccepted, tasksSucceeded: wire.tasksSucceeded, tasksFailed: wire.tasksFailed,
             tasksQueued: wire.tasksQueued, tasksRunning: wire.tasksRunning, tasksExpired: wire.tasksExpired,
             queuedBytes: wire.queuedBytes, clients: wire.clients, tasksRecovered: wire.tasksRecovered)
+        (queuedHigh, queuedNormal, queuedLow) = (wire.queuedHigh, wire.queuedNormal, wire.queuedLow)
+        (tasksRetrying, tasksRetried, tasksDeadLettered) = (wire.tasksRetrying, wire.tasksRetried, wire.tasksDeadLettered)
+        failures = wire.failures.map {
+            FailureCount(code: $0.code, failureClass: FailureClass(wire: $0.failureClass, fallback: .system).rawValue, count: $0.count)
+        }
+        recentFailures = wire.recentFailures.map {
+            RecentFailure(
+                client: $0.client, taskID: $0.taskID, code: $0.code, message: $0.message, traceID: $0.traceID,
+                worker: $0.worker.isEmpty ? nil : $0.worker, unixMilliseconds: $0.unixMs)
+        }
     }
 }

@@ -103,6 +103,37 @@ public struct ClusterStatus: Sendable, Codable {
     public let clients: UInt32
     /// Unfinished tasks the coordinator read back from its ledger when it started.
     public let tasksRecovered: UInt64
+    /// `tasksQueued` by priority.
+    public var queuedHigh: UInt64 = 0
+    public var queuedNormal: UInt64 = 0
+    public var queuedLow: UInt64 = 0
+    /// Waiting out a retry backoff.
+    public var tasksRetrying: UInt64 = 0
+    /// Attempts that failed for a system reason and were scheduled again.
+    public var tasksRetried: UInt64 = 0
+    public var tasksDeadLettered: UInt64 = 0
+    /// Failed tasks by code and class since the coordinator started, most frequent first.
+    public var failures: [FailureCount] = []
+    /// The last failed tasks, newest first.
+    public var recentFailures: [RecentFailure] = []
+
+    /// Failed tasks of one code and class.
+    public struct FailureCount: Sendable, Codable {
+        public let code: String
+        public let failureClass: String
+        public let count: UInt64
+    }
+
+    /// One recently failed task.
+    public struct RecentFailure: Sendable, Codable {
+        public let client: String
+        public let taskID: String
+        public let code: String
+        public let message: String
+        public let traceID: String
+        public let worker: String?
+        public let unixMilliseconds: Int64
+    }
 }
 
 /// An admin's command for the coordinator's per-worker circuit breakers.

@@ -72,7 +72,7 @@ extension Coordinator {
     /// Queues the machine's changes for the next group commit.
     func persist(_ changes: [TaskChange<Phalanx_V1_TaskSpec, Phalanx_V1_TaskResult>]) {
         let nowUnix = WireTime.nowUnixMilliseconds()
-        if let latency = metrics?.taskLatency { observeFinished(changes, latency: latency, nowUnix: nowUnix) }
+        observeFinished(changes, latency: metrics?.taskLatency, nowUnix: nowUnix)
         writer.enqueue(changes.map { change -> LedgerChange in
             switch change {
             case .accepted(let key, let spec):

@@ -16,12 +16,13 @@ extension Coordinator {
     /// Whether the coordinator takes work: its ledger was read back, it listens, and it is not stopping.
     public var isReady: Bool { serving && !stopping && ledgerFailure == nil }
 
-    /// Records what finishes in `changes`: each task's end-to-end latency, and the failed ones for the status page.
-    func observeFinished(_ changes: [TaskChange<Phalanx_V1_TaskSpec, Phalanx_V1_TaskResult>], latency: Metrics.Timer, nowUnix: Int64) {
+    /// Records what finishes in `changes`: each task's end-to-end latency (with metrics), and the
+    /// failed ones for `phalanx status` and the status page.
+    func observeFinished(_ changes: [TaskChange<Phalanx_V1_TaskSpec, Phalanx_V1_TaskResult>], latency: Metrics.Timer?, nowUnix: Int64) {
         let now = self.now
         for change in changes {
             guard case .finished(let key, let delivery) = change else { continue }
-            if let acceptedAt = delivery.acceptedAt { latency.recordElapsed(now - acceptedAt) }
+            if let latency, let acceptedAt = delivery.acceptedAt { latency.recordElapsed(now - acceptedAt) }
             guard delivery.failed else { continue }
             let error: ErrorContext
             switch delivery.outcome {

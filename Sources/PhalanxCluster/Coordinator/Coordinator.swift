@@ -318,7 +318,9 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             case .answerHeartbeat(let id):
                 write(Phalanx_V1_Envelope(.heartbeat(Phalanx_V1_Heartbeat())), to: id, touched: &touched)
             case .sendStatus(let id, let status):
-                write(Phalanx_V1_Envelope(.statusReply(status.wire(coordinator: local.name))), to: id, touched: &touched)
+                var reply = status.wire(coordinator: local.name)
+                reply.recentFailures = recentFailures.entries.map(\.wire)
+                write(Phalanx_V1_Envelope(.statusReply(reply)), to: id, touched: &touched)
             case .sendBreakers(let id, let breakers, let error):
                 var reply = Phalanx_V1_BreakerReply()
                 reply.breakers = breakers.map { breaker in
@@ -538,6 +540,19 @@ extension CoordinatorStatus {
         reply.clients = UInt32(clamping: clients)
         reply.tasksExpired = expired
         reply.tasksRecovered = UInt64(recovered)
+        reply.queuedHigh = UInt64(queuedByPriority.high)
+        reply.queuedNormal = UInt64(queuedByPriority.normal)
+        reply.queuedLow = UInt64(queuedByPriority.low)
+        reply.tasksRetrying = UInt64(retrying)
+        reply.tasksRetried = retried
+        reply.tasksDeadLettered = deadLettered
+        reply.failures = failures.sorted { ($0.value, $1.key.code.rawValue) > ($1.value, $0.key.code.rawValue) }.map { kind, count in
+            var failure = Phalanx_V1_FailureCount()
+            failure.code = kind.code.rawValue
+            failure.failureClass = kind.failureClass.wire
+            failure.count = count
+            return failure
+        }
         return reply
     }
 }
@@ -547,5 +562,19 @@ extension Phalanx_V1_TaskResult {
     var failure: (code: ErrorCode, failureClass: FailureClass)? {
         guard case .error(let error) = outcome else { return nil }
         return (ErrorCode(wire: error.code), FailureClass(wire: error.failureClass, fallback: ErrorCode(wire: error.code).defaultFailureClass))
+    }
+}
+
+extension RecentFailures.Entry {
+    var wire: Phalanx_V1_RecentFailure {
+        var failure = Phalanx_V1_RecentFailure()
+        failure.client = client
+        failure.taskID = taskID
+        failure.code = code
+        failure.message = message
+        failure.traceID = traceID
+        failure.worker = worker ?? ""
+        failure.unixMs = unixMilliseconds
+        return failure
     }
 }

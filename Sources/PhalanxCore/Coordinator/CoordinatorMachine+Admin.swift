@@ -8,10 +8,15 @@ extension CoordinatorMachine {
                 name: worker.identity.name, capacity: worker.capacity, inFlight: worker.running.count, kinds: worker.kinds.sorted(),
                 finished: worker.finished, breaker: breakerState(of: worker.identity.name), draining: worker.draining)
         }
-        let status = CoordinatorStatus(
+        var status = CoordinatorStatus(
             workers: workerList, accepted: counters.accepted, succeeded: counters.succeeded, failed: counters.failed,
             expired: counters.expired, queued: queuedCount, running: runningCount, heldBytes: heldBytes, clients: clients.count,
             recovered: counters.recovered)
+        status.queuedByPriority = queuedByPriority
+        status.retrying = retryingCount
+        status.retried = counters.retried
+        status.deadLettered = counters.deadLettered
+        status.failures = counters.failures
         return [.sendStatus(connection, status)]
     }
 

@@ -198,6 +198,13 @@ public struct CoordinatorStatus: Sendable, Hashable {
     public let clients: Int
     /// Unfinished tasks read back from the ledger when this coordinator started.
     public let recovered: Int
+    public var queuedByPriority = PriorityCounts()
+    /// Waiting out a retry backoff.
+    public var retrying = 0
+    public var retried: UInt64 = 0
+    public var deadLettered: UInt64 = 0
+    /// Failed tasks by code and class.
+    public var failures: [FailureKind: UInt64] = [:]
 }
 
 /// One worker's breaker, for `phalanx breaker list`.

@@ -935,36 +935,159 @@ public nonisolated struct Phalanx_V1_WorkerStatus: Sendable {
   public init() {}
 }
 
-public nonisolated struct Phalanx_V1_StatusReply: Sendable {
+public nonisolated struct Phalanx_V1_StatusReply: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var coordinator: String = String()
+  public var coordinator: String {
+    get {_storage._coordinator}
+    set {_uniqueStorage()._coordinator = newValue}
+  }
 
-  public var workers: [Phalanx_V1_WorkerStatus] = []
+  public var workers: [Phalanx_V1_WorkerStatus] {
+    get {_storage._workers}
+    set {_uniqueStorage()._workers = newValue}
+  }
 
-  public var tasksAccepted: UInt64 = 0
+  public var tasksAccepted: UInt64 {
+    get {_storage._tasksAccepted}
+    set {_uniqueStorage()._tasksAccepted = newValue}
+  }
 
-  public var tasksSucceeded: UInt64 = 0
+  public var tasksSucceeded: UInt64 {
+    get {_storage._tasksSucceeded}
+    set {_uniqueStorage()._tasksSucceeded = newValue}
+  }
 
-  public var tasksFailed: UInt64 = 0
+  public var tasksFailed: UInt64 {
+    get {_storage._tasksFailed}
+    set {_uniqueStorage()._tasksFailed = newValue}
+  }
 
-  public var tasksQueued: UInt64 = 0
+  public var tasksQueued: UInt64 {
+    get {_storage._tasksQueued}
+    set {_uniqueStorage()._tasksQueued = newValue}
+  }
 
-  public var tasksRunning: UInt64 = 0
+  public var tasksRunning: UInt64 {
+    get {_storage._tasksRunning}
+    set {_uniqueStorage()._tasksRunning = newValue}
+  }
 
   /// payload bytes the coordinator holds for unfinished tasks
-  public var queuedBytes: UInt64 = 0
+  public var queuedBytes: UInt64 {
+    get {_storage._queuedBytes}
+    set {_uniqueStorage()._queuedBytes = newValue}
+  }
 
   /// client and admin connections
-  public var clients: UInt32 = 0
+  public var clients: UInt32 {
+    get {_storage._clients}
+    set {_uniqueStorage()._clients = newValue}
+  }
 
   /// finished DEADLINE_EXCEEDED without being dispatched
-  public var tasksExpired: UInt64 = 0
+  public var tasksExpired: UInt64 {
+    get {_storage._tasksExpired}
+    set {_uniqueStorage()._tasksExpired = newValue}
+  }
 
   /// unfinished tasks read back from the ledger at start
-  public var tasksRecovered: UInt64 = 0
+  public var tasksRecovered: UInt64 {
+    get {_storage._tasksRecovered}
+    set {_uniqueStorage()._tasksRecovered = newValue}
+  }
+
+  /// tasks_queued by priority
+  public var queuedHigh: UInt64 {
+    get {_storage._queuedHigh}
+    set {_uniqueStorage()._queuedHigh = newValue}
+  }
+
+  public var queuedNormal: UInt64 {
+    get {_storage._queuedNormal}
+    set {_uniqueStorage()._queuedNormal = newValue}
+  }
+
+  public var queuedLow: UInt64 {
+    get {_storage._queuedLow}
+    set {_uniqueStorage()._queuedLow = newValue}
+  }
+
+  /// waiting out a retry backoff
+  public var tasksRetrying: UInt64 {
+    get {_storage._tasksRetrying}
+    set {_uniqueStorage()._tasksRetrying = newValue}
+  }
+
+  /// attempts that failed for a system reason and were scheduled again
+  public var tasksRetried: UInt64 {
+    get {_storage._tasksRetried}
+    set {_uniqueStorage()._tasksRetried = newValue}
+  }
+
+  public var tasksDeadLettered: UInt64 {
+    get {_storage._tasksDeadLettered}
+    set {_uniqueStorage()._tasksDeadLettered = newValue}
+  }
+
+  /// failed tasks by code and class, since the coordinator started
+  public var failures: [Phalanx_V1_FailureCount] {
+    get {_storage._failures}
+    set {_uniqueStorage()._failures = newValue}
+  }
+
+  /// the last failed tasks, newest first (at most 20)
+  public var recentFailures: [Phalanx_V1_RecentFailure] {
+    get {_storage._recentFailures}
+    set {_uniqueStorage()._recentFailures = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// Failed tasks of one code and class.
+public nonisolated struct Phalanx_V1_FailureCount: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var code: String = String()
+
+  public var failureClass: Phalanx_V1_FailureClass = .unspecified
+
+  public var count: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One recently failed task, for `phalanx status`.
+public nonisolated struct Phalanx_V1_RecentFailure: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var client: String = String()
+
+  public var taskID: String = String()
+
+  public var code: String = String()
+
+  public var message: String = String()
+
+  public var traceID: String = String()
+
+  /// empty when it never ran
+  public var worker: String = String()
+
+  public var unixMs: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2722,7 +2845,199 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatusReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}coordinator\0\u{1}workers\0\u{3}tasks_accepted\0\u{3}tasks_succeeded\0\u{3}tasks_failed\0\u{3}tasks_queued\0\u{3}tasks_running\0\u{3}queued_bytes\0\u{1}clients\0\u{3}tasks_expired\0\u{3}tasks_recovered\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}coordinator\0\u{1}workers\0\u{3}tasks_accepted\0\u{3}tasks_succeeded\0\u{3}tasks_failed\0\u{3}tasks_queued\0\u{3}tasks_running\0\u{3}queued_bytes\0\u{1}clients\0\u{3}tasks_expired\0\u{3}tasks_recovered\0\u{3}queued_high\0\u{3}queued_normal\0\u{3}queued_low\0\u{3}tasks_retrying\0\u{3}tasks_retried\0\u{3}tasks_dead_lettered\0\u{1}failures\0\u{3}recent_failures\0")
+
+  fileprivate class _StorageClass {
+    var _coordinator: String = String()
+    var _workers: [Phalanx_V1_WorkerStatus] = []
+    var _tasksAccepted: UInt64 = 0
+    var _tasksSucceeded: UInt64 = 0
+    var _tasksFailed: UInt64 = 0
+    var _tasksQueued: UInt64 = 0
+    var _tasksRunning: UInt64 = 0
+    var _queuedBytes: UInt64 = 0
+    var _clients: UInt32 = 0
+    var _tasksExpired: UInt64 = 0
+    var _tasksRecovered: UInt64 = 0
+    var _queuedHigh: UInt64 = 0
+    var _queuedNormal: UInt64 = 0
+    var _queuedLow: UInt64 = 0
+    var _tasksRetrying: UInt64 = 0
+    var _tasksRetried: UInt64 = 0
+    var _tasksDeadLettered: UInt64 = 0
+    var _failures: [Phalanx_V1_FailureCount] = []
+    var _recentFailures: [Phalanx_V1_RecentFailure] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _coordinator = source._coordinator
+      _workers = source._workers
+      _tasksAccepted = source._tasksAccepted
+      _tasksSucceeded = source._tasksSucceeded
+      _tasksFailed = source._tasksFailed
+      _tasksQueued = source._tasksQueued
+      _tasksRunning = source._tasksRunning
+      _queuedBytes = source._queuedBytes
+      _clients = source._clients
+      _tasksExpired = source._tasksExpired
+      _tasksRecovered = source._tasksRecovered
+      _queuedHigh = source._queuedHigh
+      _queuedNormal = source._queuedNormal
+      _queuedLow = source._queuedLow
+      _tasksRetrying = source._tasksRetrying
+      _tasksRetried = source._tasksRetried
+      _tasksDeadLettered = source._tasksDeadLettered
+      _failures = source._failures
+      _recentFailures = source._recentFailures
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._coordinator) }()
+        case 2: try { try decoder.decodeRepeatedMessageField(value: &_storage._workers) }()
+        case 3: try { try decoder.decodeSingularUInt64Field(value: &_storage._tasksAccepted) }()
+        case 4: try { try decoder.decodeSingularUInt64Field(value: &_storage._tasksSucceeded) }()
+        case 5: try { try decoder.decodeSingularUInt64Field(value: &_storage._tasksFailed) }()
+        case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._tasksQueued) }()
+        case 7: try { try decoder.decodeSingularUInt64Field(value: &_storage._tasksRunning) }()
+        case 8: try { try decoder.decodeSingularUInt64Field(value: &_storage._queuedBytes) }()
+        case 9: try { try decoder.decodeSingularUInt32Field(value: &_storage._clients) }()
+        case 10: try { try decoder.decodeSingularUInt64Field(value: &_storage._tasksExpired) }()
+        case 11: try { try decoder.decodeSingularUInt64Field(value: &_storage._tasksRecovered) }()
+        case 12: try { try decoder.decodeSingularUInt64Field(value: &_storage._queuedHigh) }()
+        case 13: try { try decoder.decodeSingularUInt64Field(value: &_storage._queuedNormal) }()
+        case 14: try { try decoder.decodeSingularUInt64Field(value: &_storage._queuedLow) }()
+        case 15: try { try decoder.decodeSingularUInt64Field(value: &_storage._tasksRetrying) }()
+        case 16: try { try decoder.decodeSingularUInt64Field(value: &_storage._tasksRetried) }()
+        case 17: try { try decoder.decodeSingularUInt64Field(value: &_storage._tasksDeadLettered) }()
+        case 18: try { try decoder.decodeRepeatedMessageField(value: &_storage._failures) }()
+        case 19: try { try decoder.decodeRepeatedMessageField(value: &_storage._recentFailures) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      if !_storage._coordinator.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._coordinator, fieldNumber: 1)
+      }
+      if !_storage._workers.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._workers, fieldNumber: 2)
+      }
+      if _storage._tasksAccepted != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._tasksAccepted, fieldNumber: 3)
+      }
+      if _storage._tasksSucceeded != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._tasksSucceeded, fieldNumber: 4)
+      }
+      if _storage._tasksFailed != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._tasksFailed, fieldNumber: 5)
+      }
+      if _storage._tasksQueued != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._tasksQueued, fieldNumber: 6)
+      }
+      if _storage._tasksRunning != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._tasksRunning, fieldNumber: 7)
+      }
+      if _storage._queuedBytes != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._queuedBytes, fieldNumber: 8)
+      }
+      if _storage._clients != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._clients, fieldNumber: 9)
+      }
+      if _storage._tasksExpired != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._tasksExpired, fieldNumber: 10)
+      }
+      if _storage._tasksRecovered != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._tasksRecovered, fieldNumber: 11)
+      }
+      if _storage._queuedHigh != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._queuedHigh, fieldNumber: 12)
+      }
+      if _storage._queuedNormal != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._queuedNormal, fieldNumber: 13)
+      }
+      if _storage._queuedLow != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._queuedLow, fieldNumber: 14)
+      }
+      if _storage._tasksRetrying != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._tasksRetrying, fieldNumber: 15)
+      }
+      if _storage._tasksRetried != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._tasksRetried, fieldNumber: 16)
+      }
+      if _storage._tasksDeadLettered != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._tasksDeadLettered, fieldNumber: 17)
+      }
+      if !_storage._failures.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._failures, fieldNumber: 18)
+      }
+      if !_storage._recentFailures.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._recentFailures, fieldNumber: 19)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_StatusReply, rhs: Phalanx_V1_StatusReply) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._coordinator != rhs_storage._coordinator {return false}
+        if _storage._workers != rhs_storage._workers {return false}
+        if _storage._tasksAccepted != rhs_storage._tasksAccepted {return false}
+        if _storage._tasksSucceeded != rhs_storage._tasksSucceeded {return false}
+        if _storage._tasksFailed != rhs_storage._tasksFailed {return false}
+        if _storage._tasksQueued != rhs_storage._tasksQueued {return false}
+        if _storage._tasksRunning != rhs_storage._tasksRunning {return false}
+        if _storage._queuedBytes != rhs_storage._queuedBytes {return false}
+        if _storage._clients != rhs_storage._clients {return false}
+        if _storage._tasksExpired != rhs_storage._tasksExpired {return false}
+        if _storage._tasksRecovered != rhs_storage._tasksRecovered {return false}
+        if _storage._queuedHigh != rhs_storage._queuedHigh {return false}
+        if _storage._queuedNormal != rhs_storage._queuedNormal {return false}
+        if _storage._queuedLow != rhs_storage._queuedLow {return false}
+        if _storage._tasksRetrying != rhs_storage._tasksRetrying {return false}
+        if _storage._tasksRetried != rhs_storage._tasksRetried {return false}
+        if _storage._tasksDeadLettered != rhs_storage._tasksDeadLettered {return false}
+        if _storage._failures != rhs_storage._failures {return false}
+        if _storage._recentFailures != rhs_storage._recentFailures {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_FailureCount: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FailureCount"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{3}failure_class\0\u{1}count\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2730,71 +3045,91 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.coordinator) }()
-      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.workers) }()
-      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.tasksAccepted) }()
-      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.tasksSucceeded) }()
-      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.tasksFailed) }()
-      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.tasksQueued) }()
-      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.tasksRunning) }()
-      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.queuedBytes) }()
-      case 9: try { try decoder.decodeSingularUInt32Field(value: &self.clients) }()
-      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.tasksExpired) }()
-      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.tasksRecovered) }()
+      case 1: try { try decoder.decodeSingularStringField(value: &self.code) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.failureClass) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.count) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.coordinator.isEmpty {
-      try visitor.visitSingularStringField(value: self.coordinator, fieldNumber: 1)
+    if !self.code.isEmpty {
+      try visitor.visitSingularStringField(value: self.code, fieldNumber: 1)
     }
-    if !self.workers.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.workers, fieldNumber: 2)
+    if self.failureClass != .unspecified {
+      try visitor.visitSingularEnumField(value: self.failureClass, fieldNumber: 2)
     }
-    if self.tasksAccepted != 0 {
-      try visitor.visitSingularUInt64Field(value: self.tasksAccepted, fieldNumber: 3)
-    }
-    if self.tasksSucceeded != 0 {
-      try visitor.visitSingularUInt64Field(value: self.tasksSucceeded, fieldNumber: 4)
-    }
-    if self.tasksFailed != 0 {
-      try visitor.visitSingularUInt64Field(value: self.tasksFailed, fieldNumber: 5)
-    }
-    if self.tasksQueued != 0 {
-      try visitor.visitSingularUInt64Field(value: self.tasksQueued, fieldNumber: 6)
-    }
-    if self.tasksRunning != 0 {
-      try visitor.visitSingularUInt64Field(value: self.tasksRunning, fieldNumber: 7)
-    }
-    if self.queuedBytes != 0 {
-      try visitor.visitSingularUInt64Field(value: self.queuedBytes, fieldNumber: 8)
-    }
-    if self.clients != 0 {
-      try visitor.visitSingularUInt32Field(value: self.clients, fieldNumber: 9)
-    }
-    if self.tasksExpired != 0 {
-      try visitor.visitSingularUInt64Field(value: self.tasksExpired, fieldNumber: 10)
-    }
-    if self.tasksRecovered != 0 {
-      try visitor.visitSingularUInt64Field(value: self.tasksRecovered, fieldNumber: 11)
+    if self.count != 0 {
+      try visitor.visitSingularUInt64Field(value: self.count, fieldNumber: 3)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Phalanx_V1_StatusReply, rhs: Phalanx_V1_StatusReply) -> Bool {
-    if lhs.coordinator != rhs.coordinator {return false}
-    if lhs.workers != rhs.workers {return false}
-    if lhs.tasksAccepted != rhs.tasksAccepted {return false}
-    if lhs.tasksSucceeded != rhs.tasksSucceeded {return false}
-    if lhs.tasksFailed != rhs.tasksFailed {return false}
-    if lhs.tasksQueued != rhs.tasksQueued {return false}
-    if lhs.tasksRunning != rhs.tasksRunning {return false}
-    if lhs.queuedBytes != rhs.queuedBytes {return false}
-    if lhs.clients != rhs.clients {return false}
-    if lhs.tasksExpired != rhs.tasksExpired {return false}
-    if lhs.tasksRecovered != rhs.tasksRecovered {return false}
+  public static func ==(lhs: Phalanx_V1_FailureCount, rhs: Phalanx_V1_FailureCount) -> Bool {
+    if lhs.code != rhs.code {return false}
+    if lhs.failureClass != rhs.failureClass {return false}
+    if lhs.count != rhs.count {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_RecentFailure: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RecentFailure"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}client\0\u{3}task_id\0\u{1}code\0\u{1}message\0\u{3}trace_id\0\u{1}worker\0\u{3}unix_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.client) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.taskID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.code) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.traceID) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.worker) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.unixMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.client.isEmpty {
+      try visitor.visitSingularStringField(value: self.client, fieldNumber: 1)
+    }
+    if !self.taskID.isEmpty {
+      try visitor.visitSingularStringField(value: self.taskID, fieldNumber: 2)
+    }
+    if !self.code.isEmpty {
+      try visitor.visitSingularStringField(value: self.code, fieldNumber: 3)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 4)
+    }
+    if !self.traceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.traceID, fieldNumber: 5)
+    }
+    if !self.worker.isEmpty {
+      try visitor.visitSingularStringField(value: self.worker, fieldNumber: 6)
+    }
+    if self.unixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.unixMs, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_RecentFailure, rhs: Phalanx_V1_RecentFailure) -> Bool {
+    if lhs.client != rhs.client {return false}
+    if lhs.taskID != rhs.taskID {return false}
+    if lhs.code != rhs.code {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.traceID != rhs.traceID {return false}
+    if lhs.worker != rhs.worker {return false}
+    if lhs.unixMs != rhs.unixMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -5,7 +5,7 @@ import PhalanxClient
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show the coordinator's view of the cluster: workers, their load, task counts.",
+        abstract: "Show the coordinator's view of the cluster: workers, their load and breakers, queues, task counts, recent failures.",
         discussion: "Exit codes: 0 ok; 1 the coordinator could not be reached; 2 configuration error.")
 
     @OptionGroup var common: CommonOptions
@@ -25,10 +25,22 @@ struct StatusCommand: AsyncParsableCommand {
         }
         print("coordinator \(status.coordinator)")
         print("tasks: \(status.tasksAccepted) accepted, \(status.tasksSucceeded) succeeded, \(status.tasksFailed) failed, \(status.tasksQueued) queued, \(status.tasksRunning) running, \(status.tasksRecovered) recovered at start")
+        print("queues: \(status.queuedHigh) high, \(status.queuedNormal) normal, \(status.queuedLow) low; \(status.tasksRetrying) waiting to retry; \(status.queuedBytes) payload bytes held")
+        print("retried \(status.tasksRetried) attempts, dead-lettered \(status.tasksDeadLettered) tasks, \(status.clients) client connections")
         print("workers: \(status.workers.count)")
         for worker in status.workers {
             let state = worker.draining ? ", draining" : ""
             print("  \(worker.name): \(worker.inFlight)/\(worker.capacity) busy, \(worker.finished) finished, breaker \(worker.breaker)\(state), kinds \(worker.kinds.joined(separator: ","))")
+        }
+        if !status.failures.isEmpty {
+            print("failures by code: " + status.failures.map { "\($0.code) (\($0.failureClass)) \($0.count)" }.joined(separator: ", "))
+        }
+        if !status.recentFailures.isEmpty {
+            print("recent failures (newest first):")
+            for failure in status.recentFailures.prefix(10) {
+                let time = Date(timeIntervalSince1970: Double(failure.unixMilliseconds) / 1000).formatted(.iso8601)
+                print("  \(time) \(failure.client)/\(failure.taskID) \(failure.code) trace \(failure.traceID)\(failure.worker.map { " on \($0)" } ?? ""): \(failure.message.prefix(120))")
+            }
         }
     }
 }
