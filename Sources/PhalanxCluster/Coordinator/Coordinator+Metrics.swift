@@ -2,6 +2,7 @@ import Metrics
 import PhalanxCore
 import PhalanxResilience
 import PhalanxWire
+import Tracing
 
 extension Coordinator {
     /// Brings the metrics up to date (before a scrape): the machine's counters and gauges, and the
@@ -48,5 +49,18 @@ extension Coordinator {
             coordinator: local.name, cluster: local.cluster, snapshot: machine.metricsSnapshot(), deadLetters: deadLetters,
             history: activity.points, historyInterval: historyInterval, failures: recentFailures.entries,
             generatedUnixMilliseconds: WireTime.nowUnixMilliseconds())
+    }
+
+    /// One `dispatch` span per assignment, child of the task's span.
+    func traceDispatch(_ assignments: [Phalanx_V1_Assignment], to worker: String, tracer: SpanLogTracer) {
+        for assignment in assignments {
+            let spec = assignment.task
+            guard let taskTrace = TraceContext(traceID: spec.trace.traceID, spanID: spec.trace.spanID) else { continue }
+            let span = tracer.startSpan("dispatch", context: .phalanxSpan(taskTrace.childSpan(), parentSpanID: taskTrace.spanID), ofKind: .producer)
+            span.attributes["task_id"] = spec.taskID
+            span.attributes["attempt"] = Int(assignment.attempt)
+            span.attributes["worker"] = worker
+            span.end()
+        }
     }
 }

@@ -5,6 +5,7 @@ import PhalanxResilience
 import PhalanxStore
 import PhalanxTransport
 import PhalanxWire
+import Tracing
 
 /// The coordinator's shell: it feeds events from connections and timers into a
 /// ``CoordinatorMachine`` and performs the actions it returns, in order, through ``PeerLink``s.
@@ -45,6 +46,8 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     var listenerChannel: (any Channel)?
     /// Nil without a metrics endpoint: then nothing is recorded.
     var metrics: CoordinatorMetrics?
+    /// Logs a span per submitted batch and per dispatch (`log.spans`); nil: no spans.
+    let tracer: SpanLogTracer?
     /// The ledger was read back and the listener serves.
     private(set) var serving = false
     /// For the status page: finished and failed counts over time, and the last failures.
@@ -55,6 +58,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         configuration: CoordinatorConfiguration, local: NodeIdentity, ledger: any TaskLedger, logger: Logger, clock: C, metrics: NodeMetrics? = nil
     ) {
         self.metrics = metrics.map { CoordinatorMetrics(factory: $0.factory) }
+        self.tracer = configuration.logsSpans ? SpanLogTracer(logger: logger) : nil
         self.configuration = configuration
         self.local = local
         self.logger = logger
@@ -268,7 +272,16 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         let nowUnix = WireTime.nowUnixMilliseconds()
         let batchTrace = TraceContext(traceID: batch.trace.traceID, spanID: batch.trace.spanID) ?? .newTrace(using: &traceIDs)
         let tasks = batch.tasks.map { submittedTask(tracing($0), now: now, nowUnix: nowUnix) }
-        perform(machine.submit(from: id, requestID: batch.requestID, batchTrace: batchTrace, tasks: tasks, now: now))
+        guard let tracer else {
+            perform(machine.submit(from: id, requestID: batch.requestID, batchTrace: batchTrace, tasks: tasks, now: now))
+            return
+        }
+        tracer.withSpan("submit", context: .phalanxSpan(batchTrace.childSpan(using: &traceIDs), parentSpanID: batchTrace.spanID), ofKind: .server) { span in
+            span.attributes["tasks"] = tasks.count
+            span.attributes["client"] = links[id]?.peer.identity.name ?? ""
+            span.attributes["request_id"] = Int(truncatingIfNeeded: batch.requestID)
+            perform(machine.submit(from: id, requestID: batch.requestID, batchTrace: batchTrace, tasks: tasks, now: now))
+        }
     }
 
     /// `spec`, with a new trace when it came without one.
@@ -407,6 +420,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             message.dispatchID = assignment.task
             return message
         }
+        if let tracer { traceDispatch(wire, to: link.peer.identity.name, tracer: tracer) }
         if let latency = metrics?.dispatchLatency {
             let now = self.now
             for assignment in assignments where assignment.attempt == 1 { latency.recordElapsed(now - assignment.acceptedAt) }

@@ -34,6 +34,8 @@ public struct CoordinatorConfiguration: Sendable {
 
     /// Where `/metrics`, `/healthz`, `/readyz` and the status page are served (`metrics.coordinator_address`; nil: nowhere).
     public var metricsAddress: OpsAddress?
+    /// Log a `span` line per submitted batch and per dispatch (`log.spans`).
+    public var logsSpans = false
 
     /// Idempotency keys of finished tasks remembered at most (`coordinator.idempotency_keys`).
     public var maximumIdempotencyKeys = 100_000

@@ -24,6 +24,8 @@ public struct WorkerConfiguration: Sendable {
     public var incarnation: UInt64?
     /// Where `/metrics`, `/healthz` and `/readyz` are served (`metrics.worker_address`; nil: nowhere).
     public var metricsAddress: OpsAddress?
+    /// Log a `span` line per task run (`log.spans`).
+    public var logsSpans = false
 
     public init(
         coordinatorHost: String, coordinatorPort: Int, tls: TLSFiles, limits: ConnectionLimits = ConnectionLimits(),

@@ -6,6 +6,7 @@ import PhalanxResilience
 import PhalanxTransport
 import PhalanxWire
 import ServiceLifecycle
+import Tracing
 
 /// A worker: connects to the coordinator, registers its task kinds and capacity, runs the tasks
 /// it is given inside a ``TaskBoundary`` (classified failures, trace ids in logs, deadlines,
@@ -20,6 +21,8 @@ public struct WorkerRuntime: Service {
     public let handlers: TaskHandlerRegistry
     private let logger: Logger
     private let onMetricsListening: @Sendable (Int) -> Void
+    /// Logs a span per task run (`log.spans`); nil: no spans.
+    private let tracer: SpanLogTracer?
 
     public init(
         configuration: WorkerConfiguration, handlers: TaskHandlerRegistry = .builtIn, logger: Logger = Logger(label: "phalanx.worker"),
@@ -29,6 +32,7 @@ public struct WorkerRuntime: Service {
         self.handlers = handlers
         self.logger = logger
         self.onMetricsListening = onMetricsListening
+        self.tracer = configuration.logsSpans ? SpanLogTracer(logger: Logger(label: "phalanx.span")) : nil
     }
 
     private enum SessionEnd {
@@ -232,6 +236,7 @@ public struct WorkerRuntime: Service {
         _ assignment: Phalanx_V1_Assignment, boundary: TaskBoundary, worker: String, ids: TraceIDGenerator,
         bulkhead: Bulkhead<ContinuousClock>?, spawner: ChildSpawner, metrics: WorkerMetrics?
     ) async -> Phalanx_V1_TaskResult {
+        let tracer = self.tracer
         let spec = assignment.task
         var result = Phalanx_V1_TaskResult()
         result.taskID = spec.taskID
@@ -245,11 +250,20 @@ public struct WorkerRuntime: Service {
         let input = TaskInput(taskID: spec.taskID, attempt: assignment.attempt, kind: spec.kind, payload: Array(spec.payload), children: children)
         let started = ContinuousClock.now
         metrics?.running.increment()
+        let span = tracer?.startSpan("run", context: .phalanxSpan(trace, parentSpanID: spec.trace.spanID.isEmpty ? nil : spec.trace.spanID), ofKind: .consumer)
         defer {
             metrics?.running.decrement()
             var code: ErrorCode?
             if case .error(let error)? = result.outcome { code = ErrorCode(wire: error.code) }
             metrics?.finished(kind: spec.kind, elapsed: ContinuousClock.now - started, error: code)
+            if let span {
+                span.attributes["task_id"] = spec.taskID
+                span.attributes["kind"] = spec.kind
+                span.attributes["attempt"] = Int(assignment.attempt)
+                span.attributes["worker"] = worker
+                if case .error(let error)? = result.outcome { span.recordError(ErrorContext(wire: error)) }
+                span.end()
+            }
         }
         do {
             let output = try await boundary.run(taskID: spec.taskID, attempt: Int(assignment.attempt), trace: trace) {

@@ -47,6 +47,7 @@ extension ClusterConfig {
             window: .milliseconds(integer("retry.budget_window_ms")))
         configuration.maximumIdempotencyKeys = integer("coordinator.idempotency_keys")
         configuration.metricsAddress = try? OpsAddress.parse(string("metrics.coordinator_address"), key: "metrics.coordinator_address")
+        configuration.logsSpans = boolean("log.spans")
         return configuration
     }
 
@@ -56,6 +57,7 @@ extension ClusterConfig {
             limits: limits, capacity: integer("worker.capacity"), resultBatchSize: integer("worker.result_batch"),
             drainGrace: .milliseconds(integer("worker.drain_grace_ms")), bulkheads: bulkheads)
         configuration.metricsAddress = try? OpsAddress.parse(string("metrics.worker_address"), key: "metrics.worker_address")
+        configuration.logsSpans = boolean("log.spans")
         return configuration
     }
 }

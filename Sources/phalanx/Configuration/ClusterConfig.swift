@@ -66,6 +66,11 @@ struct ClusterConfig: Sendable {
         return value
     }
 
+    func boolean(_ path: String) -> Bool {
+        guard case .boolean(let value) = values[path] else { preconditionFailure("\(path) is not a boolean key") }
+        return value
+    }
+
     /// A path from the configuration, resolved against the configuration file's folder.
     func path(_ key: String) -> String {
         let value = string(key)

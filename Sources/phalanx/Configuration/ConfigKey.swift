@@ -53,6 +53,7 @@ struct ConfigKey: Sendable {
         .init("limits", "slow_reader_timeout_ms", .integer(10_000), range: 10...3_600_000, "a client whose send buffer stays full this long (it does not read its results) is cut off"),
         .init("limits", "send_buffer_bytes", .integer(8 * 1024 * 1024), range: 65_536...(1024 * 1024 * 1024), "bytes queued for one slow peer before it counts as not reading"),
         .init("log", "level", .string("info"), "trace, debug, info, notice, warning, error or critical"),
+        .init("log", "spans", .boolean(false), "log one 'span' line (swift-distributed-tracing) per submitted batch and dispatch on the coordinator and per task run on workers: operation, trace_id, span_id, parent_span_id, duration_ms, status"),
         .init("log", "format", .string("json"), "log lines on standard error: json (one object per line) or text (for a terminal); --log-format overrides it"),
         .init("log", "loki_url", .string(""), "also push log lines to Loki at this push URL (http://HOST:PORT/loki/api/v1/push; \"\": no); batched every second from a bounded buffer"),
         .init("metrics", "coordinator_address", .string("127.0.0.1:9464"), "HOST:PORT where the coordinator serves /metrics, /healthz, /readyz and its status page (port 0: a free one; \"\": none)"),
