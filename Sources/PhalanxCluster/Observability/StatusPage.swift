@@ -71,7 +71,7 @@ public struct StatusPage: Sendable {
             <tr><td>low</td><td class="num">\(snapshot.queued.low)</td></tr>
             <tr><td>payload held</td><td class="num">\(bytes(snapshot.heldBytes))</td></tr>
             </table>
-            <h2>Last \(minutes(history.count * historyInterval))</h2>
+            <h2>\(history.isEmpty ? "Activity (sampled every \(historyInterval) s; the first interval is not over yet)" : "Last \(minutes(history.count * historyInterval))")</h2>
             <div>throughput, tasks/s (now \(String(format: "%.0f", history.last?.tasksPerSecond ?? 0)))</div>
             \(sparkline(history.map(\.tasksPerSecond), id: "throughput", color: "#2a6"))
             <div>failure rate (now \(String(format: "%.1f", (history.last?.failureRatio ?? 0) * 100)) %)</div>
