@@ -76,7 +76,34 @@ extension EndToEnd {
             await client.close()
         }
 
-        @Test func aCoordinatorWhoseMetricsAddressIsInUseExitsTwoNamingIt() async throws {
+        @Test func sigtermWithManyIdleMetricsConnectionsOpenStillExitsZero() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            let port = try #require(cluster.coordinatorMetricsPort())
+            // 40 TCP connections that never send a request (more than a scrape needs, fewer than the bound).
+            var sockets: [Int32] = []
+            defer { for socket in sockets { close(socket) } }
+            for _ in 0..<40 {
+                let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = in_port_t(UInt16(port).bigEndian)
+                address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                let connected = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                #expect(connected == 0)
+                sockets.append(socket)
+            }
+            #expect(try await Self.get(port, "/healthz").status == .ok, "idle connections do not keep a probe out")
+            cluster.signal("coordinator", SIGTERM)
+            let status = try await cluster.waitForExit("coordinator", within: .seconds(10))
+            #expect(status == 0, "a graceful stop, not a crash: \(cluster.log("coordinator").suffix(2000))")
+            #expect(cluster.log("coordinator").contains("coordinator stopped"))
+        }
+
+        @Test func aCoordinatorWhoseMetricsPortIsInUseExitsOneNamingIt() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
             try await cluster.startCoordinator()
@@ -86,7 +113,7 @@ extension EndToEnd {
                     "--set", "coordinator.port=0", "--set", "coordinator.data_dir=\(cluster.directory.path)/second",
                     "--set", "metrics.coordinator_address=127.0.0.1:\(taken)",
                 ])
-            #expect(second.status == 2, "\(second.stderr)")
+            #expect(second.status == 1, "a port in use is a runtime error, as for the cluster port: \(second.stderr)")
             #expect(second.stderr.contains("127.0.0.1:\(taken)") && second.stderr.contains("in use"), "\(second.stderr)")
             #expect(!second.stderr.contains("coordinator listening"), "it stops before it takes work")
             #expect(try await Self.get(taken, "/healthz").status == .ok, "the first coordinator still serves its endpoint")

@@ -21,9 +21,10 @@ import Testing
 
     /// Runs `body` with a server on a free port of 127.0.0.1, then closes it and waits for it to stop.
     static func withServer(
+        maximumConnections: Int = OpsHTTPServer.defaultMaximumConnections,
         _ respond: @escaping @Sendable (OpsRequest) async -> OpsResponse = echo, _ body: (_ port: Int) async throws -> Void
     ) async throws {
-        let server = try await OpsHTTPServer.bind(host: "127.0.0.1", port: 0, requestTimeout: requestTimeout)
+        let server = try await OpsHTTPServer.bind(host: "127.0.0.1", port: 0, requestTimeout: requestTimeout, maximumConnections: maximumConnections)
         #expect(server.port > 0)
         let serving = Task { try await server.serve(logger: Logger(label: "test.ops"), respond: respond) }
         do {
@@ -104,8 +105,8 @@ import Testing
         }
     }
 
-    @Test func fortyConcurrentRequestsAreAllAnsweredWithAtMostThirtyTwoServedAtOnce() async throws {
-        let gate = Gate(opensAt: OpsHTTPServer.maximumConnections)
+    @Test func fortyConcurrentRequestsAreAllAnsweredAtOnce() async throws {
+        let gate = Gate(opensAt: 40)
         try await Self.withServer({ request in
             await gate.pass()
             return await Self.echo(request)
@@ -127,8 +128,45 @@ import Testing
             }
         }
         let (most, openedByTimeout) = await gate.report()
-        #expect(!openedByTimeout, "32 requests were served at once")
-        #expect(most == OpsHTTPServer.maximumConnections, "never more than \(OpsHTTPServer.maximumConnections) at once, got \(most)")
+        #expect(!openedByTimeout && most == 40, "all 40 were served at once, got \(most)")
+    }
+
+    @Test func idleConnectionsBelowTheBoundDoNotDelayAScrapeAndOneMoreThanTheBoundIsClosedAtOnce() async throws {
+        try await Self.withServer(maximumConnections: 8) { port in
+            // 7 idle connections (below the bound of 8): a request is still answered at once.
+            var idle: [NIOAsyncChannel<ByteBuffer, ByteBuffer>] = []
+            for _ in 0..<7 { idle.append(try await RawHTTP.connect(port: port)) }
+            let started = ContinuousClock.now
+            #expect(try await PlainHTTPClient.request(.GET, Self.endpoint(port, "/ok"), timeout: .seconds(2)).status == .ok)
+            #expect(ContinuousClock.now - started < .milliseconds(500), "not delayed by idle connections")
+            // The 8th fills the bound; the 9th is closed as soon as it is accepted, without an answer.
+            idle.append(try await RawHTTP.connect(port: port))
+            try await Task.sleep(for: .milliseconds(100))  // let the server take up the 8th
+            let refused = try await RawHTTP.connect(port: port)
+            let closedAt = ContinuousClock.now
+            try await refused.executeThenClose { inbound, _ in
+                for try await _ in inbound {}
+            }
+            #expect(ContinuousClock.now - closedAt < Self.requestTimeout.duration, "closed at once, not at the request timeout")
+            for connection in idle { try? await connection.channel.close() }
+        }
+    }
+
+    @Test func stoppingWithMoreConnectionsOpenThanTheBoundClosesThemAllAndReturns() async throws {
+        let server = try await OpsHTTPServer.bind(host: "127.0.0.1", port: 0, requestTimeout: .seconds(30), maximumConnections: 4)
+        let serving = Task { try await server.serve(logger: Logger(label: "test.ops"), respond: Self.echo) }
+        var held: [NIOAsyncChannel<ByteBuffer, ByteBuffer>] = []
+        for _ in 0..<40 { held.append(try await RawHTTP.connect(port: server.port)) }
+        try await Task.sleep(for: .milliseconds(100))
+        let stopping = ContinuousClock.now
+        serving.cancel()  // as a graceful shutdown does: the server closes, and no connection is dropped unclosed
+        _ = await serving.result
+        #expect(ContinuousClock.now - stopping < .seconds(5), "it stops without waiting for idle connections")
+        for connection in held {
+            try await connection.executeThenClose { inbound, _ in
+                for try await _ in inbound {}  // each one was closed by the server
+            }
+        }
     }
 
     @Test func aStalledHalfRequestDoesNotBlockOthersAndIsClosedAtTheRequestTimeout() async throws {

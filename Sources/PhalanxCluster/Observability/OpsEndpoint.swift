@@ -42,14 +42,17 @@ public struct OpsEndpoint: Sendable {
         }
     }
 
-    /// Binds `address` (a configuration error, exit 2, when it cannot).
-    public static func bind(_ address: OpsAddress, logger: Logger) async throws(StartupError) -> OpsHTTPServer {
+    /// Binds `address`. Throws a ``StartupError`` (exit 2) for an address that cannot be bound and
+    /// an `UNAVAILABLE` ``ErrorContext`` (exit 1) when the port is in use.
+    public static func bind(_ address: OpsAddress, logger: Logger) async throws -> OpsHTTPServer {
         do {
             let server = try await OpsHTTPServer.bind(host: address.host, port: address.port)
             logger.notice("metrics endpoint listening", metadata: ["address": "\(OpsAddress(host: address.host, port: server.port))"])
             return server
         } catch {
-            throw StartupError(ErrorContext(code: .invalidArgument, message: error.message))
+            // A port in use is a runtime condition (exit 1), as for the cluster port; a bad address is configuration (exit 2).
+            guard error.portInUse else { throw StartupError(ErrorContext(code: .invalidArgument, message: error.message)) }
+            throw ErrorContext(code: .unavailable, message: error.message)
         }
     }
 

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,25 +38,30 @@ public struct OpsResponse: Sendable {
 /// connection, holds at most ``maximumConnections`` at once, and reads no request bodies (a request
 /// with one gets 413). It moves bytes only: what each path answers comes from `respond`.
 public struct OpsHTTPServer: Sendable {
-    /// Connections served at once; more wait in the kernel's backlog.
-    public static let maximumConnections = 32
+    /// Connections served at once; one more is closed as soon as it is accepted (a flood of idle
+    /// connections cannot keep a scrape or a health probe out for longer than the request timeout).
+    public static let defaultMaximumConnections = 256
     /// A request must arrive whole within this, by default.
-    public static let defaultRequestTimeout: TimeAmount = .seconds(10)
+    public static let defaultRequestTimeout: TimeAmount = .seconds(5)
 
     public let channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
-    /// A request must arrive whole within this after its connection is taken up.
+    /// A request must arrive whole within this after its connection is accepted.
     public let requestTimeout: TimeAmount
+    /// Connections served at once (``defaultMaximumConnections``).
+    public let maximumConnections: Int
+    private let connections = ConnectionTracker()
     /// The port actually bound (differs from the one asked for when that was 0).
     public var port: Int { channel.channel.localAddress?.port ?? 0 }
 
     /// Binds `host:port` (port 0 picks a free one). Throws a ``BindError`` that names the address
     /// and what to do.
     public static func bind(
-        host: String, port: Int, requestTimeout: TimeAmount = defaultRequestTimeout, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        host: String, port: Int, requestTimeout: TimeAmount = defaultRequestTimeout, maximumConnections: Int = defaultMaximumConnections,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws(BindError) -> OpsHTTPServer {
         do {
             let channel = try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 64)
+                .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .bind(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -63,37 +69,51 @@ public struct OpsHTTPServer: Sendable {
                         return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
                     }
                 }
-            return OpsHTTPServer(channel: channel, requestTimeout: requestTimeout)
+            return OpsHTTPServer(channel: channel, requestTimeout: requestTimeout, maximumConnections: maximumConnections)
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
-            throw BindError(message: "cannot serve metrics on \(host):\(port): the port is in use; pick another address (metrics.*_address, or port 0 for a free one)")
+            throw BindError(
+                message: "cannot serve metrics on \(host):\(port): the port is in use; pick another address (metrics.*_address, or port 0 for a free one)",
+                portInUse: true)
         } catch {
             throw BindError(message: "cannot serve metrics on \(host):\(port): \(error); the address must be an IP address of this machine and a port, e.g. 127.0.0.1:9464")
         }
     }
 
-    /// Serves until the listening channel closes (``close()``) or the task is cancelled.
+    /// Serves until ``close()``. Every accepted connection is answered or closed, also when the
+    /// server stops (cancelling the calling task closes the server too).
     public func serve(logger: Logger, respond: @escaping @Sendable (OpsRequest) async -> OpsResponse) async throws {
-        try await channel.executeThenClose { inbound in
-            await withTaskGroup(of: Void.self) { group in
-                var active = 0
-                do {
-                    for try await connection in inbound {
-                        if active >= Self.maximumConnections {
-                            await group.next()  // bounded: wait for one connection to be answered
-                            active -= 1
+        // The accept loop runs in a task of its own that is never cancelled: a cancelled loop would
+        // drop accepted connections unclosed (a fatal error in NIO). close() ends it instead.
+        let loop = Task { [channel, connections, requestTimeout, maximumConnections] in
+            try await channel.executeThenClose { inbound in
+                await withDiscardingTaskGroup { group in
+                    do {
+                        for try await connection in inbound {
+                            guard connections.admit(connection.channel, maximum: maximumConnections) else {
+                                try? await connection.executeThenClose { _, _ in }  // over the bound or stopping: closed at once
+                                continue
+                            }
+                            group.addTask {
+                                await Self.handle(connection, requestTimeout: requestTimeout, logger: logger, respond: respond)
+                                connections.remove(connection.channel)
+                            }
                         }
-                        active += 1
-                        group.addTask { [requestTimeout] in await Self.handle(connection, requestTimeout: requestTimeout, logger: logger, respond: respond) }
+                    } catch {
+                        logger.debug("metrics endpoint stopped accepting", metadata: ["error": "\(error)"])
                     }
-                } catch {
-                    logger.debug("metrics endpoint stopped accepting", metadata: ["error": "\(error)"])
                 }
             }
         }
+        try await withTaskCancellationHandler {
+            try await loop.value
+        } onCancel: {
+            Task { await self.close() }
+        }
     }
 
-    /// Stops listening; `serve` returns once the connections being served are answered.
+    /// Stops listening and closes every connection (those being answered finish their write).
     public func close() async {
+        for connection in connections.stop() { connection.close(promise: nil) }
         try? await channel.channel.close()
     }
 
@@ -148,9 +168,42 @@ public struct OpsHTTPServer: Sendable {
         return (String(uri[..<mark]), String(uri[uri.index(after: mark)...]))
     }
 
-    /// Why the endpoint could not listen (a configuration problem).
+    /// Why the endpoint could not listen: a configuration problem, or the port is taken.
     public struct BindError: Error, CustomStringConvertible {
         public let message: String
+        /// Another process holds the port (a runtime condition, like the cluster port in use).
+        public var portInUse = false
         public var description: String { message }
+    }
+}
+
+/// The connections an ``OpsHTTPServer`` serves now, so that it can bound them and close them all when it stops.
+final class ConnectionTracker: Sendable {
+    private struct State {
+        var open: [ObjectIdentifier: any Channel] = [:]
+        var stopping = false
+    }
+
+    private let state = Mutex(State())
+
+    /// Registers `channel`; false when the server stops or already serves `maximum` connections.
+    func admit(_ channel: any Channel, maximum: Int) -> Bool {
+        state.withLock { state in
+            guard !state.stopping, state.open.count < maximum else { return false }
+            state.open[ObjectIdentifier(channel)] = channel
+            return true
+        }
+    }
+
+    func remove(_ channel: any Channel) {
+        _ = state.withLock { $0.open.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    /// No more connections are admitted; returns the open ones.
+    func stop() -> [any Channel] {
+        state.withLock { state in
+            state.stopping = true
+            return Array(state.open.values)
+        }
     }
 }

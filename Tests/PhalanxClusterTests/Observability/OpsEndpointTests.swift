@@ -114,17 +114,27 @@ import Testing
         #expect(Self.text(await endpoint.respond(to: Self.request("/other"))) == "page")
     }
 
-    @Test func bindingAnAddressInUseIsAStartupErrorNamingIt() async throws {
+    @Test func bindingAPortInUseIsUnavailableNamingIt() async throws {
         let logger = Logger(label: "test")
         let first = try await OpsEndpoint.bind(OpsAddress(host: "127.0.0.1", port: 0), logger: logger)
-        do throws(StartupError) {
+        do {
             let second = try await OpsEndpoint.bind(OpsAddress(host: "127.0.0.1", port: first.port), logger: logger)
             await second.close()
             Issue.record("bound a port in use")
-        } catch {
-            #expect(error.context.code == .invalidArgument, "a configuration error: exit 2")
-            #expect("\(error)".contains("127.0.0.1:\(first.port)") && "\(error)".contains("in use"), "\(error)")
+        } catch let error as ErrorContext {
+            #expect(error.code == .unavailable, "a runtime condition, like the cluster port in use: exit 1")
+            #expect(error.message.contains("127.0.0.1:\(first.port)") && error.message.contains("in use"), "\(error)")
         }
         await first.close()
+    }
+
+    @Test func bindingAnAddressOfAnotherMachineIsAStartupError() async throws {
+        do {
+            let server = try await OpsEndpoint.bind(OpsAddress(host: "203.0.113.7", port: 0), logger: Logger(label: "test"))
+            await server.close()
+            Issue.record("bound an address that is not this machine's")
+        } catch let error as StartupError {
+            #expect(error.context.code == .invalidArgument && error.context.message.contains("203.0.113.7"), "\(error)")
+        }
     }
 }
