@@ -34,8 +34,10 @@ import Testing
         #expect(run["task_id"] == "traced" && run["attempt"] == "1" && run["worker"] == "w1" && run["status"] == "error", "\(run)")
         #expect(run["error"]?.contains("BUSINESS_REJECTED") == true, "\(run)")
         #expect(dispatch["task_id"] == "traced" && dispatch["worker"] == "w1", "\(dispatch)")
-        // Both are children of the task's own span, and each has its own id.
-        #expect(run["parent_span_id"] != nil && run["parent_span_id"] == dispatch["parent_span_id"], "\(run) \(dispatch)")
+        // Both are children of the task's accept span (whose id is the task's own span id), and each has its own id.
+        let accept = try #require(Self.spans(cluster.log("coordinator"), operation: "accept", trace: trace).first)
+        #expect(accept["task_id"] == "traced" && accept["parent_span_id"] == nil, "\(accept)")
+        #expect(run["parent_span_id"] == accept["span_id"] && dispatch["parent_span_id"] == accept["span_id"], "\(accept) \(run) \(dispatch)")
         #expect(run["span_id"] != dispatch["span_id"] && run["span_id"]?.count == 16)
         // The worker's own line about the failure carries the run span's id.
         let failureLine = cluster.log("w1").split(separator: "\n").first { $0.contains("task failed") && $0.contains(trace) } ?? ""

@@ -51,6 +51,19 @@ extension Coordinator {
             generatedUnixMilliseconds: WireTime.nowUnixMilliseconds())
     }
 
+    /// One `accept` span per submitted task whose id is the task's own span id: the parent of its
+    /// `dispatch` spans here and of its `run` spans on workers, so a task's spans form one tree.
+    func traceAcceptance(of specs: [Phalanx_V1_TaskSpec], from client: String, tracer: SpanLogTracer) {
+        for spec in specs {
+            guard let taskTrace = TraceContext(traceID: spec.trace.traceID, spanID: spec.trace.spanID) else { continue }
+            let span = tracer.startSpan("accept", context: .phalanxSpan(taskTrace, parentSpanID: nil), ofKind: .server)
+            span.attributes["task_id"] = spec.taskID
+            span.attributes["kind"] = spec.kind
+            span.attributes["client"] = client
+            span.end()
+        }
+    }
+
     /// One `dispatch` span per assignment, child of the task's span.
     func traceDispatch(_ assignments: [Phalanx_V1_Assignment], to worker: String, tracer: SpanLogTracer) {
         for assignment in assignments {

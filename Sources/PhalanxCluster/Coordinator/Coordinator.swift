@@ -282,6 +282,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             span.attributes["request_id"] = Int(truncatingIfNeeded: batch.requestID)
             perform(machine.submit(from: id, requestID: batch.requestID, batchTrace: batchTrace, tasks: tasks, now: now))
         }
+        traceAcceptance(of: batch.tasks, from: links[id]?.peer.identity.name ?? "", tracer: tracer)
     }
 
     /// `spec`, with a new trace when it came without one.
@@ -332,7 +333,9 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                 write(Phalanx_V1_Envelope(.heartbeat(Phalanx_V1_Heartbeat())), to: id, touched: &touched)
             case .sendStatus(let id, let status):
                 var reply = status.wire(coordinator: local.name)
-                reply.recentFailures = recentFailures.entries.map(\.wire)
+                // A client sees its own failed tasks; an admin everyone's.
+                let requester = links[id]?.peer.identity
+                reply.recentFailures = recentFailures.entries.filter { requester?.role == .admin || $0.client == requester?.name }.map(\.wire)
                 write(Phalanx_V1_Envelope(.statusReply(reply)), to: id, touched: &touched)
             case .sendBreakers(let id, let breakers, let error):
                 var reply = Phalanx_V1_BreakerReply()
@@ -423,7 +426,9 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         if let tracer { traceDispatch(wire, to: link.peer.identity.name, tracer: tracer) }
         if let latency = metrics?.dispatchLatency {
             let now = self.now
-            for assignment in assignments where assignment.attempt == 1 { latency.recordElapsed(now - assignment.acceptedAt) }
+            for assignment in assignments where assignment.attempt == 1 {
+                if let acceptedAt = assignment.acceptedAt { latency.recordElapsed(now - acceptedAt) }
+            }
         }
         let (chunks, oversized) = FrameBudget.chunks(wire, maximumFrameBytes: link.peer.maximumFrameBytes) { $0.estimatedWireBytes }
         for chunk in chunks {

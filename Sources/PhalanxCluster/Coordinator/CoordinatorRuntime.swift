@@ -64,6 +64,7 @@ public struct CoordinatorRuntime: Service {
             throw error
         }
         var ops: (server: OpsHTTPServer, endpoint: OpsEndpoint)?
+        if configuration.metricsAddress == nil { logger.notice("metrics endpoint off (metrics.coordinator_address is empty)") }
         if let address = configuration.metricsAddress, let metrics {
             let server = try await OpsEndpoint.bind(address, logger: logger)
             ops = (server, CoordinatorOpsPages.endpoint(for: coordinator, metrics: metrics))

@@ -48,7 +48,16 @@ struct CoordinatorMetrics {
         for role in ["worker", "client", "admin"] { byRole[role] = gauge(MetricName.connections, [("role", role)]) }
         connections = byRole
         for reason in AdmissionRejection.allCases { rejections[reason] = counter(MetricName.admissionRejections, [("reason", reason.rawValue)]) }
+        // The usual failures exist from the start at 0: a series that first appears at N loses those
+        // N in rate() and increase(), so a first burst of failures would not alert.
+        for code in Self.taskFailureCodes { _ = failureCounter(FailureKind(code: code, failureClass: code.defaultFailureClass)) }
     }
+
+    /// The codes a task usually fails with, each under its default class.
+    static let taskFailureCodes: [ErrorCode] = [
+        .businessRejected, .invalidArgument, .deadlineExceeded, .cancelled, .workerLost, .internal, .unavailable, .overloaded, .circuitOpen,
+        .bulkheadFull, .conflict,
+    ]
 
     /// Brings every counter and gauge up to `snapshot`. `deadLetters` is the dead-letter queue's
     /// size when it could be read; `resources` the node's open resources by kind.

@@ -33,10 +33,11 @@ public enum MetricName {
     public static let workerConnected = "phalanx_worker_connected"
     public static let bulkheadInUse = "phalanx_bulkhead_in_use"
     public static let bulkheadRejected = "phalanx_bulkhead_rejected_total"
+    public static let bulkheadWaiting = "phalanx_bulkhead_waiting"
 
     /// The `# HELP` text of each metric (Prometheus' linter requires one).
     public static let help: [String: String] = [
-        tasksSubmitted: "Tasks the coordinator accepted (made durable and acknowledged).",
+        tasksSubmitted: "Tasks this coordinator process accepted (made durable and acknowledged); those read back from the ledger at start are not counted again.",
         tasksSucceeded: "Tasks that finished successfully.",
         tasksFailed: "Tasks that finished failed, by failure class (business, system, fatal) and error code.",
         tasksRetried: "Attempts that failed for a system reason and were scheduled again.",
@@ -47,8 +48,8 @@ public enum MetricName {
         tasksRunning: "Tasks running on workers now.",
         queuedPayloadBytes: "Payload bytes of the unfinished tasks the coordinator holds.",
         staleResults: "Results dropped because they were for a superseded attempt.",
-        taskLatency: "Time from a task's acceptance to its result, in seconds.",
-        dispatchLatency: "Time from a task's acceptance to its first dispatch to a worker, in seconds.",
+        taskLatency: "Time from a task's acceptance to its result made durable, in seconds (tasks accepted by this coordinator process).",
+        dispatchLatency: "Time from a task's acceptance to its first dispatch to a worker, in seconds (tasks accepted by this coordinator process).",
         breakerState: "The circuit breaker of each worker: 1 for its current state, 0 for the others.",
         workers: "Registered workers, by state (active, draining).",
         workersDeclaredDead: "Workers whose tasks were taken back, by reason (heartbeats: silent too long; disconnected).",
@@ -60,6 +61,7 @@ public enum MetricName {
         workerTaskDuration: "How long this worker's task handlers ran, in seconds, by kind.",
         workerConnected: "1 while this worker is registered with the coordinator, 0 otherwise.",
         bulkheadInUse: "Slots of a task kind's bulkhead in use on this worker.",
-        bulkheadRejected: "Tasks a kind's bulkhead could not start at once on this worker (they waited or were handed back).",
+        bulkheadRejected: "Tasks a kind's bulkhead refused on this worker because its wait queue was full (they failed BULKHEAD_FULL).",
+        bulkheadWaiting: "Tasks waiting for a slot of a kind's bulkhead on this worker (they count as running in phalanx_worker_tasks_running).",
     ]
 }

@@ -17,7 +17,7 @@ final class WorkerMetrics: Sendable {
     private let other: (tasks: [Outcome: Counter], duration: Metrics.Timer)
     let running: Meter
     let connected: Gauge
-    private let bulkheads: [(bulkhead: Bulkhead<ContinuousClock>, inUse: Gauge)]
+    private let bulkheads: [(bulkhead: Bulkhead<ContinuousClock>, inUse: Gauge, waiting: Gauge)]
     private let rejected: [String: Counter]
     private let registration = Mutex(false)
 
@@ -46,7 +46,8 @@ final class WorkerMetrics: Sendable {
         connected = Gauge(label: MetricName.workerConnected, dimensions: [], factory: factory)
         connected.record(0)
         self.bulkheads = bulkheads.sorted { $0.key < $1.key }.map { kind, bulkhead in
-            (bulkhead, Gauge(label: MetricName.bulkheadInUse, dimensions: [("kind", kind)], factory: factory))
+            (bulkhead, Gauge(label: MetricName.bulkheadInUse, dimensions: [("kind", kind)], factory: factory),
+             Gauge(label: MetricName.bulkheadWaiting, dimensions: [("kind", kind)], factory: factory))
         }
         rejected = bulkheads.mapValues { bulkhead in
             Counter(label: MetricName.bulkheadRejected, dimensions: [("kind", bulkhead.name)], factory: factory)
@@ -67,6 +68,9 @@ final class WorkerMetrics: Sendable {
 
     /// Brings the bulkhead gauges up to date (before a scrape).
     func refresh() {
-        for (bulkhead, inUse) in bulkheads { inUse.record(bulkhead.activeCalls) }
+        for (bulkhead, inUse, waiting) in bulkheads {
+            inUse.record(bulkhead.activeCalls)
+            waiting.record(bulkhead.waitingCalls)
+        }
     }
 }

@@ -64,6 +64,7 @@ public struct WorkerRuntime: Service {
         let nodeMetrics = configuration.metricsAddress.map { _ in NodeMetrics() }
         let metrics = nodeMetrics.map { WorkerMetrics(factory: $0.factory, kinds: handlers.kinds, bulkheads: bulkheads) }
         var ops: (server: OpsHTTPServer, endpoint: OpsEndpoint)?
+        if configuration.metricsAddress == nil { logger.notice("metrics endpoint off (metrics.worker_address is empty)") }
         if let address = configuration.metricsAddress, let nodeMetrics, let metrics {
             let server = try await OpsEndpoint.bind(address, logger: logger)
             let endpoint = OpsEndpoint(metrics: nodeMetrics, refresh: { metrics.refresh() }) {

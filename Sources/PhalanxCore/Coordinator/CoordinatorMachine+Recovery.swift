@@ -8,7 +8,7 @@ extension CoordinatorMachine {
     public mutating func restore(_ restored: [RestoredTask<Spec>], now: Duration) -> [Action] {
         var outbox = Outbox()
         for task in restored where taskByKey[task.key] == nil {
-            accept(task.task, owner: nil, client: task.key.client, attempt: task.attempt, losses: task.losses, now: now)
+            accept(task.task, owner: nil, client: task.key.client, attempt: task.attempt, losses: task.losses, acceptedAt: nil)
             guard task.cancelRequested, let number = taskByKey[task.key], let record = tasks[number] else { continue }
             // Cancelled while it ran, and the coordinator stopped before the worker reported: it is not run again.
             finishWithFailure(
@@ -55,7 +55,7 @@ extension CoordinatorMachine {
     public mutating func readmit(_ tasks: [RestoredTask<Spec>], now: Duration) -> [Action] {
         var outbox = Outbox()
         for task in tasks where taskByKey[task.key] == nil {
-            let key = accept(task.task, owner: nil, client: task.key.client, now: now)
+            let key = accept(task.task, owner: nil, client: task.key.client, acceptedAt: now)
             outbox.changes.append(.accepted(key, task.task.spec))
             counters.accepted += 1
         }

@@ -41,7 +41,7 @@ extension CoordinatorMachine {
                 }
                 continue
             }
-            let key = accept(task, owner: connection, client: client.identity.name, now: now)
+            let key = accept(task, owner: connection, client: client.identity.name, acceptedAt: now)
             outbox.changes.append(.accepted(key, task.spec))
             acceptedBytes += task.payloadBytes
         }
@@ -65,7 +65,7 @@ extension CoordinatorMachine {
     @discardableResult
     mutating func accept(
         _ task: SubmittedTask<Spec>, owner: ConnectionID?, client: String, attempt: UInt32 = 0, losses: UInt32 = 0, parent: ParentLink? = nil,
-        now: Duration
+        acceptedAt: Duration?
     ) -> TaskKey {
         nextTaskNumber += 1
         let number = nextTaskNumber
@@ -73,7 +73,7 @@ extension CoordinatorMachine {
         var record = TaskRecord(
             body: TaskBody(
                 number: number, key: key, kind: task.kind, payloadBytes: task.payloadBytes, traceID: task.traceID, spanID: task.spanID, spec: task.spec,
-                idempotencyKey: task.idempotencyKey, deadline: task.deadline, parent: parent, acceptedAt: now),
+                idempotencyKey: task.idempotencyKey, deadline: task.deadline, parent: parent, acceptedAt: acceptedAt),
             owner: owner, attempt: attempt, losses: losses)
         record.maxAttempts = UInt32(clamping: max(1, task.maxAttempts ?? settings.retryAttemptsPerKind[task.kind] ?? settings.retry.maxAttempts))
         record.priority = task.priority

@@ -60,7 +60,7 @@ extension CoordinatorMachine {
             if let limit = parent.body.deadline { child.deadline = min(child.deadline ?? limit, limit) }  // the parent's deadline bounds it
             accept(
                 child, owner: nil, client: parent.key.client,
-                parent: ParentLink(number: number, attempt: attempt, name: name, failFast: policy == .failFast), now: now)
+                parent: ParentLink(number: number, attempt: attempt, name: name, failFast: policy == .failFast), acceptedAt: now)
             tasks[number]!.children.append(nextTaskNumber)
         }
         if !tasks[number]!.waitingForChildren {

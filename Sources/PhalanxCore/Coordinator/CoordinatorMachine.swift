@@ -57,12 +57,12 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         /// Set for a child task: the attempt whose scope it belongs to. Children are not persisted:
         /// they live and end with their parent's attempt.
         let parent: ParentLink?
-        /// When this coordinator accepted it (or read it back from the ledger at start).
-        let acceptedAt: Duration
+        /// When this coordinator process accepted it (nil: read back from the ledger at start).
+        let acceptedAt: Duration?
 
         init(
             number: TaskNumber, key: TaskKey, kind: String, payloadBytes: Int, traceID: String, spanID: String, spec: Spec, idempotencyKey: String?,
-            deadline: Duration?, parent: ParentLink?, acceptedAt: Duration
+            deadline: Duration?, parent: ParentLink?, acceptedAt: Duration?
         ) {
             (self.key, self.kind, self.payloadBytes, self.traceID, self.spanID, self.spec) = (key, kind, payloadBytes, traceID, spanID, spec)
             (self.number, self.idempotencyKey, self.deadline, self.parent, self.acceptedAt) = (number, idempotencyKey, deadline, parent, acceptedAt)

@@ -85,7 +85,7 @@ extension CoordinatorMachine {
     /// The numbers behind the coordinator's metrics.
     public func metricsSnapshot() -> CoordinatorMetricsSnapshot {
         var snapshot = CoordinatorMetricsSnapshot()
-        snapshot.accepted = counters.accepted
+        snapshot.accepted = counters.accepted - UInt64(counters.recovered)  // read back at start: accepted by an earlier process
         snapshot.succeeded = counters.succeeded
         snapshot.failures = counters.failures
         snapshot.retried = counters.retried

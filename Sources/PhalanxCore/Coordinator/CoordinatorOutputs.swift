@@ -105,8 +105,9 @@ public struct TaskAssignment<Spec: Sendable>: Sendable {
     /// For a child task: its full id (`<parent id>/<attempt>/<name>`), which the spec (sent with its
     /// name only) does not carry; the shell puts it in the dispatched spec so every node logs it.
     public var childID: String? = nil
-    /// When the coordinator accepted the task (machine time): the first attempt's dispatch latency.
-    public var acceptedAt: Duration = .zero
+    /// When this coordinator process accepted the task (machine time; nil: read back from the
+    /// ledger at start): the first attempt's dispatch latency.
+    public var acceptedAt: Duration? = nil
 }
 
 /// One finished task on its way to the client that submitted it.

@@ -16,6 +16,12 @@ public struct HTTPEndpoint: Sendable, Hashable, CustomStringConvertible {
         }
         let rest = text.dropFirst("http://".count)
         let authority = rest.prefix { $0 != "/" }
+        guard !authority.contains("@") else {
+            throw HTTPEndpointError(message: "'\(text)' has credentials in it; they are not supported (they would end up in log lines): give Loki's address without user and password")
+        }
+        guard authority.contains("[") == authority.contains("]") else {
+            throw HTTPEndpointError(message: "'\(text)' has an unbalanced [ or ] in its host; write an IPv6 address as http://[::1]:3100/...")
+        }
         let path = rest.dropFirst(authority.count)
         var host = String(authority)
         var port = 80
@@ -56,6 +62,7 @@ public enum PlainHTTPClient {
                     return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
                 }
             }
+        let started = ContinuousClock.now
         let deadline = channel.channel.eventLoop.scheduleTask(in: timeout) { channel.channel.close(promise: nil) }
         defer { deadline.cancel() }
         return try await channel.executeThenClose { inbound, outbound in
@@ -81,7 +88,12 @@ public enum PlainHTTPClient {
                 }
                 if case .end = part { break }
             }
-            guard let status else { throw HTTPEndpointError(message: "\(endpoint) closed the connection without a response") }
+            guard let status else {
+                if ContinuousClock.now - started >= .nanoseconds(timeout.nanoseconds) {
+                    throw HTTPEndpointError(message: "\(endpoint) did not answer within \(timeout.nanoseconds / 1_000_000) ms")
+                }
+                throw HTTPEndpointError(message: "\(endpoint) closed the connection without a response")
+            }
             return (status, received)
         }
     }

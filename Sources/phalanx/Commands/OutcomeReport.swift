@@ -39,7 +39,7 @@ struct OutcomeReport {
                 if let original = outcome.original { entry["original_task_id"] = original }
                 entries.append(entry)
             } else if total <= listAllUpTo {
-                print("\(outcome.taskID) ok (\(outcome.worker ?? "?"), attempt \(outcome.attempt)\(retried)): \(text)")
+                print("\(outcome.taskID.terminalSafe) ok (\(outcome.worker ?? "?"), attempt \(outcome.attempt)\(retried)): \(text.terminalSafe)")
             }
         case .failure(let error):
             failed += 1
@@ -52,14 +52,14 @@ struct OutcomeReport {
                 if let original = outcome.original { entry["original_task_id"] = original }
                 entries.append(entry)
             } else if total <= listAllUpTo || failed <= 5 {
-                print("\(outcome.taskID) FAILED (attempt \(outcome.attempt)\(retried)) \(error)")
+                print("\(outcome.taskID.terminalSafe) FAILED (attempt \(outcome.attempt)\(retried)) \("\(error)".terminalSafe)")
             }
         }
     }
 
     mutating func addPending(_ taskID: String) {
         pending += 1
-        if json { entries.append(["task_id": taskID, "pending": true]) } else { print("\(taskID) pending (not finished yet)") }
+        if json { entries.append(["task_id": taskID, "pending": true]) } else { print("\(taskID.terminalSafe) pending (not finished yet)") }
     }
 
     mutating func addUnknown(_ taskID: String) {
@@ -67,7 +67,7 @@ struct OutcomeReport {
         if json {
             entries.append(["task_id": taskID, "unknown": true])
         } else {
-            print("\(taskID) unknown: never accepted for this client certificate, or pruned after coordinator.retention_ms")
+            print("\(taskID.terminalSafe) unknown: never accepted for this client certificate, or pruned after coordinator.retention_ms")
         }
     }
 

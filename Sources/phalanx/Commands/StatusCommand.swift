@@ -39,7 +39,8 @@ struct StatusCommand: AsyncParsableCommand {
             print("recent failures (newest first):")
             for failure in status.recentFailures.prefix(10) {
                 let time = Date(timeIntervalSince1970: Double(failure.unixMilliseconds) / 1000).formatted(.iso8601)
-                print("  \(time) \(failure.client)/\(failure.taskID) \(failure.code) trace \(failure.traceID)\(failure.worker.map { " on \($0)" } ?? ""): \(failure.message.prefix(120))")
+                let task = "\(failure.client)/\(failure.taskID)".terminalSafe
+                print("  \(time) \(task) \(failure.code.terminalSafe) trace \(failure.traceID.terminalSafe)\(failure.worker.map { " on \($0.terminalSafe)" } ?? ""): \(String(failure.message.prefix(120)).terminalSafe)")
             }
         }
     }

@@ -53,9 +53,10 @@ struct NodeLogHandler: LogHandler {
 
     /// `TIME LEVEL NODE message key=value …` (keys sorted; values with spaces quoted).
     static func text(time: Date, level: Logger.Level, node: String, message: String, fields: [String: String]) -> String {
-        var line = "\(timestamp(time)) \(level.rawValue.uppercased().padding(toLength: 8, withPad: " ", startingAt: 0))\(node) \(message)"
+        var line = "\(timestamp(time)) \(level.rawValue.uppercased().padding(toLength: 8, withPad: " ", startingAt: 0))\(node) \(message.terminalSafe)"
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
-            line += value.contains(" ") || value.isEmpty ? " \(key)=\"\(value)\"" : " \(key)=\(value)"
+            let value = value.terminalSafe
+            line += value.contains(" ") || value.isEmpty ? " \(key.terminalSafe)=\"\(value)\"" : " \(key.terminalSafe)=\(value)"
         }
         return line
     }

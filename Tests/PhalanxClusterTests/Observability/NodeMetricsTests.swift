@@ -45,7 +45,7 @@ import Testing
             MetricName.queuedPayloadBytes, MetricName.staleResults, MetricName.taskLatency, MetricName.dispatchLatency, MetricName.breakerState,
             MetricName.workers, MetricName.workersDeclaredDead, MetricName.openResources, MetricName.connections,
             MetricName.tlsHandshakeFailures, MetricName.workerTasks, MetricName.workerTasksRunning, MetricName.workerTaskDuration,
-            MetricName.workerConnected, MetricName.bulkheadInUse, MetricName.bulkheadRejected,
+            MetricName.workerConnected, MetricName.bulkheadInUse, MetricName.bulkheadRejected, MetricName.bulkheadWaiting,
         ]
         #expect(Set(names).count == names.count && Set(MetricName.help.keys) == Set(names))
         for name in names {
@@ -139,7 +139,8 @@ import Testing
         #expect(exposition.value(MetricName.tasksSubmitted) == 5)
         #expect(exposition.value(MetricName.tasksSucceeded) == 3)
         #expect(exposition.value(MetricName.tasksFailed, ["class": "business", "code": "BUSINESS_REJECTED"]) == 1)
-        #expect(exposition.value(MetricName.tasksFailed, ["class": "system", "code": "INTERNAL"]) == nil, "no series before its first failure")
+        #expect(exposition.value(MetricName.tasksFailed, ["class": "system", "code": "INTERNAL"]) == 0, "the usual failures' series exist from the start")
+        #expect(exposition.value(MetricName.tasksFailed, ["class": "fatal", "code": "INTERNAL"]) == nil, "others appear at their first failure")
         #expect(exposition.value(MetricName.tasksRetried) == 2)
         #expect(exposition.value(MetricName.admissionRejections, ["reason": "overloaded"]) == 4)
         #expect(exposition.value(MetricName.admissionRejections, ["reason": "rate_limited"]) == 0, "every reason's series from the start")
