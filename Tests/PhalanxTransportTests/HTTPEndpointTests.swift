@@ -16,6 +16,18 @@ import Testing
         #expect(try HTTPEndpoint.parse("http://h:8080/a:b")?.path == "/a:b", "a colon in the path is not a port")
     }
 
+    @Test func credentialsAndUnbalancedBracketsAreRefusedWithAReason() throws {
+        #expect(throws: HTTPEndpointError.self) { try HTTPEndpoint.parse("http://user:pw@127.0.0.1:3100/loki/api/v1/push") }
+        do {
+            _ = try HTTPEndpoint.parse("http://[::1")
+            Issue.record("an unbalanced bracket was accepted")
+        } catch {
+            #expect(error.message.contains("IPv6"), "\(error)")
+        }
+        let v6 = try #require(try HTTPEndpoint.parse("http://[::1]:3100/push"))
+        #expect(v6.host == "::1" && v6.port == 3100 && v6.path == "/push")
+    }
+
     @Test func anEmptyStringIsNoEndpoint() throws {
         #expect(try HTTPEndpoint.parse("") == nil)
     }

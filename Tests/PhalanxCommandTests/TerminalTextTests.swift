@@ -1,0 +1,23 @@
+import Foundation
+import Testing
+
+@testable import phalanx
+
+/// What the CLI prints of a task (payload fragments in messages, ids) cannot forge lines or send
+/// terminal control sequences.
+@Suite struct TerminalTextTests {
+    @Test func controlCharactersAreEscapedAndPlainTextIsKept() {
+        #expect("plain text, ünïcode ✓".terminalSafe == "plain text, ünïcode ✓")
+        #expect("line\nFAKE CRITICAL forged".terminalSafe == "line\\nFAKE CRITICAL forged")
+        #expect("\u{1B}]0;TITLE\u{07}\u{1B}[2J\r".terminalSafe == "\\u{1b}]0;TITLE\\u{7}\\u{1b}[2J\\r")
+        #expect("tab\there".terminalSafe == "tab\\there")
+    }
+
+    @Test func aTextLogLineWithAForgedLineInItsMessageStaysOneLine() {
+        let line = NodeLogHandler.text(
+            time: Date(timeIntervalSince1970: 0), level: .info, node: "w1", message: "task failed: got 'x\n1970-01-01T00:00:00.000Z CRITICAL w3 forged'",
+            fields: ["detail": "a\u{1B}[2Jb"])
+        #expect(!line.contains("\n") && !line.contains("\u{1B}"), "\(line)")
+        #expect(line.contains("\\n1970-01-01") && line.contains("detail=a\\u{1b}[2Jb"), "\(line)")
+    }
+}
