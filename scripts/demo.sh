@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Phalanx demo: a coordinator and 3 workers on 127.0.0.1, a batch of built-in tasks, a summary.
-# Certificates are generated on first use (run/certs); logs go to run/demo-<time>/.
+# Certificates are generated on first use (run/certs); logs go to run/demo-<time>/. At a terminal
+# the cluster stays up at the end (status page, /metrics, phalanx status) until Enter or Ctrl-C.
 # Every process it starts is stopped by pid when it ends, fails, or is interrupted (Ctrl-C).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,3 +61,10 @@ if [ "$unexpected" -gt 0 ]; then
     exit 1
 fi
 echo "logs: $run"
+# At a terminal the cluster stays up to be looked at: the status page, /metrics, `phalanx status`.
+if [ -t 0 ] && [ -z "${CI:-}" ]; then
+    echo
+    echo "the cluster keeps running: status page http://127.0.0.1:$(cat "$run/metrics-port")/, metrics .../metrics,"
+    echo "  $bin status ${common[*]}"
+    read -r -p "press Enter (or Ctrl-C) to stop it " _ || true
+fi
