@@ -38,8 +38,8 @@ public struct OpsResponse: Sendable {
 /// connection, holds at most ``maximumConnections`` at once, and reads no request bodies (a request
 /// with one gets 413). It moves bytes only: what each path answers comes from `respond`.
 public struct OpsHTTPServer: Sendable {
-    /// Connections served at once; one more is closed as soon as it is accepted (a flood of idle
-    /// connections cannot keep a scrape or a health probe out for longer than the request timeout).
+    /// Connections served at once; at the bound a new one replaces the oldest that has not sent its
+    /// request yet (a flood of idle connections cannot keep a scrape or a health probe out).
     public static let defaultMaximumConnections = 256
     /// A request must arrive whole within this, by default.
     public static let defaultRequestTimeout: TimeAmount = .seconds(5)
@@ -90,11 +90,11 @@ public struct OpsHTTPServer: Sendable {
                     do {
                         for try await connection in inbound {
                             guard connections.admit(connection.channel, maximum: maximumConnections) else {
-                                try? await connection.executeThenClose { _, _ in }  // over the bound or stopping: closed at once
+                                try? await connection.executeThenClose { _, _ in }  // stopping, or every slot busy with a request: closed at once
                                 continue
                             }
                             group.addTask {
-                                await Self.handle(connection, requestTimeout: requestTimeout, logger: logger, respond: respond)
+                                await Self.handle(connection, requestTimeout: requestTimeout, tracker: connections, logger: logger, respond: respond)
                                 connections.remove(connection.channel)
                             }
                         }
@@ -118,7 +118,8 @@ public struct OpsHTTPServer: Sendable {
     }
 
     private static func handle(
-        _ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, requestTimeout: TimeAmount, logger: Logger,
+        _ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, requestTimeout: TimeAmount, tracker: ConnectionTracker,
+        logger: Logger,
         respond: @escaping @Sendable (OpsRequest) async -> OpsResponse
     ) async {
         do {
@@ -140,6 +141,7 @@ public struct OpsHTTPServer: Sendable {
                 }
                 deadline.cancel()
                 guard let head, complete else { return }
+                tracker.requested(connection.channel)
                 let response: OpsResponse
                 if hasBody {
                     response = OpsResponse(status: .payloadTooLarge, text: "this endpoint takes no request body\n")
@@ -177,22 +179,45 @@ public struct OpsHTTPServer: Sendable {
     }
 }
 
-/// The connections an ``OpsHTTPServer`` serves now, so that it can bound them and close them all when it stops.
+/// The connections an ``OpsHTTPServer`` serves now, so that it can bound them and close them all
+/// when it stops. At the bound, a new connection takes the place of the oldest one that has not
+/// sent its request yet: a flood of idle connections cannot keep a scrape or a probe out.
 final class ConnectionTracker: Sendable {
+    private struct Entry {
+        let channel: any Channel
+        let order: UInt64
+        var requested = false
+    }
+
     private struct State {
-        var open: [ObjectIdentifier: any Channel] = [:]
+        var open: [ObjectIdentifier: Entry] = [:]
+        var next: UInt64 = 0
         var stopping = false
     }
 
     private let state = Mutex(State())
 
-    /// Registers `channel`; false when the server stops or already serves `maximum` connections.
+    /// Registers `channel`; false when the server stops, or serves `maximum` connections that all
+    /// sent their requests. The oldest idle connection is closed to make room.
     func admit(_ channel: any Channel, maximum: Int) -> Bool {
-        state.withLock { state in
-            guard !state.stopping, state.open.count < maximum else { return false }
-            state.open[ObjectIdentifier(channel)] = channel
-            return true
+        let (admitted, evicted) = state.withLock { state -> (Bool, (any Channel)?) in
+            guard !state.stopping else { return (false, nil) }
+            var evicted: (any Channel)?
+            if state.open.count >= maximum {
+                guard let oldest = state.open.filter({ !$0.value.requested }).min(by: { $0.value.order < $1.value.order }) else { return (false, nil) }
+                evicted = state.open.removeValue(forKey: oldest.key)?.channel
+            }
+            state.next += 1
+            state.open[ObjectIdentifier(channel)] = Entry(channel: channel, order: state.next)
+            return (true, evicted)
         }
+        evicted?.close(promise: nil)
+        return admitted
+    }
+
+    /// `channel` sent a whole request: it is no longer idle.
+    func requested(_ channel: any Channel) {
+        state.withLock { $0.open[ObjectIdentifier(channel)]?.requested = true }
     }
 
     func remove(_ channel: any Channel) {
@@ -203,7 +228,7 @@ final class ConnectionTracker: Sendable {
     func stop() -> [any Channel] {
         state.withLock { state in
             state.stopping = true
-            return Array(state.open.values)
+            return state.open.values.map(\.channel)
         }
     }
 }
