@@ -76,6 +76,36 @@ extension EndToEnd {
             await client.close()
         }
 
+        @Test func statusJSONShowsAKilledWorkerGoneAndTheRecentFailuresWithTheirTraceIDs() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            let outcomes = try await client.run((0..<3).map { TaskRequest(taskID: "bad-\($0)", kind: "fail", text: "business") })
+            let traces = Set(outcomes.compactMap { outcome -> String? in
+                if case .failure(let error) = outcome.result { return error.traceID }
+                return nil
+            })
+            #expect(traces.count == 3)
+            await client.close()
+            cluster.kill("w1")
+            func status() throws -> [String: Any] {
+                let (code, stdout, stderr) = try ClusterProcesses.runToCompletion(["status", "--json"] + cluster.clientArguments)
+                #expect(code == 0, "\(stderr)")
+                return (try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any]) ?? [:]
+            }
+            var json: [String: Any] = [:]
+            try await eventually("the killed worker leaves the status") {
+                json = (try? status()) ?? [:]
+                let names = (json["workers"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+                return names == ["w2"]
+            }
+            let failures = json["failures"] as? [[String: Any]] ?? []
+            #expect(failures.count == 1 && failures.first?["code"] as? String == "BUSINESS_REJECTED" && failures.first?["count"] as? Int == 3, "\(failures)")
+            let recent = json["recent_failures"] as? [[String: Any]] ?? []
+            #expect(Set(recent.compactMap { $0["trace_id"] as? String }) == traces, "\(recent)")
+            #expect(recent.allSatisfy { $0["client"] as? String == "client" && ($0["task_id"] as? String)?.hasPrefix("bad-") == true })
+        }
+
         @Test func sigtermWithManyIdleMetricsConnectionsOpenStillExitsZero() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
