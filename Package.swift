@@ -114,7 +114,8 @@ let package = Package(
             dependencies: ["PhalanxCluster"],
             path: "Examples/CustomWorker"
         ),
-        // Test support: certificates, an in-process coordinator, raw TLS peers, a process harness.
+        // Test support: certificates, an in-process coordinator, raw TLS peers, a process harness,
+        // Prometheus text read back, a local receiver of Loki's push API.
         .target(
             name: "PhalanxTesting",
             dependencies: [
@@ -123,6 +124,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -165,7 +167,7 @@ let package = Package(
         .testTarget(
             name: "PhalanxClusterTests",
             dependencies: [
-                "PhalanxCluster", "PhalanxResilience", "PhalanxWire", "PhalanxTransport", "PhalanxCore",
+                "PhalanxCluster", "PhalanxResilience", "PhalanxWire", "PhalanxTransport", "PhalanxCore", "PhalanxTesting",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
@@ -175,7 +177,7 @@ let package = Package(
         .testTarget(
             name: "PhalanxCommandTests",
             dependencies: [
-                "phalanx", "PhalanxTransport",
+                "phalanx", "PhalanxTransport", "PhalanxTesting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import PhalanxTesting
 import PhalanxTransport
 import Synchronization
 import Testing
@@ -57,7 +58,7 @@ import Testing
 
 /// The Loki push: one request per batch from a bounded buffer, never blocking the logger.
 @Suite(.timeLimit(.minutes(1))) struct LokiShipperTests {
-    static func shipper(_ loki: FakeLoki) throws -> LokiShipper {
+    static func shipper(_ loki: LokiPushReceiver) throws -> LokiShipper {
         let endpoint = try #require(try HTTPEndpoint.parse("http://127.0.0.1:\(loki.port)/loki/api/v1/push"))
         return LokiShipper(endpoint: endpoint, cluster: "demo", node: "w1", role: "worker")
     }
@@ -82,7 +83,7 @@ import Testing
     }
 
     @Test func aFlushSendsEverythingBufferedInOneRequestAndThenNothing() async throws {
-        try await FakeLoki.with { loki in
+        try await LokiPushReceiver.with { loki in
             let shipper = try Self.shipper(loki)
             shipper.enqueue("{\"message\":\"one\"}", at: Date(timeIntervalSince1970: 1))
             shipper.enqueue("{\"message\":\"two\"}", at: Date(timeIntervalSince1970: 2))
@@ -100,7 +101,7 @@ import Testing
     }
 
     @Test func aRefusedBatchIsRetriedOnceThenDropped() async throws {
-        try await FakeLoki.with(status: .internalServerError) { loki in
+        try await LokiPushReceiver.with(status: .internalServerError) { loki in
             let shipper = try Self.shipper(loki)
             shipper.enqueue("{\"message\":\"one\"}", at: Date())
             await shipper.flush()
@@ -111,7 +112,7 @@ import Testing
     }
 
     @Test func theBufferHoldsAtMostMaximumLinesAndDropsTheRest() async throws {
-        try await FakeLoki.with { loki in
+        try await LokiPushReceiver.with { loki in
             let shipper = try Self.shipper(loki)
             for index in 0..<(LokiShipper.maximumLines + 5) { shipper.enqueue("l\(index)", at: Date()) }
             await shipper.flush()
@@ -122,7 +123,7 @@ import Testing
     }
 
     @Test func theBufferHoldsAtMostMaximumBytes() async throws {
-        try await FakeLoki.with { loki in
+        try await LokiPushReceiver.with { loki in
             let shipper = try Self.shipper(loki)
             let big = String(repeating: "x", count: LokiShipper.maximumBytes / 2)
             shipper.enqueue(big, at: Date())
@@ -135,7 +136,7 @@ import Testing
     }
 
     @Test func theLinesBufferedWhenTheShipperIsStoppedAreStillSent() async throws {
-        try await FakeLoki.with { loki in
+        try await LokiPushReceiver.with { loki in
             let shipper = try Self.shipper(loki)
             let running = Task { await shipper.run() }
             shipper.enqueue("{\"message\":\"last words\"}", at: Date())
@@ -143,76 +144,6 @@ import Testing
             await running.value
             let sent = try loki.pushes.flatMap { try Self.decode($0.body).values.map { $0.last ?? "" } }
             #expect(sent == ["{\"message\":\"last words\"}"], "the final flush after cancellation reaches Loki")
-        }
-    }
-}
-
-/// A stand-in for Loki's push API on 127.0.0.1: records each request and answers `status`.
-final class FakeLoki: Sendable {
-    struct Push: Sendable {
-        let method: HTTPMethod
-        let path: String
-        let contentType: String?
-        let body: [UInt8]
-    }
-
-    let channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
-    let status: HTTPResponseStatus
-    private let received = Mutex<[Push]>([])
-    var port: Int { channel.channel.localAddress?.port ?? 0 }
-    var pushes: [Push] { received.withLock { $0 } }
-
-    private init(channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>, status: HTTPResponseStatus) {
-        self.channel = channel
-        self.status = status
-    }
-
-    static func with(status: HTTPResponseStatus = .noContent, _ body: (FakeLoki) async throws -> Void) async throws {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
-                }
-            }
-        let loki = FakeLoki(channel: channel, status: status)
-        let serving = Task { try await loki.serve() }
-        do {
-            try await body(loki)
-        } catch {
-            try? await channel.channel.close()
-            _ = await serving.result
-            throw error
-        }
-        try? await channel.channel.close()
-        _ = await serving.result
-    }
-
-    private func serve() async throws {
-        try await channel.executeThenClose { inbound in
-            for try await connection in inbound {
-                try? await connection.executeThenClose { requests, responses in
-                    var head: HTTPRequestHead?
-                    var body: [UInt8] = []
-                    for try await part in requests {
-                        switch part {
-                        case .head(let requestHead): head = requestHead
-                        case .body(var chunk): body += chunk.readBytes(length: chunk.readableBytes) ?? []
-                        case .end:
-                            guard let head else { return }
-                            received.withLock {
-                                $0.append(Push(method: head.method, path: head.uri, contentType: head.headers.first(name: "Content-Type"), body: body))
-                            }
-                            var headers = HTTPHeaders()
-                            headers.add(name: "Content-Length", value: "0")
-                            headers.add(name: "Connection", value: "close")
-                            try await responses.write(.head(HTTPResponseHead(version: head.version, status: status, headers: headers)))
-                            try await responses.write(.end(nil))
-                            return
-                        }
-                    }
-                }
-            }
         }
     }
 }

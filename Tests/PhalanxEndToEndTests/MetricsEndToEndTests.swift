@@ -154,7 +154,7 @@ extension EndToEnd {
 extension EndToEnd {
     /// `log.loki_url`: a node pushes its JSON log lines to Loki, the last ones at shutdown included.
     @Suite(.timeLimit(.minutes(1))) struct LokiEndToEndTests {
-        static func lines(_ loki: FakeLoki) -> [(labels: [String: String], line: String)] {
+        static func lines(_ loki: LokiPushReceiver) -> [(labels: [String: String], line: String)] {
             loki.pushes.flatMap { push -> [(labels: [String: String], line: String)] in
                 guard let object = try? JSONSerialization.jsonObject(with: Data(push.body)) as? [String: Any],
                     let streams = object["streams"] as? [[String: Any]]
@@ -167,7 +167,7 @@ extension EndToEnd {
         }
 
         @Test func aCoordinatorPushesItsLogLinesToLokiUpToItsLastOne() async throws {
-            try await FakeLoki.with { loki in
+            try await LokiPushReceiver.with { loki in
                 let cluster = try ClusterProcesses()
                 defer { cluster.stopAll() }
                 try await cluster.startCoordinator(["--set", "log.loki_url=http://127.0.0.1:\(loki.port)/loki/api/v1/push"])

@@ -26,6 +26,10 @@ import Testing
         }
         let v6 = try #require(try HTTPEndpoint.parse("http://[::1]:3100/push"))
         #expect(v6.host == "::1" && v6.port == 3100 && v6.path == "/push")
+        #expect(v6.description == "http://[::1]:3100/push")
+        let v6WithoutPort = try #require(try HTTPEndpoint.parse("http://[::1]/push"))
+        #expect(v6WithoutPort.host == "::1" && v6WithoutPort.port == 80)
+        #expect(throws: HTTPEndpointError.self) { try HTTPEndpoint.parse("http://[::1]x:3100/push") }
     }
 
     @Test func anEmptyStringIsNoEndpoint() throws {

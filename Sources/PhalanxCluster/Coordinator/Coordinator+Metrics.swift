@@ -39,7 +39,8 @@ extension Coordinator {
     /// Samples the finished and failed counts for the status page's sparklines.
     public func sampleActivity() {
         let snapshot = machine.metricsSnapshot()
-        activity.record(at: now, finished: snapshot.succeeded + snapshot.failures.values.reduce(0, +), failed: snapshot.failures.values.reduce(0, +))
+        let failed = snapshot.failures.values.reduce(0, +)
+        activity.record(at: now, finished: snapshot.succeeded + failed, failed: failed)
     }
 
     /// The status page as of now.
@@ -55,25 +56,32 @@ extension Coordinator {
     /// `dispatch` spans here and of its `run` spans on workers, so a task's spans form one tree.
     func traceAcceptance(of specs: [Phalanx_V1_TaskSpec], from client: String, tracer: SpanLogTracer) {
         for spec in specs {
-            guard let taskTrace = TraceContext(traceID: spec.trace.traceID, spanID: spec.trace.spanID) else { continue }
-            let span = tracer.startSpan("accept", context: .phalanxSpan(taskTrace, parentSpanID: nil), ofKind: .server)
-            span.attributes["task_id"] = spec.taskID
-            span.attributes["kind"] = spec.kind
-            span.attributes["client"] = client
-            span.end()
+            logTaskSpan("accept", of: spec, ownSpan: true, kind: .server, tracer: tracer) { $0["kind"] = spec.kind; $0["client"] = client }
         }
     }
 
     /// One `dispatch` span per assignment, child of the task's span.
     func traceDispatch(_ assignments: [Phalanx_V1_Assignment], to worker: String, tracer: SpanLogTracer) {
         for assignment in assignments {
-            let spec = assignment.task
-            guard let taskTrace = TraceContext(traceID: spec.trace.traceID, spanID: spec.trace.spanID) else { continue }
-            let span = tracer.startSpan("dispatch", context: .phalanxSpan(taskTrace.childSpan(), parentSpanID: taskTrace.spanID), ofKind: .producer)
-            span.attributes["task_id"] = spec.taskID
-            span.attributes["attempt"] = Int(assignment.attempt)
-            span.attributes["worker"] = worker
-            span.end()
+            logTaskSpan("dispatch", of: assignment.task, ownSpan: false, kind: .producer, tracer: tracer) {
+                $0["attempt"] = Int(assignment.attempt)
+                $0["worker"] = worker
+            }
         }
+    }
+
+    /// Logs a span of one task at once: with the task's own span id (`ownSpan`) or as a new child of it.
+    private func logTaskSpan(
+        _ operation: String, of spec: Phalanx_V1_TaskSpec, ownSpan: Bool, kind: SpanKind, tracer: SpanLogTracer,
+        attributes: (inout SpanAttributes) -> Void
+    ) {
+        guard let taskTrace = TraceContext(traceID: spec.trace.traceID, spanID: spec.trace.spanID) else { return }
+        let context = ownSpan ? InstrumentationContext.phalanxSpan(taskTrace, parentSpanID: nil) : .phalanxSpan(taskTrace.childSpan(), parentSpanID: taskTrace.spanID)
+        let span = tracer.startSpan(operation, context: context, ofKind: kind)
+        span.updateAttributes { spanAttributes in
+            spanAttributes["task_id"] = spec.taskID
+            attributes(&spanAttributes)
+        }
+        span.end()
     }
 }

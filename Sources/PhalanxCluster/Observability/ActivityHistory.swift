@@ -9,8 +9,14 @@ public struct ActivityHistory: Sendable, Hashable {
         public let failureRatio: Double
     }
 
+    private struct Sample: Sendable, Hashable {
+        let at: Duration
+        let finished: UInt64
+        let failed: UInt64
+    }
+
     public let capacity: Int
-    private var samples: [(at: Duration, finished: UInt64, failed: UInt64)] = []
+    private var samples: [Sample] = []
 
     public init(capacity: Int = 120) {
         precondition(capacity >= 2)
@@ -20,29 +26,21 @@ public struct ActivityHistory: Sendable, Hashable {
     /// The counters at `at` (since start; they only grow).
     public mutating func record(at: Duration, finished: UInt64, failed: UInt64) {
         if let last = samples.last, at <= last.at { return }
-        samples.append((at, finished, failed))
+        samples.append(Sample(at: at, finished: finished, failed: failed))
         if samples.count > capacity { samples.removeFirst(samples.count - capacity) }
     }
 
     /// One point per interval between consecutive samples, oldest first.
     public var points: [Point] {
         zip(samples, samples.dropFirst()).map { earlier, later in
-            let seconds = Double((later.at - earlier.at).components.seconds) + Double((later.at - earlier.at).components.attoseconds) / 1e18
+            let elapsed = (later.at - earlier.at).components
+            let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
             let finished = later.finished >= earlier.finished ? later.finished - earlier.finished : 0
             let failed = later.failed >= earlier.failed ? later.failed - earlier.failed : 0
             return Point(
                 tasksPerSecond: seconds > 0 ? Double(finished) / seconds : 0,
                 failureRatio: finished > 0 ? min(1, Double(failed) / Double(finished)) : 0)
         }
-    }
-
-    public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.capacity == rhs.capacity && lhs.samples.elementsEqual(rhs.samples) { $0 == $1 }
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(capacity)
-        for sample in samples { hasher.combine(sample.at); hasher.combine(sample.finished); hasher.combine(sample.failed) }
     }
 }
 

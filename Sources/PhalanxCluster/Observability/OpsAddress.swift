@@ -1,4 +1,5 @@
 import Foundation
+import PhalanxTransport
 
 /// Where a node serves its operations endpoint (`/metrics`, `/healthz`, `/readyz`): `HOST:PORT`,
 /// port 0 for a free one.
@@ -16,18 +17,18 @@ public struct OpsAddress: Sendable, Hashable, CustomStringConvertible {
     public static func parse(_ text: String, key: String) throws(OpsAddressError) -> OpsAddress? {
         let text = text.trimmingCharacters(in: .whitespaces)
         guard !text.isEmpty else { return nil }
-        guard let colon = text.lastIndex(of: ":") else {
-            throw OpsAddressError(message: "\(key) = \"\(text)\" has no port; write HOST:PORT, e.g. 127.0.0.1:9464 (port 0 picks a free one), or \"\" for no endpoint")
+        let parts = HostPort.split(Substring(text))
+        guard let parts, let portText = parts.port else {
+            throw OpsAddressError(message: "\(key) = \"\(text)\" has no port; write HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464 (port 0 picks a free one), or \"\" for no endpoint")
         }
-        var host = String(text[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty, let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else {
+        let host = parts.host
+        guard !host.isEmpty, let port = Int(portText), (0...65_535).contains(port) else {
             throw OpsAddressError(message: "\(key) = \"\(text)\" is not HOST:PORT with a port in 0...65535, e.g. 127.0.0.1:9464")
         }
         return OpsAddress(host: host, port: port)
     }
 
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    public var description: String { HostPort.format(host: host, port: port) }
 }
 
 /// A malformed ``OpsAddress``.

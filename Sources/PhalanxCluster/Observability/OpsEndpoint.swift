@@ -56,12 +56,8 @@ public struct OpsEndpoint: Sendable {
         }
     }
 
-    /// Serves on `server` until the task is cancelled or the server is closed.
+    /// Serves on `server` until the task is cancelled or the server is closed (cancelling closes it).
     public func serve(on server: OpsHTTPServer, logger: Logger) async {
-        await withTaskCancellationHandler {
-            try? await server.serve(logger: logger) { request in await self.respond(to: request) }
-        } onCancel: {
-            Task { await server.close() }
-        }
+        try? await server.serve(logger: logger) { request in await self.respond(to: request) }
     }
 }

@@ -127,11 +127,9 @@ public struct StatusPage: Sendable {
     }
 
     private func timestamp(_ unixMilliseconds: Int64) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return formatter.string(from: Date(timeIntervalSince1970: Double(unixMilliseconds) / 1000))
+        ISO8601DateFormatter.string(
+            from: Date(timeIntervalSince1970: Double(unixMilliseconds) / 1000), timeZone: .gmt,
+            formatOptions: [.withFullDate, .withTime, .withColonSeparatorInTime, .withSpaceBetweenDateAndTime])
     }
 
     private func minutes(_ seconds: Int) -> String {

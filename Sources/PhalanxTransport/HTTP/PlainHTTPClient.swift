@@ -19,25 +19,22 @@ public struct HTTPEndpoint: Sendable, Hashable, CustomStringConvertible {
         guard !authority.contains("@") else {
             throw HTTPEndpointError(message: "'\(text)' has credentials in it; they are not supported (they would end up in log lines): give Loki's address without user and password")
         }
-        guard authority.contains("[") == authority.contains("]") else {
+        guard let (host, portText) = HostPort.split(authority) else {
             throw HTTPEndpointError(message: "'\(text)' has an unbalanced [ or ] in its host; write an IPv6 address as http://[::1]:3100/...")
         }
         let path = rest.dropFirst(authority.count)
-        var host = String(authority)
         var port = 80
-        if let colon = authority.lastIndex(of: ":") {
-            host = String(authority[..<colon])
-            guard let parsed = Int(authority[authority.index(after: colon)...]), (1...65_535).contains(parsed) else {
+        if let portText {
+            guard let parsed = Int(portText), (1...65_535).contains(parsed) else {
                 throw HTTPEndpointError(message: "'\(text)' has no valid port after the host")
             }
             port = parsed
         }
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }  // an IPv6 address
         guard !host.isEmpty else { throw HTTPEndpointError(message: "'\(text)' has no host") }
         return HTTPEndpoint(host: host, port: port, path: path.isEmpty ? "/" : String(path))
     }
 
-    public var description: String { "http://\(host):\(port)\(path)" }
+    public var description: String { "http://\(HostPort.format(host: host, port: port))\(path)" }
 }
 
 /// A malformed ``HTTPEndpoint``.

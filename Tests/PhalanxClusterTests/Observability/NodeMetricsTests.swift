@@ -4,6 +4,7 @@ import PhalanxTransport
 import Testing
 
 @testable import PhalanxCluster
+import PhalanxTesting
 @testable import PhalanxCore
 
 /// The registry behind swift-metrics' factory, and the coordinator's metrics read from snapshots.

@@ -6,6 +6,7 @@ import Synchronization
 import Testing
 
 @testable import PhalanxCluster
+import PhalanxTesting
 @testable import PhalanxTransport
 
 @Suite struct OpsAddressTests {

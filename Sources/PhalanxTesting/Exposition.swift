@@ -1,30 +1,30 @@
 /// The samples of a Prometheus text exposition, read back for assertions.
-struct Exposition {
-    struct Sample {
-        let name: String
-        let labels: [String: String]
-        let value: Double
+public struct Exposition: Sendable {
+    public struct Sample: Sendable {
+        public let name: String
+        public let labels: [String: String]
+        public let value: Double
     }
 
-    let text: String
-    let samples: [Sample]
+    public let text: String
+    public let samples: [Sample]
 
-    init(_ bytes: [UInt8]) {
+    public init(_ bytes: [UInt8]) {
         self.init(String(decoding: bytes, as: UTF8.self))
     }
 
-    init(_ text: String) {
+    public init(_ text: String) {
         self.text = text
         samples = text.split(separator: "\n").compactMap { Self.parse(String($0)) }
     }
 
     /// The value of the one sample named `name` with exactly `labels`, nil if there is none.
-    func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+    public func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
         samples.first { $0.name == name && $0.labels == labels }?.value
     }
 
     /// The count of histogram `name`'s bucket with upper bound `le` (compared as a number).
-    func bucket(_ name: String, le: Double, _ labels: [String: String] = [:]) -> Double? {
+    public func bucket(_ name: String, le: Double, _ labels: [String: String] = [:]) -> Double? {
         samples.first { sample in
             guard sample.name == "\(name)_bucket", let bound = sample.labels["le"].flatMap(Double.init) else { return false }
             return (bound == le || abs(bound - le) < 1e-12) && sample.labels.filter { $0.key != "le" } == labels
@@ -32,11 +32,11 @@ struct Exposition {
     }
 
     /// Every sample named `name`.
-    func samples(_ name: String) -> [Sample] { samples.filter { $0.name == name } }
+    public func samples(_ name: String) -> [Sample] { samples.filter { $0.name == name } }
 
     /// The `# HELP` and `# TYPE` lines of `name`.
-    func help(_ name: String) -> String? { comment("HELP", name) }
-    func type(_ name: String) -> String? { comment("TYPE", name) }
+    public func help(_ name: String) -> String? { comment("HELP", name) }
+    public func type(_ name: String) -> String? { comment("TYPE", name) }
 
     private func comment(_ kind: String, _ name: String) -> String? {
         let prefix = "# \(kind) \(name) "

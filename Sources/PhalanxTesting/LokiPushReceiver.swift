@@ -3,27 +3,29 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 
-/// A stand-in for Loki's push API on 127.0.0.1: records each request and answers `status`.
-final class FakeLoki: Sendable {
-    struct Push: Sendable {
-        let method: HTTPMethod
-        let path: String
-        let contentType: String?
-        let body: [UInt8]
+/// A local receiver of Loki's push API on 127.0.0.1, for testing a push client (it is not Loki:
+/// it stores nothing and answers no queries): records each request and answers `status`.
+public final class LokiPushReceiver: Sendable {
+    public struct Push: Sendable {
+        public let method: HTTPMethod
+        public let path: String
+        public let contentType: String?
+        public let body: [UInt8]
     }
 
     let channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
-    let status: HTTPResponseStatus
+    public let status: HTTPResponseStatus
     private let received = Mutex<[Push]>([])
-    var port: Int { channel.channel.localAddress?.port ?? 0 }
-    var pushes: [Push] { received.withLock { $0 } }
+    public var port: Int { channel.channel.localAddress?.port ?? 0 }
+    public var pushes: [Push] { received.withLock { $0 } }
 
     private init(channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>, status: HTTPResponseStatus) {
         self.channel = channel
         self.status = status
     }
 
-    static func with(status: HTTPResponseStatus = .noContent, _ body: (FakeLoki) async throws -> Void) async throws {
+    /// Runs `body` with a receiver on a free port, then stops it.
+    public static func with(status: HTTPResponseStatus = .noContent, _ body: (LokiPushReceiver) async throws -> Void) async throws {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .bind(host: "127.0.0.1", port: 0) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -31,7 +33,7 @@ final class FakeLoki: Sendable {
                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
                 }
             }
-        let loki = FakeLoki(channel: channel, status: status)
+        let loki = LokiPushReceiver(channel: channel, status: status)
         let serving = Task { try await loki.serve() }
         do {
             try await body(loki)
