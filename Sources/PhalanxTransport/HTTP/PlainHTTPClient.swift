@@ -68,9 +68,12 @@ public enum PlainHTTPClient {
             if let contentType { headers.add(name: "Content-Type", value: contentType) }
             if method == .POST || !body.isEmpty { headers.add(name: "Content-Length", value: "\(body.count)") }
             headers.add(name: "Connection", value: "close")
-            try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: method, uri: endpoint.path, headers: headers)))
-            if !body.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-            try await outbound.write(.end(nil))
+            // The whole request in one write: a server may answer and close as soon as it has the last
+            // byte, and a separate write of `.end` after that would fail a request that succeeded.
+            var request: [HTTPClientRequestPart] = [.head(HTTPRequestHead(version: .http1_1, method: method, uri: endpoint.path, headers: headers))]
+            if !body.isEmpty { request.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+            request.append(.end(nil))
+            try await outbound.write(contentsOf: request)
             var status: HTTPResponseStatus?
             var received: [UInt8] = []
             for try await part in inbound {
