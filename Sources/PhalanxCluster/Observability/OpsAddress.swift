@@ -17,8 +17,10 @@ public struct OpsAddress: Sendable, Hashable, CustomStringConvertible {
     public static func parse(_ text: String, key: String) throws(OpsAddressError) -> OpsAddress? {
         let text = text.trimmingCharacters(in: .whitespaces)
         guard !text.isEmpty else { return nil }
-        let parts = HostPort.split(Substring(text))
-        guard let parts, let portText = parts.port else {
+        guard let parts = HostPort.split(Substring(text)) else {
+            throw OpsAddressError(message: "\(key) = \"\(text)\" has a misplaced [ or ]; write an IPv6 host in brackets before the port, e.g. [::1]:9464")
+        }
+        guard let portText = parts.port else {
             throw OpsAddressError(message: "\(key) = \"\(text)\" has no port; write HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464 (port 0 picks a free one), or \"\" for no endpoint")
         }
         let host = parts.host

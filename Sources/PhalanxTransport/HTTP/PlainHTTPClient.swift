@@ -20,7 +20,7 @@ public struct HTTPEndpoint: Sendable, Hashable, CustomStringConvertible {
             throw HTTPEndpointError(message: "'\(text)' has credentials in it; they are not supported (they would end up in log lines): give Loki's address without user and password")
         }
         guard let (host, portText) = HostPort.split(authority) else {
-            throw HTTPEndpointError(message: "'\(text)' has an unbalanced [ or ] in its host; write an IPv6 address as http://[::1]:3100/...")
+            throw HTTPEndpointError(message: "'\(text)' has a misplaced [ or ] in its host; write an IPv6 address in brackets before the port, e.g. http://[::1]:3100/...")
         }
         let path = rest.dropFirst(authority.count)
         var port = 80
