@@ -32,6 +32,9 @@ public actor PhalanxClient {
     private var waitingDrains: [CheckedContinuation<Phalanx_V1_DrainReply, any Error>] = []
     private var waitingCancels: [UInt64: CheckedContinuation<Phalanx_V1_CancelReply, any Error>] = [:]
     private var waitingDeadLetters: [UInt64: CheckedContinuation<Phalanx_V1_DeadLetterReply, any Error>] = [:]
+    private var waitingTransactions: [UInt64: CheckedContinuation<Phalanx_V1_TxReply, any Error>] = [:]
+    private var waitingShows: [UInt64: CheckedContinuation<Phalanx_V1_TxShowReply, any Error>] = [:]
+    private var waitingAudits: [UInt64: CheckedContinuation<Phalanx_V1_AuditReply, any Error>] = [:]
     private var waitingLookups: [UInt64: (lookup: ResultLookup, waiter: CheckedContinuation<ResultLookup, any Error>)] = [:]
     private var closedError: ErrorContext?
     /// Results received since connecting (each task reports once; a higher count means a duplicate).
@@ -332,6 +335,47 @@ public actor PhalanxClient {
         if reply.hasError { throw ErrorContext(wire: reply.error) }
     }
 
+    // MARK: - For requests defined in other files
+
+    func ensureOpen() throws(ErrorContext) {
+        if let closedError { throw closedError }
+    }
+
+    func takeRequestID() -> UInt64 {
+        nextRequestID += 1
+        return nextRequestID
+    }
+
+    func write(_ envelope: Phalanx_V1_Envelope) {
+        channel.writeAndFlush(envelope, promise: nil)
+    }
+
+    /// Refuses an envelope larger than the coordinator's frame limit before it is sent.
+    func checkFits(_ envelope: Phalanx_V1_Envelope) throws(ErrorContext) {
+        let bytes = (try? envelope.serializedBytes() as [UInt8])?.count ?? 0
+        if bytes + 4 > coordinator.maximumFrameBytes {
+            throw ErrorContext(
+                code: .invalidArgument,
+                message: "the request is \(bytes) bytes, more than the coordinator's frame limit of \(coordinator.maximumFrameBytes) bytes; send fewer or smaller operations",
+                originNode: local.name)
+        }
+    }
+
+    func registerTransactionWaiter(_ requestID: UInt64, _ waiter: CheckedContinuation<Phalanx_V1_TxReply, any Error>) {
+        if let closedError { return waiter.resume(throwing: closedError) }
+        waitingTransactions[requestID] = waiter
+    }
+
+    func registerShowWaiter(_ requestID: UInt64, _ waiter: CheckedContinuation<Phalanx_V1_TxShowReply, any Error>) {
+        if let closedError { return waiter.resume(throwing: closedError) }
+        waitingShows[requestID] = waiter
+    }
+
+    func registerAuditWaiter(_ requestID: UInt64, _ waiter: CheckedContinuation<Phalanx_V1_AuditReply, any Error>) {
+        if let closedError { return waiter.resume(throwing: closedError) }
+        waitingAudits[requestID] = waiter
+    }
+
     /// Closes the connection.
     public func close() async {
         keepAlive?.cancel()
@@ -456,6 +500,12 @@ public actor PhalanxClient {
             waitingDeadLetters.removeValue(forKey: reply.requestID)?.resume(returning: reply)
         case .cancelReply(let reply):
             waitingCancels.removeValue(forKey: reply.requestID)?.resume(returning: reply)
+        case .txReply(let reply):
+            waitingTransactions.removeValue(forKey: reply.requestID)?.resume(returning: reply)
+        case .txShowReply(let reply):
+            waitingShows.removeValue(forKey: reply.requestID)?.resume(returning: reply)
+        case .auditReply(let reply):
+            waitingAudits.removeValue(forKey: reply.requestID)?.resume(returning: reply)
         case .resultReply(let reply):
             guard var entry = waitingLookups[reply.requestID] else { return }
             entry.lookup.pending += reply.pending
@@ -497,6 +547,12 @@ public actor PhalanxClient {
         waitingBreakers.removeAll()
         for waiter in waitingDrains { waiter.resume(throwing: error) }
         waitingDrains.removeAll()
+        for (_, waiter) in waitingTransactions { waiter.resume(throwing: error) }
+        waitingTransactions.removeAll()
+        for (_, waiter) in waitingShows { waiter.resume(throwing: error) }
+        waitingShows.removeAll()
+        for (_, waiter) in waitingAudits { waiter.resume(throwing: error) }
+        waitingAudits.removeAll()
         for (_, waiter) in waitingDeadLetters { waiter.resume(throwing: error) }
         waitingDeadLetters.removeAll()
         for (_, waiter) in waitingCancels { waiter.resume(throwing: error) }

@@ -41,6 +41,7 @@ public final class ClusterProcesses: @unchecked Sendable {
     public var commonArguments: [String] {
         ["--config", Self.repositoryRoot.appendingPathComponent("cluster.conf").path,
          "--set", "tls.dir=\(certificates)", "--set", "coordinator.data_dir=\(directory.path)/coordinator",
+         "--set", "worker.data_dir=\(directory.path)/workers",
          "--set", "coordinator.heartbeat_interval_ms=200", "--set", "log.level=info",
          "--set", "metrics.coordinator_address=127.0.0.1:0", "--set", "metrics.worker_address=127.0.0.1:0"]
             + settings.flatMap { ["--set", $0] }

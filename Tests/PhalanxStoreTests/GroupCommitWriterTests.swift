@@ -32,6 +32,12 @@ final class CountingLedger: TaskLedger {
     func deadLetters(limit: Int) async throws(LedgerError) -> [DeadLetter] { try await inner.deadLetters(limit: limit) }
     func deadLetterCount() async throws(LedgerError) -> Int { try await inner.deadLetterCount() }
     func removeDeadLetters(_ keys: [TaskKey]?) async throws(LedgerError) -> [DeadLetter] { try await inner.removeDeadLetters(keys) }
+    func unendedTransactions() async throws(LedgerError) -> [TransactionLogEntry] { try await inner.unendedTransactions() }
+    func transaction(_ id: String) async throws(LedgerError) -> TransactionLogEntry? { try await inner.transaction(id) }
+    func transactionLog() async throws(LedgerError) -> [TransactionLogEntry] { try await inner.transactionLog() }
+    func auditTasks(isTerminalResult: @escaping @Sendable ([UInt8]) -> Bool) async throws(LedgerError) -> TaskLedgerAudit {
+        try await inner.auditTasks(isTerminalResult: isTerminalResult)
+    }
 }
 
 /// What the writer reported as durable, in order.

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Synchronization
 import PhalanxClient
@@ -40,9 +41,10 @@ import Testing
         var handlers = TaskHandlerRegistry.builtIn
         handlers.register("probe", probe.handler())
         return try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
-            let configuration = WorkerConfiguration(
+            var configuration = WorkerConfiguration(
                 coordinatorHost: "127.0.0.1", coordinatorPort: coordinator.port, tls: TestCertificates.files("w1"),
                 limits: coordinator.limits, capacity: 8, resultBatchSize: 1, bulkheads: bulkheads)
+            configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("phalanx-workers-\(UUID().uuidString)").path
             let runtime = WorkerRuntime(configuration: configuration, handlers: handlers, logger: quiet)
             let worker = Task { try await runtime.run() }
             defer { worker.cancel() }

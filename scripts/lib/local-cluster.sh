@@ -35,7 +35,8 @@ cluster_start() {
     phalanx_args+=(--set coordinator.port="$(cat "$run/port")")
 
     for name in $(seq -f "w%g" 1 "$count"); do
-        "$bin" worker "${phalanx_args[@]}" --name "$name" --metrics-port-file "$run/$name.metrics-port" 2>"$run/$name.log" &
+        "$bin" worker "${phalanx_args[@]}" --name "$name" --set worker.data_dir="$run/workers" \
+            --metrics-port-file "$run/$name.metrics-port" 2>"$run/$name.log" &
         cluster_pids+=($!)
     done
     local registered=0

@@ -50,6 +50,7 @@ extension Coordinator {
             metadata: ["path": "\(configuration.ledgerPath)", "incarnation": "\(incarnation)", "unfinished": "\(restored.count)"])
         perform(machine.restore(restored, now: now))
         machine.restoreAliases(aliases)
+        try await recoverTransactions()
     }
 
     /// The machine's view of a task spec: its deadline becomes elapsed time on the machine's clock.
@@ -141,7 +142,7 @@ extension Coordinator {
     func performWhenDurable(_ action: Machine.Action, touched: inout Set<ConnectionID>) {
         let barrier = writer.lastQueued
         if barrier > durableUpTo || deferredHead < deferred.count {
-            deferred.append((barrier, action))
+            deferred.append((barrier, .task(action)))
         } else {
             performVisible(action, touched: &touched)
         }
@@ -154,7 +155,10 @@ extension Coordinator {
         while deferredHead < deferred.count, deferred[deferredHead].sequence <= durableUpTo {
             let action = deferred[deferredHead].action
             deferredHead += 1
-            performVisible(action, touched: &touched)
+            switch action {
+            case .task(let action): performVisible(action, touched: &touched)
+            case .transaction(let action): performVisible(action, touched: &touched)
+            }
         }
         if deferredHead == deferred.count {
             deferred.removeAll(keepingCapacity: true)

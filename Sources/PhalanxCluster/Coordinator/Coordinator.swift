@@ -38,7 +38,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     let writer: GroupCommitWriter
     var durableUpTo: GroupCommitWriter.Sequence = 0
     /// Visible actions waiting for the group commit, each with the sequence it waits for.
-    var deferred: [(sequence: GroupCommitWriter.Sequence, action: Machine.Action)] = []
+    var deferred: [(sequence: GroupCommitWriter.Sequence, action: DeferredAction)] = []
     var deferredHead = 0
     private var writerTask: Task<Void, Never>?
     var pruneTask: Task<Void, Never>?
@@ -54,6 +54,21 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     var activity = ActivityHistory()
     var recentFailures = RecentFailures()
 
+    /// Two-phase commit: the transactions in progress, and the registered workers (participants) by name.
+    var transactions: TransactionMachine
+    var workerConnections: [String: ConnectionID] = [:]
+    var transactionWakeUp: (at: Duration, task: Task<Void, Never>)?
+    /// The audit taking its cut, and the decisions held back meanwhile.
+    var audit: AuditRun?
+    var heldDecisions: [(participant: String, id: String, commit: Bool)] = []
+    var nextAuditID: UInt64 = 0
+
+    /// An action that waits for the group commit: the task machine's or the transaction machine's.
+    enum DeferredAction {
+        case task(Machine.Action)
+        case transaction(TransactionMachine.Action)
+    }
+
     public init(
         configuration: CoordinatorConfiguration, local: NodeIdentity, ledger: any TaskLedger, logger: Logger, clock: C, metrics: NodeMetrics? = nil
     ) {
@@ -67,6 +82,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         self.ledger = ledger
         self.writer = GroupCommitWriter(ledger: ledger)
         self.machine = Machine(settings: configuration.machineSettings(nodeName: local.name))
+        self.transactions = TransactionMachine(node: local.name, settings: configuration.transactionSettings)
     }
 
     var now: Duration { origin.duration(to: clock.now) }
@@ -211,6 +227,8 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         guard let link = links.removeValue(forKey: id) else { return }
         slowReaders.removeValue(forKey: id)?.cancel()
         logger.info("peer disconnected", metadata: ["peer": "\(link.peer.identity.uri)", "connection": "\(id)"])
+        if let name = workerConnections.first(where: { $0.value == id })?.key { auditLost(name) }
+        participantDisconnected(id)
         perform(machine.disconnected(id, now: now))
     }
 
@@ -264,6 +282,13 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         case .cancelRequest(let request):
             perform(machine.cancel(from: id, requestID: request.requestID, taskIDs: request.taskIds, now: now))
         case .spawnChildren(let request): spawn(request, from: id, now: now)
+        case .txRequest(let request): transactionRequest(request, from: id)
+        case .txVote(let vote): transactionVote(vote, from: id)
+        case .txAck(let ack): transactionAcknowledged(ack, from: id)
+        case .txInquiry(let inquiry): transactionInquiry(inquiry, from: id)
+        case .txShowRequest(let request): transactionShow(request, from: id)
+        case .auditRequest(let request): auditRequest(request, from: id)
+        case .snapshotPart(let part): snapshotPart(part, from: id)
         default: break  // the connection machine lets nothing else through
         }
     }
@@ -329,6 +354,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                 registered.worker = worker
                 registered.heartbeatIntervalMs = UInt32(clamping: interval.wholeMilliseconds)
                 write(Phalanx_V1_Envelope(.registered(registered)), to: id, touched: &touched)
+                participantRegistered(worker, on: id)
             case .answerHeartbeat(let id):
                 write(Phalanx_V1_Envelope(.heartbeat(Phalanx_V1_Heartbeat())), to: id, touched: &touched)
             case .sendStatus(let id, let status):

@@ -42,6 +42,15 @@ public struct CoordinatorConfiguration: Sendable {
 
     /// Bytes queued for the ledger before submits are no longer read until it catches up.
     public var ledgerBacklogBytes = 8 * 1024 * 1024
+    /// A participant that has not voted within this aborts the transaction (`tx.vote_timeout_ms`).
+    public var transactionVoteTimeout: Duration = .seconds(5)
+    /// An unacknowledged decision is sent again after this long (`tx.resend_interval_ms`).
+    public var transactionResendInterval: Duration = .seconds(1)
+
+    /// The transaction machine's settings.
+    public var transactionSettings: TransactionMachine.Settings {
+        TransactionMachine.Settings(voteTimeout: transactionVoteTimeout, resendInterval: transactionResendInterval)
+    }
 
     /// Retries of system failures (`[retry]`): attempts (the first included) and backoff.
     public var retry = RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(200), maxBackoff: .seconds(10), jitter: .full)

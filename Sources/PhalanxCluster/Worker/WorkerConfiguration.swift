@@ -26,6 +26,12 @@ public struct WorkerConfiguration: Sendable {
     public var metricsAddress: OpsAddress?
     /// Log a `span` line per task run (`log.spans`).
     public var logsSpans = false
+    /// The folder under which each worker keeps its participant store, in a folder of its name
+    /// (`worker.data_dir`; the store is `DIR/NAME/participant.sqlite`).
+    public var dataDirectory = "run/workers"
+
+    /// The participant store's folder for the worker named `name`.
+    public func participantDirectory(for name: String) -> String { "\(dataDirectory)/\(name)" }
 
     public init(
         coordinatorHost: String, coordinatorPort: Int, tls: TLSFiles, limits: ConnectionLimits = ConnectionLimits(),

@@ -3,6 +3,7 @@ import NIOCore
 import NIOSSL
 import PhalanxCore
 import PhalanxResilience
+import PhalanxStore
 import PhalanxTransport
 import PhalanxWire
 import ServiceLifecycle
@@ -58,6 +59,19 @@ public struct WorkerRuntime: Service {
                 message: "\(configuration.tls.certificatePath) is a \(local.role.rawValue) certificate (\(local.uri)); a worker needs a worker certificate"))
         }
         let bulkheads = try makeBulkheads()
+        if let problem = Failpoints.problem() { throw StartupError(ErrorContext(code: .invalidArgument, message: problem)) }
+        let directory = configuration.participantDirectory(for: local.name)
+        let participant: Participant
+        let participantLock: DataDirectoryLock
+        do {
+            participantLock = try DataDirectoryLock(
+                directory: directory, owner: "participant", setting: "worker.data_dir",
+                why: "two workers named \(local.name) on one participant store would apply its transactions twice")
+            participant = try await Participant(node: local.name, path: "\(directory)/participant.sqlite", logger: logger)
+        } catch {
+            throw StartupError(ErrorContext(code: .invalidArgument, message: error.message))
+        }
+        defer { withExtendedLifetime(participantLock) {} }
         let drain = DrainSignal()
         let incarnation = configuration.incarnation ?? WorkerConfiguration.newIncarnation()
         logger.info("worker starting", metadata: ["incarnation": "\(incarnation)"])
@@ -74,13 +88,28 @@ public struct WorkerRuntime: Service {
             ops = (server, endpoint)
             onMetricsListening(server.port)
         }
+        do {
+            try await runSessions(tlsContext: tlsContext, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads, metrics: metrics, participant: participant, ops: ops)
+        } catch {
+            await participant.close()  // what was queued is written
+            throw error
+        }
+        await participant.close()
+    }
+
+    /// Serves sessions with the coordinator (and the ops endpoint) until drained or cancelled.
+    private func runSessions(
+        tlsContext: NIOSSLContext, local: NodeIdentity, incarnation: UInt64, drain: DrainSignal, bulkheads: [String: Bulkhead<ContinuousClock>],
+        metrics: WorkerMetrics?, participant: Participant, ops: (server: OpsHTTPServer, endpoint: OpsEndpoint)?
+    ) async throws {
         let logger = logger
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 if let ops { group.addTask { await ops.endpoint.serve(on: ops.server, logger: logger) } }
                 defer { group.cancelAll() }
                 try await connectAndServe(
-                    tlsContext: tlsContext, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads, metrics: metrics)
+                    tlsContext: tlsContext, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads, metrics: metrics,
+                    participant: participant)
             }
         } onGracefulShutdown: {
             Task { await drain.raise("graceful shutdown (SIGTERM or SIGINT)") }
@@ -104,7 +133,7 @@ public struct WorkerRuntime: Service {
 
     private func connectAndServe(
         tlsContext: NIOSSLContext, local: NodeIdentity, incarnation: UInt64, drain: DrainSignal, bulkheads: [String: Bulkhead<ContinuousClock>],
-        metrics: WorkerMetrics?
+        metrics: WorkerMetrics?, participant: Participant
     ) async throws {
         var failures = 0
         while !Task.isCancelled {
@@ -121,7 +150,8 @@ public struct WorkerRuntime: Service {
                 // The connection's task runs on its event loop (no hop per message); handlers do not.
                 let end = try await withTaskExecutorPreference(EventLoopTaskExecutor(peer.channel.channel.eventLoop)) {
                     try await serve(
-                        peer, coordinator: coordinator, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads, metrics: metrics)
+                        peer, coordinator: coordinator, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads, metrics: metrics,
+                        participant: participant)
                 }
                 failures = 0  // a session ended: reconnect soon (a refusal such as CONFLICT keeps backing off instead)
                 if case .drained = end {
@@ -151,7 +181,7 @@ public struct WorkerRuntime: Service {
 
     private func serve(
         _ peer: PeerChannel, coordinator: EstablishedPeer, local: NodeIdentity, incarnation: UInt64, drain: DrainSignal,
-        bulkheads: [String: Bulkhead<ContinuousClock>], metrics: WorkerMetrics?
+        bulkheads: [String: Bulkhead<ContinuousClock>], metrics: WorkerMetrics?, participant: Participant
     ) async throws -> SessionEnd {
         let channel = peer.channel.channel
         let link = ChannelPeerLink(channel: channel, peer: coordinator)
@@ -181,6 +211,7 @@ public struct WorkerRuntime: Service {
                         var interval = Duration.milliseconds(max(50, Int(registered.heartbeatIntervalMs)))
                         if let keepAlive = coordinator.keepAliveInterval { interval = min(interval, keepAlive) }
                         group.addTask { await Self.sendHeartbeats(every: interval, over: link) }
+                        await participant.connected(link)
                     case .dispatch(let batch):
                         if await session.isDraining {
                             await session.handBack(batch.assignments)
@@ -210,6 +241,8 @@ public struct WorkerRuntime: Service {
                         logger.info("cancelling tasks at the coordinator's request", metadata: ["asked": "\(cancel.tasks.count)", "running": "\(found)"])
                     case .drain(let request):
                         await drain.raise("the coordinator asked on behalf of admin \(request.requestedBy)")
+                    case .txPrepare, .txDecision, .snapshotRequest:
+                        await participant.received(message)
                     default:
                         break  // heartbeats from the coordinator only keep the idle timer quiet
                     }
@@ -217,6 +250,7 @@ public struct WorkerRuntime: Service {
                 group.cancelAll()
             }
         }
+        await participant.disconnected()
         await spawner.connectionEnded(ErrorContext(code: .unavailable, message: "the connection to the coordinator ended", originNode: local.name))
         return await session.isDraining ? .drained : .connectionClosed
     }

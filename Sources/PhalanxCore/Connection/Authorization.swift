@@ -3,14 +3,14 @@ public enum Authorization {
     /// The roles allowed to send `kind` to the coordinator.
     public static func rolesAllowedToSend(_ kind: MessageKind) -> Set<Role> {
         switch kind {
-        case .submit, .statusRequest, .resultRequest, .cancelRequest: [.client, .admin]
-        case .register, .results, .draining, .handBack, .spawnChildren: [.worker]
+        case .submit, .statusRequest, .resultRequest, .cancelRequest, .txRequest, .txShowRequest: [.client, .admin]
+        case .register, .results, .draining, .handBack, .spawnChildren, .txVote, .txAck, .txInquiry, .snapshotPart: [.worker]
         case .heartbeat: [.worker, .client, .admin]  // liveness for workers, keep-alive for clients
-        case .breakerCommand, .drainRequest, .deadLetterRequest: [.admin]
+        case .breakerCommand, .drainRequest, .deadLetterRequest, .auditRequest: [.admin]
         case .error: Set(Role.allCases)
         case .hello: Set(Role.allCases)
         case .submitAck, .registered, .dispatch, .statusReply, .drain, .breakerReply, .drainReply, .resultReply, .cancelReply, .cancelAttempts,
-            .deadLetterReply, .spawnReply, .childResults:
+            .deadLetterReply, .spawnReply, .childResults, .txReply, .txPrepare, .txDecision, .txShowReply, .auditReply, .snapshotRequest:
             []
         }
     }
@@ -24,11 +24,11 @@ public enum Authorization {
     public static func mayArriveFromCoordinator(_ kind: MessageKind, at role: Role) -> Bool {
         switch kind {
         case .hello, .error, .heartbeat: true
-        case .submitAck, .results, .statusReply, .resultReply, .cancelReply: role == .client || role == .admin
-        case .breakerReply, .drainReply, .deadLetterReply: role == .admin
-        case .registered, .dispatch, .drain, .cancelAttempts, .spawnReply, .childResults: role == .worker
+        case .submitAck, .results, .statusReply, .resultReply, .cancelReply, .txReply, .txShowReply: role == .client || role == .admin
+        case .breakerReply, .drainReply, .deadLetterReply, .auditReply: role == .admin
+        case .registered, .dispatch, .drain, .cancelAttempts, .spawnReply, .childResults, .txPrepare, .txDecision, .snapshotRequest: role == .worker
         case .submit, .register, .statusRequest, .draining, .handBack, .breakerCommand, .drainRequest, .resultRequest, .cancelRequest, .deadLetterRequest,
-            .spawnChildren:
+            .spawnChildren, .txRequest, .txVote, .txAck, .txInquiry, .txShowRequest, .auditRequest, .snapshotPart:
             false
         }
     }

@@ -27,7 +27,8 @@ public struct CoalescedWrites: Sendable, Hashable {
 
     /// One write per task, in the order each task first appeared.
     public private(set) var writes: [Write] = []
-    /// Changes to the dead-letter queue, in order (written after the tasks themselves).
+    /// Changes other than to tasks (the dead-letter queue, aliases, incarnations, the decision log),
+    /// in order (written after the tasks themselves).
     public private(set) var deadLetterChanges: [LedgerChange] = []
 
     public init(_ changes: [LedgerChange]) {
@@ -37,7 +38,7 @@ public struct CoalescedWrites: Sendable, Hashable {
             let key: TaskKey
             switch change {
             case .accepted(let k, _, _, _), .dispatched(let k, _), .lost(let k, _), .finished(let k, _, _), .cancelRequested(let k): key = k
-            case .deadLettered, .deadLetterRemoved, .aliased, .workerIncarnation:
+            case .deadLettered, .deadLetterRemoved, .aliased, .workerIncarnation, .transaction:
                 deadLetterChanges.append(change)
                 continue
             }
@@ -61,7 +62,7 @@ public struct CoalescedWrites: Sendable, Hashable {
                 if writes[position].finished == nil { writes[position].cancelRequested = true }
             case .finished(_, let result, let at):
                 if writes[position].finished == nil { writes[position].finished = (result, at) }  // the first result stands
-            case .deadLettered, .deadLetterRemoved, .aliased, .workerIncarnation:
+            case .deadLettered, .deadLetterRemoved, .aliased, .workerIncarnation, .transaction:
                 break  // handled above
             }
         }

@@ -6,31 +6,36 @@ import Glibc
 import Darwin
 #endif
 
-/// An exclusive lock on a coordinator's data directory (`flock` on `DIR/coordinator.lock`), held
-/// for the life of the process: a second coordinator on the same directory would run every task
-/// twice, so it is refused. The kernel releases the lock when the process ends, also on `kill -9`.
+/// An exclusive lock on a node's data directory (`flock` on `DIR/coordinator.lock` or
+/// `DIR/participant.lock`), held for the life of the process: a second coordinator on the same
+/// directory would run every task twice, a second worker of the same name would apply its
+/// transactions twice, so it is refused. The kernel releases the lock when the process ends, also
+/// on `kill -9`.
 public final class DataDirectoryLock: Sendable {
     public let path: String
     private let descriptor: Int32
 
     /// Takes the lock, creating the directory and the lock file if needed; throws naming the
     /// process that holds it.
-    public init(directory: String) throws(LedgerError) {
-        path = "\(directory)/coordinator.lock"
+    public init(
+        directory: String, owner: String = "coordinator", setting: String = "coordinator.data_dir",
+        why: String = "two coordinators on one task ledger would run every task twice"
+    ) throws(LedgerError) {
+        path = "\(directory)/\(owner).lock"
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw LedgerError("cannot create the data directory \(directory): \(error); check coordinator.data_dir")
+            throw LedgerError("cannot create the data directory \(directory): \(error); check \(setting)")
         }
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
-            throw LedgerError("cannot open \(path): \(String(cString: strerror(errno))); check coordinator.data_dir")
+            throw LedgerError("cannot open \(path): \(String(cString: strerror(errno))); check \(setting)")
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             close(descriptor)
             throw LedgerError(
-                "another coordinator\(holder.isEmpty ? "" : " (pid \(holder))") uses the data directory \(directory): two coordinators on one task ledger would run every task twice; stop it, or give this one its own coordinator.data_dir")
+                "another \(owner)\(holder.isEmpty ? "" : " (pid \(holder))") uses the data directory \(directory): \(why); stop it, or give this one its own \(setting)")
         }
         let pid = "\(getpid())\n"
         _ = ftruncate(descriptor, 0)

@@ -31,6 +31,31 @@ public protocol TaskLedger: Sendable {
     /// Removes these entries from the dead-letter queue (all of them when `keys` is nil); returns
     /// the entries removed.
     func removeDeadLetters(_ keys: [TaskKey]?) async throws(LedgerError) -> [DeadLetter]
+
+    // MARK: The decision log of transactions (written through `apply` as `.transaction` changes)
+
+    /// Transactions without END (recovery after a restart), oldest first.
+    func unendedTransactions() async throws(LedgerError) -> [TransactionLogEntry]
+    /// One transaction's entry, nil if the log does not have it.
+    func transaction(_ id: String) async throws(LedgerError) -> TransactionLogEntry?
+    /// Every transaction the log holds (the audit reads them all).
+    func transactionLog() async throws(LedgerError) -> [TransactionLogEntry]
+    /// The task ledger's own consistency: every finished task has exactly one readable terminal
+    /// result (`isTerminalResult` reads one), and nothing unfinished sits in the dead-letter queue.
+    func auditTasks(isTerminalResult: @escaping @Sendable ([UInt8]) -> Bool) async throws(LedgerError) -> TaskLedgerAudit
+}
+
+/// What the task ledger's audit counted and found.
+public struct TaskLedgerAudit: Sendable, Hashable, Codable {
+    public var accepted: Int
+    public var finished: Int
+    public var findings: [AuditViolation]
+
+    public init(accepted: Int, finished: Int, findings: [AuditViolation]) {
+        self.accepted = accepted
+        self.finished = finished
+        self.findings = findings
+    }
 }
 
 /// A task in the dead-letter queue: what it was, why it is there, when it got there.
@@ -86,6 +111,8 @@ public enum LedgerChange: Sendable, Hashable {
     case aliased(TaskKey, original: String, acceptedUnixMilliseconds: Int64)
     /// The newest incarnation of a worker name that registered (a fence across restarts).
     case workerIncarnation(name: String, incarnation: UInt64)
+    /// A record of the transactions' decision log (BEGIN, COMMIT/ABORT, END).
+    case transaction(TransactionLogChange)
 }
 
 extension LedgerChange {
@@ -99,6 +126,12 @@ extension LedgerChange {
         case .deadLetterRemoved(let key): key.client.utf8.count + key.taskID.utf8.count + 16
         case .aliased(let key, let original, _): key.client.utf8.count + key.taskID.utf8.count + original.utf8.count + 16
         case .workerIncarnation(let name, _): name.utf8.count + 16
+        case .transaction(let change):
+            switch change {
+            case .begun(let begin): begin.participants.reduce(64) { $0 + $1.participant.utf8.count + $1.operations.count * 48 }
+            case .decided(let id, _, let reason, _): id.utf8.count + (reason?.message.utf8.count ?? 0) + 48
+            case .ended(let id, _): id.utf8.count + 16
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ import PhalanxCore
 /// ``writerSynchronousMode()`` reads it back through the writer.
 public final class SQLiteTaskLedger: TaskLedger {
     public let path: String
-    private let pool: DatabasePool
+    let pool: DatabasePool
 
     /// Opens (creating if needed) the ledger at `path`; its folder is created too.
     public init(path: String) throws(LedgerError) {
@@ -92,6 +92,20 @@ public final class SQLiteTaskLedger: TaskLedger {
                 CREATE TABLE worker (name TEXT PRIMARY KEY NOT NULL, incarnation INTEGER NOT NULL) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v7: transaction decision log") { db in
+            try db.execute(sql: """
+                CREATE TABLE tx_log (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    begin_json BLOB NOT NULL,
+                    begun_ms INTEGER NOT NULL,
+                    committed INTEGER,
+                    reason_json BLOB,
+                    decided_ms INTEGER,
+                    ended_ms INTEGER
+                ) WITHOUT ROWID;
+                CREATE INDEX tx_log_unended ON tx_log (begun_ms) WHERE ended_ms IS NULL;
+                """)
+        }
         return migrator
     }
 
@@ -153,6 +167,8 @@ public final class SQLiteTaskLedger: TaskLedger {
             case .workerIncarnation(let name, let incarnation):
                 try db.cachedStatement(sql: "INSERT INTO worker (name, incarnation) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET incarnation = MAX(incarnation, excluded.incarnation)")
                     .execute(arguments: [name, Int64(bitPattern: incarnation)])
+            case .transaction(let change):
+                try DecisionLogRows.write(change, in: db)
             default:
                 break
             }

@@ -68,6 +68,19 @@ extension Phalanx_V1_Envelope {
         case .spawnChildren: .spawnChildren
         case .spawnReply: .spawnReply
         case .childResults: .childResults
+        case .txRequest: .txRequest
+        case .txReply: .txReply
+        case .txPrepare: .txPrepare
+        case .txVote: .txVote
+        case .txDecision: .txDecision
+        case .txAck: .txAck
+        case .txInquiry: .txInquiry
+        case .txShowRequest: .txShowRequest
+        case .txShowReply: .txShowReply
+        case .auditRequest: .auditRequest
+        case .auditReply: .auditReply
+        case .snapshotRequest: .snapshotRequest
+        case .snapshotPart: .snapshotPart
         case nil: nil
         }
     }

@@ -48,6 +48,8 @@ extension ClusterConfig {
         configuration.maximumIdempotencyKeys = integer("coordinator.idempotency_keys")
         configuration.metricsAddress = try? OpsAddress.parse(string("metrics.coordinator_address"), key: "metrics.coordinator_address")
         configuration.logsSpans = boolean("log.spans")
+        configuration.transactionVoteTimeout = .milliseconds(integer("tx.vote_timeout_ms"))
+        configuration.transactionResendInterval = .milliseconds(integer("tx.resend_interval_ms"))
         return configuration
     }
 
@@ -58,6 +60,7 @@ extension ClusterConfig {
             drainGrace: .milliseconds(integer("worker.drain_grace_ms")), bulkheads: bulkheads)
         configuration.metricsAddress = try? OpsAddress.parse(string("metrics.worker_address"), key: "metrics.worker_address")
         configuration.logsSpans = boolean("log.spans")
+        configuration.dataDirectory = path("worker.data_dir")
         return configuration
     }
 }

@@ -159,7 +159,7 @@ struct ClusterConfig: Sendable {
         if case .integer(let number) = value, let range = key.range, !range.contains(number) {
             throw Problem(description: "\(source): \(key.path) must be in \(range.lowerBound)...\(range.upperBound), got \(number) (\(key.help))")
         }
-        if ["coordinator.data_dir", "tls.dir"].contains(key.path), case .string(let folder) = value,
+        if ["coordinator.data_dir", "worker.data_dir", "tls.dir"].contains(key.path), case .string(let folder) = value,
             folder.trimmingCharacters(in: .whitespaces).isEmpty
         {
             throw Problem(description: "\(source): \(key.path) must name a folder, got an empty value")

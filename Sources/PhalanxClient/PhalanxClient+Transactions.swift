@@ -1,0 +1,65 @@
+import Foundation
+import PhalanxCore
+import PhalanxResilience
+import PhalanxWire
+
+/// Transactions and the audit through the client API.
+extension PhalanxClient {
+    /// Runs transaction `id` (operations on several participants, by worker name) with two-phase
+    /// commit and returns its outcome once the decision is durable. Use a new id per transaction;
+    /// repeating the id of one in progress (same operations) waits for the same outcome.
+    ///
+    ///     try await client.transact([
+    ///         ParticipantOperations(participant: "w1", operations: [.add(key: "alice", amount: -10, lowerBound: 0)]),
+    ///         ParticipantOperations(participant: "w2", operations: [.add(key: "bob", amount: 10)]),
+    ///     ])
+    public func transact(_ participants: [ParticipantOperations], id: String = UUID().uuidString.lowercased()) async throws -> TransactionOutcome {
+        try ensureOpen()
+        if let problem = TransactionLimits.problem(id: id, participants) {
+            throw ErrorContext(code: .invalidArgument, message: problem)
+        }
+        var request = Phalanx_V1_TxRequest()
+        request.requestID = takeRequestID()
+        request.txID = id
+        request.participants = participants.map(\.wire)
+        let trace = TraceContext.newTrace()
+        request.trace.traceID = trace.traceID
+        request.trace.spanID = trace.spanID
+        let requestID = request.requestID
+        try checkFits(Phalanx_V1_Envelope(.txRequest(request)))
+        write(Phalanx_V1_Envelope(.txRequest(request)))
+        let reply = try await withCheckedThrowingContinuation { registerTransactionWaiter(requestID, $0) }
+        return TransactionOutcome(wire: reply)
+    }
+
+    /// Transaction `id` as the coordinator's decision log holds it (nil: unknown).
+    public func transaction(_ id: String) async throws -> TransactionLogEntry? {
+        try ensureOpen()
+        var request = Phalanx_V1_TxShowRequest()
+        request.requestID = takeRequestID()
+        request.txID = id
+        let requestID = request.requestID
+        write(Phalanx_V1_Envelope(.txShowRequest(request)))
+        let reply = try await withCheckedThrowingContinuation { registerShowWaiter(requestID, $0) }
+        if reply.hasError { throw ErrorContext(wire: reply.error) }
+        guard reply.found else { return nil }
+        return try WireJSON.decode(TransactionLogEntry.self, from: reply.entryJson)
+    }
+
+    /// Audits the running cluster (admin certificate): the report, and the participants that could
+    /// not be reached.
+    public func audit(inDoubtThreshold: Duration = .seconds(30), pendingThreshold: Duration = .seconds(30)) async throws -> (
+        summary: AuditSummary, unreachable: [String]
+    ) {
+        try ensureOpen()
+        var request = Phalanx_V1_AuditRequest()
+        request.requestID = takeRequestID()
+        request.inDoubtThresholdMs = UInt32(clamping: inDoubtThreshold.wholeMilliseconds)
+        request.pendingThresholdMs = UInt32(clamping: pendingThreshold.wholeMilliseconds)
+        let requestID = request.requestID
+        write(Phalanx_V1_Envelope(.auditRequest(request)))
+        let reply = try await withCheckedThrowingContinuation { registerAuditWaiter(requestID, $0) }
+        if reply.hasError { throw ErrorContext(wire: reply.error) }
+        return (try WireJSON.decode(AuditSummary.self, from: reply.reportJson), reply.unreachable)
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import PhalanxCore
+import PhalanxResilience
+import PhalanxStore
+import PhalanxWire
+
+/// An audit in progress: the cut it took and the participant snapshots gathered so far.
+struct AuditRun: Sendable {
+    let id: UInt64
+    let admin: ConnectionID
+    let requestID: UInt64
+    let inDoubtThreshold: Int64
+    let pendingThreshold: Int64
+    /// When the cut was taken; transactions begun later (and not in progress then) are not judged.
+    let cutUnixMilliseconds: Int64
+    let activeAtCut: Set<String>
+    var waiting: Set<String>
+    var unreachable: Set<String> = []
+    var snapshots: [String: ParticipantSnapshot] = [:]
+    var finishing = false
+}
+
+/// `phalanx audit` online: a consistent cut of the decision log and every participant, taken
+/// without stopping the cluster. From the moment the cut starts until every participant sent its
+/// snapshot, decisions are held back (not sent), so no participant applies a decision the cut's
+/// log does not show; transactions that begin during the cut are left out of the judgement. The
+/// pure ``TransactionAudit`` then checks the whole.
+extension Coordinator {
+    /// Participants that have not sent their snapshot within this are reported unreachable.
+    static var auditSnapshotTimeout: Duration { .seconds(10) }
+
+    func auditRequest(_ request: Phalanx_V1_AuditRequest, from id: ConnectionID) {
+        guard audit == nil else {
+            var reply = Phalanx_V1_AuditReply()
+            reply.requestID = request.requestID
+            reply.error = ErrorContext(code: .overloaded, message: "another audit is running; try again when it ends", originNode: local.name).wire
+            sendNow(Phalanx_V1_Envelope(.auditReply(reply)), to: id)
+            return
+        }
+        nextAuditID += 1
+        let auditID = nextAuditID
+        let participants = workerConnections
+        audit = AuditRun(
+            id: auditID, admin: id, requestID: request.requestID,
+            inDoubtThreshold: Int64(request.inDoubtThresholdMs > 0 ? request.inDoubtThresholdMs : 30_000),
+            pendingThreshold: Int64(request.pendingThresholdMs > 0 ? request.pendingThresholdMs : 30_000),
+            cutUnixMilliseconds: WireTime.nowUnixMilliseconds(), activeAtCut: Set(transactions.activeEntries.map(\.id)),
+            waiting: Set(participants.keys))
+        logger.notice("audit started", metadata: ["audit": "\(auditID)", "participants": "\(participants.count)"])
+        var snapshotRequest = Phalanx_V1_SnapshotRequest()
+        snapshotRequest.auditID = auditID
+        for connection in participants.values { sendNow(Phalanx_V1_Envelope(.snapshotRequest(snapshotRequest)), to: connection) }
+        let clock = clock
+        Task {
+            try? await clock.sleep(for: Self.auditSnapshotTimeout)
+            await self.auditTimedOut(auditID)
+        }
+        if participants.isEmpty { Task { await self.finishAudit(auditID) } }
+    }
+
+    func snapshotPart(_ part: Phalanx_V1_SnapshotPart, from id: ConnectionID) {
+        guard var run = audit, run.id == part.auditID, !run.finishing,
+            let name = workerConnections.first(where: { $0.value == id })?.key, run.waiting.contains(name)
+        else { return }
+        do {
+            let piece = try WireJSON.decode(ParticipantSnapshot.self, from: part.snapshotJson)
+            var snapshot = run.snapshots[name] ?? ParticipantSnapshot(node: name, values: [:], prepared: [], applied: [])
+            snapshot.values.merge(piece.values) { _, new in new }
+            snapshot.prepared += piece.prepared
+            snapshot.applied += piece.applied
+            run.snapshots[name] = snapshot
+        } catch {
+            logger.error("a participant sent an unreadable audit snapshot", metadata: ["worker": "\(name)", "error": "\(error)"])
+            run.waiting.remove(name)
+            run.unreachable.insert(name)
+        }
+        if part.last { run.waiting.remove(name) }
+        audit = run
+        if run.waiting.isEmpty { Task { await self.finishAudit(run.id) } }
+    }
+
+    /// A participant that disconnects during the audit cannot be judged.
+    func auditLost(_ name: String) {
+        guard var run = audit, run.waiting.remove(name) != nil else { return }
+        run.unreachable.insert(name)
+        audit = run
+        if run.waiting.isEmpty { Task { await self.finishAudit(run.id) } }
+    }
+
+    private func auditTimedOut(_ auditID: UInt64) async {
+        guard var run = audit, run.id == auditID, !run.finishing else { return }
+        run.unreachable.formUnion(run.waiting)
+        run.waiting = []
+        audit = run
+        await finishAudit(auditID)
+    }
+
+    private func finishAudit(_ auditID: UInt64) async {
+        guard var run = audit, run.id == auditID, !run.finishing else { return }
+        run.finishing = true
+        audit = run
+        var reply = Phalanx_V1_AuditReply()
+        reply.requestID = run.requestID
+        do throws(LedgerError) {
+            // Read while decisions are still held: the log can only be ahead of the participants.
+            let stored = try await ledger.transactionLog()
+            let tasks = try await ledger.auditTasks { StoredTaskResult.isTerminal($0) }
+            var entries: [String: TransactionLogEntry] = [:]
+            for entry in stored { entries[entry.id] = entry }
+            for entry in transactions.activeEntries { entries[entry.id] = entry }
+            let judged = entries.values.filter { run.activeAtCut.contains($0.id) || $0.begin.begunUnixMilliseconds < run.cutUnixMilliseconds }
+            audit = nil
+            releaseHeldDecisions()
+            // Participants named by an unfinished transaction that sent no snapshot cannot be judged.
+            for entry in judged where entry.endedUnixMilliseconds == nil {
+                for name in entry.participantNames where run.snapshots[name] == nil { run.unreachable.insert(name) }
+            }
+            let report = TransactionAudit.run(TransactionAudit.Input(
+                log: judged, participants: Array(run.snapshots.values), taskFindings: tasks.findings, nowUnixMilliseconds: WireTime.nowUnixMilliseconds(),
+                inDoubtThresholdMilliseconds: run.inDoubtThreshold, pendingThresholdMilliseconds: run.pendingThreshold))
+            var summary = AuditSummary(report: report, tasksAccepted: tasks.accepted, tasksFinished: tasks.finished)
+            let budget = (links[run.admin]?.peer.maximumFrameBytes ?? 4 * 1024 * 1024) - 4_096
+            var encoded = WireJSON.encode(summary)
+            while encoded.count > budget, !summary.report.violations.isEmpty {
+                let keep = summary.report.violations.count / 2
+                summary.violationsOmitted += summary.report.violations.count - keep
+                summary.report.violations = Array(summary.report.violations.prefix(keep))
+                encoded = WireJSON.encode(summary)
+            }
+            reply.reportJson = encoded
+            reply.unreachable = run.unreachable.sorted()
+            logger.notice(
+                "audit finished",
+                metadata: ["audit": "\(auditID)", "violations": "\(report.violations.count)", "unreachable": "\(reply.unreachable)"])
+        } catch {
+            audit = nil
+            releaseHeldDecisions()
+            reply.error = ErrorContext(code: .unavailable, message: "\(error)", originNode: local.name).wire
+        }
+        sendNow(Phalanx_V1_Envelope(.auditReply(reply)), to: run.admin)
+    }
+}
+
+
+/// The task ledger's stored results as the audit reads them.
+enum StoredTaskResult {
+    /// Whether `bytes` is one terminal outcome (an output or an error).
+    static func isTerminal(_ bytes: [UInt8]) -> Bool {
+        guard let result = try? Phalanx_V1_TaskResult(serializedBytes: bytes) else { return false }
+        return result.outcome != nil
+    }
+}

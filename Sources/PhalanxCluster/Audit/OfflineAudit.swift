@@ -1,0 +1,66 @@
+import Foundation
+import PhalanxCore
+import PhalanxResilience
+import PhalanxStore
+import PhalanxWire
+
+/// `phalanx audit --offline`: the same checks as the online audit, over the data directories of a
+/// cluster that is down — the coordinator's task ledger (with its decision log) and every
+/// worker's participant store. It takes each directory's lock first, so it never reads a store a
+/// running node is writing.
+public enum OfflineAudit {
+    /// What could not be read; the audit exits 2 naming it.
+    public struct Unreadable: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Reads `coordinatorDirectory/tasks.sqlite` and `workersDirectory/*/participant.sqlite`, then
+    /// runs ``TransactionAudit``.
+    public static func run(
+        coordinatorDirectory: String, workersDirectory: String, nowUnixMilliseconds: Int64 = WireTime.nowUnixMilliseconds(),
+        inDoubtThresholdMilliseconds: Int64 = 30_000, pendingThresholdMilliseconds: Int64 = 30_000
+    ) async throws(Unreadable) -> AuditSummary {
+        let ledgerPath = "\(coordinatorDirectory)/tasks.sqlite"
+        guard FileManager.default.fileExists(atPath: ledgerPath) else {
+            throw Unreadable(description: "there is no task ledger at \(ledgerPath); check coordinator.data_dir")
+        }
+        var locks: [DataDirectoryLock] = []
+        defer { withExtendedLifetime(locks) {} }
+        do {
+            locks.append(try DataDirectoryLock(directory: coordinatorDirectory))
+        } catch {
+            throw Unreadable(description: "\(error.message) — the coordinator is running: audit it online (phalanx audit without --offline)")
+        }
+        let log: [TransactionLogEntry]
+        let tasks: TaskLedgerAudit
+        do {
+            let ledger = try SQLiteTaskLedger(path: ledgerPath)
+            log = try await ledger.transactionLog()
+            tasks = try await ledger.auditTasks { StoredTaskResult.isTerminal($0) }
+        } catch {
+            throw Unreadable(description: error.message)
+        }
+        var snapshots: [ParticipantSnapshot] = []
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: workersDirectory)) ?? []).sorted()
+        for name in names {
+            let directory = "\(workersDirectory)/\(name)"
+            let path = "\(directory)/participant.sqlite"
+            guard FileManager.default.fileExists(atPath: path) else { continue }
+            do {
+                locks.append(try DataDirectoryLock(directory: directory, owner: "participant", setting: "worker.data_dir", why: "it is running"))
+                snapshots.append(try await ParticipantStore(path: path).snapshot(node: name))
+            } catch {
+                throw Unreadable(description: "worker \(name): \(error.message)")
+            }
+        }
+        let known = Set(snapshots.map(\.node))
+        let missing = Set(log.filter { $0.endedUnixMilliseconds == nil }.flatMap(\.participantNames)).subtracting(known)
+        if !missing.isEmpty {
+            throw Unreadable(description: "no participant store for \(missing.sorted().joined(separator: ", ")) under \(workersDirectory), named by unfinished transactions; check worker.data_dir")
+        }
+        let report = TransactionAudit.run(TransactionAudit.Input(
+            log: log, participants: snapshots, taskFindings: tasks.findings, nowUnixMilliseconds: nowUnixMilliseconds,
+            inDoubtThresholdMilliseconds: inDoubtThresholdMilliseconds, pendingThresholdMilliseconds: pendingThresholdMilliseconds))
+        return AuditSummary(report: report, tasksAccepted: tasks.accepted, tasksFinished: tasks.finished)
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+import PhalanxCore
+import PhalanxResilience
+import PhalanxStore
+import PhalanxWire
+
+/// The coordinator's side of two-phase commit: it feeds transaction messages into the
+/// ``TransactionMachine`` and performs its actions. Decision-log changes go through the same
+/// group commit as tasks; a reply or decision that follows one waits until it is durable.
+extension Coordinator {
+    func transactionRequest(_ request: Phalanx_V1_TxRequest, from id: ConnectionID) {
+        let now = self.now
+        let nowUnix = WireTime.nowUnixMilliseconds()
+        let participants: [ParticipantOperations]
+        switch ParticipantOperations.from(wire: request.participants) {
+        case .success(let parsed): participants = parsed
+        case .failure(var error):
+            error.originNode = local.name
+            sendNow(Phalanx_V1_Envelope(.txReply(TransactionOutcome(id: request.txID, committed: false, reason: error).wire(requestID: request.requestID))), to: id)
+            return
+        }
+        let client = links[id]?.peer.identity.name ?? ""
+        let connected = workerConnections
+        perform(transactions.begin(
+            request.txID, requestID: request.requestID, from: id, clientName: client, traceID: request.trace.traceID, participants: participants,
+            isConnected: { connected[$0] != nil }, now: now, nowUnixMilliseconds: nowUnix))
+    }
+
+    func transactionVote(_ vote: Phalanx_V1_TxVote, from id: ConnectionID) {
+        guard let name = workerName(of: id) else { return }
+        let parsed: ParticipantMachine.Vote =
+            vote.yes ? .yes(reads: StoreReads.from(vote.reads)[name] ?? [:]) : .no(vote.hasError ? ErrorContext(wire: vote.error) : ErrorContext(code: .internal, message: "\(name) voted NO without a reason", originNode: name))
+        perform(transactions.voted(vote.txID, from: name, parsed, now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
+    }
+
+    func transactionAcknowledged(_ ack: Phalanx_V1_TxAck, from id: ConnectionID) {
+        guard let name = workerName(of: id) else { return }
+        perform(transactions.acknowledged(ack.txID, from: name, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
+    }
+
+    func transactionInquiry(_ inquiry: Phalanx_V1_TxInquiry, from id: ConnectionID) {
+        guard let name = workerName(of: id) else { return }
+        perform(transactions.inquired(Array(inquiry.txIds.prefix(10_000)), from: name))
+    }
+
+    /// A worker registered: it is a participant from now on, and gets the decisions it missed.
+    func participantRegistered(_ name: String, on id: ConnectionID) {
+        workerConnections[name] = id
+        perform(transactions.participantConnected(name, now: now))
+    }
+
+    /// A connection ended; if it was a registered worker, transactions waiting for its vote abort.
+    func participantDisconnected(_ id: ConnectionID) {
+        transactions.clientLost(id)
+        guard let name = workerConnections.first(where: { $0.value == id })?.key else { return }
+        workerConnections[name] = nil
+        perform(transactions.participantLost(name, now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
+    }
+
+    private func workerName(of id: ConnectionID) -> String? {
+        workerConnections.first(where: { $0.value == id })?.key
+    }
+
+    /// After a restart: transactions without END are resolved (undecided ones abort).
+    func recoverTransactions() async throws(LedgerError) {
+        let unended = try await ledger.unendedTransactions()
+        if !unended.isEmpty {
+            logger.notice("transactions without END in the decision log", metadata: ["count": "\(unended.count)"])
+        }
+        perform(transactions.recovered(unended, now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
+    }
+
+    // MARK: - Actions
+
+    func perform(_ actions: [TransactionMachine.Action]) {
+        var touched = Set<ConnectionID>()
+        for action in actions {
+            switch action {
+            case .persist(let change):
+                writer.enqueue([.transaction(change)])
+            case .sendPrepare(let participant, let txID, let operations, let deadline):
+                guard let connection = workerConnections[participant] else { continue }
+                var prepare = Phalanx_V1_TxPrepare()
+                prepare.txID = txID
+                prepare.operations = operations.map(\.wire)
+                prepare.voteDeadlineUnixMs = deadline
+                write(Phalanx_V1_Envelope(.txPrepare(prepare)), to: connection, touched: &touched)
+            case .sendDecision, .reply:
+                let barrier = writer.lastQueued
+                if barrier > durableUpTo || deferredHead < deferred.count {
+                    deferred.append((barrier, .transaction(action)))
+                } else {
+                    performVisible(action, touched: &touched)
+                }
+            }
+        }
+        for id in touched { links[id]?.flush() }
+        scheduleTransactionWakeUp()
+    }
+
+    /// Sends a decision or a reply whose decision is durable (a decision waits while an audit takes its cut).
+    func performVisible(_ action: TransactionMachine.Action, touched: inout Set<ConnectionID>) {
+        switch action {
+        case .sendDecision(let participant, let txID, let commit):
+            if audit != nil {
+                heldDecisions.append((participant, txID, commit))
+                return
+            }
+            Failpoints.hit("coordinator.before_decision_sent", context: txID)
+            guard let connection = workerConnections[participant] else { return }  // sent when it registers again
+            var decision = Phalanx_V1_TxDecision()
+            decision.txID = txID
+            decision.commit = commit
+            write(Phalanx_V1_Envelope(.txDecision(decision)), to: connection, touched: &touched)
+        case .reply(let client, let requestID, let outcome):
+            write(Phalanx_V1_Envelope(.txReply(outcome.wire(requestID: requestID))), to: client, touched: &touched)
+        case .persist, .sendPrepare:
+            perform([action])
+        }
+    }
+
+    /// Releases the decisions held while an audit took its cut.
+    func releaseHeldDecisions() {
+        let held = heldDecisions
+        heldDecisions = []
+        var touched = Set<ConnectionID>()
+        for decision in held {
+            performVisible(.sendDecision(participant: decision.participant, id: decision.id, commit: decision.commit), touched: &touched)
+        }
+        for id in touched { links[id]?.flush() }
+    }
+
+    private func scheduleTransactionWakeUp() {
+        guard let next = transactions.nextWakeUp, !stopping else { return }
+        if let current = transactionWakeUp, current.at <= next { return }
+        transactionWakeUp?.task.cancel()
+        let clock = clock
+        let delay = max(.zero, next - now)
+        transactionWakeUp = (next, Task {
+            guard (try? await clock.sleep(for: delay)) != nil else { return }
+            self.transactionTimersDue()
+        })
+    }
+
+    private func transactionTimersDue() {
+        transactionWakeUp = nil
+        guard !stopping else { return }
+        let connected = workerConnections
+        perform(transactions.wakeUp(now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds(), isConnected: { connected[$0] != nil }))
+    }
+
+    // MARK: - History
+
+    func transactionShow(_ request: Phalanx_V1_TxShowRequest, from id: ConnectionID) {
+        let ledger = ledger
+        let active = transactions.activeEntries.first { $0.id == request.txID }
+        Task {
+            var reply = Phalanx_V1_TxShowReply()
+            reply.requestID = request.requestID
+            do throws(LedgerError) {
+                // The in-memory state is newer for a transaction in progress.
+                var entry = active
+                if entry == nil { entry = try await ledger.transaction(request.txID) }
+                if let entry {
+                    reply.found = true
+                    reply.entryJson = WireJSON.encode(entry)
+                }
+            } catch {
+                reply.error = ErrorContext(code: .unavailable, message: "\(error); try again later", originNode: self.local.name).wire
+            }
+            self.sendNow(Phalanx_V1_Envelope(.txShowReply(reply)), to: id)
+        }
+    }
+}

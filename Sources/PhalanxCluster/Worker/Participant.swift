@@ -1,0 +1,262 @@
+import Foundation
+import Logging
+import PhalanxCore
+import PhalanxResilience
+import PhalanxStore
+import PhalanxTransport
+import PhalanxWire
+
+/// A worker's transaction participant: the shell around a ``ParticipantMachine`` and its
+/// ``ParticipantStore``. Changes go through a group commit; every message to the coordinator
+/// (vote, acknowledgement) waits until everything queued before it is durable.
+///
+/// It outlives connections: on each registration it asks the coordinator about every transaction
+/// it holds prepared (and again every `inquiryInterval` while any is in doubt). For an audit it
+/// pauses, lets every queued change become durable, and sends the store as it is on disk.
+public actor Participant {
+    public nonisolated let node: String
+    private var machine: ParticipantMachine
+    private let store: ParticipantStore
+    private let writer: GroupCommit<ParticipantChange>
+    private let logger: Logger
+    private var link: (any PeerLink)?
+    private var durableUpTo: GroupCommit<ParticipantChange>.Sequence = 0
+    private var deferred: [(sequence: GroupCommit<ParticipantChange>.Sequence, action: Deferred)] = []
+    private var writerTask: Task<Void, Never>?
+    private var inquiryTask: Task<Void, Never>?
+    private var failure: LedgerError?
+    /// While a snapshot is taken, messages wait here (in order).
+    private var paused: [Phalanx_V1_Envelope]?
+    public static let inquiryInterval: Duration = .seconds(2)
+
+    private enum Deferred {
+        case send(Phalanx_V1_Envelope)
+        case prepareDurable(String)
+        case acknowledgeDurable(String)
+        case resume(CheckedContinuation<Void, Never>)
+    }
+
+    /// Opens the store at `path` and reads back its values and prepared transactions.
+    public init(node: String, path: String, logger: Logger) async throws(LedgerError) {
+        self.node = node
+        self.logger = logger
+        let store = try ParticipantStore(path: path)
+        self.store = store
+        let loaded = try await store.load()
+        machine = ParticipantMachine(node: node, values: loaded.values, prepared: loaded.prepared, finished: loaded.finished)
+        writer = GroupCommit(size: \.approximateBytes) { changes throws(LedgerError) in try await store.apply(changes) }
+        if !loaded.prepared.isEmpty {
+            logger.notice("participant holds prepared transactions; asking the coordinator how they ended", metadata: ["in_doubt": "\(loaded.prepared.count)"])
+        }
+    }
+
+    /// Starts the group-commit writer (once).
+    private func startWriter() {
+        guard writerTask == nil else { return }
+        let writer = writer
+        writerTask = Task {
+            do throws(LedgerError) {
+                try await writer.run { sequence in await self.durable(upTo: sequence) }
+            } catch {
+                self.storeFailed(error)
+            }
+        }
+    }
+
+    /// Stops writing once what is queued is durable.
+    public func close() async {
+        inquiryTask?.cancel()
+        writer.finish()
+        await writerTask?.value
+    }
+
+    /// The worker registered over `link`: ask about every transaction in doubt.
+    func connected(_ link: any PeerLink) {
+        startWriter()
+        self.link = link
+        inquire()
+        inquiryTask?.cancel()
+        inquiryTask = Task {
+            while (try? await Task.sleep(for: Self.inquiryInterval)) != nil {
+                self.inquire()
+            }
+        }
+    }
+
+    func disconnected() {
+        link = nil
+        inquiryTask?.cancel()
+        inquiryTask = nil
+        deferred.removeAll { if case .send = $0.action { true } else { false } }  // the coordinator asks again or resends
+    }
+
+    private func inquire() {
+        let ids = machine.inDoubt
+        guard !ids.isEmpty, let link else { return }
+        var inquiry = Phalanx_V1_TxInquiry()
+        inquiry.txIds = ids
+        link.write(Phalanx_V1_Envelope(.txInquiry(inquiry)))
+        link.flush()
+    }
+
+    /// A message from the coordinator for the participant.
+    func received(_ envelope: Phalanx_V1_Envelope) {
+        startWriter()
+        if paused != nil {
+            paused?.append(envelope)
+            return
+        }
+        let nowUnix = WireTime.nowUnixMilliseconds()
+        switch envelope.body {
+        case .txPrepare(let prepare):
+            var operations: [StoreOperation] = []
+            for operation in prepare.operations {
+                switch StoreOperation.from(wire: operation) {
+                case .success(let parsed): operations.append(parsed)
+                case .failure(var error):
+                    error.originNode = node
+                    perform([.vote(id: prepare.txID, .no(error))])
+                    return
+                }
+            }
+            perform(machine.prepare(
+                id: prepare.txID, operations: operations, voteDeadlineUnixMilliseconds: prepare.voteDeadlineUnixMs, nowUnixMilliseconds: nowUnix))
+        case .txDecision(let decision):
+            perform(machine.decide(decision.txID, commit: decision.commit))
+        case .snapshotRequest(let request):
+            Task { await self.sendSnapshot(auditID: request.auditID) }
+        default:
+            break
+        }
+    }
+
+    private func perform(_ actions: [ParticipantMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .persistPrepared(let record):
+                let sequence = writer.enqueue([.prepared(record)])
+                deferred.append((sequence, .prepareDurable(record.id)))
+            case .persistOutcome(let id, let committed, let writes, let acknowledge):
+                let sequence = writer.enqueue([.outcome(id: id, committed: committed, writes: writes, unixMilliseconds: WireTime.nowUnixMilliseconds())])
+                if acknowledge { deferred.append((sequence, .acknowledgeDurable(id))) }
+            case .vote(let id, let vote):
+                var message = Phalanx_V1_TxVote()
+                message.txID = id
+                switch vote {
+                case .yes(let reads):
+                    message.yes = true
+                    message.reads = StoreReads.wire(reads, participant: node)
+                case .no(let error):
+                    message.error = error.wire
+                }
+                sendWhenDurable(Phalanx_V1_Envelope(.txVote(message)))
+            case .acknowledge(let id):
+                sendWhenDurable(Self.acknowledgement(id))
+            case .refuseDecision(let id, let reason):
+                logger.error("a decision cannot be applied; it is not acknowledged (the audit will report it)", metadata: ["transaction": "\(id)", "reason": "\(reason)"])
+            }
+        }
+    }
+
+    private static func acknowledgement(_ id: String) -> Phalanx_V1_Envelope {
+        var ack = Phalanx_V1_TxAck()
+        ack.txID = id
+        return Phalanx_V1_Envelope(.txAck(ack))
+    }
+
+    private func sendWhenDurable(_ envelope: Phalanx_V1_Envelope) {
+        let barrier = writer.lastQueued
+        if barrier > durableUpTo || !deferred.isEmpty {
+            deferred.append((barrier, .send(envelope)))
+        } else {
+            send(envelope)
+        }
+    }
+
+    private func send(_ envelope: Phalanx_V1_Envelope) {
+        guard let link else { return }  // the coordinator resends decisions and re-asks; votes are re-judged
+        link.write(envelope)
+        link.flush()
+    }
+
+    private func durable(upTo sequence: GroupCommit<ParticipantChange>.Sequence) {
+        durableUpTo = max(durableUpTo, sequence)
+        while let first = deferred.first, first.sequence <= durableUpTo {
+            deferred.removeFirst()
+            switch first.action {
+            case .send(let envelope): send(envelope)
+            case .prepareDurable(let id):
+                Failpoints.hit("participant.after_prepare_durable", context: id)
+                perform(machine.prepareDurable(id, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
+            case .acknowledgeDurable(let id):
+                Failpoints.hit("participant.after_outcome_durable", context: id)
+                send(Self.acknowledgement(id))
+            case .resume(let waiter): waiter.resume()
+            }
+        }
+    }
+
+    private func storeFailed(_ error: LedgerError) {
+        guard failure == nil else { return }
+        failure = error
+        logger.critical("cannot write the participant store; no more votes or acknowledgements are sent", metadata: ["error": "\(error)"])
+        deferred.removeAll()
+        link = nil
+    }
+
+    // MARK: - Audit
+
+    /// Pauses, waits until everything queued is durable, and sends the store as it is on disk in
+    /// parts that fit the coordinator's frame limit; then handles what arrived meanwhile.
+    private func sendSnapshot(auditID: UInt64) async {
+        guard paused == nil else { return }
+        paused = []
+        let barrier = writer.lastQueued
+        if barrier > durableUpTo || !deferred.isEmpty {
+            await withCheckedContinuation { deferred.append((barrier, .resume($0))) }
+        }
+        do throws(LedgerError) {
+            let snapshot = try await store.snapshot(node: node)
+            let budget = max(4_096, (link?.peer.maximumFrameBytes ?? 4 * 1024 * 1024) - 1_024)
+            let parts = Self.split(snapshot, maximumBytes: budget)
+            for (index, part) in parts.enumerated() {
+                var message = Phalanx_V1_SnapshotPart()
+                message.auditID = auditID
+                message.snapshotJson = part
+                message.last = index == parts.count - 1
+                send(Phalanx_V1_Envelope(.snapshotPart(message)))
+            }
+        } catch {
+            logger.error("cannot read the participant store for an audit", metadata: ["error": "\(error)"])
+        }
+        let waiting = paused ?? []
+        paused = nil
+        for envelope in waiting { received(envelope) }
+    }
+
+    /// `snapshot` as JSON parts of at most `maximumBytes` (halving the lists until each part fits).
+    static func split(_ snapshot: ParticipantSnapshot, maximumBytes: Int) -> [Data] {
+        let whole = WireJSON.encode(snapshot)
+        if whole.count <= maximumBytes { return [whole] }
+        let values = snapshot.values.sorted { $0.key < $1.key }
+        let sizes = (values.count, snapshot.prepared.count, snapshot.applied.count)
+        guard sizes.0 + sizes.1 + sizes.2 > 1 else { return [whole] }  // one item larger than a frame: it fails at the coordinator, visibly
+        func piece(_ values: ArraySlice<(key: String, value: StoredValue)>, _ prepared: ArraySlice<ParticipantMachine.Prepared>, _ applied: ArraySlice<AppliedTransaction>) -> ParticipantSnapshot {
+            ParticipantSnapshot(node: snapshot.node, values: Dictionary(uniqueKeysWithValues: values.map { ($0.key, $0.value) }), prepared: Array(prepared), applied: Array(applied))
+        }
+        let all = (values: values[...], prepared: snapshot.prepared[...], applied: snapshot.applied[...])
+        let halves: [ParticipantSnapshot]
+        if !values.isEmpty, sizes.1 + sizes.2 > 0 {
+            halves = [piece(all.values, [], []), piece([], all.prepared, all.applied)]
+        } else if values.count > 1 {
+            halves = [piece(values[..<(values.count / 2)], [], []), piece(values[(values.count / 2)...], [], [])]
+        } else if sizes.1 > 0, sizes.2 > 0 {
+            halves = [piece([], all.prepared, []), piece([], [], all.applied)]
+        } else if sizes.1 > 1 {
+            halves = [piece([], all.prepared[..<(sizes.1 / 2)], []), piece([], all.prepared[(sizes.1 / 2)...], [])]
+        } else {
+            halves = [piece([], [], all.applied[..<(sizes.2 / 2)]), piece([], [], all.applied[(sizes.2 / 2)...])]
+        }
+        return halves.flatMap { split($0, maximumBytes: maximumBytes) }
+    }
+}

@@ -1,0 +1,235 @@
+import PhalanxResilience
+
+/// A transaction participant's rules, without disk or sockets: it validates a PREPARE against
+/// the committed values, locks the keys, and says what to make durable before voting; it applies
+/// or drops the write set on the decision. The shell performs the actions in order and reports
+/// durability back with ``prepareDurable(_:nowUnixMilliseconds:)``.
+///
+/// Once it has voted YES it never decides on its own: the transaction stays prepared, its keys
+/// locked, until the coordinator's decision arrives (``inDoubt`` lists what to ask about).
+public struct ParticipantMachine: Sendable {
+    /// A transaction prepared here (or being made durable).
+    public struct Prepared: Sendable, Hashable, Codable {
+        public var id: String
+        public var writes: [KeyWrite]
+        /// Values read by `get` operations (nil: the key is absent).
+        public var reads: [String: StoreValue?]
+        /// The coordinator's deadline for the vote (Unix milliseconds; 0: none).
+        public var voteDeadlineUnixMilliseconds: Int64
+        public var preparedUnixMilliseconds: Int64
+        /// The prepared record is on disk (the vote may be YES).
+        public var durable: Bool
+
+        public init(
+            id: String, writes: [KeyWrite], reads: [String: StoreValue?], voteDeadlineUnixMilliseconds: Int64, preparedUnixMilliseconds: Int64,
+            durable: Bool
+        ) {
+            self.id = id
+            self.writes = writes
+            self.reads = reads
+            self.voteDeadlineUnixMilliseconds = voteDeadlineUnixMilliseconds
+            self.preparedUnixMilliseconds = preparedUnixMilliseconds
+            self.durable = durable
+        }
+    }
+
+    /// A participant's vote.
+    public enum Vote: Sendable, Hashable {
+        case yes(reads: [String: StoreValue?])
+        case no(ErrorContext)
+    }
+
+    public enum Action: Sendable, Hashable {
+        /// Make this prepared record durable, then call ``prepareDurable(_:nowUnixMilliseconds:)``.
+        case persistPrepared(Prepared)
+        /// Make the outcome durable (on commit the write set is applied in the same write), then
+        /// acknowledge the decision to the coordinator.
+        case persistOutcome(id: String, committed: Bool, writes: [KeyWrite], acknowledge: Bool)
+        case vote(id: String, Vote)
+        /// The decision is already durable here: acknowledge it.
+        case acknowledge(id: String)
+        /// A decision this participant cannot apply (a commit for a transaction it never prepared):
+        /// it is not acknowledged, so the coordinator keeps it pending and the audit reports it.
+        case refuseDecision(id: String, reason: String)
+    }
+
+    public let node: String
+    /// Committed values by key.
+    public private(set) var values: [String: StoredValue]
+    public private(set) var prepared: [String: Prepared] = [:]
+    private var locks: [String: String] = [:]
+    /// Outcomes of recent transactions (true: committed), so that duplicates are answered the same.
+    private var finished: [String: Bool] = [:]
+    private var finishedOrder: [String] = []
+    private var finishedHead = 0
+    /// How many outcomes ``finished`` remembers.
+    public static let rememberedOutcomes = 100_000
+
+    /// A participant with `values` committed and `prepared` transactions read back from its store
+    /// (they keep their locks: a participant that voted YES waits for the decision).
+    public init(node: String, values: [String: StoredValue], prepared: [Prepared], finished: [(id: String, committed: Bool)] = []) {
+        self.node = node
+        self.values = values
+        for var transaction in prepared {
+            transaction.durable = true
+            self.prepared[transaction.id] = transaction
+            for write in transaction.writes { locks[write.key] = transaction.id }
+        }
+        for outcome in finished { remember(outcome.id, committed: outcome.committed) }
+    }
+
+    /// Transactions voted YES and not yet decided: ask the coordinator about them.
+    public var inDoubt: [String] { prepared.values.filter(\.durable).map(\.id).sorted() }
+
+    /// The outcome remembered for `id` (nil: not finished here, or forgotten).
+    public func outcome(of id: String) -> Bool? { finished[id] }
+
+    // MARK: - Prepare
+
+    public mutating func prepare(
+        id: String, operations: [StoreOperation], voteDeadlineUnixMilliseconds: Int64, nowUnixMilliseconds: Int64
+    ) -> [Action] {
+        if let existing = prepared[id] {
+            return existing.durable ? [.vote(id: id, .yes(reads: existing.reads))] : []  // the vote follows durability
+        }
+        if let committed = finished[id] {
+            return [.vote(id: id, committed ? .yes(reads: [:]) : .no(refusal(.conflict, "transaction \(id) was already aborted here", id: id)))]
+        }
+        if voteDeadlineUnixMilliseconds > 0, nowUnixMilliseconds > voteDeadlineUnixMilliseconds {
+            return [.vote(id: id, .no(refusal(.deadlineExceeded, "the PREPARE of \(id) arrived after its vote deadline", id: id)))]
+        }
+        for operation in operations {
+            if let holder = locks[operation.key], holder != id {
+                return [.vote(id: id, .no(refusal(.conflict, "key \(operation.key) on \(node) is locked by transaction \(holder); retry the transaction", id: id, retryable: true)))]
+            }
+        }
+        let writes: [KeyWrite]
+        let reads: [String: StoreValue?]
+        switch validate(operations, id: id) {
+        case .success(let result): (writes, reads) = result
+        case .failure(let error): return [.vote(id: id, .no(error))]
+        }
+        let record = Prepared(
+            id: id, writes: writes, reads: reads, voteDeadlineUnixMilliseconds: voteDeadlineUnixMilliseconds,
+            preparedUnixMilliseconds: nowUnixMilliseconds, durable: false)
+        prepared[id] = record
+        for operation in operations { locks[operation.key] = id }  // reads lock too
+        return [.persistPrepared(record)]
+    }
+
+    /// The prepared record of `id` is on disk: vote YES, unless the vote deadline passed meanwhile
+    /// (then it aborts on its own: it has not voted yet).
+    public mutating func prepareDurable(_ id: String, nowUnixMilliseconds: Int64) -> [Action] {
+        guard var record = prepared[id], !record.durable else { return [] }
+        if record.voteDeadlineUnixMilliseconds > 0, nowUnixMilliseconds > record.voteDeadlineUnixMilliseconds {
+            release(id)
+            remember(id, committed: false)
+            return [
+                .persistOutcome(id: id, committed: false, writes: record.writes, acknowledge: false),
+                .vote(id: id, .no(refusal(.deadlineExceeded, "\(node) could not make the prepare of \(id) durable before its vote deadline", id: id))),
+            ]
+        }
+        record.durable = true
+        prepared[id] = record
+        return [.vote(id: id, .yes(reads: record.reads))]
+    }
+
+    /// Computes the write set: operations apply in order, each on the result of the previous.
+    private func validate(_ operations: [StoreOperation], id: String) -> Result<([KeyWrite], [String: StoreValue?]), ErrorContext> {
+        var current: [String: StoredValue?] = [:]
+        var order: [String] = []
+        var reads: [String: StoreValue?] = [:]
+        func value(_ key: String) -> StoredValue? {
+            if let known = current[key] { return known }
+            return values[key]
+        }
+        func set(_ key: String, _ new: StoredValue?) {
+            if current[key] == nil { order.append(key) }
+            current[key] = .some(new)
+        }
+        for operation in operations {
+            switch operation {
+            case .get(let key):
+                reads[key] = .some(value(key)?.value)
+            case .put(let key, let new, let bound):
+                let stored = StoredValue(new, lowerBound: new.integer == nil ? nil : bound)
+                if stored.breaksBound {
+                    return .failure(refusal(.businessRejected, "put \(key)=\(new) on \(node) is below its lower bound \(bound ?? 0)", id: id))
+                }
+                set(key, stored)
+            case .add(let key, let amount, let bound):
+                let old = value(key)
+                guard let base = old.map({ $0.value.integer }) ?? 0 else {
+                    return .failure(refusal(.invalidArgument, "add on \(key) at \(node): the key holds bytes, not an integer", id: id))
+                }
+                let (sum, overflow) = base.addingReportingOverflow(amount)
+                if overflow { return .failure(refusal(.invalidArgument, "add \(amount) to \(key) at \(node) overflows a 64-bit integer", id: id)) }
+                let lowerBound = bound ?? old?.lowerBound
+                if let lowerBound, sum < lowerBound {
+                    return .failure(refusal(
+                        .businessRejected, "\(key) on \(node) would go to \(sum), below its lower bound \(lowerBound) (it holds \(base))", id: id))
+                }
+                set(key, StoredValue(.integer(sum), lowerBound: lowerBound))
+            case .delete(let key):
+                set(key, nil)
+            }
+        }
+        for key in reads.keys where current[key] == nil { order.append(key) }
+        let writes = order.compactMap { key -> KeyWrite? in
+            guard let after = current[key] else { return nil }  // read only
+            return KeyWrite(key: key, before: values[key], after: after)
+        }
+        return .success((writes, reads))
+    }
+
+    // MARK: - Decision
+
+    /// The coordinator's decision for `id` (duplicates and late arrivals are safe).
+    public mutating func decide(_ id: String, commit: Bool) -> [Action] {
+        guard let record = prepared[id] else {
+            if let committed = finished[id] {
+                if committed == commit { return [.acknowledge(id: id)] }
+                return [.refuseDecision(id: id, reason: "transaction \(id) already \(committed ? "committed" : "aborted") here; the decision \(commit ? "COMMIT" : "ABORT") contradicts it")]
+            }
+            // Presumed abort: never prepared here (it voted NO or never saw the PREPARE).
+            if !commit { return [.acknowledge(id: id)] }
+            return [.refuseDecision(id: id, reason: "COMMIT of transaction \(id), which \(node) never prepared")]
+        }
+        if !record.durable, commit {
+            return [.refuseDecision(id: id, reason: "COMMIT of transaction \(id) before \(node) voted YES")]
+        }
+        release(id)
+        remember(id, committed: commit)
+        if commit {
+            for write in record.writes {
+                if let after = write.after { values[write.key] = after } else { values[write.key] = nil }
+            }
+        }
+        return [.persistOutcome(id: id, committed: commit, writes: record.writes, acknowledge: true)]
+    }
+
+    private mutating func release(_ id: String) {
+        guard let record = prepared.removeValue(forKey: id) else { return }
+        for write in record.writes where locks[write.key] == id { locks[write.key] = nil }
+        for key in record.reads.keys where locks[key] == id { locks[key] = nil }
+    }
+
+    private mutating func remember(_ id: String, committed: Bool) {
+        if finished.updateValue(committed, forKey: id) == nil { finishedOrder.append(id) }
+        if finishedOrder.count - finishedHead > Self.rememberedOutcomes {
+            finished[finishedOrder[finishedHead]] = nil
+            finishedHead += 1
+            if finishedHead > Self.rememberedOutcomes {
+                finishedOrder.removeFirst(finishedHead)
+                finishedHead = 0
+            }
+        }
+    }
+
+    private func refusal(_ code: ErrorCode, _ message: String, id: String, retryable: Bool = false) -> ErrorContext {
+        ErrorContext(code: code, message: message, failureClass: retryable ? .system : nil, originNode: node)
+    }
+
+    /// Whether `key` is locked by a transaction (for tests and the audit snapshot).
+    public func lockHolder(of key: String) -> String? { locks[key] }
+}

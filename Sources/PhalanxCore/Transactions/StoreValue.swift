@@ -1,0 +1,128 @@
+/// A value in a participant's built-in store: an integer (balances, counters) or bytes.
+public enum StoreValue: Sendable, Hashable, Codable, CustomStringConvertible {
+    case integer(Int64)
+    case bytes([UInt8])
+
+    public var description: String {
+        switch self {
+        case .integer(let value): "\(value)"
+        case .bytes(let bytes): String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    public var integer: Int64? {
+        if case .integer(let value) = self { value } else { nil }
+    }
+}
+
+/// A key's value as the store keeps it, with the lowest value it may take (set by an `add` with
+/// a lower bound; the audit checks it holds).
+public struct StoredValue: Sendable, Hashable, Codable {
+    public var value: StoreValue
+    public var lowerBound: Int64?
+
+    public init(_ value: StoreValue, lowerBound: Int64? = nil) {
+        self.value = value
+        self.lowerBound = lowerBound
+    }
+
+    /// Whether the value is below its lower bound (only integers have one).
+    public var breaksBound: Bool {
+        guard let lowerBound, let integer = value.integer else { return false }
+        return integer < lowerBound
+    }
+}
+
+/// One operation of a transaction on one participant's store.
+public enum StoreOperation: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// Reads the key under the transaction's lock; the value comes back in the outcome.
+    case get(key: String)
+    /// Sets the key (a lower bound, if given, is kept with it).
+    case put(key: String, value: StoreValue, lowerBound: Int64? = nil)
+    /// Adds `amount` to an integer key (a missing key counts as 0); refused when the result would
+    /// go below `lowerBound` (or the bound the key already has).
+    case add(key: String, amount: Int64, lowerBound: Int64? = nil)
+    case delete(key: String)
+
+    public var key: String {
+        switch self {
+        case .get(let key), .put(let key, _, _), .add(let key, _, _), .delete(let key): key
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .get(let key): "get \(key)"
+        case .put(let key, let value, _): "put \(key)=\(value)"
+        case .add(let key, let amount, let bound): "add \(key) \(amount >= 0 ? "+" : "")\(amount)\(bound.map { " (not below \($0))" } ?? "")"
+        case .delete(let key): "delete \(key)"
+        }
+    }
+}
+
+/// What a prepared transaction will do to one key: its value before (nil: absent) and after
+/// (nil: deleted). The key is locked from prepare to decision, so `before` stays true until then.
+public struct KeyWrite: Sendable, Hashable, Codable {
+    public var key: String
+    public var before: StoredValue?
+    public var after: StoredValue?
+
+    public init(key: String, before: StoredValue?, after: StoredValue?) {
+        self.key = key
+        self.before = before
+        self.after = after
+    }
+}
+
+/// The operations of one transaction on one participant.
+public struct ParticipantOperations: Sendable, Hashable, Codable {
+    public var participant: String
+    public var operations: [StoreOperation]
+
+    public init(participant: String, operations: [StoreOperation]) {
+        self.participant = participant
+        self.operations = operations
+    }
+}
+
+/// The limits every transaction is checked against before anything is prepared.
+public enum TransactionLimits {
+    /// Participants in one transaction at most.
+    public static let maximumParticipants = 64
+    /// Operations in one transaction at most (all participants together).
+    public static let maximumOperations = 100_000
+    /// Bytes of one key at most.
+    public static let maximumKeyBytes = 256
+    /// Bytes of one value at most.
+    public static let maximumValueBytes = 64 * 1024
+    /// Bytes of a transaction id at most.
+    public static let maximumIDBytes = 128
+
+    /// Why `participants` cannot be a transaction, or nil when it can.
+    public static func problem(id: String, _ participants: [ParticipantOperations]) -> String? {
+        if id.isEmpty || id.utf8.count > maximumIDBytes { return "the transaction id must be 1 to \(maximumIDBytes) bytes" }
+        if participants.isEmpty { return "a transaction names at least one participant with at least one operation" }
+        if participants.count > maximumParticipants { return "a transaction names at most \(maximumParticipants) participants (\(participants.count) given)" }
+        var seen = Set<String>()
+        var operations = 0
+        for participant in participants {
+            if participant.participant.isEmpty { return "a participant's name is empty; name the worker (e.g. w1)" }
+            if !seen.insert(participant.participant).inserted {
+                return "participant \(participant.participant) is named twice; put all its operations under one name"
+            }
+            if participant.operations.isEmpty { return "participant \(participant.participant) has no operations" }
+            operations += participant.operations.count
+            for operation in participant.operations {
+                let key = operation.key
+                if key.isEmpty || key.utf8.count > maximumKeyBytes {
+                    return "key '\(key.prefix(40))' on \(participant.participant): a key must be 1 to \(maximumKeyBytes) bytes"
+                }
+                if case .put(_, .bytes(let bytes), _) = operation, bytes.count > maximumValueBytes {
+                    return "the value of \(key) on \(participant.participant) has \(bytes.count) bytes; at most \(maximumValueBytes) are allowed"
+                }
+            }
+        }
+        if operations > maximumOperations { return "a transaction has at most \(maximumOperations) operations (\(operations) given)" }
+        return nil
+    }
+}

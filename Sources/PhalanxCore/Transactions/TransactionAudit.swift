@@ -1,0 +1,228 @@
+/// The audit's checks over a consistent cut of the cluster: the coordinator's decision log, every
+/// participant's snapshot, and the task ledger's own findings. Pure: the same input gives the same
+/// report, online (gathered over the network) or offline (read from the data directories).
+public struct TransactionAudit: Sendable {
+    /// Keys of the bank workload: accounts, and the total it was seeded with (kept on every participant).
+    public static let bankAccountPrefix = "bank:acct:"
+    public static let bankSeededKey = "bank:seeded"
+
+    public struct Input: Sendable {
+        public var log: [TransactionLogEntry]
+        public var participants: [ParticipantSnapshot]
+        /// Findings of the task ledger's check.
+        public var taskFindings: [AuditViolation]
+        public var nowUnixMilliseconds: Int64
+        /// A prepared transaction may stay undecided this long (in doubt) before it is reported.
+        public var inDoubtThresholdMilliseconds: Int64
+        /// A transaction may stay undecided, or decided and unacknowledged, this long on the coordinator.
+        public var pendingThresholdMilliseconds: Int64
+
+        public init(
+            log: [TransactionLogEntry], participants: [ParticipantSnapshot], taskFindings: [AuditViolation] = [], nowUnixMilliseconds: Int64,
+            inDoubtThresholdMilliseconds: Int64 = 30_000, pendingThresholdMilliseconds: Int64 = 30_000
+        ) {
+            self.log = log
+            self.participants = participants
+            self.taskFindings = taskFindings
+            self.nowUnixMilliseconds = nowUnixMilliseconds
+            self.inDoubtThresholdMilliseconds = inDoubtThresholdMilliseconds
+            self.pendingThresholdMilliseconds = pendingThresholdMilliseconds
+        }
+    }
+
+    /// What was checked and what was found.
+    public struct Report: Sendable, Hashable, Codable {
+        public var violations: [AuditViolation]
+        public var transactions: Int
+        public var committed: Int
+        public var aborted: Int
+        public var inProgress: Int
+        public var participants: [String]
+        public var keys: Int
+        public var inDoubt: Int
+        /// The bank workload's totals (nil when there are no bank accounts).
+        public var bankTotal: Int64?
+        public var bankSeeded: Int64?
+    }
+
+    public static func run(_ input: Input) -> Report {
+        var audit = Run(input: input)
+        audit.checkLog()
+        audit.checkParticipants()
+        audit.checkBank()
+        let log = input.log
+        return Report(
+            violations: input.taskFindings + audit.violations,
+            transactions: log.count,
+            committed: log.filter { $0.committed == true }.count,
+            aborted: log.filter { $0.committed == false }.count,
+            inProgress: log.filter { $0.endedUnixMilliseconds == nil }.count,
+            participants: input.participants.map(\.node).sorted(),
+            keys: input.participants.reduce(0) { $0 + $1.values.count },
+            inDoubt: input.participants.reduce(0) { $0 + $1.prepared.count },
+            bankTotal: audit.bankTotal, bankSeeded: audit.bankSeeded)
+    }
+
+    private struct Run {
+        let input: Input
+        let log: [String: TransactionLogEntry]
+        var violations: [AuditViolation] = []
+        var bankTotal: Int64?
+        var bankSeeded: Int64?
+
+        init(input: Input) {
+            self.input = input
+            var log: [String: TransactionLogEntry] = [:]
+            for entry in input.log { log[entry.id] = entry }
+            self.log = log
+        }
+
+        mutating func add(_ kind: AuditViolation.Kind, transaction: String? = nil, node: String? = nil, key: String? = nil, _ detail: String) {
+            violations.append(AuditViolation(kind, transaction: transaction, node: node, key: key, detail))
+        }
+
+        /// The coordinator's own log: nothing ends undecided, nothing stays pending too long.
+        mutating func checkLog() {
+            let now = input.nowUnixMilliseconds
+            for entry in input.log.sorted(by: { $0.id < $1.id }) {
+                if entry.endedUnixMilliseconds != nil, entry.committed == nil {
+                    add(.endedWithoutDecision, transaction: entry.id, "the decision log has END but no COMMIT or ABORT")
+                }
+                if entry.committed == nil, now - entry.begin.begunUnixMilliseconds > input.pendingThresholdMilliseconds {
+                    add(.undecidedTooLong, transaction: entry.id, "undecided for \(now - entry.begin.begunUnixMilliseconds) ms (threshold \(input.pendingThresholdMilliseconds) ms)")
+                }
+                if let decided = entry.decidedUnixMilliseconds, entry.committed != nil, entry.endedUnixMilliseconds == nil,
+                    now - decided > input.pendingThresholdMilliseconds
+                {
+                    add(.decisionNotAcknowledged, transaction: entry.id,
+                        "decided \(now - decided) ms ago and not acknowledged by every participant of \(entry.participantNames.joined(separator: ", "))")
+                }
+            }
+        }
+
+        /// Atomicity on every participant, its history against its values, its bounds.
+        mutating func checkParticipants() {
+            let snapshots = Dictionary(input.participants.map { ($0.node, $0) }, uniquingKeysWith: { first, _ in first })
+            // Every decided transaction against each of its participants.
+            for entry in input.log.sorted(by: { $0.id < $1.id }) {
+                for name in entry.participantNames {
+                    guard let snapshot = snapshots[name] else { continue }  // not gathered (reported as unreachable)
+                    let applied = snapshot.applied.first { $0.id == entry.id }
+                    let prepared = snapshot.prepared.first { $0.id == entry.id }
+                    switch entry.committed {
+                    case true?:
+                        if applied == nil, prepared == nil {
+                            add(.commitNotApplied, transaction: entry.id, node: name, "COMMIT was logged but \(name) neither applied nor holds it prepared")
+                        }
+                        if let applied, !applied.committed {
+                            add(.outcomeContradictsDecision, transaction: entry.id, node: name, "COMMIT was logged but \(name) recorded it aborted")
+                        }
+                    default:
+                        if let applied, applied.committed {
+                            add(.abortedButApplied, transaction: entry.id, node: name,
+                                "\(name) applied it but the decision log has \(entry.committed == false ? "ABORT" : "no decision")")
+                        }
+                    }
+                    if entry.endedUnixMilliseconds != nil, prepared != nil {
+                        add(.preparedAfterEnd, transaction: entry.id, node: name, "END was logged (every participant acknowledged) but \(name) still holds it prepared")
+                    }
+                }
+            }
+            for snapshot in input.participants.sorted(by: { $0.node < $1.node }) {
+                check(snapshot)
+            }
+        }
+
+        private mutating func check(_ snapshot: ParticipantSnapshot) {
+            let node = snapshot.node
+            let now = input.nowUnixMilliseconds
+            let preparedIDs = Set(snapshot.prepared.map(\.id))
+            for applied in snapshot.applied where applied.committed {
+                guard let entry = log[applied.id] else {
+                    add(.appliedWithoutDecision, transaction: applied.id, node: node, "\(node) applied a transaction the decision log does not have")
+                    continue
+                }
+                if !entry.participantNames.contains(node) {
+                    add(.appliedOnNonParticipant, transaction: applied.id, node: node,
+                        "\(node) applied it but is not one of its participants (\(entry.participantNames.joined(separator: ", ")))")
+                }
+            }
+            for applied in snapshot.applied where preparedIDs.contains(applied.id) {
+                add(.preparedAndApplied, transaction: applied.id, node: node, "\(node) holds it prepared and also recorded its outcome")
+            }
+            var lockedKeys: [String: ParticipantMachine.Prepared] = [:]
+            for prepared in snapshot.prepared.sorted(by: { $0.id < $1.id }) {
+                if prepared.durable, now - prepared.preparedUnixMilliseconds > input.inDoubtThresholdMilliseconds {
+                    add(.inDoubtTooLong, transaction: prepared.id, node: node,
+                        "prepared on \(node) for \(now - prepared.preparedUnixMilliseconds) ms without a decision (threshold \(input.inDoubtThresholdMilliseconds) ms)")
+                }
+                for write in prepared.writes {
+                    lockedKeys[write.key] = prepared
+                    if write.before != snapshot.values[write.key] {
+                        add(.preparedStale, transaction: prepared.id, node: node, key: write.key,
+                            "the prepared write set expects \(describe(write.before)) but the key holds \(describe(snapshot.values[write.key]))")
+                    }
+                    if let after = write.after, after.breaksBound {
+                        add(.preparedBreaksBound, transaction: prepared.id, node: node, key: write.key, "the prepared value \(after.value) is below its bound \(after.lowerBound ?? 0)")
+                    }
+                }
+            }
+            // The history of committed writes must chain, and end in the value held.
+            var last: [String: (after: StoredValue?, transaction: String)] = [:]
+            for applied in snapshot.applied.sorted(by: { $0.sequence < $1.sequence }) where applied.committed {
+                for write in applied.writes {
+                    if let previous = last[write.key], previous.after != write.before {
+                        add(.historyBroken, transaction: applied.id, node: node, key: write.key,
+                            "it found \(describe(write.before)) but transaction \(previous.transaction) had left \(describe(previous.after))")
+                    }
+                    last[write.key] = (write.after, applied.id)
+                }
+            }
+            for (key, previous) in last.sorted(by: { $0.key < $1.key }) where lockedKeys[key] == nil {
+                if previous.after != snapshot.values[key] {
+                    add(.valueDiffersFromHistory, transaction: previous.transaction, node: node, key: key,
+                        "holds \(describe(snapshot.values[key])) but its last committed transaction left \(describe(previous.after))")
+                }
+            }
+            for (key, value) in snapshot.values.sorted(by: { $0.key < $1.key }) where value.breaksBound {
+                add(.belowLowerBound, node: node, key: key, "holds \(value.value), below its lower bound \(value.lowerBound ?? 0)")
+            }
+        }
+
+        /// The bank workload's invariant: accounts sum to what was seeded, counting transactions
+        /// that committed and are still prepared on some participant at their new values.
+        mutating func checkBank() {
+            var total: Int64 = 0
+            var accounts = 0
+            var seeded: [(node: String, value: Int64?)] = []
+            for snapshot in input.participants.sorted(by: { $0.node < $1.node }) {
+                var values = snapshot.values
+                for prepared in snapshot.prepared where log[prepared.id]?.committed == true {
+                    for write in prepared.writes { values[write.key] = write.after }
+                }
+                for (key, value) in values where key.hasPrefix(TransactionAudit.bankAccountPrefix) {
+                    accounts += 1
+                    total &+= value.value.integer ?? 0
+                }
+                if let value = values[TransactionAudit.bankSeededKey] { seeded.append((snapshot.node, value.value.integer)) }
+            }
+            guard accounts > 0 || !seeded.isEmpty else { return }
+            bankTotal = total
+            let distinct = Set(seeded.map(\.value))
+            guard let first = seeded.first, let expected = first.value, distinct.count == 1 else {
+                let list = seeded.map { "\($0.node)=\($0.value.map { "\($0)" } ?? "not an integer")" }.joined(separator: ", ")
+                add(.bankSeedMismatch, key: TransactionAudit.bankSeededKey,
+                    seeded.isEmpty ? "bank accounts exist but no participant holds the seeded total" : "participants disagree on the seeded total: \(list)")
+                return
+            }
+            bankSeeded = expected
+            if total != expected {
+                add(.bankTotalChanged, key: TransactionAudit.bankAccountPrefix + "*", "the \(accounts) accounts sum to \(total) but \(expected) was seeded (a difference of \(total - expected))")
+            }
+        }
+
+        private func describe(_ value: StoredValue?) -> String {
+            value.map { "\($0.value)" } ?? "nothing"
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import PhalanxResilience
+
+/// What the coordinator's decision log records about a transaction, in order: BEGIN, then the
+/// decision (the commit point), then END once every participant acknowledged it.
+public enum TransactionLogChange: Sendable, Hashable {
+    case begun(TransactionBegin)
+    case decided(id: String, committed: Bool, reason: ErrorContext?, decidedUnixMilliseconds: Int64)
+    case ended(id: String, endedUnixMilliseconds: Int64)
+
+    public var id: String {
+        switch self {
+        case .begun(let begin): begin.id
+        case .decided(let id, _, _, _), .ended(let id, _): id
+        }
+    }
+}
+
+/// A transaction as BEGIN logs it: who asked, and the operations of every participant.
+public struct TransactionBegin: Sendable, Hashable, Codable {
+    public var id: String
+    public var client: String
+    public var participants: [ParticipantOperations]
+    public var begunUnixMilliseconds: Int64
+    public var traceID: String
+
+    public init(id: String, client: String, participants: [ParticipantOperations], begunUnixMilliseconds: Int64, traceID: String = "") {
+        self.id = id
+        self.client = client
+        self.participants = participants
+        self.begunUnixMilliseconds = begunUnixMilliseconds
+        self.traceID = traceID
+    }
+}
+
+/// A transaction as the decision log holds it (read back at recovery, by `tx show` and the audit).
+public struct TransactionLogEntry: Sendable, Hashable, Codable {
+    public var begin: TransactionBegin
+    /// nil: undecided.
+    public var committed: Bool?
+    public var reason: ErrorContext?
+    public var decidedUnixMilliseconds: Int64?
+    public var endedUnixMilliseconds: Int64?
+
+    public init(
+        begin: TransactionBegin, committed: Bool? = nil, reason: ErrorContext? = nil, decidedUnixMilliseconds: Int64? = nil,
+        endedUnixMilliseconds: Int64? = nil
+    ) {
+        self.begin = begin
+        self.committed = committed
+        self.reason = reason
+        self.decidedUnixMilliseconds = decidedUnixMilliseconds
+        self.endedUnixMilliseconds = endedUnixMilliseconds
+    }
+
+    public var id: String { begin.id }
+    public var participantNames: [String] { begin.participants.map(\.participant) }
+
+    /// `change` applied to this entry (a BEGIN replaces it).
+    public mutating func apply(_ change: TransactionLogChange) {
+        switch change {
+        case .begun(let begin): self = TransactionLogEntry(begin: begin)
+        case .decided(_, let committed, let reason, let at):
+            self.committed = committed
+            self.reason = reason
+            self.decidedUnixMilliseconds = at
+        case .ended(_, let at): endedUnixMilliseconds = at
+        }
+    }
+}
+
+/// A transaction's outcome as its client gets it.
+public struct TransactionOutcome: Sendable, Hashable {
+    public var id: String
+    public var committed: Bool
+    /// Why it aborted: the code, and the participant that voted NO as `originNode`.
+    public var reason: ErrorContext?
+    /// Values read by `get`, per participant.
+    public var reads: [String: [String: StoreValue?]]
+
+    public init(id: String, committed: Bool, reason: ErrorContext? = nil, reads: [String: [String: StoreValue?]] = [:]) {
+        self.id = id
+        self.committed = committed
+        self.reason = reason
+        self.reads = reads
+    }
+}

@@ -1,0 +1,315 @@
+import PhalanxResilience
+
+/// The coordinator's side of two-phase commit with presumed abort, without disk or sockets.
+///
+/// ``begin(_:requestID:from:participants:isConnected:now:nowUnixMilliseconds:)`` sends PREPARE to
+/// every participant and logs BEGIN; when every vote is YES it logs COMMIT (the commit point),
+/// on the first NO, a participant lost before voting, or the vote deadline it logs ABORT. The
+/// decision is sent (and resent every `resendInterval`, and whenever the participant reconnects)
+/// until every participant acknowledged it; then END is logged and the transaction forgotten.
+///
+/// Actions are performed in order; a `reply` or `sendDecision` that follows a `persist` in the
+/// same list waits until that change is durable. Time is the caller's: `now` for timers,
+/// `nowUnixMilliseconds` for what is logged and for vote deadlines sent to participants.
+public struct TransactionMachine: Sendable {
+    public struct Settings: Sendable, Hashable {
+        /// A participant that has not voted within this aborts the transaction.
+        public var voteTimeout: Duration
+        /// A decision not acknowledged is sent again after this long.
+        public var resendInterval: Duration
+        /// Transactions in progress at most; more are refused with OVERLOADED.
+        public var maximumActive: Int
+
+        public init(voteTimeout: Duration = .seconds(5), resendInterval: Duration = .seconds(1), maximumActive: Int = 100_000) {
+            self.voteTimeout = voteTimeout
+            self.resendInterval = resendInterval
+            self.maximumActive = maximumActive
+        }
+    }
+
+    public enum Action: Sendable, Hashable {
+        case sendPrepare(participant: String, id: String, operations: [StoreOperation], voteDeadlineUnixMilliseconds: Int64)
+        case persist(TransactionLogChange)
+        case sendDecision(participant: String, id: String, commit: Bool)
+        case reply(ConnectionID, requestID: UInt64, TransactionOutcome)
+    }
+
+    private enum Phase: Sendable, Hashable {
+        case preparing(deadline: Duration)
+        case decided(committed: Bool, unacknowledged: Set<String>, lastSent: Duration)
+    }
+
+    private struct Active: Sendable {
+        var begin: TransactionBegin
+        var phase: Phase
+        var votes: [String: [String: StoreValue?]] = [:]
+        var reason: ErrorContext?
+        var waiters: [(ConnectionID, UInt64)] = []
+        var decidedUnixMilliseconds: Int64?
+    }
+
+    public let settings: Settings
+    public let node: String
+    private var active: [String: Active] = [:]
+    /// Outcomes of recently ended transactions (a late duplicate request gets the same answer).
+    private var ended = RecentOutcomes(capacity: 100_000)
+
+    public init(node: String, settings: Settings = Settings()) {
+        self.node = node
+        self.settings = settings
+    }
+
+    public var activeCount: Int { active.count }
+
+    /// Log entries of the transactions in progress (for the audit's cut and `tx show`).
+    public var activeEntries: [TransactionLogEntry] {
+        active.values.map { transaction in
+            var entry = TransactionLogEntry(begin: transaction.begin, reason: transaction.reason, decidedUnixMilliseconds: transaction.decidedUnixMilliseconds)
+            if case .decided(let committed, _, _) = transaction.phase { entry.committed = committed }
+            return entry
+        }
+    }
+
+    /// The earliest time a vote deadline or a resend is due (nil: nothing pending).
+    public var nextWakeUp: Duration? {
+        active.values.lazy.map { transaction -> Duration in
+            switch transaction.phase {
+            case .preparing(let deadline): deadline
+            case .decided(_, _, let lastSent): lastSent + settings.resendInterval
+            }
+        }.min()
+    }
+
+    // MARK: - Events
+
+    /// A client asks for transaction `id`. A duplicate of one in progress waits for the same outcome.
+    public mutating func begin(
+        _ id: String, requestID: UInt64, from client: ConnectionID, clientName: String, traceID: String = "",
+        participants: [ParticipantOperations], isConnected: (String) -> Bool, now: Duration, nowUnixMilliseconds: Int64
+    ) -> [Action] {
+        if var existing = active[id] {
+            guard existing.begin.client == clientName, existing.begin.participants == participants else {
+                return [.reply(client, requestID: requestID, refused(id, .conflict, "transaction id \(id) is in use by another transaction; use a new id"))]
+            }
+            existing.waiters.append((client, requestID))
+            active[id] = existing
+            return []
+        }
+        if let outcome = ended[id] { return [.reply(client, requestID: requestID, outcome)] }
+        if let problem = TransactionLimits.problem(id: id, participants) {
+            return [.reply(client, requestID: requestID, refused(id, .invalidArgument, problem))]
+        }
+        if active.count >= settings.maximumActive {
+            return [.reply(client, requestID: requestID, refused(id, .overloaded, "\(active.count) transactions are in progress, the most this coordinator holds; try again shortly"))]
+        }
+        let begin = TransactionBegin(id: id, client: clientName, participants: participants, begunUnixMilliseconds: nowUnixMilliseconds, traceID: traceID)
+        if let missing = participants.first(where: { !isConnected($0.participant) }) {
+            // Nothing is prepared anywhere: the abort is logged with the BEGIN, for `tx show` and the audit.
+            let reason = ErrorContext(
+                code: .unavailable,
+                message: "participant \(missing.participant) is not connected (no worker of that name is registered); start it or name another",
+                originNode: node)
+            let outcome = TransactionOutcome(id: id, committed: false, reason: reason)
+            ended[id] = outcome
+            return [
+                .persist(.begun(begin)),
+                .persist(.decided(id: id, committed: false, reason: reason, decidedUnixMilliseconds: nowUnixMilliseconds)),
+                .persist(.ended(id: id, endedUnixMilliseconds: nowUnixMilliseconds)),
+                .reply(client, requestID: requestID, outcome),
+            ]
+        }
+        let voteDeadline = nowUnixMilliseconds + settings.voteTimeout.wholeMillisecondsRoundedUp
+        active[id] = Active(begin: begin, phase: .preparing(deadline: now + settings.voteTimeout), waiters: [(client, requestID)])
+        var actions = participants.map {
+            Action.sendPrepare(participant: $0.participant, id: id, operations: $0.operations, voteDeadlineUnixMilliseconds: voteDeadline)
+        }
+        actions.append(.persist(.begun(begin)))
+        return actions
+    }
+
+    /// Participant `name` voted on `id`. Votes for an unknown or decided transaction are ignored.
+    public mutating func voted(_ id: String, from name: String, _ vote: ParticipantMachine.Vote, now: Duration, nowUnixMilliseconds: Int64) -> [Action] {
+        guard var transaction = active[id], case .preparing = transaction.phase,
+            transaction.begin.participants.contains(where: { $0.participant == name })
+        else { return [] }
+        switch vote {
+        case .no(let error):
+            var reason = error
+            if reason.originNode == nil { reason.originNode = name }
+            transaction.reason = reason
+            active[id] = transaction
+            return decide(id, committed: false, now: now, nowUnixMilliseconds: nowUnixMilliseconds)
+        case .yes(let reads):
+            transaction.votes[name] = reads
+            active[id] = transaction
+            guard transaction.votes.count == transaction.begin.participants.count else { return [] }
+            return decide(id, committed: true, now: now, nowUnixMilliseconds: nowUnixMilliseconds)
+        }
+    }
+
+    /// Participant `name` made the decision on `id` durable.
+    public mutating func acknowledged(_ id: String, from name: String, nowUnixMilliseconds: Int64) -> [Action] {
+        guard var transaction = active[id], case .decided(let committed, var unacknowledged, let lastSent) = transaction.phase else { return [] }
+        unacknowledged.remove(name)
+        guard unacknowledged.isEmpty else {
+            transaction.phase = .decided(committed: committed, unacknowledged: unacknowledged, lastSent: lastSent)
+            active[id] = transaction
+            return []
+        }
+        active[id] = nil
+        ended[id] = outcome(of: transaction, committed: committed)
+        return [.persist(.ended(id: id, endedUnixMilliseconds: nowUnixMilliseconds))]
+    }
+
+    /// Participant `name` asks how transactions it prepared ended (in-doubt resolution). Unknown
+    /// ones were never decided to commit: presumed abort.
+    public func inquired(_ ids: [String], from name: String) -> [Action] {
+        ids.compactMap { id in
+            if let transaction = active[id] {
+                guard case .decided(let committed, _, _) = transaction.phase else { return nil }  // the decision will come
+                return .sendDecision(participant: name, id: id, commit: committed)
+            }
+            return .sendDecision(participant: name, id: id, commit: ended[id]?.committed ?? false)
+        }
+    }
+
+    /// Participant `name` (re)connected: it gets every decision it has not acknowledged.
+    public mutating func participantConnected(_ name: String, now: Duration) -> [Action] {
+        var actions: [Action] = []
+        for (id, transaction) in active {
+            guard case .decided(let committed, let unacknowledged, _) = transaction.phase, unacknowledged.contains(name) else { continue }
+            actions.append(.sendDecision(participant: name, id: id, commit: committed))
+        }
+        return actions
+    }
+
+    /// Participant `name` is gone: transactions still waiting for its vote abort.
+    public mutating func participantLost(_ name: String, now: Duration, nowUnixMilliseconds: Int64) -> [Action] {
+        var actions: [Action] = []
+        for (id, transaction) in active.sorted(by: { $0.key < $1.key }) {
+            guard case .preparing = transaction.phase, transaction.votes[name] == nil,
+                transaction.begin.participants.contains(where: { $0.participant == name })
+            else { continue }
+            var updated = transaction
+            updated.reason = ErrorContext(
+                code: .unavailable, message: "participant \(name) was lost before it voted on transaction \(id)", originNode: node)
+            active[id] = updated
+            actions += decide(id, committed: false, now: now, nowUnixMilliseconds: nowUnixMilliseconds)
+        }
+        return actions
+    }
+
+    /// A client connection ended: its outcomes are no longer sent (the log keeps them).
+    public mutating func clientLost(_ client: ConnectionID) {
+        for (id, transaction) in active where transaction.waiters.contains(where: { $0.0 == client }) {
+            active[id]?.waiters.removeAll { $0.0 == client }
+        }
+    }
+
+    /// Timers: votes past their deadline abort; decisions not acknowledged are sent again.
+    public mutating func wakeUp(now: Duration, nowUnixMilliseconds: Int64, isConnected: (String) -> Bool) -> [Action] {
+        var actions: [Action] = []
+        for (id, transaction) in active.sorted(by: { $0.key < $1.key }) {
+            switch transaction.phase {
+            case .preparing(let deadline) where now >= deadline:
+                let missing = transaction.begin.participants.map(\.participant).filter { transaction.votes[$0] == nil }
+                active[id]?.reason = ErrorContext(
+                    code: .deadlineExceeded,
+                    message: "\(missing.joined(separator: ", ")) did not vote on transaction \(id) within \(settings.voteTimeout.wholeMillisecondsRoundedUp) ms",
+                    originNode: node)
+                actions += decide(id, committed: false, now: now, nowUnixMilliseconds: nowUnixMilliseconds)
+            case .decided(let committed, let unacknowledged, let lastSent) where now >= lastSent + settings.resendInterval:
+                active[id]?.phase = .decided(committed: committed, unacknowledged: unacknowledged, lastSent: now)
+                for name in unacknowledged.sorted() where isConnected(name) {
+                    actions.append(.sendDecision(participant: name, id: id, commit: committed))
+                }
+            default:
+                continue
+            }
+        }
+        return actions
+    }
+
+    /// After a restart: the log's transactions without END. Undecided ones abort (presumed abort,
+    /// and the ABORT is logged so that participants are told and the history shows it); decided
+    /// ones send their decision again to every participant.
+    public mutating func recovered(_ entries: [TransactionLogEntry], now: Duration, nowUnixMilliseconds: Int64) -> [Action] {
+        var actions: [Action] = []
+        for entry in entries where entry.endedUnixMilliseconds == nil {
+            let names = Set(entry.participantNames)
+            if let committed = entry.committed {
+                active[entry.id] = Active(
+                    begin: entry.begin, phase: .decided(committed: committed, unacknowledged: names, lastSent: now), reason: entry.reason,
+                    decidedUnixMilliseconds: entry.decidedUnixMilliseconds)
+                actions += names.sorted().map { .sendDecision(participant: $0, id: entry.id, commit: committed) }
+            } else {
+                let reason = ErrorContext(code: .unavailable, message: "the coordinator restarted before transaction \(entry.id) was decided", originNode: node)
+                active[entry.id] = Active(
+                    begin: entry.begin, phase: .decided(committed: false, unacknowledged: names, lastSent: now), reason: reason,
+                    decidedUnixMilliseconds: nowUnixMilliseconds)
+                actions.append(.persist(.decided(id: entry.id, committed: false, reason: reason, decidedUnixMilliseconds: nowUnixMilliseconds)))
+                actions += names.sorted().map { .sendDecision(participant: $0, id: entry.id, commit: false) }
+            }
+        }
+        return actions
+    }
+
+    // MARK: - Deciding
+
+    /// Logs the decision, then (once durable) answers the waiting clients and tells every participant.
+    private mutating func decide(_ id: String, committed: Bool, now: Duration, nowUnixMilliseconds: Int64) -> [Action] {
+        guard var transaction = active[id] else { return [] }
+        let names = transaction.begin.participants.map(\.participant)
+        transaction.phase = .decided(committed: committed, unacknowledged: Set(names), lastSent: now)
+        transaction.decidedUnixMilliseconds = nowUnixMilliseconds
+        let waiters = transaction.waiters
+        transaction.waiters = []
+        active[id] = transaction
+        let outcome = outcome(of: transaction, committed: committed)
+        var actions: [Action] = [
+            .persist(.decided(id: id, committed: committed, reason: committed ? nil : transaction.reason, decidedUnixMilliseconds: nowUnixMilliseconds))
+        ]
+        actions += waiters.map { .reply($0.0, requestID: $0.1, outcome) }
+        actions += names.map { .sendDecision(participant: $0, id: id, commit: committed) }
+        return actions
+    }
+
+    private func outcome(of transaction: Active, committed: Bool) -> TransactionOutcome {
+        TransactionOutcome(id: transaction.begin.id, committed: committed, reason: committed ? nil : transaction.reason, reads: committed ? transaction.votes : [:])
+    }
+
+    private func refused(_ id: String, _ code: ErrorCode, _ message: String) -> TransactionOutcome {
+        TransactionOutcome(id: id, committed: false, reason: ErrorContext(code: code, message: message, originNode: node))
+    }
+}
+
+/// The outcomes of the last `capacity` ended transactions, by id.
+struct RecentOutcomes: Sendable {
+    let capacity: Int
+    private var outcomes: [String: TransactionOutcome] = [:]
+    private var order: [String] = []
+    private var head = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    subscript(id: String) -> TransactionOutcome? {
+        get { outcomes[id] }
+        set {
+            guard let newValue else {
+                outcomes[id] = nil
+                return
+            }
+            if outcomes.updateValue(newValue, forKey: id) == nil { order.append(id) }
+            if order.count - head > capacity {
+                outcomes[order[head]] = nil
+                head += 1
+                if head >= capacity {
+                    order.removeFirst(head)
+                    head = 0
+                }
+            }
+        }
+    }
+}

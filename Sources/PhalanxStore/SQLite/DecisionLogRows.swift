@@ -1,0 +1,91 @@
+import Foundation
+import GRDB
+import PhalanxCore
+import PhalanxResilience
+
+/// The decision log's rows in the task ledger's file (table `tx_log`): one row per transaction,
+/// BEGIN inserts it, the decision and END fill in their columns. Write sets travel as JSON.
+enum DecisionLogRows {
+    static func write(_ change: TransactionLogChange, in db: Database) throws {
+        switch change {
+        case .begun(let begin):
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO tx_log (id, begin_json, begun_ms) VALUES (?, ?, ?)")
+                .execute(arguments: [begin.id, try JSONEncoder().encode(begin), begin.begunUnixMilliseconds])
+        case .decided(let id, let committed, let reason, let at):
+            // A decision is never changed once made (the first one logged stands).
+            try db.cachedStatement(sql: "UPDATE tx_log SET committed = ?, reason_json = ?, decided_ms = ? WHERE id = ? AND committed IS NULL")
+                .execute(arguments: [committed ? 1 : 0, try reason.map { try JSONEncoder().encode($0) }, at, id])
+        case .ended(let id, let at):
+            try db.cachedStatement(sql: "UPDATE tx_log SET ended_ms = ? WHERE id = ? AND ended_ms IS NULL").execute(arguments: [at, id])
+        }
+    }
+
+    static func entry(from row: Row) throws -> TransactionLogEntry {
+        let begin = try JSONDecoder().decode(TransactionBegin.self, from: row["begin_json"] as Data)
+        let committed: Int64? = row["committed"]
+        let reason: Data? = row["reason_json"]
+        return TransactionLogEntry(
+            begin: begin, committed: committed.map { $0 != 0 }, reason: try reason.map { try JSONDecoder().decode(ErrorContext.self, from: $0) },
+            decidedUnixMilliseconds: row["decided_ms"], endedUnixMilliseconds: row["ended_ms"])
+    }
+}
+
+extension SQLiteTaskLedger {
+    public func unendedTransactions() async throws(LedgerError) -> [TransactionLogEntry] {
+        try await readLog("unfinished transactions") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM tx_log WHERE ended_ms IS NULL ORDER BY begun_ms").map(DecisionLogRows.entry(from:))
+        }
+    }
+
+    public func transaction(_ id: String) async throws(LedgerError) -> TransactionLogEntry? {
+        try await readLog("transaction \(id)") { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM tx_log WHERE id = ?", arguments: [id]).map(DecisionLogRows.entry(from:))
+        }
+    }
+
+    public func transactionLog() async throws(LedgerError) -> [TransactionLogEntry] {
+        try await readLog("the decision log") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM tx_log ORDER BY begun_ms").map(DecisionLogRows.entry(from:))
+        }
+    }
+
+    public func auditTasks(isTerminalResult: @escaping @Sendable ([UInt8]) -> Bool) async throws(LedgerError) -> TaskLedgerAudit {
+        try await readLog("tasks for the audit") { db in
+            var findings: [AuditViolation] = []
+            let accepted = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM task") ?? 0
+            var finished = 0
+            for row in try Row.fetchAll(db, sql: "SELECT client, task_id, finished_ms, result FROM task WHERE finished_ms IS NOT NULL OR result IS NOT NULL") {
+                let name = "\(row["client"] as String)/\(row["task_id"] as String)"
+                let result: Data? = row["result"]
+                let finishedAt: Int64? = row["finished_ms"]
+                guard let result, finishedAt != nil else {
+                    findings.append(AuditViolation(
+                        .taskWithoutTerminalResult, key: name,
+                        result == nil ? "task \(name) is marked finished but has no result" : "task \(name) has a result but is not marked finished"))
+                    continue
+                }
+                finished += 1
+                if !isTerminalResult(Array(result)) {
+                    findings.append(AuditViolation(.taskResultUnreadable, key: name, "task \(name) has a result that is not one terminal outcome (output or error)"))
+                }
+            }
+            for row in try Row.fetchAll(db, sql: """
+                SELECT d.client, d.task_id FROM dead_letter d LEFT JOIN task t ON t.client = d.client AND t.task_id = d.task_id
+                WHERE t.finished_ms IS NULL
+                """)
+            {
+                let name = "\(row["client"] as String)/\(row["task_id"] as String)"
+                findings.append(AuditViolation(.taskUnfinishedInDeadLetters, key: name, "task \(name) is in the dead-letter queue but the ledger has no terminal result for it"))
+            }
+            return TaskLedgerAudit(accepted: accepted, finished: finished, findings: findings)
+        }
+    }
+
+    private func readLog<T: Sendable>(_ what: String, _ read: @Sendable @escaping (Database) throws -> T) async throws(LedgerError) -> T {
+        do {
+            return try await pool.read(read)
+        } catch {
+            throw LedgerError("cannot read \(what) from the task ledger \(path): \(error)")
+        }
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import PhalanxCore
+import PhalanxResilience
+
+extension StoreValue {
+    public var wire: Phalanx_V1_StoreValue {
+        var wire = Phalanx_V1_StoreValue()
+        switch self {
+        case .integer(let value): wire.value = .integer(value)
+        case .bytes(let bytes): wire.value = .bytes(Data(bytes))
+        }
+        return wire
+    }
+
+    /// nil when the wire value has neither an integer nor bytes.
+    public init?(wire: Phalanx_V1_StoreValue) {
+        switch wire.value {
+        case .integer(let value): self = .integer(value)
+        case .bytes(let bytes): self = .bytes(Array(bytes))
+        case nil: return nil
+        }
+    }
+}
+
+extension StoreOperation {
+    public var wire: Phalanx_V1_StoreOperation {
+        var wire = Phalanx_V1_StoreOperation()
+        wire.key = key
+        switch self {
+        case .get: wire.op = .get
+        case .put(_, let value, let bound):
+            wire.op = .put
+            wire.value = value.wire
+            if let bound {
+                wire.hasLowerBound_p = true
+                wire.lowerBound = bound
+            }
+        case .add(_, let amount, let bound):
+            wire.op = .add
+            wire.amount = amount
+            if let bound {
+                wire.hasLowerBound_p = true
+                wire.lowerBound = bound
+            }
+        case .delete: wire.op = .delete
+        }
+        return wire
+    }
+
+    /// The operation, or what is wrong with it.
+    public static func from(wire: Phalanx_V1_StoreOperation) -> Result<StoreOperation, ErrorContext> {
+        let bound = wire.hasLowerBound_p ? wire.lowerBound : nil
+        switch wire.op {
+        case .get: return .success(.get(key: wire.key))
+        case .put:
+            guard let value = StoreValue(wire: wire.value) else {
+                return .failure(ErrorContext(code: .invalidArgument, message: "put \(wire.key): the value is missing (give an integer or bytes)"))
+            }
+            return .success(.put(key: wire.key, value: value, lowerBound: bound))
+        case .add: return .success(.add(key: wire.key, amount: wire.amount, lowerBound: bound))
+        case .delete: return .success(.delete(key: wire.key))
+        default:
+            return .failure(ErrorContext(code: .invalidArgument, message: "operation on \(wire.key): unknown op \(wire.op.rawValue) (expected GET, PUT, ADD or DELETE)"))
+        }
+    }
+}
+
+extension ParticipantOperations {
+    public var wire: Phalanx_V1_ParticipantOperations {
+        var wire = Phalanx_V1_ParticipantOperations()
+        wire.participant = participant
+        wire.operations = operations.map(\.wire)
+        return wire
+    }
+
+    public static func from(wire: [Phalanx_V1_ParticipantOperations]) -> Result<[ParticipantOperations], ErrorContext> {
+        var result: [ParticipantOperations] = []
+        for participant in wire {
+            var operations: [StoreOperation] = []
+            for operation in participant.operations {
+                switch StoreOperation.from(wire: operation) {
+                case .success(let parsed): operations.append(parsed)
+                case .failure(var error):
+                    error.message = "participant \(participant.participant): \(error.message)"
+                    return .failure(error)
+                }
+            }
+            result.append(ParticipantOperations(participant: participant.participant, operations: operations))
+        }
+        return .success(result)
+    }
+}
+
+/// Reads of `get` operations ↔ their wire form.
+public enum StoreReads {
+    public static func wire(_ reads: [String: StoreValue?], participant: String) -> [Phalanx_V1_StoreRead] {
+        reads.sorted { $0.key < $1.key }.map { key, value in
+            var read = Phalanx_V1_StoreRead()
+            read.participant = participant
+            read.key = key
+            if let value {
+                read.present = true
+                read.value = value.wire
+            }
+            return read
+        }
+    }
+
+    public static func wire(_ reads: [String: [String: StoreValue?]]) -> [Phalanx_V1_StoreRead] {
+        reads.sorted { $0.key < $1.key }.flatMap { wire($0.value, participant: $0.key) }
+    }
+
+    public static func from(_ wire: [Phalanx_V1_StoreRead]) -> [String: [String: StoreValue?]] {
+        var reads: [String: [String: StoreValue?]] = [:]
+        for read in wire {
+            reads[read.participant, default: [:]][read.key] = .some(read.present ? StoreValue(wire: read.value) : nil)
+        }
+        return reads
+    }
+}
+
+extension TransactionOutcome {
+    public func wire(requestID: UInt64) -> Phalanx_V1_TxReply {
+        var reply = Phalanx_V1_TxReply()
+        reply.requestID = requestID
+        reply.txID = id
+        reply.committed = committed
+        if let reason { reply.reason = reason.wire }
+        reply.reads = StoreReads.wire(reads)
+        return reply
+    }
+
+    public init(wire: Phalanx_V1_TxReply) {
+        self.init(
+            id: wire.txID, committed: wire.committed, reason: wire.hasReason ? ErrorContext(wire: wire.reason) : nil,
+            reads: StoreReads.from(wire.reads))
+    }
+}
+
+/// The JSON form of audit and history messages (`entry_json`, `report_json`, `snapshot_json`).
+public enum WireJSON {
+    public static func encode(_ value: some Encodable) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(value)) ?? Data()
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws(ErrorContext) -> T {
+        do {
+            return try JSONDecoder().decode(type, from: data)
+        } catch {
+            throw ErrorContext(code: .malformedFrame, message: "cannot read a \(T.self) from its JSON: \(error)")
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import PhalanxClient
+import PhalanxCluster
+import PhalanxCore
+import PhalanxResilience
+
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Check that the cluster is consistent: transactions atomic, nothing in doubt, invariants held, every task one result.",
+        discussion: """
+            Online (admin certificate): the coordinator takes a consistent cut of its decision log and every worker's participant store
+            while the cluster runs. --offline reads coordinator.data_dir and worker.data_dir directly while the cluster is down.
+            Checks: every transaction applied on all its participants or none; nothing prepared longer than --in-doubt-ms, nothing
+            undecided or unacknowledged longer than --pending-ms; each store's history chains to its values; no value below its bound;
+            for the bank workload, the accounts sum to what was seeded; every finished task has exactly one terminal result.
+            Exit codes: 0 clean; 1 violations found (each named with the transaction, node and key); 2 could not audit (naming what
+            was unreachable or unreadable), or a configuration error.
+            """)
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var client: ClientOptions
+
+    @Flag(help: "Read the data directories directly (the cluster must be down).")
+    var offline = false
+
+    @Option(help: "A prepared transaction may wait for its decision this long (ms) before it is reported in doubt.")
+    var inDoubtMs: Int = 30_000
+
+    @Option(help: "A transaction may stay undecided, or decided and unacknowledged, this long (ms) before it is reported.")
+    var pendingMs: Int = 30_000
+
+    func validate() throws {
+        guard (1...86_400_000).contains(inDoubtMs), (1...86_400_000).contains(pendingMs) else {
+            throw ValidationError("--in-doubt-ms and --pending-ms must be 1 to 86400000")
+        }
+    }
+
+    func run() async throws {
+        let config = try common.load()
+        let summary: AuditSummary
+        var unreachable: [String] = []
+        if offline {
+            do {
+                summary = try await OfflineAudit.run(
+                    coordinatorDirectory: config.path("coordinator.data_dir"), workersDirectory: config.path("worker.data_dir"),
+                    inDoubtThresholdMilliseconds: Int64(inDoubtMs), pendingThresholdMilliseconds: Int64(pendingMs))
+            } catch {
+                printError("could not audit: \(error)")
+                throw ExitCode(2)
+            }
+        } else {
+            let connection = try await client.connect(config, defaultName: "admin")
+            do {
+                (summary, unreachable) = try await connection.audit(inDoubtThreshold: .milliseconds(inDoubtMs), pendingThreshold: .milliseconds(pendingMs))
+            } catch let error as ErrorContext {
+                await connection.close()
+                printError("could not audit: \(error)")
+                throw ExitCode(2)
+            }
+            await connection.close()
+        }
+        print(AuditText.render(summary, unreachable: unreachable, json: client.json))
+        if !summary.isClean { throw ExitCode(1) }
+        if !unreachable.isEmpty { throw ExitCode(2) }
+    }
+}
+
+/// The audit report as text or JSON.
+enum AuditText {
+    static func render(_ summary: AuditSummary, unreachable: [String], json: Bool) -> String {
+        let report = summary.report
+        if json {
+            struct Output: Encodable {
+                let clean: Bool
+                let summary: AuditSummary
+                let unreachable: [String]
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let output = Output(clean: summary.isClean && unreachable.isEmpty, summary: summary, unreachable: unreachable)
+            return String(decoding: (try? encoder.encode(output)) ?? Data(), as: UTF8.self)
+        }
+        var lines: [String] = []
+        lines.append("audit of \(report.participants.count) participants (\(report.participants.joined(separator: ", ")))")
+        lines.append("  transactions: \(report.transactions) in the decision log, \(report.committed) committed, \(report.aborted) aborted, \(report.inProgress) in progress; \(report.inDoubt) prepared on participants")
+        lines.append("  keys: \(report.keys)")
+        if let total = report.bankTotal {
+            lines.append("  bank: accounts sum to \(total), seeded \(report.bankSeeded.map { "\($0)" } ?? "(unknown)")")
+        }
+        lines.append("  tasks: \(summary.tasksAccepted) in the ledger, \(summary.tasksFinished) finished")
+        for name in unreachable { lines.append("  UNREACHABLE: \(name) (its snapshot did not arrive; it could not be audited)") }
+        if summary.isClean {
+            lines.append(unreachable.isEmpty ? "clean: no violations" : "no violations among what could be audited")
+        } else {
+            lines.append("VIOLATIONS: \(report.violations.count + summary.violationsOmitted)")
+            for violation in report.violations { lines.append("  \(violation.description.terminalSafe)") }
+            if summary.violationsOmitted > 0 { lines.append("  … and \(summary.violationsOmitted) more (too many for one frame)") }
+        }
+        return lines.joined(separator: "\n")
+    }
+}

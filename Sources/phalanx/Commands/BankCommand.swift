@@ -1,0 +1,255 @@
+import ArgumentParser
+import Foundation
+import PhalanxClient
+import PhalanxCore
+import PhalanxResilience
+
+struct BankCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bank",
+        abstract: "The bank workload: accounts spread over the workers' stores, random transfers between them, checked by `phalanx audit`.",
+        subcommands: [BankSeedCommand.self, BankRunCommand.self])
+}
+
+/// Where the bank's accounts live: account i on `workers[i % workers.count]`, as `bank:acct:i`.
+/// Every participant keeps the layout (`bank:layout`) and the seeded total (`bank:seeded`).
+struct BankLayout: Equatable {
+    static let layoutKey = "bank:layout"
+    var accounts: Int
+    var workers: [String]
+
+    func worker(of account: Int) -> String { workers[account % workers.count] }
+    static func key(_ account: Int) -> String { "\(TransactionAudit.bankAccountPrefix)\(account)" }
+
+    var encoded: [UInt8] { Array("\(accounts);\(workers.joined(separator: ","))".utf8) }
+
+    init(accounts: Int, workers: [String]) {
+        self.accounts = accounts
+        self.workers = workers
+    }
+
+    init?(_ bytes: [UInt8]) {
+        let parts = String(decoding: bytes, as: UTF8.self).split(separator: ";", maxSplits: 1)
+        guard parts.count == 2, let accounts = Int(parts[0]), accounts > 0 else { return nil }
+        let workers = parts[1].split(separator: ",").map(String.init)
+        guard !workers.isEmpty else { return nil }
+        self.init(accounts: accounts, workers: workers)
+    }
+
+    /// Reads the layout from `worker` (any worker that took part in the seed).
+    static func read(from worker: String, using connection: PhalanxClient) async throws -> BankLayout? {
+        let outcome = try await connection.transact([ParticipantOperations(participant: worker, operations: [.get(key: layoutKey)])])
+        guard outcome.committed else { throw outcome.reason ?? ErrorContext(code: .internal, message: "reading the bank layout aborted") }
+        guard case .bytes(let bytes)?? = outcome.reads[worker]?[layoutKey] else { return nil }
+        return BankLayout(bytes)
+    }
+}
+
+struct BankSeedCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "seed",
+        abstract: "Create N accounts with the same balance, spread over the registered workers, in one transaction (a re-seed replaces them).",
+        discussion: "Exit codes: 0 seeded; 1 the transaction aborted or an error; 2 usage or configuration error.")
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var client: ClientOptions
+
+    @Option(help: "Accounts to create (1 to 20000).") var accounts: Int = 100
+    @Option(help: "Each account's opening balance.") var balance: Int64 = 1_000
+
+    func validate() throws {
+        guard (1...20_000).contains(accounts) else { throw ValidationError("--accounts must be 1 to 20000, got \(accounts)") }
+        guard balance >= 0, balance <= 1_000_000_000_000 else { throw ValidationError("--balance must be 0 to 10^12, got \(balance)") }
+    }
+
+    func run() async throws {
+        let config = try common.load()
+        let connection = try await client.connect(config)
+        let workers = try await reportingErrors { try await connection.status() }.workers.map(\.name).sorted()
+        guard !workers.isEmpty else {
+            await connection.close()
+            printError("error: no worker is registered; start workers first (phalanx worker --name w1)")
+            throw ExitCode(1)
+        }
+        let layout = BankLayout(accounts: accounts, workers: workers)
+        var operations: [String: [StoreOperation]] = [:]
+        for account in 0..<accounts {
+            operations[layout.worker(of: account), default: []].append(.put(key: BankLayout.key(account), value: .integer(balance), lowerBound: 0))
+        }
+        for worker in workers {
+            operations[worker, default: []] += [
+                .put(key: BankLayout.layoutKey, value: .bytes(layout.encoded)),
+                .put(key: TransactionAudit.bankSeededKey, value: .integer(balance * Int64(accounts))),
+            ]
+        }
+        let outcome = try await reportingErrors {
+            try await connection.transact(workers.map { ParticipantOperations(participant: $0, operations: operations[$0]!) })
+        }
+        await connection.close()
+        guard outcome.committed else { return try report(outcome, json: client.json) }
+        print("seeded \(accounts) accounts of \(balance) (total \(balance * Int64(accounts))) on \(workers.joined(separator: ", ")) in transaction \(outcome.id)")
+    }
+}
+
+struct BankRunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run random transfers between the seeded accounts and report transfers/s and latency.",
+        discussion: """
+            Each transfer is one two-phase-commit transaction (debit never below 0, credit). A transfer refused for lack of funds is
+            counted as declined; one that meets a locked account (CONFLICT) is retried after a short random pause.
+            Exit codes: 0 done; 1 some transfers failed for another reason, or an error; 2 usage or configuration error.
+            """)
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var client: ClientOptions
+
+    @Option(help: "Transfers to make.") var transfers: Int = 1_000
+    @Option(help: "Transfers in flight at once.") var concurrency: Int = 8
+    @Option(help: "Largest amount of one transfer (each is 1 to this, at random).") var maxAmount: Int64 = 10
+
+    func validate() throws {
+        guard (1...10_000_000).contains(transfers) else { throw ValidationError("--transfers must be 1 to 10000000") }
+        guard (1...4_096).contains(concurrency) else { throw ValidationError("--concurrency must be 1 to 4096") }
+        guard maxAmount >= 1 else { throw ValidationError("--max-amount must be at least 1") }
+    }
+
+    func run() async throws {
+        let config = try common.load()
+        let connection = try await client.connect(config)
+        let workers = try await reportingErrors { try await connection.status() }.workers.map(\.name).sorted()
+        var found: BankLayout?
+        for worker in workers {
+            if let layout = try? await BankLayout.read(from: worker, using: connection) {
+                found = layout
+                break
+            }
+        }
+        guard let layout = found, layout.accounts >= 2 else {
+            await connection.close()
+            printError("error: no bank is seeded on the registered workers (or fewer than 2 accounts); run phalanx bank seed first")
+            throw ExitCode(1)
+        }
+        let tally = BankTally()
+        let started = ContinuousClock.now
+        let perLane = (0..<concurrency).map { transfers / concurrency + ($0 < transfers % concurrency ? 1 : 0) }
+        await withTaskGroup(of: Void.self) { group in
+            for count in perLane where count > 0 {
+                group.addTask {
+                    var random = SystemRandomNumberGenerator()
+                    for _ in 0..<count {
+                        await Self.transfer(layout: layout, maxAmount: maxAmount, connection: connection, tally: tally, random: &random)
+                    }
+                }
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        await connection.close()
+        let result = await tally.summary(elapsed: elapsed)
+        if client.json {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        } else {
+            print(String(
+                format: "%d transfers in %.2f s: %.0f transfers/s; committed %d, declined (funds) %d, conflicts retried %d, failed %d; latency p50 %.2f ms, p99 %.2f ms",
+                result.transfers, result.seconds, result.transfersPerSecond, result.committed, result.declined, result.conflictsRetried, result.failed,
+                result.p50Milliseconds, result.p99Milliseconds))
+            for failure in result.failures { print("  failed: \(failure.terminalSafe)") }
+        }
+        if result.failed > 0 { throw ExitCode(1) }
+    }
+
+    private static func transfer(
+        layout: BankLayout, maxAmount: Int64, connection: PhalanxClient, tally: BankTally, random: inout SystemRandomNumberGenerator
+    ) async {
+        let from = Int.random(in: 0..<layout.accounts, using: &random)
+        var to = Int.random(in: 0..<(layout.accounts - 1), using: &random)
+        if to >= from { to += 1 }
+        let amount = Int64.random(in: 1...maxAmount, using: &random)
+        var operations: [(node: String, operation: StoreOperation)] = [
+            (layout.worker(of: from), .add(key: BankLayout.key(from), amount: -amount, lowerBound: 0)),
+            (layout.worker(of: to), .add(key: BankLayout.key(to), amount: amount, lowerBound: 0)),
+        ]
+        operations.sort { $0.node < $1.node }
+        let participants = OperationSyntax.group(operations)
+        let started = ContinuousClock.now
+        for attempt in 1...100 {
+            do {
+                let outcome = try await connection.transact(participants)
+                if outcome.committed {
+                    await tally.committed(latency: ContinuousClock.now - started)
+                    return
+                }
+                switch outcome.reason?.code {
+                case .businessRejected?:
+                    await tally.declined(latency: ContinuousClock.now - started)
+                    return
+                case .conflict? where attempt < 100:
+                    await tally.conflict()
+                    try? await Task.sleep(for: .microseconds(Int64.random(in: 50...(500 * Int64(min(attempt, 8))), using: &random)))
+                default:
+                    await tally.failed("\(outcome.reason.map { "\($0)" } ?? "aborted")")
+                    return
+                }
+            } catch {
+                await tally.failed("\(error)")
+                return
+            }
+        }
+    }
+}
+
+/// Counts and latencies of a bank run.
+actor BankTally {
+    struct Summary: Encodable {
+        let transfers: Int
+        let committed: Int
+        let declined: Int
+        let conflictsRetried: Int
+        let failed: Int
+        let seconds: Double
+        let transfersPerSecond: Double
+        let p50Milliseconds: Double
+        let p99Milliseconds: Double
+        let failures: [String]
+    }
+
+    private var latencies: [Duration] = []
+    private var committedCount = 0
+    private var declinedCount = 0
+    private var conflicts = 0
+    private var failures: [String] = []
+    private var failedCount = 0
+
+    func committed(latency: Duration) {
+        committedCount += 1
+        latencies.append(latency)
+    }
+
+    func declined(latency: Duration) {
+        declinedCount += 1
+        latencies.append(latency)
+    }
+
+    func conflict() { conflicts += 1 }
+
+    func failed(_ reason: String) {
+        failedCount += 1
+        if failures.count < 10 { failures.append(reason) }
+    }
+
+    func summary(elapsed: Duration) -> Summary {
+        let sorted = latencies.sorted()
+        func percentile(_ p: Double) -> Double {
+            guard !sorted.isEmpty else { return 0 }
+            return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))].seconds * 1_000
+        }
+        let total = committedCount + declinedCount + failedCount
+        return Summary(
+            transfers: total, committed: committedCount, declined: declinedCount, conflictsRetried: conflicts, failed: failedCount,
+            seconds: elapsed.seconds, transfersPerSecond: Double(committedCount + declinedCount) / max(elapsed.seconds, 1e-9),
+            p50Milliseconds: percentile(0.5), p99Milliseconds: percentile(0.99), failures: failures)
+    }
+}

@@ -1,0 +1,201 @@
+import ArgumentParser
+import Foundation
+import PhalanxClient
+import PhalanxCore
+import PhalanxResilience
+
+struct TransactionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tx",
+        abstract: "Run a transaction over several workers' stores (two-phase commit), or show one's history.",
+        subcommands: [TransactionRunCommand.self, TransactionTransferCommand.self, TransactionShowCommand.self])
+}
+
+/// Reads `NODE:KEY`, `NODE:KEY=VALUE`, `NODE:KEY+=N`, `NODE:KEY-=N`, `NODE:~KEY`.
+enum OperationSyntax {
+    static let help = "NODE:KEY (get), NODE:KEY=VALUE (put; an integer, or text), NODE:KEY+=N or NODE:KEY-=N (add), NODE:~KEY (delete)"
+
+    static func parse(_ text: String, notBelow: Int64?) throws(ValidationError) -> (node: String, operation: StoreOperation) {
+        guard let colon = text.firstIndex(of: ":"), colon != text.startIndex else {
+            throw ValidationError("'\(text)' does not start with NODE: (the worker's name); expected \(help)")
+        }
+        let node = String(text[..<colon])
+        var rest = String(text[text.index(after: colon)...])
+        if rest.hasPrefix("~") {
+            rest.removeFirst()
+            guard !rest.isEmpty else { throw ValidationError("'\(text)': name the key to delete") }
+            return (node, .delete(key: rest))
+        }
+        for (sign, symbol) in [(Int64(1), "+="), (Int64(-1), "-=")] {
+            if let range = rest.range(of: symbol) {
+                let key = String(rest[..<range.lowerBound])
+                guard !key.isEmpty, let amount = Int64(rest[range.upperBound...]), amount >= 0 else {
+                    throw ValidationError("'\(text)': expected NODE:KEY\(symbol)N with a whole number N ≥ 0")
+                }
+                return (node, .add(key: key, amount: sign * amount, lowerBound: notBelow))
+            }
+        }
+        if let equals = rest.firstIndex(of: "=") {
+            let key = String(rest[..<equals])
+            let value = String(rest[rest.index(after: equals)...])
+            guard !key.isEmpty else { throw ValidationError("'\(text)': the key before '=' is empty") }
+            if let integer = Int64(value) { return (node, .put(key: key, value: .integer(integer), lowerBound: notBelow)) }
+            return (node, .put(key: key, value: .bytes(Array(value.utf8))))
+        }
+        guard !rest.isEmpty else { throw ValidationError("'\(text)': name a key after NODE:") }
+        return (node, .get(key: rest))
+    }
+
+    /// Operations grouped by node, in the order given.
+    static func group(_ parsed: [(node: String, operation: StoreOperation)]) -> [ParticipantOperations] {
+        var order: [String] = []
+        var byNode: [String: [StoreOperation]] = [:]
+        for (node, operation) in parsed {
+            if byNode[node] == nil { order.append(node) }
+            byNode[node, default: []].append(operation)
+        }
+        return order.map { ParticipantOperations(participant: $0, operations: byNode[$0]!) }
+    }
+}
+
+/// Prints an outcome; committed exits 0, aborted 1.
+func report(_ outcome: TransactionOutcome, json: Bool) throws {
+    if json {
+        struct Read: Encodable { let node: String; let key: String; let value: String? }
+        struct Report: Encodable { let id: String; let committed: Bool; let code: String?; let reason: String?; let votedNo: String?; let reads: [Read] }
+        let reads = outcome.reads.sorted { $0.key < $1.key }.flatMap { node, values in
+            values.sorted { $0.key < $1.key }.map { Read(node: node, key: $0.key, value: $0.value.map { "\($0)" }) }
+        }
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        let value = Report(
+            id: outcome.id, committed: outcome.committed, code: outcome.reason?.code.rawValue, reason: outcome.reason?.message,
+            votedNo: outcome.reason?.originNode, reads: reads)
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    } else if outcome.committed {
+        print("transaction \(outcome.id) committed")
+        for (node, values) in outcome.reads.sorted(by: { $0.key < $1.key }) {
+            for (key, value) in values.sorted(by: { $0.key < $1.key }) { print("  \(node):\(key) = \(value.map { "\($0)".terminalSafe } ?? "(absent)")") }
+        }
+    } else {
+        let reason = outcome.reason
+        print("transaction \(outcome.id) aborted: \(reason?.code.rawValue ?? "UNKNOWN") from \(reason?.originNode ?? "?"): \(reason?.message.terminalSafe ?? "")")
+    }
+    if !outcome.committed { throw ExitCode(1) }
+}
+
+struct TransactionRunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run one transaction: every operation on every named worker commits, or none does.",
+        discussion: """
+            Operations: \(OperationSyntax.help).
+            Example: phalanx tx run w1:alice-=10 w2:bob+=10 --not-below 0
+            Exit codes: 0 committed; 1 aborted (the reason and the worker that voted NO are printed) or an error; 2 usage or configuration error.
+            """)
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var client: ClientOptions
+
+    @Argument(help: ArgumentHelp("Operations.", valueName: "operation"))
+    var operations: [String] = []
+
+    @Option(help: "The transaction id (default: a new UUID). Repeating the id of one in progress waits for its outcome.")
+    var id: String?
+
+    @Option(help: "Every put and add of an integer may not bring the value below this (kept with the key).")
+    var notBelow: Int64?
+
+    func validate() throws {
+        guard !operations.isEmpty else { throw ValidationError("name at least one operation: \(OperationSyntax.help)") }
+        for operation in operations { _ = try OperationSyntax.parse(operation, notBelow: notBelow) }
+    }
+
+    func run() async throws {
+        let config = try common.load()
+        let parsed = try operations.map { try OperationSyntax.parse($0, notBelow: notBelow) }
+        let connection = try await client.connect(config)
+        let outcome = try await reportingErrors { try await connection.transact(OperationSyntax.group(parsed), id: id ?? UUID().uuidString.lowercased()) }
+        await connection.close()
+        try report(outcome, json: client.json)
+    }
+}
+
+struct TransactionTransferCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "transfer",
+        abstract: "Move an amount from one key to another, on the same or different workers, never below 0.",
+        discussion: "Example: phalanx tx transfer --from w1:alice --to w2:bob --amount 10\nExit codes: 0 committed; 1 aborted or an error; 2 usage or configuration error.")
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var client: ClientOptions
+
+    @Option(help: "NODE:KEY to take the amount from.") var from: String
+    @Option(help: "NODE:KEY to add it to.") var to: String
+    @Option(help: "The amount (> 0).") var amount: Int64
+
+    func validate() throws {
+        guard amount > 0 else { throw ValidationError("--amount must be more than 0, got \(amount)") }
+        for side in [from, to] {
+            if case .get = try OperationSyntax.parse(side, notBelow: nil).operation {} else { throw ValidationError("'\(side)' must be NODE:KEY") }
+        }
+        guard from != to else { throw ValidationError("--from and --to name the same key") }
+    }
+
+    func run() async throws {
+        let config = try common.load()
+        let debit = try OperationSyntax.parse("\(from)-=\(amount)", notBelow: 0)
+        let credit = try OperationSyntax.parse("\(to)+=\(amount)", notBelow: 0)
+        let connection = try await client.connect(config)
+        let outcome = try await reportingErrors { try await connection.transact(OperationSyntax.group([debit, credit])) }
+        await connection.close()
+        try report(outcome, json: client.json)
+    }
+}
+
+struct TransactionShowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show a transaction's history from the coordinator's decision log: BEGIN, the decision, END.",
+        discussion: "Exit codes: 0 found; 1 unknown transaction or an error; 2 usage or configuration error.")
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var client: ClientOptions
+
+    @Argument(help: "The transaction id.") var id: String
+
+    func run() async throws {
+        let config = try common.load()
+        let connection = try await client.connect(config)
+        let entry = try await reportingErrors { try await connection.transaction(id) }
+        await connection.close()
+        guard let entry else {
+            printError("the coordinator's decision log has no transaction '\(id.terminalSafe)'")
+            throw ExitCode(1)
+        }
+        if client.json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(entry), as: UTF8.self))
+            return
+        }
+        func time(_ ms: Int64) -> String { Date(timeIntervalSince1970: Double(ms) / 1000).formatted(.iso8601) }
+        print("transaction \(entry.id.terminalSafe) from client \(entry.begin.client.terminalSafe)\(entry.begin.traceID.isEmpty ? "" : ", trace \(entry.begin.traceID)")")
+        print("  \(time(entry.begin.begunUnixMilliseconds)) BEGIN on \(entry.participantNames.joined(separator: ", "))")
+        for participant in entry.begin.participants {
+            print("      \(participant.participant): \(participant.operations.map(\.description).joined(separator: "; ").terminalSafe)")
+        }
+        if let decided = entry.decidedUnixMilliseconds, let committed = entry.committed {
+            let reason = entry.reason.map { " — \($0.code.rawValue) from \($0.originNode ?? "?"): \($0.message.terminalSafe)" } ?? ""
+            print("  \(time(decided)) \(committed ? "COMMIT" : "ABORT")\(reason)")
+        } else {
+            print("  (undecided: in progress)")
+        }
+        if let ended = entry.endedUnixMilliseconds {
+            print("  \(time(ended)) END (every participant acknowledged)")
+        } else if entry.committed != nil {
+            print("  (not every participant has acknowledged the decision yet)")
+        }
+    }
+}
