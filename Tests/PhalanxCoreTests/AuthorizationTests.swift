@@ -11,6 +11,9 @@ import Testing
             .breakerCommand: [.admin], .drainRequest: [.admin], .deadLetterRequest: [.admin],
             .submitAck: [], .registered: [], .dispatch: [], .statusReply: [], .drain: [], .breakerReply: [], .drainReply: [],
             .resultReply: [], .cancelReply: [], .cancelAttempts: [], .deadLetterReply: [], .spawnReply: [], .childResults: [],
+            .txRequest: [.client, .admin], .txShowRequest: [.client, .admin], .auditRequest: [.admin],
+            .txVote: [.worker], .txAck: [.worker], .txInquiry: [.worker], .snapshotPart: [.worker],
+            .txReply: [], .txPrepare: [], .txDecision: [], .txShowReply: [], .auditReply: [], .snapshotRequest: [],
         ]
         #expect(Set(expected.keys).union([.hello, .error]) == Set(MessageKind.allCases), "every kind is covered")
         for (kind, roles) in expected {

@@ -10,8 +10,9 @@ import PhalanxWire
 /// ``ParticipantStore``. Changes go through a group commit; every message to the coordinator
 /// (vote, acknowledgement) waits until everything queued before it is durable.
 ///
-/// It outlives connections: on each registration it asks the coordinator about every transaction
-/// it holds prepared (and again every `inquiryInterval` while any is in doubt). For an audit it
+/// It lives for one session with the coordinator (``ParticipantHost`` opens it when the worker
+/// registers): it asks about every transaction it holds prepared, and again every
+/// `inquiryInterval` while any is in doubt. For an audit it
 /// pauses, lets every queued change become durable, and sends the store as it is on disk.
 public actor Participant {
     public nonisolated let node: String
@@ -66,6 +67,7 @@ public actor Participant {
     /// Stops writing once what is queued is durable.
     public func close() async {
         inquiryTask?.cancel()
+        link = nil
         writer.finish()
         await writerTask?.value
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOSSL
@@ -61,17 +62,11 @@ public struct WorkerRuntime: Service {
         let bulkheads = try makeBulkheads()
         if let problem = Failpoints.problem() { throw StartupError(ErrorContext(code: .invalidArgument, message: problem)) }
         let directory = configuration.participantDirectory(for: local.name)
-        let participant: Participant
-        let participantLock: DataDirectoryLock
         do {
-            participantLock = try DataDirectoryLock(
-                directory: directory, owner: "participant", setting: "worker.data_dir",
-                why: "two workers named \(local.name) on one participant store would apply its transactions twice")
-            participant = try await Participant(node: local.name, path: "\(directory)/participant.sqlite", logger: logger)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw StartupError(ErrorContext(code: .invalidArgument, message: error.message))
+            throw StartupError(ErrorContext(code: .invalidArgument, message: "cannot create the participant store's folder \(directory): \(error); check worker.data_dir"))
         }
-        defer { withExtendedLifetime(participantLock) {} }
         let drain = DrainSignal()
         let incarnation = configuration.incarnation ?? WorkerConfiguration.newIncarnation()
         logger.info("worker starting", metadata: ["incarnation": "\(incarnation)"])
@@ -88,19 +83,16 @@ public struct WorkerRuntime: Service {
             ops = (server, endpoint)
             onMetricsListening(server.port)
         }
-        do {
-            try await runSessions(tlsContext: tlsContext, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads, metrics: metrics, participant: participant, ops: ops)
-        } catch {
-            await participant.close()  // what was queued is written
-            throw error
-        }
-        await participant.close()
+        let participant = ParticipantHost(node: local.name, directory: directory, logger: logger)
+        try await runSessions(
+            tlsContext: tlsContext, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads, metrics: metrics, participant: participant,
+            ops: ops)
     }
 
     /// Serves sessions with the coordinator (and the ops endpoint) until drained or cancelled.
     private func runSessions(
         tlsContext: NIOSSLContext, local: NodeIdentity, incarnation: UInt64, drain: DrainSignal, bulkheads: [String: Bulkhead<ContinuousClock>],
-        metrics: WorkerMetrics?, participant: Participant, ops: (server: OpsHTTPServer, endpoint: OpsEndpoint)?
+        metrics: WorkerMetrics?, participant: ParticipantHost, ops: (server: OpsHTTPServer, endpoint: OpsEndpoint)?
     ) async throws {
         let logger = logger
         try await withGracefulShutdownHandler {
@@ -133,7 +125,7 @@ public struct WorkerRuntime: Service {
 
     private func connectAndServe(
         tlsContext: NIOSSLContext, local: NodeIdentity, incarnation: UInt64, drain: DrainSignal, bulkheads: [String: Bulkhead<ContinuousClock>],
-        metrics: WorkerMetrics?, participant: Participant
+        metrics: WorkerMetrics?, participant: ParticipantHost
     ) async throws {
         var failures = 0
         while !Task.isCancelled {
@@ -181,7 +173,7 @@ public struct WorkerRuntime: Service {
 
     private func serve(
         _ peer: PeerChannel, coordinator: EstablishedPeer, local: NodeIdentity, incarnation: UInt64, drain: DrainSignal,
-        bulkheads: [String: Bulkhead<ContinuousClock>], metrics: WorkerMetrics?, participant: Participant
+        bulkheads: [String: Bulkhead<ContinuousClock>], metrics: WorkerMetrics?, participant: ParticipantHost
     ) async throws -> SessionEnd {
         let channel = peer.channel.channel
         let link = ChannelPeerLink(channel: channel, peer: coordinator)
@@ -211,7 +203,7 @@ public struct WorkerRuntime: Service {
                         var interval = Duration.milliseconds(max(50, Int(registered.heartbeatIntervalMs)))
                         if let keepAlive = coordinator.keepAliveInterval { interval = min(interval, keepAlive) }
                         group.addTask { await Self.sendHeartbeats(every: interval, over: link) }
-                        await participant.connected(link)
+                        await participant.open(over: link)
                     case .dispatch(let batch):
                         if await session.isDraining {
                             await session.handBack(batch.assignments)
@@ -242,7 +234,7 @@ public struct WorkerRuntime: Service {
                     case .drain(let request):
                         await drain.raise("the coordinator asked on behalf of admin \(request.requestedBy)")
                     case .txPrepare, .txDecision, .snapshotRequest:
-                        await participant.received(message)
+                        await participant.received(message, over: link)
                     default:
                         break  // heartbeats from the coordinator only keep the idle timer quiet
                     }
@@ -250,7 +242,7 @@ public struct WorkerRuntime: Service {
                 group.cancelAll()
             }
         }
-        await participant.disconnected()
+        await participant.close()  // what was queued is written; the store's lock is released
         await spawner.connectionEnded(ErrorContext(code: .unavailable, message: "the connection to the coordinator ended", originNode: local.name))
         return await session.isDraining ? .drained : .connectionClosed
     }

@@ -191,8 +191,12 @@ public struct ParticipantMachine: Sendable {
                 if committed == commit { return [.acknowledge(id: id)] }
                 return [.refuseDecision(id: id, reason: "transaction \(id) already \(committed ? "committed" : "aborted") here; the decision \(commit ? "COMMIT" : "ABORT") contradicts it")]
             }
-            // Presumed abort: never prepared here (it voted NO or never saw the PREPARE).
-            if !commit { return [.acknowledge(id: id)] }
+            // Presumed abort: never prepared here (it voted NO or never saw the PREPARE). Remembered,
+            // so that a PREPARE arriving late (reordered) votes NO instead of locking keys.
+            if !commit {
+                remember(id, committed: false)
+                return [.acknowledge(id: id)]
+            }
             return [.refuseDecision(id: id, reason: "COMMIT of transaction \(id), which \(node) never prepared")]
         }
         if !record.durable, commit {

@@ -109,6 +109,11 @@ public final class SQLiteTaskLedger: TaskLedger {
         return migrator
     }
 
+    /// Runs raw SQL against the ledger: for tests that plant damage behind the coordinator's back.
+    public func executeForTesting(_ sql: String) throws {
+        try pool.write { db in try db.execute(sql: sql) }
+    }
+
     /// The writer connection's `PRAGMA synchronous` (2 = FULL); for tests and diagnostics.
     public func writerSynchronousMode() throws -> Int {
         try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }

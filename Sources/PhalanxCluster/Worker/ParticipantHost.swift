@@ -1,0 +1,75 @@
+import Foundation
+import Logging
+import PhalanxResilience
+import PhalanxStore
+import PhalanxTransport
+import PhalanxWire
+
+/// Opens a worker's ``Participant`` for each session with the coordinator and closes it when the
+/// session ends, holding the store's directory lock only meanwhile.
+///
+/// Two processes of one worker name must never apply transactions to one store; but a restarted
+/// worker must take over from a frozen old process (which the coordinator refuses as superseded
+/// when it wakes). So the lock is taken when the worker registers, not at start: while another
+/// process holds it, this one runs tasks but votes NO (`UNAVAILABLE`) on transactions, answers
+/// no audit, and tries again on the next transaction message.
+actor ParticipantHost {
+    let node: String
+    let directory: String
+    private let logger: Logger
+    private var participant: Participant?
+    private var lock: DataDirectoryLock?
+    private var lastFailure: String?
+
+    init(node: String, directory: String, logger: Logger) {
+        self.node = node
+        self.directory = directory
+        self.logger = logger
+    }
+
+    /// Opens the store (if this process can hold it) and tells the participant it is connected.
+    func open(over link: any PeerLink) async {
+        if let participant {
+            await participant.connected(link)
+            return
+        }
+        do throws(LedgerError) {
+            let lock = try DataDirectoryLock(
+                directory: directory, owner: "participant", setting: "worker.data_dir",
+                why: "two processes of worker \(node) on one participant store would apply its transactions twice")
+            let opened = try await Participant(node: node, path: "\(directory)/participant.sqlite", logger: logger)
+            self.lock = lock
+            participant = opened
+            lastFailure = nil
+            await opened.connected(link)
+        } catch {
+            if lastFailure != error.message {
+                logger.error("the participant store is not available; transactions get NO until it is", metadata: ["reason": "\(error.message)"])
+            }
+            lastFailure = error.message
+        }
+    }
+
+    func received(_ envelope: Phalanx_V1_Envelope, over link: any PeerLink) async {
+        if participant == nil { await open(over: link) }
+        if let participant {
+            await participant.received(envelope)
+            return
+        }
+        guard case .txPrepare(let prepare) = envelope.body else { return }  // decisions are resent; an audit reports this node unreachable
+        var vote = Phalanx_V1_TxVote()
+        vote.txID = prepare.txID
+        vote.error = ErrorContext(
+            code: .unavailable, message: "the participant store of \(node) is not available: \(lastFailure ?? "unknown reason")", originNode: node
+        ).wire
+        link.write(Phalanx_V1_Envelope(.txVote(vote)))
+        link.flush()
+    }
+
+    /// The session ended: what is queued is written, and the lock is released.
+    func close() async {
+        await participant?.close()
+        participant = nil
+        lock = nil
+    }
+}

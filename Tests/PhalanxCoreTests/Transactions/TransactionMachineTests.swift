@@ -1,0 +1,175 @@
+import Testing
+
+@testable import PhalanxCore
+@testable import PhalanxResilience
+
+@Suite struct TransactionMachineTests {
+    let client = ConnectionID(7)
+    let unix: Int64 = 5_000_000
+    let transfer = [
+        ParticipantOperations(participant: "w1", operations: [.add(key: "alice", amount: -10, lowerBound: 0)]),
+        ParticipantOperations(participant: "w2", operations: [.add(key: "bob", amount: 10)]),
+    ]
+
+    func begun(_ machine: inout TransactionMachine, id: String = "t1", connected: Set<String> = ["w1", "w2"]) -> [TransactionMachine.Action] {
+        machine.begin(id, requestID: 1, from: client, clientName: "client", participants: transfer, isConnected: { connected.contains($0) }, now: .zero, nowUnixMilliseconds: unix)
+    }
+
+    func replies(_ actions: [TransactionMachine.Action]) -> [TransactionOutcome] {
+        actions.compactMap { if case .reply(_, _, let outcome) = $0 { outcome } else { nil } }
+    }
+
+    func decisions(_ actions: [TransactionMachine.Action]) -> [(String, Bool)] {
+        actions.compactMap { if case .sendDecision(let participant, _, let commit) = $0 { (participant, commit) } else { nil } }
+    }
+
+    @Test func beginSendsPrepareToEveryParticipantAndLogsBegin() {
+        var machine = TransactionMachine(node: "coordinator")
+        let actions = begun(&machine)
+        #expect(actions.count == 3)
+        #expect(actions.contains(.sendPrepare(participant: "w1", id: "t1", operations: transfer[0].operations, voteDeadlineUnixMilliseconds: unix + 5_000)))
+        guard case .persist(.begun(let begin)) = actions.last else { Issue.record("BEGIN is logged"); return }
+        #expect(begin.participants == transfer)
+        #expect(machine.nextWakeUp == .seconds(5))
+    }
+
+    @Test func allYesLogsCommitThenRepliesAndSendsTheDecisionInThatOrder() {
+        var machine = TransactionMachine(node: "coordinator")
+        _ = begun(&machine)
+        #expect(machine.voted("t1", from: "w1", .yes(reads: [:]), now: .milliseconds(1), nowUnixMilliseconds: unix + 1).isEmpty)
+        let actions = machine.voted("t1", from: "w2", .yes(reads: ["bob": .integer(10)]), now: .milliseconds(2), nowUnixMilliseconds: unix + 2)
+        guard case .persist(.decided("t1", true, nil, unix + 2)) = actions.first else { Issue.record("COMMIT is logged first: \(actions)"); return }
+        #expect(replies(actions).map(\.committed) == [true])
+        #expect(replies(actions).first?.reads["w2"]?["bob"] == .some(.integer(10)))
+        #expect(decisions(actions).map(\.0) == ["w1", "w2"])
+        #expect(decisions(actions).allSatisfy { $0.1 })
+    }
+
+    @Test func oneNoAbortsWithItsReasonAndTheParticipantThatVotedNo() {
+        var machine = TransactionMachine(node: "coordinator")
+        _ = begun(&machine)
+        let no = ErrorContext(code: .businessRejected, message: "alice would go below 0", originNode: "w1")
+        let actions = machine.voted("t1", from: "w1", .no(no), now: .milliseconds(1), nowUnixMilliseconds: unix + 1)
+        guard case .persist(.decided("t1", false, let reason?, _)) = actions.first else { Issue.record("ABORT is logged: \(actions)"); return }
+        #expect(reason.originNode == "w1")
+        #expect(replies(actions).first?.reason?.code == .businessRejected)
+        #expect(decisions(actions).allSatisfy { !$0.1 })
+        #expect(machine.voted("t1", from: "w2", .yes(reads: [:]), now: .milliseconds(2), nowUnixMilliseconds: unix + 2).isEmpty, "a late vote changes nothing")
+    }
+
+    @Test func endIsLoggedOnlyWhenEveryParticipantAcknowledged() {
+        var machine = TransactionMachine(node: "coordinator")
+        _ = begun(&machine)
+        _ = machine.voted("t1", from: "w1", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
+        _ = machine.voted("t1", from: "w2", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
+        #expect(machine.acknowledged("t1", from: "w1", nowUnixMilliseconds: unix).isEmpty)
+        #expect(machine.acknowledged("t1", from: "w1", nowUnixMilliseconds: unix).isEmpty, "a duplicate acknowledgement counts once")
+        #expect(machine.acknowledged("t1", from: "w2", nowUnixMilliseconds: unix + 3) == [.persist(.ended(id: "t1", endedUnixMilliseconds: unix + 3))])
+        #expect(machine.activeCount == 0)
+        #expect(machine.acknowledged("t1", from: "w2", nowUnixMilliseconds: unix + 4).isEmpty)
+    }
+
+    @Test func aMissingVoteAbortsAtTheDeadlineNamingWhoDidNotVote() {
+        var machine = TransactionMachine(node: "coordinator", settings: .init(voteTimeout: .seconds(2)))
+        _ = begun(&machine)
+        _ = machine.voted("t1", from: "w1", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
+        #expect(machine.wakeUp(now: .milliseconds(1_999), nowUnixMilliseconds: unix, isConnected: { _ in true }).isEmpty, "before the deadline")
+        let actions = machine.wakeUp(now: .seconds(2), nowUnixMilliseconds: unix, isConnected: { _ in true })
+        #expect(replies(actions).first?.reason?.code == .deadlineExceeded)
+        #expect(replies(actions).first?.reason?.message.contains("w2 did not vote") == true)
+    }
+
+    @Test func aParticipantLostBeforeVotingAbortsButOneLostAfterTheDecisionIsToldWhenItReturns() {
+        var machine = TransactionMachine(node: "coordinator")
+        _ = begun(&machine, id: "t1")
+        let lost = machine.participantLost("w2", now: .zero, nowUnixMilliseconds: unix)
+        #expect(replies(lost).first?.reason?.code == .unavailable)
+        _ = begun(&machine, id: "t2")
+        _ = machine.voted("t2", from: "w1", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
+        _ = machine.voted("t2", from: "w2", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
+        #expect(replies(machine.participantLost("w2", now: .zero, nowUnixMilliseconds: unix)).isEmpty, "a decided transaction is not changed")
+        let back = machine.participantConnected("w2", now: .zero)
+        #expect(back.contains(.sendDecision(participant: "w2", id: "t2", commit: true)))
+        #expect(back.contains(.sendDecision(participant: "w2", id: "t1", commit: false)), "the abort of t1 too, not yet acknowledged by w2")
+    }
+
+    @Test func decisionsAreResentUntilAcknowledgedOnlyToConnectedParticipants() {
+        var machine = TransactionMachine(node: "coordinator", settings: .init(resendInterval: .seconds(1)))
+        _ = begun(&machine)
+        _ = machine.voted("t1", from: "w1", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
+        _ = machine.voted("t1", from: "w2", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
+        _ = machine.acknowledged("t1", from: "w1", nowUnixMilliseconds: unix)
+        #expect(machine.wakeUp(now: .milliseconds(999), nowUnixMilliseconds: unix, isConnected: { _ in true }).isEmpty)
+        #expect(decisions(machine.wakeUp(now: .seconds(1), nowUnixMilliseconds: unix, isConnected: { _ in true })).map(\.0) == ["w2"])
+        #expect(machine.wakeUp(now: .seconds(2), nowUnixMilliseconds: unix, isConnected: { _ in false }).isEmpty)
+    }
+
+    @Test func aParticipantThatIsNotConnectedAbortsAtOnceAndNothingIsPrepared() {
+        var machine = TransactionMachine(node: "coordinator")
+        let actions = begun(&machine, connected: ["w1"])
+        #expect(!actions.contains { if case .sendPrepare = $0 { true } else { false } })
+        #expect(replies(actions).first?.reason?.message.contains("w2 is not connected") == true)
+        #expect(actions.filter { if case .persist = $0 { true } else { false } }.count == 3, "BEGIN, ABORT and END are logged for the history")
+        #expect(machine.activeCount == 0)
+    }
+
+    @Test func inDoubtInquiriesGetTheDecisionOrPresumedAbort() {
+        var machine = TransactionMachine(node: "coordinator")
+        _ = begun(&machine, id: "t1")
+        #expect(machine.inquired(["t1"], from: "w1").isEmpty, "undecided: the decision will come")
+        _ = machine.voted("t1", from: "w1", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
+        _ = machine.voted("t1", from: "w2", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
+        #expect(machine.inquired(["t1", "never-seen"], from: "w1") == [
+            .sendDecision(participant: "w1", id: "t1", commit: true), .sendDecision(participant: "w1", id: "never-seen", commit: false),
+        ])
+        _ = machine.acknowledged("t1", from: "w1", nowUnixMilliseconds: unix)
+        _ = machine.acknowledged("t1", from: "w2", nowUnixMilliseconds: unix)
+        #expect(machine.inquired(["t1"], from: "w1") == [.sendDecision(participant: "w1", id: "t1", commit: true)], "an ended one is remembered")
+    }
+
+    @Test func recoveryAbortsUndecidedTransactionsAndResendsDecidedOnes() {
+        var machine = TransactionMachine(node: "coordinator")
+        let undecided = TransactionLogEntry(begin: TransactionBegin(id: "u", client: "c", participants: transfer, begunUnixMilliseconds: unix))
+        let decided = TransactionLogEntry(
+            begin: TransactionBegin(id: "d", client: "c", participants: transfer, begunUnixMilliseconds: unix), committed: true, decidedUnixMilliseconds: unix)
+        var ended = decided
+        ended.begin.id = "e"
+        ended.endedUnixMilliseconds = unix
+        let actions = machine.recovered([undecided, decided, ended], now: .zero, nowUnixMilliseconds: unix + 9)
+        #expect(actions.contains { if case .persist(.decided("u", false, _, unix + 9)) = $0 { true } else { false } })
+        #expect(decisions(actions).filter { $0.1 }.map(\.0) == ["w1", "w2"], "COMMIT of d to both")
+        #expect(decisions(actions).filter { !$0.1 }.map(\.0) == ["w1", "w2"], "ABORT of u to both")
+        #expect(machine.activeCount == 2, "the ended one is not resumed")
+    }
+
+    @Test func aDuplicateRequestWaitsForTheSameOutcomeAndAReusedIdIsRefused() {
+        var machine = TransactionMachine(node: "coordinator")
+        _ = begun(&machine)
+        #expect(machine.begin("t1", requestID: 2, from: ConnectionID(8), clientName: "client", participants: transfer, isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix).isEmpty)
+        let other = machine.begin("t1", requestID: 3, from: ConnectionID(9), clientName: "client", participants: [transfer[0]], isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix)
+        #expect(replies(other).first?.reason?.code == .conflict)
+        _ = machine.voted("t1", from: "w1", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
+        let actions = machine.voted("t1", from: "w2", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
+        #expect(replies(actions).count == 2, "both waiters get the outcome")
+    }
+
+    @Test func invalidTransactionsAreRefusedBeforeAnythingIsPrepared() {
+        var machine = TransactionMachine(node: "coordinator")
+        let empty = machine.begin("t1", requestID: 1, from: client, clientName: "c", participants: [], isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix)
+        #expect(replies(empty).first?.reason?.code == .invalidArgument)
+        let twice = machine.begin("t2", requestID: 1, from: client, clientName: "c", participants: [transfer[0], transfer[0]], isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix)
+        #expect(replies(twice).first?.reason?.message.contains("named twice") == true)
+        let longKey = String(repeating: "k", count: TransactionLimits.maximumKeyBytes + 1)
+        let tooLong = machine.begin("t3", requestID: 1, from: client, clientName: "c", participants: [ParticipantOperations(participant: "w1", operations: [.get(key: longKey)])], isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix)
+        #expect(replies(tooLong).first?.reason?.code == .invalidArgument)
+        let atLimit = machine.begin("t4", requestID: 1, from: client, clientName: "c", participants: [ParticipantOperations(participant: "w1", operations: [.get(key: String(longKey.dropLast()))])], isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix)
+        #expect(replies(atLimit).isEmpty, "a key at the limit is accepted")
+        #expect(machine.activeCount == 1)
+    }
+
+    @Test func tooManyTransactionsInProgressAreRefusedWithOverloaded() {
+        var machine = TransactionMachine(node: "coordinator", settings: .init(maximumActive: 1))
+        _ = begun(&machine, id: "t1")
+        #expect(replies(begun(&machine, id: "t2")).first?.reason?.code == .overloaded)
+    }
+}
