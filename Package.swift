@@ -101,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "phalanx",
             dependencies: [
-                "PhalanxCluster", "PhalanxClient",
+                "PhalanxCluster", "PhalanxClient", "PhalanxStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -167,7 +167,7 @@ let package = Package(
         .testTarget(
             name: "PhalanxClusterTests",
             dependencies: [
-                "PhalanxCluster", "PhalanxResilience", "PhalanxWire", "PhalanxTransport", "PhalanxCore", "PhalanxTesting",
+                "PhalanxCluster", "PhalanxResilience", "PhalanxWire", "PhalanxTransport", "PhalanxCore", "PhalanxTesting", "PhalanxStore",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),

@@ -21,7 +21,8 @@ enum DecisionLogRows {
     }
 
     static func entry(from row: Row) throws -> TransactionLogEntry {
-        let begin = try JSONDecoder().decode(TransactionBegin.self, from: row["begin_json"] as Data)
+        var begin = try JSONDecoder().decode(TransactionBegin.self, from: row["begin_json"] as Data)
+        begin.begunUnixMilliseconds = row["begun_ms"]  // the column is what queries and the index use
         let committed: Int64? = row["committed"]
         let reason: Data? = row["reason_json"]
         return TransactionLogEntry(

@@ -1,0 +1,123 @@
+import Foundation
+import PhalanxCluster
+import PhalanxCore
+import PhalanxStore
+import Testing
+
+/// The audit names every kind of damage planted behind the cluster's back, one at a time, in real
+/// files (the offline audit over the task ledger and three participant stores).
+@Suite struct AuditMutationTests {
+    /// One kind of damage: what it does to the files, and the violation the audit must name.
+    struct Damage: Sendable, CustomTestStringConvertible {
+        let name: String
+        let expected: AuditViolation.Kind
+        var transaction: String?
+        var node: String?
+        var key: String?
+        let plant: @Sendable (BankScenario) async throws -> Void
+
+        var testDescription: String { name }
+    }
+
+    static func sql(_ node: String, _ statement: String) -> @Sendable (BankScenario) async throws -> Void {
+        { scenario in try scenario.stores[node]!.executeForTesting(statement) }
+    }
+
+    static func log(_ statement: String) -> @Sendable (BankScenario) async throws -> Void {
+        { scenario in try scenario.ledger.executeForTesting(statement) }
+    }
+
+    static let damages: [Damage] = [
+        Damage(name: "a committed value changed", expected: .valueDiffersFromHistory, transaction: "t-inflight", node: "w1", key: "bank:acct:2",
+               plant: sql("w1", "UPDATE value SET value_json = '\(BankScenario.json(StoredValue(.integer(95), lowerBound: 0)))' WHERE key = 'bank:acct:2'")),
+        Damage(name: "a locked value changed", expected: .preparedStale, transaction: "t-undecided", node: "w1", key: "bank:acct:0",
+               plant: sql("w1", "UPDATE value SET value_json = '\(BankScenario.json(StoredValue(.integer(95), lowerBound: 0)))' WHERE key = 'bank:acct:0'")),
+        Damage(name: "a value deleted", expected: .valueDiffersFromHistory, transaction: "t-w3", node: "w3", key: "x", plant: sql("w3", "DELETE FROM value WHERE key = 'x'")),
+        Damage(name: "a prepared record deleted", expected: .commitNotApplied, transaction: "t-inflight", node: "w2",
+               plant: sql("w2", "DELETE FROM prepared WHERE id = 't-inflight'")),
+        Damage(name: "an applied record deleted", expected: .commitNotApplied, transaction: "t-commit", node: "w2",
+               plant: sql("w2", "DELETE FROM applied WHERE id = 't-commit'")),
+        Damage(name: "a forged COMMIT over an abort", expected: .outcomeContradictsDecision, transaction: "t-abort", node: "w1",
+               plant: log("UPDATE tx_log SET committed = 1 WHERE id = 't-abort'")),
+        Damage(name: "a forged ABORT over a commit", expected: .abortedButApplied, transaction: "t-commit", node: "w1",
+               plant: log("UPDATE tx_log SET committed = 0 WHERE id = 't-commit'")),
+        Damage(name: "an aborted transaction recorded as applied", expected: .abortedButApplied, transaction: "t-abort", node: "w2",
+               plant: sql("w2", "UPDATE applied SET committed = 1 WHERE id = 't-abort'")),
+        Damage(name: "a participant's outcome flipped to abort", expected: .outcomeContradictsDecision, transaction: "t-commit", node: "w1",
+               plant: sql("w1", "UPDATE applied SET committed = 0 WHERE id = 't-commit'")),
+        Damage(name: "a decision record deleted", expected: .appliedWithoutDecision, transaction: "t-commit", node: "w1",
+               plant: log("DELETE FROM tx_log WHERE id = 't-commit'")),
+        Damage(name: "an effect applied twice", expected: .historyBroken, transaction: "t-commit-again", node: "w1", key: "bank:acct:0",
+               plant: sql("w1", "INSERT INTO applied (id, committed, writes_json, applied_ms) SELECT 't-commit-again', 1, writes_json, applied_ms FROM applied WHERE id = 't-commit'")),
+        Damage(name: "an effect on a node outside the transaction", expected: .appliedOnNonParticipant, transaction: "t-commit", node: "w3",
+               plant: sql("w3", "INSERT INTO applied (id, committed, writes_json, applied_ms) VALUES ('t-commit', 1, '[]', 0)")),
+        Damage(name: "END logged while a participant is still prepared", expected: .preparedAfterEnd, transaction: "t-inflight", node: "w2",
+               plant: log("UPDATE tx_log SET ended_ms = decided_ms WHERE id = 't-inflight'")),
+        Damage(name: "END logged without a decision", expected: .endedWithoutDecision, transaction: "t-undecided",
+               plant: log("UPDATE tx_log SET ended_ms = begun_ms WHERE id = 't-undecided'")),
+        Damage(name: "a balance below its bound", expected: .belowLowerBound, node: "w1", key: "bank:acct:2",
+               plant: sql("w1", "UPDATE value SET value_json = '\(BankScenario.json(StoredValue(.integer(-5), lowerBound: 0)))' WHERE key = 'bank:acct:2'")),
+        Damage(name: "one participant's seeded total changed", expected: .bankSeedMismatch, key: "bank:seeded",
+               plant: sql("w2", "UPDATE value SET value_json = '\(BankScenario.json(StoredValue(.integer(999))))' WHERE key = 'bank:seeded'")),
+        Damage(name: "money created on every seeded total", expected: .bankTotalChanged, plant: { scenario in
+            for node in ["w1", "w2"] {
+                try scenario.stores[node]!.executeForTesting("UPDATE value SET value_json = '\(BankScenario.json(StoredValue(.integer(301))))' WHERE key = 'bank:seeded'")
+            }
+        }),
+        Damage(name: "a prepared record as old as an hour", expected: .inDoubtTooLong, transaction: "t-undecided", node: "w1", plant: { scenario in
+            var record = try #require(try await scenario.stores["w1"]!.snapshot(node: "w1").prepared.first { $0.id == "t-undecided" })
+            record.preparedUnixMilliseconds -= 3_600_000
+            try await scenario.stores["w1"]!.apply([.prepared(record)])
+        }),
+        Damage(name: "a transaction undecided for an hour", expected: .undecidedTooLong, transaction: "t-undecided",
+               plant: log("UPDATE tx_log SET begun_ms = begun_ms - 3600000 WHERE id = 't-undecided'")),
+        Damage(name: "a decision unacknowledged for an hour", expected: .decisionNotAcknowledged, transaction: "t-inflight",
+               plant: log("UPDATE tx_log SET decided_ms = decided_ms - 3600000 WHERE id = 't-inflight'")),
+        Damage(name: "a prepared record beside its outcome", expected: .preparedAndApplied, transaction: "t-commit", node: "w1", plant: { scenario in
+            let record = ParticipantMachine.Prepared(id: "t-commit", writes: [], reads: [:], voteDeadlineUnixMilliseconds: 0, preparedUnixMilliseconds: scenario.now, durable: true)
+            try await scenario.stores["w1"]!.apply([.prepared(record)])
+        }),
+        Damage(name: "a locked key changed under its prepared write set", expected: .preparedStale, transaction: "t-inflight", node: "w2", key: "bank:acct:1",
+               plant: sql("w2", "UPDATE value SET value_json = '\(BankScenario.json(StoredValue(.integer(50), lowerBound: 0)))' WHERE key = 'bank:acct:1'")),
+        Damage(name: "a prepared write set below the bound", expected: .preparedBreaksBound, node: "w3", key: "x", plant: { scenario in
+            let record = ParticipantMachine.Prepared(
+                id: "t-forged", writes: [KeyWrite(key: "x", before: StoredValue(.integer(7)), after: StoredValue(.integer(-1), lowerBound: 0))], reads: [:],
+                voteDeadlineUnixMilliseconds: 0, preparedUnixMilliseconds: scenario.now, durable: true)
+            try await scenario.stores["w3"]!.apply([.prepared(record)])
+        }),
+        Damage(name: "a history whose before-image does not chain", expected: .historyBroken, transaction: "t-commit", node: "w2", key: "bank:acct:1",
+               plant: sql("w2", "UPDATE applied SET writes_json = replace(writes_json, '100', '555') WHERE id = 't-commit'")),
+        Damage(name: "a finished task's result removed", expected: .taskWithoutTerminalResult, key: "c/t1",
+               plant: log("UPDATE task SET result = NULL WHERE task_id = 't1'")),
+        Damage(name: "a finished task's result garbled", expected: .taskResultUnreadable, key: "c/t1",
+               plant: log("UPDATE task SET result = X'FFFF01' WHERE task_id = 't1'")),
+        Damage(name: "an unfinished task in the dead-letter queue", expected: .taskUnfinishedInDeadLetters, key: "c/t2",
+               plant: log("INSERT INTO dead_letter (client, task_id, spec, code, reason, attempts, dead_ms) VALUES ('c', 't2', X'', 'WORKER_LOST', 'forged', 3, 0)")),
+    ]
+
+    @Test func theUndamagedScenarioIsClean() async throws {
+        let summary = try await BankScenario.make().audit()
+        #expect(summary.report.violations == [], "\(summary.report.violations)")
+        #expect(summary.report.bankTotal == 300)
+        #expect(summary.report.bankSeeded == 300)
+        #expect(summary.report.inDoubt == 2, "t-inflight on w2 and t-undecided on w1")
+        #expect(summary.tasksAccepted == 2)
+        #expect(summary.tasksFinished == 1)
+    }
+
+    @Test(arguments: damages) func theAuditNamesThePlantedDamage(_ damage: Damage) async throws {
+        let scenario = try await BankScenario.make()
+        try await damage.plant(scenario)
+        let found = try await scenario.audit().report.violations
+        let named = found.filter { $0.kind == damage.expected }
+        #expect(!named.isEmpty, "\(damage.name): expected \(damage.expected.rawValue), found \(found)")
+        if let transaction = damage.transaction { #expect(named.contains { $0.transaction == transaction }, "\(damage.name): \(named)") }
+        if let node = damage.node { #expect(named.contains { $0.node == node }, "\(damage.name): \(named)") }
+        if let key = damage.key { #expect(named.contains { $0.key == key }, "\(damage.name): \(named)") }
+    }
+
+    @Test func atLeastTwentyKindsOfDamageAreCovered() {
+        #expect(Set(Self.damages.map(\.expected)).count >= 20)
+        #expect(Self.damages.count >= 20)
+    }
+}
