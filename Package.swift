@@ -187,7 +187,7 @@ let package = Package(
         .testTarget(
             name: "PhalanxEndToEndTests",
             dependencies: [
-                "PhalanxClient", "PhalanxTesting", "PhalanxWire", "PhalanxCore", "PhalanxTransport",
+                "PhalanxClient", "PhalanxTesting", "PhalanxWire", "PhalanxCore", "PhalanxTransport", "PhalanxStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

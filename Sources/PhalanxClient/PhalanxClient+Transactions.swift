@@ -48,7 +48,9 @@ extension PhalanxClient {
 
     /// Audits the running cluster (admin certificate): the report, and the participants that could
     /// not be reached.
-    public func audit(inDoubtThreshold: Duration = .seconds(30), pendingThreshold: Duration = .seconds(30)) async throws -> (
+    public func audit(
+        inDoubtThreshold: Duration = .seconds(30), pendingThreshold: Duration = .seconds(30), snapshotTimeout: Duration = .seconds(10)
+    ) async throws -> (
         summary: AuditSummary, unreachable: [String]
     ) {
         try ensureOpen()
@@ -56,6 +58,7 @@ extension PhalanxClient {
         request.requestID = takeRequestID()
         request.inDoubtThresholdMs = UInt32(clamping: inDoubtThreshold.wholeMilliseconds)
         request.pendingThresholdMs = UInt32(clamping: pendingThreshold.wholeMilliseconds)
+        request.snapshotTimeoutMs = UInt32(clamping: snapshotTimeout.wholeMilliseconds)
         let requestID = request.requestID
         write(Phalanx_V1_Envelope(.auditRequest(request)))
         let reply = try await withCheckedThrowingContinuation { registerAuditWaiter(requestID, $0) }

@@ -59,14 +59,14 @@ public final class ClusterProcesses: @unchecked Sendable {
     public var clientArguments: [String] { commonArguments + ["--set", "coordinator.port=\(port)"] }
 
     /// Starts the coordinator on a free port and waits until it listens.
-    public func startCoordinator(_ extra: [String] = []) async throws {
+    public func startCoordinator(_ extra: [String] = [], environment: [String: String] = [:]) async throws {
         let portFile = directory.appendingPathComponent("port").path
         try? FileManager.default.removeItem(atPath: portFile)
         try? FileManager.default.removeItem(atPath: metricsPortFile)
         try start(
             "coordinator",
             ["coordinator"] + commonArguments + ["--set", "coordinator.port=\(port)", "--port-file", portFile, "--metrics-port-file", metricsPortFile]
-                + extra)
+                + extra, environment: environment)
         try await eventually("the coordinator writes its port (see \(directory.path)/coordinator.log)", within: .seconds(10)) {
             guard let text = try? String(contentsOfFile: portFile, encoding: .utf8),
                 let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
@@ -77,10 +77,10 @@ public final class ClusterProcesses: @unchecked Sendable {
     }
 
     /// Starts worker `name` (its log is `<name>.log`, or `<logName>.log`).
-    public func startWorker(_ name: String, capacity: Int = 16, logName: String? = nil, _ extra: [String] = []) throws {
+    public func startWorker(_ name: String, capacity: Int = 16, logName: String? = nil, _ extra: [String] = [], environment: [String: String] = [:]) throws {
         try start(
             logName ?? name,
-            ["worker"] + commonArguments + ["--set", "coordinator.port=\(port)", "--name", name, "--capacity", "\(capacity)"] + extra)
+            ["worker"] + commonArguments + ["--set", "coordinator.port=\(port)", "--name", name, "--capacity", "\(capacity)"] + extra, environment: environment)
     }
 
     /// Sends SIGKILL to the named process (as `kill -9` would) and waits for it to be gone.
@@ -209,10 +209,11 @@ public final class ClusterProcesses: @unchecked Sendable {
         (try? String(contentsOf: directory.appendingPathComponent("\(name).out"), encoding: .utf8)) ?? ""
     }
 
-    private func start(_ name: String, _ arguments: [String], captureOutput: Bool = false) throws {
+    private func start(_ name: String, _ arguments: [String], captureOutput: Bool = false, environment: [String: String] = [:]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let log = directory.appendingPathComponent("\(name).log")
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else { throw SetupError("cannot create \(log.path)") }
         process.standardError = try FileHandle(forWritingTo: log)

@@ -26,7 +26,7 @@ struct AuditRun: Sendable {
 /// log does not show; transactions that begin during the cut are left out of the judgement. The
 /// pure ``TransactionAudit`` then checks the whole.
 extension Coordinator {
-    /// Participants that have not sent their snapshot within this are reported unreachable.
+    /// Participants that have not sent their snapshot within this are reported unreachable (unless the request says otherwise).
     static var auditSnapshotTimeout: Duration { .seconds(10) }
 
     func auditRequest(_ request: Phalanx_V1_AuditRequest, from id: ConnectionID) {
@@ -52,7 +52,7 @@ extension Coordinator {
         for connection in participants.values { sendNow(Phalanx_V1_Envelope(.snapshotRequest(snapshotRequest)), to: connection) }
         let clock = clock
         Task {
-            try? await clock.sleep(for: Self.auditSnapshotTimeout)
+            try? await clock.sleep(for: request.snapshotTimeoutMs > 0 ? .milliseconds(Int64(request.snapshotTimeoutMs)) : Self.auditSnapshotTimeout)
             await self.auditTimedOut(auditID)
         }
         if participants.isEmpty { Task { await self.finishAudit(auditID) } }
@@ -111,12 +111,13 @@ extension Coordinator {
             let judged = entries.values.filter { run.activeAtCut.contains($0.id) || $0.begin.begunUnixMilliseconds < run.cutUnixMilliseconds }
             audit = nil
             releaseHeldDecisions()
-            // Participants named by an unfinished transaction that sent no snapshot cannot be judged.
-            for entry in judged where entry.endedUnixMilliseconds == nil {
+            // Participants named by the log that sent no snapshot (not connected, or too slow) cannot be judged.
+            for entry in judged {
                 for name in entry.participantNames where run.snapshots[name] == nil { run.unreachable.insert(name) }
             }
             let report = TransactionAudit.run(TransactionAudit.Input(
-                log: judged, participants: Array(run.snapshots.values), taskFindings: tasks.findings, nowUnixMilliseconds: WireTime.nowUnixMilliseconds(),
+                log: judged, participants: Array(run.snapshots.values), unreachable: run.unreachable, taskFindings: tasks.findings,
+                nowUnixMilliseconds: WireTime.nowUnixMilliseconds(),
                 inDoubtThresholdMilliseconds: run.inDoubtThreshold, pendingThresholdMilliseconds: run.pendingThreshold))
             var summary = AuditSummary(report: report, tasksAccepted: tasks.accepted, tasksFinished: tasks.finished)
             let budget = (links[run.admin]?.peer.maximumFrameBytes ?? 4 * 1024 * 1024) - 4_096

@@ -8,22 +8,77 @@ import PhalanxWire
 /// ``TransactionMachine`` and performs its actions. Decision-log changes go through the same
 /// group commit as tasks; a reply or decision that follows one waits until it is durable.
 extension Coordinator {
+    /// Ids of transactions a task applies: a re-run of the task asks for the same ones.
+    static var taskEffectPrefix: String { "task:" }
+
     func transactionRequest(_ request: Phalanx_V1_TxRequest, from id: ConnectionID) {
-        let now = self.now
-        let nowUnix = WireTime.nowUnixMilliseconds()
         let participants: [ParticipantOperations]
         switch ParticipantOperations.from(wire: request.participants) {
         case .success(let parsed): participants = parsed
         case .failure(var error):
             error.originNode = local.name
-            sendNow(Phalanx_V1_Envelope(.txReply(TransactionOutcome(id: request.txID, committed: false, reason: error).wire(requestID: request.requestID))), to: id)
+            replyNow(TransactionOutcome(id: request.txID, committed: false, reason: error), requestID: request.requestID, to: id)
             return
         }
-        let client = links[id]?.peer.identity.name ?? ""
+        let peer = links[id]?.peer.identity
+        var client = peer?.name ?? ""
+        let transactionID: String
+        if peer?.role == .worker {
+            // The effects of a running attempt: named after its task, fenced by its attempt.
+            guard let key = machine.runningTask(request.taskDispatchID, attempt: request.taskAttempt, on: id) else {
+                let refusal = ErrorContext(
+                    code: .superseded,
+                    message: "attempt \(request.taskAttempt) of task \(request.taskDispatchID) is not running on this worker any more (it finished, was cancelled, lost or retried); its effects were not applied",
+                    originNode: local.name)
+                replyNow(TransactionOutcome(id: "", committed: false, reason: refusal), requestID: request.requestID, to: id)
+                return
+            }
+            transactionID = "\(Self.taskEffectPrefix)\(key.client)/\(key.taskID)#\(request.effectIndex)"
+            client = key.client  // the task's client: every attempt, on any worker, asks as the same one
+        } else if request.txID.hasPrefix(Self.taskEffectPrefix) {
+            let refusal = ErrorContext(
+                code: .invalidArgument, message: "transaction ids starting with '\(Self.taskEffectPrefix)' are reserved for the effects of tasks; choose another id",
+                originNode: local.name)
+            replyNow(TransactionOutcome(id: request.txID, committed: false, reason: refusal), requestID: request.requestID, to: id)
+            return
+        } else {
+            transactionID = request.txID
+        }
+        guard !transactions.knows(transactionID) else {
+            begin(transactionID, request, participants: participants, from: id, client: client)
+            return
+        }
+        // Not in memory: the decision log may hold it from before a restart (then it must not run again).
+        let ledger = ledger
+        Task {
+            do throws(LedgerError) {
+                let logged = try await ledger.transaction(transactionID)
+                self.begin(transactionID, request, participants: participants, from: id, client: client, logged: logged)
+            } catch {
+                self.replyNow(
+                    TransactionOutcome(id: transactionID, committed: false, reason: ErrorContext(code: .unavailable, message: "\(error); try again", originNode: self.local.name)),
+                    requestID: request.requestID, to: id)
+            }
+        }
+    }
+
+    private func begin(
+        _ transactionID: String, _ request: Phalanx_V1_TxRequest, participants: [ParticipantOperations], from id: ConnectionID, client: String,
+        logged: TransactionLogEntry? = nil
+    ) {
+        guard links[id] != nil else { return }
+        if let logged {
+            perform(transactions.answer(fromLog: logged, requestID: request.requestID, to: id, clientName: client, participants: participants))
+            return
+        }
         let connected = workerConnections
         perform(transactions.begin(
-            request.txID, requestID: request.requestID, from: id, clientName: client, traceID: request.trace.traceID, participants: participants,
-            isConnected: { connected[$0] != nil }, now: now, nowUnixMilliseconds: nowUnix))
+            transactionID, requestID: request.requestID, from: id, clientName: client, traceID: request.trace.traceID, participants: participants,
+            isConnected: { connected[$0] != nil }, now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
+    }
+
+    private func replyNow(_ outcome: TransactionOutcome, requestID: UInt64, to id: ConnectionID) {
+        sendNow(Phalanx_V1_Envelope(.txReply(outcome.wire(requestID: requestID))), to: id)
     }
 
     func transactionVote(_ vote: Phalanx_V1_TxVote, from id: ConnectionID) {

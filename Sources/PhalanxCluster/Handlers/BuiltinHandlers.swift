@@ -1,3 +1,4 @@
+import PhalanxCore
 import PhalanxResilience
 
 extension TaskHandlerRegistry {
@@ -12,8 +13,25 @@ extension TaskHandlerRegistry {
     ///   sleeps MS and returns `1`; above, it starts FANOUT children of depth DEPTH − 1 (fail-fast)
     ///   and returns the sum of their outputs (the leaves that ran). With `fail`, the last leaf of
     ///   the last branch fails (business), which cancels its siblings and fails every ancestor.
+    /// - `deposit`: payload `NODE:KEY:AMOUNT`; adds AMOUNT to KEY in worker NODE's store as the
+    ///   task's effect (exactly once, however often the task is re-run) and returns
+    ///   `committed NODE:KEY+AMOUNT` (or fails with the abort's reason).
     public static var builtIn: TaskHandlerRegistry {
         var registry = TaskHandlerRegistry()
+        registry.register("deposit") { input in
+            let parts = input.text.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty, let amount = Int64(parts[2]) else {
+                throw PhalanxError(.invalidArgument, "deposit wants NODE:KEY:AMOUNT (e.g. w2:acct:5), got '\(input.text)'")
+            }
+            let outcome = try await input.effects.apply([
+                ParticipantOperations(participant: String(parts[0]), operations: [.add(key: String(parts[1]), amount: amount)])
+            ])
+            guard outcome.committed else {
+                throw outcome.reason ?? ErrorContext(code: .internal, message: "the deposit aborted without a reason")
+            }
+            Failpoints.hit("task.after_effect_committed", context: input.taskID)
+            return Array("committed \(parts[0]):\(parts[1])\(amount >= 0 ? "+" : "")\(amount)".utf8)
+        }
         registry.register("echo") { $0.payload }
         registry.register("sleep") { input in
             guard let milliseconds = Int(input.text), (0...3_600_000).contains(milliseconds) else {

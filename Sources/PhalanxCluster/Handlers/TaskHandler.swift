@@ -9,13 +9,18 @@ public struct TaskInput: Sendable {
     public let payload: [UInt8]
     /// Starts child tasks in this task's scope (on any worker; they end with this attempt).
     public let children: ChildTasks
+    /// Applies this task's effects to the workers' stores exactly once across re-runs.
+    public let effects: TaskEffects
 
-    public init(taskID: String, attempt: UInt32, kind: String, payload: [UInt8], children: ChildTasks = .unavailable) {
+    public init(
+        taskID: String, attempt: UInt32, kind: String, payload: [UInt8], children: ChildTasks = .unavailable, effects: TaskEffects = .unavailable
+    ) {
         self.taskID = taskID
         self.attempt = attempt
         self.kind = kind
         self.payload = payload
         self.children = children
+        self.effects = effects
     }
 
     /// The payload read as UTF-8 text.

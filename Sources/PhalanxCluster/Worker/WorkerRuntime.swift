@@ -179,6 +179,7 @@ public struct WorkerRuntime: Service {
         let link = ChannelPeerLink(channel: channel, peer: coordinator)
         let session = WorkerSession(link: link, batchSize: configuration.resultBatchSize, worker: local.name)
         let spawner = ChildSpawner(link: link)
+        let effects = TransactionSender(link: link)
         let boundary = TaskBoundary(failureHandler: FailureHandler(node: local.name), logger: logger)
         var registration = Phalanx_V1_RegisterWorker()
         registration.capacity = UInt32(configuration.capacity)
@@ -219,13 +220,15 @@ public struct WorkerRuntime: Service {
                                 let result = await session.handlers.run(assignment.dispatchID) {
                                     await run(
                                         assignment, boundary: boundary, worker: local.name, ids: ids, bulkhead: bulkhead, spawner: spawner,
-                                        metrics: metrics)
+                                        effects: effects, metrics: metrics)
                                 }
                                 await session.finished(result)
                             }
                         }
                     case .spawnReply(let reply):
                         await spawner.replied(reply)
+                    case .txReply(let reply):
+                        await effects.replied(reply)
                     case .childResults(let frame):
                         await spawner.arrived(frame)
                     case .cancelAttempts(let cancel):
@@ -244,6 +247,7 @@ public struct WorkerRuntime: Service {
         }
         await participant.close()  // what was queued is written; the store's lock is released
         await spawner.connectionEnded(ErrorContext(code: .unavailable, message: "the connection to the coordinator ended", originNode: local.name))
+        await effects.connectionEnded(ErrorContext(code: .unavailable, message: "the connection to the coordinator ended before the effect's outcome arrived", originNode: local.name))
         return await session.isDraining ? .drained : .connectionClosed
     }
 
@@ -261,7 +265,7 @@ public struct WorkerRuntime: Service {
 
     private func run(
         _ assignment: Phalanx_V1_Assignment, boundary: TaskBoundary, worker: String, ids: TraceIDGenerator,
-        bulkhead: Bulkhead<ContinuousClock>?, spawner: ChildSpawner, metrics: WorkerMetrics?
+        bulkhead: Bulkhead<ContinuousClock>?, spawner: ChildSpawner, effects: TransactionSender, metrics: WorkerMetrics?
     ) async -> Phalanx_V1_TaskResult {
         let tracer = self.tracer
         let spec = assignment.task
@@ -274,7 +278,9 @@ public struct WorkerRuntime: Service {
         let trace = TraceContext(traceID: spec.trace.traceID, spanID: spec.trace.spanID)?.childSpan(using: &ids) ?? .newTrace(using: &ids)
         let children = ChildTasks(
             spawner: spawner, dispatchID: assignment.dispatchID, attempt: assignment.attempt, trace: trace, deadlineUnixMilliseconds: spec.deadlineUnixMs)
-        let input = TaskInput(taskID: spec.taskID, attempt: assignment.attempt, kind: spec.kind, payload: Array(spec.payload), children: children)
+        let input = TaskInput(
+            taskID: spec.taskID, attempt: assignment.attempt, kind: spec.kind, payload: Array(spec.payload), children: children,
+            effects: TaskEffects(sender: effects, dispatchID: assignment.dispatchID, attempt: assignment.attempt))
         let started = ContinuousClock.now
         metrics?.running.increment()
         let span = tracer?.startSpan("run", context: .phalanxSpan(trace, parentSpanID: spec.trace.spanID.isEmpty ? nil : spec.trace.spanID), ofKind: .consumer)

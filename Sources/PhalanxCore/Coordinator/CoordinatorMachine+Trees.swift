@@ -136,3 +136,13 @@ extension CoordinatorMachine {
     }
 
 }
+
+extension CoordinatorMachine {
+    /// The task whose attempt `attempt` runs as `number` on `connection`; nil when that attempt is
+    /// not running there (it finished, was lost, retried or superseded). Fences what an attempt
+    /// may still do, such as applying its effects through a transaction.
+    public func runningTask(_ number: TaskNumber, attempt: UInt32, on connection: ConnectionID) -> TaskKey? {
+        guard let task = tasks[number], case .running(let holder, _, _) = task.placement, holder == connection, task.attempt == attempt else { return nil }
+        return task.key
+    }
+}

@@ -9,6 +9,9 @@ public struct TransactionAudit: Sendable {
     public struct Input: Sendable {
         public var log: [TransactionLogEntry]
         public var participants: [ParticipantSnapshot]
+        /// Participants named by the log whose snapshot is missing: checks that need every
+        /// participant (the bank's total) are not judged without them.
+        public var unreachable: Set<String>
         /// Findings of the task ledger's check.
         public var taskFindings: [AuditViolation]
         public var nowUnixMilliseconds: Int64
@@ -18,11 +21,12 @@ public struct TransactionAudit: Sendable {
         public var pendingThresholdMilliseconds: Int64
 
         public init(
-            log: [TransactionLogEntry], participants: [ParticipantSnapshot], taskFindings: [AuditViolation] = [], nowUnixMilliseconds: Int64,
-            inDoubtThresholdMilliseconds: Int64 = 30_000, pendingThresholdMilliseconds: Int64 = 30_000
+            log: [TransactionLogEntry], participants: [ParticipantSnapshot], unreachable: Set<String> = [], taskFindings: [AuditViolation] = [],
+            nowUnixMilliseconds: Int64, inDoubtThresholdMilliseconds: Int64 = 30_000, pendingThresholdMilliseconds: Int64 = 30_000
         ) {
             self.log = log
             self.participants = participants
+            self.unreachable = unreachable
             self.taskFindings = taskFindings
             self.nowUnixMilliseconds = nowUnixMilliseconds
             self.inDoubtThresholdMilliseconds = inDoubtThresholdMilliseconds
@@ -206,7 +210,7 @@ public struct TransactionAudit: Sendable {
                 }
                 if let value = values[TransactionAudit.bankSeededKey] { seeded.append((snapshot.node, value.value.integer)) }
             }
-            guard accounts > 0 || !seeded.isEmpty else { return }
+            guard accounts > 0 || !seeded.isEmpty, input.unreachable.isEmpty else { return }
             bankTotal = total
             let distinct = Set(seeded.map(\.value))
             guard let first = seeded.first, let expected = first.value, distinct.count == 1 else {

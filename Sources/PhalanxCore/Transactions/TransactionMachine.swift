@@ -80,6 +80,26 @@ public struct TransactionMachine: Sendable {
         }.min()
     }
 
+    /// Whether `id` is in progress or recently ended here (else the decision log may know it).
+    public func knows(_ id: String) -> Bool { active[id] != nil || ended[id] != nil }
+
+    /// A request for `id`, which the decision log already holds (found after a restart): it gets
+    /// the logged outcome, and nothing runs again. The values its `get`s read are not logged.
+    public mutating func answer(
+        fromLog entry: TransactionLogEntry, requestID: UInt64, to client: ConnectionID, clientName: String, participants: [ParticipantOperations]
+    ) -> [Action] {
+        if let known = ended[entry.id] { return [.reply(client, requestID: requestID, known)] }
+        if active[entry.id] != nil {
+            return begin(entry.id, requestID: requestID, from: client, clientName: clientName, participants: participants, isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: 0)
+        }
+        guard entry.begin.client == clientName, entry.begin.participants == participants else {
+            return [.reply(client, requestID: requestID, refused(entry.id, .conflict, "transaction id \(entry.id) was used by another transaction; use a new id"))]
+        }
+        let outcome = TransactionOutcome(id: entry.id, committed: entry.committed ?? false, reason: entry.committed == true ? nil : entry.reason)
+        ended[entry.id] = outcome
+        return [.reply(client, requestID: requestID, outcome)]
+    }
+
     // MARK: - Events
 
     /// A client asks for transaction `id`. A duplicate of one in progress waits for the same outcome.
@@ -90,6 +110,9 @@ public struct TransactionMachine: Sendable {
         if var existing = active[id] {
             guard existing.begin.client == clientName, existing.begin.participants == participants else {
                 return [.reply(client, requestID: requestID, refused(id, .conflict, "transaction id \(id) is in use by another transaction; use a new id"))]
+            }
+            if case .decided(let committed, _, _) = existing.phase {
+                return [.reply(client, requestID: requestID, outcome(of: existing, committed: committed))]  // decided: answer now
             }
             existing.waiters.append((client, requestID))
             active[id] = existing

@@ -1567,6 +1567,9 @@ public nonisolated struct Phalanx_V1_StoreRead: Sendable {
 }
 
 /// Client → coordinator: run a transaction. A repeat of an id in progress waits for the same outcome.
+/// From a worker: the effects of a running task attempt (task_dispatch_id, task_attempt); the
+/// coordinator names it task:CLIENT/TASK_ID#effect_index, so a re-run of the task gets the first
+/// run's outcome instead of applying the effects again, and a superseded attempt is refused.
 public nonisolated struct Phalanx_V1_TxRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1574,6 +1577,7 @@ public nonisolated struct Phalanx_V1_TxRequest: Sendable {
 
   public var requestID: UInt64 = 0
 
+  /// from a client; ignored from a worker
   public var txID: String = String()
 
   public var participants: [Phalanx_V1_ParticipantOperations] = []
@@ -1586,6 +1590,12 @@ public nonisolated struct Phalanx_V1_TxRequest: Sendable {
   public var hasTrace: Bool {self._trace != nil}
   /// Clears the value of `trace`. Subsequent reads from it will return its default value.
   public mutating func clearTrace() {self._trace = nil}
+
+  public var taskDispatchID: UInt64 = 0
+
+  public var taskAttempt: UInt32 = 0
+
+  public var effectIndex: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1768,6 +1778,9 @@ public nonisolated struct Phalanx_V1_AuditRequest: Sendable {
 
   /// 0: 30000
   public var pendingThresholdMs: UInt32 = 0
+
+  /// participants that have not sent their snapshot within this are unreachable (0: 10000)
+  public var snapshotTimeoutMs: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -4409,7 +4422,7 @@ nonisolated extension Phalanx_V1_StoreRead: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Phalanx_V1_TxRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TxRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}tx_id\0\u{1}participants\0\u{1}trace\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}tx_id\0\u{1}participants\0\u{1}trace\0\u{3}task_dispatch_id\0\u{3}task_attempt\0\u{3}effect_index\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4421,6 +4434,9 @@ nonisolated extension Phalanx_V1_TxRequest: SwiftProtobuf.Message, SwiftProtobuf
       case 2: try { try decoder.decodeSingularStringField(value: &self.txID) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.participants) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._trace) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.taskDispatchID) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.taskAttempt) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.effectIndex) }()
       default: break
       }
     }
@@ -4443,6 +4459,15 @@ nonisolated extension Phalanx_V1_TxRequest: SwiftProtobuf.Message, SwiftProtobuf
     try { if let v = self._trace {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
+    if self.taskDispatchID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.taskDispatchID, fieldNumber: 5)
+    }
+    if self.taskAttempt != 0 {
+      try visitor.visitSingularUInt32Field(value: self.taskAttempt, fieldNumber: 6)
+    }
+    if self.effectIndex != 0 {
+      try visitor.visitSingularUInt32Field(value: self.effectIndex, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4451,6 +4476,9 @@ nonisolated extension Phalanx_V1_TxRequest: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.txID != rhs.txID {return false}
     if lhs.participants != rhs.participants {return false}
     if lhs._trace != rhs._trace {return false}
+    if lhs.taskDispatchID != rhs.taskDispatchID {return false}
+    if lhs.taskAttempt != rhs.taskAttempt {return false}
+    if lhs.effectIndex != rhs.effectIndex {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4780,7 +4808,7 @@ nonisolated extension Phalanx_V1_TxShowReply: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Phalanx_V1_AuditRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AuditRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}in_doubt_threshold_ms\0\u{3}pending_threshold_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}in_doubt_threshold_ms\0\u{3}pending_threshold_ms\0\u{3}snapshot_timeout_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4791,6 +4819,7 @@ nonisolated extension Phalanx_V1_AuditRequest: SwiftProtobuf.Message, SwiftProto
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.inDoubtThresholdMs) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.pendingThresholdMs) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.snapshotTimeoutMs) }()
       default: break
       }
     }
@@ -4806,6 +4835,9 @@ nonisolated extension Phalanx_V1_AuditRequest: SwiftProtobuf.Message, SwiftProto
     if self.pendingThresholdMs != 0 {
       try visitor.visitSingularUInt32Field(value: self.pendingThresholdMs, fieldNumber: 3)
     }
+    if self.snapshotTimeoutMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.snapshotTimeoutMs, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4813,6 +4845,7 @@ nonisolated extension Phalanx_V1_AuditRequest: SwiftProtobuf.Message, SwiftProto
     if lhs.requestID != rhs.requestID {return false}
     if lhs.inDoubtThresholdMs != rhs.inDoubtThresholdMs {return false}
     if lhs.pendingThresholdMs != rhs.pendingThresholdMs {return false}
+    if lhs.snapshotTimeoutMs != rhs.snapshotTimeoutMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -31,10 +31,14 @@ struct AuditCommand: AsyncParsableCommand {
     @Option(help: "A transaction may stay undecided, or decided and unacknowledged, this long (ms) before it is reported.")
     var pendingMs: Int = 30_000
 
+    @Option(help: "Online: a worker that has not sent its snapshot within this (ms) is reported unreachable.")
+    var timeoutMs: Int = 10_000
+
     func validate() throws {
         guard (1...86_400_000).contains(inDoubtMs), (1...86_400_000).contains(pendingMs) else {
             throw ValidationError("--in-doubt-ms and --pending-ms must be 1 to 86400000")
         }
+        guard (100...600_000).contains(timeoutMs) else { throw ValidationError("--timeout-ms must be 100 to 600000") }
     }
 
     func run() async throws {
@@ -53,7 +57,8 @@ struct AuditCommand: AsyncParsableCommand {
         } else {
             let connection = try await client.connect(config, defaultName: "admin")
             do {
-                (summary, unreachable) = try await connection.audit(inDoubtThreshold: .milliseconds(inDoubtMs), pendingThreshold: .milliseconds(pendingMs))
+                (summary, unreachable) = try await connection.audit(
+                    inDoubtThreshold: .milliseconds(inDoubtMs), pendingThreshold: .milliseconds(pendingMs), snapshotTimeout: .milliseconds(timeoutMs))
             } catch let error as ErrorContext {
                 await connection.close()
                 printError("could not audit: \(error)")

@@ -151,6 +151,8 @@ import Testing
         _ = machine.voted("t1", from: "w1", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
         let actions = machine.voted("t1", from: "w2", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
         #expect(replies(actions).count == 2, "both waiters get the outcome")
+        let late = machine.begin("t1", requestID: 4, from: ConnectionID(10), clientName: "client", participants: transfer, isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix)
+        #expect(replies(late).map(\.committed) == [true], "a repeat after the decision (not yet ended) is answered at once")
     }
 
     @Test func invalidTransactionsAreRefusedBeforeAnythingIsPrepared() {

@@ -1,0 +1,246 @@
+import Foundation
+import PhalanxClient
+import PhalanxCore
+import PhalanxResilience
+import PhalanxStore
+import PhalanxTesting
+import Testing
+
+extension EndToEnd {
+    /// Two-phase commit across real worker processes, crashes at the failpoints, and the audit.
+    @Suite(.timeLimit(.minutes(2))) struct TransactionEndToEndTests {
+        static let accounts = 20
+        static let balance: Int64 = 100
+
+        /// Seeds the bank through the CLI and checks it said so.
+        func seed(_ cluster: ClusterProcesses) throws {
+            let seeded = try ClusterProcesses.runToCompletion(
+                ["bank", "seed"] + cluster.clientArguments + ["--accounts", "\(Self.accounts)", "--balance", "\(Self.balance)"])
+            #expect(seeded.status == 0, "\(seeded)")
+            #expect(seeded.stdout.contains("seeded \(Self.accounts) accounts"))
+        }
+
+        /// Audits until nothing is in progress or in doubt any more (recovery settles), then returns the last report.
+        func settledAudit(_ cluster: ClusterProcesses) async throws -> (summary: AuditSummary, unreachable: [String]) {
+            let admin = try await cluster.client("admin")
+            defer { Task { await admin.close() } }
+            var last = try await admin.audit(snapshotTimeout: .seconds(3))
+            try await eventually("the cluster settles: nothing in progress, nothing in doubt", within: .seconds(15), poll: .milliseconds(200)) {
+                last = try await admin.audit(snapshotTimeout: .seconds(3))
+                return last.summary.report.inDoubt == 0 && last.summary.report.inProgress == 0
+            }
+            return last
+        }
+
+        func expectClean(_ audit: (summary: AuditSummary, unreachable: [String]), bank: Bool = true) {
+            #expect(audit.summary.report.violations == [], "\(audit.summary.report.violations)")
+            #expect(audit.unreachable == [])
+            if bank {
+                #expect(audit.summary.report.bankTotal == Int64(Self.accounts) * Self.balance, "money is conserved")
+                #expect(audit.summary.report.bankSeeded == Int64(Self.accounts) * Self.balance)
+            }
+        }
+
+        func balances(_ client: PhalanxClient, _ keys: [(node: String, key: String)]) async throws -> [Int64?] {
+            var byNode: [String: [StoreOperation]] = [:]
+            for entry in keys { byNode[entry.node, default: []].append(.get(key: entry.key)) }
+            let outcome = try await client.transact(byNode.keys.sorted().map { ParticipantOperations(participant: $0, operations: byNode[$0]!) })
+            #expect(outcome.committed, "\(String(describing: outcome.reason))")
+            return keys.map { entry in
+                guard case .integer(let value)?? = outcome.reads[entry.node]?[entry.key] else { return nil }
+                return value
+            }
+        }
+
+        @Test func transfersCommitOnBothWorkersOrNeitherAndTheAuditIsClean() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            try seed(cluster)
+            // Account 0 lives on w1, account 1 on w2.
+            let moved = try ClusterProcesses.runToCompletion(
+                ["tx", "transfer"] + cluster.clientArguments + ["--from", "w1:bank:acct:0", "--to", "w2:bank:acct:1", "--amount", "30"])
+            #expect(moved.status == 0 && moved.stdout.contains("committed"), "\(moved)")
+            #expect(try await balances(client, [("w1", "bank:acct:0"), ("w2", "bank:acct:1")]) == [70, 130])
+
+            let overdrawn = try ClusterProcesses.runToCompletion(
+                ["tx", "transfer"] + cluster.clientArguments + ["--from", "w1:bank:acct:0", "--to", "w2:bank:acct:1", "--amount", "71"])
+            #expect(overdrawn.status == 1, "\(overdrawn)")
+            #expect(overdrawn.stdout.contains("BUSINESS_REJECTED from w1"), "the reason and the participant that voted NO: \(overdrawn.stdout)")
+            #expect(try await balances(client, [("w1", "bank:acct:0"), ("w2", "bank:acct:1")]) == [70, 130], "neither side changed")
+
+            let gone = try ClusterProcesses.runToCompletion(["tx", "run"] + cluster.clientArguments + ["w1:bank:acct:0-=1", "w9:x+=1"])
+            #expect(gone.status == 1 && gone.stdout.contains("w9 is not connected"), "\(gone)")
+
+            let run = try ClusterProcesses.runToCompletion(
+                ["bank", "run"] + cluster.clientArguments + ["--transfers", "300", "--concurrency", "8"], timeout: .seconds(60))
+            #expect(run.status == 0, "\(run)")
+            #expect(run.stdout.contains("300 transfers"), "\(run.stdout)")
+
+            let audit = try ClusterProcesses.runToCompletion(["audit"] + cluster.clientArguments + ["--name", "admin"])
+            #expect(audit.status == 0, "\(audit)")
+            #expect(audit.stdout.contains("clean: no violations"))
+            expectClean(try await settledAudit(cluster))
+
+            let shown = try ClusterProcesses.runToCompletion(["tx", "show"] + cluster.clientArguments + ["no-such-tx"])
+            #expect(shown.status == 1 && shown.stderr.contains("has no transaction"), "\(shown)")
+            await client.close()
+        }
+
+        @Test func aCoordinatorKilledBetweenTheDecisionAndSendingItCommitsEverywhereAfterItsRestart() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            try seed(cluster)
+            await client.close()
+            cluster.kill("coordinator")
+            try await cluster.startCoordinator(environment: ["PHALANX_FAILPOINTS": "coordinator.before_decision_sent"])
+            let waiting = try await cluster.client()
+            try await cluster.waitForWorkers(2, using: waiting)
+            await waiting.close()
+
+            try cluster.startCommand("bank", ["bank", "run"] + cluster.clientArguments + ["--transfers", "200", "--concurrency", "4"])
+            let status = try await cluster.waitForExit("coordinator", within: .seconds(20))
+            #expect(status == 86, "the coordinator stopped at the failpoint: \(cluster.log("coordinator").suffix(600))")
+            let line = try #require(cluster.log("coordinator").split(separator: "\n").first { $0.contains("failpoint coordinator.before_decision_sent hit") })
+            let transaction = try #require(line.split(separator: "(").last?.split(separator: ")").first).description
+            _ = try await cluster.waitForExit("bank", within: .seconds(20))
+
+            try await cluster.startCoordinator()
+            let client2 = try await cluster.client()
+            try await cluster.waitForWorkers(2, using: client2)
+            let audit = try await settledAudit(cluster)
+            expectClean(audit)
+            let entry = try #require(try await client2.transaction(transaction))
+            #expect(entry.committed == true, "the logged COMMIT survived the crash")
+            #expect(entry.endedUnixMilliseconds != nil, "and reached every participant after the restart")
+            await client2.close()
+        }
+
+        @Test func aWorkerKilledAfterItsPrepareIsDurableAsksAfterItsRestartAndReleasesItsLocks() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            try seed(cluster)
+            cluster.kill("w2")
+            try cluster.startWorker("w2", environment: ["PHALANX_FAILPOINTS": "participant.after_prepare_durable"])
+            try await cluster.waitForWorkers(2, using: client)
+
+            let transfer = [
+                ParticipantOperations(participant: "w1", operations: [.add(key: "bank:acct:0", amount: -10, lowerBound: 0)]),
+                ParticipantOperations(participant: "w2", operations: [.add(key: "bank:acct:1", amount: 10, lowerBound: 0)]),
+            ]
+            let lost = try await client.transact(transfer)
+            #expect(!lost.committed, "w2 died before it voted")
+            #expect(try await cluster.waitForExit("w2", within: .seconds(10)) == 86)
+
+            try cluster.startWorker("w2", logName: "w2-restarted")
+            try await cluster.waitForWorkers(2, using: client)
+            expectClean(try await settledAudit(cluster))
+            #expect(cluster.log("w2-restarted").contains("asking the coordinator how they ended"), "it came back in doubt")
+            let retried = try await client.transact(transfer)
+            #expect(retried.committed, "the lock was released: \(String(describing: retried.reason))")
+            #expect(try await balances(client, [("w1", "bank:acct:0"), ("w2", "bank:acct:1")]) == [90, 110])
+            await client.close()
+        }
+
+        @Test func aWorkerKilledAfterApplyingTheCommitBeforeAcknowledgingItAppliesItOnce() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            try seed(cluster)
+            cluster.kill("w2")
+            try cluster.startWorker("w2", environment: ["PHALANX_FAILPOINTS": "participant.after_outcome_durable"])
+            try await cluster.waitForWorkers(2, using: client)
+            let outcome = try await client.transact([
+                ParticipantOperations(participant: "w1", operations: [.add(key: "bank:acct:0", amount: -25, lowerBound: 0)]),
+                ParticipantOperations(participant: "w2", operations: [.add(key: "bank:acct:1", amount: 25, lowerBound: 0)]),
+            ])
+            #expect(outcome.committed)
+            #expect(try await cluster.waitForExit("w2", within: .seconds(10)) == 86)
+            try cluster.startWorker("w2", logName: "w2-restarted")
+            try await cluster.waitForWorkers(2, using: client)
+            expectClean(try await settledAudit(cluster))
+            #expect(try await balances(client, [("w1", "bank:acct:0"), ("w2", "bank:acct:1")]) == [75, 125], "the decision resent after the restart applied nothing twice")
+            await client.close()
+        }
+
+        @Test func theAuditNamesAValueChangedBehindTheClustersBackAndAFrozenWorkerItCouldNotReach() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            try seed(cluster)
+            let store = try ParticipantStore(path: "\(cluster.directory.path)/workers/w2/participant.sqlite")
+            try store.executeForTesting("UPDATE value SET value_json = '{\"value\":{\"integer\":{\"_0\":150}},\"lowerBound\":0}' WHERE key = 'bank:acct:1'")
+            let damaged = try ClusterProcesses.runToCompletion(["audit"] + cluster.clientArguments + ["--name", "admin"])
+            #expect(damaged.status == 1, "\(damaged)")
+            #expect(damaged.stdout.contains("value_differs_from_history [transaction "), "\(damaged.stdout)")
+            #expect(damaged.stdout.contains("node w2, key bank:acct:1]"), "\(damaged.stdout)")
+            #expect(damaged.stdout.contains("bank_total_changed"), "\(damaged.stdout)")
+
+            cluster.signal("w1", SIGSTOP)
+            let frozen = try ClusterProcesses.runToCompletion(["audit"] + cluster.clientArguments + ["--name", "admin", "--timeout-ms", "1000"])
+            cluster.signal("w1", SIGCONT)
+            #expect(frozen.status == 1, "violations found outweigh the unreachable node: \(frozen)")
+            #expect(frozen.stdout.contains("UNREACHABLE: w1"), "\(frozen.stdout)")
+            try store.executeForTesting("UPDATE value SET value_json = '{\"value\":{\"integer\":{\"_0\":100}},\"lowerBound\":0}' WHERE key = 'bank:acct:1'")
+            cluster.signal("w1", SIGSTOP)
+            let unreachable = try ClusterProcesses.runToCompletion(["audit"] + cluster.clientArguments + ["--name", "admin", "--timeout-ms", "1000", "--json"])
+            cluster.signal("w1", SIGCONT)
+            #expect(unreachable.status == 2, "could not audit w1: \(unreachable)")
+            #expect(unreachable.stdout.contains("\"unreachable\":[\"w1\"]"), "\(unreachable.stdout)")
+            let denied = try ClusterProcesses.runToCompletion(["audit"] + cluster.clientArguments + ["--name", "client"])
+            #expect(denied.status == 2 && denied.stderr.contains("PERMISSION_DENIED"), "a client certificate may not audit: \(denied)")
+            await client.close()
+        }
+
+        @Test func anOnlineAuditUnderLoadFindsNothingWrongAndTheOfflineAuditAgrees() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            try seed(cluster)
+            try cluster.startCommand("bank", ["bank", "run"] + cluster.clientArguments + ["--transfers", "3000", "--concurrency", "16"])
+            let admin = try await cluster.client("admin")
+            var audits = 0
+            while try await cluster.waitForExit("bank", within: .milliseconds(1)) == nil, audits < 20 {
+                let audit = try await admin.audit()
+                #expect(audit.summary.report.violations == [], "audit \(audits) under load: \(audit.summary.report.violations)")
+                #expect(audit.summary.report.bankTotal == Int64(Self.accounts) * Self.balance)
+                audits += 1
+            }
+            #expect(audits >= 2, "the audits ran while transfers did")
+            _ = try await cluster.waitForExit("bank", within: .seconds(60))
+            #expect(cluster.output("bank").contains("failed 0"), "\(cluster.output("bank"))")
+            await admin.close()
+            expectClean(try await settledAudit(cluster))
+            await client.close()
+            cluster.stopAll()
+            let offline = try ClusterProcesses.runToCompletion(["audit", "--offline"] + cluster.clientArguments)
+            #expect(offline.status == 0, "\(offline)")
+            #expect(offline.stdout.contains("bank: accounts sum to \(Int64(Self.accounts) * Self.balance)"), "\(offline.stdout)")
+        }
+
+        @Test func aDepositWhoseWorkerDiesAfterTheEffectCommittedIsAppliedOnceAcrossTheRerun() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1", environment: ["PHALANX_FAILPOINTS": "task.after_effect_committed"])
+            let client = try await cluster.client()
+            try await cluster.waitForWorkers(1, using: client)
+            try await client.submit([TaskRequest(taskID: "d1", kind: "deposit", text: "w1:acct:5")])
+            #expect(try await cluster.waitForExit("w1", within: .seconds(10)) == 86, "w1 died with the effect committed and the result unsent")
+            try cluster.startWorker("w2")
+            let outcome = await client.outcome(of: "d1")
+            #expect(outcome.outputText == "committed w1:acct+5", "\(outcome.result)")
+            #expect(outcome.attempt == 2 && outcome.worker == "w2", "the re-run on w2 got the first run's outcome")
+            try cluster.startWorker("w1", logName: "w1-restarted")
+            try await cluster.waitForWorkers(2, using: client)
+            try await eventually("w1's store has the deposit", within: .seconds(10)) {
+                try await balances(client, [("w1", "acct")]) == [5]
+            }
+            #expect(try await balances(client, [("w1", "acct")]) == [5], "applied once, not twice")
+            expectClean(try await settledAudit(cluster), bank: false)
+            await client.close()
+        }
+    }
+}
