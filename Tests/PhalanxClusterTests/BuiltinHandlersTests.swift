@@ -12,8 +12,19 @@ import Testing
         return String(decoding: output, as: UTF8.self)
     }
 
-    @Test func servesTheFiveBuiltInKinds() {
-        #expect(handlers.kinds == ["echo", "fail", "sha256", "sleep", "tree"])
+    @Test func servesTheSixBuiltInKinds() {
+        #expect(handlers.kinds == ["deposit", "echo", "fail", "sha256", "sleep", "tree"])
+    }
+
+    @Test func depositRefusesAMalformedPayloadAndNeedsAWorker() async throws {
+        await #expect(throws: PhalanxError.self) { try await run("deposit", "w1:acct") }
+        await #expect(throws: PhalanxError.self) { try await run("deposit", "w1:acct:x") }
+        do {
+            _ = try await run("deposit", "w1:acct:5")
+            Issue.record("outside a worker there is no coordinator to apply the effect")
+        } catch let error as PhalanxError {
+            #expect(error.message.contains("need a worker connected to a coordinator"))
+        }
     }
 
     @Test func aTreeOutsideAClusterCannotStartChildrenAndSaysSo() async throws {

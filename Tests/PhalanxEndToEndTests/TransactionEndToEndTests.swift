@@ -199,7 +199,7 @@ extension EndToEnd {
             defer { cluster.stopAll() }
             let client = try await cluster.startWithWorkers(["w1", "w2"])
             try seed(cluster)
-            try cluster.startCommand("bank", ["bank", "run"] + cluster.clientArguments + ["--transfers", "3000", "--concurrency", "16"])
+            try cluster.startCommand("bank", ["bank", "run"] + cluster.clientArguments + ["--transfers", "600", "--concurrency", "4"])
             let admin = try await cluster.client("admin")
             var audits = 0
             while try await cluster.waitForExit("bank", within: .milliseconds(1)) == nil, audits < 20 {

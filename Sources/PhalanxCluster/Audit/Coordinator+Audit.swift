@@ -16,7 +16,8 @@ struct AuditRun: Sendable {
     let activeAtCut: Set<String>
     var waiting: Set<String>
     var unreachable: Set<String> = []
-    var snapshots: [String: ParticipantSnapshot] = [:]
+    /// Each participant's snapshot parts as they arrived (JSON), read off the actor at the end.
+    var parts: [String: [Data]] = [:]
     var finishing = false
 }
 
@@ -62,18 +63,7 @@ extension Coordinator {
         guard var run = audit, run.id == part.auditID, !run.finishing,
             let name = workerConnections.first(where: { $0.value == id })?.key, run.waiting.contains(name)
         else { return }
-        do {
-            let piece = try WireJSON.decode(ParticipantSnapshot.self, from: part.snapshotJson)
-            var snapshot = run.snapshots[name] ?? ParticipantSnapshot(node: name, values: [:], prepared: [], applied: [])
-            snapshot.values.merge(piece.values) { _, new in new }
-            snapshot.prepared += piece.prepared
-            snapshot.applied += piece.applied
-            run.snapshots[name] = snapshot
-        } catch {
-            logger.error("a participant sent an unreadable audit snapshot", metadata: ["worker": "\(name)", "error": "\(error)"])
-            run.waiting.remove(name)
-            run.unreachable.insert(name)
-        }
+        run.parts[name, default: []].append(part.snapshotJson)
         if part.last { run.waiting.remove(name) }
         audit = run
         if run.waiting.isEmpty { Task { await self.finishAudit(run.id) } }
@@ -85,6 +75,27 @@ extension Coordinator {
         run.unreachable.insert(name)
         audit = run
         if run.waiting.isEmpty { Task { await self.finishAudit(run.id) } }
+    }
+
+    /// The participants' snapshots put together from their parts; names whose parts cannot be read.
+    private nonisolated static func readSnapshots(_ parts: [String: [Data]]) -> ([String: ParticipantSnapshot], [String]) {
+        var snapshots: [String: ParticipantSnapshot] = [:]
+        var unreadable: [String] = []
+        for (name, pieces) in parts {
+            var snapshot = ParticipantSnapshot(node: name, values: [:], prepared: [], applied: [])
+            do {
+                for data in pieces {
+                    let piece = try WireJSON.decode(ParticipantSnapshot.self, from: data)
+                    snapshot.values.merge(piece.values) { _, new in new }
+                    snapshot.prepared += piece.prepared
+                    snapshot.applied += piece.applied
+                }
+                snapshots[name] = snapshot
+            } catch {
+                unreadable.append(name)
+            }
+        }
+        return (snapshots, unreadable)
     }
 
     private func auditTimedOut(_ auditID: UInt64) async {
@@ -105,20 +116,27 @@ extension Coordinator {
             // Read while decisions are still held: the log can only be ahead of the participants.
             let stored = try await ledger.transactionLog()
             let tasks = try await ledger.auditTasks { StoredTaskResult.isTerminal($0) }
+            // Reading the snapshots and checking them is pure work off the actor: a large history
+            // must not keep the coordinator from its heartbeats meanwhile.
+            let parts = run.parts
+            let (snapshots, unreadable) = await Task.detached { Self.readSnapshots(parts) }.value
+            for name in unreadable { run.unreachable.insert(name) }
             var entries: [String: TransactionLogEntry] = [:]
             for entry in stored { entries[entry.id] = entry }
             for entry in transactions.activeEntries { entries[entry.id] = entry }
             let judged = entries.values.filter { run.activeAtCut.contains($0.id) || $0.begin.begunUnixMilliseconds < run.cutUnixMilliseconds }
             audit = nil
             releaseHeldDecisions()
-            // Participants named by the log that sent no snapshot (not connected, or too slow) cannot be judged.
-            for entry in judged {
-                for name in entry.participantNames where run.snapshots[name] == nil { run.unreachable.insert(name) }
+            // Participants that sent no snapshot (not connected, or too slow) cannot be judged where it
+            // matters: a transaction that committed or is unfinished (an ended abort changed nothing).
+            for entry in judged where entry.requiresEveryParticipant {
+                for name in entry.participantNames where snapshots[name] == nil { run.unreachable.insert(name) }
             }
-            let report = TransactionAudit.run(TransactionAudit.Input(
-                log: judged, participants: Array(run.snapshots.values), unreachable: run.unreachable, taskFindings: tasks.findings,
+            let input = TransactionAudit.Input(
+                log: judged, participants: Array(snapshots.values), unreachable: run.unreachable, taskFindings: tasks.findings,
                 nowUnixMilliseconds: WireTime.nowUnixMilliseconds(),
-                inDoubtThresholdMilliseconds: run.inDoubtThreshold, pendingThresholdMilliseconds: run.pendingThreshold))
+                inDoubtThresholdMilliseconds: run.inDoubtThreshold, pendingThresholdMilliseconds: run.pendingThreshold)
+            let report = await Task.detached { TransactionAudit.run(input) }.value
             var summary = AuditSummary(report: report, tasksAccepted: tasks.accepted, tasksFinished: tasks.finished)
             let budget = (links[run.admin]?.peer.maximumFrameBytes ?? 4 * 1024 * 1024) - 4_096
             var encoded = WireJSON.encode(summary)

@@ -54,9 +54,9 @@ public enum OfflineAudit {
             }
         }
         let known = Set(snapshots.map(\.node))
-        let missing = Set(log.flatMap(\.participantNames)).subtracting(known)
+        let missing = Set(log.filter(\.requiresEveryParticipant).flatMap(\.participantNames)).subtracting(known)
         if !missing.isEmpty {
-            throw Unreadable(description: "no participant store for \(missing.sorted().joined(separator: ", ")) under \(workersDirectory), named by the decision log; check worker.data_dir")
+            throw Unreadable(description: "no participant store for \(missing.sorted().joined(separator: ", ")) under \(workersDirectory), named by committed or unfinished transactions in the decision log; check worker.data_dir")
         }
         let report = TransactionAudit.run(TransactionAudit.Input(
             log: log, participants: snapshots, taskFindings: tasks.findings, nowUnixMilliseconds: nowUnixMilliseconds,

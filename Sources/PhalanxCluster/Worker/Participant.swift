@@ -236,29 +236,46 @@ public actor Participant {
         for envelope in waiting { received(envelope) }
     }
 
-    /// `snapshot` as JSON parts of at most `maximumBytes` (halving the lists until each part fits).
+    /// `snapshot` as JSON parts of at most `maximumBytes`: runs of values, prepared records and
+    /// history, each run as long as fits (a run that does not fit is halved).
     static func split(_ snapshot: ParticipantSnapshot, maximumBytes: Int) -> [Data] {
-        let whole = WireJSON.encode(snapshot)
-        if whole.count <= maximumBytes { return [whole] }
+        var parts: [Data] = []
+        let empty = ParticipantSnapshot(node: snapshot.node, values: [:], prepared: [], applied: [])
+        let run = 2_000
         let values = snapshot.values.sorted { $0.key < $1.key }
-        let sizes = (values.count, snapshot.prepared.count, snapshot.applied.count)
-        guard sizes.0 + sizes.1 + sizes.2 > 1 else { return [whole] }  // one item larger than a frame: it fails at the coordinator, visibly
-        func piece(_ values: ArraySlice<(key: String, value: StoredValue)>, _ prepared: ArraySlice<ParticipantMachine.Prepared>, _ applied: ArraySlice<AppliedTransaction>) -> ParticipantSnapshot {
-            ParticipantSnapshot(node: snapshot.node, values: Dictionary(uniqueKeysWithValues: values.map { ($0.key, $0.value) }), prepared: Array(prepared), applied: Array(applied))
+        for start in stride(from: 0, to: values.count, by: run) {
+            chunk(values[start..<min(values.count, start + run)], maximumBytes: maximumBytes, into: &parts) { slice in
+                var piece = empty
+                piece.values = Dictionary(uniqueKeysWithValues: slice.map { ($0.key, $0.value) })
+                return piece
+            }
         }
-        let all = (values: values[...], prepared: snapshot.prepared[...], applied: snapshot.applied[...])
-        let halves: [ParticipantSnapshot]
-        if !values.isEmpty, sizes.1 + sizes.2 > 0 {
-            halves = [piece(all.values, [], []), piece([], all.prepared, all.applied)]
-        } else if values.count > 1 {
-            halves = [piece(values[..<(values.count / 2)], [], []), piece(values[(values.count / 2)...], [], [])]
-        } else if sizes.1 > 0, sizes.2 > 0 {
-            halves = [piece([], all.prepared, []), piece([], [], all.applied)]
-        } else if sizes.1 > 1 {
-            halves = [piece([], all.prepared[..<(sizes.1 / 2)], []), piece([], all.prepared[(sizes.1 / 2)...], [])]
-        } else {
-            halves = [piece([], [], all.applied[..<(sizes.2 / 2)]), piece([], [], all.applied[(sizes.2 / 2)...])]
+        for start in stride(from: 0, to: snapshot.prepared.count, by: run) {
+            chunk(snapshot.prepared[start..<min(snapshot.prepared.count, start + run)], maximumBytes: maximumBytes, into: &parts) { slice in
+                var piece = empty
+                piece.prepared = Array(slice)
+                return piece
+            }
         }
-        return halves.flatMap { split($0, maximumBytes: maximumBytes) }
+        for start in stride(from: 0, to: snapshot.applied.count, by: run) {
+            chunk(snapshot.applied[start..<min(snapshot.applied.count, start + run)], maximumBytes: maximumBytes, into: &parts) { slice in
+                var piece = empty
+                piece.applied = Array(slice)
+                return piece
+            }
+        }
+        return parts.isEmpty ? [WireJSON.encode(empty)] : parts
+    }
+
+    /// Encodes `slice` as one part, or halves it until each half fits.
+    private static func chunk<T>(_ slice: ArraySlice<T>, maximumBytes: Int, into parts: inout [Data], _ make: (ArraySlice<T>) -> ParticipantSnapshot) {
+        let data = WireJSON.encode(make(slice))
+        if data.count <= maximumBytes || slice.count <= 1 {
+            parts.append(data)
+            return
+        }
+        let middle = slice.startIndex + slice.count / 2
+        chunk(slice[slice.startIndex..<middle], maximumBytes: maximumBytes, into: &parts, make)
+        chunk(slice[middle..<slice.endIndex], maximumBytes: maximumBytes, into: &parts, make)
     }
 }

@@ -55,6 +55,10 @@ public struct TransactionLogEntry: Sendable, Hashable, Codable {
     public var id: String { begin.id }
     public var participantNames: [String] { begin.participants.map(\.participant) }
 
+    /// Whether an audit must see every participant to judge it: it committed, or is not finished
+    /// (an aborted transaction that ended changed nothing anywhere).
+    public var requiresEveryParticipant: Bool { committed == true || endedUnixMilliseconds == nil }
+
     /// `change` applied to this entry (a BEGIN replaces it).
     public mutating func apply(_ change: TransactionLogChange) {
         switch change {
