@@ -32,8 +32,29 @@ extension PhalanxClient {
         return TransactionOutcome(wire: reply)
     }
 
-    /// Transaction `id` as the coordinator's decision log holds it (nil: unknown).
-    public func transaction(_ id: String) async throws -> TransactionLogEntry? {
+    /// Runs saga `id`: its steps commit one after another, each on its own; if a step fails for
+    /// good, the steps that committed are compensated, last first (each compensation retried until
+    /// it commits). Returns once the saga completed or was compensated.
+    public func runSaga(_ steps: [SagaStep], id: String = UUID().uuidString.lowercased()) async throws -> SagaOutcome {
+        try ensureOpen()
+        var request = Phalanx_V1_SagaRequest()
+        request.requestID = takeRequestID()
+        request.sagaID = id
+        request.steps = steps.map(\.wire)
+        let requestID = request.requestID
+        try checkFits(Phalanx_V1_Envelope(.sagaRequest(request)))
+        write(Phalanx_V1_Envelope(.sagaRequest(request)))
+        return SagaOutcome(wire: try await withCheckedThrowingContinuation { registerSagaWaiter(requestID, $0) })
+    }
+
+    /// A transaction's entry in the decision log, or a saga's history in the compensation log.
+    public enum History: Sendable {
+        case transaction(TransactionLogEntry)
+        case saga(SagaHistory)
+    }
+
+    /// What the coordinator's logs hold about `id`, a transaction or a saga (nil: unknown).
+    public func history(_ id: String) async throws -> History? {
         try ensureOpen()
         var request = Phalanx_V1_TxShowRequest()
         request.requestID = takeRequestID()
@@ -43,7 +64,14 @@ extension PhalanxClient {
         let reply = try await withCheckedThrowingContinuation { registerShowWaiter(requestID, $0) }
         if reply.hasError { throw ErrorContext(wire: reply.error) }
         guard reply.found else { return nil }
-        return try WireJSON.decode(TransactionLogEntry.self, from: reply.entryJson)
+        if !reply.sagaJson.isEmpty { return .saga(try WireJSON.decode(SagaHistory.self, from: reply.sagaJson)) }
+        return .transaction(try WireJSON.decode(TransactionLogEntry.self, from: reply.entryJson))
+    }
+
+    /// Transaction `id` as the coordinator's decision log holds it (nil: unknown, or a saga).
+    public func transaction(_ id: String) async throws -> TransactionLogEntry? {
+        if case .transaction(let entry)? = try await history(id) { return entry }
+        return nil
     }
 
     /// Audits the running cluster (admin certificate): the report, and the participants that could

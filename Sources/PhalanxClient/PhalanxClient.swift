@@ -35,6 +35,7 @@ public actor PhalanxClient {
     private var waitingTransactions: [UInt64: CheckedContinuation<Phalanx_V1_TxReply, any Error>] = [:]
     private var waitingShows: [UInt64: CheckedContinuation<Phalanx_V1_TxShowReply, any Error>] = [:]
     private var waitingAudits: [UInt64: CheckedContinuation<Phalanx_V1_AuditReply, any Error>] = [:]
+    private var waitingSagas: [UInt64: CheckedContinuation<Phalanx_V1_SagaReply, any Error>] = [:]
     private var waitingLookups: [UInt64: (lookup: ResultLookup, waiter: CheckedContinuation<ResultLookup, any Error>)] = [:]
     private var closedError: ErrorContext?
     /// Results received since connecting (each task reports once; a higher count means a duplicate).
@@ -371,6 +372,11 @@ public actor PhalanxClient {
         waitingShows[requestID] = waiter
     }
 
+    func registerSagaWaiter(_ requestID: UInt64, _ waiter: CheckedContinuation<Phalanx_V1_SagaReply, any Error>) {
+        if let closedError { return waiter.resume(throwing: closedError) }
+        waitingSagas[requestID] = waiter
+    }
+
     func registerAuditWaiter(_ requestID: UInt64, _ waiter: CheckedContinuation<Phalanx_V1_AuditReply, any Error>) {
         if let closedError { return waiter.resume(throwing: closedError) }
         waitingAudits[requestID] = waiter
@@ -506,6 +512,8 @@ public actor PhalanxClient {
             waitingShows.removeValue(forKey: reply.requestID)?.resume(returning: reply)
         case .auditReply(let reply):
             waitingAudits.removeValue(forKey: reply.requestID)?.resume(returning: reply)
+        case .sagaReply(let reply):
+            waitingSagas.removeValue(forKey: reply.requestID)?.resume(returning: reply)
         case .resultReply(let reply):
             guard var entry = waitingLookups[reply.requestID] else { return }
             entry.lookup.pending += reply.pending
@@ -553,6 +561,8 @@ public actor PhalanxClient {
         waitingShows.removeAll()
         for (_, waiter) in waitingAudits { waiter.resume(throwing: error) }
         waitingAudits.removeAll()
+        for (_, waiter) in waitingSagas { waiter.resume(throwing: error) }
+        waitingSagas.removeAll()
         for (_, waiter) in waitingDeadLetters { waiter.resume(throwing: error) }
         waitingDeadLetters.removeAll()
         for (_, waiter) in waitingCancels { waiter.resume(throwing: error) }

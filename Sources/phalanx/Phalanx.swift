@@ -10,7 +10,7 @@ struct Phalanx: AsyncParsableCommand {
         subcommands: [
             CoordinatorCommand.self, WorkerCommand.self, SubmitCommand.self, StatusCommand.self, BenchCommand.self,
             BreakerCommand.self, DrainCommand.self, ResultCommand.self, CancelCommand.self, DeadLetterCommand.self,
-            TransactionCommand.self, BankCommand.self, AuditCommand.self,
+            TransactionCommand.self, SagaCommand.self, BankCommand.self, AuditCommand.self,
         ])
 
     /// Parses and runs the command. Usage errors exit 2, as README documents (ArgumentParser's own is 64).

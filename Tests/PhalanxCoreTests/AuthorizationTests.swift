@@ -11,7 +11,7 @@ import Testing
             .breakerCommand: [.admin], .drainRequest: [.admin], .deadLetterRequest: [.admin],
             .submitAck: [], .registered: [], .dispatch: [], .statusReply: [], .drain: [], .breakerReply: [], .drainReply: [],
             .resultReply: [], .cancelReply: [], .cancelAttempts: [], .deadLetterReply: [], .spawnReply: [], .childResults: [],
-            .txRequest: [.client, .admin, .worker], .txShowRequest: [.client, .admin], .auditRequest: [.admin],
+            .txRequest: [.client, .admin, .worker], .txShowRequest: [.client, .admin], .sagaRequest: [.client, .admin], .sagaReply: [], .auditRequest: [.admin],
             .txVote: [.worker], .txAck: [.worker], .txInquiry: [.worker], .snapshotPart: [.worker],
             .txReply: [], .txPrepare: [], .txDecision: [], .txShowReply: [], .auditReply: [], .snapshotRequest: [],
         ]

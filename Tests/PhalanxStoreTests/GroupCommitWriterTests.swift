@@ -35,6 +35,9 @@ final class CountingLedger: TaskLedger {
     func unendedTransactions() async throws(LedgerError) -> [TransactionLogEntry] { try await inner.unendedTransactions() }
     func transaction(_ id: String) async throws(LedgerError) -> TransactionLogEntry? { try await inner.transaction(id) }
     func transactionLog() async throws(LedgerError) -> [TransactionLogEntry] { try await inner.transactionLog() }
+    func unfinishedSagas() async throws(LedgerError) -> [SagaHistory] { try await inner.unfinishedSagas() }
+    func saga(_ id: String) async throws(LedgerError) -> SagaHistory? { try await inner.saga(id) }
+    func sagaLog() async throws(LedgerError) -> [SagaHistory] { try await inner.sagaLog() }
     func auditTasks(isTerminalResult: @escaping @Sendable ([UInt8]) -> Bool) async throws(LedgerError) -> TaskLedgerAudit {
         try await inner.auditTasks(isTerminalResult: isTerminalResult)
     }

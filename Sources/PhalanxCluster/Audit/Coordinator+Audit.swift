@@ -115,6 +115,9 @@ extension Coordinator {
         do throws(LedgerError) {
             // Read while decisions are still held: the log can only be ahead of the participants.
             let stored = try await ledger.transactionLog()
+            // Records appended after the cut describe what the cut does not show yet.
+            let sagaLog = try await ledger.sagaLog().map { SagaHistory(records: $0.records.filter { $0.unixMilliseconds < run.cutUnixMilliseconds }) }
+                .filter { !$0.records.isEmpty }
             let tasks = try await ledger.auditTasks { StoredTaskResult.isTerminal($0) }
             // Reading the snapshots and checking them is pure work off the actor: a large history
             // must not keep the coordinator from its heartbeats meanwhile.
@@ -133,7 +136,7 @@ extension Coordinator {
                 for name in entry.participantNames where snapshots[name] == nil { run.unreachable.insert(name) }
             }
             let input = TransactionAudit.Input(
-                log: judged, participants: Array(snapshots.values), unreachable: run.unreachable, taskFindings: tasks.findings,
+                log: judged, participants: Array(snapshots.values), sagas: sagaLog, unreachable: run.unreachable, taskFindings: tasks.findings,
                 nowUnixMilliseconds: WireTime.nowUnixMilliseconds(),
                 inDoubtThresholdMilliseconds: run.inDoubtThreshold, pendingThresholdMilliseconds: run.pendingThreshold)
             let report = await Task.detached { TransactionAudit.run(input) }.value

@@ -32,10 +32,12 @@ public enum OfflineAudit {
             throw Unreadable(description: "\(error.message) — the coordinator is running: audit it online (phalanx audit without --offline)")
         }
         let log: [TransactionLogEntry]
+        let sagas: [SagaHistory]
         let tasks: TaskLedgerAudit
         do {
             let ledger = try SQLiteTaskLedger(path: ledgerPath)
             log = try await ledger.transactionLog()
+            sagas = try await ledger.sagaLog()
             tasks = try await ledger.auditTasks { StoredTaskResult.isTerminal($0) }
         } catch {
             throw Unreadable(description: error.message)
@@ -59,7 +61,7 @@ public enum OfflineAudit {
             throw Unreadable(description: "no participant store for \(missing.sorted().joined(separator: ", ")) under \(workersDirectory), named by committed or unfinished transactions in the decision log; check worker.data_dir")
         }
         let report = TransactionAudit.run(TransactionAudit.Input(
-            log: log, participants: snapshots, taskFindings: tasks.findings, nowUnixMilliseconds: nowUnixMilliseconds,
+            log: log, participants: snapshots, sagas: sagas, taskFindings: tasks.findings, nowUnixMilliseconds: nowUnixMilliseconds,
             inDoubtThresholdMilliseconds: inDoubtThresholdMilliseconds, pendingThresholdMilliseconds: pendingThresholdMilliseconds))
         return AuditSummary(report: report, tasksAccepted: tasks.accepted, tasksFinished: tasks.finished)
     }

@@ -51,6 +51,7 @@ extension Coordinator {
         perform(machine.restore(restored, now: now))
         machine.restoreAliases(aliases)
         try await recoverTransactions()
+        try await recoverSagas()
     }
 
     /// The machine's view of a task spec: its deadline becomes elapsed time on the machine's clock.
@@ -158,6 +159,7 @@ extension Coordinator {
             switch action {
             case .task(let action): performVisible(action, touched: &touched)
             case .transaction(let action): performVisible(action, touched: &touched)
+            case .saga(let action): performVisible(action, touched: &touched)
             }
         }
         if deferredHead == deferred.count {

@@ -35,9 +35,10 @@ extension Coordinator {
             }
             transactionID = "\(Self.taskEffectPrefix)\(key.client)/\(key.taskID)#\(request.effectIndex)"
             client = key.client  // the task's client: every attempt, on any worker, asks as the same one
-        } else if request.txID.hasPrefix(Self.taskEffectPrefix) {
+        } else if request.txID.hasPrefix(Self.taskEffectPrefix) || request.txID.hasPrefix(SagaMachine.transactionPrefix) {
             let refusal = ErrorContext(
-                code: .invalidArgument, message: "transaction ids starting with '\(Self.taskEffectPrefix)' are reserved for the effects of tasks; choose another id",
+                code: .invalidArgument,
+                message: "transaction ids starting with '\(Self.taskEffectPrefix)' or '\(SagaMachine.transactionPrefix)' are reserved for the effects of tasks and the steps of sagas; choose another id",
                 originNode: local.name)
             replyNow(TransactionOutcome(id: request.txID, committed: false, reason: refusal), requestID: request.requestID, to: id)
             return
@@ -107,6 +108,7 @@ extension Coordinator {
     /// A connection ended; if it was a registered worker, transactions waiting for its vote abort.
     func participantDisconnected(_ id: ConnectionID) {
         transactions.clientLost(id)
+        sagas.clientLost(id)
         guard let name = workerConnections.first(where: { $0.value == id })?.key else { return }
         workerConnections[name] = nil
         perform(transactions.participantLost(name, now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
@@ -168,6 +170,10 @@ extension Coordinator {
             decision.commit = commit
             write(Phalanx_V1_Envelope(.txDecision(decision)), to: connection, touched: &touched)
         case .reply(let client, let requestID, let outcome):
+            if client == .sagaEngine {
+                sagaTransactionEnded(outcome)
+                return
+            }
             write(Phalanx_V1_Envelope(.txReply(outcome.wire(requestID: requestID))), to: client, touched: &touched)
         case .persist, .sendPrepare:
             perform([action])
@@ -219,6 +225,9 @@ extension Coordinator {
                 if let entry {
                     reply.found = true
                     reply.entryJson = WireJSON.encode(entry)
+                } else if let saga = try await ledger.saga(request.txID) {
+                    reply.found = true
+                    reply.sagaJson = WireJSON.encode(saga)
                 }
             } catch {
                 reply.error = ErrorContext(code: .unavailable, message: "\(error); try again later", originNode: self.local.name).wire

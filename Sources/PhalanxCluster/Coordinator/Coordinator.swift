@@ -58,6 +58,9 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     var transactions: TransactionMachine
     var workerConnections: [String: ConnectionID] = [:]
     var transactionWakeUp: (at: Duration, task: Task<Void, Never>)?
+    /// Sagas: multi-step work with a compensation log, each step a transaction.
+    var sagas: SagaMachine
+    var sagaWakeUp: (at: Duration, task: Task<Void, Never>)?
     /// The audit taking its cut, and the decisions held back meanwhile.
     var audit: AuditRun?
     var heldDecisions: [(participant: String, id: String, commit: Bool)] = []
@@ -67,6 +70,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     enum DeferredAction {
         case task(Machine.Action)
         case transaction(TransactionMachine.Action)
+        case saga(SagaMachine.Action)
     }
 
     public init(
@@ -83,6 +87,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         self.writer = GroupCommitWriter(ledger: ledger)
         self.machine = Machine(settings: configuration.machineSettings(nodeName: local.name))
         self.transactions = TransactionMachine(node: local.name, settings: configuration.transactionSettings)
+        self.sagas = SagaMachine(node: local.name)
     }
 
     var now: Duration { origin.duration(to: clock.now) }
@@ -289,6 +294,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         case .txShowRequest(let request): transactionShow(request, from: id)
         case .auditRequest(let request): auditRequest(request, from: id)
         case .snapshotPart(let part): snapshotPart(part, from: id)
+        case .sagaRequest(let request): sagaRequest(request, from: id)
         default: break  // the connection machine lets nothing else through
         }
     }

@@ -189,6 +189,7 @@ public actor Participant {
             case .send(let envelope): send(envelope)
             case .prepareDurable(let id):
                 Failpoints.hit("participant.after_prepare_durable", context: id)
+                if SagaMachine.parse(id)?.compensation == true { Failpoints.hit("participant.after_compensation_prepare_durable", context: id) }
                 perform(machine.prepareDurable(id, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
             case .acknowledgeDurable(let id):
                 Failpoints.hit("participant.after_outcome_durable", context: id)

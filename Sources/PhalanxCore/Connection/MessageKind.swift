@@ -41,4 +41,6 @@ public enum MessageKind: String, Sendable, Hashable, CaseIterable {
     case auditReply = "audit_reply"
     case snapshotRequest = "snapshot_request"
     case snapshotPart = "snapshot_part"
+    case sagaRequest = "saga_request"
+    case sagaReply = "saga_reply"
 }

@@ -9,6 +9,8 @@ public struct TransactionAudit: Sendable {
     public struct Input: Sendable {
         public var log: [TransactionLogEntry]
         public var participants: [ParticipantSnapshot]
+        /// The compensation log: every saga's records.
+        public var sagas: [SagaHistory]
         /// Participants named by the log whose snapshot is missing: checks that need every
         /// participant (the bank's total) are not judged without them.
         public var unreachable: Set<String>
@@ -21,11 +23,13 @@ public struct TransactionAudit: Sendable {
         public var pendingThresholdMilliseconds: Int64
 
         public init(
-            log: [TransactionLogEntry], participants: [ParticipantSnapshot], unreachable: Set<String> = [], taskFindings: [AuditViolation] = [],
+            log: [TransactionLogEntry], participants: [ParticipantSnapshot], sagas: [SagaHistory] = [], unreachable: Set<String> = [],
+            taskFindings: [AuditViolation] = [],
             nowUnixMilliseconds: Int64, inDoubtThresholdMilliseconds: Int64 = 30_000, pendingThresholdMilliseconds: Int64 = 30_000
         ) {
             self.log = log
             self.participants = participants
+            self.sagas = sagas
             self.unreachable = unreachable
             self.taskFindings = taskFindings
             self.nowUnixMilliseconds = nowUnixMilliseconds
@@ -44,6 +48,9 @@ public struct TransactionAudit: Sendable {
         public var participants: [String]
         public var keys: Int
         public var inDoubt: Int
+        public var sagas: Int = 0
+        public var sagasCompensated: Int = 0
+        public var sagasInProgress: Int = 0
         /// The bank workload's totals (nil when there are no bank accounts).
         public var bankTotal: Int64?
         public var bankSeeded: Int64?
@@ -54,8 +61,9 @@ public struct TransactionAudit: Sendable {
         audit.checkLog()
         audit.checkParticipants()
         audit.checkBank()
+        audit.checkSagas()
         let log = input.log
-        return Report(
+        var report = Report(
             violations: input.taskFindings + audit.violations,
             transactions: log.count,
             committed: log.filter { $0.committed == true }.count,
@@ -65,6 +73,10 @@ public struct TransactionAudit: Sendable {
             keys: input.participants.reduce(0) { $0 + $1.values.count },
             inDoubt: input.participants.reduce(0) { $0 + $1.prepared.count },
             bankTotal: audit.bankTotal, bankSeeded: audit.bankSeeded)
+        report.sagas = input.sagas.count
+        report.sagasCompensated = input.sagas.filter { $0.completed == false }.count
+        report.sagasInProgress = input.sagas.filter { $0.completed == nil }.count
+        return report
     }
 
     private struct Run {
@@ -222,6 +234,44 @@ public struct TransactionAudit: Sendable {
             bankSeeded = expected
             if total != expected {
                 add(.bankTotalChanged, key: TransactionAudit.bankAccountPrefix + "*", "the \(accounts) accounts sum to \(total) but \(expected) was seeded (a difference of \(total - expected))")
+            }
+        }
+
+        /// The compensation log against the decision log: every step and compensation it records as
+        /// done committed; a finished saga is complete or fully compensated; nothing waits too long.
+        mutating func checkSagas() {
+            let now = input.nowUnixMilliseconds
+            for saga in input.sagas.sorted(by: { $0.id < $1.id }) {
+                let id = saga.id
+                for (step, transaction) in saga.committedSteps.sorted(by: { $0.key < $1.key }) where log[transaction]?.committed != true {
+                    add(.sagaStepNotCommitted, transaction: transaction, "saga \(id) records step \(step + 1) committed, but the decision log has no COMMIT for it")
+                }
+                for (step, transaction) in saga.compensatedSteps.sorted(by: { $0.key < $1.key }) where log[transaction]?.committed != true {
+                    add(.compensationNotApplied, transaction: transaction, "saga \(id) marks the compensation of step \(step + 1) done, but the decision log has no COMMIT for it")
+                }
+                guard let begin = saga.begin else {
+                    add(.sagaOutcomeInconsistent, transaction: id, "saga \(id) has records but no beginning")
+                    continue
+                }
+                let committed = saga.committedSteps
+                let compensated = saga.compensatedSteps
+                switch saga.completed {
+                case true?:
+                    if committed.count != begin.steps.count {
+                        add(.sagaOutcomeInconsistent, transaction: id, "saga \(id) finished as completed with \(committed.count) of \(begin.steps.count) steps committed")
+                    }
+                case false?:
+                    let owed = committed.keys.filter { !begin.steps[$0].compensation.isEmpty && compensated[$0] == nil }.sorted()
+                    if !owed.isEmpty {
+                        add(.sagaOutcomeInconsistent, transaction: id,
+                            "saga \(id) finished as compensated but step(s) \(owed.map { "\($0 + 1)" }.joined(separator: ", ")) committed and were never compensated")
+                    }
+                case nil:
+                    if let failure = saga.failure, now - failure.unixMilliseconds > input.pendingThresholdMilliseconds {
+                        add(.compensationPendingTooLong, transaction: id,
+                            "saga \(id) failed at step \(failure.step + 1) \(now - failure.unixMilliseconds) ms ago and its compensations have not finished (threshold \(input.pendingThresholdMilliseconds) ms)")
+                    }
+                }
             }
         }
 

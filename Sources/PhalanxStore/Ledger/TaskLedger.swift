@@ -40,6 +40,12 @@ public protocol TaskLedger: Sendable {
     func transaction(_ id: String) async throws(LedgerError) -> TransactionLogEntry?
     /// Every transaction the log holds (the audit reads them all).
     func transactionLog() async throws(LedgerError) -> [TransactionLogEntry]
+    /// The records of sagas that have not finished, by saga, in order (recovery after a restart).
+    func unfinishedSagas() async throws(LedgerError) -> [SagaHistory]
+    /// One saga's records, nil if the compensation log does not have it.
+    func saga(_ id: String) async throws(LedgerError) -> SagaHistory?
+    /// Every saga the compensation log holds (the audit reads them all).
+    func sagaLog() async throws(LedgerError) -> [SagaHistory]
     /// The task ledger's own consistency: every finished task has exactly one readable terminal
     /// result (`isTerminalResult` reads one), and nothing unfinished sits in the dead-letter queue.
     func auditTasks(isTerminalResult: @escaping @Sendable ([UInt8]) -> Bool) async throws(LedgerError) -> TaskLedgerAudit
@@ -113,6 +119,8 @@ public enum LedgerChange: Sendable, Hashable {
     case workerIncarnation(name: String, incarnation: UInt64)
     /// A record of the transactions' decision log (BEGIN, COMMIT/ABORT, END).
     case transaction(TransactionLogChange)
+    /// A record appended to the compensation log of sagas.
+    case saga(SagaLogRecord)
 }
 
 extension LedgerChange {
@@ -126,6 +134,11 @@ extension LedgerChange {
         case .deadLetterRemoved(let key): key.client.utf8.count + key.taskID.utf8.count + 16
         case .aliased(let key, let original, _): key.client.utf8.count + key.taskID.utf8.count + original.utf8.count + 16
         case .workerIncarnation(let name, _): name.utf8.count + 16
+        case .saga(let record):
+            switch record.event {
+            case .begun(let begin): begin.steps.reduce(64) { $0 + ($1.forward.count + $1.compensation.count) * 48 }
+            default: record.saga.utf8.count + 96
+            }
         case .transaction(let change):
             switch change {
             case .begun(let begin): begin.participants.reduce(64) { $0 + $1.participant.utf8.count + $1.operations.count * 48 }

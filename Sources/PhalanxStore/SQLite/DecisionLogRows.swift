@@ -20,6 +20,31 @@ enum DecisionLogRows {
         }
     }
 
+    /// Appends a saga record; `saga_open` lists the sagas without a `finished` record.
+    static func append(_ record: SagaLogRecord, in db: Database) throws {
+        var finished = false
+        if case .finished = record.event { finished = true }
+        try db.cachedStatement(sql: "INSERT INTO saga_log (saga, record_json, finished, at_ms) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [record.saga, try JSONEncoder().encode(record), finished ? 1 : 0, record.unixMilliseconds])
+        if finished {
+            try db.cachedStatement(sql: "DELETE FROM saga_open WHERE saga = ?").execute(arguments: [record.saga])
+        } else if case .begun = record.event {
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO saga_open (saga) VALUES (?)").execute(arguments: [record.saga])
+        }
+    }
+
+    static func histories(_ rows: [Row]) throws -> [SagaHistory] {
+        let decoder = JSONDecoder()
+        var order: [String] = []
+        var records: [String: [SagaLogRecord]] = [:]
+        for row in rows {
+            let record = try decoder.decode(SagaLogRecord.self, from: row["record_json"] as Data)
+            if records[record.saga] == nil { order.append(record.saga) }
+            records[record.saga, default: []].append(record)
+        }
+        return order.map { SagaHistory(records: records[$0]!) }
+    }
+
     static func entry(from row: Row) throws -> TransactionLogEntry {
         var begin = try JSONDecoder().decode(TransactionBegin.self, from: row["begin_json"] as Data)
         begin.begunUnixMilliseconds = row["begun_ms"]  // the column is what queries and the index use
@@ -47,6 +72,24 @@ extension SQLiteTaskLedger {
     public func transactionLog() async throws(LedgerError) -> [TransactionLogEntry] {
         try await readLog("the decision log") { db in
             try Row.fetchAll(db, sql: "SELECT * FROM tx_log ORDER BY begun_ms").map(DecisionLogRows.entry(from:))
+        }
+    }
+
+    public func unfinishedSagas() async throws(LedgerError) -> [SagaHistory] {
+        try await readLog("unfinished sagas") { db in
+            try DecisionLogRows.histories(Row.fetchAll(db, sql: "SELECT record_json FROM saga_log WHERE saga IN (SELECT saga FROM saga_open) ORDER BY seq"))
+        }
+    }
+
+    public func saga(_ id: String) async throws(LedgerError) -> SagaHistory? {
+        try await readLog("saga \(id)") { db in
+            try DecisionLogRows.histories(Row.fetchAll(db, sql: "SELECT record_json FROM saga_log WHERE saga = ? ORDER BY seq", arguments: [id])).first
+        }
+    }
+
+    public func sagaLog() async throws(LedgerError) -> [SagaHistory] {
+        try await readLog("the compensation log") { db in
+            try DecisionLogRows.histories(Row.fetchAll(db, sql: "SELECT record_json FROM saga_log ORDER BY seq"))
         }
     }
 

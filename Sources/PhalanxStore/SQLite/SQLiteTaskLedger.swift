@@ -106,6 +106,19 @@ public final class SQLiteTaskLedger: TaskLedger {
                 CREATE INDEX tx_log_unended ON tx_log (begun_ms) WHERE ended_ms IS NULL;
                 """)
         }
+        migrator.registerMigration("v8: compensation log") { db in
+            try db.execute(sql: """
+                CREATE TABLE saga_log (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    saga TEXT NOT NULL,
+                    record_json BLOB NOT NULL,
+                    finished INTEGER NOT NULL DEFAULT 0,
+                    at_ms INTEGER NOT NULL
+                );
+                CREATE INDEX saga_log_saga ON saga_log (saga, seq);
+                CREATE TABLE saga_open (saga TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 
@@ -174,6 +187,8 @@ public final class SQLiteTaskLedger: TaskLedger {
                     .execute(arguments: [name, Int64(bitPattern: incarnation)])
             case .transaction(let change):
                 try DecisionLogRows.write(change, in: db)
+            case .saga(let record):
+                try DecisionLogRows.append(record, in: db)
             default:
                 break
             }

@@ -81,6 +81,8 @@ extension Phalanx_V1_Envelope {
         case .auditReply: .auditReply
         case .snapshotRequest: .snapshotRequest
         case .snapshotPart: .snapshotPart
+        case .sagaRequest: .sagaRequest
+        case .sagaReply: .sagaReply
         case nil: nil
         }
     }

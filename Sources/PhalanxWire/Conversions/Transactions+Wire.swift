@@ -153,3 +153,49 @@ public enum WireJSON {
         }
     }
 }
+
+extension SagaStep {
+    public var wire: Phalanx_V1_SagaStep {
+        var wire = Phalanx_V1_SagaStep()
+        wire.forward = forward.map(\.wire)
+        wire.compensation = compensation.map(\.wire)
+        return wire
+    }
+
+    public static func from(wire: [Phalanx_V1_SagaStep]) -> Result<[SagaStep], ErrorContext> {
+        var steps: [SagaStep] = []
+        for (index, step) in wire.enumerated() {
+            let forward: [ParticipantOperations]
+            let compensation: [ParticipantOperations]
+            switch (ParticipantOperations.from(wire: step.forward), ParticipantOperations.from(wire: step.compensation)) {
+            case (.success(let parsedForward), .success(let parsedCompensation)):
+                forward = parsedForward
+                compensation = parsedCompensation
+            case (.failure(var error), _), (_, .failure(var error)):
+                error.message = "step \(index + 1): \(error.message)"
+                return .failure(error)
+            }
+            steps.append(SagaStep(forward: forward, compensation: compensation))
+        }
+        return .success(steps)
+    }
+}
+
+extension SagaOutcome {
+    public func wire(requestID: UInt64) -> Phalanx_V1_SagaReply {
+        var reply = Phalanx_V1_SagaReply()
+        reply.requestID = requestID
+        reply.sagaID = id
+        reply.completed = completed
+        reply.failedStep = Int32(failedStep ?? -1)
+        if let reason { reply.reason = reason.wire }
+        reply.compensated = compensated.map { Int32($0) }
+        return reply
+    }
+
+    public init(wire: Phalanx_V1_SagaReply) {
+        self.init(
+            id: wire.sagaID, completed: wire.completed, failedStep: wire.failedStep >= 0 ? Int(wire.failedStep) : nil,
+            reason: wire.hasReason ? ErrorContext(wire: wire.reason) : nil, compensated: wire.compensated.map { Int($0) })
+    }
+}

@@ -1722,6 +1722,74 @@ public nonisolated struct Phalanx_V1_TxInquiry: Sendable {
   public init() {}
 }
 
+/// A saga step: a transaction that commits on its own, and the one that undoes it.
+public nonisolated struct Phalanx_V1_SagaStep: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var forward: [Phalanx_V1_ParticipantOperations] = []
+
+  /// empty: nothing to undo
+  public var compensation: [Phalanx_V1_ParticipantOperations] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Client → coordinator: run a saga (steps in order; on a step's final failure the committed
+/// steps are compensated, last first). A repeat of an id in progress waits for the same outcome.
+public nonisolated struct Phalanx_V1_SagaRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: UInt64 = 0
+
+  public var sagaID: String = String()
+
+  public var steps: [Phalanx_V1_SagaStep] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Coordinator → client: the saga's outcome.
+public nonisolated struct Phalanx_V1_SagaReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: UInt64 = 0
+
+  public var sagaID: String = String()
+
+  public var completed: Bool = false
+
+  /// 0-based; -1 when completed
+  public var failedStep: Int32 = 0
+
+  public var reason: Phalanx_V1_ErrorContext {
+    get {_reason ?? Phalanx_V1_ErrorContext()}
+    set {_reason = newValue}
+  }
+  /// Returns true if `reason` has been explicitly set.
+  public var hasReason: Bool {self._reason != nil}
+  /// Clears the value of `reason`. Subsequent reads from it will return its default value.
+  public mutating func clearReason() {self._reason = nil}
+
+  /// steps compensated, last first
+  public var compensated: [Int32] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _reason: Phalanx_V1_ErrorContext? = nil
+}
+
 /// Client or admin → coordinator: a transaction's history from the decision log.
 public nonisolated struct Phalanx_V1_TxShowRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -1757,6 +1825,9 @@ public nonisolated struct Phalanx_V1_TxShowReply: Sendable {
   public var hasError: Bool {self._error != nil}
   /// Clears the value of `error`. Subsequent reads from it will return its default value.
   public mutating func clearError() {self._error = nil}
+
+  /// or, for a saga id, its SagaHistory as JSON
+  public var sagaJson: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2180,6 +2251,22 @@ public nonisolated struct Phalanx_V1_Envelope: Sendable {
     set {body = .snapshotPart(newValue)}
   }
 
+  public var sagaRequest: Phalanx_V1_SagaRequest {
+    get {
+      if case .sagaRequest(let v)? = body {return v}
+      return Phalanx_V1_SagaRequest()
+    }
+    set {body = .sagaRequest(newValue)}
+  }
+
+  public var sagaReply: Phalanx_V1_SagaReply {
+    get {
+      if case .sagaReply(let v)? = body {return v}
+      return Phalanx_V1_SagaReply()
+    }
+    set {body = .sagaReply(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -2224,6 +2311,8 @@ public nonisolated struct Phalanx_V1_Envelope: Sendable {
     case auditReply(Phalanx_V1_AuditReply)
     case snapshotRequest(Phalanx_V1_SnapshotRequest)
     case snapshotPart(Phalanx_V1_SnapshotPart)
+    case sagaRequest(Phalanx_V1_SagaRequest)
+    case sagaReply(Phalanx_V1_SagaReply)
 
   }
 
@@ -4722,6 +4811,140 @@ nonisolated extension Phalanx_V1_TxInquiry: SwiftProtobuf.Message, SwiftProtobuf
   }
 }
 
+nonisolated extension Phalanx_V1_SagaStep: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SagaStep"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}forward\0\u{1}compensation\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.forward) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.compensation) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.forward.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.forward, fieldNumber: 1)
+    }
+    if !self.compensation.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.compensation, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_SagaStep, rhs: Phalanx_V1_SagaStep) -> Bool {
+    if lhs.forward != rhs.forward {return false}
+    if lhs.compensation != rhs.compensation {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_SagaRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SagaRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}saga_id\0\u{1}steps\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.sagaID) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.steps) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.requestID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
+    }
+    if !self.sagaID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sagaID, fieldNumber: 2)
+    }
+    if !self.steps.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.steps, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_SagaRequest, rhs: Phalanx_V1_SagaRequest) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.sagaID != rhs.sagaID {return false}
+    if lhs.steps != rhs.steps {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_V1_SagaReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SagaReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}saga_id\0\u{1}completed\0\u{3}failed_step\0\u{1}reason\0\u{1}compensated\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.sagaID) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.completed) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.failedStep) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._reason) }()
+      case 6: try { try decoder.decodeRepeatedInt32Field(value: &self.compensated) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.requestID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
+    }
+    if !self.sagaID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sagaID, fieldNumber: 2)
+    }
+    if self.completed != false {
+      try visitor.visitSingularBoolField(value: self.completed, fieldNumber: 3)
+    }
+    if self.failedStep != 0 {
+      try visitor.visitSingularInt32Field(value: self.failedStep, fieldNumber: 4)
+    }
+    try { if let v = self._reason {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if !self.compensated.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.compensated, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_V1_SagaReply, rhs: Phalanx_V1_SagaReply) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.sagaID != rhs.sagaID {return false}
+    if lhs.completed != rhs.completed {return false}
+    if lhs.failedStep != rhs.failedStep {return false}
+    if lhs._reason != rhs._reason {return false}
+    if lhs.compensated != rhs.compensated {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Phalanx_V1_TxShowRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TxShowRequest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}tx_id\0")
@@ -4759,7 +4982,7 @@ nonisolated extension Phalanx_V1_TxShowRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Phalanx_V1_TxShowReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TxShowReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}found\0\u{3}entry_json\0\u{1}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}found\0\u{3}entry_json\0\u{1}error\0\u{3}saga_json\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4771,6 +4994,7 @@ nonisolated extension Phalanx_V1_TxShowReply: SwiftProtobuf.Message, SwiftProtob
       case 2: try { try decoder.decodeSingularBoolField(value: &self.found) }()
       case 3: try { try decoder.decodeSingularBytesField(value: &self.entryJson) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._error) }()
+      case 5: try { try decoder.decodeSingularBytesField(value: &self.sagaJson) }()
       default: break
       }
     }
@@ -4793,6 +5017,9 @@ nonisolated extension Phalanx_V1_TxShowReply: SwiftProtobuf.Message, SwiftProtob
     try { if let v = self._error {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
+    if !self.sagaJson.isEmpty {
+      try visitor.visitSingularBytesField(value: self.sagaJson, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4801,6 +5028,7 @@ nonisolated extension Phalanx_V1_TxShowReply: SwiftProtobuf.Message, SwiftProtob
     if lhs.found != rhs.found {return false}
     if lhs.entryJson != rhs.entryJson {return false}
     if lhs._error != rhs._error {return false}
+    if lhs.sagaJson != rhs.sagaJson {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4972,7 +5200,7 @@ nonisolated extension Phalanx_V1_SnapshotPart: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Phalanx_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}error\0\u{1}submit\0\u{3}submit_ack\0\u{1}results\0\u{1}register\0\u{1}registered\0\u{1}dispatch\0\u{1}heartbeat\0\u{3}status_request\0\u{3}status_reply\0\u{1}draining\0\u{1}drain\0\u{3}hand_back\0\u{3}breaker_command\0\u{3}breaker_reply\0\u{3}drain_request\0\u{3}drain_reply\0\u{3}result_request\0\u{3}result_reply\0\u{3}cancel_request\0\u{3}cancel_reply\0\u{3}cancel_attempts\0\u{3}dead_letter_request\0\u{3}dead_letter_reply\0\u{3}spawn_children\0\u{3}spawn_reply\0\u{3}child_results\0\u{3}tx_request\0\u{3}tx_reply\0\u{3}tx_prepare\0\u{3}tx_vote\0\u{3}tx_decision\0\u{3}tx_ack\0\u{3}tx_inquiry\0\u{3}tx_show_request\0\u{3}tx_show_reply\0\u{3}audit_request\0\u{3}audit_reply\0\u{3}snapshot_request\0\u{3}snapshot_part\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}error\0\u{1}submit\0\u{3}submit_ack\0\u{1}results\0\u{1}register\0\u{1}registered\0\u{1}dispatch\0\u{1}heartbeat\0\u{3}status_request\0\u{3}status_reply\0\u{1}draining\0\u{1}drain\0\u{3}hand_back\0\u{3}breaker_command\0\u{3}breaker_reply\0\u{3}drain_request\0\u{3}drain_reply\0\u{3}result_request\0\u{3}result_reply\0\u{3}cancel_request\0\u{3}cancel_reply\0\u{3}cancel_attempts\0\u{3}dead_letter_request\0\u{3}dead_letter_reply\0\u{3}spawn_children\0\u{3}spawn_reply\0\u{3}child_results\0\u{3}tx_request\0\u{3}tx_reply\0\u{3}tx_prepare\0\u{3}tx_vote\0\u{3}tx_decision\0\u{3}tx_ack\0\u{3}tx_inquiry\0\u{3}tx_show_request\0\u{3}tx_show_reply\0\u{3}audit_request\0\u{3}audit_reply\0\u{3}snapshot_request\0\u{3}snapshot_part\0\u{3}saga_request\0\u{3}saga_reply\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5513,6 +5741,32 @@ nonisolated extension Phalanx_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf.
           self.body = .snapshotPart(v)
         }
       }()
+      case 42: try {
+        var v: Phalanx_V1_SagaRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .sagaRequest(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .sagaRequest(v)
+        }
+      }()
+      case 43: try {
+        var v: Phalanx_V1_SagaReply?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .sagaReply(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .sagaReply(v)
+        }
+      }()
       default: break
       }
     }
@@ -5687,6 +5941,14 @@ nonisolated extension Phalanx_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf.
     case .snapshotPart?: try {
       guard case .snapshotPart(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
+    }()
+    case .sagaRequest?: try {
+      guard case .sagaRequest(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
+    }()
+    case .sagaReply?: try {
+      guard case .sagaReply(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 43)
     }()
     case nil: break
     }

@@ -91,6 +91,9 @@ enum AuditText {
         lines.append("audit of \(report.participants.count) participants (\(report.participants.joined(separator: ", ")))")
         lines.append("  transactions: \(report.transactions) in the decision log, \(report.committed) committed, \(report.aborted) aborted, \(report.inProgress) in progress; \(report.inDoubt) prepared on participants")
         lines.append("  keys: \(report.keys)")
+        if report.sagas > 0 {
+            lines.append("  sagas: \(report.sagas), \(report.sagasCompensated) compensated, \(report.sagasInProgress) in progress")
+        }
         if let total = report.bankTotal {
             lines.append("  bank: accounts sum to \(total), seeded \(report.bankSeeded.map { "\($0)" } ?? "(unknown)")")
         }

@@ -157,7 +157,7 @@ struct TransactionTransferCommand: AsyncParsableCommand {
 struct TransactionShowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
-        abstract: "Show a transaction's history from the coordinator's decision log: BEGIN, the decision, END.",
+        abstract: "Show a transaction's history (BEGIN, the decision, END) or a saga's (its steps, failure and compensations).",
         discussion: "Exit codes: 0 found; 1 unknown transaction or an error; 2 usage or configuration error.")
 
     @OptionGroup var common: CommonOptions
@@ -168,11 +168,17 @@ struct TransactionShowCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try common.load()
         let connection = try await client.connect(config)
-        let entry = try await reportingErrors { try await connection.transaction(id) }
+        let history = try await reportingErrors { try await connection.history(id) }
         await connection.close()
-        guard let entry else {
-            printError("the coordinator's decision log has no transaction '\(id.terminalSafe)'")
+        let entry: TransactionLogEntry
+        switch history {
+        case nil:
+            printError("the coordinator's decision log and compensation log have no transaction or saga '\(id.terminalSafe)'")
             throw ExitCode(1)
+        case .saga(let saga)?:
+            return try SagaText.print(saga, json: client.json)
+        case .transaction(let found)?:
+            entry = found
         }
         if client.json {
             let encoder = JSONEncoder()

@@ -1,0 +1,101 @@
+import Foundation
+import PhalanxCore
+import PhalanxResilience
+import PhalanxStore
+import PhalanxWire
+
+extension ConnectionID {
+    /// The sagas' own "connection": transactions a saga runs answer here instead of to a peer.
+    static var sagaEngine: ConnectionID { ConnectionID(0) }
+}
+
+/// Sagas in the shell: each step and compensation runs as a transaction through the
+/// ``TransactionMachine``; the compensation log goes through the group commit like everything else.
+extension Coordinator {
+    func sagaRequest(_ request: Phalanx_V1_SagaRequest, from id: ConnectionID) {
+        switch SagaStep.from(wire: request.steps) {
+        case .success(let steps):
+            perform(sagas.start(
+                request.sagaID, requestID: request.requestID, from: id, clientName: links[id]?.peer.identity.name ?? "", steps: steps,
+                nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
+        case .failure(var error):
+            error.originNode = local.name
+            sendNow(Phalanx_V1_Envelope(.sagaReply(SagaOutcome(id: request.sagaID, completed: false, reason: error).wire(requestID: request.requestID))), to: id)
+        }
+    }
+
+    func perform(_ actions: [SagaMachine.Action]) {
+        var touched = Set<ConnectionID>()
+        for action in actions {
+            switch action {
+            case .persist(let record):
+                writer.enqueue([.saga(record)])
+            case .runTransaction, .reply:
+                let barrier = writer.lastQueued
+                if barrier > durableUpTo || deferredHead < deferred.count {
+                    deferred.append((barrier, .saga(action)))
+                } else {
+                    performVisible(action, touched: &touched)
+                }
+            }
+        }
+        for id in touched { links[id]?.flush() }
+        scheduleSagaWakeUp()
+    }
+
+    /// Runs a step or compensation, or answers a client (what precedes it is durable).
+    func performVisible(_ action: SagaMachine.Action, touched: inout Set<ConnectionID>) {
+        switch action {
+        case .runTransaction(let transaction, let participants):
+            let connected = workerConnections
+            perform(transactions.begin(
+                transaction, requestID: 0, from: .sagaEngine, clientName: "saga", participants: participants, isConnected: { connected[$0] != nil },
+                now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
+        case .reply(let client, let requestID, let outcome):
+            write(Phalanx_V1_Envelope(.sagaReply(outcome.wire(requestID: requestID))), to: client, touched: &touched)
+        case .persist:
+            perform([action])
+        }
+    }
+
+    /// A saga's transaction ended (its decision is durable).
+    func sagaTransactionEnded(_ outcome: TransactionOutcome) {
+        perform(sagas.transactionEnded(outcome, now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
+    }
+
+    /// After a restart (and after the transactions were recovered): unfinished sagas resume.
+    func recoverSagas() async throws(LedgerError) {
+        let unfinished = try await ledger.unfinishedSagas()
+        guard !unfinished.isEmpty else { return }
+        var decisions: [String: Bool] = [:]
+        for history in unfinished {
+            for record in history.records {
+                switch record.event {
+                case .stepStarted(_, _, let transaction), .compensationStarted(_, _, let transaction):
+                    if let entry = try await ledger.transaction(transaction), let committed = entry.committed { decisions[transaction] = committed }
+                default: break
+                }
+            }
+        }
+        logger.notice("sagas resume after the restart", metadata: ["count": "\(unfinished.count)"])
+        perform(sagas.recovered(unfinished, decisions: decisions, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
+    }
+
+    private func scheduleSagaWakeUp() {
+        guard let next = sagas.nextWakeUp, !stopping else { return }
+        if let current = sagaWakeUp, current.at <= next { return }
+        sagaWakeUp?.task.cancel()
+        let clock = clock
+        let delay = max(.zero, next - now)
+        sagaWakeUp = (next, Task {
+            guard (try? await clock.sleep(for: delay)) != nil else { return }
+            self.sagaTimersDue()
+        })
+    }
+
+    private func sagaTimersDue() {
+        sagaWakeUp = nil
+        guard !stopping else { return }
+        perform(sagas.wakeUp(now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
+    }
+}

@@ -1,0 +1,278 @@
+import PhalanxResilience
+
+/// Sagas on the coordinator, without disk or sockets: multi-step work whose steps commit
+/// independently (each step is a two-phase-commit transaction), with a compensation log.
+///
+/// A step's commit is logged (`stepCommitted`) before the next step starts, so its compensation is
+/// owed from then on. A step that fails for good (a business refusal, or system failures past
+/// `forwardAttempts`) stops the saga: the committed steps are compensated in reverse order, each
+/// compensation retried with backoff until it commits and is logged `compensated`. Every attempt
+/// is its own transaction (`saga:ID#sSTEP.ATTEMPT`, `saga:ID#cSTEP.ATTEMPT`), so after a crash the
+/// decision log says which attempts committed and nothing is applied twice.
+///
+/// `runTransaction` and `reply` wait until the records before them are durable.
+public struct SagaMachine: Sendable {
+    public struct Settings: Sendable, Hashable {
+        /// Attempts of a forward step that fails for system reasons before the saga compensates.
+        public var forwardAttempts: Int
+        public var initialBackoff: Duration
+        public var maximumBackoff: Duration
+        /// Sagas in progress at most.
+        public var maximumActive: Int
+
+        public init(forwardAttempts: Int = 5, initialBackoff: Duration = .milliseconds(100), maximumBackoff: Duration = .seconds(5), maximumActive: Int = 10_000) {
+            self.forwardAttempts = forwardAttempts
+            self.initialBackoff = initialBackoff
+            self.maximumBackoff = maximumBackoff
+            self.maximumActive = maximumActive
+        }
+    }
+
+    public enum Action: Sendable, Hashable {
+        case persist(SagaLogRecord)
+        case runTransaction(id: String, participants: [ParticipantOperations])
+        case reply(ConnectionID, requestID: UInt64, SagaOutcome)
+    }
+
+    /// Steps in one saga at most.
+    public static let maximumSteps = 100
+    /// Prefix of the transactions sagas run.
+    public static let transactionPrefix = "saga:"
+
+    private struct Active: Sendable {
+        var begin: SagaBegin
+        var compensating = false
+        var step = 0
+        var attempt = 0
+        var running = false
+        var retryAt: Duration?
+        var committed: Set<Int> = []
+        var compensated: [Int] = []
+        var failedStep: Int?
+        var reason: ErrorContext?
+        var waiters: [(ConnectionID, UInt64)] = []
+    }
+
+    public let settings: Settings
+    public let node: String
+    private var active: [String: Active] = [:]
+    private var ended: [String: SagaOutcome] = [:]
+
+    public init(node: String, settings: Settings = Settings()) {
+        self.node = node
+        self.settings = settings
+    }
+
+    public var activeCount: Int { active.count }
+
+    public var nextWakeUp: Duration? { active.values.compactMap(\.retryAt).min() }
+
+    /// The transaction of an attempt; ``parse(_:)`` reads it back.
+    public static func transactionID(saga: String, compensation: Bool, step: Int, attempt: Int) -> String {
+        "\(transactionPrefix)\(saga)#\(compensation ? "c" : "s")\(step).\(attempt)"
+    }
+
+    public static func parse(_ transaction: String) -> (saga: String, compensation: Bool, step: Int, attempt: Int)? {
+        guard transaction.hasPrefix(transactionPrefix), let hash = transaction.lastIndex(of: "#") else { return nil }
+        let saga = String(transaction[transaction.index(transaction.startIndex, offsetBy: transactionPrefix.count)..<hash])
+        var rest = transaction[transaction.index(after: hash)...]
+        guard let kind = rest.first, kind == "s" || kind == "c" else { return nil }
+        rest = rest.dropFirst()
+        let numbers = rest.split(separator: ".")
+        guard numbers.count == 2, let step = Int(numbers[0]), let attempt = Int(numbers[1]) else { return nil }
+        return (saga, kind == "c", step, attempt)
+    }
+
+    // MARK: - Events
+
+    public mutating func start(
+        _ id: String, requestID: UInt64, from client: ConnectionID, clientName: String, steps: [SagaStep], nowUnixMilliseconds: Int64
+    ) -> [Action] {
+        if active[id] != nil {
+            active[id]?.waiters.append((client, requestID))
+            return []
+        }
+        if let outcome = ended[id] { return [.reply(client, requestID: requestID, outcome)] }
+        func refused(_ code: ErrorCode, _ message: String) -> [Action] {
+            [.reply(client, requestID: requestID, SagaOutcome(id: id, completed: false, reason: ErrorContext(code: code, message: message, originNode: node)))]
+        }
+        if id.isEmpty || id.utf8.count > TransactionLimits.maximumIDBytes - 16 || id.contains("#") {
+            return refused(.invalidArgument, "a saga id must be 1 to \(TransactionLimits.maximumIDBytes - 16) bytes without '#'")
+        }
+        guard (1...Self.maximumSteps).contains(steps.count) else { return refused(.invalidArgument, "a saga has 1 to \(Self.maximumSteps) steps, got \(steps.count)") }
+        for (index, step) in steps.enumerated() {
+            if let problem = TransactionLimits.problem(id: "step", step.forward) { return refused(.invalidArgument, "step \(index + 1): \(problem)") }
+            if !step.compensation.isEmpty, let problem = TransactionLimits.problem(id: "step", step.compensation) {
+                return refused(.invalidArgument, "the compensation of step \(index + 1): \(problem)")
+            }
+        }
+        guard active.count < settings.maximumActive else { return refused(.overloaded, "\(active.count) sagas are in progress, the most this coordinator holds; try again shortly") }
+        let begin = SagaBegin(id: id, client: clientName, steps: steps, begunUnixMilliseconds: nowUnixMilliseconds)
+        active[id] = Active(begin: begin, waiters: [(client, requestID)])
+        return [record(id, .begun(begin), nowUnixMilliseconds)] + run(id, nowUnixMilliseconds: nowUnixMilliseconds)
+    }
+
+    /// A transaction of a saga ended (its decision is durable).
+    public mutating func transactionEnded(_ outcome: TransactionOutcome, now: Duration, nowUnixMilliseconds: Int64) -> [Action] {
+        guard let attempt = Self.parse(outcome.id), var saga = active[attempt.saga], saga.running,
+            saga.compensating == attempt.compensation, saga.step == attempt.step, saga.attempt == attempt.attempt
+        else { return [] }
+        saga.running = false
+        let id = attempt.saga
+        if !saga.compensating {
+            if outcome.committed {
+                saga.committed.insert(saga.step)
+                saga.step += 1
+                saga.attempt = 0
+                active[id] = saga
+                return [record(id, .stepCommitted(step: attempt.step, transaction: outcome.id), nowUnixMilliseconds)] + run(id, nowUnixMilliseconds: nowUnixMilliseconds)
+            }
+            let reason = outcome.reason ?? ErrorContext(code: .internal, message: "step \(attempt.step + 1) aborted without a reason", originNode: node)
+            if reason.retryable, saga.attempt + 1 < settings.forwardAttempts {
+                saga.attempt += 1
+                saga.retryAt = now + backoff(saga.attempt)
+                active[id] = saga
+                return []
+            }
+            saga.failedStep = saga.step
+            saga.reason = reason
+            saga.compensating = true
+            saga.attempt = 0
+            saga.step = previousToCompensate(saga, below: saga.step) ?? -1
+            active[id] = saga
+            return [record(id, .failed(step: attempt.step, reason: reason), nowUnixMilliseconds)] + run(id, nowUnixMilliseconds: nowUnixMilliseconds)
+        }
+        if outcome.committed {
+            saga.compensated.append(saga.step)
+            saga.step = previousToCompensate(saga, below: saga.step) ?? -1
+            saga.attempt = 0
+            active[id] = saga
+            return [record(id, .compensated(step: attempt.step, transaction: outcome.id), nowUnixMilliseconds)] + run(id, nowUnixMilliseconds: nowUnixMilliseconds)
+        }
+        // A compensation is retried until it commits.
+        saga.attempt += 1
+        saga.retryAt = now + backoff(saga.attempt)
+        active[id] = saga
+        return []
+    }
+
+    /// Retries that are due start.
+    public mutating func wakeUp(now: Duration, nowUnixMilliseconds: Int64) -> [Action] {
+        var actions: [Action] = []
+        for (id, saga) in active.sorted(by: { $0.key < $1.key }) {
+            guard let at = saga.retryAt, at <= now else { continue }
+            active[id]?.retryAt = nil
+            actions += run(id, nowUnixMilliseconds: nowUnixMilliseconds)
+        }
+        return actions
+    }
+
+    /// After a restart: unfinished sagas resume where their log stops. `decisions` holds the
+    /// decision log's outcome of each transaction (true: committed); an attempt without one aborted.
+    public mutating func recovered(_ histories: [SagaHistory], decisions: [String: Bool], nowUnixMilliseconds: Int64) -> [Action] {
+        var actions: [Action] = []
+        for history in histories where history.completed == nil {
+            guard let begin = history.begin else { continue }
+            var saga = Active(begin: begin)
+            saga.committed = Set(history.committedSteps.keys)
+            saga.compensated = history.records.compactMap { if case .compensated(let step, _) = $0.event { step } else { nil } }
+            var last: (compensation: Bool, step: Int, attempt: Int, transaction: String)?
+            for record in history.records {
+                switch record.event {
+                case .stepStarted(let step, let attempt, let transaction): last = (false, step, attempt, transaction)
+                case .compensationStarted(let step, let attempt, let transaction): last = (true, step, attempt, transaction)
+                default: break
+                }
+            }
+            let id = begin.id
+            if let failure = history.failure {
+                saga.compensating = true
+                saga.failedStep = failure.step
+                saga.reason = failure.reason
+            }
+            if let last, last.compensation == saga.compensating, !(last.compensation ? saga.compensated.contains(last.step) : saga.committed.contains(last.step)) {
+                // The attempt that was running when the coordinator stopped.
+                if decisions[last.transaction] == true {
+                    if last.compensation {
+                        saga.compensated.append(last.step)
+                        actions.append(record(id, .compensated(step: last.step, transaction: last.transaction), nowUnixMilliseconds))
+                    } else {
+                        saga.committed.insert(last.step)
+                        actions.append(record(id, .stepCommitted(step: last.step, transaction: last.transaction), nowUnixMilliseconds))
+                    }
+                } else {
+                    saga.step = last.step
+                    saga.attempt = last.attempt + 1
+                    active[id] = saga
+                    actions += run(id, nowUnixMilliseconds: nowUnixMilliseconds)
+                    continue
+                }
+            }
+            if saga.compensating {
+                saga.step = previousToCompensate(saga, below: saga.failedStep ?? begin.steps.count) ?? -1
+            } else {
+                saga.step = (saga.committed.max() ?? -1) + 1
+            }
+            saga.attempt = 0
+            active[id] = saga
+            actions += run(id, nowUnixMilliseconds: nowUnixMilliseconds)
+        }
+        return actions
+    }
+
+    /// A client connection ended: its sagas go on (the log has their outcome for `tx show`).
+    public mutating func clientLost(_ client: ConnectionID) {
+        for (id, saga) in active where saga.waiters.contains(where: { $0.0 == client }) {
+            active[id]?.waiters.removeAll { $0.0 == client }
+        }
+    }
+
+    // MARK: - Running
+
+    /// Starts the saga's current attempt, or finishes it.
+    private mutating func run(_ id: String, nowUnixMilliseconds: Int64) -> [Action] {
+        guard var saga = active[id] else { return [] }
+        if !saga.compensating, saga.step >= saga.begin.steps.count {
+            return finish(id, completed: true, nowUnixMilliseconds: nowUnixMilliseconds)
+        }
+        if saga.compensating, saga.step < 0 {
+            return finish(id, completed: false, nowUnixMilliseconds: nowUnixMilliseconds)
+        }
+        let transaction = Self.transactionID(saga: id, compensation: saga.compensating, step: saga.step, attempt: saga.attempt)
+        let step = saga.begin.steps[saga.step]
+        saga.running = true
+        saga.retryAt = nil
+        active[id] = saga
+        let started: SagaEvent =
+            saga.compensating
+            ? .compensationStarted(step: saga.step, attempt: saga.attempt, transaction: transaction)
+            : .stepStarted(step: saga.step, attempt: saga.attempt, transaction: transaction)
+        return [record(id, started, nowUnixMilliseconds), .runTransaction(id: transaction, participants: saga.compensating ? step.compensation : step.forward)]
+    }
+
+    private mutating func finish(_ id: String, completed: Bool, nowUnixMilliseconds: Int64) -> [Action] {
+        guard let saga = active.removeValue(forKey: id) else { return [] }
+        let outcome = SagaOutcome(id: id, completed: completed, failedStep: saga.failedStep, reason: saga.reason, compensated: saga.compensated)
+        if ended.count >= 100_000 { ended.removeAll(keepingCapacity: true) }
+        ended[id] = outcome
+        return [record(id, .finished(completed: completed), nowUnixMilliseconds)] + saga.waiters.map { .reply($0.0, requestID: $0.1, outcome) }
+    }
+
+    /// The last committed step below `step` that has a compensation and is not compensated yet.
+    private func previousToCompensate(_ saga: Active, below step: Int) -> Int? {
+        var candidate = step - 1
+        while candidate >= 0 {
+            if saga.committed.contains(candidate), !saga.begin.steps[candidate].compensation.isEmpty, !saga.compensated.contains(candidate) { return candidate }
+            candidate -= 1
+        }
+        return nil
+    }
+
+    private func backoff(_ attempt: Int) -> Duration {
+        min(settings.maximumBackoff, settings.initialBackoff * (1 << min(attempt - 1, 16)))
+    }
+
+    private func record(_ id: String, _ event: SagaEvent, _ at: Int64) -> Action {
+        .persist(SagaLogRecord(saga: id, event: event, unixMilliseconds: at))
+    }
+}

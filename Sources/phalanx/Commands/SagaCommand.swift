@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import PhalanxClient
+import PhalanxCore
+import PhalanxResilience
+
+struct SagaCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "saga",
+        abstract: "Run a saga: steps that commit one by one on their workers, compensated last first if a later step fails for good.",
+        discussion: """
+            Each step is one argument: its operations, then '|' and the operations that undo it (none: nothing to undo).
+            Operations: \(OperationSyntax.help); several in one step are separated by spaces.
+            Example: phalanx saga 'w1:alice-=10 | w1:alice+=10' 'w2:bob+=10 | w2:bob-=10' 'w3:audit=1'
+            A step refused for business reasons (e.g. a bound) fails at once; one failing for system reasons is tried 5 times.
+            Compensations are retried until they commit, also across coordinator restarts. `phalanx tx show ID` shows the history.
+            Exit codes: 0 completed; 1 compensated (the failed step and its reason are printed) or an error; 2 usage or configuration error.
+            """)
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var client: ClientOptions
+
+    @Argument(help: ArgumentHelp("Steps: 'OPERATIONS | UNDO OPERATIONS'.", valueName: "step"))
+    var steps: [String] = []
+
+    @Option(help: "The saga id (default: a new UUID).") var id: String?
+
+    @Option(help: "Every put and add of an integer may not bring the value below this.") var notBelow: Int64?
+
+    static func parse(_ step: String, notBelow: Int64?) throws(ValidationError) -> SagaStep {
+        let sides = step.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false).map { $0.split(separator: " ").map(String.init) }
+        let forward = try sides[0].map { (text) throws(ValidationError) in try OperationSyntax.parse(text, notBelow: notBelow) }
+        guard !forward.isEmpty else { throw ValidationError("step '\(step)' has no operations before '|'") }
+        let undo = sides.count > 1 ? try sides[1].map { (text) throws(ValidationError) in try OperationSyntax.parse(text, notBelow: notBelow) } : []
+        return SagaStep(forward: OperationSyntax.group(forward), compensation: OperationSyntax.group(undo))
+    }
+
+    func validate() throws {
+        guard !steps.isEmpty else { throw ValidationError("name at least one step: 'OPERATIONS | UNDO OPERATIONS'") }
+        for step in steps { _ = try Self.parse(step, notBelow: notBelow) }
+    }
+
+    func run() async throws {
+        let config = try common.load()
+        let parsed = try steps.map { try Self.parse($0, notBelow: notBelow) }
+        let connection = try await client.connect(config)
+        let outcome = try await reportingErrors { try await connection.runSaga(parsed, id: id ?? UUID().uuidString.lowercased()) }
+        await connection.close()
+        if client.json {
+            struct Report: Encodable { let id: String; let completed: Bool; let failedStep: Int?; let code: String?; let reason: String?; let compensated: [Int] }
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.sortedKeys]
+            let report = Report(
+                id: outcome.id, completed: outcome.completed, failedStep: outcome.failedStep.map { $0 + 1 }, code: outcome.reason?.code.rawValue,
+                reason: outcome.reason?.message, compensated: outcome.compensated.map { $0 + 1 })
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else if outcome.completed {
+            print("saga \(outcome.id) completed: \(steps.count) step(s) committed")
+        } else if let step = outcome.failedStep {
+            let reason = outcome.reason.map { "\($0.code.rawValue) from \($0.originNode ?? "?"): \($0.message.terminalSafe)" } ?? "no reason"
+            let undone = outcome.compensated.isEmpty ? "nothing to compensate" : "compensated step(s) \(outcome.compensated.map { "\($0 + 1)" }.joined(separator: ", "))"
+            print("saga \(outcome.id) failed at step \(step + 1) (\(reason)); \(undone)")
+        } else {
+            print("saga \(outcome.id) refused: \(outcome.reason.map { "\($0.code.rawValue): \($0.message.terminalSafe)" } ?? "no reason")")
+        }
+        if !outcome.completed { throw ExitCode(1) }
+    }
+}
+
+/// A saga's history as text or JSON (`phalanx tx show`).
+enum SagaText {
+    static func print(_ saga: SagaHistory, json: Bool) throws {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            Swift.print(String(decoding: try encoder.encode(saga), as: UTF8.self))
+            return
+        }
+        func time(_ ms: Int64) -> String { Date(timeIntervalSince1970: Double(ms) / 1000).formatted(.iso8601) }
+        let state = saga.completed.map { $0 ? "completed" : "compensated" } ?? "in progress"
+        Swift.print("saga \(saga.id.terminalSafe) (\(state))\(saga.begin.map { " from client \($0.client.terminalSafe), \($0.steps.count) step(s)" } ?? "")")
+        for record in saga.records {
+            let line: String
+            switch record.event {
+            case .begun(let begin):
+                line = "BEGIN " + begin.steps.enumerated().map { index, step in
+                    "\(index + 1): \(step.forward.flatMap { participant in participant.operations.map { "\(participant.participant):\($0)" } }.joined(separator: ", "))"
+                }.joined(separator: "; ")
+            case .stepStarted(let step, let attempt, let transaction): line = "step \(step + 1) attempt \(attempt + 1) runs as \(transaction)"
+            case .stepCommitted(let step, _): line = "step \(step + 1) committed (its compensation is owed)"
+            case .failed(let step, let reason): line = "step \(step + 1) FAILED: \(reason.code.rawValue) from \(reason.originNode ?? "?"): \(reason.message)"
+            case .compensationStarted(let step, let attempt, let transaction): line = "compensation of step \(step + 1) attempt \(attempt + 1) runs as \(transaction)"
+            case .compensated(let step, _): line = "step \(step + 1) compensated"
+            case .finished(let completed): line = completed ? "END: completed" : "END: compensated"
+            }
+            Swift.print("  \(time(record.unixMilliseconds)) \(line.terminalSafe)")
+        }
+    }
+}
