@@ -32,7 +32,7 @@ import Testing
                plant: sql("w1", "UPDATE value SET value_json = '\(BankScenario.json(StoredValue(.integer(95), lowerBound: 0)))' WHERE key = 'bank:acct:2'")),
         Damage(name: "a locked value changed", expected: .preparedStale, transaction: "t-undecided", node: "w1", key: "bank:acct:0",
                plant: sql("w1", "UPDATE value SET value_json = '\(BankScenario.json(StoredValue(.integer(95), lowerBound: 0)))' WHERE key = 'bank:acct:0'")),
-        Damage(name: "a value deleted", expected: .valueDiffersFromHistory, transaction: "t-w3", node: "w3", key: "x", plant: sql("w3", "DELETE FROM value WHERE key = 'x'")),
+        Damage(name: "a value deleted", expected: .valueDiffersFromHistory, transaction: "saga:sg#c0.0", node: "w3", key: "x", plant: sql("w3", "DELETE FROM value WHERE key = 'x'")),
         Damage(name: "a prepared record deleted", expected: .commitNotApplied, transaction: "t-inflight", node: "w2",
                plant: sql("w2", "DELETE FROM prepared WHERE id = 't-inflight'")),
         Damage(name: "an applied record deleted", expected: .commitNotApplied, transaction: "t-commit", node: "w2",
@@ -93,6 +93,16 @@ import Testing
                plant: log("UPDATE task SET result = X'FFFF01' WHERE task_id = 't1'")),
         Damage(name: "an unfinished task in the dead-letter queue", expected: .taskUnfinishedInDeadLetters, key: "c/t2",
                plant: log("INSERT INTO dead_letter (client, task_id, spec, code, reason, attempts, dead_ms) VALUES ('c', 't2', X'', 'WORKER_LOST', 'forged', 3, 0)")),
+        Damage(name: "a compensation marked done that never committed", expected: .compensationNotApplied, transaction: "saga:sg#c0.0",
+               plant: log("UPDATE tx_log SET committed = 0 WHERE id = 'saga:sg#c0.0'")),
+        Damage(name: "a saga step marked committed that never did", expected: .sagaStepNotCommitted, transaction: "saga:sg#s0.0",
+               plant: log("DELETE FROM tx_log WHERE id = 'saga:sg#s0.0'")),
+        Damage(name: "a compensated saga with a step never compensated", expected: .sagaOutcomeInconsistent, transaction: "sg",
+               plant: log("DELETE FROM saga_log WHERE seq = (SELECT seq FROM saga_log WHERE saga = 'sg' ORDER BY seq DESC LIMIT 1 OFFSET 1)")),
+        Damage(name: "a compensation pending for an hour", expected: .compensationPendingTooLong, transaction: "sg", plant: { scenario in
+            try scenario.ledger.executeForTesting("DELETE FROM saga_log WHERE saga = 'sg' AND finished = 1")
+            try scenario.ledger.executeForTesting("UPDATE saga_log SET at_ms = at_ms - 3600000, record_json = replace(record_json, '\"unixMilliseconds\":\(scenario.now)', '\"unixMilliseconds\":\(scenario.now - 3_600_000)') WHERE saga = 'sg'")
+        }),
     ]
 
     @Test func theUndamagedScenarioIsClean() async throws {
@@ -100,6 +110,7 @@ import Testing
         #expect(summary.report.violations == [], "\(summary.report.violations)")
         #expect(summary.report.bankTotal == 300)
         #expect(summary.report.bankSeeded == 300)
+        #expect(summary.report.sagas == 1 && summary.report.sagasCompensated == 1)
         #expect(summary.report.inDoubt == 2, "t-inflight on w2 and t-undecided on w1")
         #expect(summary.tasksAccepted == 2)
         #expect(summary.tasksFinished == 1)

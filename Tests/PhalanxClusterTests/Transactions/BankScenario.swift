@@ -1,6 +1,7 @@
 import Foundation
 import PhalanxCluster
 import PhalanxCore
+import PhalanxResilience
 import PhalanxStore
 import PhalanxWire
 
@@ -11,7 +12,8 @@ import PhalanxWire
 /// Accounts: w1 holds bank:acct:0 and bank:acct:2, w2 holds bank:acct:1 (100 each, seeded 300 on
 /// both); w3 holds an unrelated key x. Transactions: `seed`, `t-w3`, `t-commit` (w1 -10 → w2),
 /// `t-abort` (aborted on both), `t-inflight` (committed, applied on w1, still prepared on w2),
-/// `t-undecided` (prepared on w1 only). Tasks: c/t1 finished, c/t2 unfinished.
+/// `t-undecided` (prepared on w1 only). A saga `sg` on w3: step 1 committed, step 2 failed, step 1
+/// compensated. Tasks: c/t1 finished, c/t2 unfinished.
 struct BankScenario {
     let root: URL
     let ledger: SQLiteTaskLedger
@@ -48,6 +50,21 @@ struct BankScenario {
         try await transact("t-abort", ["w1": [.add(key: "bank:acct:2", amount: -5)], "w2": [.add(key: "bank:acct:1", amount: 5)]], commit: false, applyOn: ["w1", "w2"], end: true)
         try await transact("t-inflight", ["w1": [.add(key: "bank:acct:2", amount: -7)], "w2": [.add(key: "bank:acct:1", amount: 7)]], commit: true, applyOn: ["w1"], end: false)
         try await transact("t-undecided", ["w1": [.add(key: "bank:acct:0", amount: -1)], "w2": [.add(key: "bank:acct:1", amount: 1)]], commit: nil, applyOn: [], end: false, prepareOn: ["w1"])
+        // A saga on w3 whose second step failed: its first step was compensated.
+        let sagaSteps = [
+            SagaStep(forward: [ParticipantOperations(participant: "w3", operations: [.add(key: "x", amount: 1)])],
+                     compensation: [ParticipantOperations(participant: "w3", operations: [.add(key: "x", amount: -1)])]),
+            SagaStep(forward: [ParticipantOperations(participant: "w3", operations: [.add(key: "x", amount: -100, lowerBound: 0)])]),
+        ]
+        try await sagaRecord(.begun(SagaBegin(id: "sg", client: "client", steps: sagaSteps, begunUnixMilliseconds: now)))
+        try await sagaRecord(.stepStarted(step: 0, attempt: 0, transaction: "saga:sg#s0.0"))
+        try await transact("saga:sg#s0.0", ["w3": sagaSteps[0].forward[0].operations], commit: true, applyOn: ["w3"], end: true)
+        try await sagaRecord(.stepCommitted(step: 0, transaction: "saga:sg#s0.0"))
+        try await sagaRecord(.failed(step: 1, reason: ErrorContext(code: .businessRejected, message: "x would go below 0", originNode: "w3")))
+        try await sagaRecord(.compensationStarted(step: 0, attempt: 0, transaction: "saga:sg#c0.0"))
+        try await transact("saga:sg#c0.0", ["w3": sagaSteps[0].compensation[0].operations], commit: true, applyOn: ["w3"], end: true)
+        try await sagaRecord(.compensated(step: 0, transaction: "saga:sg#c0.0"))
+        try await sagaRecord(.finished(completed: false))
         var output = Phalanx_V1_TaskResult()
         output.taskID = "t1"
         output.output = Data("done".utf8)
@@ -81,6 +98,10 @@ struct BankScenario {
             }
         }
         if end { try await ledger.apply([.transaction(.ended(id: id, endedUnixMilliseconds: now))]) }
+    }
+
+    private func sagaRecord(_ event: SagaEvent, at: Int64? = nil) async throws {
+        try await ledger.apply([.saga(SagaLogRecord(saga: "sg", event: event, unixMilliseconds: at ?? now))])
     }
 
     /// A participant's value as its `value_json` column holds it.

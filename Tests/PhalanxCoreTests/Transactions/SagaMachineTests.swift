@@ -1,0 +1,156 @@
+import Testing
+
+@testable import PhalanxCore
+@testable import PhalanxResilience
+
+@Suite struct SagaMachineTests {
+    let client = ConnectionID(3)
+    let unix: Int64 = 9_000_000
+    let steps = [
+        SagaStep(forward: [ParticipantOperations(participant: "w1", operations: [.add(key: "a", amount: -10)])],
+                 compensation: [ParticipantOperations(participant: "w1", operations: [.add(key: "a", amount: 10)])]),
+        SagaStep(forward: [ParticipantOperations(participant: "w2", operations: [.add(key: "b", amount: 10)])],
+                 compensation: [ParticipantOperations(participant: "w2", operations: [.add(key: "b", amount: -10)])]),
+        SagaStep(forward: [ParticipantOperations(participant: "w3", operations: [.put(key: "c", value: .integer(1))])]),
+    ]
+
+    func events(_ actions: [SagaMachine.Action]) -> [SagaEvent] {
+        actions.compactMap { if case .persist(let record) = $0 { record.event } else { nil } }
+    }
+
+    func runs(_ actions: [SagaMachine.Action]) -> [String] {
+        actions.compactMap { if case .runTransaction(let id, _) = $0 { id } else { nil } }
+    }
+
+    func committed(_ id: String) -> TransactionOutcome { TransactionOutcome(id: id, committed: true) }
+    func aborted(_ id: String, _ code: ErrorCode) -> TransactionOutcome {
+        TransactionOutcome(id: id, committed: false, reason: ErrorContext(code: code, message: "no", originNode: "w2"))
+    }
+
+    @Test func stepsRunInOrderAndEachCommitIsLoggedBeforeTheNextStarts() {
+        var machine = SagaMachine(node: "coordinator")
+        let start = machine.start("s", requestID: 1, from: client, clientName: "c", steps: steps, nowUnixMilliseconds: unix)
+        #expect(runs(start) == ["saga:s#s0.0"])
+        guard case .begun = events(start).first else { Issue.record("the saga is logged first"); return }
+        let next = machine.transactionEnded(committed("saga:s#s0.0"), now: .zero, nowUnixMilliseconds: unix)
+        #expect(events(next).first == .stepCommitted(step: 0, transaction: "saga:s#s0.0"), "step 1's compensation is owed before step 2 starts")
+        #expect(runs(next) == ["saga:s#s1.0"])
+        _ = machine.transactionEnded(committed("saga:s#s1.0"), now: .zero, nowUnixMilliseconds: unix)
+        let done = machine.transactionEnded(committed("saga:s#s2.0"), now: .zero, nowUnixMilliseconds: unix)
+        #expect(events(done).contains(.finished(completed: true)))
+        #expect(done.contains(.reply(client, requestID: 1, SagaOutcome(id: "s", completed: true))))
+        #expect(machine.activeCount == 0)
+    }
+
+    @Test func aBusinessFailureCompensatesTheCommittedStepsLastFirst() {
+        var machine = SagaMachine(node: "coordinator")
+        _ = machine.start("s", requestID: 1, from: client, clientName: "c", steps: steps, nowUnixMilliseconds: unix)
+        _ = machine.transactionEnded(committed("saga:s#s0.0"), now: .zero, nowUnixMilliseconds: unix)
+        _ = machine.transactionEnded(committed("saga:s#s1.0"), now: .zero, nowUnixMilliseconds: unix)
+        let failed = machine.transactionEnded(aborted("saga:s#s2.0", .businessRejected), now: .zero, nowUnixMilliseconds: unix)
+        guard case .failed(2, let reason)? = events(failed).first else { Issue.record("the failure is logged: \(failed)"); return }
+        #expect(reason.code == .businessRejected)
+        #expect(runs(failed) == ["saga:s#c1.0"], "step 2 is undone first")
+        let next = machine.transactionEnded(committed("saga:s#c1.0"), now: .zero, nowUnixMilliseconds: unix)
+        #expect(events(next).first == .compensated(step: 1, transaction: "saga:s#c1.0"))
+        #expect(runs(next) == ["saga:s#c0.0"])
+        let done = machine.transactionEnded(committed("saga:s#c0.0"), now: .zero, nowUnixMilliseconds: unix)
+        #expect(events(done).contains(.finished(completed: false)))
+        #expect(done.contains { if case .reply(_, _, let outcome) = $0 { outcome.failedStep == 2 && outcome.compensated == [1, 0] && !outcome.completed } else { false } })
+    }
+
+    @Test func aCompensationThatAbortsIsRetriedWithBackoffUntilItCommits() {
+        var machine = SagaMachine(node: "coordinator", settings: .init(initialBackoff: .milliseconds(100)))
+        _ = machine.start("s", requestID: 1, from: client, clientName: "c", steps: Array(steps.prefix(2)), nowUnixMilliseconds: unix)
+        _ = machine.transactionEnded(committed("saga:s#s0.0"), now: .zero, nowUnixMilliseconds: unix)
+        _ = machine.transactionEnded(aborted("saga:s#s1.0", .businessRejected), now: .zero, nowUnixMilliseconds: unix)
+        #expect(machine.transactionEnded(aborted("saga:s#c0.0", .unavailable), now: .zero, nowUnixMilliseconds: unix).isEmpty)
+        #expect(machine.nextWakeUp == .milliseconds(100))
+        #expect(machine.wakeUp(now: .milliseconds(99), nowUnixMilliseconds: unix).isEmpty)
+        #expect(runs(machine.wakeUp(now: .milliseconds(100), nowUnixMilliseconds: unix)) == ["saga:s#c0.1"], "a new transaction per attempt")
+        for attempt in 1..<12 {
+            _ = machine.transactionEnded(aborted("saga:s#c0.\(attempt)", .businessRejected), now: .seconds(attempt * 10), nowUnixMilliseconds: unix)
+            #expect(runs(machine.wakeUp(now: .seconds(attempt * 10 + 5), nowUnixMilliseconds: unix)) == ["saga:s#c0.\(attempt + 1)"], "even a business abort: a compensation is owed")
+        }
+        #expect(machine.activeCount == 1)
+    }
+
+    @Test func aSystemFailureOfAForwardStepIsRetriedThenCompensated() {
+        var machine = SagaMachine(node: "coordinator", settings: .init(forwardAttempts: 2))
+        _ = machine.start("s", requestID: 1, from: client, clientName: "c", steps: Array(steps.prefix(2)), nowUnixMilliseconds: unix)
+        _ = machine.transactionEnded(committed("saga:s#s0.0"), now: .zero, nowUnixMilliseconds: unix)
+        #expect(runs(machine.transactionEnded(aborted("saga:s#s1.0", .businessRejected), now: .zero, nowUnixMilliseconds: unix)) == ["saga:s#c0.0"],
+            "a business abort is final at once")
+        var conflict = aborted("saga:s#s1.0", .conflict)
+        conflict.reason?.failureClass = .system
+        var fresh = SagaMachine(node: "coordinator", settings: .init(forwardAttempts: 2))
+        _ = fresh.start("s", requestID: 1, from: client, clientName: "c", steps: Array(steps.prefix(2)), nowUnixMilliseconds: unix)
+        _ = fresh.transactionEnded(committed("saga:s#s0.0"), now: .zero, nowUnixMilliseconds: unix)
+        #expect(fresh.transactionEnded(conflict, now: .zero, nowUnixMilliseconds: unix).isEmpty, "retryable: waits for its backoff")
+        #expect(runs(fresh.wakeUp(now: .seconds(1), nowUnixMilliseconds: unix)) == ["saga:s#s1.1"])
+        conflict.id = "saga:s#s1.1"
+        #expect(runs(fresh.transactionEnded(conflict, now: .seconds(1), nowUnixMilliseconds: unix)) == ["saga:s#c0.0"], "out of attempts: compensate")
+    }
+
+    @Test func staleOrUnknownTransactionOutcomesChangeNothing() {
+        var machine = SagaMachine(node: "coordinator")
+        _ = machine.start("s", requestID: 1, from: client, clientName: "c", steps: steps, nowUnixMilliseconds: unix)
+        #expect(machine.transactionEnded(committed("saga:s#s1.0"), now: .zero, nowUnixMilliseconds: unix).isEmpty, "not the running step")
+        #expect(machine.transactionEnded(committed("saga:other#s0.0"), now: .zero, nowUnixMilliseconds: unix).isEmpty)
+        #expect(machine.transactionEnded(committed("t1"), now: .zero, nowUnixMilliseconds: unix).isEmpty)
+        _ = machine.transactionEnded(committed("saga:s#s0.0"), now: .zero, nowUnixMilliseconds: unix)
+        #expect(machine.transactionEnded(committed("saga:s#s0.0"), now: .zero, nowUnixMilliseconds: unix).isEmpty, "a duplicate")
+    }
+
+    @Test func recoveryResumesFromTheLogAndTheDecisionsOfTheLastAttempt() {
+        func history(_ events: [SagaEvent]) -> SagaHistory {
+            SagaHistory(records: events.map { SagaLogRecord(saga: "s", event: $0, unixMilliseconds: unix) })
+        }
+        let begin = SagaBegin(id: "s", client: "c", steps: steps, begunUnixMilliseconds: unix)
+        // Step 2 was running; its transaction committed before the crash.
+        var machine = SagaMachine(node: "coordinator")
+        let committedBeforeCrash = machine.recovered(
+            [history([.begun(begin), .stepStarted(step: 0, attempt: 0, transaction: "saga:s#s0.0"), .stepCommitted(step: 0, transaction: "saga:s#s0.0"),
+                      .stepStarted(step: 1, attempt: 0, transaction: "saga:s#s1.0")])],
+            decisions: ["saga:s#s1.0": true], nowUnixMilliseconds: unix)
+        #expect(events(committedBeforeCrash).contains(.stepCommitted(step: 1, transaction: "saga:s#s1.0")))
+        #expect(runs(committedBeforeCrash) == ["saga:s#s2.0"])
+        // It had no decision: it is tried again as a new attempt.
+        var again = SagaMachine(node: "coordinator")
+        #expect(runs(again.recovered(
+            [history([.begun(begin), .stepStarted(step: 0, attempt: 0, transaction: "saga:s#s0.0")])], decisions: [:], nowUnixMilliseconds: unix)) == ["saga:s#s0.1"])
+        // Compensating: the compensation of step 2 committed, step 1's is next.
+        var compensating = SagaMachine(node: "coordinator")
+        let resumed = compensating.recovered(
+            [history([.begun(begin), .stepCommitted(step: 0, transaction: "saga:s#s0.0"), .stepCommitted(step: 1, transaction: "saga:s#s1.0"),
+                      .failed(step: 2, reason: ErrorContext(code: .businessRejected, message: "no")),
+                      .compensationStarted(step: 1, attempt: 0, transaction: "saga:s#c1.0")])],
+            decisions: ["saga:s#c1.0": true], nowUnixMilliseconds: unix)
+        #expect(events(resumed).contains(.compensated(step: 1, transaction: "saga:s#c1.0")))
+        #expect(runs(resumed) == ["saga:s#c0.0"])
+        // Finished sagas are not resumed.
+        var finished = SagaMachine(node: "coordinator")
+        #expect(finished.recovered([history([.begun(begin), .finished(completed: true)])], decisions: [:], nowUnixMilliseconds: unix).isEmpty)
+    }
+
+    @Test func invalidSagasAreRefused() {
+        var machine = SagaMachine(node: "coordinator")
+        let none = machine.start("s", requestID: 1, from: client, clientName: "c", steps: [], nowUnixMilliseconds: unix)
+        #expect(none.contains { if case .reply(_, _, let outcome) = $0 { outcome.reason?.code == .invalidArgument } else { false } })
+        let hash = machine.start("a#b", requestID: 1, from: client, clientName: "c", steps: steps, nowUnixMilliseconds: unix)
+        #expect(hash.contains { if case .reply(_, _, let outcome) = $0 { outcome.reason?.code == .invalidArgument } else { false } })
+        let tooMany = machine.start("s2", requestID: 1, from: client, clientName: "c", steps: Array(repeating: steps[2], count: SagaMachine.maximumSteps + 1), nowUnixMilliseconds: unix)
+        #expect(tooMany.contains { if case .reply = $0 { true } else { false } })
+        #expect(!machine.start("s3", requestID: 1, from: client, clientName: "c", steps: Array(repeating: steps[2], count: SagaMachine.maximumSteps), nowUnixMilliseconds: unix).isEmpty)
+        #expect(machine.activeCount == 1, "the one at the limit runs")
+    }
+
+    @Test func transactionIdsRoundTrip() {
+        let id = SagaMachine.transactionID(saga: "my-saga", compensation: true, step: 3, attempt: 7)
+        #expect(id == "saga:my-saga#c3.7")
+        let parsed = SagaMachine.parse(id)
+        #expect(parsed?.saga == "my-saga" && parsed?.compensation == true && parsed?.step == 3 && parsed?.attempt == 7)
+        #expect(SagaMachine.parse("saga:x#q1.0") == nil)
+        #expect(SagaMachine.parse("task:c/t#0") == nil)
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import PhalanxClient
+import PhalanxCore
+import PhalanxResilience
+import PhalanxTesting
+import Testing
+
+extension EndToEnd {
+    /// Sagas across real worker processes: compensation in reverse order, a worker killed while it
+    /// compensates, a coordinator killed in the middle of a saga.
+    @Suite(.timeLimit(.minutes(2))) struct SagaEndToEndTests {
+        let steps = [
+            SagaStep(forward: [ParticipantOperations(participant: "w1", operations: [.add(key: "alice", amount: -10, lowerBound: 0)])],
+                     compensation: [ParticipantOperations(participant: "w1", operations: [.add(key: "alice", amount: 10)])]),
+            SagaStep(forward: [ParticipantOperations(participant: "w2", operations: [.add(key: "bob", amount: 10, lowerBound: 0)])],
+                     compensation: [ParticipantOperations(participant: "w2", operations: [.add(key: "bob", amount: -10, lowerBound: 0)])]),
+        ]
+        /// A third step that always fails: alice cannot go below 0.
+        let failing = SagaStep(forward: [ParticipantOperations(participant: "w1", operations: [.add(key: "alice", amount: -1_000, lowerBound: 0)])])
+
+        /// Opens the accounts and waits until every participant acknowledged (END is logged).
+        func open(_ client: PhalanxClient) async throws {
+            let outcome = try await client.transact([
+                ParticipantOperations(participant: "w1", operations: [.put(key: "alice", value: .integer(100), lowerBound: 0)]),
+                ParticipantOperations(participant: "w2", operations: [.put(key: "bob", value: .integer(0), lowerBound: 0)]),
+            ])
+            #expect(outcome.committed)
+            try await eventually("the opening transaction ends") { try await client.transaction(outcome.id)?.endedUnixMilliseconds != nil }
+        }
+
+        func balances(_ client: PhalanxClient) async throws -> [Int64?] {
+            let outcome = try await client.transact([
+                ParticipantOperations(participant: "w1", operations: [.get(key: "alice")]),
+                ParticipantOperations(participant: "w2", operations: [.get(key: "bob")]),
+            ])
+            return [outcome.reads["w1"]?["alice"], outcome.reads["w2"]?["bob"]].map { read in
+                guard case .integer(let value)?? = read else { return nil }
+                return value
+            }
+        }
+
+        func expectCleanAudit(_ cluster: ClusterProcesses) async throws {
+            let admin = try await cluster.client("admin")
+            var audit = try await admin.audit(snapshotTimeout: .seconds(3))
+            try await eventually("the cluster settles", within: .seconds(15), poll: .milliseconds(200)) {
+                audit = try await admin.audit(snapshotTimeout: .seconds(3))
+                return audit.summary.report.inDoubt == 0 && audit.summary.report.inProgress == 0 && audit.summary.report.sagasInProgress == 0
+            }
+            #expect(audit.summary.report.violations == [], "\(audit.summary.report.violations)")
+            #expect(audit.unreachable == [])
+            await admin.close()
+        }
+
+        @Test func aSagaCompletesOrIsCompensatedLastFirstAndTheCLIShowsItsHistory() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            try await open(client)
+            let done = try await client.runSaga(steps, id: "ok")
+            #expect(done.completed)
+            #expect(try await balances(client) == [90, 10])
+
+            let cli = try ClusterProcesses.runToCompletion(
+                ["saga"] + cluster.clientArguments + ["--id", "undone", "w1:alice-=10 | w1:alice+=10", "w2:bob+=10 | w2:bob-=10", "w1:alice-=1000"])
+            #expect(cli.status == 1, "\(cli)")
+            #expect(cli.stdout.contains("failed at step 3 (BUSINESS_REJECTED from w1"), "\(cli.stdout)")
+            #expect(cli.stdout.contains("compensated step(s) 2, 1"), "\(cli.stdout)")
+            #expect(try await balances(client) == [90, 10], "the compensations undid steps 2 and 1")
+
+            let shown = try ClusterProcesses.runToCompletion(["tx", "show"] + cluster.clientArguments + ["undone"])
+            #expect(shown.status == 0, "\(shown)")
+            let lines = shown.stdout.split(separator: "\n").map(String.init)
+            let compensatedTwo = try #require(lines.firstIndex { $0.contains("step 2 compensated") })
+            let compensatedOne = try #require(lines.firstIndex { $0.contains("step 1 compensated") })
+            #expect(compensatedTwo < compensatedOne, "last first: \(shown.stdout)")
+            try await expectCleanAudit(cluster)
+            await client.close()
+        }
+
+        @Test func aWorkerKilledWhileItCompensatesIsCompensatedOnceAfterItsRestart() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            try await open(client)
+            cluster.kill("w2")
+            try cluster.startWorker("w2", environment: ["PHALANX_FAILPOINTS": "participant.after_compensation_prepare_durable"])
+            try await cluster.waitForWorkers(2, using: client)
+
+            let saga = Task { try await client.runSaga(steps + [failing], id: "killed") }
+            #expect(try await cluster.waitForExit("w2", within: .seconds(15)) == 86, "w2 died with the compensation of step 2 prepared")
+            try cluster.startWorker("w2", logName: "w2-restarted")
+            let outcome = try await saga.value
+            #expect(!outcome.completed)
+            #expect(outcome.failedStep == 2)
+            #expect(outcome.compensated == [1, 0])
+            #expect(try await balances(client) == [100, 0], "each step undone exactly once")
+            try await expectCleanAudit(cluster)
+            await client.close()
+        }
+
+        @Test func aSagaResumesAfterItsCoordinatorIsKilledBetweenADecisionAndSendingIt() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            try await open(client)
+            await client.close()
+            cluster.kill("coordinator")
+            try await cluster.startCoordinator(environment: ["PHALANX_FAILPOINTS": "coordinator.before_decision_sent"])
+            let doomed = try await cluster.client()
+            try await cluster.waitForWorkers(2, using: doomed)
+            let lost = Task { try await doomed.runSaga(steps, id: "resumed") }
+            #expect(try await cluster.waitForExit("coordinator", within: .seconds(15)) == 86)
+            _ = try? await lost.value  // its connection ended with the coordinator
+
+            try await cluster.startCoordinator()
+            let client2 = try await cluster.client()
+            try await cluster.waitForWorkers(2, using: client2)
+            try await eventually("the saga finishes after the restart", within: .seconds(15), poll: .milliseconds(100)) {
+                if case .saga(let history)? = try await client2.history("resumed") { return history.completed == true }
+                return false
+            }
+            #expect(try await balances(client2) == [90, 10], "both steps applied once")
+            try await expectCleanAudit(cluster)
+            await client2.close()
+        }
+    }
+}
