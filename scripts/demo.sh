@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The Phalanx demo: a coordinator and 3 workers on 127.0.0.1, a batch of built-in tasks, a summary.
+# The Phalanx demo: a coordinator and 3 workers on 127.0.0.1, a batch of built-in tasks, a summary,
+# bank transfers and a saga over the workers' stores, and an audit that must come out clean.
 # Certificates are generated on first use (run/certs); logs go to run/demo-<time>/. At a terminal
 # the cluster stays up at the end (status page, /metrics, phalanx status) until Enter or Ctrl-C.
 # Every process it starts is stopped by pid when it ends, fails, or is interrupted (Ctrl-C).
@@ -56,8 +57,22 @@ echo
 echo
 echo "benchmark (echo, 64-byte payload, over mTLS on loopback):"
 "$bin" bench "${common[@]}" --tasks 100000 --round-trips 2000 || true
+echo
+echo "transactions: a bank of 300 accounts spread over the workers, random transfers (two-phase commit), a saga:"
+"$bin" bank seed "${common[@]}" --accounts 300 --balance 1000
+"$bin" bank run "${common[@]}" --transfers 5000 --concurrency 32
+"$bin" tx run "${common[@]}" w1:alice=100 w2:bob=0 --not-below 0 >/dev/null
+"$bin" saga "${common[@]}" 'w1:alice-=30 | w1:alice+=30' 'w2:bob+=30 | w2:bob-=30' 'w1:alice-=1000' || true  # the last step fails: both are undone
+echo
+echo "audit (atomicity on every worker, nothing in doubt, money conserved, every task one result):"
+audit=0
+"$bin" audit "${common[@]}" || audit=$?
 if [ "$unexpected" -gt 0 ]; then
     echo "$unexpected task(s) other than fail tasks failed; the logs are in $run" >&2
+    exit 1
+fi
+if [ "$audit" -ne 0 ]; then
+    echo "the audit did not come out clean (exit $audit); the logs are in $run" >&2
     exit 1
 fi
 echo "logs: $run"

@@ -5,22 +5,25 @@ import PhalanxWire
 
 /// Transactions and the audit through the client API.
 extension PhalanxClient {
-    /// Runs transaction `id` (operations on several participants, by worker name) with two-phase
-    /// commit and returns its outcome once the decision is durable. Use a new id per transaction;
-    /// repeating the id of one in progress (same operations) waits for the same outcome.
+    /// Runs a transaction (operations on several participants, by worker name) with two-phase
+    /// commit and returns its outcome once the decision is durable. Without `id` it gets a new one.
+    /// Repeating an `id` (same operations), also after a coordinator restart, gets the outcome of
+    /// the first request instead of running again.
     ///
     ///     try await client.transact([
     ///         ParticipantOperations(participant: "w1", operations: [.add(key: "alice", amount: -10, lowerBound: 0)]),
     ///         ParticipantOperations(participant: "w2", operations: [.add(key: "bob", amount: 10)]),
     ///     ])
-    public func transact(_ participants: [ParticipantOperations], id: String = UUID().uuidString.lowercased()) async throws -> TransactionOutcome {
+    public func transact(_ participants: [ParticipantOperations], id given: String? = nil) async throws -> TransactionOutcome {
         try ensureOpen()
+        let id = given ?? UUID().uuidString.lowercased()
         if let problem = TransactionLimits.problem(id: id, participants) {
             throw ErrorContext(code: .invalidArgument, message: problem)
         }
         var request = Phalanx_V1_TxRequest()
         request.requestID = takeRequestID()
         request.txID = id
+        request.freshID = given == nil  // a new UUID: the coordinator need not look for it in its log
         request.participants = participants.map(\.wire)
         let trace = TraceContext.newTrace()
         request.trace.traceID = trace.traceID

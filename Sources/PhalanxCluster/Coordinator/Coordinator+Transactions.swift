@@ -45,7 +45,8 @@ extension Coordinator {
         } else {
             transactionID = request.txID
         }
-        guard !transactions.knows(transactionID) else {
+        // A client that made a new id for this request promises it was never used: nothing to look up.
+        guard !transactions.knows(transactionID), !(request.freshID && peer?.role != .worker) else {
             begin(transactionID, request, participants: participants, from: id, client: client)
             return
         }

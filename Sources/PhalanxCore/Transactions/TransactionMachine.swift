@@ -2,9 +2,11 @@ import PhalanxResilience
 
 /// The coordinator's side of two-phase commit with presumed abort, without disk or sockets.
 ///
-/// ``begin(_:requestID:from:participants:isConnected:now:nowUnixMilliseconds:)`` sends PREPARE to
-/// every participant and logs BEGIN; when every vote is YES it logs COMMIT (the commit point),
-/// on the first NO, a participant lost before voting, or the vote deadline it logs ABORT. The
+/// ``begin(_:requestID:from:clientName:traceID:participants:isConnected:now:nowUnixMilliseconds:)``
+/// sends PREPARE to every participant; when every vote is YES it logs BEGIN and COMMIT together (the
+/// commit point), on the first NO, a participant lost before voting, or the vote deadline BEGIN and
+/// ABORT. Presumed abort: a transaction the log does not know was never committed, so nothing needs
+/// logging before the decision. The
 /// decision is sent (and resent every `resendInterval`, and whenever the participant reconnects)
 /// until every participant acknowledged it; then END is logged and the transaction forgotten.
 ///
@@ -143,11 +145,11 @@ public struct TransactionMachine: Sendable {
         }
         let voteDeadline = nowUnixMilliseconds + settings.voteTimeout.wholeMillisecondsRoundedUp
         active[id] = Active(begin: begin, phase: .preparing(deadline: now + settings.voteTimeout), waiters: [(client, requestID)])
-        var actions = participants.map {
+        // Nothing is logged yet: with presumed abort a transaction the log does not know aborted.
+        // BEGIN is logged with the decision, in the same group commit (one write per transaction).
+        return participants.map {
             Action.sendPrepare(participant: $0.participant, id: id, operations: $0.operations, voteDeadlineUnixMilliseconds: voteDeadline)
         }
-        actions.append(.persist(.begun(begin)))
-        return actions
     }
 
     /// Participant `name` voted on `id`. Votes for an unknown or decided transaction are ignored.
@@ -290,7 +292,8 @@ public struct TransactionMachine: Sendable {
         active[id] = transaction
         let outcome = outcome(of: transaction, committed: committed)
         var actions: [Action] = [
-            .persist(.decided(id: id, committed: committed, reason: committed ? nil : transaction.reason, decidedUnixMilliseconds: nowUnixMilliseconds))
+            .persist(.begun(transaction.begin)),
+            .persist(.decided(id: id, committed: committed, reason: committed ? nil : transaction.reason, decidedUnixMilliseconds: nowUnixMilliseconds)),
         ]
         actions += waiters.map { .reply($0.0, requestID: $0.1, outcome) }
         actions += names.map { .sendDecision(participant: $0, id: id, commit: committed) }

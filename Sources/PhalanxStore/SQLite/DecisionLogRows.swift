@@ -9,7 +9,8 @@ enum DecisionLogRows {
     static func write(_ change: TransactionLogChange, in db: Database) throws {
         switch change {
         case .begun(let begin):
-            try db.cachedStatement(sql: "INSERT OR REPLACE INTO tx_log (id, begin_json, begun_ms) VALUES (?, ?, ?)")
+            // An id already logged keeps its history: a reused id never rewrites what was decided.
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO tx_log (id, begin_json, begun_ms) VALUES (?, ?, ?)")
                 .execute(arguments: [begin.id, try JSONEncoder().encode(begin), begin.begunUnixMilliseconds])
         case .decided(let id, let committed, let reason, let at):
             // A decision is never changed once made (the first one logged stands).

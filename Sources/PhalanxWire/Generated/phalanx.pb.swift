@@ -1597,6 +1597,9 @@ public nonisolated struct Phalanx_V1_TxRequest: Sendable {
 
   public var effectIndex: UInt32 = 0
 
+  /// the client made tx_id for this request (a new UUID): the coordinator need not look it up in its log
+  public var freshID: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -4511,7 +4514,7 @@ nonisolated extension Phalanx_V1_StoreRead: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Phalanx_V1_TxRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TxRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}tx_id\0\u{1}participants\0\u{1}trace\0\u{3}task_dispatch_id\0\u{3}task_attempt\0\u{3}effect_index\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}tx_id\0\u{1}participants\0\u{1}trace\0\u{3}task_dispatch_id\0\u{3}task_attempt\0\u{3}effect_index\0\u{3}fresh_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4526,6 +4529,7 @@ nonisolated extension Phalanx_V1_TxRequest: SwiftProtobuf.Message, SwiftProtobuf
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.taskDispatchID) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.taskAttempt) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.effectIndex) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.freshID) }()
       default: break
       }
     }
@@ -4557,6 +4561,9 @@ nonisolated extension Phalanx_V1_TxRequest: SwiftProtobuf.Message, SwiftProtobuf
     if self.effectIndex != 0 {
       try visitor.visitSingularUInt32Field(value: self.effectIndex, fieldNumber: 7)
     }
+    if self.freshID != false {
+      try visitor.visitSingularBoolField(value: self.freshID, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4568,6 +4575,7 @@ nonisolated extension Phalanx_V1_TxRequest: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.taskDispatchID != rhs.taskDispatchID {return false}
     if lhs.taskAttempt != rhs.taskAttempt {return false}
     if lhs.effectIndex != rhs.effectIndex {return false}
+    if lhs.freshID != rhs.freshID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -116,7 +116,7 @@ struct TransactionRunCommand: AsyncParsableCommand {
         let config = try common.load()
         let parsed = try operations.map { try OperationSyntax.parse($0, notBelow: notBelow) }
         let connection = try await client.connect(config)
-        let outcome = try await reportingErrors { try await connection.transact(OperationSyntax.group(parsed), id: id ?? UUID().uuidString.lowercased()) }
+        let outcome = try await reportingErrors { try await connection.transact(OperationSyntax.group(parsed), id: id) }
         await connection.close()
         try report(outcome, json: client.json)
     }

@@ -23,14 +23,15 @@ import Testing
         actions.compactMap { if case .sendDecision(let participant, _, let commit) = $0 { (participant, commit) } else { nil } }
     }
 
-    @Test func beginSendsPrepareToEveryParticipantAndLogsBegin() {
+    @Test func beginSendsPrepareToEveryParticipantAndLogsNothingBeforeTheDecision() {
         var machine = TransactionMachine(node: "coordinator")
         let actions = begun(&machine)
-        #expect(actions.count == 3)
-        #expect(actions.contains(.sendPrepare(participant: "w1", id: "t1", operations: transfer[0].operations, voteDeadlineUnixMilliseconds: unix + 5_000)))
-        guard case .persist(.begun(let begin)) = actions.last else { Issue.record("BEGIN is logged"); return }
-        #expect(begin.participants == transfer)
+        #expect(actions == [
+            .sendPrepare(participant: "w1", id: "t1", operations: transfer[0].operations, voteDeadlineUnixMilliseconds: unix + 5_000),
+            .sendPrepare(participant: "w2", id: "t1", operations: transfer[1].operations, voteDeadlineUnixMilliseconds: unix + 5_000),
+        ], "presumed abort: nothing is logged before the decision")
         #expect(machine.nextWakeUp == .seconds(5))
+        #expect(machine.activeEntries.map(\.id) == ["t1"], "an audit's cut sees it in progress")
     }
 
     @Test func allYesLogsCommitThenRepliesAndSendsTheDecisionInThatOrder() {
@@ -38,7 +39,8 @@ import Testing
         _ = begun(&machine)
         #expect(machine.voted("t1", from: "w1", .yes(reads: [:]), now: .milliseconds(1), nowUnixMilliseconds: unix + 1).isEmpty)
         let actions = machine.voted("t1", from: "w2", .yes(reads: ["bob": .integer(10)]), now: .milliseconds(2), nowUnixMilliseconds: unix + 2)
-        guard case .persist(.decided("t1", true, nil, unix + 2)) = actions.first else { Issue.record("COMMIT is logged first: \(actions)"); return }
+        guard case .persist(.begun(let begin)) = actions.first, begin.participants == transfer else { Issue.record("BEGIN is logged first: \(actions)"); return }
+        guard case .persist(.decided("t1", true, nil, unix + 2)) = actions.dropFirst().first else { Issue.record("then COMMIT: \(actions)"); return }
         #expect(replies(actions).map(\.committed) == [true])
         #expect(replies(actions).first?.reads["w2"]?["bob"] == .some(.integer(10)))
         #expect(decisions(actions).map(\.0) == ["w1", "w2"])
@@ -50,7 +52,7 @@ import Testing
         _ = begun(&machine)
         let no = ErrorContext(code: .businessRejected, message: "alice would go below 0", originNode: "w1")
         let actions = machine.voted("t1", from: "w1", .no(no), now: .milliseconds(1), nowUnixMilliseconds: unix + 1)
-        guard case .persist(.decided("t1", false, let reason?, _)) = actions.first else { Issue.record("ABORT is logged: \(actions)"); return }
+        guard case .persist(.decided("t1", false, let reason?, _)) = actions.dropFirst().first else { Issue.record("ABORT is logged: \(actions)"); return }
         #expect(reason.originNode == "w1")
         #expect(replies(actions).first?.reason?.code == .businessRejected)
         #expect(decisions(actions).allSatisfy { !$0.1 })
