@@ -135,7 +135,7 @@ extension Coordinator {
         for action in actions {
             switch action {
             case .persist(let change):
-                writer.enqueue([.transaction(change)])
+                writer.enqueue([.encodedTransaction(change)])  // encoded here, beside the writer, not in its serial write
             case .sendPrepare(let participant, let txID, let operations, let deadline):
                 guard let connection = workerConnections[participant] else { continue }
                 var prepare = Phalanx_V1_TxPrepare()

@@ -7,8 +7,8 @@ import PhalanxTransport
 import PhalanxWire
 
 /// A worker's transaction participant: the shell around a ``ParticipantMachine`` and its
-/// ``ParticipantStore``. Changes go through a group commit; every message to the coordinator
-/// (vote, acknowledgement) waits until everything queued before it is durable.
+/// ``ParticipantStore``. Changes go through a group commit. A YES vote goes out as soon as its
+/// prepared record is durable; an acknowledgement waits until everything queued before it is.
 ///
 /// It lives for one session with the coordinator (``ParticipantHost`` opens it when the worker
 /// registers): it asks about every transaction it holds prepared, and again every
@@ -18,11 +18,11 @@ public actor Participant {
     public nonisolated let node: String
     private var machine: ParticipantMachine
     private let store: ParticipantStore
-    private let writer: GroupCommit<ParticipantChange>
+    private let writer: GroupCommit<EncodedParticipantChange>
     private let logger: Logger
     private var link: (any PeerLink)?
-    private var durableUpTo: GroupCommit<ParticipantChange>.Sequence = 0
-    private var deferred: [(sequence: GroupCommit<ParticipantChange>.Sequence, action: Deferred)] = []
+    private var durableUpTo: GroupCommit<EncodedParticipantChange>.Sequence = 0
+    private var deferred: [(sequence: GroupCommit<EncodedParticipantChange>.Sequence, action: Deferred)] = []
     private var writerTask: Task<Void, Never>?
     private var inquiryTask: Task<Void, Never>?
     private var failure: LedgerError?
@@ -136,10 +136,12 @@ public actor Participant {
         for action in actions {
             switch action {
             case .persistPrepared(let record):
-                let sequence = writer.enqueue([.prepared(record)])
+                let sequence = writer.enqueue([ParticipantStore.encode(.prepared(record))])  // encoded here, beside the writer
                 deferred.append((sequence, .prepareDurable(record.id)))
             case .persistOutcome(let id, let committed, let writes, let acknowledge):
-                let sequence = writer.enqueue([.outcome(id: id, committed: committed, writes: writes, unixMilliseconds: WireTime.nowUnixMilliseconds())])
+                let sequence = writer.enqueue([
+                    ParticipantStore.encode(.outcome(id: id, committed: committed, writes: writes, unixMilliseconds: WireTime.nowUnixMilliseconds()))
+                ])
                 if acknowledge { deferred.append((sequence, .acknowledgeDurable(id))) }
             case .vote(let id, let vote):
                 var message = Phalanx_V1_TxVote()
@@ -151,7 +153,9 @@ public actor Participant {
                 case .no(let error):
                     message.error = error.wire
                 }
-                sendWhenDurable(Phalanx_V1_Envelope(.txVote(message)))
+                // At once: a YES comes only when its own prepared record is durable (everything queued
+                // before it is durable too: one ordered writer); a NO needs nothing durable.
+                send(Phalanx_V1_Envelope(.txVote(message)))
             case .acknowledge(let id):
                 sendWhenDurable(Self.acknowledgement(id))
             case .refuseDecision(let id, let reason):
@@ -181,7 +185,7 @@ public actor Participant {
         link.flush()
     }
 
-    private func durable(upTo sequence: GroupCommit<ParticipantChange>.Sequence) {
+    private func durable(upTo sequence: GroupCommit<EncodedParticipantChange>.Sequence) {
         durableUpTo = max(durableUpTo, sequence)
         while let first = deferred.first, first.sequence <= durableUpTo {
             deferred.removeFirst()

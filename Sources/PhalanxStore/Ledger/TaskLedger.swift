@@ -1,3 +1,4 @@
+import Foundation
 import PhalanxCore
 
 /// The coordinator's durable record of tasks: what was accepted, how far each got, and how it
@@ -117,8 +118,9 @@ public enum LedgerChange: Sendable, Hashable {
     case aliased(TaskKey, original: String, acceptedUnixMilliseconds: Int64)
     /// The newest incarnation of a worker name that registered (a fence across restarts).
     case workerIncarnation(name: String, incarnation: UInt64)
-    /// A record of the transactions' decision log (BEGIN, COMMIT/ABORT, END).
-    case transaction(TransactionLogChange)
+    /// A record of the transactions' decision log (BEGIN, COMMIT/ABORT, END). A BEGIN may come
+    /// with its JSON made in advance (``encodedTransaction(_:)``), so the serial write does not encode it.
+    case transaction(TransactionLogChange, beginJSON: Data? = nil)
     /// A record appended to the compensation log of sagas.
     case saga(SagaLogRecord)
 }
@@ -139,13 +141,21 @@ extension LedgerChange {
             case .begun(let begin): begin.steps.reduce(64) { $0 + ($1.forward.count + $1.compensation.count) * 48 }
             default: record.saga.utf8.count + 96
             }
-        case .transaction(let change):
+        case .transaction(let change, _):
             switch change {
             case .begun(let begin): begin.participants.reduce(64) { $0 + $1.participant.utf8.count + $1.operations.count * 48 }
             case .decided(let id, _, let reason, _): id.utf8.count + (reason?.message.utf8.count ?? 0) + 48
             case .ended(let id, _): id.utf8.count + 16
             }
         }
+    }
+}
+
+extension LedgerChange {
+    /// `change` with a BEGIN's JSON encoded now, by the caller, instead of in the serial write.
+    public static func encodedTransaction(_ change: TransactionLogChange) -> LedgerChange {
+        guard case .begun(let begin) = change else { return .transaction(change) }
+        return .transaction(change, beginJSON: try? JSONEncoder().encode(begin))
     }
 }
 

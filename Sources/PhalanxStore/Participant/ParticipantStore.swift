@@ -18,6 +18,16 @@ public enum ParticipantChange: Sendable, Hashable {
     }
 }
 
+/// A ``ParticipantChange`` with its JSON made in advance (``ParticipantStore/encode(_:)``), so that
+/// the group commit's serial write only writes rows.
+public struct EncodedParticipantChange: Sendable {
+    public let change: ParticipantChange
+    fileprivate let record: Data
+    fileprivate let afterImages: [(key: String, value: Data?)]
+
+    public var approximateBytes: Int { change.approximateBytes }
+}
+
 /// A worker's transaction participant store in one SQLite file (`participant.sqlite` in the
 /// worker's data directory; WAL, `synchronous = FULL` on the writer): committed values, prepared
 /// transactions, and the history of outcomes that the audit checks the values against.
@@ -56,6 +66,21 @@ public final class ParticipantStore: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v2: prepared and history appended in order") { db in
+            // Rows are appended (rowid order) instead of placed by a random id: a group commit of many
+            // transactions writes a few pages, not one random page per transaction. The prepared
+            // table holds only transactions in flight, so finding one by id reads a few pages.
+            try db.execute(sql: """
+                CREATE TABLE prepared_v2 (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, record_json BLOB NOT NULL, prepared_ms INTEGER NOT NULL);
+                INSERT INTO prepared_v2 (id, record_json, prepared_ms) SELECT id, record_json, prepared_ms FROM prepared ORDER BY prepared_ms;
+                DROP TABLE prepared;
+                ALTER TABLE prepared_v2 RENAME TO prepared;
+                CREATE TABLE applied_v2 (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, committed INTEGER NOT NULL, writes_json BLOB NOT NULL, applied_ms INTEGER NOT NULL);
+                INSERT INTO applied_v2 (seq, id, committed, writes_json, applied_ms) SELECT seq, id, committed, writes_json, applied_ms FROM applied;
+                DROP TABLE applied;
+                ALTER TABLE applied_v2 RENAME TO applied;
+                """)
+        }
         return migrator
     }
 
@@ -64,30 +89,47 @@ public final class ParticipantStore: Sendable {
         try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
+    /// `change` with its JSON encoded now (by the caller, in parallel with the writer).
+    public static func encode(_ change: ParticipantChange) -> EncodedParticipantChange {
+        let encoder = JSONEncoder()
+        switch change {
+        case .prepared(let record):
+            var durable = record
+            durable.durable = true
+            return EncodedParticipantChange(change: change, record: (try? encoder.encode(durable)) ?? Data(), afterImages: [])
+        case .outcome(_, let committed, let writes, _):
+            let images = committed ? writes.map { ($0.key, $0.after.flatMap { try? encoder.encode($0) }) } : []
+            return EncodedParticipantChange(change: change, record: (try? encoder.encode(writes)) ?? Data(), afterImages: images)
+        }
+    }
+
     /// Makes `changes` durable in one transaction, in order.
     public func apply(_ changes: [ParticipantChange]) async throws(LedgerError) {
+        try await apply(changes.map(Self.encode))
+    }
+
+    /// Makes `changes` durable in one transaction, in order.
+    public func apply(_ changes: [EncodedParticipantChange]) async throws(LedgerError) {
         guard !changes.isEmpty else { return }
         do {
             try await pool.write { db in
-                let encoder = JSONEncoder()
-                for change in changes {
-                    switch change {
+                for encoded in changes {
+                    switch encoded.change {
                     case .prepared(let record):
-                        var durable = record
-                        durable.durable = true
-                        try db.cachedStatement(sql: "INSERT OR REPLACE INTO prepared (id, record_json, prepared_ms) VALUES (?, ?, ?)")
-                            .execute(arguments: [record.id, try encoder.encode(durable), record.preparedUnixMilliseconds])
-                    case .outcome(let id, let committed, let writes, let at):
+                        try db.cachedStatement(sql: "DELETE FROM prepared WHERE id = ?").execute(arguments: [record.id])
+                        try db.cachedStatement(sql: "INSERT INTO prepared (id, record_json, prepared_ms) VALUES (?, ?, ?)")
+                            .execute(arguments: [record.id, encoded.record, record.preparedUnixMilliseconds])
+                    case .outcome(let id, let committed, _, let at):
+                        // The machine decides a transaction once (a duplicate decision is only acknowledged).
                         try db.cachedStatement(sql: "DELETE FROM prepared WHERE id = ?").execute(arguments: [id])
-                        try db.cachedStatement(sql: "INSERT OR IGNORE INTO applied (id, committed, writes_json, applied_ms) VALUES (?, ?, ?, ?)")
-                            .execute(arguments: [id, committed ? 1 : 0, try encoder.encode(writes), at])
-                        guard committed, db.changesCount > 0 else { continue }  // a duplicate outcome applies nothing twice
-                        for write in writes {
-                            if let after = write.after {
-                                try db.cachedStatement(sql: "INSERT OR REPLACE INTO value (key, value_json) VALUES (?, ?)")
-                                    .execute(arguments: [write.key, try encoder.encode(after)])
+                        try db.cachedStatement(sql: "INSERT INTO applied (id, committed, writes_json, applied_ms) VALUES (?, ?, ?, ?)")
+                            .execute(arguments: [id, committed ? 1 : 0, encoded.record, at])
+                        guard committed else { continue }
+                        for image in encoded.afterImages {
+                            if let value = image.value {
+                                try db.cachedStatement(sql: "INSERT OR REPLACE INTO value (key, value_json) VALUES (?, ?)").execute(arguments: [image.key, value])
                             } else {
-                                try db.cachedStatement(sql: "DELETE FROM value WHERE key = ?").execute(arguments: [write.key])
+                                try db.cachedStatement(sql: "DELETE FROM value WHERE key = ?").execute(arguments: [image.key])
                             }
                         }
                     }
@@ -146,7 +188,7 @@ public final class ParticipantStore: Sendable {
 
     private static func prepared(_ db: Database) throws -> [ParticipantMachine.Prepared] {
         let decoder = JSONDecoder()
-        return try Row.fetchAll(db, sql: "SELECT record_json FROM prepared ORDER BY prepared_ms").map {
+        return try Row.fetchAll(db, sql: "SELECT record_json FROM prepared ORDER BY seq").map {
             try decoder.decode(ParticipantMachine.Prepared.self, from: $0["record_json"] as Data)
         }
     }

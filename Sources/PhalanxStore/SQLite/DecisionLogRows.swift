@@ -6,12 +6,12 @@ import PhalanxResilience
 /// The decision log's rows in the task ledger's file (table `tx_log`): one row per transaction,
 /// BEGIN inserts it, the decision and END fill in their columns. Write sets travel as JSON.
 enum DecisionLogRows {
-    static func write(_ change: TransactionLogChange, in db: Database) throws {
+    static func write(_ change: TransactionLogChange, beginJSON: Data?, in db: Database) throws {
         switch change {
         case .begun(let begin):
             // An id already logged keeps its history: a reused id never rewrites what was decided.
             try db.cachedStatement(sql: "INSERT OR IGNORE INTO tx_log (id, begin_json, begun_ms) VALUES (?, ?, ?)")
-                .execute(arguments: [begin.id, try JSONEncoder().encode(begin), begin.begunUnixMilliseconds])
+                .execute(arguments: [begin.id, try beginJSON ?? JSONEncoder().encode(begin), begin.begunUnixMilliseconds])
         case .decided(let id, let committed, let reason, let at):
             // A decision is never changed once made (the first one logged stands).
             try db.cachedStatement(sql: "UPDATE tx_log SET committed = ?, reason_json = ?, decided_ms = ? WHERE id = ? AND committed IS NULL")
@@ -60,7 +60,7 @@ enum DecisionLogRows {
 extension SQLiteTaskLedger {
     public func unendedTransactions() async throws(LedgerError) -> [TransactionLogEntry] {
         try await readLog("unfinished transactions") { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM tx_log WHERE ended_ms IS NULL ORDER BY begun_ms").map(DecisionLogRows.entry(from:))
+            try Row.fetchAll(db, sql: "SELECT * FROM tx_log WHERE ended_ms IS NULL ORDER BY seq").map(DecisionLogRows.entry(from:))
         }
     }
 
@@ -72,7 +72,7 @@ extension SQLiteTaskLedger {
 
     public func transactionLog() async throws(LedgerError) -> [TransactionLogEntry] {
         try await readLog("the decision log") { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM tx_log ORDER BY begun_ms").map(DecisionLogRows.entry(from:))
+            try Row.fetchAll(db, sql: "SELECT * FROM tx_log ORDER BY seq").map(DecisionLogRows.entry(from:))
         }
     }
 
