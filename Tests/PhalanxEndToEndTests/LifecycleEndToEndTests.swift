@@ -15,6 +15,9 @@ extension EndToEnd {
             let requests = (0..<12).map { TaskRequest(taskID: "t-\($0)", kind: "sleep", text: "600") }
             try await client.submit(requests)
             try await eventually("w1 runs four tasks") { try await client.status().tasksRunning == 4 }
+            // The coordinator counts a task running once it sent it; give the frame time to reach w1 and
+            // the tasks (600 ms each) time to start there, so that the SIGTERM finds them running.
+            try await Task.sleep(for: .milliseconds(250))
             cluster.signal("w1", SIGTERM)
             let status = try await cluster.waitForExit("w1", within: .seconds(5))
             #expect(status == 0, "w1 log: \(cluster.log("w1"))")

@@ -20,6 +20,8 @@ actor ParticipantHost {
     private var participant: Participant?
     private var lock: DataDirectoryLock?
     private var lastFailure: String?
+    /// The store being opened: callers meanwhile wait for it instead of opening it twice.
+    private var opening: Task<Void, Never>?
 
     init(node: String, directory: String, logger: Logger) {
         self.node = node
@@ -33,6 +35,17 @@ actor ParticipantHost {
             await participant.connected(link)
             return
         }
+        if let opening {
+            await opening.value
+            return
+        }
+        let task = Task { await self.openStore(over: link) }
+        opening = task
+        await task.value
+        opening = nil
+    }
+
+    private func openStore(over link: any PeerLink) async {
         do throws(LedgerError) {
             let lock = try DataDirectoryLock(
                 directory: directory, owner: "participant", setting: "worker.data_dir",
@@ -68,6 +81,7 @@ actor ParticipantHost {
 
     /// The session ended: what is queued is written, and the lock is released.
     func close() async {
+        if let opening { await opening.value }  // a store still opening is closed too
         await participant?.close()
         participant = nil
         lock = nil

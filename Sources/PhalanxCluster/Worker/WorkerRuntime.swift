@@ -204,7 +204,8 @@ public struct WorkerRuntime: Service {
                         var interval = Duration.milliseconds(max(50, Int(registered.heartbeatIntervalMs)))
                         if let keepAlive = coordinator.keepAliveInterval { interval = min(interval, keepAlive) }
                         group.addTask { await Self.sendHeartbeats(every: interval, over: link) }
-                        await participant.open(over: link)
+                        // Opening the store must not hold up the dispatches behind this message.
+                        group.addTask { await participant.open(over: link) }
                     case .dispatch(let batch):
                         if await session.isDraining {
                             await session.handBack(batch.assignments)
