@@ -56,7 +56,8 @@ public struct SagaMachine: Sendable {
     public let settings: Settings
     public let node: String
     private var active: [String: Active] = [:]
-    private var ended: [String: SagaOutcome] = [:]
+    /// Recently finished sagas: the outcome, and who asked for which steps.
+    private var ended: [String: (outcome: SagaOutcome, client: String, steps: [SagaStep])] = [:]
 
     public init(node: String, settings: Settings = Settings()) {
         self.node = node
@@ -88,13 +89,17 @@ public struct SagaMachine: Sendable {
     public mutating func start(
         _ id: String, requestID: UInt64, from client: ConnectionID, clientName: String, steps: [SagaStep], nowUnixMilliseconds: Int64
     ) -> [Action] {
-        if active[id] != nil {
+        func refused(_ code: ErrorCode, _ message: String) -> [Action] {
+            [.reply(client, requestID: requestID, SagaOutcome(id: id, completed: false, reason: ErrorContext(code: code, message: message, originNode: node)))]
+        }
+        if let running = active[id] {
+            guard running.begin.client == clientName, running.begin.steps == steps else { return refused(.conflict, "saga id \(id) is in use by another saga; use a new id") }
             active[id]?.waiters.append((client, requestID))
             return []
         }
-        if let outcome = ended[id] { return [.reply(client, requestID: requestID, outcome)] }
-        func refused(_ code: ErrorCode, _ message: String) -> [Action] {
-            [.reply(client, requestID: requestID, SagaOutcome(id: id, completed: false, reason: ErrorContext(code: code, message: message, originNode: node)))]
+        if let known = ended[id] {
+            guard known.client == clientName, known.steps == steps else { return refused(.conflict, "saga id \(id) was used by another saga; use a new id") }
+            return [.reply(client, requestID: requestID, known.outcome)]
         }
         if id.isEmpty || id.utf8.count > TransactionLimits.maximumIDBytes - 16 || id.contains("#") {
             return refused(.invalidArgument, "a saga id must be 1 to \(TransactionLimits.maximumIDBytes - 16) bytes without '#'")
@@ -254,7 +259,7 @@ public struct SagaMachine: Sendable {
         guard let saga = active.removeValue(forKey: id) else { return [] }
         let outcome = SagaOutcome(id: id, completed: completed, failedStep: saga.failedStep, reason: saga.reason, compensated: saga.compensated)
         if ended.count >= 100_000 { ended.removeAll(keepingCapacity: true) }
-        ended[id] = outcome
+        ended[id] = (outcome, saga.begin.client, saga.begin.steps)
         return [record(id, .finished(completed: completed), nowUnixMilliseconds)] + saga.waiters.map { .reply($0.0, requestID: $0.1, outcome) }
     }
 

@@ -90,7 +90,9 @@ public struct TransactionMachine: Sendable {
     public mutating func answer(
         fromLog entry: TransactionLogEntry, requestID: UInt64, to client: ConnectionID, clientName: String, participants: [ParticipantOperations]
     ) -> [Action] {
-        if let known = ended[entry.id] { return [.reply(client, requestID: requestID, known)] }
+        if let known = ended[entry.id], known.client == clientName, known.participants == participants {
+            return [.reply(client, requestID: requestID, known.outcome)]
+        }
         if active[entry.id] != nil {
             return begin(entry.id, requestID: requestID, from: client, clientName: clientName, participants: participants, isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: 0)
         }
@@ -98,7 +100,7 @@ public struct TransactionMachine: Sendable {
             return [.reply(client, requestID: requestID, refused(entry.id, .conflict, "transaction id \(entry.id) was used by another transaction; use a new id"))]
         }
         let outcome = TransactionOutcome(id: entry.id, committed: entry.committed ?? false, reason: entry.committed == true ? nil : entry.reason)
-        ended[entry.id] = outcome
+        ended[entry.id] = EndedTransaction(entry.begin, outcome)
         return [.reply(client, requestID: requestID, outcome)]
     }
 
@@ -120,7 +122,12 @@ public struct TransactionMachine: Sendable {
             active[id] = existing
             return []
         }
-        if let outcome = ended[id] { return [.reply(client, requestID: requestID, outcome)] }
+        if let known = ended[id] {
+            guard known.client == clientName, known.participants == participants else {
+                return [.reply(client, requestID: requestID, refused(id, .conflict, "transaction id \(id) was used by another transaction; use a new id"))]
+            }
+            return [.reply(client, requestID: requestID, known.outcome)]
+        }
         if let problem = TransactionLimits.problem(id: id, participants) {
             return [.reply(client, requestID: requestID, refused(id, .invalidArgument, problem))]
         }
@@ -135,7 +142,7 @@ public struct TransactionMachine: Sendable {
                 message: "participant \(missing.participant) is not connected (no worker of that name is registered); start it or name another",
                 originNode: node)
             let outcome = TransactionOutcome(id: id, committed: false, reason: reason)
-            ended[id] = outcome
+            ended[id] = EndedTransaction(outcome: outcome, client: clientName, participants: participants)
             return [
                 .persist(.begun(begin)),
                 .persist(.decided(id: id, committed: false, reason: reason, decidedUnixMilliseconds: nowUnixMilliseconds)),
@@ -182,7 +189,7 @@ public struct TransactionMachine: Sendable {
             return []
         }
         active[id] = nil
-        ended[id] = outcome(of: transaction, committed: committed)
+        ended[id] = EndedTransaction(transaction.begin, outcome(of: transaction, committed: committed))
         return [.persist(.ended(id: id, endedUnixMilliseconds: nowUnixMilliseconds))]
     }
 
@@ -194,7 +201,7 @@ public struct TransactionMachine: Sendable {
                 guard case .decided(let committed, _, _) = transaction.phase else { return nil }  // the decision will come
                 return .sendDecision(participant: name, id: id, commit: committed)
             }
-            return .sendDecision(participant: name, id: id, commit: ended[id]?.committed ?? false)
+            return .sendDecision(participant: name, id: id, commit: ended[id]?.outcome.committed ?? false)
         }
     }
 
@@ -309,10 +316,28 @@ public struct TransactionMachine: Sendable {
     }
 }
 
-/// The outcomes of the last `capacity` ended transactions, by id.
+/// An ended transaction as the machine remembers it: its outcome, and who asked for what (a
+/// request that reuses the id for other operations is refused).
+struct EndedTransaction: Sendable {
+    var outcome: TransactionOutcome
+    var client: String
+    var participants: [ParticipantOperations]
+
+    init(outcome: TransactionOutcome, client: String, participants: [ParticipantOperations]) {
+        self.outcome = outcome
+        self.client = client
+        self.participants = participants
+    }
+
+    init(_ begin: TransactionBegin, _ outcome: TransactionOutcome) {
+        self.init(outcome: outcome, client: begin.client, participants: begin.participants)
+    }
+}
+
+/// The last `capacity` ended transactions, by id.
 struct RecentOutcomes: Sendable {
     let capacity: Int
-    private var outcomes: [String: TransactionOutcome] = [:]
+    private var outcomes: [String: EndedTransaction] = [:]
     private var order: [String] = []
     private var head = 0
 
@@ -320,7 +345,7 @@ struct RecentOutcomes: Sendable {
         self.capacity = capacity
     }
 
-    subscript(id: String) -> TransactionOutcome? {
+    subscript(id: String) -> EndedTransaction? {
         get { outcomes[id] }
         set {
             guard let newValue else {

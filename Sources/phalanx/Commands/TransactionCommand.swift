@@ -109,7 +109,8 @@ struct TransactionRunCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !operations.isEmpty else { throw ValidationError("name at least one operation: \(OperationSyntax.help)") }
-        for operation in operations { _ = try OperationSyntax.parse(operation, notBelow: notBelow) }
+        let parsed = try operations.map { try OperationSyntax.parse($0, notBelow: notBelow) }
+        if let problem = TransactionLimits.problem(id: id ?? "new", OperationSyntax.group(parsed)) { throw ValidationError(problem) }
     }
 
     func run() async throws {

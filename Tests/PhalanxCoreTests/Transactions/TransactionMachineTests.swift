@@ -155,6 +155,12 @@ import Testing
         #expect(replies(actions).count == 2, "both waiters get the outcome")
         let late = machine.begin("t1", requestID: 4, from: ConnectionID(10), clientName: "client", participants: transfer, isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix)
         #expect(replies(late).map(\.committed) == [true], "a repeat after the decision (not yet ended) is answered at once")
+        _ = machine.acknowledged("t1", from: "w1", nowUnixMilliseconds: unix)
+        _ = machine.acknowledged("t1", from: "w2", nowUnixMilliseconds: unix)
+        let repeated = machine.begin("t1", requestID: 5, from: client, clientName: "client", participants: transfer, isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix)
+        #expect(replies(repeated).map(\.committed) == [true], "after END, the same request gets the same outcome")
+        let reused = machine.begin("t1", requestID: 6, from: client, clientName: "client", participants: [transfer[1]], isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix)
+        #expect(replies(reused).first?.reason?.code == .conflict, "after END, other operations under the id are refused")
     }
 
     @Test func invalidTransactionsAreRefusedBeforeAnythingIsPrepared() {
