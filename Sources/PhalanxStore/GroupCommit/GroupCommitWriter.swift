@@ -85,31 +85,17 @@ public final class GroupCommit<Change: Sendable>: Sendable {
     public var lastQueued: Sequence { state.withLock { $0.lastQueued } }
 
     /// Writes queued changes until cancelled, in transactions of everything queued so far, and
-    /// reports the highest durable sequence to `durable` after each. The report is handed to a
-    /// task of its own (only the newest is kept if it falls behind), so the next transaction starts
-    /// at once instead of waiting for the caller to take the report. Throws the first write failure:
-    /// nothing queued after it is written, and the caller must stop acknowledging.
-    public func run(reportingTo durable: @escaping @Sendable (Sequence) async -> Void) async throws(LedgerError) {
-        let (reports, report) = AsyncStream.makeStream(of: Sequence.self, bufferingPolicy: .bufferingNewest(1))
-        let reporter = Task {
-            for await sequence in reports { await durable(sequence) }
-        }
-        defer { report.finish() }
-        do {
-            for await _ in doorbell {
-                while let (batch, upTo) = state.withLock({ $0.take(maximumBytes: maximumTransactionBytes) }) {
-                    try await write(batch)
-                    report.yield(upTo)
-                }
-                if Task.isCancelled { break }
+    /// calls `durable` with the highest durable sequence after each (what is queued meanwhile goes
+    /// into the next transaction). Throws the first write failure: nothing queued after it is
+    /// written, and the caller must stop acknowledging.
+    public func run(reportingTo durable: @Sendable (Sequence) async -> Void) async throws(LedgerError) {
+        for await _ in doorbell {
+            while let (batch, upTo) = state.withLock({ $0.take(maximumBytes: maximumTransactionBytes) }) {
+                try await write(batch)
+                await durable(upTo)
             }
-        } catch {
-            report.finish()
-            await reporter.value
-            throw error
+            if Task.isCancelled { return }
         }
-        report.finish()
-        await reporter.value  // the last report is taken before this returns
     }
 
     /// Ends ``run(reportingTo:)`` once what is queued now has been written.
