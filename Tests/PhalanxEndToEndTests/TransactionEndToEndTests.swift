@@ -87,6 +87,27 @@ extension EndToEnd {
             await client.close()
         }
 
+        @Test func operationsTooLargeForAWorkersFramesAreRefusedWhileOnesThatFitCommit() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1", ["--set", "limits.max_frame_bytes=32768"])
+            let client = try await cluster.client()
+            try await cluster.waitForWorkers(1, using: client)
+            func put(_ bytes: Int) async throws -> TransactionOutcome {
+                try await client.transact([ParticipantOperations(participant: "w1", operations: [.put(key: "k", value: .bytes(Array(repeating: 7, count: bytes)))])])
+            }
+            let fits = try await put(30_000)
+            #expect(fits.committed, "\(String(describing: fits.reason))")
+            let tooLarge = try await put(33_000)
+            #expect(!tooLarge.committed)
+            #expect(tooLarge.reason?.code == .invalidArgument)
+            #expect(tooLarge.reason?.message.contains("more than fits the 32768-byte frames") == true, "\(String(describing: tooLarge.reason))")
+            let status = try await client.status()
+            #expect(status.workers.map(\.name) == ["w1"], "the worker was not cut off by an oversized frame")
+            await client.close()
+        }
+
         @Test func aCoordinatorKilledBetweenTheDecisionAndSendingItCommitsEverywhereAfterItsRestart() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
