@@ -22,9 +22,10 @@ struct AuditRun: Sendable {
 }
 
 /// `phalanx audit` online: a consistent cut of the decision log and every participant, taken
-/// without stopping the cluster. From the moment the cut starts until every participant sent its
-/// snapshot, decisions are held back (not sent), so no participant applies a decision the cut's
-/// log does not show; transactions that begin during the cut are left out of the judgement. The
+/// without stopping the cluster. From the moment the cut starts until a participant sent its
+/// snapshot, decisions for it are held back (not sent), so no participant applies before its
+/// snapshot a decision the cut does not judge; transactions that begin during the cut are left out
+/// of the judgement. A slow participant holds back only its own decisions. The
 /// pure ``TransactionAudit`` then checks the whole.
 extension Coordinator {
     /// Participants that have not sent their snapshot within this are reported unreachable (unless the request says otherwise).
@@ -66,6 +67,7 @@ extension Coordinator {
         run.parts[name, default: []].append(part.snapshotJson)
         if part.last { run.waiting.remove(name) }
         audit = run
+        if part.last { releaseHeldDecisions(for: name) }
         if run.waiting.isEmpty { Task { await self.finishAudit(run.id) } }
     }
 
@@ -127,7 +129,15 @@ extension Coordinator {
             var entries: [String: TransactionLogEntry] = [:]
             for entry in stored { entries[entry.id] = entry }
             for entry in transactions.activeEntries { entries[entry.id] = entry }
+            // Judged: what began before the cut. An END logged after the cut may follow a participant's
+            // snapshot (its decision was released once its snapshot was in): judged as not ended yet.
             let judged = entries.values.filter { run.activeAtCut.contains($0.id) || $0.begin.begunUnixMilliseconds < run.cutUnixMilliseconds }
+                .map { entry -> TransactionLogEntry in
+                    guard let ended = entry.endedUnixMilliseconds, ended >= run.cutUnixMilliseconds else { return entry }
+                    var seen = entry
+                    seen.endedUnixMilliseconds = nil
+                    return seen
+                }
             audit = nil
             releaseHeldDecisions()
             // Participants that sent no snapshot (not connected, or too slow) cannot be judged where it

@@ -169,11 +169,12 @@ extension Coordinator {
         scheduleTransactionWakeUp()
     }
 
-    /// Sends a decision or a reply whose decision is durable (a decision waits while an audit takes its cut).
+    /// Sends a decision or a reply whose decision is durable. While an audit takes its cut, a
+    /// decision for a participant whose snapshot has not arrived yet waits for it.
     func performVisible(_ action: TransactionMachine.Action, touched: inout Set<ConnectionID>) {
         switch action {
         case .sendDecision(let participant, let txID, let commit):
-            if audit != nil {
+            if let run = audit, run.waiting.contains(participant) {
                 heldDecisions.append((participant, txID, commit))
                 return
             }
@@ -194,10 +195,11 @@ extension Coordinator {
         }
     }
 
-    /// Releases the decisions held while an audit took its cut.
-    func releaseHeldDecisions() {
-        let held = heldDecisions
-        heldDecisions = []
+    /// Releases the decisions held while an audit took its cut: those for `participant` once its
+    /// snapshot is in, or all of them.
+    func releaseHeldDecisions(for participant: String? = nil) {
+        let held = heldDecisions.filter { participant == nil || $0.participant == participant }
+        heldDecisions.removeAll { participant == nil || $0.participant == participant }
         var touched = Set<ConnectionID>()
         for decision in held {
             performVisible(.sendDecision(participant: decision.participant, id: decision.id, commit: decision.commit), touched: &touched)
