@@ -145,10 +145,13 @@ extension Coordinator {
             for entry in judged where entry.requiresEveryParticipant {
                 for name in entry.participantNames where snapshots[name] == nil { run.unreachable.insert(name) }
             }
-            let input = TransactionAudit.Input(
+            let nowUnix = WireTime.nowUnixMilliseconds()
+            var input = TransactionAudit.Input(
                 log: judged, participants: Array(snapshots.values), sagas: sagaLog, unreachable: run.unreachable, taskFindings: tasks.findings,
-                nowUnixMilliseconds: WireTime.nowUnixMilliseconds(),
+                nowUnixMilliseconds: nowUnix,
                 inDoubtThresholdMilliseconds: run.inDoubtThreshold, pendingThresholdMilliseconds: run.pendingThreshold)
+            input.historyHorizonUnixMilliseconds = TransactionAudit.Input.historyHorizon(
+                retentionMilliseconds: configuration.retention.wholeMilliseconds, nowUnixMilliseconds: nowUnix)
             let report = await Task.detached { TransactionAudit.run(input) }.value
             var summary = AuditSummary(report: report, tasksAccepted: tasks.accepted, tasksFinished: tasks.finished)
             let budget = (links[run.admin]?.peer.maximumFrameBytes ?? 4 * 1024 * 1024) - 4_096

@@ -15,10 +15,11 @@ public enum OfflineAudit {
     }
 
     /// Reads `coordinatorDirectory/tasks.sqlite` and `workersDirectory/*/participant.sqlite`, then
-    /// runs ``TransactionAudit``.
+    /// runs ``TransactionAudit`` (with `retentionMilliseconds`, history older than the retention may
+    /// have been pruned on one side only and is not judged).
     public static func run(
         coordinatorDirectory: String, workersDirectory: String, nowUnixMilliseconds: Int64 = WireTime.nowUnixMilliseconds(),
-        inDoubtThresholdMilliseconds: Int64 = 30_000, pendingThresholdMilliseconds: Int64 = 30_000
+        inDoubtThresholdMilliseconds: Int64 = 30_000, pendingThresholdMilliseconds: Int64 = 30_000, retentionMilliseconds: Int64? = nil
     ) async throws(Unreadable) -> AuditSummary {
         let ledgerPath = "\(coordinatorDirectory)/tasks.sqlite"
         guard FileManager.default.fileExists(atPath: ledgerPath) else {
@@ -60,9 +61,13 @@ public enum OfflineAudit {
         if !missing.isEmpty {
             throw Unreadable(description: "no participant store for \(missing.sorted().joined(separator: ", ")) under \(workersDirectory), named by committed or unfinished transactions in the decision log; check worker.data_dir")
         }
-        let report = TransactionAudit.run(TransactionAudit.Input(
+        var input = TransactionAudit.Input(
             log: log, participants: snapshots, sagas: sagas, taskFindings: tasks.findings, nowUnixMilliseconds: nowUnixMilliseconds,
-            inDoubtThresholdMilliseconds: inDoubtThresholdMilliseconds, pendingThresholdMilliseconds: pendingThresholdMilliseconds))
+            inDoubtThresholdMilliseconds: inDoubtThresholdMilliseconds, pendingThresholdMilliseconds: pendingThresholdMilliseconds)
+        input.historyHorizonUnixMilliseconds = retentionMilliseconds.map {
+            TransactionAudit.Input.historyHorizon(retentionMilliseconds: $0, nowUnixMilliseconds: nowUnixMilliseconds)
+        }
+        let report = TransactionAudit.run(input)
         return AuditSummary(report: report, tasksAccepted: tasks.accepted, tasksFinished: tasks.finished)
     }
 }

@@ -25,6 +25,9 @@ public actor Participant {
     private var deferred: [(sequence: GroupCommit<EncodedParticipantChange>.Sequence, action: Deferred)] = []
     private var writerTask: Task<Void, Never>?
     private var inquiryTask: Task<Void, Never>?
+    private var pruneTask: Task<Void, Never>?
+    /// The history of outcomes is kept this long (`coordinator.retention_ms`, like the decision log).
+    private let retention: Duration
     private var failure: LedgerError?
     /// While a snapshot is taken, messages wait here (in order).
     private var paused: [Phalanx_V1_Envelope]?
@@ -38,9 +41,10 @@ public actor Participant {
     }
 
     /// Opens the store at `path` and reads back its values and prepared transactions.
-    public init(node: String, path: String, logger: Logger) async throws(LedgerError) {
+    public init(node: String, path: String, retention: Duration = .seconds(7 * 86_400), logger: Logger) async throws(LedgerError) {
         self.node = node
         self.logger = logger
+        self.retention = retention
         let store = try ParticipantStore(path: path)
         self.store = store
         let loaded = try await store.load()
@@ -51,9 +55,24 @@ public actor Participant {
         }
     }
 
-    /// Starts the group-commit writer (once).
+    /// Starts the group-commit writer (once), and the pruning of old history.
     private func startWriter() {
         guard writerTask == nil else { return }
+        let store = store
+        let retention = retention
+        let logger = logger
+        pruneTask = Task {
+            let interval = max(Duration.seconds(1), min(.seconds(60), retention / 10))
+            repeat {
+                let cutoff = WireTime.nowUnixMilliseconds() - retention.wholeMilliseconds
+                do throws(LedgerError) {
+                    let pruned = try await store.pruneHistory(before: cutoff)
+                    if pruned > 0 { logger.info("pruned participant history past its retention", metadata: ["transactions": "\(pruned)"]) }
+                } catch {
+                    logger.error("cannot prune the participant store; will try again", metadata: ["error": "\(error)"])
+                }
+            } while (try? await Task.sleep(for: interval)) != nil
+        }
         let writer = writer
         writerTask = Task {
             do throws(LedgerError) {
@@ -67,6 +86,7 @@ public actor Participant {
     /// Stops writing once what is queued is durable.
     public func close() async {
         inquiryTask?.cancel()
+        pruneTask?.cancel()
         link = nil
         writer.finish()
         await writerTask?.value

@@ -29,6 +29,9 @@ public struct WorkerConfiguration: Sendable {
     /// The folder under which each worker keeps its participant store, in a folder of its name
     /// (`worker.data_dir`; the store is `DIR/NAME/participant.sqlite`).
     public var dataDirectory = "run/workers"
+    /// The participant's history of outcomes is kept this long (`coordinator.retention_ms`, the
+    /// decision log's retention too), then pruned.
+    public var historyRetention: Duration = .seconds(7 * 86_400)
 
     /// The participant store's folder for the worker named `name`.
     public func participantDirectory(for name: String) -> String { "\(dataDirectory)/\(name)" }

@@ -83,7 +83,7 @@ public struct WorkerRuntime: Service {
             ops = (server, endpoint)
             onMetricsListening(server.port)
         }
-        let participant = ParticipantHost(node: local.name, directory: directory, logger: logger)
+        let participant = ParticipantHost(node: local.name, directory: directory, retention: configuration.historyRetention, logger: logger)
         try await runSessions(
             tlsContext: tlsContext, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads, metrics: metrics, participant: participant,
             ops: ops)

@@ -21,6 +21,9 @@ public struct TransactionAudit: Sendable {
         public var inDoubtThresholdMilliseconds: Int64
         /// A transaction may stay undecided, or decided and unacknowledged, this long on the coordinator.
         public var pendingThresholdMilliseconds: Int64
+        /// History older than this (Unix ms) may have been pruned on one side and not yet on the
+        /// other (the retention): transactions and records older than it are not judged. nil: judge all.
+        public var historyHorizonUnixMilliseconds: Int64?
 
         public init(
             log: [TransactionLogEntry], participants: [ParticipantSnapshot], sagas: [SagaHistory] = [], unreachable: Set<String> = [],
@@ -35,6 +38,12 @@ public struct TransactionAudit: Sendable {
             self.nowUnixMilliseconds = nowUnixMilliseconds
             self.inDoubtThresholdMilliseconds = inDoubtThresholdMilliseconds
             self.pendingThresholdMilliseconds = pendingThresholdMilliseconds
+        }
+
+        /// The horizon for a retention of `retentionMilliseconds` at `now`: a margin inside it
+        /// (a tenth, at most ten minutes) covers the pruners' schedules.
+        public static func historyHorizon(retentionMilliseconds: Int64, nowUnixMilliseconds: Int64) -> Int64 {
+            nowUnixMilliseconds - retentionMilliseconds + min(retentionMilliseconds / 10, 600_000)
         }
     }
 
@@ -116,11 +125,18 @@ public struct TransactionAudit: Sendable {
             }
         }
 
+        /// Whether something that happened at `unixMilliseconds` is older than the history horizon.
+        func beforeHorizon(_ unixMilliseconds: Int64) -> Bool {
+            guard let horizon = input.historyHorizonUnixMilliseconds else { return false }
+            return unixMilliseconds < horizon
+        }
+
         /// Atomicity on every participant, its history against its values, its bounds.
         mutating func checkParticipants() {
             let snapshots = Dictionary(input.participants.map { ($0.node, $0) }, uniquingKeysWith: { first, _ in first })
             // Every decided transaction against each of its participants.
-            for entry in input.log.sorted(by: { $0.id < $1.id }) {
+            for entry in input.log.sorted(by: { $0.id < $1.id })
+            where !beforeHorizon(entry.endedUnixMilliseconds ?? entry.decidedUnixMilliseconds ?? entry.begin.begunUnixMilliseconds) {
                 for name in entry.participantNames {
                     guard let snapshot = snapshots[name] else { continue }  // not gathered (reported as unreachable)
                     let applied = snapshot.applied.first { $0.id == entry.id }
@@ -153,7 +169,7 @@ public struct TransactionAudit: Sendable {
             let node = snapshot.node
             let now = input.nowUnixMilliseconds
             let preparedIDs = Set(snapshot.prepared.map(\.id))
-            for applied in snapshot.applied where applied.committed {
+            for applied in snapshot.applied where applied.committed && !beforeHorizon(applied.appliedUnixMilliseconds) {
                 guard let entry = log[applied.id] else {
                     add(.appliedWithoutDecision, transaction: applied.id, node: node, "\(node) applied a transaction the decision log does not have")
                     continue
@@ -241,7 +257,7 @@ public struct TransactionAudit: Sendable {
         /// done committed; a finished saga is complete or fully compensated; nothing waits too long.
         mutating func checkSagas() {
             let now = input.nowUnixMilliseconds
-            for saga in input.sagas.sorted(by: { $0.id < $1.id }) {
+            for saga in input.sagas.sorted(by: { $0.id < $1.id }) where !beforeHorizon(saga.records.first?.unixMilliseconds ?? 0) {
                 let id = saga.id
                 for (step, transaction) in saga.committedSteps.sorted(by: { $0.key < $1.key }) where log[transaction]?.committed != true {
                     add(.sagaStepNotCommitted, transaction: transaction, "saga \(id) records step \(step + 1) committed, but the decision log has no COMMIT for it")

@@ -16,7 +16,8 @@ public protocol TaskLedger: Sendable {
     func unfinishedTasks() async throws(LedgerError) -> [StoredTask]
     /// The tasks among `keys` that the ledger knows (finished or not).
     func tasks(_ keys: [TaskKey]) async throws(LedgerError) -> [TaskKey: StoredTask]
-    /// Deletes finished tasks that finished before `unixMilliseconds`; returns how many.
+    /// Deletes finished tasks that finished before `unixMilliseconds` (and transactions that ended,
+    /// sagas that finished, before it); returns how many tasks.
     func pruneFinished(before unixMilliseconds: Int64) async throws(LedgerError) -> Int
     /// Counts one more start of the coordinator and returns the new count (1 on a new ledger).
     func beginIncarnation() async throws(LedgerError) -> UInt64

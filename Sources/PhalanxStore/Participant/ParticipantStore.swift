@@ -140,6 +140,19 @@ public final class ParticipantStore: Sendable {
         }
     }
 
+    /// Deletes the history of transactions applied before `unixMilliseconds` (values and prepared
+    /// records stay); returns how many. The audit does not judge history older than the retention.
+    public func pruneHistory(before unixMilliseconds: Int64) async throws(LedgerError) -> Int {
+        do {
+            return try await pool.write { db in
+                try db.execute(sql: "DELETE FROM applied WHERE applied_ms < ?", arguments: [unixMilliseconds])
+                return db.changesCount
+            }
+        } catch {
+            throw LedgerError("cannot prune the history of the participant store \(path): \(error)")
+        }
+    }
+
     /// What a participant starts from: committed values, prepared transactions, recent outcomes.
     public func load(recentOutcomes: Int = ParticipantMachine.rememberedOutcomes) async throws(LedgerError) -> (
         values: [String: StoredValue], prepared: [ParticipantMachine.Prepared], finished: [(id: String, committed: Bool)]

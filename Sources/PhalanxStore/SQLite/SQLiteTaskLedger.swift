@@ -308,6 +308,13 @@ public final class SQLiteTaskLedger: TaskLedger {
                 try db.execute(sql: "DELETE FROM task WHERE finished_ms IS NOT NULL AND finished_ms < ?", arguments: [unixMilliseconds])
                 let pruned = db.changesCount
                 try db.execute(sql: "DELETE FROM task_alias WHERE accepted_ms < ?", arguments: [unixMilliseconds])
+                // Transactions that ended, and sagas that finished, before the retention: their history goes too.
+                try db.execute(sql: "DELETE FROM tx_log WHERE ended_ms IS NOT NULL AND ended_ms < ?", arguments: [unixMilliseconds])
+                try db.execute(sql: """
+                    DELETE FROM saga_log WHERE saga IN (
+                        SELECT saga FROM saga_log GROUP BY saga HAVING MAX(finished) = 1 AND MAX(at_ms) < ?
+                    )
+                    """, arguments: [unixMilliseconds])
                 return pruned
             }
         } catch {

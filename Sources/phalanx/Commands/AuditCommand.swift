@@ -49,7 +49,8 @@ struct AuditCommand: AsyncParsableCommand {
             do {
                 summary = try await OfflineAudit.run(
                     coordinatorDirectory: config.path("coordinator.data_dir"), workersDirectory: config.path("worker.data_dir"),
-                    inDoubtThresholdMilliseconds: Int64(inDoubtMs), pendingThresholdMilliseconds: Int64(pendingMs))
+                    inDoubtThresholdMilliseconds: Int64(inDoubtMs), pendingThresholdMilliseconds: Int64(pendingMs),
+                    retentionMilliseconds: Int64(config.integer("coordinator.retention_ms")))
             } catch {
                 printError("could not audit: \(error)")
                 throw ExitCode(2)

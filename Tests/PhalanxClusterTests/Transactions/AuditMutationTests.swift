@@ -132,3 +132,28 @@ import Testing
         #expect(Self.damages.count >= 20)
     }
 }
+
+/// Pruning past the retention happens on each side on its own schedule: the audit does not judge
+/// history older than the retention, and judges everything newer.
+@Suite struct AuditRetentionTests {
+    @Test func historyPrunedOnOneSideIsNotAViolationPastTheRetentionButIsWithin() async throws {
+        let scenario = try await BankScenario.make()
+        // The coordinator prunes every ended transaction; the participants keep their history.
+        _ = try await scenario.ledger.pruneFinished(before: scenario.now + 1)
+        // A worker prunes its history; the ledger above already lost the decisions.
+        #expect(try await scenario.stores["w2"]!.pruneHistory(before: scenario.now + 1) > 0)
+        let later = scenario.now + 20_000
+        func audit(retention: Int64?) async throws -> [AuditViolation] {
+            try await OfflineAudit.run(
+                coordinatorDirectory: scenario.coordinatorDirectory, workersDirectory: scenario.workersDirectory, nowUnixMilliseconds: later,
+                retentionMilliseconds: retention
+            ).report.violations
+        }
+        let judgedAll = try await audit(retention: nil)
+        #expect(judgedAll.contains { $0.kind == .appliedWithoutDecision && $0.node == "w1" }, "without a retention the pruned decisions are missed: \(judgedAll)")
+        let pastRetention = try await audit(retention: 10_000)
+        #expect(pastRetention == [], "everything pruned is older than the 10 s retention: \(pastRetention)")
+        let withinRetention = try await audit(retention: 60_000)
+        #expect(withinRetention.contains { $0.kind == .appliedWithoutDecision }, "within a 60 s retention the gap is a violation: \(withinRetention)")
+    }
+}
