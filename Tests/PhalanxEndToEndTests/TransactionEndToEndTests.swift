@@ -108,6 +108,25 @@ extension EndToEnd {
             await client.close()
         }
 
+        @Test func aWriteSetLargerThanAFrameReachesTheAuditInPiecesAndTheWorkerStaysConnected() async throws {
+            let cluster = try ClusterProcesses(settings: ["limits.max_frame_bytes=65536"])
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            // 2,000 puts fit one 64 KiB request, but their write set (before and after images, as JSON) is several frames.
+            let operations = (0..<2_000).map { StoreOperation.put(key: "k\($0)", value: .integer(Int64($0))) }
+            let big = try await client.transact([ParticipantOperations(participant: "w1", operations: operations)])
+            #expect(big.committed, "\(String(describing: big.reason))")
+            let admin = try await cluster.client("admin")
+            let audit = try await admin.audit(snapshotTimeout: .seconds(5))
+            #expect(audit.summary.report.violations == [], "\(audit.summary.report.violations)")
+            #expect(audit.unreachable == [])
+            #expect(audit.summary.report.keys >= 2_000)
+            #expect(!cluster.log("coordinator").contains("FRAME_TOO_LARGE"), "no frame over the limit")
+            #expect(try await client.status().workers.count == 2, "w1 was not cut off")
+            await admin.close()
+            await client.close()
+        }
+
         @Test func aCoordinatorKilledBetweenTheDecisionAndSendingItCommitsEverywhereAfterItsRestart() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }

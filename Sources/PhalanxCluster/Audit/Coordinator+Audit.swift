@@ -18,6 +18,8 @@ struct AuditRun: Sendable {
     var unreachable: Set<String> = []
     /// Each participant's snapshot parts as they arrived (JSON), read off the actor at the end.
     var parts: [String: [Data]] = [:]
+    /// Participants whose last part arrived: only their snapshots are judged (a partial one is not).
+    var complete: Set<String> = []
     var finishing = false
 }
 
@@ -65,7 +67,10 @@ extension Coordinator {
             let name = workerConnections.first(where: { $0.value == id })?.key, run.waiting.contains(name)
         else { return }
         run.parts[name, default: []].append(part.snapshotJson)
-        if part.last { run.waiting.remove(name) }
+        if part.last {
+            run.waiting.remove(name)
+            run.complete.insert(name)
+        }
         audit = run
         if part.last { releaseHeldDecisions(for: name) }
         if run.waiting.isEmpty { Task { await self.finishAudit(run.id) } }
@@ -89,8 +94,21 @@ extension Coordinator {
                 for data in pieces {
                     let piece = try WireJSON.decode(ParticipantSnapshot.self, from: data)
                     snapshot.values.merge(piece.values) { _, new in new }
-                    snapshot.prepared += piece.prepared
-                    snapshot.applied += piece.applied
+                    // A record too large for one part came in pieces with the same id: put it back together.
+                    for record in piece.prepared {
+                        if let last = snapshot.prepared.last, last.id == record.id {
+                            snapshot.prepared[snapshot.prepared.count - 1].writes += record.writes
+                        } else {
+                            snapshot.prepared.append(record)
+                        }
+                    }
+                    for record in piece.applied {
+                        if let last = snapshot.applied.last, last.id == record.id, last.sequence == record.sequence {
+                            snapshot.applied[snapshot.applied.count - 1].writes += record.writes
+                        } else {
+                            snapshot.applied.append(record)
+                        }
+                    }
                 }
                 snapshots[name] = snapshot
             } catch {
@@ -123,7 +141,7 @@ extension Coordinator {
             let tasks = try await ledger.auditTasks { StoredTaskResult.isTerminal($0) }
             // Reading the snapshots and checking them is pure work off the actor: a large history
             // must not keep the coordinator from its heartbeats meanwhile.
-            let parts = run.parts
+            let parts = run.parts.filter { run.complete.contains($0.key) }
             let (snapshots, unreadable) = await Task.detached { Self.readSnapshots(parts) }.value
             for name in unreadable { run.unreachable.insert(name) }
             var entries: [String: TransactionLogEntry] = [:]

@@ -267,6 +267,30 @@ public actor Participant {
         var parts: [Data] = []
         let empty = ParticipantSnapshot(node: snapshot.node, values: [:], prepared: [], applied: [])
         let run = 2_000
+        // A record whose write set alone is larger than a part is sent in pieces (same id), put back together on arrival.
+        var snapshot = snapshot
+        snapshot.prepared = snapshot.prepared.flatMap { record in
+            pieces(of: record.writes, maximumBytes: maximumBytes) { writes in
+                var piece = record
+                piece.writes = writes
+                return ParticipantSnapshot(node: snapshot.node, values: [:], prepared: [piece], applied: [])
+            }.map { writes in
+                var piece = record
+                piece.writes = writes
+                return piece
+            }
+        }
+        snapshot.applied = snapshot.applied.flatMap { record in
+            pieces(of: record.writes, maximumBytes: maximumBytes) { writes in
+                var piece = record
+                piece.writes = writes
+                return ParticipantSnapshot(node: snapshot.node, values: [:], prepared: [], applied: [piece])
+            }.map { writes in
+                var piece = record
+                piece.writes = writes
+                return piece
+            }
+        }
         let values = snapshot.values.sorted { $0.key < $1.key }
         for start in stride(from: 0, to: values.count, by: run) {
             chunk(values[start..<min(values.count, start + run)], maximumBytes: maximumBytes, into: &parts) { slice in
@@ -290,6 +314,13 @@ public actor Participant {
             }
         }
         return parts.isEmpty ? [WireJSON.encode(empty)] : parts
+    }
+
+    /// `writes` in runs whose part (as `make` builds it) fits `maximumBytes` (all of them when it fits).
+    private static func pieces(of writes: [KeyWrite], maximumBytes: Int, _ make: ([KeyWrite]) -> ParticipantSnapshot) -> [[KeyWrite]] {
+        guard writes.count > 1, WireJSON.encode(make(writes)).count > maximumBytes else { return [writes] }
+        let middle = writes.count / 2
+        return pieces(of: Array(writes[..<middle]), maximumBytes: maximumBytes, make) + pieces(of: Array(writes[middle...]), maximumBytes: maximumBytes, make)
     }
 
     /// Encodes `slice` as one part, or halves it until each half fits.

@@ -134,13 +134,20 @@ public struct TransactionAudit: Sendable {
         /// Atomicity on every participant, its history against its values, its bounds.
         mutating func checkParticipants() {
             let snapshots = Dictionary(input.participants.map { ($0.node, $0) }, uniquingKeysWith: { first, _ in first })
+            // Each participant's records by transaction, so that every check is one look-up.
+            var appliedByID: [String: [String: AppliedTransaction]] = [:]
+            var preparedByID: [String: [String: ParticipantMachine.Prepared]] = [:]
+            for snapshot in input.participants {
+                appliedByID[snapshot.node] = Dictionary(snapshot.applied.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+                preparedByID[snapshot.node] = Dictionary(snapshot.prepared.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            }
             // Every decided transaction against each of its participants.
             for entry in input.log.sorted(by: { $0.id < $1.id })
             where !beforeHorizon(entry.endedUnixMilliseconds ?? entry.decidedUnixMilliseconds ?? entry.begin.begunUnixMilliseconds) {
                 for name in entry.participantNames {
-                    guard let snapshot = snapshots[name] else { continue }  // not gathered (reported as unreachable)
-                    let applied = snapshot.applied.first { $0.id == entry.id }
-                    let prepared = snapshot.prepared.first { $0.id == entry.id }
+                    guard snapshots[name] != nil else { continue }  // not gathered (reported as unreachable)
+                    let applied = appliedByID[name]?[entry.id]
+                    let prepared = preparedByID[name]?[entry.id]
                     switch entry.committed {
                     case true?:
                         if applied == nil, prepared == nil {

@@ -28,6 +28,9 @@ struct SagaCommand: AsyncParsableCommand {
     @Option(help: "Every put and add of an integer may not bring the value below this.") var notBelow: Int64?
 
     static func parse(_ step: String, notBelow: Int64?) throws(ValidationError) -> SagaStep {
+        guard step.filter({ $0 == "|" }).count <= 1 else {
+            throw ValidationError("step '\(step)' has more than one '|': a step is its operations, '|', and the operations that undo it")
+        }
         let sides = step.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false).map { $0.split(separator: " ").map(String.init) }
         let forward = try sides[0].map { (text) throws(ValidationError) in try OperationSyntax.parse(text, notBelow: notBelow) }
         guard !forward.isEmpty else { throw ValidationError("step '\(step)' has no operations before '|'") }

@@ -40,6 +40,10 @@ enum OperationSyntax {
             let value = String(rest[rest.index(after: equals)...])
             guard !key.isEmpty else { throw ValidationError("'\(text)': the key before '=' is empty") }
             if let integer = Int64(value) { return (node, .put(key: key, value: .integer(integer), lowerBound: notBelow)) }
+            let digits = value.hasPrefix("-") || value.hasPrefix("+") ? value.dropFirst() : Substring(value)
+            if !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) {
+                throw ValidationError("'\(text)': \(value) does not fit a 64-bit integer (\(Int64.min) to \(Int64.max))")
+            }
             return (node, .put(key: key, value: .bytes(Array(value.utf8))))
         }
         guard !rest.isEmpty else { throw ValidationError("'\(text)': name a key after NODE:") }
@@ -109,6 +113,12 @@ struct TransactionRunCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !operations.isEmpty else { throw ValidationError("name at least one operation: \(OperationSyntax.help)") }
+        guard operations.count <= TransactionLimits.maximumOperations else {
+            throw ValidationError("a transaction has at most \(TransactionLimits.maximumOperations) operations (\(operations.count) given)")
+        }
+        if let id, id.hasPrefix("task:") || id.hasPrefix("saga:") {
+            throw ValidationError("transaction ids starting with 'task:' or 'saga:' are reserved for the effects of tasks and the steps of sagas; choose another id")
+        }
         let parsed = try operations.map { try OperationSyntax.parse($0, notBelow: notBelow) }
         if let problem = TransactionLimits.problem(id: id ?? "new", OperationSyntax.group(parsed)) { throw ValidationError(problem) }
     }
