@@ -140,12 +140,21 @@ extension Coordinator {
 
     /// Performs `action` now if everything queued so far is durable and nothing waits before it;
     /// otherwise keeps it, in order, until it is.
-    func performWhenDurable(_ action: Machine.Action, touched: inout Set<ConnectionID>) {
+    func performWhenDurable(_ action: DeferredAction, touched: inout Set<ConnectionID>) {
         let barrier = writer.lastQueued
         if barrier > durableUpTo || deferredHead < deferred.count {
-            deferred.append((barrier, .task(action)))
+            deferred.append((barrier, action))
         } else {
             performVisible(action, touched: &touched)
+        }
+    }
+
+    /// Performs a visible action of any machine (what it waited for is durable).
+    func performVisible(_ action: DeferredAction, touched: inout Set<ConnectionID>) {
+        switch action {
+        case .task(let action): performVisible(action, touched: &touched)
+        case .transaction(let action): performVisible(action, touched: &touched)
+        case .saga(let action): performVisible(action, touched: &touched)
         }
     }
 
@@ -156,11 +165,7 @@ extension Coordinator {
         while deferredHead < deferred.count, deferred[deferredHead].sequence <= durableUpTo {
             let action = deferred[deferredHead].action
             deferredHead += 1
-            switch action {
-            case .task(let action): performVisible(action, touched: &touched)
-            case .transaction(let action): performVisible(action, touched: &touched)
-            case .saga(let action): performVisible(action, touched: &touched)
-            }
+            performVisible(action, touched: &touched)
         }
         if deferredHead == deferred.count {
             deferred.removeAll(keepingCapacity: true)

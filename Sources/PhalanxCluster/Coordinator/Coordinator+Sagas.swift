@@ -31,16 +31,11 @@ extension Coordinator {
             case .persist(let record):
                 writer.enqueue([.saga(record)])
             case .runTransaction, .reply:
-                let barrier = writer.lastQueued
-                if barrier > durableUpTo || deferredHead < deferred.count {
-                    deferred.append((barrier, .saga(action)))
-                } else {
-                    performVisible(action, touched: &touched)
-                }
+                performWhenDurable(.saga(action), touched: &touched)
             }
         }
         for id in touched { links[id]?.flush() }
-        scheduleSagaWakeUp()
+        scheduleTransactionWakeUp()
     }
 
     /// Runs a step or compensation, or answers a client (what precedes it is durable).
@@ -79,23 +74,5 @@ extension Coordinator {
         }
         logger.notice("sagas resume after the restart", metadata: ["count": "\(unfinished.count)"])
         perform(sagas.recovered(unfinished, decisions: decisions, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
-    }
-
-    private func scheduleSagaWakeUp() {
-        guard let next = sagas.nextWakeUp, !stopping else { return }
-        if let current = sagaWakeUp, current.at <= next { return }
-        sagaWakeUp?.task.cancel()
-        let clock = clock
-        let delay = max(.zero, next - now)
-        sagaWakeUp = (next, Task {
-            guard (try? await clock.sleep(for: delay)) != nil else { return }
-            self.sagaTimersDue()
-        })
-    }
-
-    private func sagaTimersDue() {
-        sagaWakeUp = nil
-        guard !stopping else { return }
-        perform(sagas.wakeUp(now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
     }
 }

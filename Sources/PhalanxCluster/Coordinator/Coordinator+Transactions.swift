@@ -157,12 +157,7 @@ extension Coordinator {
                 prepare.voteDeadlineUnixMs = deadline
                 write(Phalanx_V1_Envelope(.txPrepare(prepare)), to: connection, touched: &touched)
             case .sendDecision, .reply:
-                let barrier = writer.lastQueued
-                if barrier > durableUpTo || deferredHead < deferred.count {
-                    deferred.append((barrier, .transaction(action)))
-                } else {
-                    performVisible(action, touched: &touched)
-                }
+                performWhenDurable(.transaction(action), touched: &touched)
             }
         }
         for id in touched { links[id]?.flush() }
@@ -207,8 +202,9 @@ extension Coordinator {
         for id in touched { links[id]?.flush() }
     }
 
-    private func scheduleTransactionWakeUp() {
-        guard let next = transactions.nextWakeUp, !stopping else { return }
+    /// Arms one timer for the earliest due time of the transaction and saga machines.
+    func scheduleTransactionWakeUp() {
+        guard let next = [transactions.nextWakeUp, sagas.nextWakeUp].compactMap({ $0 }).min(), !stopping else { return }
         if let current = transactionWakeUp, current.at <= next { return }
         transactionWakeUp?.task.cancel()
         let clock = clock
@@ -224,6 +220,7 @@ extension Coordinator {
         guard !stopping else { return }
         let connected = workerConnections
         perform(transactions.wakeUp(now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds(), isConnected: { connected[$0] != nil }))
+        perform(sagas.wakeUp(now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
     }
 
     // MARK: - History

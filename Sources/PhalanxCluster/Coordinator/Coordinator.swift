@@ -57,10 +57,10 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     /// Two-phase commit: the transactions in progress, and the registered workers (participants) by name.
     var transactions: TransactionMachine
     var workerConnections: [String: ConnectionID] = [:]
+    /// The next timer of the transaction and saga machines (vote deadlines, resends, retries).
     var transactionWakeUp: (at: Duration, task: Task<Void, Never>)?
     /// Sagas: multi-step work with a compensation log, each step a transaction.
     var sagas: SagaMachine
-    var sagaWakeUp: (at: Duration, task: Task<Void, Never>)?
     /// The audit taking its cut, and the decisions held back meanwhile.
     var audit: AuditRun?
     var heldDecisions: [(participant: String, id: String, commit: Bool)] = []
@@ -335,7 +335,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             case .persist(let changes):
                 persist(changes)
             case .acknowledge, .refuse, .deliver, .lookUp, .deliverStored, .cancelReply:
-                performWhenDurable(action, touched: &touched)
+                performWhenDurable(.task(action), touched: &touched)
             case .spawnReply(let id, let requestID, let accepted, let error):
                 var reply = Phalanx_V1_SpawnReply()
                 reply.requestID = requestID

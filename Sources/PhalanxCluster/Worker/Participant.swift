@@ -270,25 +270,13 @@ public actor Participant {
         // A record whose write set alone is larger than a part is sent in pieces (same id), put back together on arrival.
         var snapshot = snapshot
         snapshot.prepared = snapshot.prepared.flatMap { record in
-            pieces(of: record.writes, maximumBytes: maximumBytes) { writes in
-                var piece = record
-                piece.writes = writes
-                return ParticipantSnapshot(node: snapshot.node, values: [:], prepared: [piece], applied: [])
-            }.map { writes in
-                var piece = record
-                piece.writes = writes
-                return piece
+            pieces(of: record, writes: \.writes, maximumBytes: maximumBytes) { (piece: ParticipantMachine.Prepared) in
+                ParticipantSnapshot(node: empty.node, values: [:], prepared: [piece], applied: [])
             }
         }
         snapshot.applied = snapshot.applied.flatMap { record in
-            pieces(of: record.writes, maximumBytes: maximumBytes) { writes in
-                var piece = record
-                piece.writes = writes
-                return ParticipantSnapshot(node: snapshot.node, values: [:], prepared: [], applied: [piece])
-            }.map { writes in
-                var piece = record
-                piece.writes = writes
-                return piece
+            pieces(of: record, writes: \.writes, maximumBytes: maximumBytes) { (piece: AppliedTransaction) in
+                ParticipantSnapshot(node: empty.node, values: [:], prepared: [], applied: [piece])
             }
         }
         let values = snapshot.values.sorted { $0.key < $1.key }
@@ -316,11 +304,18 @@ public actor Participant {
         return parts.isEmpty ? [WireJSON.encode(empty)] : parts
     }
 
-    /// `writes` in runs whose part (as `make` builds it) fits `maximumBytes` (all of them when it fits).
-    private static func pieces(of writes: [KeyWrite], maximumBytes: Int, _ make: ([KeyWrite]) -> ParticipantSnapshot) -> [[KeyWrite]] {
-        guard writes.count > 1, WireJSON.encode(make(writes)).count > maximumBytes else { return [writes] }
-        let middle = writes.count / 2
-        return pieces(of: Array(writes[..<middle]), maximumBytes: maximumBytes, make) + pieces(of: Array(writes[middle...]), maximumBytes: maximumBytes, make)
+    /// `record` as copies holding runs of its writes, each small enough that its part (as `wrap`
+    /// builds it) fits `maximumBytes`; the record itself when it fits.
+    private static func pieces<Record>(
+        of record: Record, writes: WritableKeyPath<Record, [KeyWrite]>, maximumBytes: Int, _ wrap: (Record) -> ParticipantSnapshot
+    ) -> [Record] {
+        let all = record[keyPath: writes]
+        guard all.count > 1, WireJSON.encode(wrap(record)).count > maximumBytes else { return [record] }
+        var first = record
+        var second = record
+        first[keyPath: writes] = Array(all[..<(all.count / 2)])
+        second[keyPath: writes] = Array(all[(all.count / 2)...])
+        return pieces(of: first, writes: writes, maximumBytes: maximumBytes, wrap) + pieces(of: second, writes: writes, maximumBytes: maximumBytes, wrap)
     }
 
     /// Encodes `slice` as one part, or halves it until each half fits.

@@ -37,18 +37,7 @@ public final class ParticipantStore: Sendable {
 
     public init(path: String) throws(LedgerError) {
         self.path = path
-        do {
-            let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            var configuration = Configuration()
-            configuration.label = "phalanx.participant"
-            configuration.busyMode = .timeout(5)
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-            try Self.migrator.migrate(pool)
-        } catch {
-            throw LedgerError("cannot open the participant store \(path): \(error); check worker.data_dir (it must be a writable folder)")
-        }
+        pool = try DurableDatabase.open(path: path, label: "phalanx.participant", migrator: Self.migrator, what: "participant store", setting: "worker.data_dir")
     }
 
     private static var migrator: DatabaseMigrator {
@@ -86,7 +75,7 @@ public final class ParticipantStore: Sendable {
 
     /// The writer connection's `PRAGMA synchronous` (2 = FULL).
     public func writerSynchronousMode() throws -> Int {
-        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+        try DurableDatabase.synchronousMode(of: pool)
     }
 
     /// `change` with its JSON encoded now (by the caller, in parallel with the writer).
@@ -217,6 +206,6 @@ public final class ParticipantStore: Sendable {
 
     /// Runs raw SQL against the store: for tests that plant damage behind the cluster's back.
     public func executeForTesting(_ sql: String) throws {
-        try pool.write { db in try db.execute(sql: sql) }
+        try DurableDatabase.execute(sql, in: pool)
     }
 }

@@ -5,9 +5,8 @@ import PhalanxCore
 /// The task ledger in one SQLite file (WAL, `synchronous = FULL`): every ``apply(_:)`` is one
 /// transaction that is on disk, fsync included, when it returns.
 ///
-/// GRDB's WAL set-up leaves the writer connection at `synchronous = NORMAL` (no fsync at commit)
-/// after any `prepareDatabase` has run, so the ledger sets `FULL` on the writer after opening and
-/// ``writerSynchronousMode()`` reads it back through the writer.
+/// It is opened through ``DurableDatabase`` (which sets `FULL` on the writer, where GRDB's WAL set-up
+/// leaves `NORMAL`); ``writerSynchronousMode()`` reads it back through the writer.
 public final class SQLiteTaskLedger: TaskLedger {
     public let path: String
     let pool: DatabasePool
@@ -15,20 +14,7 @@ public final class SQLiteTaskLedger: TaskLedger {
     /// Opens (creating if needed) the ledger at `path`; its folder is created too.
     public init(path: String) throws(LedgerError) {
         self.path = path
-        do {
-            let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            var configuration = Configuration()
-            configuration.label = "phalanx.ledger"
-            configuration.busyMode = .timeout(5)
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-            }
-            try Self.migrator.migrate(pool)
-        } catch {
-            throw LedgerError("cannot open the task ledger \(path): \(error); check coordinator.data_dir (it must be a writable folder)")
-        }
+        pool = try DurableDatabase.open(path: path, label: "phalanx.ledger", migrator: Self.migrator, what: "task ledger", setting: "coordinator.data_dir")
     }
 
     private static var migrator: DatabaseMigrator {
@@ -145,12 +131,12 @@ public final class SQLiteTaskLedger: TaskLedger {
 
     /// Runs raw SQL against the ledger: for tests that plant damage behind the coordinator's back.
     public func executeForTesting(_ sql: String) throws {
-        try pool.write { db in try db.execute(sql: sql) }
+        try DurableDatabase.execute(sql, in: pool)
     }
 
     /// The writer connection's `PRAGMA synchronous` (2 = FULL); for tests and diagnostics.
     public func writerSynchronousMode() throws -> Int {
-        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+        try DurableDatabase.synchronousMode(of: pool)
     }
 
     public func apply(_ changes: [LedgerChange]) async throws(LedgerError) {

@@ -1,0 +1,38 @@
+import Foundation
+import GRDB
+
+/// Opens an SQLite file for durable writes the way every Phalanx store needs it: its folder
+/// created, WAL (GRDB's `DatabasePool`), a busy timeout, `synchronous = FULL` on the writer, and the
+/// store's migrations run.
+///
+/// GRDB's WAL set-up leaves the writer connection at `synchronous = NORMAL` (no fsync at commit)
+/// after any `prepareDatabase` has run, so `FULL` is set on the writer after opening;
+/// ``synchronousMode(of:)`` reads it back through the writer.
+enum DurableDatabase {
+    /// Opens `path`; a failure names `what` is stored there and the `setting` that chose the folder.
+    static func open(path: String, label: String, migrator: DatabaseMigrator, what: String, setting: String) throws(LedgerError) -> DatabasePool {
+        do {
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            var configuration = Configuration()
+            configuration.label = label
+            configuration.busyMode = .timeout(5)
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            try migrator.migrate(pool)
+            return pool
+        } catch {
+            throw LedgerError("cannot open the \(what) \(path): \(error); check \(setting) (it must be a writable folder)")
+        }
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (2 = FULL).
+    static func synchronousMode(of pool: DatabasePool) throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    /// Runs raw SQL: for tests that plant damage behind a node's back.
+    static func execute(_ sql: String, in pool: DatabasePool) throws {
+        try pool.write { db in try db.execute(sql: sql) }
+    }
+}
