@@ -9,6 +9,8 @@ public enum Failpoints {
         "coordinator.before_decision_sent": "the coordinator logged a transaction's decision durably and has not sent it to any participant",
         "participant.after_prepare_durable": "a participant made its prepared record durable and has not sent its YES vote",
         "participant.after_compensation_prepare_durable": "a participant made the prepared record of a saga's compensation durable and has not voted",
+        "participant.after_resource_prepared": "a registered resource's prepare hook succeeded and the participant has not recorded it (nor voted)",
+        "participant.after_resource_committed": "a registered resource's commit hook returned and the participant has not made the outcome durable",
         "participant.after_outcome_durable": "a participant applied a decision durably and has not acknowledged it",
         "task.after_effect_committed": "a `deposit` task's effect committed and the worker has not reported the task's result",
     ]

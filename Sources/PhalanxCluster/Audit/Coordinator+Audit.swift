@@ -94,6 +94,7 @@ extension Coordinator {
                 for data in pieces {
                     let piece = try WireJSON.decode(ParticipantSnapshot.self, from: data)
                     snapshot.values.merge(piece.values) { _, new in new }
+                    if let resources = piece.resources { snapshot.resources = (snapshot.resources ?? []) + resources }
                     // A record too large for one part came in pieces with the same id: put it back together.
                     for record in piece.prepared {
                         if let last = snapshot.prepared.last, last.id == record.id {

@@ -16,10 +16,17 @@ import PhalanxWire
 /// pauses, lets every queued change become durable, and sends the store as it is on disk.
 public actor Participant {
     public nonisolated let node: String
-    private var machine: ParticipantMachine
+    var machine: ParticipantMachine
+    /// The resources registered on this worker, by name (TCC participants of the user's own).
+    let resources: [String: any TransactionalResource]
+    /// Resource hooks running now (an audit waits until none is), and the ones waiting to start.
+    var hooksInFlight = 0
+    var hooksWaitingForResume: [CheckedContinuation<Void, Never>] = []
+    var hooksWaitingForIdle: [CheckedContinuation<Void, Never>] = []
+    var closed = false
     private let store: ParticipantStore
     private let writer: GroupCommit<EncodedParticipantChange>
-    private let logger: Logger
+    let logger: Logger
     private var link: (any PeerLink)?
     private var durableUpTo: GroupCommit<EncodedParticipantChange>.Sequence = 0
     private var deferred: [(sequence: GroupCommit<EncodedParticipantChange>.Sequence, action: Deferred)] = []
@@ -30,7 +37,7 @@ public actor Participant {
     private let retention: Duration
     private var failure: LedgerError?
     /// While a snapshot is taken, messages wait here (in order).
-    private var paused: [Phalanx_V1_Envelope]?
+    var paused: [Phalanx_V1_Envelope]?
     public static let inquiryInterval: Duration = .seconds(2)
 
     private enum Deferred {
@@ -41,8 +48,11 @@ public actor Participant {
     }
 
     /// Opens the store at `path` and reads back its values and prepared transactions.
-    public init(node: String, path: String, retention: Duration = .seconds(7 * 86_400), logger: Logger) async throws(LedgerError) {
+    public init(
+        node: String, path: String, resources: [any TransactionalResource] = [], retention: Duration = .seconds(7 * 86_400), logger: Logger
+    ) async throws(LedgerError) {
         self.node = node
+        self.resources = Dictionary(resources.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.logger = logger
         self.retention = retention
         let store = try ParticipantStore(path: path)
@@ -85,6 +95,7 @@ public actor Participant {
 
     /// Stops writing once what is queued is durable.
     public func close() async {
+        closed = true
         inquiryTask?.cancel()
         pruneTask?.cancel()
         link = nil
@@ -141,6 +152,14 @@ public actor Participant {
                     return
                 }
             }
+            if let unknown = operations.lazy.compactMap(\.resourceOperation).first(where: { self.resources[$0.resource] == nil }) {
+                let registered = resources.keys.sorted()
+                perform([.vote(id: prepare.txID, .no(ErrorContext(
+                    code: .invalidArgument,
+                    message: "\(node) has no resource named \(unknown.resource) (\(registered.isEmpty ? "it registers none" : "it registers \(registered.joined(separator: ", "))"))",
+                    originNode: node)))])
+                return
+            }
             perform(machine.prepare(
                 id: prepare.txID, operations: operations, voteDeadlineUnixMilliseconds: prepare.voteDeadlineUnixMs, nowUnixMilliseconds: nowUnix))
         case .txDecision(let decision):
@@ -152,7 +171,7 @@ public actor Participant {
         }
     }
 
-    private func perform(_ actions: [ParticipantMachine.Action]) {
+    func perform(_ actions: [ParticipantMachine.Action]) {
         for action in actions {
             switch action {
             case .persistPrepared(let record):
@@ -180,6 +199,10 @@ public actor Participant {
                 sendWhenDurable(Self.acknowledgement(id))
             case .refuseDecision(let id, let reason):
                 logger.error("a decision cannot be applied; it is not acknowledged (the audit will report it)", metadata: ["transaction": "\(id)", "reason": "\(reason)"])
+            case .prepareResources(let id, let operations):
+                runPrepareHooks(id, operations)
+            case .finishResources(let id, let commit, let operations):
+                runFinishHooks(id, commit: commit, operations)
             }
         }
     }
@@ -238,12 +261,16 @@ public actor Participant {
     private func sendSnapshot(auditID: UInt64) async {
         guard paused == nil else { return }
         paused = []
+        // No resource hook runs while the store and the resources are read (those that were
+        // running finish first, and what they queue is waited for below).
+        while hooksInFlight > 0 { await withCheckedContinuation { hooksWaitingForIdle.append($0) } }
         let barrier = writer.lastQueued
         if barrier > durableUpTo || !deferred.isEmpty {
             await withCheckedContinuation { deferred.append((barrier, .resume($0))) }
         }
         do throws(LedgerError) {
-            let snapshot = try await store.snapshot(node: node)
+            var snapshot = try await store.snapshot(node: node)
+            snapshot.resources = await resourceReports()
             let budget = max(4_096, (link?.peer.maximumFrameBytes ?? 4 * 1024 * 1024) - 1_024)
             let parts = Self.split(snapshot, maximumBytes: budget)
             for (index, part) in parts.enumerated() {
@@ -258,6 +285,7 @@ public actor Participant {
         }
         let waiting = paused ?? []
         paused = nil
+        resumeHooks()
         for envelope in waiting { received(envelope) }
     }
 
@@ -300,6 +328,11 @@ public actor Participant {
                 piece.applied = Array(slice)
                 return piece
             }
+        }
+        for report in snapshot.resources ?? [] {  // one part each (a resource reports ids, not values)
+            var piece = empty
+            piece.resources = [report]
+            parts.append(WireJSON.encode(piece))
         }
         return parts.isEmpty ? [WireJSON.encode(empty)] : parts
     }

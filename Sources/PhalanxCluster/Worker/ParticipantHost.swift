@@ -17,6 +17,7 @@ actor ParticipantHost {
     let node: String
     let directory: String
     let retention: Duration
+    let resources: [any TransactionalResource]
     private let logger: Logger
     private var participant: Participant?
     private var lock: DataDirectoryLock?
@@ -24,8 +25,9 @@ actor ParticipantHost {
     /// The store being opened: callers meanwhile wait for it instead of opening it twice.
     private var opening: Task<Void, Never>?
 
-    init(node: String, directory: String, retention: Duration, logger: Logger) {
+    init(node: String, directory: String, resources: [any TransactionalResource], retention: Duration, logger: Logger) {
         self.node = node
+        self.resources = resources
         self.directory = directory
         self.retention = retention
         self.logger = logger
@@ -52,7 +54,8 @@ actor ParticipantHost {
             let lock = try DataDirectoryLock(
                 directory: directory, owner: "participant", setting: "worker.data_dir",
                 why: "two processes of worker \(node) on one participant store would apply its transactions twice")
-            let opened = try await Participant(node: node, path: "\(directory)/participant.sqlite", retention: retention, logger: logger)
+            let opened = try await Participant(
+                node: node, path: "\(directory)/participant.sqlite", resources: resources, retention: retention, logger: logger)
             self.lock = lock
             participant = opened
             lastFailure = nil

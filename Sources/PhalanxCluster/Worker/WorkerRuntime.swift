@@ -21,17 +21,20 @@ import Tracing
 public struct WorkerRuntime: Service {
     public let configuration: WorkerConfiguration
     public let handlers: TaskHandlerRegistry
+    /// The worker's own transaction participants (TCC), besides the built-in store.
+    public let resources: [any TransactionalResource]
     private let logger: Logger
     private let onMetricsListening: @Sendable (Int) -> Void
     /// Logs a span per task run (`log.spans`); nil: no spans.
     private let tracer: SpanLogTracer?
 
     public init(
-        configuration: WorkerConfiguration, handlers: TaskHandlerRegistry = .builtIn, logger: Logger = Logger(label: "phalanx.worker"),
-        onMetricsListening: @escaping @Sendable (Int) -> Void = { _ in }
+        configuration: WorkerConfiguration, handlers: TaskHandlerRegistry = .builtIn, resources: [any TransactionalResource] = [],
+        logger: Logger = Logger(label: "phalanx.worker"), onMetricsListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.handlers = handlers
+        self.resources = resources
         self.logger = logger
         self.onMetricsListening = onMetricsListening
         self.tracer = configuration.logsSpans ? SpanLogTracer(logger: Logger(label: "phalanx.span")) : nil
@@ -53,6 +56,15 @@ public struct WorkerRuntime: Service {
             local = try configuration.tls.localIdentity()
         } catch {
             throw StartupError(error)
+        }
+        var resourceNames = Set<String>()
+        for resource in resources {
+            let problem = ResourceOperation(resource: resource.name, action: "register", key: "-").problem
+            guard problem == nil, resourceNames.insert(resource.name).inserted else {
+                throw StartupError(ErrorContext(
+                    code: .invalidArgument,
+                    message: "cannot register resource '\(resource.name)': \(problem ?? "another resource has that name"); give each resource its own name"))
+            }
         }
         guard local.role == .worker else {
             throw StartupError(ErrorContext(
@@ -83,7 +95,8 @@ public struct WorkerRuntime: Service {
             ops = (server, endpoint)
             onMetricsListening(server.port)
         }
-        let participant = ParticipantHost(node: local.name, directory: directory, retention: configuration.historyRetention, logger: logger)
+        let participant = ParticipantHost(
+            node: local.name, directory: directory, resources: resources, retention: configuration.historyRetention, logger: logger)
         try await runSessions(
             tlsContext: tlsContext, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads, metrics: metrics, participant: participant,
             ops: ops)

@@ -27,6 +27,8 @@ public struct AuditViolation: Sendable, Hashable, Codable, CustomStringConvertib
         case taskWithoutTerminalResult = "task_without_terminal_result"
         case taskResultUnreadable = "task_result_unreadable"
         case taskUnfinishedInDeadLetters = "task_unfinished_in_dead_letters"
+        case resourceReservationLeaked = "resource_reservation_leaked"
+        case resourceInvariantBroken = "resource_invariant_broken"
     }
 
     public var kind: Kind

@@ -19,10 +19,15 @@ public struct ParticipantMachine: Sendable {
         public var preparedUnixMilliseconds: Int64
         /// The prepared record is on disk (the vote may be YES).
         public var durable: Bool
+        /// Operations on registered resources (TCC), run by their hooks.
+        public var resources: [ResourceOperation]
+        /// The resources' prepare hooks have succeeded (true when there are none to run). A record
+        /// on disk without it is an intent: the hooks may have run, so an abort calls them.
+        public var resourcesPrepared: Bool
 
         public init(
             id: String, writes: [KeyWrite], reads: [String: StoreValue?], voteDeadlineUnixMilliseconds: Int64, preparedUnixMilliseconds: Int64,
-            durable: Bool
+            durable: Bool, resources: [ResourceOperation] = [], resourcesPrepared: Bool = true
         ) {
             self.id = id
             self.writes = writes
@@ -30,7 +35,25 @@ public struct ParticipantMachine: Sendable {
             self.voteDeadlineUnixMilliseconds = voteDeadlineUnixMilliseconds
             self.preparedUnixMilliseconds = preparedUnixMilliseconds
             self.durable = durable
+            self.resources = resources
+            self.resourcesPrepared = resourcesPrepared
         }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            id = try container.decode(String.self, forKey: .id)
+            writes = try container.decode([KeyWrite].self, forKey: .writes)
+            reads = try container.decode([String: StoreValue?].self, forKey: .reads)
+            voteDeadlineUnixMilliseconds = try container.decode(Int64.self, forKey: .voteDeadlineUnixMilliseconds)
+            preparedUnixMilliseconds = try container.decode(Int64.self, forKey: .preparedUnixMilliseconds)
+            durable = try container.decode(Bool.self, forKey: .durable)
+            // Records written before resources existed have neither.
+            resources = try container.decodeIfPresent([ResourceOperation].self, forKey: .resources) ?? []
+            resourcesPrepared = try container.decodeIfPresent(Bool.self, forKey: .resourcesPrepared) ?? true
+        }
+
+        /// Whether a resource's prepare hook may have run (so that an abort must call its abort hook).
+        var resourceHooksMayHaveRun: Bool { !resources.needingPrepare.isEmpty && (durable || resourcesPrepared) }
     }
 
     /// A participant's vote.
@@ -51,6 +74,12 @@ public struct ParticipantMachine: Sendable {
         /// A decision this participant cannot apply (a commit for a transaction it never prepared):
         /// it is not acknowledged, so the coordinator keeps it pending and the audit reports it.
         case refuseDecision(id: String, reason: String)
+        /// Run the resources' prepare hooks (the intent is durable), then call
+        /// ``resourcesPrepared(_:refusal:nowUnixMilliseconds:)``.
+        case prepareResources(id: String, [ResourceOperation])
+        /// Run the resources' commit (or compensate) hooks, or abort hooks, each until it succeeds,
+        /// then call ``resourcesFinished(_:)``.
+        case finishResources(id: String, commit: Bool, [ResourceOperation])
     }
 
     public let node: String
@@ -58,6 +87,12 @@ public struct ParticipantMachine: Sendable {
     public private(set) var values: [String: StoredValue]
     public private(set) var prepared: [String: Prepared] = [:]
     private var locks: [String: String] = [:]
+    /// Transactions whose resources' prepare hooks are running.
+    private var preparingResources: Set<String> = []
+    /// ABORTs that arrived while the prepare hooks ran: applied when they return.
+    private var abortWhenPrepared: Set<String> = []
+    /// Transactions whose decision the resources' hooks are applying (acknowledge: a decision asked for it).
+    private var finishing: [String: (commit: Bool, acknowledge: Bool)] = [:]
     /// Outcomes of recent transactions (true: committed), so that duplicates are answered the same.
     private var finished: [String: Bool] = [:]
     private var finishedOrder: [String] = []
@@ -74,6 +109,8 @@ public struct ParticipantMachine: Sendable {
             transaction.durable = true
             self.prepared[transaction.id] = transaction
             for write in transaction.writes { locks[write.key] = transaction.id }
+            for key in transaction.reads.keys { locks[key] = transaction.id }
+            for operation in transaction.resources { locks[operation.lockKey] = transaction.id }
         }
         for outcome in finished { remember(outcome.id, committed: outcome.committed) }
     }
@@ -90,7 +127,12 @@ public struct ParticipantMachine: Sendable {
         id: String, operations: [StoreOperation], voteDeadlineUnixMilliseconds: Int64, nowUnixMilliseconds: Int64
     ) -> [Action] {
         if let existing = prepared[id] {
-            return existing.durable ? [.vote(id: id, .yes(reads: existing.reads))] : []  // the vote follows durability
+            guard existing.durable, finishing[id] == nil, !preparingResources.contains(id) else { return [] }  // the vote follows
+            if !existing.resourcesPrepared {  // an intent read back after a restart: its hooks run (again)
+                preparingResources.insert(id)
+                return [.prepareResources(id: id, existing.resources.needingPrepare)]
+            }
+            return [.vote(id: id, .yes(reads: existing.reads))]
         }
         if let committed = finished[id] {
             return [.vote(id: id, committed ? .yes(reads: [:]) : .no(refusal(.conflict, "transaction \(id) was already aborted here", id: id)))]
@@ -109,9 +151,10 @@ public struct ParticipantMachine: Sendable {
         case .success(let result): (writes, reads) = result
         case .failure(let error): return [.vote(id: id, .no(error))]
         }
+        let resources = operations.compactMap(\.resourceOperation)
         let record = Prepared(
             id: id, writes: writes, reads: reads, voteDeadlineUnixMilliseconds: voteDeadlineUnixMilliseconds,
-            preparedUnixMilliseconds: nowUnixMilliseconds, durable: false)
+            preparedUnixMilliseconds: nowUnixMilliseconds, durable: false, resources: resources, resourcesPrepared: resources.needingPrepare.isEmpty)
         prepared[id] = record
         for operation in operations { locks[operation.key] = id }  // reads lock too
         return [.persistPrepared(record)]
@@ -120,18 +163,50 @@ public struct ParticipantMachine: Sendable {
     /// The prepared record of `id` is on disk: vote YES, unless the vote deadline passed meanwhile
     /// (then it aborts on its own: it has not voted yet).
     public mutating func prepareDurable(_ id: String, nowUnixMilliseconds: Int64) -> [Action] {
-        guard var record = prepared[id], !record.durable else { return [] }
+        guard var record = prepared[id], !record.durable, finishing[id] == nil else { return [] }
         if record.voteDeadlineUnixMilliseconds > 0, nowUnixMilliseconds > record.voteDeadlineUnixMilliseconds {
+            let late = Vote.no(refusal(.deadlineExceeded, "\(node) could not make the prepare of \(id) durable before its vote deadline", id: id))
+            if record.resourceHooksMayHaveRun {
+                finishing[id] = (commit: false, acknowledge: false)
+                return [.vote(id: id, late), .finishResources(id: id, commit: false, record.resources.needingPrepare)]
+            }
             release(id)
             remember(id, committed: false)
-            return [
-                .persistOutcome(id: id, committed: false, writes: record.writes, acknowledge: false),
-                .vote(id: id, .no(refusal(.deadlineExceeded, "\(node) could not make the prepare of \(id) durable before its vote deadline", id: id))),
-            ]
+            return [.persistOutcome(id: id, committed: false, writes: record.writes, acknowledge: false), .vote(id: id, late)]
         }
         record.durable = true
         prepared[id] = record
+        if !record.resourcesPrepared {  // the intent is on disk: now the resources may reserve
+            preparingResources.insert(id)
+            return [.prepareResources(id: id, record.resources.needingPrepare)]
+        }
         return [.vote(id: id, .yes(reads: record.reads))]
+    }
+
+    /// The resources' prepare hooks of `id` returned: all succeeded (`refusal` nil), so the
+    /// record is made durable again, marked prepared, before the vote YES; or one refused, so
+    /// the vote is NO and every resource's abort hook runs.
+    public mutating func resourcesPrepared(_ id: String, refusal: ErrorContext?) -> [Action] {
+        guard preparingResources.remove(id) != nil, var record = prepared[id] else { return [] }
+        let abortRequested = abortWhenPrepared.remove(id) != nil
+        if refusal != nil || abortRequested {
+            finishing[id] = (commit: false, acknowledge: abortRequested)
+            var actions: [Action] = []
+            if let refusal { actions.append(.vote(id: id, .no(refusal))) }
+            actions.append(.finishResources(id: id, commit: false, record.resources.needingPrepare))
+            return actions
+        }
+        record.resourcesPrepared = true
+        record.durable = false
+        prepared[id] = record
+        return [.persistPrepared(record)]
+    }
+
+    /// The resources' hooks have applied the decision of `id`: the outcome is made durable
+    /// (with the built-in store's writes) and acknowledged if a decision asked for it.
+    public mutating func resourcesFinished(_ id: String) -> [Action] {
+        guard let decision = finishing.removeValue(forKey: id), let record = prepared[id] else { return [] }
+        return apply(record, commit: decision.commit, acknowledge: decision.acknowledge)
     }
 
     /// Computes the write set: operations apply in order, each on the result of the previous.
@@ -172,6 +247,8 @@ public struct ParticipantMachine: Sendable {
                 set(key, StoredValue(.integer(sum), lowerBound: lowerBound))
             case .delete(let key):
                 set(key, nil)
+            case .resource:
+                break  // the resource's own prepare hook validates it
             }
         }
         for key in reads.keys where current[key] == nil { order.append(key) }
@@ -199,23 +276,45 @@ public struct ParticipantMachine: Sendable {
             }
             return [.refuseDecision(id: id, reason: "COMMIT of transaction \(id), which \(node) never prepared")]
         }
+        if let running = finishing[id] {
+            if running.commit == commit {
+                finishing[id]?.acknowledge = true  // acknowledged once the hooks are done
+                return []
+            }
+            return [.refuseDecision(id: id, reason: "transaction \(id) is being \(running.commit ? "committed" : "aborted") here; the decision \(commit ? "COMMIT" : "ABORT") contradicts it")]
+        }
+        if preparingResources.contains(id) {
+            if commit { return [.refuseDecision(id: id, reason: "COMMIT of transaction \(id) before \(node) voted YES")] }
+            abortWhenPrepared.insert(id)  // the hooks are running: they are undone when they return
+            return []
+        }
         if !record.durable, commit {
             return [.refuseDecision(id: id, reason: "COMMIT of transaction \(id) before \(node) voted YES")]
         }
-        release(id)
-        remember(id, committed: commit)
+        let hooks = commit ? record.resources : (record.resourceHooksMayHaveRun ? record.resources.needingPrepare : [])
+        if !hooks.isEmpty {
+            finishing[id] = (commit: commit, acknowledge: true)
+            return [.finishResources(id: id, commit: commit, hooks)]
+        }
+        return apply(record, commit: commit, acknowledge: true)
+    }
+
+    private mutating func apply(_ record: Prepared, commit: Bool, acknowledge: Bool) -> [Action] {
+        release(record.id)
+        remember(record.id, committed: commit)
         if commit {
             for write in record.writes {
                 if let after = write.after { values[write.key] = after } else { values[write.key] = nil }
             }
         }
-        return [.persistOutcome(id: id, committed: commit, writes: record.writes, acknowledge: true)]
+        return [.persistOutcome(id: record.id, committed: commit, writes: record.writes, acknowledge: acknowledge)]
     }
 
     private mutating func release(_ id: String) {
         guard let record = prepared.removeValue(forKey: id) else { return }
         for write in record.writes where locks[write.key] == id { locks[write.key] = nil }
         for key in record.reads.keys where locks[key] == id { locks[key] = nil }
+        for operation in record.resources where locks[operation.lockKey] == id { locks[operation.lockKey] = nil }
     }
 
     private mutating func remember(_ id: String, committed: Bool) {

@@ -24,11 +24,31 @@ public struct ParticipantSnapshot: Sendable, Hashable, Codable {
     public var values: [String: StoredValue]
     public var prepared: [ParticipantMachine.Prepared]
     public var applied: [AppliedTransaction]
+    /// What the worker's registered resources report (nil: none, or read offline).
+    public var resources: [ResourceAuditReport]?
 
-    public init(node: String, values: [String: StoredValue], prepared: [ParticipantMachine.Prepared], applied: [AppliedTransaction]) {
+    public init(
+        node: String, values: [String: StoredValue], prepared: [ParticipantMachine.Prepared], applied: [AppliedTransaction],
+        resources: [ResourceAuditReport]? = nil
+    ) {
         self.node = node
         self.values = values
         self.prepared = prepared
         self.applied = applied
+        self.resources = resources
+    }
+}
+
+/// What a registered resource reports for an audit: the transactions it holds reserved (each
+/// must be prepared on its participant, or the reservation leaked) and broken invariants.
+public struct ResourceAuditReport: Sendable, Hashable, Codable {
+    public var resource: String
+    public var reserved: [String]
+    public var problems: [String]
+
+    public init(resource: String, reserved: [String], problems: [String]) {
+        self.resource = resource
+        self.reserved = reserved
+        self.problems = problems
     }
 }

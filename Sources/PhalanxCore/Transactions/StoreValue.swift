@@ -43,10 +43,14 @@ public enum StoreOperation: Sendable, Hashable, Codable, CustomStringConvertible
     /// go below `lowerBound` (or the bound the key already has).
     case add(key: String, amount: Int64, lowerBound: Int64? = nil)
     case delete(key: String)
+    /// An operation on a transactional resource the worker registered (TCC): its hooks run it.
+    case resource(ResourceOperation)
 
+    /// The key the operation locks (a resource's keys are apart from the built-in store's).
     public var key: String {
         switch self {
         case .get(let key), .put(let key, _, _), .add(let key, _, _), .delete(let key): key
+        case .resource(let operation): operation.lockKey
         }
     }
 
@@ -56,7 +60,13 @@ public enum StoreOperation: Sendable, Hashable, Codable, CustomStringConvertible
         case .put(let key, let value, _): "put \(key)=\(value)"
         case .add(let key, let amount, let bound): "add \(key) \(amount >= 0 ? "+" : "")\(amount)\(bound.map { " (not below \($0))" } ?? "")"
         case .delete(let key): "delete \(key)"
+        case .resource(let operation): operation.description
         }
+    }
+
+    /// The resource operation, if this is one.
+    public var resourceOperation: ResourceOperation? {
+        if case .resource(let operation) = self { operation } else { nil }
     }
 }
 
@@ -119,6 +129,9 @@ public enum TransactionLimits {
                 }
                 if case .put(_, .bytes(let bytes), _) = operation, bytes.count > maximumValueBytes {
                     return "the value of \(key) on \(participant.participant) has \(bytes.count) bytes; at most \(maximumValueBytes) are allowed"
+                }
+                if let resource = operation.resourceOperation, let problem = resource.problem {
+                    return "\(resource) on \(participant.participant): \(problem)"
                 }
             }
         }

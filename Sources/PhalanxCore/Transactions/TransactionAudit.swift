@@ -226,6 +226,17 @@ public struct TransactionAudit: Sendable {
             for (key, value) in snapshot.values.sorted(by: { $0.key < $1.key }) where value.breaksBound {
                 add(.belowLowerBound, node: node, key: key, "holds \(value.value), below its lower bound \(value.lowerBound ?? 0)")
             }
+            // A registered resource may hold a reservation only while its transaction is prepared here.
+            for report in snapshot.resources ?? [] {
+                for id in report.reserved.sorted() where !preparedIDs.contains(id) {
+                    let ended = log[id].map { $0.committed.map { $0 ? "committed" : "aborted" } ?? "undecided" } ?? "not in the decision log"
+                    add(.resourceReservationLeaked, transaction: id, node: node, key: "@\(report.resource)",
+                        "resource \(report.resource) on \(node) holds a reservation for it, but it is not prepared there (\(ended)): its commit or abort never reached the resource")
+                }
+                for problem in report.problems {
+                    add(.resourceInvariantBroken, node: node, key: "@\(report.resource)", "resource \(report.resource) on \(node): \(problem)")
+                }
+            }
         }
 
         /// The bank workload's invariant: accounts sum to what was seeded, counting transactions

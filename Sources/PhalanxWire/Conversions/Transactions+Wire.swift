@@ -43,6 +43,13 @@ extension StoreOperation {
                 wire.lowerBound = bound
             }
         case .delete: wire.op = .delete
+        case .resource(let operation):
+            wire.op = .resource
+            wire.key = operation.key
+            wire.resource = operation.resource
+            wire.action = operation.action
+            wire.argument = Data(operation.argument)
+            wire.compensating = operation.compensating
         }
         return wire
     }
@@ -59,8 +66,11 @@ extension StoreOperation {
             return .success(.put(key: wire.key, value: value, lowerBound: bound))
         case .add: return .success(.add(key: wire.key, amount: wire.amount, lowerBound: bound))
         case .delete: return .success(.delete(key: wire.key))
+        case .resource:
+            return .success(.resource(ResourceOperation(
+                resource: wire.resource, action: wire.action, key: wire.key, argument: Array(wire.argument), compensating: wire.compensating)))
         default:
-            return .failure(ErrorContext(code: .invalidArgument, message: "operation on \(wire.key): unknown op \(wire.op.rawValue) (expected GET, PUT, ADD or DELETE)"))
+            return .failure(ErrorContext(code: .invalidArgument, message: "operation on \(wire.key): unknown op \(wire.op.rawValue) (expected GET, PUT, ADD, DELETE or RESOURCE)"))
         }
     }
 }

@@ -1464,6 +1464,18 @@ public nonisolated struct Phalanx_V1_StoreOperation: Sendable {
 
   public var lowerBound: Int64 = 0
 
+  /// RESOURCE: the resource's name on the worker
+  public var resource: String = String()
+
+  /// RESOURCE: what to do (the resource's own vocabulary)
+  public var action: String = String()
+
+  /// RESOURCE
+  public var argument: Data = Data()
+
+  /// RESOURCE: undo the action of a committed transaction (sagas)
+  public var compensating: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum Op: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -1479,6 +1491,9 @@ public nonisolated struct Phalanx_V1_StoreOperation: Sendable {
     /// add amount to an integer (a missing key counts as 0)
     case add // = 3
     case delete // = 4
+
+    /// an operation on a resource the worker registered (TCC hooks)
+    case resource // = 5
     case UNRECOGNIZED(Int)
 
     public init() {
@@ -1492,6 +1507,7 @@ public nonisolated struct Phalanx_V1_StoreOperation: Sendable {
       case 2: self = .put
       case 3: self = .add
       case 4: self = .delete
+      case 5: self = .resource
       default: self = .UNRECOGNIZED(rawValue)
       }
     }
@@ -1503,6 +1519,7 @@ public nonisolated struct Phalanx_V1_StoreOperation: Sendable {
       case .put: return 2
       case .add: return 3
       case .delete: return 4
+      case .resource: return 5
       case .UNRECOGNIZED(let i): return i
       }
     }
@@ -1514,6 +1531,7 @@ public nonisolated struct Phalanx_V1_StoreOperation: Sendable {
       .put,
       .add,
       .delete,
+      .resource,
     ]
 
   }
@@ -4367,7 +4385,7 @@ nonisolated extension Phalanx_V1_StoreValue: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Phalanx_V1_StoreOperation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StoreOperation"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}op\0\u{1}key\0\u{1}value\0\u{1}amount\0\u{3}has_lower_bound\0\u{3}lower_bound\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}op\0\u{1}key\0\u{1}value\0\u{1}amount\0\u{3}has_lower_bound\0\u{3}lower_bound\0\u{1}resource\0\u{1}action\0\u{1}argument\0\u{1}compensating\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4381,6 +4399,10 @@ nonisolated extension Phalanx_V1_StoreOperation: SwiftProtobuf.Message, SwiftPro
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.amount) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.hasLowerBound_p) }()
       case 6: try { try decoder.decodeSingularInt64Field(value: &self.lowerBound) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.resource) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.action) }()
+      case 9: try { try decoder.decodeSingularBytesField(value: &self.argument) }()
+      case 10: try { try decoder.decodeSingularBoolField(value: &self.compensating) }()
       default: break
       }
     }
@@ -4409,6 +4431,18 @@ nonisolated extension Phalanx_V1_StoreOperation: SwiftProtobuf.Message, SwiftPro
     if self.lowerBound != 0 {
       try visitor.visitSingularInt64Field(value: self.lowerBound, fieldNumber: 6)
     }
+    if !self.resource.isEmpty {
+      try visitor.visitSingularStringField(value: self.resource, fieldNumber: 7)
+    }
+    if !self.action.isEmpty {
+      try visitor.visitSingularStringField(value: self.action, fieldNumber: 8)
+    }
+    if !self.argument.isEmpty {
+      try visitor.visitSingularBytesField(value: self.argument, fieldNumber: 9)
+    }
+    if self.compensating != false {
+      try visitor.visitSingularBoolField(value: self.compensating, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4419,13 +4453,17 @@ nonisolated extension Phalanx_V1_StoreOperation: SwiftProtobuf.Message, SwiftPro
     if lhs.amount != rhs.amount {return false}
     if lhs.hasLowerBound_p != rhs.hasLowerBound_p {return false}
     if lhs.lowerBound != rhs.lowerBound {return false}
+    if lhs.resource != rhs.resource {return false}
+    if lhs.action != rhs.action {return false}
+    if lhs.argument != rhs.argument {return false}
+    if lhs.compensating != rhs.compensating {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
 nonisolated extension Phalanx_V1_StoreOperation.Op: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OP_UNSPECIFIED\0\u{1}GET\0\u{1}PUT\0\u{1}ADD\0\u{1}DELETE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OP_UNSPECIFIED\0\u{1}GET\0\u{1}PUT\0\u{1}ADD\0\u{1}DELETE\0\u{1}RESOURCE\0")
 }
 
 nonisolated extension Phalanx_V1_ParticipantOperations: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

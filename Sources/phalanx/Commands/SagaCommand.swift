@@ -12,6 +12,8 @@ struct SagaCommand: AsyncParsableCommand {
             Each step is one argument: its operations, then '|' and the operations that undo it (none: nothing to undo).
             Operations: \(OperationSyntax.help); several in one step are separated by spaces.
             Example: phalanx saga 'w1:alice-=10 | w1:alice+=10' 'w2:bob+=10 | w2:bob-=10' 'w3:audit=1'
+            For a registered resource, the undo NODE:@RESOURCE calls its compensate hook with what the step did there:
+            phalanx saga 'w1:@stock/reserve/sku-1=3 | w1:@stock' 'w2:alice-=30 | w2:alice+=30'
             A step refused for business reasons (e.g. a bound) fails at once; one failing for system reasons is tried 5 times.
             Compensations are retried until they commit, also across coordinator restarts. `phalanx tx show ID` shows the history.
             Exit codes: 0 completed; 1 compensated (the failed step and its reason are printed) or an error; 2 usage or configuration error.
@@ -34,7 +36,25 @@ struct SagaCommand: AsyncParsableCommand {
         let sides = step.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false).map { $0.split(separator: " ").map(String.init) }
         let forward = try sides[0].map { (text) throws(ValidationError) in try OperationSyntax.parse(text, notBelow: notBelow) }
         guard !forward.isEmpty else { throw ValidationError("step '\(step)' has no operations before '|'") }
-        let undo = sides.count > 1 ? try sides[1].map { (text) throws(ValidationError) in try OperationSyntax.parse(text, notBelow: notBelow) } : []
+        var undo: [(node: String, operation: StoreOperation)] = []
+        for text in sides.count > 1 ? sides[1] : [] {
+            // NODE:@RESOURCE alone: the resource's compensate hook undoes what this step did to it.
+            if let at = text.range(of: ":@"), !text[at.upperBound...].contains("/") {
+                let node = String(text[..<at.lowerBound])
+                let resource = String(text[at.upperBound...])
+                let done = forward.compactMap { $0.node == node ? $0.operation.resourceOperation : nil }.filter { $0.resource == resource }
+                guard !done.isEmpty else {
+                    throw ValidationError("step '\(step)': the undo '\(text)' compensates \(resource) on \(node), but the step does nothing there")
+                }
+                undo += done.map { operation in
+                    var compensation = operation
+                    compensation.compensating = true
+                    return (node, .resource(compensation))
+                }
+                continue
+            }
+            undo.append(try OperationSyntax.parse(text, notBelow: notBelow))
+        }
         return SagaStep(forward: OperationSyntax.group(forward), compensation: OperationSyntax.group(undo))
     }
 

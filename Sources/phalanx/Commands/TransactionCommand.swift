@@ -11,9 +11,10 @@ struct TransactionCommand: AsyncParsableCommand {
         subcommands: [TransactionRunCommand.self, TransactionTransferCommand.self, TransactionShowCommand.self])
 }
 
-/// Reads `NODE:KEY`, `NODE:KEY=VALUE`, `NODE:KEY+=N`, `NODE:KEY-=N`, `NODE:~KEY`.
+/// Reads `NODE:KEY`, `NODE:KEY=VALUE`, `NODE:KEY+=N`, `NODE:KEY-=N`, `NODE:~KEY`, and
+/// `NODE:@RESOURCE/ACTION/KEY[=ARGUMENT]` for a resource the worker registered.
 enum OperationSyntax {
-    static let help = "NODE:KEY (get), NODE:KEY=VALUE (put; an integer, or text), NODE:KEY+=N or NODE:KEY-=N (add), NODE:~KEY (delete)"
+    static let help = "NODE:KEY (get), NODE:KEY=VALUE (put; an integer, or text), NODE:KEY+=N or NODE:KEY-=N (add), NODE:~KEY (delete), NODE:@RESOURCE/ACTION/KEY=ARGUMENT (a registered resource, e.g. w1:@stock/reserve/sku-1=3)"
 
     static func parse(_ text: String, notBelow: Int64?) throws(ValidationError) -> (node: String, operation: StoreOperation) {
         guard let colon = text.firstIndex(of: ":"), colon != text.startIndex else {
@@ -21,6 +22,7 @@ enum OperationSyntax {
         }
         let node = String(text[..<colon])
         var rest = String(text[text.index(after: colon)...])
+        if rest.hasPrefix("@") { return (node, .resource(try resource(String(rest.dropFirst()), in: text))) }
         if rest.hasPrefix("~") {
             rest.removeFirst()
             guard !rest.isEmpty else { throw ValidationError("'\(text)': name the key to delete") }
@@ -48,6 +50,18 @@ enum OperationSyntax {
         }
         guard !rest.isEmpty else { throw ValidationError("'\(text)': name a key after NODE:") }
         return (node, .get(key: rest))
+    }
+
+    /// `RESOURCE/ACTION/KEY[=ARGUMENT]`.
+    private static func resource(_ text: String, in whole: String) throws(ValidationError) -> ResourceOperation {
+        let (path, argument) = text.firstIndex(of: "=").map { (String(text[..<$0]), String(text[text.index(after: $0)...])) } ?? (text, "")
+        let parts = path.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty }) else {
+            throw ValidationError("'\(whole)': expected NODE:@RESOURCE/ACTION/KEY=ARGUMENT (e.g. w1:@stock/reserve/sku-1=3)")
+        }
+        let operation = ResourceOperation(resource: parts[0], action: parts[1], key: parts[2], argument: Array(argument.utf8))
+        if let problem = operation.problem { throw ValidationError("'\(whole)': \(problem)") }
+        return operation
     }
 
     /// Operations grouped by node, in the order given.

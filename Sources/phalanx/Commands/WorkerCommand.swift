@@ -39,7 +39,9 @@ struct WorkerCommand: AsyncParsableCommand {
         let metricsPortFile = metricsPortFile
         try await withLogShipping(shipper) {
             try await runService(logger: logger) {
-                WorkerRuntime(configuration: configuration, logger: logger) { port in
+                // The example TCC resource (docs/transactions-resources.md shows how to write one).
+                let stock = StockResource(path: "\(configuration.participantDirectory(for: name))/stock.sqlite")
+                return WorkerRuntime(configuration: configuration, resources: [stock], logger: logger) { port in
                     if let metricsPortFile { try? "\(port)\n".write(toFile: metricsPortFile, atomically: true, encoding: .utf8) }
                 }
             }
