@@ -63,6 +63,10 @@ echo "transactions: a bank of 300 accounts spread over the workers, random trans
 "$bin" bank run "${common[@]}" --transfers 5000 --concurrency 32
 "$bin" tx run "${common[@]}" w1:alice=100 w2:bob=0 --not-below 0 >/dev/null
 "$bin" saga "${common[@]}" 'w1:alice-=30 | w1:alice+=30' 'w2:bob+=30 | w2:bob-=30' 'w1:alice-=1000' || true  # the last step fails: both are undone
+echo "a resource of the worker's own (TCC): restock, then take 3 and pay for them, then ask for more than is left:"
+"$bin" tx run "${common[@]}" w1:@stock/restock/sku-1=10 >/dev/null
+"$bin" tx run "${common[@]}" w1:@stock/reserve/sku-1=3 w1:alice-=3 w2:bob+=3
+"$bin" tx run "${common[@]}" w1:@stock/reserve/sku-1=8 w1:alice-=8 w2:bob+=8 || true  # refused by the resource: neither happens
 echo
 echo "audit (atomicity on every worker, nothing in doubt, money conserved, every task one result):"
 audit=0

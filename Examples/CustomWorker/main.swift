@@ -4,6 +4,7 @@
 //   phalanx submit --kind reverse --payload hello --wait
 //   phalanx submit --kind quote --payload ACME --count 200 --wait     (a guarded, flaky dependency)
 //   phalanx submit --kind checksum --payload 1,2,3,4 --wait           (children in a fail-fast scope)
+//   phalanx tx run 'w9:@tickets/book/opera=2' 'w1:alice-=80'         (a transactional resource of its own: TicketOffice.swift)
 import Foundation
 import PhalanxCluster
 import PhalanxResilience
@@ -87,7 +88,12 @@ let configuration = WorkerConfiguration(
     coordinatorHost: host, coordinatorPort: port,
     tls: TLSFiles(caCertificatePath: "\(directory)/ca.pem", certificatePath: "\(directory)/\(name).pem", privateKeyPath: "\(directory)/\(name)-key.pem"))
 do {
-    try await WorkerRuntime(configuration: configuration, handlers: handlers).run()
+    // Transactional resources (TCC) of this worker, besides its built-in store; the example
+    // `stock` resource of `phalanx worker` is StockResource in PhalanxCluster.
+    let folder = configuration.participantDirectory(for: name)
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let tickets = try TicketOffice(path: "\(folder)/tickets.json")
+    try await WorkerRuntime(configuration: configuration, handlers: handlers, resources: [tickets]).run()
 } catch {
     print("worker stopped: \(error)")
     exit(1)

@@ -96,6 +96,10 @@ public actor Participant {
     /// Stops writing once what is queued is durable.
     public func close() async {
         closed = true
+        resumeHooks()  // hooks waiting for an audit see `closed` and stop
+        // A hook still running finishes first: the next session may run the same transaction's
+        // hooks, and an abort must not overtake a prepare of this one.
+        while hooksInFlight > 0 { await withCheckedContinuation { hooksWaitingForIdle.append($0) } }
         inquiryTask?.cancel()
         pruneTask?.cancel()
         link = nil
@@ -329,10 +333,13 @@ public actor Participant {
                 return piece
             }
         }
-        for report in snapshot.resources ?? [] {  // one part each (a resource reports ids, not values)
-            var piece = empty
-            piece.resources = [report]
-            parts.append(WireJSON.encode(piece))
+        for report in snapshot.resources ?? [] {  // ids, not values: runs of 10,000 per part
+            for start in stride(from: 0, to: max(1, report.reserved.count), by: 10_000) {
+                var piece = empty
+                let reserved = Array(report.reserved[start..<min(report.reserved.count, start + 10_000)])
+                piece.resources = [ResourceAuditReport(resource: report.resource, reserved: reserved, problems: start == 0 ? report.problems.prefix(1_000).map { String($0.prefix(1_000)) } : [])]
+                parts.append(WireJSON.encode(piece))
+            }
         }
         return parts.isEmpty ? [WireJSON.encode(empty)] : parts
     }
