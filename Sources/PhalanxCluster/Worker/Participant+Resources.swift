@@ -1,6 +1,7 @@
 import Logging
 import PhalanxCore
 import PhalanxResilience
+import PhalanxWire
 
 /// The participant's side of registered resources (TCC): it runs their hooks when the machine
 /// asks, off the actor, and reports back. Commit, abort and compensate hooks are retried with
@@ -26,10 +27,13 @@ extension Participant {
         return order.map { group in (group.resource, resources[group.resource], grouped[group] ?? []) }
     }
 
+    /// Runs the prepare hooks of `id`, one resource after the other. At the vote deadline they are
+    /// cancelled (a hook that honours cancellation returns, and the vote is NO); either way the
+    /// result is reported only once every hook has returned, so an abort never overtakes one.
     func runPrepareHooks(_ id: String, _ operations: [ResourceOperation]) {
         let groups = byResource(operations)
         let node = node
-        Task {
+        let hooks = Task {
             var refusal: ErrorContext?
             for (name, resource, operations) in groups {
                 guard let resource else {  // checked when the PREPARE arrived; the intent may come from an earlier process
@@ -38,9 +42,14 @@ extension Participant {
                 }
                 guard await self.hookPermit() else { return }
                 do {
+                    try Task.checkCancellation()
                     try await resource.prepare(ResourceTransaction(id: id, operations: operations))
                 } catch let refused as ResourceRefusal {
                     refusal = ErrorContext(code: .businessRejected, message: "resource \(resource.name) on \(node): \(refused.message)", originNode: node)
+                } catch where Task.isCancelled {
+                    refusal = ErrorContext(
+                        code: .deadlineExceeded, message: "the prepare hook of resource \(resource.name) on \(node) did not return before the vote deadline",
+                        originNode: node)
                 } catch {
                     refusal = ErrorContext(
                         code: .unavailable, message: "the prepare of resource \(resource.name) on \(node) failed: \(error); retry the transaction",
@@ -50,6 +59,13 @@ extension Participant {
                 if refusal != nil { break }
             }
             self.preparedResources(id, refusal: refusal)
+        }
+        if let deadline = machine.prepared[id]?.voteDeadlineUnixMilliseconds, deadline > 0 {
+            let wait = max(0, deadline - WireTime.nowUnixMilliseconds())
+            Task {
+                try? await Task.sleep(for: .milliseconds(wait))
+                hooks.cancel()
+            }
         }
     }
 
