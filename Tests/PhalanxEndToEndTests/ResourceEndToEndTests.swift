@@ -59,6 +59,9 @@ extension EndToEnd {
             let short = try ClusterProcesses.runToCompletion(["tx", "run"] + cluster.clientArguments + ["w1:@stock/reserve/sku-1=8", "w2:acct-=1"])
             #expect(short.status == 1, "\(short)")
             #expect(short.stdout.contains("BUSINESS_REJECTED from w1") && short.stdout.contains("7 available"), "the resource's reason: \(short.stdout)")
+            let twice = try ClusterProcesses.runToCompletion(
+                ["tx", "run"] + cluster.clientArguments + ["w1:@stock/reserve/sku-1=4", "w1:@stock/reserve/sku-1=4"])
+            #expect(twice.status == 1 && twice.stdout.contains("8 asked"), "two operations on one item count together: \(twice)")
             let unknown = try await client.transact([
                 ParticipantOperations(participant: "w1", operations: [.resource(ResourceOperation(resource: "nope", action: "x", key: "k"))])
             ])

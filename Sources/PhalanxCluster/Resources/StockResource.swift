@@ -4,8 +4,9 @@ import PhalanxStore
 /// The example TCC resource every `phalanx worker` registers as `stock`: an inventory whose
 /// transactions reserve items (`reserve`, taken out on commit) or add them (`restock`).
 /// Prepare places a hold (refused when too little is available, counting other transactions'
-/// holds), commit applies it, abort releases it, compensate gives back what a committed
-/// transaction took (or takes back what it added). Its book is `stock.sqlite` in the worker's
+/// holds; several operations on one item in a transaction count together), commit applies it,
+/// abort releases it, compensate gives back what a committed transaction took out, or takes back
+/// what it added as far as it is still there. Its book is `stock.sqlite` in the worker's
 /// data directory, opened on first use.
 ///
 /// On the CLI: `phalanx tx run 'w1:@stock/restock/sku-1=10'`, then

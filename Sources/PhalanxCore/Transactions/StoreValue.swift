@@ -123,7 +123,7 @@ public enum TransactionLimits {
             if participant.operations.isEmpty { return "participant \(participant.participant) has no operations" }
             operations += participant.operations.count
             for operation in participant.operations {
-                let key = operation.key
+                let key = operation.resourceOperation?.key ?? operation.key  // a resource's key as given, not its lock key
                 if key.isEmpty || key.utf8.count > maximumKeyBytes {
                     return "key '\(key.prefix(40))' on \(participant.participant): a key must be 1 to \(maximumKeyBytes) bytes"
                 }

@@ -39,15 +39,27 @@ public final class StockBook: Sendable {
         pool = try DurableDatabase.open(path: path, label: "phalanx.stock", migrator: migrator, what: "stock book", setting: "worker.data_dir")
     }
 
-    /// Places the holds of `tx` (nothing if they are already placed). A line taking out more than
-    /// is on hand and not held by other transactions throws ``Shortage`` and places nothing.
+    /// The lines of one transaction summed per item, in the order the items first appear.
+    static func net(_ lines: [Line]) -> [Line] {
+        var order: [String] = []
+        var sums: [String: Int64] = [:]
+        for line in lines {
+            if sums[line.sku] == nil { order.append(line.sku) }
+            sums[line.sku, default: 0] += line.quantity
+        }
+        return order.map { Line(sku: $0, quantity: sums[$0] ?? 0) }
+    }
+
+    /// Places the holds of `tx`, one per item with the lines summed (nothing if they are already
+    /// placed). An item taken out more than is on hand and not held by other transactions throws
+    /// ``Shortage`` and places nothing.
     public func hold(_ tx: String, _ lines: [Line]) throws {
         try pool.write { db in
             if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM done WHERE tx = ?", arguments: [tx]) ?? 0 > 0 {
                 throw Shortage(description: "transaction \(tx) already ended here")
             }
-            for line in lines {
-                if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM hold WHERE tx = ? AND sku = ?", arguments: [tx, line.sku]) ?? 0 > 0 { continue }
+            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM hold WHERE tx = ?", arguments: [tx]) ?? 0 > 0 { return }  // placed whole before
+            for line in Self.net(lines) {
                 if line.quantity < 0 {
                     let onHand = try Int64.fetchOne(db, sql: "SELECT on_hand FROM item WHERE sku = ?", arguments: [line.sku]) ?? 0
                     let held = try Int64.fetchOne(db, sql: "SELECT COALESCE(-SUM(quantity), 0) FROM hold WHERE sku = ? AND quantity < 0", arguments: [line.sku]) ?? 0
@@ -90,16 +102,26 @@ public final class StockBook: Sendable {
         }
     }
 
-    /// Undoes `lines` that committed earlier, once per compensating transaction `tx`.
+    /// Undoes `lines` that committed earlier, once per compensating transaction `tx`: what was
+    /// taken out is given back; what was added is taken back as far as it is still there (not
+    /// taken out or held by others since: a compensation cannot refuse, and stock already sold
+    /// cannot be unsold). `done` records what was actually reversed.
     public func reverse(_ tx: String, _ lines: [Line]) throws {
         try pool.write { db in
-            for line in lines {
-                if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM done WHERE tx = ? AND sku = ?", arguments: [tx, line.sku]) ?? 0 > 0 { continue }
+            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM done WHERE tx = ?", arguments: [tx]) ?? 0 > 0 { return }
+            for line in Self.net(lines) {
+                var change = -line.quantity
+                if change < 0 {
+                    let onHand = try Int64.fetchOne(db, sql: "SELECT on_hand FROM item WHERE sku = ?", arguments: [line.sku]) ?? 0
+                    let held = try Int64.fetchOne(db, sql: "SELECT COALESCE(-SUM(quantity), 0) FROM hold WHERE sku = ? AND quantity < 0", arguments: [line.sku]) ?? 0
+                    change = -min(-change, max(0, onHand - held))
+                }
                 try db.execute(
                     sql: "INSERT INTO item (sku, on_hand) VALUES (?, ?) ON CONFLICT (sku) DO UPDATE SET on_hand = on_hand + excluded.on_hand",
-                    arguments: [line.sku, -line.quantity])
-                try db.execute(sql: "INSERT INTO done (tx, sku, outcome, quantity) VALUES (?, ?, 'compensated', ?)", arguments: [tx, line.sku, -line.quantity])
+                    arguments: [line.sku, change])
+                try db.execute(sql: "INSERT INTO done (tx, sku, outcome, quantity) VALUES (?, ?, 'compensated', ?)", arguments: [tx, line.sku, change])
             }
+            try db.execute(sql: "INSERT OR IGNORE INTO done (tx, sku, outcome, quantity) VALUES (?, '', 'compensated', 0)", arguments: [tx])
         }
     }
 

@@ -54,8 +54,16 @@ extension StoreOperation {
         return wire
     }
 
-    /// The operation, or what is wrong with it.
+    /// The operation, or what is wrong with it. Keys and names are read in Unicode normalization
+    /// form C: Swift compares strings by canonical equivalence and SQLite by bytes, so `café`
+    /// written precomposed and decomposed must become one key before either sees it.
     public static func from(wire: Phalanx_V1_StoreOperation) -> Result<StoreOperation, ErrorContext> {
+        var wire = wire
+        wire.key = normalized(wire.key)
+        if wire.op == .resource {
+            wire.resource = normalized(wire.resource)
+            wire.action = normalized(wire.action)
+        }
         let bound = wire.hasLowerBound_p ? wire.lowerBound : nil
         switch wire.op {
         case .get: return .success(.get(key: wire.key))
@@ -73,6 +81,11 @@ extension StoreOperation {
             return .failure(ErrorContext(code: .invalidArgument, message: "operation on \(wire.key): unknown op \(wire.op.rawValue) (expected GET, PUT, ADD, DELETE or RESOURCE)"))
         }
     }
+}
+
+/// `text` in Unicode normalization form C (ASCII already is: the common case costs one scan).
+private func normalized(_ text: String) -> String {
+    text.utf8.allSatisfy { $0 < 0x80 } ? text : text.precomposedStringWithCanonicalMapping
 }
 
 extension ParticipantOperations {
