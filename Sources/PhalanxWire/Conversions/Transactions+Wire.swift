@@ -58,27 +58,23 @@ extension StoreOperation {
     /// form C: Swift compares strings by canonical equivalence and SQLite by bytes, so `café`
     /// written precomposed and decomposed must become one key before either sees it.
     public static func from(wire: Phalanx_V1_StoreOperation) -> Result<StoreOperation, ErrorContext> {
-        var wire = wire
-        wire.key = normalized(wire.key)
-        if wire.op == .resource {
-            wire.resource = normalized(wire.resource)
-            wire.action = normalized(wire.action)
-        }
+        let key = normalized(wire.key)  // not written back: a change to the message would copy its storage
         let bound = wire.hasLowerBound_p ? wire.lowerBound : nil
         switch wire.op {
-        case .get: return .success(.get(key: wire.key))
+        case .get: return .success(.get(key: key))
         case .put:
             guard let value = StoreValue(wire: wire.value) else {
-                return .failure(ErrorContext(code: .invalidArgument, message: "put \(wire.key): the value is missing (give an integer or bytes)"))
+                return .failure(ErrorContext(code: .invalidArgument, message: "put \(key): the value is missing (give an integer or bytes)"))
             }
-            return .success(.put(key: wire.key, value: value, lowerBound: bound))
-        case .add: return .success(.add(key: wire.key, amount: wire.amount, lowerBound: bound))
-        case .delete: return .success(.delete(key: wire.key))
+            return .success(.put(key: key, value: value, lowerBound: bound))
+        case .add: return .success(.add(key: key, amount: wire.amount, lowerBound: bound))
+        case .delete: return .success(.delete(key: key))
         case .resource:
             return .success(.resource(ResourceOperation(
-                resource: wire.resource, action: wire.action, key: wire.key, argument: Array(wire.argument), compensating: wire.compensating)))
+                resource: normalized(wire.resource), action: normalized(wire.action), key: key, argument: Array(wire.argument),
+                compensating: wire.compensating)))
         default:
-            return .failure(ErrorContext(code: .invalidArgument, message: "operation on \(wire.key): unknown op \(wire.op.rawValue) (expected GET, PUT, ADD, DELETE or RESOURCE)"))
+            return .failure(ErrorContext(code: .invalidArgument, message: "operation on \(key): unknown op \(wire.op.rawValue) (expected GET, PUT, ADD, DELETE or RESOURCE)"))
         }
     }
 }
