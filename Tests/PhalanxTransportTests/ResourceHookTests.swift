@@ -13,13 +13,14 @@ import Testing
 /// outlast the vote timeout or fail: the order of the hooks and the locks around them.
 @Suite(.serialized, .timeLimit(.minutes(1))) struct ResourceHookTests {
     let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    static let grace: Duration = .seconds(10)
 
     /// Records every hook call (with whether it ended by cancellation) in order.
     final class Probe: TransactionalResource {
         let name = "probe"
         /// How long a prepare of a transaction whose id starts with "slow" takes.
         let slowPrepare: Duration
-        private let state = Mutex((calls: [String](), commitFailures: 0))
+        private let state = Mutex((calls: [String](), commitFailures: 0, hung: CheckedContinuation<Void, Never>?.none))
 
         init(slowPrepare: Duration = .seconds(30), commitFailures: Int = 0) {
             self.slowPrepare = slowPrepare
@@ -28,10 +29,20 @@ import Testing
 
         var calls: [String] { state.withLock { $0.calls } }
 
+        /// Lets a hanging prepare return.
+        func release() { state.withLock { $0.hung.take() }?.resume() }
+
         private func record(_ call: String) { state.withLock { $0.calls.append(call) } }
 
         func prepare(_ transaction: ResourceTransaction) async throws {
             record("prepare \(transaction.id)")
+            if transaction.id.hasPrefix("hang") {
+                // Ignores cancellation: returns only when the test lets it.
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    state.withLock { $0.hung = continuation }
+                }
+                return
+            }
             if transaction.id.hasPrefix("slow") {
                 do {
                     try await Task.sleep(for: slowPrepare)
@@ -86,6 +97,35 @@ import Testing
             try await eventually("the abort hook ran") { probe.calls.contains("abort slow-1") }
             #expect(probe.calls == ["prepare slow-1", "prepare slow-1 cancelled", "abort slow-1"], "the abort never overtakes the prepare")
             try await eventually("the key is free again") { try await client.transact(operations(), id: "next-\(UUID())").committed }
+        }
+    }
+
+    @Test func aWorkerStopsEvenWhileAPrepareHookIgnoresCancellationAndNeverReturns() async throws {
+        let probe = Probe()
+        defer { probe.release() }
+        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator"), configure: { $0.transactionVoteTimeout = .milliseconds(300) }) { coordinator in
+            var configuration = WorkerConfiguration(
+                coordinatorHost: "127.0.0.1", coordinatorPort: coordinator.port, tls: TestCertificates.files("w1"), limits: coordinator.limits)
+            configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("phalanx-workers-\(UUID().uuidString)").path
+            let runtime = WorkerRuntime(configuration: configuration, resources: [probe], logger: quiet)
+            let worker = Task { try await runtime.run() }
+            let client = try await PhalanxClient.connect(
+                host: "127.0.0.1", port: coordinator.port, tls: TestCertificates.files("client"), limits: coordinator.limits, logger: quiet)
+            try await eventually("the worker registered") { try await client.status().workers.count == 1 }
+            let hung = try await client.transact(operations(), id: "hang-1")
+            #expect(!hung.committed, "the vote deadline passed")
+            #expect(probe.calls == ["prepare hang-1"])
+            await client.close()
+            let admin = try await PhalanxClient.connect(
+                host: "127.0.0.1", port: coordinator.port, tls: TestCertificates.files("admin"), limits: coordinator.limits, logger: quiet)
+            let started = ContinuousClock.now
+            try await admin.drain(worker: "w1")  // the session ends: the participant closes
+            _ = try? await worker.value
+            await admin.close()
+            let took = ContinuousClock.now - started
+            #expect(took < .seconds(20), "closing waited \(took) for a hook that never returns")
+            #expect(took >= ResourceHookTests.grace, "closing waited \(took) for the running hook first")
+            #expect(!probe.calls.contains("abort hang-1"), "no abort while its prepare is still running")
         }
     }
 

@@ -18,7 +18,11 @@ import PhalanxResilience
 ///   `compensating`), retried until it returns.
 ///
 /// So each hook must be idempotent per transaction id (it may run again after a crash), and
-/// ``abort(_:)`` must accept a transaction it never prepared. A hook that cannot do its part
+/// ``abort(_:)`` must accept a transaction it never prepared. A prepare hook should honour
+/// cancellation (it is cancelled at the vote deadline): when the worker's session ends, closing
+/// waits for running hooks only 10 s, so a prepare that outlasts that may finish after the next
+/// session aborted its transaction — a resource whose hooks can take that long should refuse a
+/// prepare for a transaction it already aborted (`StockResource` does). A hook that cannot do its part
 /// throws: from ``prepare(_:)`` a ``ResourceRefusal`` is a NO for business reasons (never
 /// retried), any other error a NO for system reasons (retryable); from the others, any error
 /// means "try again later".

@@ -133,6 +133,20 @@ extension Participant {
         for waiter in waiting { waiter.resume() }
     }
 
+    /// How long closing waits for hooks that are running.
+    static let hookCloseGrace: Duration = .seconds(10)
+
+    /// Closing stops waiting for hooks that did not return within ``hookCloseGrace``.
+    func stopWaitingForHooks() {
+        guard hooksInFlight > 0 else { return }
+        logger.warning(
+            "resource hooks did not return within the grace; the session closes without them (they must be idempotent: the next session may run them again)",
+            metadata: ["running": "\(hooksInFlight)"])
+        let waiting = hooksWaitingForIdle
+        hooksWaitingForIdle.removeAll()
+        for waiter in waiting { waiter.resume() }
+    }
+
     /// Lets the hooks that waited for an audit start.
     func resumeHooks() {
         let waiting = hooksWaitingForResume

@@ -98,8 +98,16 @@ public actor Participant {
         closed = true
         resumeHooks()  // hooks waiting for an audit see `closed` and stop
         // A hook still running finishes first: the next session may run the same transaction's
-        // hooks, and an abort must not overtake a prepare of this one.
-        while hooksInFlight > 0 { await withCheckedContinuation { hooksWaitingForIdle.append($0) } }
+        // hooks, and an abort must not overtake a prepare of this one. A hook that never returns
+        // must not keep the worker from reconnecting or stopping: after a while it is left behind.
+        if hooksInFlight > 0 {
+            let timeout = Task {
+                guard (try? await Task.sleep(for: Self.hookCloseGrace)) != nil else { return }
+                self.stopWaitingForHooks()
+            }
+            await withCheckedContinuation { hooksWaitingForIdle.append($0) }
+            timeout.cancel()
+        }
         inquiryTask?.cancel()
         pruneTask?.cancel()
         link = nil
