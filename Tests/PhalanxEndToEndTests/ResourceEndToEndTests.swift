@@ -89,28 +89,42 @@ extension EndToEnd {
             await client.close()
         }
 
-        @Test func aWorkerKilledAfterItsResourcePreparedReleasesTheHoldAfterItsRestart() async throws {
-            let cluster = try ClusterProcesses()
-            defer { cluster.stopAll() }
+        /// Take 3 of sku-1 on w1 and pay 30 from acct on w2.
+        var purchase: [ParticipantOperations] {
+            [
+                ParticipantOperations(participant: "w1", operations: [reserve("sku-1", 3)]),
+                ParticipantOperations(participant: "w2", operations: [.add(key: "acct", amount: -30, lowerBound: 0)]),
+            ]
+        }
+
+        /// w1 and w2 seeded (and settled), then w1 restarted to exit at `failpoint`.
+        func seededWithW1Failing(at failpoint: String, _ cluster: ClusterProcesses) async throws -> PhalanxClient {
             let client = try await cluster.startWithWorkers(["w1", "w2"])
             try await seed(client)
             _ = try await settledAudit(cluster)  // the seed's commit has reached w1's resource
             cluster.kill("w1")
-            try cluster.startWorker("w1", environment: ["PHALANX_FAILPOINTS": "participant.after_resource_prepared"])
+            try cluster.startWorker("w1", environment: ["PHALANX_FAILPOINTS": failpoint])
             try await cluster.waitForWorkers(2, using: client)
-            let purchase = [
-                ParticipantOperations(participant: "w1", operations: [reserve("sku-1", 3)]),
-                ParticipantOperations(participant: "w2", operations: [.add(key: "acct", amount: -30, lowerBound: 0)]),
-            ]
+            return client
+        }
+
+        func restartW1AndExpectACleanAudit(_ cluster: ClusterProcesses, _ client: PhalanxClient) async throws {
+            try cluster.startWorker("w1", logName: "w1-restarted")
+            try await cluster.waitForWorkers(2, using: client)
+            let settled = try await settledAudit(cluster)
+            #expect(settled.report.violations == [], "\(settled.report.violations)")
+        }
+
+        @Test func aWorkerKilledAfterItsResourcePreparedReleasesTheHoldAfterItsRestart() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await seededWithW1Failing(at: "participant.after_resource_prepared", cluster)
             let lost = try await client.transact(purchase)
             #expect(!lost.committed, "w1 died before it voted")
             #expect(try await cluster.waitForExit("w1", within: .seconds(10)) == 86)
             #expect(try book(cluster, "w1").state().holds.count == 1, "the hook placed its hold before the crash")
 
-            try cluster.startWorker("w1", logName: "w1-restarted")
-            try await cluster.waitForWorkers(2, using: client)
-            let settled = try await settledAudit(cluster)
-            #expect(settled.report.violations == [], "\(settled.report.violations)")
+            try await restartW1AndExpectACleanAudit(cluster, client)
             #expect(try book(cluster, "w1").state().holds.isEmpty, "the ABORT reached the resource after the restart")
             let retried = try await client.transact(purchase)
             #expect(retried.committed, "the lock was released: \(String(describing: retried.reason))")
@@ -122,22 +136,11 @@ extension EndToEnd {
         @Test func aWorkerKilledAfterItsResourceCommittedAppliesTheCommitOnce() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            let client = try await cluster.startWithWorkers(["w1", "w2"])
-            try await seed(client)
-            _ = try await settledAudit(cluster)  // the seed's commit has reached w1's resource
-            cluster.kill("w1")
-            try cluster.startWorker("w1", environment: ["PHALANX_FAILPOINTS": "participant.after_resource_committed"])
-            try await cluster.waitForWorkers(2, using: client)
-            let outcome = try await client.transact([
-                ParticipantOperations(participant: "w1", operations: [reserve("sku-1", 3)]),
-                ParticipantOperations(participant: "w2", operations: [.add(key: "acct", amount: -30, lowerBound: 0)]),
-            ])
+            let client = try await seededWithW1Failing(at: "participant.after_resource_committed", cluster)
+            let outcome = try await client.transact(purchase)
             #expect(outcome.committed, "\(String(describing: outcome.reason))")
             #expect(try await cluster.waitForExit("w1", within: .seconds(10)) == 86)
-            try cluster.startWorker("w1", logName: "w1-restarted")
-            try await cluster.waitForWorkers(2, using: client)
-            let settled = try await settledAudit(cluster)
-            #expect(settled.report.violations == [], "\(settled.report.violations)")
+            try await restartW1AndExpectACleanAudit(cluster, client)
             #expect(try await settledStock(cluster).onHand == ["sku-1": 7], "the decision resent after the restart took out 3 once")
             await client.close()
         }

@@ -68,7 +68,18 @@ import Testing
         func compensate(_ transaction: ResourceTransaction) async throws { record("compensate \(transaction.id)") }
     }
 
+    /// A coordinator, a worker with `probe`, and a client connected to them.
+    struct Cluster {
+        let coordinator: InProcessCoordinator
+        let worker: Task<Void, any Error>
+        let client: PhalanxClient
+    }
+
     func withWorker(_ probe: Probe, _ body: (PhalanxClient) async throws -> Void) async throws {
+        try await withCluster(probe) { try await body($0.client) }
+    }
+
+    func withCluster(_ probe: Probe, _ body: (Cluster) async throws -> Void) async throws {
         try await InProcessCoordinator.with(files: TestCertificates.files("coordinator"), configure: { $0.transactionVoteTimeout = .milliseconds(300) }) { coordinator in
             var configuration = WorkerConfiguration(
                 coordinatorHost: "127.0.0.1", coordinatorPort: coordinator.port, tls: TestCertificates.files("w1"), limits: coordinator.limits)
@@ -79,7 +90,7 @@ import Testing
             let client = try await PhalanxClient.connect(
                 host: "127.0.0.1", port: coordinator.port, tls: TestCertificates.files("client"), limits: coordinator.limits, logger: quiet)
             try await eventually("the worker registered") { try await client.status().workers.count == 1 }
-            try await body(client)
+            try await body(Cluster(coordinator: coordinator, worker: worker, client: client))
             await client.close()
         }
     }
@@ -103,19 +114,11 @@ import Testing
     @Test func aWorkerStopsEvenWhileAPrepareHookIgnoresCancellationAndNeverReturns() async throws {
         let probe = Probe()
         defer { probe.release() }
-        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator"), configure: { $0.transactionVoteTimeout = .milliseconds(300) }) { coordinator in
-            var configuration = WorkerConfiguration(
-                coordinatorHost: "127.0.0.1", coordinatorPort: coordinator.port, tls: TestCertificates.files("w1"), limits: coordinator.limits)
-            configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("phalanx-workers-\(UUID().uuidString)").path
-            let runtime = WorkerRuntime(configuration: configuration, resources: [probe], logger: quiet)
-            let worker = Task { try await runtime.run() }
-            let client = try await PhalanxClient.connect(
-                host: "127.0.0.1", port: coordinator.port, tls: TestCertificates.files("client"), limits: coordinator.limits, logger: quiet)
-            try await eventually("the worker registered") { try await client.status().workers.count == 1 }
-            let hung = try await client.transact(operations(), id: "hang-1")
+        try await withCluster(probe) { cluster in
+            let (coordinator, worker) = (cluster.coordinator, cluster.worker)
+            let hung = try await cluster.client.transact(operations(), id: "hang-1")
             #expect(!hung.committed, "the vote deadline passed")
             #expect(probe.calls == ["prepare hang-1"])
-            await client.close()
             let admin = try await PhalanxClient.connect(
                 host: "127.0.0.1", port: coordinator.port, tls: TestCertificates.files("admin"), limits: coordinator.limits, logger: quiet)
             let started = ContinuousClock.now

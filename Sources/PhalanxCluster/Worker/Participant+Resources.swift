@@ -7,6 +7,19 @@ import PhalanxWire
 /// asks, off the actor, and reports back. Commit, abort and compensate hooks are retried with
 /// backoff until they return. No hook starts while an audit reads the store and the resources.
 extension Participant {
+    /// The hook that applies a decision to a resource.
+    private enum FinishHook: String {
+        case commit, compensate, abort
+
+        func run(on resource: any TransactionalResource, _ transaction: ResourceTransaction) async throws {
+            switch self {
+            case .commit: try await resource.commit(transaction)
+            case .compensate: try await resource.compensate(transaction)
+            case .abort: try await resource.abort(transaction)
+            }
+        }
+    }
+
     /// Backoff between attempts of a commit, abort or compensate hook that threw.
     static let hookRetry = RetryPolicy(maxAttempts: .max, initialBackoff: .milliseconds(100), maxBackoff: .seconds(5), multiplier: 2, jitter: .equal)
 
@@ -81,7 +94,7 @@ extension Participant {
         Task {
             for (name, resource, operations) in groups {
                 let transaction = ResourceTransaction(id: id, operations: operations)
-                let hook = commit ? (operations.first?.compensating == true ? "compensate" : "commit") : "abort"
+                let hook = !commit ? FinishHook.abort : operations.first?.compensating == true ? .compensate : .commit
                 var attempt = 1
                 while true {
                     guard await self.hookPermit() else { return }
@@ -89,11 +102,7 @@ extension Participant {
                         guard let resource else {
                             throw ResourceRefusal("resource \(name) is not registered on this worker; the decision waits until a worker process registers it")
                         }
-                        switch hook {
-                        case "compensate": try await resource.compensate(transaction)
-                        case "commit": try await resource.commit(transaction)
-                        default: try await resource.abort(transaction)
-                        }
+                        try await hook.run(on: resource, transaction)
                         self.hookDone()
                         break
                     } catch {
@@ -127,9 +136,12 @@ extension Participant {
 
     private func hookDone() {
         hooksInFlight -= 1
-        guard hooksInFlight == 0 else { return }
-        let waiting = hooksWaitingForIdle
-        hooksWaitingForIdle.removeAll()
+        if hooksInFlight == 0 { Self.resumeAll(&hooksWaitingForIdle) }
+    }
+
+    static func resumeAll(_ waiters: inout [CheckedContinuation<Void, Never>]) {
+        let waiting = waiters
+        waiters.removeAll()
         for waiter in waiting { waiter.resume() }
     }
 
@@ -142,17 +154,11 @@ extension Participant {
         logger.warning(
             "resource hooks did not return within the grace; the session closes without them (they must be idempotent: the next session may run them again)",
             metadata: ["running": "\(hooksInFlight)"])
-        let waiting = hooksWaitingForIdle
-        hooksWaitingForIdle.removeAll()
-        for waiter in waiting { waiter.resume() }
+        Self.resumeAll(&hooksWaitingForIdle)
     }
 
     /// Lets the hooks that waited for an audit start.
-    func resumeHooks() {
-        let waiting = hooksWaitingForResume
-        hooksWaitingForResume.removeAll()
-        for waiter in waiting { waiter.resume() }
-    }
+    func resumeHooks() { Self.resumeAll(&hooksWaitingForResume) }
 
     /// Each resource's audit report (a resource whose audit throws reports that as a problem).
     func resourceReports() async -> [ResourceAuditReport]? {

@@ -59,7 +59,7 @@ public struct WorkerRuntime: Service {
         }
         var resourceNames = Set<String>()
         for resource in resources {
-            let problem = ResourceOperation(resource: resource.name, action: "register", key: "-").problem
+            let problem = ResourceOperation.problem(withName: resource.name)
             guard problem == nil, resourceNames.insert(resource.name).inserted else {
                 throw StartupError(ErrorContext(
                     code: .invalidArgument,

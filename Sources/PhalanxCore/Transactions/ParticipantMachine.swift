@@ -75,7 +75,7 @@ public struct ParticipantMachine: Sendable {
         /// it is not acknowledged, so the coordinator keeps it pending and the audit reports it.
         case refuseDecision(id: String, reason: String)
         /// Run the resources' prepare hooks (the intent is durable), then call
-        /// ``resourcesPrepared(_:refusal:nowUnixMilliseconds:)``.
+        /// ``resourcesPrepared(_:refusal:)``.
         case prepareResources(id: String, [ResourceOperation])
         /// Run the resources' commit (or compensate) hooks, or abort hooks, each until it succeeds,
         /// then call ``resourcesFinished(_:)``.
@@ -166,10 +166,7 @@ public struct ParticipantMachine: Sendable {
         guard var record = prepared[id], !record.durable, finishing[id] == nil else { return [] }
         if record.voteDeadlineUnixMilliseconds > 0, nowUnixMilliseconds > record.voteDeadlineUnixMilliseconds {
             let late = Vote.no(refusal(.deadlineExceeded, "\(node) could not make the prepare of \(id) durable before its vote deadline", id: id))
-            if record.resourceHooksMayHaveRun {
-                finishing[id] = (commit: false, acknowledge: false)
-                return [.vote(id: id, late), .finishResources(id: id, commit: false, record.resources.needingPrepare)]
-            }
+            if record.resourceHooksMayHaveRun { return [.vote(id: id, late), finishThroughHooks(record, commit: false, acknowledge: false)] }
             release(id)
             remember(id, committed: false)
             return [.persistOutcome(id: id, committed: false, writes: record.writes, acknowledge: false), .vote(id: id, late)]
@@ -190,11 +187,8 @@ public struct ParticipantMachine: Sendable {
         guard preparingResources.remove(id) != nil, var record = prepared[id] else { return [] }
         let abortRequested = abortWhenPrepared.remove(id) != nil
         if refusal != nil || abortRequested {
-            finishing[id] = (commit: false, acknowledge: abortRequested)
-            var actions: [Action] = []
-            if let refusal { actions.append(.vote(id: id, .no(refusal))) }
-            actions.append(.finishResources(id: id, commit: false, record.resources.needingPrepare))
-            return actions
+            let abort = finishThroughHooks(record, commit: false, acknowledge: abortRequested)
+            return refusal.map { [.vote(id: id, .no($0)), abort] } ?? [abort]
         }
         record.resourcesPrepared = true
         record.durable = false
@@ -291,12 +285,17 @@ public struct ParticipantMachine: Sendable {
         if !record.durable, commit {
             return [.refuseDecision(id: id, reason: "COMMIT of transaction \(id) before \(node) voted YES")]
         }
-        let hooks = commit ? record.resources : (record.resourceHooksMayHaveRun ? record.resources.needingPrepare : [])
-        if !hooks.isEmpty {
-            finishing[id] = (commit: commit, acknowledge: true)
-            return [.finishResources(id: id, commit: commit, hooks)]
+        if commit ? !record.resources.isEmpty : record.resourceHooksMayHaveRun {
+            return [finishThroughHooks(record, commit: commit, acknowledge: true)]
         }
         return apply(record, commit: commit, acknowledge: true)
+    }
+
+    /// The decision of `record` goes to its resources' hooks first (commit or compensate for
+    /// every resource operation; abort for those whose prepare may have run).
+    private mutating func finishThroughHooks(_ record: Prepared, commit: Bool, acknowledge: Bool) -> Action {
+        finishing[record.id] = (commit: commit, acknowledge: acknowledge)
+        return .finishResources(id: record.id, commit: commit, commit ? record.resources : record.resources.needingPrepare)
     }
 
     private mutating func apply(_ record: Prepared, commit: Bool, acknowledge: Bool) -> [Action] {

@@ -31,9 +31,14 @@ public struct ResourceOperation: Sendable, Hashable, Codable, CustomStringConver
         "\(compensating ? "compensate " : "")@\(resource) \(action) \(key)\(argument.isEmpty ? "" : "=\(argumentText)")"
     }
 
+    /// What is wrong with `name` as a resource's name, or nil.
+    public static func problem(withName name: String) -> String? {
+        name.isEmpty || name.utf8.count > 64 || name.contains("/") ? "a resource name must be 1 to 64 bytes without '/'" : nil
+    }
+
     /// What is wrong with the operation, or nil.
     public var problem: String? {
-        if resource.isEmpty || resource.utf8.count > 64 || resource.contains("/") { return "a resource name must be 1 to 64 bytes without '/'" }
+        if let problem = Self.problem(withName: resource) { return problem }
         if action.isEmpty || action.utf8.count > 64 { return "an action must be 1 to 64 bytes" }
         if argument.count > TransactionLimits.maximumValueBytes {
             return "the argument has \(argument.count) bytes; at most \(TransactionLimits.maximumValueBytes) are allowed"

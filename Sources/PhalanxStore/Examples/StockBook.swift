@@ -55,14 +55,11 @@ public final class StockBook: Sendable {
     /// ``Shortage`` and places nothing.
     public func hold(_ tx: String, _ lines: [Line]) throws {
         try pool.write { db in
-            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM done WHERE tx = ?", arguments: [tx]) ?? 0 > 0 {
-                throw Shortage(description: "transaction \(tx) already ended here")
-            }
+            if try Self.ended(tx, db) { throw Shortage(description: "transaction \(tx) already ended here") }
             if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM hold WHERE tx = ?", arguments: [tx]) ?? 0 > 0 { return }  // placed whole before
             for line in Self.net(lines) {
                 if line.quantity < 0 {
-                    let onHand = try Int64.fetchOne(db, sql: "SELECT on_hand FROM item WHERE sku = ?", arguments: [line.sku]) ?? 0
-                    let held = try Int64.fetchOne(db, sql: "SELECT COALESCE(-SUM(quantity), 0) FROM hold WHERE sku = ? AND quantity < 0", arguments: [line.sku]) ?? 0
+                    let (onHand, held) = try Self.stock(of: line.sku, db)
                     if onHand - held < -line.quantity {
                         throw Shortage(description: "\(line.sku): \(max(0, onHand - held)) available (\(onHand) on hand, \(held) held), \(-line.quantity) asked")
                     }
@@ -84,9 +81,7 @@ public final class StockBook: Sendable {
             for row in holds {
                 let sku: String = row["sku"]
                 let quantity: Int64 = row["quantity"]
-                try db.execute(
-                    sql: "INSERT INTO item (sku, on_hand) VALUES (?, ?) ON CONFLICT (sku) DO UPDATE SET on_hand = on_hand + excluded.on_hand",
-                    arguments: [sku, quantity])
+                try Self.add(quantity, to: sku, db)
                 try db.execute(sql: "INSERT OR REPLACE INTO done (tx, sku, outcome, quantity) VALUES (?, ?, 'committed', ?)", arguments: [tx, sku, quantity])
             }
             try db.execute(sql: "DELETE FROM hold WHERE tx = ?", arguments: [tx])
@@ -108,21 +103,36 @@ public final class StockBook: Sendable {
     /// cannot be unsold). `done` records what was actually reversed.
     public func reverse(_ tx: String, _ lines: [Line]) throws {
         try pool.write { db in
-            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM done WHERE tx = ?", arguments: [tx]) ?? 0 > 0 { return }
+            if try Self.ended(tx, db) { return }
             for line in Self.net(lines) {
                 var change = -line.quantity
                 if change < 0 {
-                    let onHand = try Int64.fetchOne(db, sql: "SELECT on_hand FROM item WHERE sku = ?", arguments: [line.sku]) ?? 0
-                    let held = try Int64.fetchOne(db, sql: "SELECT COALESCE(-SUM(quantity), 0) FROM hold WHERE sku = ? AND quantity < 0", arguments: [line.sku]) ?? 0
+                    let (onHand, held) = try Self.stock(of: line.sku, db)
                     change = -min(-change, max(0, onHand - held))
                 }
-                try db.execute(
-                    sql: "INSERT INTO item (sku, on_hand) VALUES (?, ?) ON CONFLICT (sku) DO UPDATE SET on_hand = on_hand + excluded.on_hand",
-                    arguments: [line.sku, change])
+                try Self.add(change, to: line.sku, db)
                 try db.execute(sql: "INSERT INTO done (tx, sku, outcome, quantity) VALUES (?, ?, 'compensated', ?)", arguments: [tx, line.sku, change])
             }
             try db.execute(sql: "INSERT OR IGNORE INTO done (tx, sku, outcome, quantity) VALUES (?, '', 'compensated', 0)", arguments: [tx])
         }
+    }
+
+    /// Whether `tx` committed, aborted or compensated here.
+    private static func ended(_ tx: String, _ db: Database) throws -> Bool {
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM done WHERE tx = ?", arguments: [tx]) ?? 0 > 0
+    }
+
+    /// An item's quantity on hand, and how much of it holds take out.
+    private static func stock(of sku: String, _ db: Database) throws -> (onHand: Int64, held: Int64) {
+        let onHand = try Int64.fetchOne(db, sql: "SELECT on_hand FROM item WHERE sku = ?", arguments: [sku]) ?? 0
+        let held = try Int64.fetchOne(db, sql: "SELECT COALESCE(-SUM(quantity), 0) FROM hold WHERE sku = ? AND quantity < 0", arguments: [sku]) ?? 0
+        return (onHand, held)
+    }
+
+    private static func add(_ quantity: Int64, to sku: String, _ db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO item (sku, on_hand) VALUES (?, ?) ON CONFLICT (sku) DO UPDATE SET on_hand = on_hand + excluded.on_hand",
+            arguments: [sku, quantity])
     }
 
     /// What the book holds now: quantities on hand, and the transactions holding each item.
