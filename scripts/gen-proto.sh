@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates Sources/PhalanxWire/Generated/phalanx.pb.swift from Protos/phalanx.proto.
+# Regenerates Sources/PhalanxWire/Generated/*.pb.swift from Protos/*.proto (the wire protocol and
+# the stored form of transaction records).
 # Needs protoc (Debian: protobuf-compiler) and protoc-gen-swift built from the swift-protobuf
 # version in Package.swift; both are installed/built here on first use (a few minutes, once).
 set -euo pipefail
@@ -16,5 +17,5 @@ fi
 
 out=Sources/PhalanxWire/Generated
 mkdir -p "$out"
-protoc --plugin=protoc-gen-swift="$plugin" --swift_opt=Visibility=Public --swift_out="$out" -I Protos Protos/phalanx.proto
-echo "generated $out/phalanx.pb.swift"
+protoc --plugin=protoc-gen-swift="$plugin" --swift_opt=Visibility=Public --swift_out="$out" -I Protos Protos/phalanx.proto Protos/phalanx_store.proto
+echo "generated $out/phalanx.pb.swift and $out/phalanx_store.pb.swift"

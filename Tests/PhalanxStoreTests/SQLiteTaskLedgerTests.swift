@@ -135,3 +135,43 @@ func temporaryLedgerPath(_ name: String = "ledger.sqlite") -> String {
         #expect(try await reopened.finishedIdempotencyKeys(since: 0, limit: 1).map(\.key) == ["kb"])
     }
 }
+
+/// A participant store and a decision log that earlier versions filled with JSON records open and
+/// read as before, next to records written now.
+@Suite struct StoredRecordFormatTests {
+    @Test func aParticipantStoreWithJSONRowsFromAnEarlierVersionStillLoads() async throws {
+        let store = try ParticipantStore(path: temporaryLedgerPath("participant.sqlite"))
+        let write = KeyWrite(key: "k", before: nil, after: StoredValue(.integer(5), lowerBound: 0))
+        let old = ParticipantMachine.Prepared(id: "t-old", writes: [write], reads: [:], voteDeadlineUnixMilliseconds: 0, preparedUnixMilliseconds: 1, durable: true)
+        let encoder = JSONEncoder()
+        func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self).replacingOccurrences(of: "'", with: "''") }
+        try store.executeForTesting("INSERT INTO value (key, value_json) VALUES ('old', '\(text(try encoder.encode(StoredValue(.integer(7)))))')")
+        try store.executeForTesting("INSERT INTO prepared (id, record_json, prepared_ms) VALUES ('t-old', '\(text(try encoder.encode(old)))', 1)")
+        try store.executeForTesting("INSERT INTO applied (id, committed, writes_json, applied_ms) VALUES ('t-done', 1, '\(text(try encoder.encode([write])))', 1)")
+        let new = ParticipantMachine.Prepared(id: "t-new", writes: [], reads: ["k": nil], voteDeadlineUnixMilliseconds: 9, preparedUnixMilliseconds: 2, durable: false)
+        try await store.apply([.prepared(new), .outcome(id: "t-done-2", committed: true, writes: [KeyWrite(key: "k", before: StoredValue(.integer(5)), after: StoredValue(.integer(6)))], unixMilliseconds: 3)])
+
+        let loaded = try await store.load()
+        #expect(loaded.values["old"] == StoredValue(.integer(7)))
+        #expect(loaded.values["k"] == StoredValue(.integer(6)))
+        var durableNew = new
+        durableNew.durable = true  // what the store keeps is on disk
+        #expect(loaded.prepared == [old, durableNew])
+        #expect(try await store.history().map(\.writes) == [[write], [KeyWrite(key: "k", before: StoredValue(.integer(5)), after: StoredValue(.integer(6)))]])
+    }
+
+    @Test func aDecisionLogWithAJSONBeginFromAnEarlierVersionStillReads() async throws {
+        let ledger = try SQLiteTaskLedger(path: temporaryLedgerPath())
+        let begin = TransactionBegin(
+            id: "t-old", client: "c", participants: [ParticipantOperations(participant: "w1", operations: [.add(key: "a", amount: 1)])], begunUnixMilliseconds: 10)
+        let json = String(decoding: try JSONEncoder().encode(begin), as: UTF8.self)
+        try ledger.executeForTesting("INSERT INTO tx_log (id, begin_json, begun_ms) VALUES ('t-old', '\(json)', 10)")
+        var newer = begin
+        newer.id = "t-new"
+        try await ledger.apply([LedgerChange.encodedTransaction(.begun(newer)), .transaction(.decided(id: "t-new", committed: true, reason: nil, decidedUnixMilliseconds: 11))])
+        #expect(try await ledger.transaction("t-old")?.begin == begin)
+        #expect(try await ledger.transaction("t-new")?.begin == newer)
+        #expect(try await ledger.transaction("t-new")?.committed == true)
+        #expect(try await ledger.unendedTransactions().map(\.begin.id) == ["t-old", "t-new"])
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import PhalanxCore
+import PhalanxWire
 
 /// The coordinator's durable record of tasks: what was accepted, how far each got, and how it
 /// finished. A task is written before its submit is acknowledged and its result before it is
@@ -120,8 +121,8 @@ public enum LedgerChange: Sendable, Hashable {
     /// The newest incarnation of a worker name that registered (a fence across restarts).
     case workerIncarnation(name: String, incarnation: UInt64)
     /// A record of the transactions' decision log (BEGIN, COMMIT/ABORT, END). A BEGIN may come
-    /// with its JSON made in advance (``encodedTransaction(_:)``), so the serial write does not encode it.
-    case transaction(TransactionLogChange, beginJSON: Data? = nil)
+    /// with its stored form made in advance (``encodedTransaction(_:)``), so the serial write does not encode it.
+    case transaction(TransactionLogChange, beginRecord: Data? = nil)
     /// A record appended to the compensation log of sagas.
     case saga(SagaLogRecord)
 }
@@ -153,10 +154,10 @@ extension LedgerChange {
 }
 
 extension LedgerChange {
-    /// `change` with a BEGIN's JSON encoded now, by the caller, instead of in the serial write.
+    /// `change` with a BEGIN's stored form made now, by the caller, instead of in the serial write.
     public static func encodedTransaction(_ change: TransactionLogChange) -> LedgerChange {
         guard case .begun(let begin) = change else { return .transaction(change) }
-        return .transaction(change, beginJSON: try? JSONEncoder().encode(begin))
+        return .transaction(change, beginRecord: StoredRecords.encode(begin))
     }
 }
 

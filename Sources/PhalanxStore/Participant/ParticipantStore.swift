@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import PhalanxCore
+import PhalanxWire
 
 /// One change to a participant's store, made durable through a ``GroupCommit``.
 public enum ParticipantChange: Sendable, Hashable {
@@ -18,7 +19,7 @@ public enum ParticipantChange: Sendable, Hashable {
     }
 }
 
-/// A ``ParticipantChange`` with its JSON made in advance (``ParticipantStore/encode(_:)``), so that
+/// A ``ParticipantChange`` with its stored form (``StoredRecords``) made in advance (``ParticipantStore/encode(_:)``), so that
 /// the group commit's serial write only writes rows.
 public struct EncodedParticipantChange: Sendable {
     public let change: ParticipantChange
@@ -78,17 +79,16 @@ public final class ParticipantStore: Sendable {
         try DurableDatabase.synchronousMode(of: pool)
     }
 
-    /// `change` with its JSON encoded now (by the caller, in parallel with the writer).
+    /// `change` in its stored form, made now (by the caller, in parallel with the writer).
     public static func encode(_ change: ParticipantChange) -> EncodedParticipantChange {
-        let encoder = JSONEncoder()
         switch change {
         case .prepared(let record):
             var durable = record
             durable.durable = true
-            return EncodedParticipantChange(change: change, record: (try? encoder.encode(durable)) ?? Data(), afterImages: [])
+            return EncodedParticipantChange(change: change, record: StoredRecords.encode(durable), afterImages: [])
         case .outcome(_, let committed, let writes, _):
-            let images = committed ? writes.map { ($0.key, $0.after.flatMap { try? encoder.encode($0) }) } : []
-            return EncodedParticipantChange(change: change, record: (try? encoder.encode(writes)) ?? Data(), afterImages: images)
+            let images = committed ? writes.map { ($0.key, $0.after.map(StoredRecords.encode)) } : []
+            return EncodedParticipantChange(change: change, record: StoredRecords.encode(writes), afterImages: images)
         }
     }
 
@@ -180,26 +180,23 @@ public final class ParticipantStore: Sendable {
     }
 
     private static func values(_ db: Database) throws -> [String: StoredValue] {
-        let decoder = JSONDecoder()
         var values: [String: StoredValue] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT key, value_json FROM value") {
-            values[row["key"]] = try decoder.decode(StoredValue.self, from: row["value_json"] as Data)
+            values[row["key"]] = try StoredRecords.storedValue(from: row["value_json"])
         }
         return values
     }
 
     private static func prepared(_ db: Database) throws -> [ParticipantMachine.Prepared] {
-        let decoder = JSONDecoder()
-        return try Row.fetchAll(db, sql: "SELECT record_json FROM prepared ORDER BY seq").map {
-            try decoder.decode(ParticipantMachine.Prepared.self, from: $0["record_json"] as Data)
+        try Row.fetchAll(db, sql: "SELECT record_json FROM prepared ORDER BY seq").map {
+            try StoredRecords.prepared(from: $0["record_json"])
         }
     }
 
     private static func history(_ db: Database) throws -> [AppliedTransaction] {
-        let decoder = JSONDecoder()
-        return try Row.fetchAll(db, sql: "SELECT * FROM applied ORDER BY seq").map { row in
+        try Row.fetchAll(db, sql: "SELECT * FROM applied ORDER BY seq").map { row in
             AppliedTransaction(
-                id: row["id"], committed: (row["committed"] as Int64) != 0, writes: try decoder.decode([KeyWrite].self, from: row["writes_json"] as Data),
+                id: row["id"], committed: (row["committed"] as Int64) != 0, writes: try StoredRecords.keyWrites(from: row["writes_json"]),
                 sequence: row["seq"], appliedUnixMilliseconds: row["applied_ms"])
         }
     }

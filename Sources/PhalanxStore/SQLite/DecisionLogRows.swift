@@ -2,16 +2,18 @@ import Foundation
 import GRDB
 import PhalanxCore
 import PhalanxResilience
+import PhalanxWire
 
 /// The decision log's rows in the task ledger's file (table `tx_log`): one row per transaction,
-/// BEGIN inserts it, the decision and END fill in their columns. Write sets travel as JSON.
+/// BEGIN inserts it, the decision and END fill in their columns. BEGIN (with the write sets) is
+/// kept in its protobuf form (``StoredRecords``), a reason and saga records as JSON.
 enum DecisionLogRows {
-    static func write(_ change: TransactionLogChange, beginJSON: Data?, in db: Database) throws {
+    static func write(_ change: TransactionLogChange, beginRecord: Data?, in db: Database) throws {
         switch change {
         case .begun(let begin):
             // An id already logged keeps its history: a reused id never rewrites what was decided.
             try db.cachedStatement(sql: "INSERT OR IGNORE INTO tx_log (id, begin_json, begun_ms) VALUES (?, ?, ?)")
-                .execute(arguments: [begin.id, try beginJSON ?? JSONEncoder().encode(begin), begin.begunUnixMilliseconds])
+                .execute(arguments: [begin.id, beginRecord ?? StoredRecords.encode(begin), begin.begunUnixMilliseconds])
         case .decided(let id, let committed, let reason, let at):
             // A decision is never changed once made (the first one logged stands).
             try db.cachedStatement(sql: "UPDATE tx_log SET committed = ?, reason_json = ?, decided_ms = ? WHERE id = ? AND committed IS NULL")
@@ -47,7 +49,7 @@ enum DecisionLogRows {
     }
 
     static func entry(from row: Row) throws -> TransactionLogEntry {
-        var begin = try JSONDecoder().decode(TransactionBegin.self, from: row["begin_json"] as Data)
+        var begin = try StoredRecords.transactionBegin(from: row["begin_json"])
         begin.begunUnixMilliseconds = row["begun_ms"]  // the column is what queries and the index use
         let committed: Int64? = row["committed"]
         let reason: Data? = row["reason_json"]

@@ -192,8 +192,8 @@ public final class SQLiteTaskLedger: TaskLedger {
             case .workerIncarnation(let name, let incarnation):
                 try db.cachedStatement(sql: "INSERT INTO worker (name, incarnation) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET incarnation = MAX(incarnation, excluded.incarnation)")
                     .execute(arguments: [name, Int64(bitPattern: incarnation)])
-            case .transaction(let change, let beginJSON):
-                try DecisionLogRows.write(change, beginJSON: beginJSON, in: db)
+            case .transaction(let change, let beginRecord):
+                try DecisionLogRows.write(change, beginRecord: beginRecord, in: db)
             case .saga(let record):
                 try DecisionLogRows.append(record, in: db)
             default:

@@ -2,6 +2,7 @@ import Foundation
 import PhalanxCluster
 import PhalanxCore
 import PhalanxStore
+import PhalanxWire
 import Testing
 
 /// The audit names every kind of damage planted behind the cluster's back, one at a time, in real
@@ -86,7 +87,12 @@ import Testing
             try await scenario.stores["w3"]!.apply([.prepared(record)])
         }),
         Damage(name: "a history whose before-image does not chain", expected: .historyBroken, transaction: "t-commit", node: "w2", key: "bank:acct:1",
-               plant: sql("w2", "UPDATE applied SET writes_json = replace(writes_json, '100', '555') WHERE id = 't-commit'")),
+               plant: { scenario in
+                   let store = scenario.stores["w2"]!
+                   var writes = try await store.history().first { $0.id == "t-commit" }!.writes
+                   writes[0].before = StoredValue(.integer(555), lowerBound: 0)
+                   try store.executeForTesting("UPDATE applied SET writes_json = \(BankScenario.blob(StoredRecords.encode(writes))) WHERE id = 't-commit'")
+               }),
         Damage(name: "a finished task's result removed", expected: .taskWithoutTerminalResult, key: "c/t1",
                plant: log("UPDATE task SET result = NULL WHERE task_id = 't1'")),
         Damage(name: "a finished task's result garbled", expected: .taskResultUnreadable, key: "c/t1",

@@ -104,9 +104,14 @@ struct BankScenario {
         try await ledger.apply([.saga(SagaLogRecord(saga: "sg", event: event, unixMilliseconds: at ?? now))])
     }
 
-    /// A participant's value as its `value_json` column holds it.
+    /// A participant's value as earlier versions kept it in its `value_json` column (still read).
     static func json(_ value: StoredValue) -> String {
         String(decoding: try! JSONEncoder().encode(value), as: UTF8.self)
+    }
+
+    /// `data` as an SQL blob literal.
+    static func blob(_ data: Data) -> String {
+        "X'" + data.map { String(format: "%02X", $0) }.joined() + "'"
     }
 
     func audit() async throws -> AuditSummary {
