@@ -18,6 +18,8 @@ import PhalanxWire
 public actor PhalanxClient {
     private let peer: PeerChannel
     private let channel: any Channel
+    /// Every message to the coordinator goes through it: what lanes send at once leaves together.
+    private let outbound: OutboundBatcher<Phalanx_V1_Envelope>
     private let local: NodeIdentity
     /// The coordinator and the limits it announced.
     public nonisolated let coordinator: EstablishedPeer
@@ -63,6 +65,7 @@ public actor PhalanxClient {
     private init(peer: PeerChannel, coordinator: EstablishedPeer, local: NodeIdentity, settings: Settings) {
         self.peer = peer
         self.channel = peer.channel.channel
+        outbound = OutboundBatcher(channel: peer.channel.channel)
         self.coordinator = coordinator
         self.local = local
         self.settings = settings
@@ -214,7 +217,7 @@ public actor PhalanxClient {
             request.requestID = requestID
             request.taskIds = chunk
             for taskID in chunk { unfinished.insert(taskID) }
-            channel.writeAndFlush(Phalanx_V1_Envelope(.resultRequest(request)), promise: nil)
+            outbound.send(Phalanx_V1_Envelope(.resultRequest(request)))
             let lookup = try await withCheckedThrowingContinuation { waiter in
                 waitingLookups[requestID] = (ResultLookup(pending: [], unknown: []), waiter)
             }
@@ -237,7 +240,7 @@ public actor PhalanxClient {
             var request = Phalanx_V1_CancelRequest()
             request.requestID = requestID
             request.taskIds = chunk
-            channel.writeAndFlush(Phalanx_V1_Envelope(.cancelRequest(request)), promise: nil)
+            outbound.send(Phalanx_V1_Envelope(.cancelRequest(request)))
             let reply = try await withCheckedThrowingContinuation { waitingCancels[requestID] = $0 }
             total.cancelled += reply.cancelled
             total.notRunning += reply.notRunning
@@ -267,7 +270,7 @@ public actor PhalanxClient {
             return wire
         }
         let requestID = request.requestID
-        channel.writeAndFlush(Phalanx_V1_Envelope(.deadLetterRequest(request)), promise: nil)
+        outbound.send(Phalanx_V1_Envelope(.deadLetterRequest(request)))
         let reply = try await withCheckedThrowingContinuation { waitingDeadLetters[requestID] = $0 }
         if reply.hasError { throw ErrorContext(wire: reply.error) }
         return (
@@ -303,7 +306,7 @@ public actor PhalanxClient {
     /// Asks the coordinator for the cluster's status.
     public func status() async throws -> ClusterStatus {
         if let closedError { throw closedError }
-        channel.writeAndFlush(Phalanx_V1_Envelope(.statusRequest(Phalanx_V1_StatusRequest())), promise: nil)
+        outbound.send(Phalanx_V1_Envelope(.statusRequest(Phalanx_V1_StatusRequest())))
         return try await withCheckedThrowingContinuation { waitingStatus.append($0) }
     }
 
@@ -320,7 +323,7 @@ public actor PhalanxClient {
             command.action = .close
             command.worker = worker
         }
-        channel.writeAndFlush(Phalanx_V1_Envelope(.breakerCommand(command)), promise: nil)
+        outbound.send(Phalanx_V1_Envelope(.breakerCommand(command)))
         let reply = try await withCheckedThrowingContinuation { waitingBreakers.append($0) }
         if reply.hasError { throw ErrorContext(wire: reply.error) }
         return reply.breakers.map { WorkerBreaker(worker: $0.worker, state: $0.state) }
@@ -331,7 +334,7 @@ public actor PhalanxClient {
         if let closedError { throw closedError }
         var request = Phalanx_V1_DrainRequest()
         request.worker = name
-        channel.writeAndFlush(Phalanx_V1_Envelope(.drainRequest(request)), promise: nil)
+        outbound.send(Phalanx_V1_Envelope(.drainRequest(request)))
         let reply = try await withCheckedThrowingContinuation { waitingDrains.append($0) }
         if reply.hasError { throw ErrorContext(wire: reply.error) }
     }
@@ -348,7 +351,7 @@ public actor PhalanxClient {
     }
 
     func write(_ envelope: Phalanx_V1_Envelope) {
-        channel.writeAndFlush(envelope, promise: nil)
+        outbound.send(envelope)
     }
 
     /// Refuses an envelope larger than the coordinator's frame limit before it is sent.
@@ -382,11 +385,11 @@ public actor PhalanxClient {
         waitingAudits[requestID] = waiter
     }
 
-    /// Closes the connection.
+    /// Closes the connection (after what was sent has left).
     public func close() async {
         keepAlive?.cancel()
         reader?.cancel()
-        try? await channel.close()
+        await outbound.close()
     }
 
     // MARK: - Internals
@@ -427,7 +430,7 @@ public actor PhalanxClient {
         batch.trace.spanID = trace.spanID
         for spec in specs { unfinished.insert(spec.taskID) }
         acks.open(nextRequestID)
-        channel.writeAndFlush(Phalanx_V1_Envelope(.submit(batch)), promise: nil)
+        outbound.send(Phalanx_V1_Envelope(.submit(batch)))
         return SubmitFrame(specs: specs, requestID: nextRequestID, trace: trace, retryUntil: retryUntil)
     }
 
@@ -478,9 +481,10 @@ public actor PhalanxClient {
         // The documented keep-alive: a Heartbeat at a third of the coordinator's idle timeout.
         if let interval = coordinator.keepAliveInterval {
             let channel = channel
+            let outbound = outbound
             keepAlive = Task {
                 while (try? await Task.sleep(for: interval)) != nil, channel.isActive {
-                    channel.writeAndFlush(Phalanx_V1_Envelope(.heartbeat(Phalanx_V1_Heartbeat())), promise: nil)
+                    outbound.send(Phalanx_V1_Envelope(.heartbeat(Phalanx_V1_Heartbeat())))
                 }
             }
         }

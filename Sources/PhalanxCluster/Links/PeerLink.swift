@@ -20,33 +20,37 @@ public protocol PeerLink: Sendable {
     func holdIdleTimeout(_ held: Bool)
 }
 
-/// A ``PeerLink`` over a NIO channel: writes never block (NIO queues them).
+/// A ``PeerLink`` over a NIO channel: writes never block (NIO queues them). What is sent together
+/// leaves together (``OutboundBatcher``): one flush per turn of the channel's loop.
 public struct ChannelPeerLink: PeerLink {
     public let channel: any Channel
     public let peer: EstablishedPeer
+    private let outbound: OutboundBatcher<Phalanx_V1_Envelope>
 
     public init(channel: any Channel, peer: EstablishedPeer) {
         self.channel = channel
         self.peer = peer
+        outbound = OutboundBatcher(channel: channel)
     }
 
     public var isWritable: Bool { channel.isWritable }
 
     public func write(_ envelope: Phalanx_V1_Envelope) {
-        channel.write(envelope, promise: nil)
+        outbound.write(envelope)
     }
 
     public func flush() {
-        channel.flush()
+        outbound.flush()
     }
 
     public func close(with error: ErrorContext?) {
-        let channel = channel
-        guard let error else {
-            channel.close(promise: nil)
-            return
+        outbound.afterPendingWrites { channel in
+            guard let error else {
+                channel.close(promise: nil)
+                return
+            }
+            channel.writeAndFlush(Phalanx_V1_Envelope.error(error)).whenComplete { _ in channel.close(promise: nil) }
         }
-        channel.writeAndFlush(Phalanx_V1_Envelope.error(error)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     public func holdIdleTimeout(_ held: Bool) {

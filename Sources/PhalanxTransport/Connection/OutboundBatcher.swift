@@ -1,0 +1,134 @@
+import NIOCore
+import Synchronization
+
+/// Gathers what a runtime writes to one channel so that the messages it sends together reach the
+/// socket together: one TLS flush and one `write` system call for many messages, not one each.
+///
+/// - Off the channel's event loop, writes and flushes are kept in a buffer and handed to the loop
+///   by one queued task (instead of one task per write and another per flush).
+/// - On the loop (a connection's task prefers it, so the actors it calls run there), a write goes
+///   to the channel at once, and a flush waits for a task queued on the loop: the messages handled
+///   in the same turn of the loop leave with one flush.
+///
+/// Order is kept: a write on the loop first hands over what is buffered, and the buffer drains in
+/// the order it was filled. Nothing written before a flush is left unflushed.
+public final class OutboundBatcher<Outbound: Sendable>: Sendable {
+    private struct Buffer {
+        var writes: [Outbound] = []
+        var flush = false
+        /// A drain task is queued on the loop (only that task clears this).
+        var drainQueued = false
+    }
+
+    private let buffer = Mutex(Buffer())
+    /// A flush task is queued on the loop (only touched on the loop).
+    private let flushQueued = Atomic<Bool>(false)
+    public let channel: any Channel
+
+    public init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    public func write(_ message: Outbound) {
+        if channel.eventLoop.inEventLoop {
+            handOver()
+            channel.write(message, promise: nil)
+            return
+        }
+        let queue = buffer.withLock { buffer in
+            buffer.writes.append(message)
+            return Self.claimDrain(&buffer)
+        }
+        if queue { channel.eventLoop.execute { self.drain() } }
+    }
+
+    /// Writes `message` and flushes.
+    public func send(_ message: Outbound) {
+        if channel.eventLoop.inEventLoop {
+            handOver()
+            channel.write(message, promise: nil)
+            flushSoon()
+            return
+        }
+        let queue = buffer.withLock { buffer in
+            buffer.writes.append(message)
+            buffer.flush = true
+            return Self.claimDrain(&buffer)
+        }
+        if queue { channel.eventLoop.execute { self.drain() } }
+    }
+
+    public func flush() {
+        if channel.eventLoop.inEventLoop {
+            handOver()
+            flushSoon()
+            return
+        }
+        let queue = buffer.withLock { buffer in
+            buffer.flush = true
+            return Self.claimDrain(&buffer)
+        }
+        if queue { channel.eventLoop.execute { self.drain() } }
+    }
+
+    /// Runs `body` on the loop after everything written so far reached the channel and was
+    /// flushed (to write a last message and close, for example: NIO drops unflushed writes on
+    /// close).
+    public func afterPendingWrites(_ body: @escaping @Sendable (any Channel) -> Void) {
+        let channel = channel
+        channel.eventLoop.execute {
+            self.handOver()
+            channel.flush()
+            body(channel)
+        }
+    }
+
+    /// Flushes everything written so far, then closes the channel.
+    public func close() async {
+        let closed = channel.eventLoop.makePromise(of: Void.self)
+        afterPendingWrites { channel in channel.close(promise: closed) }
+        try? await closed.futureResult.get()  // a channel already closed has nothing left to lose
+    }
+
+    private static func claimDrain(_ buffer: inout Buffer) -> Bool {
+        guard !buffer.drainQueued else { return false }
+        buffer.drainQueued = true
+        return true
+    }
+
+    /// The queued drain task: hands the buffer to the channel and flushes if that was asked for.
+    private func drain() {
+        let (writes, flush) = buffer.withLock { buffer in
+            buffer.drainQueued = false
+            defer {
+                buffer.writes = []
+                buffer.flush = false
+            }
+            return (buffer.writes, buffer.flush)
+        }
+        for message in writes { channel.write(message, promise: nil) }
+        if flush { channel.flush() }
+    }
+
+    /// On the loop: what was buffered off it goes to the channel now (a flush asked for with it
+    /// comes with the loop's next flush).
+    private func handOver() {
+        let (writes, flush) = buffer.withLock { buffer in
+            defer {
+                buffer.writes = []
+                buffer.flush = false
+            }
+            return (buffer.writes, buffer.flush)
+        }
+        for message in writes { channel.write(message, promise: nil) }
+        if flush { flushSoon() }
+    }
+
+    private func flushSoon() {
+        guard !flushQueued.exchange(true, ordering: .relaxed) else { return }  // only the loop touches it
+        channel.eventLoop.execute {
+            self.flushQueued.store(false, ordering: .relaxed)
+            self.channel.flush()
+        }
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Transaction benchmark: a coordinator and 2 workers on 127.0.0.1 (free port), bank accounts
+# seeded over them, transfers at concurrency 64 and then 1, and an audit at the end (it must be
+# clean). Stops the processes it started by pid. A benchmark, not a test.
+# Usage: scripts/bench-bank.sh [PHALANX_BINARY]   (default: the release build)
+# BENCH_WORKERS (2), BENCH_ACCOUNTS (10000), BENCH_TRANSFERS (20000 at c64; a tenth at c1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bin=${1:-}
+if [ -z "$bin" ]; then
+    swift build -c release --product phalanx >/dev/null
+    bin=$(swift build -c release --show-bin-path)/phalanx
+fi
+run=$(mktemp -d)
+source scripts/lib/local-cluster.sh
+trap 'cluster_stop; rm -rf "$run"' EXIT
+trap 'exit 130' INT TERM
+
+transfers=${BENCH_TRANSFERS:-20000}
+cluster_start "$bin" "$run" "${BENCH_WORKERS:-2}" --set log.level=warning
+
+"$bin" bank seed "${phalanx_args[@]}" --accounts "${BENCH_ACCOUNTS:-10000}" --balance 100
+echo "concurrency 64:"
+"$bin" bank run "${phalanx_args[@]}" --transfers "$transfers" --concurrency 64
+echo "concurrency 1:"
+"$bin" bank run "${phalanx_args[@]}" --transfers $((transfers / 10)) --concurrency 1
+"$bin" audit "${phalanx_args[@]}"
