@@ -1,0 +1,102 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOEmbedded
+import PhalanxTransport
+import Testing
+
+/// The outbound batcher on a testing channel whose loop runs only when the test says so: what is
+/// sent together leaves with one flush, in the order it was sent, and closing loses nothing.
+@Suite struct OutboundBatcherTests {
+    /// Counts the flushes that reach the channel.
+    final class FlushCounter: ChannelOutboundHandler, Sendable {
+        typealias OutboundIn = String
+        typealias OutboundOut = String
+        private let count = NIOLockedValueBox(0)
+        var flushes: Int { count.withLockedValue { $0 } }
+
+        func flush(context: ChannelHandlerContext) {
+            count.withLockedValue { $0 += 1 }
+            context.flush()
+        }
+    }
+
+    func makeChannel() async throws -> (NIOAsyncTestingChannel, FlushCounter, OutboundBatcher<String>) {
+        let counter = FlushCounter()
+        let channel = NIOAsyncTestingChannel()
+        try await channel.pipeline.addHandler(counter)
+        return (channel, counter, OutboundBatcher(channel: channel))
+    }
+
+    func written(_ channel: NIOAsyncTestingChannel) async throws -> [String] {
+        var messages: [String] = []
+        while let message = try await channel.readOutbound(as: String.self) { messages.append(message) }
+        return messages
+    }
+
+    @Test func writesFromOffTheLoopLeaveTogetherWithOneFlushInOrder() async throws {
+        let (channel, counter, batcher) = try await makeChannel()
+        batcher.write("a")
+        batcher.write("b")
+        batcher.send("c")
+        await channel.testingEventLoop.run()
+        #expect(try await written(channel) == ["a", "b", "c"])
+        #expect(counter.flushes == 1)
+    }
+
+    @Test func writesWithoutAFlushStayUnflushed() async throws {
+        let (channel, counter, batcher) = try await makeChannel()
+        batcher.write("a")
+        await channel.testingEventLoop.run()
+        #expect(try await written(channel) == [], "written to the channel, not flushed")
+        #expect(counter.flushes == 0)
+        batcher.flush()
+        await channel.testingEventLoop.run()
+        #expect(try await written(channel) == ["a"])
+        #expect(counter.flushes == 1)
+    }
+
+    @Test func sendsInOneTurnOfTheLoopShareOneFlush() async throws {
+        let (channel, counter, batcher) = try await makeChannel()
+        let turn = channel.eventLoop.submit {
+            for message in ["a", "b", "c"] { batcher.send(message) }
+        }
+        await channel.testingEventLoop.run()
+        try await turn.get()
+        #expect(try await written(channel) == ["a", "b", "c"])
+        #expect(counter.flushes == 1)
+    }
+
+    @Test func aWriteOnTheLoopComesAfterWhatWasBufferedOffIt() async throws {
+        let (channel, _, batcher) = try await makeChannel()
+        batcher.write("off the loop")
+        let turn = channel.eventLoop.submit { batcher.send("on the loop") }
+        await channel.testingEventLoop.run()
+        try await turn.get()
+        #expect(try await written(channel) == ["off the loop", "on the loop"])
+    }
+
+    @Test func closingFlushesWhatWasWrittenFirst() async throws {
+        let (channel, counter, batcher) = try await makeChannel()
+        batcher.write("last words")
+        let closing = Task { await batcher.close() }
+        // The close queues its work on the loop from another task: run the loop until it ran.
+        for _ in 0..<1000 where channel.isActive {
+            await channel.testingEventLoop.run()
+            await Task.yield()
+        }
+        await closing.value
+        #expect(!channel.isActive)
+        #expect(try await written(channel) == ["last words"])
+        #expect(counter.flushes == 1)
+    }
+
+    @Test func afterPendingWritesRunsOnceEverythingWrittenWasFlushed() async throws {
+        let (channel, counter, batcher) = try await makeChannel()
+        let flushesSeen = NIOLockedValueBox(-1)
+        batcher.write("first")
+        batcher.afterPendingWrites { _ in flushesSeen.withLockedValue { $0 = counter.flushes } }
+        await channel.testingEventLoop.run()
+        #expect(flushesSeen.withLockedValue { $0 } == 1)
+        #expect(try await written(channel) == ["first"])
+    }
+}
