@@ -388,8 +388,8 @@ public actor PhalanxClient {
     /// Closes the connection (after what was sent has left).
     public func close() async {
         keepAlive?.cancel()
+        await outbound.close()  // first: cancelling the reader closes the channel at once
         reader?.cancel()
-        await outbound.close()
     }
 
     // MARK: - Internals

@@ -6,7 +6,7 @@ import Testing
 
 /// The outbound batcher on a testing channel whose loop runs only when the test says so: what is
 /// sent together leaves with one flush, in the order it was sent, and closing loses nothing.
-@Suite struct OutboundBatcherTests {
+@Suite(.timeLimit(.minutes(1))) struct OutboundBatcherTests {
     /// Counts the flushes that reach the channel.
     final class FlushCounter: ChannelOutboundHandler, Sendable {
         typealias OutboundIn = String
@@ -66,13 +66,16 @@ import Testing
         #expect(counter.flushes == 1)
     }
 
-    @Test func aWriteOnTheLoopComesAfterWhatWasBufferedOffIt() async throws {
-        let (channel, _, batcher) = try await makeChannel()
-        batcher.write("off the loop")
-        let turn = channel.eventLoop.submit { batcher.send("on the loop") }
+    @Test func aWriteOnTheLoopComesAfterWhatWasBufferedOffItAndTakesItsFlushAlong() async throws {
+        let (channel, counter, batcher) = try await makeChannel()
+        // The loop's turn is queued before the off-loop send, so it runs before the drain task
+        // that send queues: the write on the loop must hand the buffer over first, with its flush.
+        let turn = channel.eventLoop.submit { batcher.write("on the loop, later") }
+        batcher.send("off the loop, earlier")
         await channel.testingEventLoop.run()
         try await turn.get()
-        #expect(try await written(channel) == ["off the loop", "on the loop"])
+        #expect(try await written(channel) == ["off the loop, earlier", "on the loop, later"])
+        #expect(counter.flushes == 1)
     }
 
     @Test func closingFlushesWhatWasWrittenFirst() async throws {

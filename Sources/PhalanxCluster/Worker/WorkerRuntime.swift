@@ -207,7 +207,7 @@ public struct WorkerRuntime: Service {
                 group.addTask {
                     guard let reason = await drain.wait() else { return }
                     await Self.drain(session: session, grace: grace, reason: reason, logger: logger)
-                    try? await channel.close()  // ends the inbound loop below
+                    link.close(with: nil)  // after what the drain sent has left; ends the inbound loop below
                 }
                 for try await message in inbound {
                     switch message.body {
