@@ -7,13 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin=${1:-}
-if [ -z "$bin" ]; then
-    swift build -c release --product phalanx >/dev/null
-    bin=$(swift build -c release --show-bin-path)/phalanx
-fi
-run=$(mktemp -d)
 source scripts/lib/local-cluster.sh
+bin=$(release_binary "${1:-}")
+run=$(mktemp -d)
 trap 'cluster_stop; rm -rf "$run"' EXIT
 trap 'exit 130' INT TERM
 

@@ -1,4 +1,4 @@
-# Sourced by scripts/demo.sh and scripts/bench.sh: a coordinator and N workers on 127.0.0.1.
+# Sourced by scripts/demo.sh and the benchmarks: a coordinator and N workers on 127.0.0.1.
 # cluster_start BIN RUNDIR WORKERS [extra --set flags...] starts them (free port, certificates in
 # run/certs) and waits until every worker has registered; afterwards `phalanx_args` holds the
 # arguments that reach this cluster. cluster_stop kills exactly the pids it started; callers
@@ -6,6 +6,16 @@
 
 cluster_pids=()
 phalanx_args=()
+
+# release_binary [PATH]: prints PATH, or builds the release `phalanx` and prints its path.
+release_binary() {
+    if [ -n "${1:-}" ]; then
+        echo "$1"
+        return
+    fi
+    swift build -c release --product phalanx >/dev/null
+    echo "$(swift build -c release --show-bin-path)/phalanx"
+}
 
 cluster_stop() {
     for pid in "${cluster_pids[@]}"; do kill "$pid" 2>/dev/null || true; done

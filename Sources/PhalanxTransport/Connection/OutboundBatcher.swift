@@ -30,45 +30,16 @@ public final class OutboundBatcher<Outbound: Sendable>: Sendable {
     }
 
     public func write(_ message: Outbound) {
-        if channel.eventLoop.inEventLoop {
-            handOver()
-            channel.write(message, promise: nil)
-            return
-        }
-        let queue = buffer.withLock { buffer in
-            buffer.writes.append(message)
-            return Self.claimDrain(&buffer)
-        }
-        if queue { channel.eventLoop.execute { self.drain() } }
+        enqueue(message, flush: false)
     }
 
     /// Writes `message` and flushes.
     public func send(_ message: Outbound) {
-        if channel.eventLoop.inEventLoop {
-            handOver()
-            channel.write(message, promise: nil)
-            flushSoon()
-            return
-        }
-        let queue = buffer.withLock { buffer in
-            buffer.writes.append(message)
-            buffer.flush = true
-            return Self.claimDrain(&buffer)
-        }
-        if queue { channel.eventLoop.execute { self.drain() } }
+        enqueue(message, flush: true)
     }
 
     public func flush() {
-        if channel.eventLoop.inEventLoop {
-            handOver()
-            flushSoon()
-            return
-        }
-        let queue = buffer.withLock { buffer in
-            buffer.flush = true
-            return Self.claimDrain(&buffer)
-        }
-        if queue { channel.eventLoop.execute { self.drain() } }
+        enqueue(nil, flush: true)
     }
 
     /// Runs `body` on the loop after everything written so far reached the channel and was
@@ -90,22 +61,25 @@ public final class OutboundBatcher<Outbound: Sendable>: Sendable {
         try? await closed.futureResult.get()  // a channel already closed has nothing left to lose
     }
 
-    private static func claimDrain(_ buffer: inout Buffer) -> Bool {
-        guard !buffer.drainQueued else { return false }
-        buffer.drainQueued = true
-        return true
+    private func enqueue(_ message: Outbound?, flush: Bool) {
+        if channel.eventLoop.inEventLoop {
+            handOver()
+            if let message { channel.write(message, promise: nil) }
+            if flush { flushSoon() }
+            return
+        }
+        let queueDrain = buffer.withLock { buffer in
+            if let message { buffer.writes.append(message) }
+            buffer.flush = buffer.flush || flush
+            defer { buffer.drainQueued = true }
+            return !buffer.drainQueued
+        }
+        if queueDrain { channel.eventLoop.execute { self.drain() } }
     }
 
     /// The queued drain task: hands the buffer to the channel and flushes if that was asked for.
     private func drain() {
-        let (writes, flush) = buffer.withLock { buffer in
-            buffer.drainQueued = false
-            defer {
-                buffer.writes = []
-                buffer.flush = false
-            }
-            return (buffer.writes, buffer.flush)
-        }
+        let (writes, flush) = takeBuffered(endingDrain: true)
         for message in writes { channel.write(message, promise: nil) }
         if flush { channel.flush() }
     }
@@ -113,15 +87,21 @@ public final class OutboundBatcher<Outbound: Sendable>: Sendable {
     /// On the loop: what was buffered off it goes to the channel now (a flush asked for with it
     /// comes with the loop's next flush).
     private func handOver() {
-        let (writes, flush) = buffer.withLock { buffer in
+        let (writes, flush) = takeBuffered(endingDrain: false)
+        for message in writes { channel.write(message, promise: nil) }
+        if flush { flushSoon() }
+    }
+
+    /// Empties the buffer; only the drain task itself ends the drain it was queued for.
+    private func takeBuffered(endingDrain: Bool) -> (writes: [Outbound], flush: Bool) {
+        buffer.withLock { buffer in
+            if endingDrain { buffer.drainQueued = false }
             defer {
                 buffer.writes = []
                 buffer.flush = false
             }
             return (buffer.writes, buffer.flush)
         }
-        for message in writes { channel.write(message, promise: nil) }
-        if flush { flushSoon() }
     }
 
     private func flushSoon() {
