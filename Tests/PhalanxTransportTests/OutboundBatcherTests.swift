@@ -1,10 +1,12 @@
+import Dispatch
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import PhalanxTransport
 import Testing
 
-/// The outbound batcher on a testing channel whose loop runs only when the test says so: what is
+/// The outbound batcher on a testing channel (its loop is a serial queue: work handed to it from
+/// outside runs there in order, work it queues itself runs when the test runs the loop): what is
 /// sent together leaves with one flush, in the order it was sent, and closing loses nothing.
 @Suite(.timeLimit(.minutes(1))) struct OutboundBatcherTests {
     /// Counts the flushes that reach the channel.
@@ -68,10 +70,15 @@ import Testing
 
     @Test func aWriteOnTheLoopComesAfterWhatWasBufferedOffItAndTakesItsFlushAlong() async throws {
         let (channel, counter, batcher) = try await makeChannel()
-        // The loop's turn is queued before the off-loop send, so it runs before the drain task
-        // that send queues: the write on the loop must hand the buffer over first, with its flush.
-        let turn = channel.eventLoop.submit { batcher.write("on the loop, later") }
+        // The loop's turn waits until the off-loop send has buffered its message and queued its
+        // drain behind the turn: the write on the loop must hand the buffer over first, with its flush.
+        let sent = DispatchSemaphore(value: 0)
+        let turn = channel.eventLoop.submit {
+            sent.wait()
+            batcher.write("on the loop, later")
+        }
         batcher.send("off the loop, earlier")
+        sent.signal()
         await channel.testingEventLoop.run()
         try await turn.get()
         #expect(try await written(channel) == ["off the loop, earlier", "on the loop, later"])
