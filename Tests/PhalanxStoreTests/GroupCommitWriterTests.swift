@@ -101,4 +101,46 @@ final class DurableReports: Sendable {
         #expect(reports.reported.withLock { $0 } == [3, 6, 9, 10])
         #expect(try await ledger.unfinishedTasks().count == 10)
     }
+
+    @Test func aLazyChangeRidesWithTheNextUrgentOneAndDoesNotMoveTheBarrier() async throws {
+        let ledger = try CountingLedger(path: temporaryLedgerPath())
+        let writer = Self.writer(over: ledger, lazyDelay: .seconds(3_600))
+        let reports = DurableReports()
+        let running = Task { try await writer.run { reports.record($0) } }
+        let lazy = writer.enqueue([.accepted(TaskKey(client: "app", taskID: "lazy"), spec: [], acceptedUnixMilliseconds: 0)], lazy: true)
+        #expect(lazy == 1 && writer.barrier == 0 && writer.lastQueued == 1)
+        let urgent = writer.enqueue([.accepted(TaskKey(client: "app", taskID: "urgent"), spec: [], acceptedUnixMilliseconds: 0)])
+        #expect(urgent == 2 && writer.barrier == 2)
+        while reports.last < 2 { await Task.yield() }
+        #expect(ledger.transactions.withLock { $0 } == 1)  // the lazy change went with the urgent one
+        #expect(try await ledger.unfinishedTasks().map(\.key.taskID) == ["lazy", "urgent"])
+        // A lazy change alone waits (an hour here) until finish() writes it.
+        writer.enqueue([.accepted(TaskKey(client: "app", taskID: "alone"), spec: [], acceptedUnixMilliseconds: 0)], lazy: true)
+        writer.finish()
+        try await running.value
+        #expect(reports.last == 3 && ledger.transactions.withLock { $0 } == 2)
+    }
+
+    @Test func aLazyChangeAloneIsWrittenAfterTheDelay() async throws {
+        let ledger = try CountingLedger(path: temporaryLedgerPath())
+        let writer = Self.writer(over: ledger, lazyDelay: .milliseconds(5))
+        let reports = DurableReports()
+        let running = Task { try await writer.run { reports.record($0) } }
+        // The writer's thread waits on real time: poll, bounded.
+        let giveUp = ContinuousClock.now + .seconds(10)
+        while !writer.isIdle, ContinuousClock.now < giveUp { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(writer.isIdle, "the writer thread did not go to sleep within 10 s")
+        // Enqueued while the writer sleeps with nothing to do: it must still be written.
+        writer.enqueue([.accepted(TaskKey(client: "app", taskID: "lazy"), spec: [], acceptedUnixMilliseconds: 0)], lazy: true)
+        while reports.last < 1, ContinuousClock.now < giveUp { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(reports.last == 1, "the lazy change alone was not written within 10 s")
+        #expect(ledger.transactions.withLock { $0 } == 1)
+        writer.finish()
+        try await running.value
+    }
+
+    /// A ledger writer with the given delay for lazy changes.
+    static func writer(over ledger: CountingLedger, lazyDelay: Duration) -> GroupCommitWriter {
+        GroupCommit(lazyDelay: lazyDelay, size: \.approximateBytes) { changes throws(LedgerError) in try ledger.applyBlocking(changes) }
+    }
 }

@@ -138,10 +138,10 @@ extension Coordinator {
 
     // MARK: - Durable before visible
 
-    /// Performs `action` now if everything queued so far is durable and nothing waits before it;
-    /// otherwise keeps it, in order, until it is.
+    /// Performs `action` now if everything queued so far (but lazy END records) is durable and
+    /// nothing waits before it; otherwise keeps it, in order, until it is.
     func performWhenDurable(_ action: DeferredAction, touched: inout Set<ConnectionID>) {
-        let barrier = writer.lastQueued
+        let barrier = writer.barrier
         if barrier > durableUpTo || deferredHead < deferred.count {
             deferred.append((barrier, action))
         } else {

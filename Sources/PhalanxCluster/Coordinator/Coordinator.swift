@@ -100,7 +100,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     public func run(listener: NIOAsyncChannel<PeerChannel, Never>) async throws {
         listenerChannel = listener.channel
         do {
-            try await start()
+            try await start(on: listener.channel.eventLoop)
         } catch {
             try? await listener.channel.close()
             throw error
@@ -125,10 +125,13 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
 
     /// Starts the group-commit writer and recovers the ledger's unfinished tasks (once; ``run(listener:)``
     /// does it if it was not done). Call it before listening, so that a ledger that cannot be read
-    /// stops the coordinator before anything connects.
-    public func start() async throws(LedgerError) {
+    /// stops the coordinator before anything connects. With the event loop that will carry the
+    /// connections, what waited for durability goes out on that loop's thread, without a hop.
+    public func start(on loop: (any EventLoop)? = nil) async throws(LedgerError) {
         guard writerTask == nil else { return }
-        writerTask = Task {
+        let executor: any TaskExecutor = loop.map { EventLoopTaskExecutor($0) } ?? globalConcurrentExecutor
+        let writer = writer
+        writerTask = Task(executorPreference: executor) {
             do throws(LedgerError) {
                 try await writer.run { sequence in await self.durable(upTo: sequence) }
             } catch {

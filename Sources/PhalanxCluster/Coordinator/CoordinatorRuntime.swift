@@ -57,8 +57,10 @@ public struct CoordinatorRuntime: Service {
         let metrics = configuration.metricsAddress.map { _ in NodeMetrics() }
         let coordinator = Coordinator(
             configuration: configuration, local: local, ledger: ledger, logger: logger, clock: ContinuousClock(), metrics: metrics)
+        // One event loop carries every connection, so the coordinator actor's steps stay on its thread.
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
         do {
-            try await coordinator.start()
+            try await coordinator.start(on: loop)
         } catch {
             logger.critical("cannot read the task ledger back", metadata: ["path": "\(configuration.ledgerPath)", "error": "\(error)"])
             throw error
@@ -70,12 +72,11 @@ public struct CoordinatorRuntime: Service {
             ops = (server, CoordinatorOpsPages.endpoint(for: coordinator, metrics: metrics))
             onMetricsListening(server.port)
         }
-        // One event loop carries every connection, so the coordinator actor's steps stay on its thread.
         let listener: NIOAsyncChannel<PeerChannel, Never>
         do {
             listener = try await PhalanxListener.bind(
                 host: configuration.host, port: configuration.port, tlsContext: tlsContext, local: local,
-                limits: configuration.limits, logger: logger, group: MultiThreadedEventLoopGroup.singleton.next(),
+                limits: configuration.limits, logger: logger, group: loop,
                 handshakeFailures: metrics.map { HandshakeFailureMetrics(factory: $0.factory) })
         } catch let error as ErrorContext where error.code == .invalidArgument {
             throw StartupError(error)

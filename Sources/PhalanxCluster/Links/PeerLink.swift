@@ -18,6 +18,9 @@ public protocol PeerLink: Sendable {
     func close(with error: ErrorContext?)
     /// Suspends (true) or resumes (false) the idle timeout.
     func holdIdleTimeout(_ held: Bool)
+    /// The connection's event loop as an executor: a task that writes to this link runs there
+    /// without a thread hop per write (nil: no such loop).
+    var executor: (any TaskExecutor)? { get }
 }
 
 /// A ``PeerLink`` over a NIO channel: writes never block (NIO queues them). What is sent together
@@ -56,4 +59,6 @@ public struct ChannelPeerLink: PeerLink {
     public func holdIdleTimeout(_ held: Bool) {
         channel.triggerUserOutboundEvent(ConnectionControl.holdIdleTimeout(held), promise: nil)
     }
+
+    public var executor: (any TaskExecutor)? { EventLoopTaskExecutor(channel.eventLoop) }
 }

@@ -59,14 +59,18 @@ public actor Participant {
         self.store = store
         let loaded = try await store.load()
         machine = ParticipantMachine(node: node, values: loaded.values, prepared: loaded.prepared, finished: loaded.finished)
-        writer = GroupCommit(size: \.approximateBytes) { changes throws(LedgerError) in try await store.apply(changes) }
+        writer = GroupCommit(label: "phalanx.participant-writer", size: \.approximateBytes) { changes throws(LedgerError) in
+            try store.applyBlocking(changes)
+        }
         if !loaded.prepared.isEmpty {
             logger.notice("participant holds prepared transactions; asking the coordinator how they ended", metadata: ["in_doubt": "\(loaded.prepared.count)"])
         }
     }
 
-    /// Starts the group-commit writer (once), and the pruning of old history.
-    private func startWriter() {
+    /// Starts the group-commit writer (once), and the pruning of old history. Durability is
+    /// reported on `executor` (the coordinator link's event loop: the votes and acknowledgements
+    /// that waited for it go out without a hop).
+    private func startWriter(on executor: (any TaskExecutor)?) {
         guard writerTask == nil else { return }
         let store = store
         let retention = retention
@@ -84,11 +88,11 @@ public actor Participant {
             } while (try? await Task.sleep(for: interval)) != nil
         }
         let writer = writer
-        writerTask = Task {
+        writerTask = Task(executorPreference: executor ?? globalConcurrentExecutor) {
             do throws(LedgerError) {
                 try await writer.run { sequence in await self.durable(upTo: sequence) }
             } catch {
-                self.storeFailed(error)
+                await self.storeFailed(error)
             }
         }
     }
@@ -117,7 +121,7 @@ public actor Participant {
 
     /// The worker registered over `link`: ask about every transaction in doubt.
     func connected(_ link: any PeerLink) {
-        startWriter()
+        startWriter(on: link.executor)
         self.link = link
         inquire()
         inquiryTask?.cancel()
@@ -146,7 +150,7 @@ public actor Participant {
 
     /// A message from the coordinator for the participant.
     func received(_ envelope: Phalanx_V1_Envelope) {
-        startWriter()
+        startWriter(on: link?.executor)
         if paused != nil {
             paused?.append(envelope)
             return
@@ -226,7 +230,7 @@ public actor Participant {
     }
 
     private func sendWhenDurable(_ envelope: Phalanx_V1_Envelope) {
-        let barrier = writer.lastQueued
+        let barrier = writer.barrier
         if barrier > durableUpTo || !deferred.isEmpty {
             deferred.append((barrier, .send(envelope)))
         } else {

@@ -1,13 +1,18 @@
+import Dispatch
+import Foundation
 import Synchronization
 
 /// Makes changes durable in groups: whatever was queued while the previous transaction was being
 /// written goes into the next one, so many events share one fsync. The coordinator's task ledger
 /// (``GroupCommitWriter``) and each participant's store use it.
 ///
-/// ``enqueue(_:)`` never blocks and returns the changes' sequence number. ``run(reportingTo:)``
-/// writes in order and reports the highest sequence number that is durable after each
-/// transaction; the coordinator performs what waits for durability (acknowledgements, deliveries)
-/// up to that number. Writes happen off the caller's thread (GRDB's writer queue).
+/// ``enqueue(_:)`` never blocks and returns the changes' sequence number. The writes run on the
+/// writer's own thread, one blocking transaction after the other: the next one starts as soon as
+/// the last is on disk, without waiting for anyone to hear about it, and a write is never a hop
+/// through a thread pool and back. ``run(reportingTo:)`` starts that thread and reports the
+/// highest sequence number that is durable after each transaction (coalesced when reports come
+/// faster than they are heard); the caller performs what waits for durability (acknowledgements,
+/// deliveries) up to that number, on the executor of the task that runs it.
 public final class GroupCommit<Change: Sendable>: Sendable {
     /// Orders queued changes; a higher number was queued later.
     public typealias Sequence = UInt64
@@ -18,6 +23,18 @@ public final class GroupCommit<Change: Sendable>: Sendable {
         var pendingHead = 0
         var pendingBytes = 0
         var lastQueued: Sequence = 0
+        /// The last changes queued that someone waits for (see ``GroupCommit/barrier``).
+        var lastUrgent: Sequence = 0
+        /// Urgent changes are pending: the writer must not wait for more.
+        var urgentPending = false
+        /// The writer thread waits for work (an enqueue must wake it).
+        var sleeping = false
+        /// ``finish()`` was called: the thread ends once nothing is pending.
+        var finished = false
+        /// What the thread made durable, and how it ended (for the reporting task).
+        var durable: Sequence = 0
+        var failure: LedgerError?
+        var threadEnded = false
 
         /// Takes whole entries, oldest first, until about `maximumBytes` (at least one entry).
         mutating func take(maximumBytes: Int) -> (changes: [Change], upTo: Sequence)? {
@@ -45,38 +62,60 @@ public final class GroupCommit<Change: Sendable>: Sendable {
     /// so that a burst of large payloads is written in steps instead of one huge transaction.
     public let maximumTransactionBytes: Int
 
-    private let write: @Sendable ([Change]) async throws(LedgerError) -> Void
+    private let write: @Sendable ([Change]) throws(LedgerError) -> Void
     private let size: @Sendable (Change) -> Int
+    private let label: String
     private let state = Mutex(State())
-    private let doorbell: AsyncStream<Void>
-    private let ring: AsyncStream<Void>.Continuation
+    /// Wakes the writer thread when it sleeps.
+    private let workArrived = DispatchSemaphore(value: 0)
+    private let reports: AsyncStream<Void>
+    private let report: AsyncStream<Void>.Continuation
 
-    /// A writer that makes changes durable with `write` (one transaction per call; it must not
-    /// return before they are on disk), taking about `maximumTransactionBytes` per transaction as
-    /// `size` measures them.
+    /// A writer that makes changes durable with `write` (one transaction per call; it blocks until
+    /// they are on disk, and runs on the writer's own thread, named `label`), taking about
+    /// `maximumTransactionBytes` per transaction as `size` measures them.
     public init(
-        maximumTransactionBytes: Int = 4 * 1024 * 1024, size: @escaping @Sendable (Change) -> Int,
-        write: @escaping @Sendable ([Change]) async throws(LedgerError) -> Void
+        label: String = "phalanx.group-commit", maximumTransactionBytes: Int = 4 * 1024 * 1024, lazyDelay: Duration = .milliseconds(20),
+        size: @escaping @Sendable (Change) -> Int, write: @escaping @Sendable ([Change]) throws(LedgerError) -> Void
     ) {
+        self.label = label
+        self.lazyDelay = lazyDelay
         self.write = write
         self.size = size
         self.maximumTransactionBytes = maximumTransactionBytes
-        (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (reports, report) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Queues `changes` for the next transaction; returns their sequence number.
+    ///
+    /// `lazy` changes are ones nothing waits for (a transaction's END record, say: losing it in a
+    /// crash only makes recovery resend an idempotent decision): they do not start a transaction
+    /// of their own but go into the next one something else starts, or are written after
+    /// ``lazyDelay`` if nothing does. They do not move ``barrier``.
     @discardableResult
-    public func enqueue(_ changes: [Change]) -> Sequence {
+    public func enqueue(_ changes: [Change], lazy: Bool = false) -> Sequence {
         let bytes = changes.reduce(0) { $0 + size($1) }  // outside the lock
-        let sequence = state.withLock { state in
+        let (sequence, wake) = state.withLock { state in
             state.lastQueued += 1
             state.pending.append((state.lastQueued, changes, bytes))
             state.pendingBytes += bytes
-            return state.lastQueued
+            guard !lazy else {
+                // A writer asleep with nothing pending must wake to start the lazy change's delay.
+                let asleepWithNothing = state.sleeping && state.pending.count - state.pendingHead == 1
+                if asleepWithNothing { state.sleeping = false }
+                return (state.lastQueued, asleepWithNothing)
+            }
+            state.lastUrgent = state.lastQueued
+            state.urgentPending = true
+            defer { state.sleeping = false }
+            return (state.lastQueued, state.sleeping)
         }
-        ring.yield()
+        if wake { workArrived.signal() }
         return sequence
     }
+
+    /// How long lazy changes may wait for a transaction to ride along with.
+    public let lazyDelay: Duration
 
     /// Bytes queued and not yet taken into a transaction (the backlog a caller may bound).
     public var pendingBytes: Int { state.withLock { $0.pendingBytes } }
@@ -84,23 +123,98 @@ public final class GroupCommit<Change: Sendable>: Sendable {
     /// The sequence number of the last queued changes (0 before any).
     public var lastQueued: Sequence { state.withLock { $0.lastQueued } }
 
-    /// Writes queued changes until cancelled, in transactions of everything queued so far, and
-    /// calls `durable` with the highest durable sequence after each (what is queued meanwhile goes
-    /// into the next transaction). Throws the first write failure: nothing queued after it is
-    /// written, and the caller must stop acknowledging.
+    /// The writer thread waits with nothing pending (for tests).
+    var isIdle: Bool { state.withLock { $0.sleeping && $0.pending.isEmpty } }
+
+    /// The sequence number of the last changes queued that are not lazy: what a visible action
+    /// performed now must wait for (everything it may depend on was queued up to there).
+    public var barrier: Sequence { state.withLock { $0.lastUrgent } }
+
+    /// Starts the writer thread and calls `durable` with the highest durable sequence after each
+    /// transaction (what is queued meanwhile goes into the next one), until ``finish()`` was called
+    /// and everything queued before it is durable and reported. Throws the first write failure:
+    /// nothing queued after it is written, and the caller must stop acknowledging. Call it once.
     public func run(reportingTo durable: @Sendable (Sequence) async -> Void) async throws(LedgerError) {
-        for await _ in doorbell {
-            while let (batch, upTo) = state.withLock({ $0.take(maximumBytes: maximumTransactionBytes) }) {
-                try await write(batch)
+        let thread = Thread { [self] in commitUntilFinished() }
+        thread.name = label
+        thread.start()
+        var reported: Sequence = 0
+        for await _ in reports {
+            let (upTo, failure, ended) = state.withLock { ($0.durable, $0.failure, $0.threadEnded) }
+            if upTo > reported {
+                reported = upTo
                 await durable(upTo)
             }
-            if Task.isCancelled { return }
+            if let failure { throw failure }
+            if ended { return }
         }
+        finish()  // cancelled: the thread writes what is queued and ends
     }
 
     /// Ends ``run(reportingTo:)`` once what is queued now has been written.
     public func finish() {
-        ring.finish()
+        let wake = state.withLock { state in
+            state.finished = true
+            defer { state.sleeping = false }
+            return state.sleeping
+        }
+        if wake { workArrived.signal() }
+    }
+
+    /// What the writer thread does next.
+    private enum Next {
+        case write([Change], Sequence)
+        /// Nothing pending: wait for an enqueue.
+        case sleep
+        /// Only lazy changes pending: wait for an urgent enqueue, or write them after the delay.
+        case linger
+        case end
+    }
+
+    /// The writer thread: takes what is queued, writes it, tells the reporting task, and sleeps
+    /// when nothing is queued.
+    private func commitUntilFinished() {
+        var lazyDue = false
+        let lingerNanoseconds = max(1, Int(lazyDelay.components.seconds * 1_000_000_000 + lazyDelay.components.attoseconds / 1_000_000_000))
+        while true {
+            let next = state.withLock { state -> Next in
+                if state.urgentPending || lazyDue || state.finished, let (changes, upTo) = state.take(maximumBytes: maximumTransactionBytes) {
+                    if state.pendingHead == state.pending.count { state.urgentPending = false }
+                    return .write(changes, upTo)
+                }
+                if state.finished { return .end }
+                state.sleeping = true
+                return state.pending.isEmpty ? .sleep : .linger
+            }
+            switch next {
+            case .write(let changes, let upTo):
+                lazyDue = false
+                do throws(LedgerError) {
+                    try write(changes)
+                    state.withLock { $0.durable = upTo }
+                    report.yield()
+                } catch {
+                    end(failure: error)
+                    return
+                }
+            case .sleep:
+                workArrived.wait()
+            case .linger:
+                lazyDue = workArrived.wait(timeout: .now() + .nanoseconds(lingerNanoseconds)) == .timedOut
+            case .end:
+                end(failure: nil)
+                return
+            }
+        }
+    }
+
+    private func end(failure: LedgerError?) {
+        state.withLock { state in
+            state.failure = failure
+            state.threadEnded = true
+        }
+        report.yield()
+        report.finish()
     }
 }
 
@@ -109,8 +223,8 @@ public typealias GroupCommitWriter = GroupCommit<LedgerChange>
 
 extension GroupCommit where Change == LedgerChange {
     public convenience init(ledger: any TaskLedger, maximumTransactionBytes: Int = 4 * 1024 * 1024) {
-        self.init(maximumTransactionBytes: maximumTransactionBytes, size: \.approximateBytes) { changes throws(LedgerError) in
-            try await ledger.apply(changes)
+        self.init(label: "phalanx.ledger-writer", maximumTransactionBytes: maximumTransactionBytes, size: \.approximateBytes) { changes throws(LedgerError) in
+            try ledger.applyBlocking(changes)
         }
     }
 }

@@ -1,6 +1,8 @@
+import Dispatch
 import Foundation
 import PhalanxCore
 import PhalanxWire
+import Synchronization
 
 /// The coordinator's durable record of tasks: what was accepted, how far each got, and how it
 /// finished. A task is written before its submit is acknowledged and its result before it is
@@ -13,6 +15,9 @@ public protocol TaskLedger: Sendable {
     /// Makes `changes` durable, in order, in one transaction: when this returns, they survive a
     /// crash of the process and of the machine.
     func apply(_ changes: [LedgerChange]) async throws(LedgerError)
+    /// ``apply(_:)`` for the group commit's own thread: returns when the changes are durable.
+    /// Call it from a thread of your own, never from one of Swift's concurrency pool.
+    func applyBlocking(_ changes: [LedgerChange]) throws(LedgerError)
     /// Every accepted task without a result, oldest first (recovery after a restart).
     func unfinishedTasks() async throws(LedgerError) -> [StoredTask]
     /// The tasks among `keys` that the ledger knows (finished or not).
@@ -67,7 +72,25 @@ public struct TaskLedgerAudit: Sendable, Hashable, Codable {
     }
 }
 
-/// A task in the dead-letter queue: what it was, why it is there, when it got there.
+extension TaskLedger {
+    /// For a ledger whose writes are asynchronous (a network database): waits for ``apply(_:)``
+    /// on the calling thread, which must not be one of Swift's concurrency pool.
+    public func applyBlocking(_ changes: [LedgerChange]) throws(LedgerError) {
+        let done = DispatchSemaphore(value: 0)
+        let failure = Mutex<LedgerError?>(nil)
+        Task {
+            do throws(LedgerError) {
+                try await apply(changes)
+            } catch {
+                failure.withLock { $0 = error }
+            }
+            done.signal()
+        }
+        done.wait()
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+}
+
 /// The idempotency key of a finished task, as recovery reads it back (newest first).
 public struct FinishedIdempotencyKey: Sendable, Hashable {
     public var task: TaskKey
@@ -81,6 +104,7 @@ public struct FinishedIdempotencyKey: Sendable, Hashable {
     }
 }
 
+/// A task in the dead-letter queue: what it was, why it is there, when it got there.
 public struct DeadLetter: Sendable, Hashable {
     public var key: TaskKey
     public var spec: [UInt8]

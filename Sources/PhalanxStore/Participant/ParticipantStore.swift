@@ -99,33 +99,35 @@ public final class ParticipantStore: Sendable {
 
     /// Makes `changes` durable in one transaction, in order.
     public func apply(_ changes: [EncodedParticipantChange]) async throws(LedgerError) {
-        guard !changes.isEmpty else { return }
-        do {
-            try await pool.write { db in
-                for encoded in changes {
-                    switch encoded.change {
-                    case .prepared(let record):
-                        try db.cachedStatement(sql: "DELETE FROM prepared WHERE id = ?").execute(arguments: [record.id])
-                        try db.cachedStatement(sql: "INSERT INTO prepared (id, record_json, prepared_ms) VALUES (?, ?, ?)")
-                            .execute(arguments: [record.id, encoded.record, record.preparedUnixMilliseconds])
-                    case .outcome(let id, let committed, _, let at):
-                        // The machine decides a transaction once (a duplicate decision is only acknowledged).
-                        try db.cachedStatement(sql: "DELETE FROM prepared WHERE id = ?").execute(arguments: [id])
-                        try db.cachedStatement(sql: "INSERT INTO applied (id, committed, writes_json, applied_ms) VALUES (?, ?, ?, ?)")
-                            .execute(arguments: [id, committed ? 1 : 0, encoded.record, at])
-                        guard committed else { continue }
-                        for image in encoded.afterImages {
-                            if let value = image.value {
-                                try db.cachedStatement(sql: "INSERT OR REPLACE INTO value (key, value_json) VALUES (?, ?)").execute(arguments: [image.key, value])
-                            } else {
-                                try db.cachedStatement(sql: "DELETE FROM value WHERE key = ?").execute(arguments: [image.key])
-                            }
-                        }
+        try await DurableDatabase.write(changes.count, to: "participant store", at: path, in: pool) { db in try Self.write(changes, in: db) }
+    }
+
+    /// ``apply(_:)`` on the calling thread (SQLite writes block anyway): the group commit's own.
+    public func applyBlocking(_ changes: [EncodedParticipantChange]) throws(LedgerError) {
+        try DurableDatabase.writeBlocking(changes.count, to: "participant store", at: path, in: pool) { db in try Self.write(changes, in: db) }
+    }
+
+    private static func write(_ changes: [EncodedParticipantChange], in db: Database) throws {
+        for encoded in changes {
+            switch encoded.change {
+            case .prepared(let record):
+                try db.cachedStatement(sql: "DELETE FROM prepared WHERE id = ?").execute(arguments: [record.id])
+                try db.cachedStatement(sql: "INSERT INTO prepared (id, record_json, prepared_ms) VALUES (?, ?, ?)")
+                    .execute(arguments: [record.id, encoded.record, record.preparedUnixMilliseconds])
+            case .outcome(let id, let committed, _, let at):
+                // The machine decides a transaction once (a duplicate decision is only acknowledged).
+                try db.cachedStatement(sql: "DELETE FROM prepared WHERE id = ?").execute(arguments: [id])
+                try db.cachedStatement(sql: "INSERT INTO applied (id, committed, writes_json, applied_ms) VALUES (?, ?, ?, ?)")
+                    .execute(arguments: [id, committed ? 1 : 0, encoded.record, at])
+                guard committed else { continue }
+                for image in encoded.afterImages {
+                    if let value = image.value {
+                        try db.cachedStatement(sql: "INSERT OR REPLACE INTO value (key, value_json) VALUES (?, ?)").execute(arguments: [image.key, value])
+                    } else {
+                        try db.cachedStatement(sql: "DELETE FROM value WHERE key = ?").execute(arguments: [image.key])
                     }
                 }
             }
-        } catch {
-            throw LedgerError("cannot write \(changes.count) changes to the participant store \(path): \(error)")
         }
     }
 

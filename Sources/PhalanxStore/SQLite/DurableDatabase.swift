@@ -31,6 +31,29 @@ enum DurableDatabase {
         try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
+    /// Writes `count` changes in one transaction with `body` (durable when this returns); a
+    /// failure names the store (`what`, at `path`).
+    static func write(
+        _ count: Int, to what: String, at path: String, in pool: DatabasePool, _ body: @escaping @Sendable (Database) throws -> Void
+    ) async throws(LedgerError) {
+        guard count > 0 else { return }
+        do {
+            try await pool.write { db in try body(db) }
+        } catch {
+            throw LedgerError("cannot write \(count) changes to the \(what) \(path): \(error)")
+        }
+    }
+
+    /// ``write(_:to:at:in:_:)`` on the calling thread (a group commit's own; SQLite blocks anyway).
+    static func writeBlocking(_ count: Int, to what: String, at path: String, in pool: DatabasePool, _ body: (Database) throws -> Void) throws(LedgerError) {
+        guard count > 0 else { return }
+        do {
+            try pool.write { db in try body(db) }
+        } catch {
+            throw LedgerError("cannot write \(count) changes to the \(what) \(path): \(error)")
+        }
+    }
+
     /// Runs raw SQL: for tests that plant damage behind a node's back.
     static func execute(_ sql: String, in pool: DatabasePool) throws {
         try pool.write { db in try db.execute(sql: sql) }

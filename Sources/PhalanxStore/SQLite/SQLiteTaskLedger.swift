@@ -140,12 +140,12 @@ public final class SQLiteTaskLedger: TaskLedger {
     }
 
     public func apply(_ changes: [LedgerChange]) async throws(LedgerError) {
-        guard !changes.isEmpty else { return }
-        do {
-            try await pool.write { db in try Self.write(changes, in: db) }
-        } catch {
-            throw LedgerError("cannot write \(changes.count) changes to the task ledger \(path): \(error)")
-        }
+        try await DurableDatabase.write(changes.count, to: "task ledger", at: path, in: pool) { db in try Self.write(changes, in: db) }
+    }
+
+    /// ``apply(_:)`` on the calling thread (SQLite writes block anyway): the group commit's own.
+    public func applyBlocking(_ changes: [LedgerChange]) throws(LedgerError) {
+        try DurableDatabase.writeBlocking(changes.count, to: "task ledger", at: path, in: pool) { db in try Self.write(changes, in: db) }
     }
 
     private static func write(_ changes: [LedgerChange], in db: Database) throws {

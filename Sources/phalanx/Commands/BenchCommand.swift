@@ -20,6 +20,15 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Round trips for the latency run (one task at a time).")
     var roundTrips: Int = 2_000
 
+    /// Tasks per submit during the throughput run.
+    static let batch = 1_000
+
+    func validate() throws {
+        guard (1...100_000_000).contains(tasks) else { throw ValidationError("--tasks must be 1 to 100000000, got \(tasks)") }
+        guard (1...1_000_000).contains(window) else { throw ValidationError("--window must be 1 to 1000000, got \(window)") }
+        guard (1...10_000_000).contains(roundTrips) else { throw ValidationError("--round-trips must be 1 to 10000000, got \(roundTrips)") }
+    }
+
     func run() async throws {
         let config = try common.load()
         let connection = try await client.connect(config)
@@ -29,18 +38,32 @@ struct BenchCommand: AsyncParsableCommand {
         // Warm-up.
         _ = try await connection.run((0..<2_000).map { TaskRequest(taskID: "\(prefix)-w\($0)", kind: "echo", payload: payload) })
 
-        // Throughput: keep `window` tasks in flight.
+        // Throughput: keep `window` tasks in flight, topping up in batches of `batch` as the
+        // oldest batch finishes (not submitting a window and draining it, which idles the
+        // cluster at every window's tail).
         let started = ContinuousClock.now
         var failed = 0
         var submitted = 0
         var completed = 0
+        var inFlight: [[String]] = []
+        var inFlightHead = 0
+        var inFlightTasks = 0
         while completed < tasks {
-            let chunk = min(window, tasks - submitted)
-            let requests = (submitted..<(submitted + chunk)).map { TaskRequest(taskID: "\(prefix)-t\($0)", kind: "echo", payload: payload) }
-            submitted += chunk
-            let outcomes = try await connection.run(requests)
-            completed += outcomes.count
-            failed += outcomes.filter { if case .failure = $0.result { true } else { false } }.count
+            while submitted < tasks, inFlightTasks < window {
+                let chunk = min(Self.batch, tasks - submitted, window - inFlightTasks)
+                let requests = (submitted..<(submitted + chunk)).map { TaskRequest(taskID: "\(prefix)-t\($0)", kind: "echo", payload: payload) }
+                try await connection.submit(requests)
+                inFlight.append(requests.map(\.taskID))
+                submitted += chunk
+                inFlightTasks += chunk
+            }
+            let oldest = inFlight[inFlightHead]
+            inFlightHead += 1
+            for taskID in oldest {
+                if case .failure = await connection.outcome(of: taskID).result { failed += 1 }
+            }
+            completed += oldest.count
+            inFlightTasks -= oldest.count
         }
         let throughputSeconds = (ContinuousClock.now - started).seconds
 
