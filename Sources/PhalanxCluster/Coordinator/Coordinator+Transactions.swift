@@ -148,11 +148,9 @@ extension Coordinator {
         for action in actions {
             switch action {
             case .persist(let change):
-                // Encoded here, beside the writer, not in its serial write. Nothing waits for an
-                // END (lost in a crash, recovery resends the decision, which is idempotent), so it
-                // rides along with the next commit instead of costing an fsync of its own.
-                let isEnd = if case .ended = change { true } else { false }
-                writer.enqueue([.encodedTransaction(change)], lazy: isEnd)
+                // Encoded here, beside the writer, not in its serial write; an END rides along
+                // with the next commit instead of costing an fsync of its own.
+                writer.enqueue([.encodedTransaction(change)], lazy: change.mayBeWrittenLazily)
             case .sendPrepare(let participant, let txID, let operations, let deadline):
                 guard let connection = workerConnections[participant] else { continue }
                 var prepare = Phalanx_V1_TxPrepare()

@@ -13,6 +13,12 @@ public enum TransactionLogChange: Sendable, Hashable {
         case .decided(let id, _, _, _), .ended(let id, _): id
         }
     }
+
+    /// Nothing waits for this record to be durable: an END lost in a crash only makes recovery
+    /// resend the decision, which every participant treats as a duplicate.
+    public var mayBeWrittenLazily: Bool {
+        if case .ended = self { true } else { false }
+    }
 }
 
 /// A transaction as BEGIN logs it: who asked, and the operations of every participant.

@@ -25,10 +25,10 @@ public final class GroupCommit<Change: Sendable>: Sendable {
         var lastQueued: Sequence = 0
         /// The last changes queued that someone waits for (see ``GroupCommit/barrier``).
         var lastUrgent: Sequence = 0
-        /// Urgent changes are pending: the writer must not wait for more.
-        var urgentPending = false
-        /// The writer thread waits for work (an enqueue must wake it).
-        var sleeping = false
+        /// The last changes taken into a transaction.
+        var lastTaken: Sequence = 0
+        /// How the writer thread waits, if it does (an enqueue may have to wake it).
+        var sleeping: Sleep?
         /// ``finish()`` was called: the thread ends once nothing is pending.
         var finished = false
         /// What the thread made durable, and how it ended (for the reporting task).
@@ -49,6 +49,7 @@ public final class GroupCommit<Change: Sendable>: Sendable {
                 bytes += entry.bytes
                 upTo = entry.sequence
             }
+            lastTaken = upTo
             pendingBytes -= bytes
             if pendingHead == pending.count {
                 pending.removeAll(keepingCapacity: true)
@@ -56,6 +57,28 @@ public final class GroupCommit<Change: Sendable>: Sendable {
             }
             return (changes, upTo)
         }
+
+        /// Whether the writer must be woken for `reason`; it counts as awake from here on.
+        mutating func wake(for reason: Wake) -> Bool {
+            guard let sleeping, reason == .urgent || sleeping == .untilWork else { return false }
+            self.sleeping = nil
+            return true
+        }
+    }
+
+    /// How the writer thread waits.
+    private enum Sleep {
+        /// Nothing is pending: until anything is queued.
+        case untilWork
+        /// Only lazy changes are pending: until something urgent, or the lazy delay has passed.
+        case lingering
+    }
+
+    /// Why the writer may have to wake: urgent changes (or ``finish()``), or a lazy change that
+    /// must start its delay.
+    private enum Wake {
+        case urgent
+        case lazy
     }
 
     /// A transaction takes queued changes up to about this many bytes (more wait for the next one),
@@ -99,16 +122,8 @@ public final class GroupCommit<Change: Sendable>: Sendable {
             state.lastQueued += 1
             state.pending.append((state.lastQueued, changes, bytes))
             state.pendingBytes += bytes
-            guard !lazy else {
-                // A writer asleep with nothing pending must wake to start the lazy change's delay.
-                let asleepWithNothing = state.sleeping && state.pending.count - state.pendingHead == 1
-                if asleepWithNothing { state.sleeping = false }
-                return (state.lastQueued, asleepWithNothing)
-            }
-            state.lastUrgent = state.lastQueued
-            state.urgentPending = true
-            defer { state.sleeping = false }
-            return (state.lastQueued, state.sleeping)
+            if !lazy { state.lastUrgent = state.lastQueued }
+            return (state.lastQueued, state.wake(for: lazy ? .lazy : .urgent))
         }
         if wake { workArrived.signal() }
         return sequence
@@ -124,7 +139,7 @@ public final class GroupCommit<Change: Sendable>: Sendable {
     public var lastQueued: Sequence { state.withLock { $0.lastQueued } }
 
     /// The writer thread waits with nothing pending (for tests).
-    var isIdle: Bool { state.withLock { $0.sleeping && $0.pending.isEmpty } }
+    var isIdle: Bool { state.withLock { $0.sleeping == .untilWork } }
 
     /// The sequence number of the last changes queued that are not lazy: what a visible action
     /// performed now must wait for (everything it may depend on was queued up to there).
@@ -155,8 +170,7 @@ public final class GroupCommit<Change: Sendable>: Sendable {
     public func finish() {
         let wake = state.withLock { state in
             state.finished = true
-            defer { state.sleeping = false }
-            return state.sleeping
+            return state.wake(for: .urgent)
         }
         if wake { workArrived.signal() }
     }
@@ -164,10 +178,7 @@ public final class GroupCommit<Change: Sendable>: Sendable {
     /// What the writer thread does next.
     private enum Next {
         case write([Change], Sequence)
-        /// Nothing pending: wait for an enqueue.
-        case sleep
-        /// Only lazy changes pending: wait for an urgent enqueue, or write them after the delay.
-        case linger
+        case sleep(Sleep)
         case end
     }
 
@@ -175,16 +186,18 @@ public final class GroupCommit<Change: Sendable>: Sendable {
     /// when nothing is queued.
     private func commitUntilFinished() {
         var lazyDue = false
-        let lingerNanoseconds = max(1, Int(lazyDelay.components.seconds * 1_000_000_000 + lazyDelay.components.attoseconds / 1_000_000_000))
+        let lingerNanoseconds = max(1, Int(lazyDelay / .nanoseconds(1)))
         while true {
             let next = state.withLock { state -> Next in
-                if state.urgentPending || lazyDue || state.finished, let (changes, upTo) = state.take(maximumBytes: maximumTransactionBytes) {
-                    if state.pendingHead == state.pending.count { state.urgentPending = false }
+                state.sleeping = nil
+                let urgentPending = state.lastUrgent > state.lastTaken
+                if urgentPending || lazyDue || state.finished, let (changes, upTo) = state.take(maximumBytes: maximumTransactionBytes) {
                     return .write(changes, upTo)
                 }
                 if state.finished { return .end }
-                state.sleeping = true
-                return state.pending.isEmpty ? .sleep : .linger
+                let sleep: Sleep = state.pending.isEmpty ? .untilWork : .lingering
+                state.sleeping = sleep
+                return .sleep(sleep)
             }
             switch next {
             case .write(let changes, let upTo):
@@ -197,9 +210,9 @@ public final class GroupCommit<Change: Sendable>: Sendable {
                     end(failure: error)
                     return
                 }
-            case .sleep:
+            case .sleep(.untilWork):
                 workArrived.wait()
-            case .linger:
+            case .sleep(.lingering):
                 lazyDue = workArrived.wait(timeout: .now() + .nanoseconds(lingerNanoseconds)) == .timedOut
             case .end:
                 end(failure: nil)

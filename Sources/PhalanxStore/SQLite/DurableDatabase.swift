@@ -40,7 +40,7 @@ enum DurableDatabase {
         do {
             try await pool.write { db in try body(db) }
         } catch {
-            throw LedgerError("cannot write \(count) changes to the \(what) \(path): \(error)")
+            throw writeFailure(count, to: what, at: path, error)
         }
     }
 
@@ -50,8 +50,12 @@ enum DurableDatabase {
         do {
             try pool.write { db in try body(db) }
         } catch {
-            throw LedgerError("cannot write \(count) changes to the \(what) \(path): \(error)")
+            throw writeFailure(count, to: what, at: path, error)
         }
+    }
+
+    private static func writeFailure(_ count: Int, to what: String, at path: String, _ error: any Error) -> LedgerError {
+        LedgerError("cannot write \(count) changes to the \(what) \(path): \(error)")
     }
 
     /// Runs raw SQL: for tests that plant damage behind a node's back.

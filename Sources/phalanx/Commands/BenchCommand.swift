@@ -45,25 +45,19 @@ struct BenchCommand: AsyncParsableCommand {
         var failed = 0
         var submitted = 0
         var completed = 0
-        var inFlight: [[String]] = []
-        var inFlightHead = 0
-        var inFlightTasks = 0
+        var inFlight: [[String]] = []  // task ids, one entry per submitted batch, oldest first
         while completed < tasks {
-            while submitted < tasks, inFlightTasks < window {
-                let chunk = min(Self.batch, tasks - submitted, window - inFlightTasks)
+            while submitted < tasks, submitted - completed < window {
+                let chunk = min(Self.batch, tasks - submitted, window - (submitted - completed))
                 let requests = (submitted..<(submitted + chunk)).map { TaskRequest(taskID: "\(prefix)-t\($0)", kind: "echo", payload: payload) }
                 try await connection.submit(requests)
                 inFlight.append(requests.map(\.taskID))
                 submitted += chunk
-                inFlightTasks += chunk
             }
-            let oldest = inFlight[inFlightHead]
-            inFlightHead += 1
-            for taskID in oldest {
+            for taskID in inFlight.removeFirst() {
                 if case .failure = await connection.outcome(of: taskID).result { failed += 1 }
+                completed += 1
             }
-            completed += oldest.count
-            inFlightTasks -= oldest.count
         }
         let throughputSeconds = (ContinuousClock.now - started).seconds
 

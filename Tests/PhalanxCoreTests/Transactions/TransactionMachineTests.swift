@@ -23,6 +23,13 @@ import Testing
         actions.compactMap { if case .sendDecision(let participant, _, let commit) = $0 { (participant, commit) } else { nil } }
     }
 
+    @Test func onlyAnEndMayBeWrittenLazily() {
+        let begin = TransactionBegin(id: "t", client: "c", participants: [], begunUnixMilliseconds: 1)
+        #expect(TransactionLogChange.ended(id: "t", endedUnixMilliseconds: 2).mayBeWrittenLazily)
+        #expect(!TransactionLogChange.begun(begin).mayBeWrittenLazily)
+        #expect(!TransactionLogChange.decided(id: "t", committed: true, reason: nil, decidedUnixMilliseconds: 2).mayBeWrittenLazily)
+    }
+
     @Test func beginSendsPrepareToEveryParticipantAndLogsNothingBeforeTheDecision() {
         var machine = TransactionMachine(node: "coordinator")
         let actions = begun(&machine)
