@@ -59,7 +59,10 @@ let package = Package(
         // The disk edge: the durable task ledger in SQLite (GRDB), with group commit.
         .target(
             name: "PhalanxStore",
-            dependencies: ["PhalanxCore", "PhalanxResilience", "PhalanxWire", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "PhalanxCore", "PhalanxResilience", "PhalanxWire", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
         ),
         // The network edge: the only module that opens sockets.
         .target(

@@ -125,7 +125,10 @@ extension Coordinator {
             var record = Phalanx_V1_AttemptRecord()
             record.attempt = failed.attempt
             record.worker = failed.worker
-            record.error = failed.output.error
+            switch failed.outcome {
+            case .reported(let output): record.error = output.error
+            case .failure(let error): record.error = error.wire
+            }
             return record
         }
         result.taskID = delivery.taskID  // the client's own id, whatever the worker wrote

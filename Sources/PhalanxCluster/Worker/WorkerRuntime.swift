@@ -225,8 +225,8 @@ public struct WorkerRuntime: Service {
                             continue
                         }
                         var seeds = TraceIDGenerator()  // one system draw per batch, not per task
+                        await session.started(batch.assignments)
                         for assignment in batch.assignments {
-                            await session.started(assignment)
                             let ids = TraceIDGenerator(seed: seeds.next())
                             let bulkhead = bulkheads[assignment.task.kind]
                             group.addTask(executorPreference: globalConcurrentExecutor) {

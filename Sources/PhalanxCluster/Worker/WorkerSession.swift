@@ -30,9 +30,9 @@ actor WorkerSession {
 
     var runningCount: Int { running.count }
 
-    /// An attempt starts; its result will come through ``finished(_:)``.
-    func started(_ assignment: Phalanx_V1_Assignment) {
-        running[assignment.dispatchID] = assignment.attempt
+    /// These attempts start (one hop for a whole dispatch batch); each result comes through ``finished(_:)``.
+    func started(_ assignments: [Phalanx_V1_Assignment]) {
+        for assignment in assignments { running[assignment.dispatchID] = assignment.attempt }
     }
 
     /// The coordinator cancelled these attempts: their handlers are cancelled (they report as usual).

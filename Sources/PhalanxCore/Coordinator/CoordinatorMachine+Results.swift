@@ -39,8 +39,8 @@ extension CoordinatorMachine {
                 retry = false
             }
             if retry {
-                scheduleRetry(result.task, after: FailedAttempt(attempt: record.attempt, worker: name, output: result.output), from: connection, now: now)
-                endScope(of: record, because: "its parent task \(record.key.taskID) failed and is retried", now: now, into: &outbox)
+                scheduleRetry(result.task, after: FailedAttempt(attempt: record.attempt, worker: name, outcome: .reported(result.output)), from: connection, now: now)
+                endScope(of: record, because: .failedAndRetried, now: now, into: &outbox)
                 continue
             }
             _ = removeTask(result.task, now: now)

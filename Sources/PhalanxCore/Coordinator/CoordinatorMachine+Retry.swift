@@ -7,7 +7,8 @@ extension CoordinatorMachine {
     mutating func scheduleRetry(_ number: TaskNumber, after failure: FailedAttempt<Output>, from worker: ConnectionID, now: Duration) {
         guard var record = tasks[number] else { return }
         let draw = Double(random.next() >> 11) / Double(1 << 53)
-        let backoff = settings.retry.backoff(beforeRetry: record.history.count + 1, previous: record.lastBackoff, random: draw)
+        let retriesSoFar = record.history.reduce(0) { $0 + ($1.wasReported ? 1 : 0) }  // lost attempts are re-run without a backoff
+        let backoff = settings.retry.backoff(beforeRetry: retriesSoFar + 1, previous: record.lastBackoff, random: draw)
         record.history.append(failure)
         record.avoid = worker
         record.lastBackoff = backoff

@@ -98,13 +98,35 @@ extension CoordinatorMachine {
         }
     }
 
+    /// Why a parent's attempt ended: the reason its unfinished children are cancelled with. A
+    /// value rather than a message, so that nothing is formatted for the many tasks without children.
+    enum ScopeEnd {
+        case finished
+        case failedAndRetried
+        case handedBack
+        case lostWorker(String)
+        /// The parent itself was cancelled, for this reason.
+        case cancelled(String)
+
+        func reason(parent taskID: String) -> String {
+            switch self {
+            case .finished: "its parent task \(taskID) finished"
+            case .failedAndRetried: "its parent task \(taskID) failed and is retried"
+            case .handedBack: "its parent task \(taskID) was handed back by a draining worker"
+            case .lostWorker(let worker): "its parent task \(taskID) lost its worker \(worker)"
+            case .cancelled(let reason): reason
+            }
+        }
+    }
+
     /// Cancels the unfinished children of `record`'s attempt, wherever they run.
-    mutating func endScope(of record: TaskRecord, because reason: String, now: Duration, into outbox: inout Outbox) {
+    mutating func endScope(of record: TaskRecord, because end: ScopeEnd, now: Duration, into outbox: inout Outbox) {
         guard !record.children.isEmpty else { return }
         if let number = taskByKey[record.key], tasks[number]?.body === record.body {
             tasks[number]!.children = []
             stopWaiting(number)
         }
+        let reason = end.reason(parent: record.key.taskID)
         for child in record.children { cancelTask(child, reason, now: now, into: &outbox) }
     }
 
@@ -131,7 +153,7 @@ extension CoordinatorMachine {
             tasks[number]!.cancelRequested = true
             if record.body.parent == nil { outbox.changes.append(.cancelRequested(record.key)) }
             outbox.stops[worker, default: []].append((number, record.attempt))
-            endScope(of: record, because: reason, now: now, into: &outbox)
+            endScope(of: record, because: .cancelled(reason), now: now, into: &outbox)
         }
     }
 

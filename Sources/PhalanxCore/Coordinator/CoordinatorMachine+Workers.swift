@@ -93,7 +93,7 @@ extension CoordinatorMachine {
             stopWaiting(number)
             workers[connection]!.running.remove(number)
             requeueAtHead(number)
-            endScope(of: record, because: "its parent task \(record.key.taskID) was handed back by a draining worker", now: now, into: &outbox)
+            endScope(of: record, because: .handedBack, now: now, into: &outbox)
             requeued += 1
         }
         outbox.actions.append(.log(CoordinatorLogEntry(
@@ -122,15 +122,15 @@ extension CoordinatorMachine {
             }
             record.losses += 1
             tasks[number]!.losses = record.losses
+            let lost = ErrorContext(
+                code: .workerLost, message: reason.map { "worker \(name) was declared dead: \($0)" } ?? "worker \(name) left while the attempt ran",
+                originNode: settings.nodeName, taskID: record.key.taskID, attempt: Int(record.attempt))
             if record.losses >= settings.maximumAttempts {
                 gaveUp += 1
-                let cause = ErrorContext(
-                    code: .workerLost, message: "worker \(name) was declared dead: \(reason ?? "it left")", originNode: settings.nodeName,
-                    taskID: record.key.taskID, attempt: Int(record.attempt))
                 let error = taskError(
                     .workerLost,
                     "the task lost its worker \(record.losses) times (coordinator.max_attempts = \(settings.maximumAttempts)); it is not run again and is in the dead-letter queue (phalanx dlq list, phalanx dlq retry)",
-                    for: record, causes: [cause])
+                    for: record, causes: [lost])
                 if record.body.parent == nil {
                     outbox.changes.append(.deadLettered(record.key, record.spec, error, attempts: record.attempt))
                     counters.deadLettered += 1
@@ -138,8 +138,9 @@ extension CoordinatorMachine {
                 finishWithFailure(number, error, worker: name, now: now, into: &outbox)
             } else {
                 if record.body.parent == nil { outbox.changes.append(.lost(record.key, losses: record.losses)) }
+                tasks[number]!.history.append(FailedAttempt(attempt: record.attempt, worker: name, outcome: .failure(lost)))
                 requeueAtHead(number)
-                endScope(of: record, because: "its parent task \(record.key.taskID) lost its worker \(name)", now: now, into: &outbox)
+                endScope(of: record, because: .lostWorker(name), now: now, into: &outbox)
                 requeued += 1
             }
         }

@@ -105,7 +105,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         var cancelRequested = false
         /// Attempts for system failures, the first included.
         var maxAttempts: UInt32 = 1
-        /// Attempts that failed for a system reason and were retried.
+        /// Attempts that failed for a system reason and were retried, or lost their worker and were re-run.
         var history: [FailedAttempt<Output>] = []
         /// The worker of the last failed attempt: another one is preferred for the retry.
         var avoid: ConnectionID?
@@ -320,7 +320,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     /// A task finished: its result is made durable, then routed to its client (a child's goes to
     /// its parent's attempt instead, and is not persisted). Its unfinished children are cancelled.
     mutating func finished(_ record: TaskRecord, _ delivery: TaskDelivery<Output>, now: Duration, into outbox: inout Outbox) {
-        endScope(of: record, because: "its parent task \(record.key.taskID) finished", now: now, into: &outbox)
+        endScope(of: record, because: .finished, now: now, into: &outbox)
         if let parent = record.body.parent {
             childFinished(record, delivery, parent: parent, now: now, into: &outbox)
             return

@@ -150,11 +150,18 @@ public struct TaskDelivery<Output: Sendable>: Sendable {
     }
 }
 
-/// An attempt that failed and was retried: where it ran and what it reported.
+/// An attempt that failed and was run again: where it ran and what it reported (a system failure
+/// that was retried), or why the coordinator gave up on it (its worker was lost).
 public struct FailedAttempt<Output: Sendable>: Sendable {
     public let attempt: UInt32
     public let worker: String
-    public let output: Output
+    public let outcome: TaskDelivery<Output>.Outcome
+
+    /// Whether the worker reported this failure (a retry), rather than being lost with the attempt.
+    public var wasReported: Bool {
+        if case .reported = outcome { return true }
+        return false
+    }
 }
 
 /// A log line the machine asks for (the machine itself has no logger).

@@ -156,25 +156,40 @@ public final class SQLiteTaskLedger: TaskLedger {
             let key = write.key
             if let accepted = write.accepted {
                 sequence += 1
-                try db.cachedStatement(sql: """
-                    INSERT OR REPLACE INTO task (client, task_id, spec, attempt, losses, accepted_ms, accepted_seq, finished_ms, result, cancel_requested, idempotency_key)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """).execute(arguments: [
-                        key.client, key.taskID, Data(accepted.spec), Int64(write.attempt ?? 0), Int64(write.losses ?? 0), accepted.unixMilliseconds,
-                        sequence, write.finished?.unixMilliseconds, write.finished.map { Data($0.result) }, write.cancelRequested ? 1 : 0,
-                        accepted.idempotencyKey,
-                    ])
+                var insert = BoundStatement(
+                    try db.cachedStatement(sql: """
+                        INSERT OR REPLACE INTO task (client, task_id, spec, attempt, losses, accepted_ms, accepted_seq, finished_ms, result, cancel_requested, idempotency_key)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """), in: db)
+                insert.bind(key.client)
+                insert.bind(key.taskID)
+                insert.bind(accepted.spec)
+                insert.bind(Int64(write.attempt ?? 0))
+                insert.bind(Int64(write.losses ?? 0))
+                insert.bind(accepted.unixMilliseconds)
+                insert.bind(sequence)
+                insert.bind(write.finished?.unixMilliseconds)
+                insert.bind(write.finished?.result)
+                insert.bind(Int64(write.cancelRequested ? 1 : 0))
+                insert.bind(accepted.idempotencyKey)
+                try insert.execute()
                 continue
             }
             // One update of a task accepted earlier; a finished task is never changed again.
-            try db.cachedStatement(sql: """
-                UPDATE task SET attempt = COALESCE(?, attempt), losses = COALESCE(?, losses),
-                    finished_ms = COALESCE(?, finished_ms), result = COALESCE(?, result), cancel_requested = MAX(cancel_requested, ?)
-                WHERE client = ? AND task_id = ? AND finished_ms IS NULL
-                """).execute(arguments: [
-                    write.attempt.map { Int64($0) }, write.losses.map { Int64($0) }, write.finished?.unixMilliseconds,
-                    write.finished.map { Data($0.result) }, write.cancelRequested ? 1 : 0, key.client, key.taskID,
-                ])
+            var update = BoundStatement(
+                try db.cachedStatement(sql: """
+                    UPDATE task SET attempt = COALESCE(?, attempt), losses = COALESCE(?, losses),
+                        finished_ms = COALESCE(?, finished_ms), result = COALESCE(?, result), cancel_requested = MAX(cancel_requested, ?)
+                    WHERE client = ? AND task_id = ? AND finished_ms IS NULL
+                    """), in: db)
+            update.bind(write.attempt.map { Int64($0) })
+            update.bind(write.losses.map { Int64($0) })
+            update.bind(write.finished?.unixMilliseconds)
+            update.bind(write.finished?.result)
+            update.bind(Int64(write.cancelRequested ? 1 : 0))
+            update.bind(key.client)
+            update.bind(key.taskID)
+            try update.execute()
         }
         for change in coalesced.deadLetterChanges {
             switch change {

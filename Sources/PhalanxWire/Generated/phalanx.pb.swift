@@ -557,7 +557,7 @@ public nonisolated struct Phalanx_V1_TaskResult: @unchecked Sendable {
     set {_uniqueStorage()._dispatchID = newValue}
   }
 
-  /// coordinator → client: earlier attempts that failed and were retried
+  /// coordinator → client: earlier attempts that failed and were retried, or lost their worker and were re-run
   public var history: [Phalanx_V1_AttemptRecord] {
     get {_storage._history}
     set {_uniqueStorage()._history = newValue}

@@ -61,6 +61,17 @@ import Testing
         #expect(actions.closed(w2) == nil)
         let redispatched = actions.dispatched(to: w2)
         #expect(redispatched.map(\.spec) == ["a"] && redispatched.first?.attempt == 2)
+
+        // The lost attempt is in the task's history, with why it was given up.
+        let delivered = harness.succeed(redispatched, on: w2).delivered(to: client)
+        #expect(delivered.map(\.attempt) == [2])
+        let history = delivered.first?.history ?? []
+        #expect(history.map(\.attempt) == [1] && history.map(\.worker) == ["w1"] && history.allSatisfy { !$0.wasReported })
+        guard case .failure(let lost)? = history.first?.outcome else {
+            Issue.record("the lost attempt has no failure: \(history)")
+            return
+        }
+        #expect(lost.code == .workerLost && lost.message.contains("w1 was declared dead") && lost.attempt == 1)
     }
 
     @Test func aTaskThreeTimesLongerThanTheHeartbeatWindowOnALiveWorkerRunsOnce() {
