@@ -19,7 +19,7 @@ public actor PhalanxClient {
     private let peer: PeerChannel
     private let channel: any Channel
     /// Every message to the coordinator goes through it: what lanes send at once leaves together.
-    private let outbound: OutboundBatcher<Phalanx_V1_Envelope>
+    private let outbound: OutboundBatcher<OutboundFrame>
     private let local: NodeIdentity
     /// The coordinator and the limits it announced.
     public nonisolated let coordinator: EstablishedPeer

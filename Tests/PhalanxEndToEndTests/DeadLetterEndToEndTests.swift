@@ -32,6 +32,11 @@ extension EndToEnd {
             }
             #expect(error.code == .workerLost && error.message.contains("dead-letter queue"), "\(error)")
             #expect(Set(killed).count == 3)
+            // The two attempts lost before it are in its history, with the worker each ran on.
+            #expect(outcome.history.map(\.attempt) == [1, 2] && outcome.history.map(\.worker) == Array(killed.prefix(2)), "\(outcome.history)")
+            #expect(outcome.history.allSatisfy { $0.error.code == .workerLost }, "\(outcome.history)")
+            let shown = try ClusterProcesses.runToCompletion(["result", "--json"] + cluster.clientArguments + ["poison"])
+            #expect(shown.stdout.contains("\"history\"") && shown.stdout.contains("\"worker\":\"\(killed[0])\""), "\(shown.stdout)\(shown.stderr)")
 
             let listed = try ClusterProcesses.runToCompletion(["dlq", "list", "--json"] + cluster.clientArguments)
             #expect(listed.status == 0 && listed.stdout.contains("\"task_id\":\"poison\"") && listed.stdout.contains("WORKER_LOST"), "\(listed.stdout)\(listed.stderr)")

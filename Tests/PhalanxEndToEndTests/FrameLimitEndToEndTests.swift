@@ -66,5 +66,30 @@ extension EndToEnd {
             #expect(await client.resultsReceived == 10)
             await client.close()
         }
+
+        @Test func aResultLargerThanTheClientsOwnFrameLimitComesBackAsAnErrorThatSaysSo() async throws {
+            let cluster = try ClusterProcesses(settings: ["limits.max_frame_bytes=\(Self.frameBytes)"])
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1")
+            var limits = ConnectionLimits()
+            limits.maximumFrameBytes = 16_384  // this client reads smaller frames than the cluster's
+            let client = try await cluster.client(limits: limits)
+            try await cluster.waitForWorkers(1, using: client)
+
+            let outcomes = try await client.run([
+                TaskRequest(taskID: "fits", kind: "echo", payload: [UInt8](repeating: 1, count: 16_000)),
+                TaskRequest(taskID: "too-big", kind: "echo", payload: [UInt8](repeating: 2, count: 20_000)),
+            ])
+            let byID = Dictionary(uniqueKeysWithValues: outcomes.map { ($0.taskID, $0) })
+            #expect(try byID["fits"]?.result.get() == [UInt8](repeating: 1, count: 16_000))
+            guard case .failure(let error)? = byID["too-big"]?.result else {
+                Issue.record("a result past the client's frame limit was not replaced: \(String(describing: byID["too-big"]))")
+                return
+            }
+            #expect(error.code == .internal && error.message.contains("larger than this client's frame limit (16384 bytes"), "\(error.message)")
+            #expect(!cluster.log("coordinator").contains("FRAME_TOO_LARGE"))
+            await client.close()
+        }
     }
 }

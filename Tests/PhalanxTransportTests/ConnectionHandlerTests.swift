@@ -54,7 +54,13 @@ import Testing
 
         func sent() throws -> [Phalanx_V1_Envelope] {
             var envelopes: [Phalanx_V1_Envelope] = []
-            while let envelope = try channel.readOutbound(as: Phalanx_V1_Envelope.self) { envelopes.append(envelope) }
+            while let frame = try channel.readOutbound(as: OutboundFrame.self) {
+                guard case .envelope(let envelope) = frame else {
+                    Issue.record("the connection handler wrote a prebuilt frame: \(frame)")
+                    continue
+                }
+                envelopes.append(envelope)
+            }
             return envelopes
         }
 

@@ -71,10 +71,12 @@ extension Coordinator {
 
     // MARK: - Persisting
 
-    /// Queues the machine's changes for the next group commit.
-    func persist(_ changes: [TaskChange<Phalanx_V1_TaskSpec, Phalanx_V1_TaskResult>]) {
+    /// Queues the machine's changes for the next group commit. Returns the serialized results of
+    /// the tasks that finished, by key: the client is sent the same bytes (``serializedResults(_:to:reusing:)``).
+    func persist(_ changes: [TaskChange<Phalanx_V1_TaskSpec, Phalanx_V1_TaskResult>]) -> [TaskKey: [UInt8]] {
         let nowUnix = WireTime.nowUnixMilliseconds()
         observeFinished(changes, latency: metrics?.taskLatency, nowUnix: nowUnix)
+        var results: [TaskKey: [UInt8]] = [:]
         writer.enqueue(changes.map { change -> LedgerChange in
             switch change {
             case .accepted(let key, let spec):
@@ -88,7 +90,11 @@ extension Coordinator {
             case .cancelRequested(let key):
                 .cancelRequested(key)
             case .finished(let key, let delivery):
-                .finished(key, result: Self.encoded(Self.clientResult(delivery)), finishedUnixMilliseconds: nowUnix)
+                {
+                    let result = Self.encoded(Self.clientResult(delivery))
+                    results[key] = result
+                    return .finished(key, result: result, finishedUnixMilliseconds: nowUnix)
+                }()
             case .aliased(let key, let original):
                 .aliased(key, original: original, acceptedUnixMilliseconds: nowUnix)
             case .workerIncarnation(let name, let incarnation):
@@ -99,6 +105,16 @@ extension Coordinator {
                     deadUnixMilliseconds: nowUnix))
             }
         })
+        return results
+    }
+
+    /// The serialized results for `deliveries` to `id`: what ``persist(_:)`` serialized for the
+    /// ledger where a delivery is that task's own (not a resubmission's, whose task id differs).
+    func serializedResults(_ deliveries: [TaskDelivery<Phalanx_V1_TaskResult>], reusing stored: [TaskKey: [UInt8]]) -> [[UInt8]] {
+        deliveries.map { delivery in
+            if delivery.original == nil, let key = delivery.key, let bytes = stored[key] { return bytes }
+            return Self.encoded(Self.clientResult(delivery))
+        }
     }
 
     static func encoded(_ message: some Message) -> [UInt8] {
@@ -156,6 +172,7 @@ extension Coordinator {
     func performVisible(_ action: DeferredAction, touched: inout Set<ConnectionID>) {
         switch action {
         case .task(let action): performVisible(action, touched: &touched)
+        case .results(let id, let results): send(serialized: results, to: id, touched: &touched)
         case .transaction(let action): performVisible(action, touched: &touched)
         case .saga(let action): performVisible(action, touched: &touched)
         }

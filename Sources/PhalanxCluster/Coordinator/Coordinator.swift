@@ -69,6 +69,8 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     /// An action that waits for the group commit: the task machine's or the transaction machine's.
     enum DeferredAction {
         case task(Machine.Action)
+        /// Finished tasks' results for one client, serialized (the bytes the ledger stores).
+        case results(ConnectionID, [[UInt8]])
         case transaction(TransactionMachine.Action)
         case saga(SagaMachine.Action)
     }
@@ -333,11 +335,14 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
 
     func perform(_ actions: [Machine.Action]) {
         var touched = Set<ConnectionID>()
+        var finishedResults: [TaskKey: [UInt8]] = [:]
         for action in actions {
             switch action {
             case .persist(let changes):
-                persist(changes)
-            case .acknowledge, .refuse, .deliver, .lookUp, .deliverStored, .cancelReply:
+                finishedResults = persist(changes)
+            case .deliver(let id, let deliveries):
+                performWhenDurable(.results(id, serializedResults(deliveries, reusing: finishedResults)), touched: &touched)
+            case .acknowledge, .refuse, .lookUp, .deliverStored, .cancelReply:
                 performWhenDurable(.task(action), touched: &touched)
             case .spawnReply(let id, let requestID, let accepted, let error):
                 var reply = Phalanx_V1_SpawnReply()
@@ -418,7 +423,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             ack.error = error.wire
             write(Phalanx_V1_Envelope(.submitAck(ack)), to: id, touched: &touched)
         case .deliver(let id, let deliveries):
-            send(deliveries.map(Self.clientResult), to: id, touched: &touched)
+            send(serialized: serializedResults(deliveries, reusing: [:]), to: id, touched: &touched)
         case .lookUp(let id, let requestID, let taskIDs, let pending):
             lookUp(id, requestID: requestID, taskIDs: taskIDs, pending: pending)
         case .deliverStored(let id, let duplicates):
@@ -499,18 +504,40 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         let (chunks, oversized) = FrameBudget.chunks(results, maximumFrameBytes: link.peer.maximumFrameBytes) { $0.estimatedWireBytes }
         for chunk in chunks { write(frame(chunk), to: id, touched: &touched) }
         if !oversized.isEmpty {
-            let replaced = oversized.map { original in
-                var result = original
-                result.error = ErrorContext(
-                    code: .internal,
-                    message: "the task's result (\(original.estimatedWireBytes) bytes) is larger than this client's frame limit (\(link.peer.maximumFrameBytes) bytes, limits.max_frame_bytes)",
-                    traceID: original.failure == nil ? nil : original.error.traceID, originNode: local.name, taskID: original.taskID
-                ).wire
-                return result
-            }
+            let replaced = oversized.map { tooLarge($0, bytes: $0.estimatedWireBytes, for: link.peer) }
             write(frame(replaced), to: id, touched: &touched)
         }
         if !link.isWritable { watchSlowReader(id) }
+    }
+
+    /// Sends results serialized earlier (``persist(_:)``'s bytes) in frames cut to the client's
+    /// frame limit, without serializing them again.
+    func send(serialized results: [[UInt8]], to id: ConnectionID, touched: inout Set<ConnectionID>) {
+        guard let link = links[id], !results.isEmpty else { return }
+        let (chunks, oversized) = FrameBudget.chunks(results, maximumFrameBytes: link.peer.maximumFrameBytes) {
+            $0.count + ResultsFrame.perResultOverheadBytes
+        }
+        for chunk in chunks { link.write(frame: ResultsFrame.frame(chunk)) }
+        touched.insert(id)
+        if !oversized.isEmpty {
+            // Rare: read back to say which task it was (these bytes were serialized here).
+            let replaced = oversized.map { bytes in
+                tooLarge((try? Phalanx_V1_TaskResult(serializedBytes: bytes)) ?? Phalanx_V1_TaskResult(), bytes: bytes.count, for: link.peer)
+            }
+            write(Phalanx_V1_Envelope.results(replaced), to: id, touched: &touched)
+        }
+        if !link.isWritable { watchSlowReader(id) }
+    }
+
+    /// What the client gets instead of a result larger than its frame limit.
+    private func tooLarge(_ original: Phalanx_V1_TaskResult, bytes: Int, for peer: EstablishedPeer) -> Phalanx_V1_TaskResult {
+        var result = original
+        result.error = ErrorContext(
+            code: .internal,
+            message: "the task's result (\(bytes) bytes) is larger than this client's frame limit (\(peer.maximumFrameBytes) bytes, limits.max_frame_bytes)",
+            traceID: original.failure == nil ? nil : original.error.traceID, originNode: local.name, taskID: original.taskID
+        ).wire
+        return result
     }
 
     /// A client whose send buffer stays full for the slow-reader timeout is cut off.

@@ -13,6 +13,8 @@ public protocol PeerLink: Sendable {
     var isWritable: Bool { get }
     /// Queues `envelope` (sent at the next flush).
     func write(_ envelope: Phalanx_V1_Envelope)
+    /// Queues a frame built earlier (sent at the next flush, in order with the envelopes).
+    func write(frame: ByteBuffer)
     func flush()
     /// Sends an Error frame with `error` (if any), then closes.
     func close(with error: ErrorContext?)
@@ -28,7 +30,7 @@ public protocol PeerLink: Sendable {
 public struct ChannelPeerLink: PeerLink {
     public let channel: any Channel
     public let peer: EstablishedPeer
-    private let outbound: OutboundBatcher<Phalanx_V1_Envelope>
+    private let outbound: OutboundBatcher<OutboundFrame>
 
     public init(channel: any Channel, peer: EstablishedPeer) {
         self.channel = channel
@@ -42,6 +44,10 @@ public struct ChannelPeerLink: PeerLink {
         outbound.write(envelope)
     }
 
+    public func write(frame: ByteBuffer) {
+        outbound.write(.framed(frame))
+    }
+
     public func flush() {
         outbound.flush()
     }
@@ -52,7 +58,7 @@ public struct ChannelPeerLink: PeerLink {
                 channel.close(promise: nil)
                 return
             }
-            channel.writeAndFlush(Phalanx_V1_Envelope.error(error)).whenComplete { _ in channel.close(promise: nil) }
+            channel.writeAndFlush(OutboundFrame.envelope(.error(error))).whenComplete { _ in channel.close(promise: nil) }
         }
     }
 

@@ -202,7 +202,7 @@ public struct WorkerRuntime: Service {
         let grace = configuration.drainGrace
         let logger = logger
         try await peer.channel.executeThenClose { inbound, outbound in
-            try await outbound.write(envelope)
+            try await outbound.write(.envelope(envelope))
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask {
                     guard let reason = await drain.wait() else { return }

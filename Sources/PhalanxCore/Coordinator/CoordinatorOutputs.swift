@@ -120,12 +120,15 @@ public struct TaskDelivery<Output: Sendable>: Sendable {
     /// The worker that ran the final attempt (nil when the task never ran).
     public let worker: String?
     public let outcome: Outcome
-    /// Earlier attempts that failed for a system reason and were retried, oldest first.
+    /// Earlier attempts that failed for a system reason and were retried, or lost their worker, oldest first.
     public var history: [FailedAttempt<Output>] = []
     /// The worker reported a failure (the output describes it).
     public var reportedFailure = false
     /// When the coordinator accepted the task (machine time; set when it finishes): its latency.
     public var acceptedAt: Duration?
+    /// The finished task's key (set when it finishes, with its `finished` change): the shell
+    /// serializes the result once for the ledger and sends the client those bytes.
+    public var key: TaskKey?
 
     /// Whether the task ended failed.
     public var failed: Bool {

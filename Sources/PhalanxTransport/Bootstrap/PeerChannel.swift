@@ -2,10 +2,10 @@ import NIOCore
 import PhalanxCore
 import PhalanxWire
 
-/// One established-or-establishing connection as the runtime sees it: Envelopes in and out, and
+/// One established-or-establishing connection as the runtime sees it: Envelopes in, frames out, and
 /// the peer's identity and limits once Hello has been exchanged.
 public struct PeerChannel: Sendable {
-    public let channel: NIOAsyncChannel<Phalanx_V1_Envelope, Phalanx_V1_Envelope>
+    public let channel: NIOAsyncChannel<Phalanx_V1_Envelope, OutboundFrame>
     /// The peer after Hello; fails with the reason if the handshake did not succeed.
     public let established: EventLoopFuture<EstablishedPeer>
 }

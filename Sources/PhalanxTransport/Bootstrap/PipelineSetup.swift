@@ -23,7 +23,7 @@ enum PipelineSetup {
         try sync.addHandler(FrameDecoder(maximumFrameBytes: limits.maximumFrameBytes, frameCompletionTimeout: limits.frameCompletionTimeout))
         try sync.addHandler(FrameEncoder())
         try sync.addHandler(connection)
-        let asyncChannel = try NIOAsyncChannel<Phalanx_V1_Envelope, Phalanx_V1_Envelope>(
+        let asyncChannel = try NIOAsyncChannel<Phalanx_V1_Envelope, OutboundFrame>(
             wrappingChannelSynchronously: channel,
             configuration: .init(
                 backPressureStrategy: .init(lowWatermark: max(1, limits.inboundHighWatermark / 2), highWatermark: limits.inboundHighWatermark),

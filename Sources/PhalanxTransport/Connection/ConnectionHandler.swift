@@ -17,8 +17,8 @@ import PhalanxWire
 public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = Phalanx_V1_Envelope
-    public typealias OutboundIn = Phalanx_V1_Envelope
-    public typealias OutboundOut = Phalanx_V1_Envelope
+    public typealias OutboundIn = OutboundFrame
+    public typealias OutboundOut = OutboundFrame
 
     private var machine: ConnectionMachine
     private let limits: ConnectionLimits
@@ -135,7 +135,7 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             case .sendHello:
                 let hello = Phalanx_V1_Envelope.hello(
                     from: machine.local, maximumFrameBytes: limits.maximumFrameBytes, idleTimeout: .nanoseconds(limits.idleTimeout.nanoseconds))
-                context.writeAndFlush(wrapOutboundOut(hello), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.envelope(hello)), promise: nil)
             case .established(let peer):
                 handshakeDeadline?.cancel()
                 handshakeDeadline = nil
@@ -159,7 +159,7 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
                     metadata: lastPeerMetadata.merging(["code": "\(error.code.rawValue)", "reason": "\(error.message)"]) { $1 })
                 fail(error)
                 let channel = context.channel
-                context.writeAndFlush(wrapOutboundOut(.error(error))).whenComplete { _ in channel.close(promise: nil) }
+                context.writeAndFlush(wrapOutboundOut(.envelope(.error(error)))).whenComplete { _ in channel.close(promise: nil) }
             case .peerFailed(let error):
                 logger.warning(
                     "the peer reported an error and closes",
@@ -225,7 +225,7 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         logger.info("closing an idle connection", metadata: peerMetadata)
         machine.closed()
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.error(error))).whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.envelope(.error(error)))).whenComplete { _ in channel.close(promise: nil) }
     }
 
     private func fail(_ error: ErrorContext) {

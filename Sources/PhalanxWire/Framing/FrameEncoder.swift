@@ -3,17 +3,23 @@ import SwiftProtobuf
 
 /// Writes each outbound Envelope as one frame: the 4-byte big-endian length and the body in a
 /// single buffer (one write per frame, not two as NIOExtras' `LengthFieldPrepender` does; the
-/// per-frame pipeline work is what costs on a hot connection).
+/// per-frame pipeline work is what costs on a hot connection). A frame built earlier
+/// (``OutboundFrame/framed(_:)``) passes as it is.
 public final class FrameEncoder: ChannelOutboundHandler, RemovableChannelHandler {
-    public typealias OutboundIn = Phalanx_V1_Envelope
+    public typealias OutboundIn = OutboundFrame
     public typealias OutboundOut = ByteBuffer
 
     public init() {}
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let envelope = unwrapOutboundIn(data)
         do {
-            let frame = try Self.frame(envelope, allocator: context.channel.allocator)
+            let frame: ByteBuffer
+            switch unwrapOutboundIn(data) {
+            case .envelope(let envelope):
+                frame = try Self.frame(envelope, allocator: context.channel.allocator)
+            case .framed(let built):
+                frame = built
+            }
             context.write(wrapOutboundOut(frame), promise: promise)
         } catch {
             promise?.fail(error)
