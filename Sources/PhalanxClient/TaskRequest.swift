@@ -46,7 +46,8 @@ public struct TaskOutcome: Sendable {
     public let worker: String?
     public let attempt: UInt32
     public let result: Result<[UInt8], ErrorContext>
-    /// Earlier attempts that failed for a system reason and were retried, oldest first.
+    /// Earlier attempts, oldest first: each that failed for a system reason and was retried, and each
+    /// whose worker was lost while it ran (`WORKER_LOST`), after which the task ran again.
     public var history: [FailedAttempt] = []
     /// Set when this task was a resubmission with an earlier task's idempotency key: the id of
     /// that task, whose outcome this is (it ran once).

@@ -36,7 +36,10 @@ extension EndToEnd {
             #expect(outcome.history.map(\.attempt) == [1, 2] && outcome.history.map(\.worker) == Array(killed.prefix(2)), "\(outcome.history)")
             #expect(outcome.history.allSatisfy { $0.error.code == .workerLost }, "\(outcome.history)")
             let shown = try ClusterProcesses.runToCompletion(["result", "--json"] + cluster.clientArguments + ["poison"])
-            #expect(shown.stdout.contains("\"history\"") && shown.stdout.contains("\"worker\":\"\(killed[0])\""), "\(shown.stdout)\(shown.stderr)")
+            let report = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any]
+            let history = ((report?["results"] as? [[String: Any]])?.first?["history"] as? [[String: Any]]) ?? []
+            #expect(history.map { $0["worker"] as? String } == killed.prefix(2).map { $0 }, "\(shown.stdout)\(shown.stderr)")
+            #expect(history.allSatisfy { $0["code"] as? String == "WORKER_LOST" }, "\(shown.stdout)")
 
             let listed = try ClusterProcesses.runToCompletion(["dlq", "list", "--json"] + cluster.clientArguments)
             #expect(listed.status == 0 && listed.stdout.contains("\"task_id\":\"poison\"") && listed.stdout.contains("WORKER_LOST"), "\(listed.stdout)\(listed.stderr)")

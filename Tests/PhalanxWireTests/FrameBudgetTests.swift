@@ -77,9 +77,21 @@ import Testing
             code: .internal, message: String(repeating: "m", count: 3_000), traceID: String(repeating: "a", count: 32),
             originNode: "w1", causes: [ErrorContext(code: .unavailable, message: "cause")]
         ).wire
-        for result in [output, failed] {
+        // Earlier attempts in the history (retried, or lost with their worker) count too.
+        var retried = output
+        retried.originalTaskID = String(repeating: "o", count: 200)
+        retried.history = (1...5).map { attempt in
+            var record = Phalanx_V1_AttemptRecord()
+            record.attempt = UInt32(attempt)
+            record.worker = "worker-\(attempt)-with-a-long-name"
+            record.error = ErrorContext(
+                code: .workerLost, message: String(repeating: "w", count: 400), originNode: "coordinator", taskID: output.taskID, attempt: attempt
+            ).wire
+            return record
+        }
+        for result in [output, failed, retried] {
             let bytes: [UInt8] = try Phalanx_V1_Envelope.results([result]).serializedBytes()
-            #expect(bytes.count <= result.estimatedWireBytes + FrameBudget.envelopeOverheadBytes)
+            #expect(bytes.count <= result.estimatedWireBytes + FrameBudget.envelopeOverheadBytes, "\(bytes.count) > \(result.estimatedWireBytes)")
         }
     }
 }

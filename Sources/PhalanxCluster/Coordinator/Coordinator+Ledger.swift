@@ -75,7 +75,7 @@ extension Coordinator {
     /// the tasks that finished, by key: the client is sent the same bytes (``serializedResults(_:to:reusing:)``).
     func persist(_ changes: [TaskChange<Phalanx_V1_TaskSpec, Phalanx_V1_TaskResult>]) -> [TaskKey: [UInt8]] {
         let nowUnix = WireTime.nowUnixMilliseconds()
-        observeFinished(changes, latency: metrics?.taskLatency, nowUnix: nowUnix)
+        observeFinished(changes, latency: taskLatency, nowUnix: nowUnix)
         var results: [TaskKey: [UInt8]] = [:]
         writer.enqueue(changes.map { change -> LedgerChange in
             switch change {

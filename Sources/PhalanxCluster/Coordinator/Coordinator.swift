@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOCore
 import PhalanxCore
 import PhalanxResilience
@@ -46,6 +47,9 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     var listenerChannel: (any Channel)?
     /// Nil without a metrics endpoint: then nothing is recorded.
     var metrics: CoordinatorMetrics?
+    /// The two timers recorded on the hot path, held apart from `metrics` (reading them through it
+    /// copied the whole struct, a retain and release per metric, on every dispatch and persist).
+    let taskLatency, dispatchLatency: Metrics.Timer?
     /// Logs a span per submitted batch and per dispatch (`log.spans`); nil: no spans.
     let tracer: SpanLogTracer?
     /// The ledger was read back and the listener serves.
@@ -78,7 +82,10 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     public init(
         configuration: CoordinatorConfiguration, local: NodeIdentity, ledger: any TaskLedger, logger: Logger, clock: C, metrics: NodeMetrics? = nil
     ) {
-        self.metrics = metrics.map { CoordinatorMetrics(factory: $0.factory) }
+        let coordinatorMetrics = metrics.map { CoordinatorMetrics(factory: $0.factory) }
+        self.metrics = coordinatorMetrics
+        self.taskLatency = coordinatorMetrics?.taskLatency
+        self.dispatchLatency = coordinatorMetrics?.dispatchLatency
         self.tracer = configuration.logsSpans ? SpanLogTracer(logger: logger) : nil
         self.configuration = configuration
         self.local = local
@@ -341,6 +348,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             case .persist(let changes):
                 finishedResults = persist(changes)
             case .deliver(let id, let deliveries):
+                guard links[id] != nil else { continue }  // the client left; its results stay in the ledger
                 performWhenDurable(.results(id, serializedResults(deliveries, reusing: finishedResults)), touched: &touched)
             case .acknowledge, .refuse, .lookUp, .deliverStored, .cancelReply:
                 performWhenDurable(.task(action), touched: &touched)
@@ -464,7 +472,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             return message
         }
         if let tracer { traceDispatch(wire, to: link.peer.identity.name, tracer: tracer) }
-        if let latency = metrics?.dispatchLatency {
+        if let latency = dispatchLatency {
             let now = self.now
             for assignment in assignments where assignment.attempt == 1 {
                 if let acceptedAt = assignment.acceptedAt { latency.recordElapsed(now - acceptedAt) }
@@ -505,7 +513,9 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         for chunk in chunks { write(frame(chunk), to: id, touched: &touched) }
         if !oversized.isEmpty {
             let replaced = oversized.map { tooLarge($0, bytes: $0.estimatedWireBytes, for: link.peer) }
-            write(frame(replaced), to: id, touched: &touched)
+            for chunk in FrameBudget.chunks(replaced, maximumFrameBytes: link.peer.maximumFrameBytes, size: { $0.estimatedWireBytes }).chunks {
+                write(frame(chunk), to: id, touched: &touched)
+            }
         }
         if !link.isWritable { watchSlowReader(id) }
     }
@@ -520,16 +530,24 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         for chunk in chunks { link.write(frame: ResultsFrame.frame(chunk)) }
         touched.insert(id)
         if !oversized.isEmpty {
-            // Rare: read back to say which task it was (these bytes were serialized here).
+            // Rare: read back to say which task it was (these bytes were serialized here, so they read).
             let replaced = oversized.map { bytes in
-                tooLarge((try? Phalanx_V1_TaskResult(serializedBytes: bytes)) ?? Phalanx_V1_TaskResult(), bytes: bytes.count, for: link.peer)
+                do {
+                    return tooLarge(try Phalanx_V1_TaskResult(serializedBytes: bytes), bytes: bytes.count, for: link.peer)
+                } catch {
+                    logger.error("cannot read back a serialized result to replace it", metadata: ["bytes": "\(bytes.count)", "error": "\(error)"])
+                    return tooLarge(Phalanx_V1_TaskResult(), bytes: bytes.count, for: link.peer)
+                }
             }
-            write(Phalanx_V1_Envelope.results(replaced), to: id, touched: &touched)
+            for chunk in FrameBudget.chunks(replaced, maximumFrameBytes: link.peer.maximumFrameBytes, size: { $0.estimatedWireBytes }).chunks {
+                write(Phalanx_V1_Envelope.results(chunk), to: id, touched: &touched)
+            }
         }
         if !link.isWritable { watchSlowReader(id) }
     }
 
-    /// What the client gets instead of a result larger than its frame limit.
+    /// What the client gets instead of a result larger than its frame limit (its history stays:
+    /// a few small records, counted when the replacements are cut into frames).
     private func tooLarge(_ original: Phalanx_V1_TaskResult, bytes: Int, for peer: EstablishedPeer) -> Phalanx_V1_TaskResult {
         var result = original
         result.error = ErrorContext(

@@ -8,6 +8,11 @@ import GRDBSQLite
 /// statements (insert a task, update a task) bind here instead, in parameter order. Values are bound
 /// transient (SQLite copies them before the call returns); ``execute()`` steps the statement to its
 /// end, then resets it and clears its bindings, the state GRDB leaves its cached statements in.
+///
+/// It bypasses GRDB's bookkeeping around a statement (transaction observers, its check for an
+/// aborted transaction, evicting a failed statement from the cache). That is sound for the ledger:
+/// it registers no observers, and a failed write fails the whole group commit, which stops the
+/// coordinator. Revisit this before adding an observer to the ledger or retrying a failed write.
 struct BoundStatement: ~Copyable {
     private let statement: Statement
     private let database: Database

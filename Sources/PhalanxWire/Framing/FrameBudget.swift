@@ -49,14 +49,20 @@ extension Phalanx_V1_Assignment {
 }
 
 extension Phalanx_V1_TaskResult {
-    /// An upper bound of this result's encoded size inside a ResultBatch.
+    /// An upper bound of this result's encoded size inside a ResultBatch (its history included:
+    /// each earlier attempt, retried or lost with its worker, carries an error).
     public var estimatedWireBytes: Int {
         let outcomeBytes: Int
         switch outcome {
         case .output(let data): outcomeBytes = data.count
-        case .error(let error): outcomeBytes = ((try? error.serializedBytes() as [UInt8])?.count ?? 0)
+        case .error(let error): outcomeBytes = Self.encodedBytes(of: error)
         case nil: outcomeBytes = 0
         }
-        return outcomeBytes + taskID.utf8.count + worker.utf8.count + 64
+        let historyBytes = history.reduce(0) { $0 + $1.worker.utf8.count + Self.encodedBytes(of: $1.error) + 24 }
+        return outcomeBytes + historyBytes + taskID.utf8.count + originalTaskID.utf8.count + worker.utf8.count + 64
+    }
+
+    private static func encodedBytes(of error: Phalanx_V1_ErrorContext) -> Int {
+        (try? error.serializedBytes() as [UInt8])?.count ?? 0
     }
 }
