@@ -11,7 +11,7 @@ extension TaskOutcome {
         }
         self.init(
             taskID: wire.taskID, worker: wire.worker.isEmpty ? nil : wire.worker, attempt: wire.attempt, result: result,
-            history: wire.history.map { FailedAttempt(attempt: $0.attempt, worker: $0.worker, error: ErrorContext(wire: $0.error)) })
+            history: wire.history.map { FailedAttempt(attempt: $0.attempt, worker: $0.worker, error: ErrorContext(wire: $0.error), lost: $0.lost) })
         original = wire.originalTaskID.isEmpty ? nil : wire.originalTaskID
     }
 }

@@ -66,6 +66,8 @@ public struct TaskOutcome: Sendable {
         public let attempt: UInt32
         public let worker: String
         public let error: ErrorContext
+        /// The attempt lost its worker (the coordinator made `error`); otherwise the worker reported it failed.
+        public var lost = false
     }
 
     /// The output as UTF-8 text, if the task succeeded.

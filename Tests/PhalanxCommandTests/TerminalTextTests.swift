@@ -1,4 +1,5 @@
 import Foundation
+import PhalanxResilience
 import Testing
 
 @testable import phalanx
@@ -19,5 +20,16 @@ import Testing
             fields: ["detail": "a\u{1B}[2Jb"])
         #expect(!line.contains("\n") && !line.contains("\u{1B}"), "\(line)")
         #expect(line.contains("\\n1970-01-01") && line.contains("detail=a\\u{1b}[2Jb"), "\(line)")
+    }
+
+    @Test func anErrorsCausesAreOnLinesOfTheirOwnWhileItsMessagesStayOneLineEach() {
+        let leaf = ErrorContext(code: .internal, message: "leaf\nFORGED", originNode: "w2")
+        let middle = ErrorContext(code: .unavailable, message: "middle", causes: [leaf])
+        let top = ErrorContext(code: .workerLost, message: "top\u{1B}[2J", originNode: "coordinator", causes: [middle])
+        let lines = top.terminalDescription.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 3, "\(top.terminalDescription)")
+        #expect(lines[0].hasPrefix("WORKER_LOST") && lines[0].contains("top\\u{1b}[2J") && !lines[0].contains("\u{1B}"))
+        #expect(lines[1] == "  caused by: UNAVAILABLE (system): middle")
+        #expect(lines[2].hasPrefix("    caused by: INTERNAL") && lines[2].contains("leaf\\nFORGED"), "\(lines[2])")
     }
 }

@@ -178,5 +178,47 @@ extension EndToEnd {
             await again.close()
             await client.close()
         }
+
+        @Test func failedAndLostAttemptsBeforeACoordinatorKillAreStillInTheHistoryAfterIt() async throws {
+            // Retries wait up to an hour (full jitter): the retry of 'failing' waits through the restart.
+            let cluster = try ClusterProcesses(settings: ["retry.initial_backoff_ms=3600000", "retry.max_backoff_ms=3600000"])
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1"])
+            try await client.submit([
+                TaskRequest(taskID: "failing", kind: "fail", text: "system"), TaskRequest(taskID: "sleepy", kind: "sleep", text: "4000"),
+            ])
+            try await eventually("'failing' failed once and waits for its retry while 'sleepy' runs") {
+                let status = try await client.status()
+                return status.tasksRetrying == 1 && status.tasksRunning == 1
+            }
+            cluster.kill("w1")  // 'sleepy' loses its worker and waits for another
+            try await eventually("'sleepy' is queued again") { try await client.status().tasksQueued == 1 }
+            try await client.submit([TaskRequest(taskID: "marker", kind: "echo", text: "x")])  // acknowledged: what came before is durable
+            cluster.kill("coordinator")
+
+            try await cluster.startCoordinator(["--set", "retry.initial_backoff_ms=10", "--set", "retry.max_backoff_ms=10"])
+            try cluster.startWorker("w2")
+            let again = try await cluster.client()
+            _ = try await again.attach(["failing", "sleepy"])
+            let failing = await again.outcome(of: "failing")
+            guard case .failure(let error) = failing.result else {
+                Issue.record("'fail system' succeeded: \(failing.result)")
+                return
+            }
+            #expect(error.code == .unavailable && failing.attempt == 3, "\(error)")
+            #expect(failing.history.map(\.attempt) == [1, 2] && failing.history.map(\.worker) == ["w1", "w2"], "\(failing.history)")
+            #expect(failing.history.allSatisfy { !$0.lost && $0.error.message.contains("asked to fail") }, "\(failing.history)")
+
+            let sleepy = await again.outcome(of: "sleepy")
+            #expect(sleepy.outputText == "4000" && sleepy.attempt == 2 && sleepy.worker == "w2")
+            #expect(sleepy.history.map(\.attempt) == [1] && sleepy.history.first?.worker == "w1" && sleepy.history.first?.lost == true, "\(sleepy.history)")
+            #expect(sleepy.history.first?.error.code == .workerLost)
+            let shown = try ClusterProcesses.runToCompletion(["result", "--json"] + cluster.clientArguments + ["sleepy"])
+            let report = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any]
+            let history = ((report?["results"] as? [[String: Any]])?.first?["history"] as? [[String: Any]]) ?? []
+            #expect(history.count == 1 && history.first?["lost"] as? Bool == true && history.first?["worker"] as? String == "w1", "\(shown.stdout)")
+            await again.close()
+            await client.close()
+        }
     }
 }

@@ -4,6 +4,7 @@ import PhalanxCore
 import PhalanxResilience
 import PhalanxTesting
 import PhalanxTransport
+import PhalanxWire
 import Testing
 
 extension EndToEnd {
@@ -90,6 +91,66 @@ extension EndToEnd {
             #expect(error.code == .internal && error.message.contains("larger than this client's frame limit (16384 bytes"), "\(error.message)")
             #expect(!cluster.log("coordinator").contains("FRAME_TOO_LARGE"))
             await client.close()
+        }
+
+        /// The largest echo payload whose result, serialized, fills a results frame of `frameBytes` exactly.
+        static func largestEchoedPayload(taskID: String, worker: String, frameBytes: Int) throws -> Int {
+            let budget = frameBytes - FrameBudget.envelopeOverheadBytes - ResultsFrame.perResultOverheadBytes
+            var payload = budget
+            while true {
+                var result = Phalanx_V1_TaskResult()
+                result.taskID = taskID
+                result.attempt = 1
+                result.worker = worker
+                result.output = Data(count: payload)
+                let bytes: [UInt8] = try result.serializedBytes()
+                if bytes.count <= budget { return payload }
+                payload -= 1
+            }
+        }
+
+        @Test func aResultAtTheClientsFrameLimitComesBackTheSameWayWhenWaitedForLookedUpAndReAttachedAfterARestart() async throws {
+            let cluster = try ClusterProcesses(settings: ["limits.max_frame_bytes=\(Self.frameBytes)"])
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1")
+            var limits = ConnectionLimits()
+            limits.maximumFrameBytes = 16_384
+            let client = try await cluster.client(limits: limits)
+            try await cluster.waitForWorkers(1, using: client)
+
+            let edge = try Self.largestEchoedPayload(taskID: "edge", worker: "w1", frameBytes: limits.maximumFrameBytes)
+            let requests = [
+                TaskRequest(taskID: "edge", kind: "echo", payload: [UInt8](repeating: 1, count: edge)),
+                TaskRequest(taskID: "past", kind: "echo", payload: [UInt8](repeating: 2, count: edge + 1)),
+            ]
+            func expectEdgeAndPast(_ outcomes: [TaskOutcome], _ path: String) {
+                let byID = Dictionary(uniqueKeysWithValues: outcomes.map { ($0.taskID, $0) })
+                #expect((try? byID["edge"]?.result.get()) == requests[0].payload, "\(path): the result at the limit did not come back")
+                guard case .failure(let error)? = byID["past"]?.result else {
+                    Issue.record("\(path): a result one byte past the client's frame limit was not replaced: \(String(describing: byID["past"]))")
+                    return
+                }
+                #expect(error.code == .internal && error.message.contains("larger than this client's frame limit (16384 bytes"), "\(path): \(error.message)")
+            }
+            expectEdgeAndPast(try await client.run(requests), "submit --wait")
+
+            func lookUp() async throws -> [TaskOutcome] {
+                let other = try await cluster.client(limits: limits)
+                let lookup = try await other.attach(["edge", "past"])
+                #expect(lookup.pending.isEmpty && lookup.unknown.isEmpty)
+                var outcomes: [TaskOutcome] = []
+                for request in requests { outcomes.append(await other.outcome(of: request.taskID)) }
+                await other.close()
+                return outcomes
+            }
+            expectEdgeAndPast(try await lookUp(), "phalanx result")
+            await client.close()
+
+            cluster.kill("coordinator")
+            try await cluster.startCoordinator()
+            expectEdgeAndPast(try await lookUp(), "re-attach after a restart")
+            #expect(!cluster.log("coordinator").contains("FRAME_TOO_LARGE"))
         }
     }
 }

@@ -19,12 +19,13 @@ import Testing
 
     @Test func updatesOfAnEarlierTaskKeepTheLastAttemptAndLossesAndTheFirstResult() {
         let writes = CoalescedWrites([
-            .dispatched(a, attempt: 1), .lost(a, losses: 1), .dispatched(a, attempt: 2),
+            .dispatched(a, attempt: 1), .attemptFailed(a, losses: 1, history: [1]), .dispatched(a, attempt: 2),
+            .attemptFailed(a, losses: 1, history: [1, 2]),
             .finished(a, result: [1], finishedUnixMilliseconds: 5), .finished(a, result: [2], finishedUnixMilliseconds: 6),
-            .dispatched(a, attempt: 3),
+            .dispatched(a, attempt: 3), .attemptFailed(a, losses: 2, history: [1, 2, 3]),
         ]).writes
         #expect(writes.count == 1)
-        #expect(writes[0].accepted == nil && writes[0].attempt == 2 && writes[0].losses == 1)
+        #expect(writes[0].accepted == nil && writes[0].attempt == 2 && writes[0].losses == 1 && writes[0].history == [1, 2])
         #expect(writes[0].finished?.result == [1] && writes[0].finished?.unixMilliseconds == 5)
     }
 
@@ -37,7 +38,7 @@ import Testing
 
     @Test func coalescedWritesLeaveTheLedgerAsTheChangesOneByOneWould() async throws {
         let changes: [LedgerChange] = [
-            .accepted(a, spec: [1], acceptedUnixMilliseconds: 1), .dispatched(a, attempt: 1), .lost(a, losses: 1),
+            .accepted(a, spec: [1], acceptedUnixMilliseconds: 1), .dispatched(a, attempt: 1), .attemptFailed(a, losses: 1, history: [7]),
             .accepted(b, spec: [2], acceptedUnixMilliseconds: 2), .dispatched(a, attempt: 2), .dispatched(b, attempt: 1),
             .finished(b, result: [5], finishedUnixMilliseconds: 3), .dispatched(b, attempt: 2),
         ]

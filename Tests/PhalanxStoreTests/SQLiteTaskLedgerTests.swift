@@ -44,15 +44,23 @@ func temporaryLedgerPath(_ name: String = "ledger.sqlite") -> String {
         #expect(found[b]?.isFinished == false)
     }
 
-    @Test func attemptsAndLossesAreKeptForUnfinishedTasksOnly() async throws {
-        let ledger = try SQLiteTaskLedger(path: temporaryLedgerPath())
+    @Test func attemptsLossesAndFailedAttemptsAreKeptForUnfinishedTasksOnly() async throws {
+        let path = temporaryLedgerPath()
+        let ledger = try SQLiteTaskLedger(path: path)
         try await ledger.apply([
-            .accepted(a, spec: [], acceptedUnixMilliseconds: 1), .dispatched(a, attempt: 1), .lost(a, losses: 1), .dispatched(a, attempt: 2),
+            .accepted(a, spec: [], acceptedUnixMilliseconds: 1), .dispatched(a, attempt: 1), .attemptFailed(a, losses: 1, history: [1]),
+            .dispatched(a, attempt: 2),
         ])
-        #expect(try await ledger.unfinishedTasks().first.map { ($0.attempt, $0.losses) } ?? (0, 0) == (2, 1))
+        try await ledger.apply([.attemptFailed(a, losses: 1, history: [1, 2])])  // a retry: an update of the row
+        let reopened = try SQLiteTaskLedger(path: path)
+        let unfinished = try await reopened.unfinishedTasks().first
+        #expect(unfinished.map { ($0.attempt, $0.losses) } ?? (0, 0) == (2, 1) && unfinished?.history == [1, 2])
         try await ledger.apply([.finished(a, result: [1], finishedUnixMilliseconds: 5), .dispatched(a, attempt: 3), .finished(a, result: [2], finishedUnixMilliseconds: 6)])
         let stored = try await ledger.tasks([a])[a]
         #expect(stored?.attempt == 2 && stored?.result == [1] && stored?.finishedUnixMilliseconds == 5)  // the first result stands
+        #expect(stored?.history == nil)  // the result holds the history now
+        try await ledger.apply([.accepted(a, spec: [3], acceptedUnixMilliseconds: 7)])
+        #expect(try await ledger.unfinishedTasks().first?.history == nil)  // accepted again: a new task, no failed attempts
     }
 
     @Test func acceptingAFinishedTasksKeyAgainStartsItAfresh() async throws {

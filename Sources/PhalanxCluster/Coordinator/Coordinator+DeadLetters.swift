@@ -39,7 +39,7 @@ extension Coordinator {
     private func retry(_ entries: [DeadLetter], named keys: [TaskKey], request: Phalanx_V1_DeadLetterRequest, from id: ConnectionID) {
         let now = self.now
         let nowUnix = WireTime.nowUnixMilliseconds()
-        var restored: [RestoredTask<Phalanx_V1_TaskSpec>] = []
+        var restored: [RestoredTask<Phalanx_V1_TaskSpec, Phalanx_V1_TaskResult>] = []
         var retried: [DeadLetter] = []
         for entry in entries {
             guard var spec = try? Phalanx_V1_TaskSpec(serializedBytes: entry.spec) else {

@@ -23,7 +23,7 @@ extension Coordinator {
             since: nowUnix - settings.idempotencyWindow.wholeMilliseconds, limit: settings.maximumIdempotencyKeys)
         machine.rememberFinishedKeys(
             keyed.map { ($0.task, $0.key, .milliseconds(max(0, nowUnix - $0.finishedUnixMilliseconds))) }, now: now)
-        var restored: [RestoredTask<Phalanx_V1_TaskSpec>] = []
+        var restored: [RestoredTask<Phalanx_V1_TaskSpec, Phalanx_V1_TaskResult>] = []
         restored.reserveCapacity(stored.count)
         var unreadable: [LedgerChange] = []
         for task in stored {
@@ -40,7 +40,7 @@ extension Coordinator {
             }
             restored.append(RestoredTask(
                 key: task.key, task: submittedTask(spec, now: now, nowUnix: nowUnix), attempt: task.attempt, losses: task.losses,
-                cancelRequested: task.cancelRequested))
+                cancelRequested: task.cancelRequested, history: task.history.map { failedAttempts(of: task.key, stored: $0) } ?? []))
         }
         if !unreadable.isEmpty { writer.enqueue(unreadable) }
         machine.rememberIncarnations(try await ledger.workerIncarnations())
@@ -85,8 +85,12 @@ extension Coordinator {
                     idempotencyKey: spec.idempotencyKey.isEmpty ? nil : spec.idempotencyKey)
             case .dispatched(let key, let attempt):
                 .dispatched(key, attempt: attempt)
-            case .lost(let key, let losses):
-                .lost(key, losses: losses)
+            case .attemptFailed(let key, let losses, let history):
+                {
+                    var stored = Phalanx_Store_V1_AttemptHistory()
+                    stored.attempts = Self.attemptRecords(history)
+                    return .attemptFailed(key, losses: losses, history: Self.encoded(stored))
+                }()
             case .cancelRequested(let key):
                 .cancelRequested(key)
             case .finished(let key, let delivery):
@@ -137,22 +141,47 @@ extension Coordinator {
             result = Phalanx_V1_TaskResult()
             result.error = error.wire
         }
-        result.history = delivery.history.map { failed in
-            var record = Phalanx_V1_AttemptRecord()
-            record.attempt = failed.attempt
-            record.worker = failed.worker
-            switch failed.outcome {
-            case .reported(let output): record.error = output.error
-            case .failure(let error): record.error = error.wire
-            }
-            return record
-        }
+        result.history = attemptRecords(delivery.history)
         result.taskID = delivery.taskID  // the client's own id, whatever the worker wrote
         result.originalTaskID = delivery.original ?? ""
         result.attempt = delivery.attempt
         result.worker = delivery.worker ?? ""
         result.dispatchID = 0
         return result
+    }
+
+    /// Failed attempts as the wire (and the ledger) records them.
+    static func attemptRecords(_ history: [FailedAttempt<Phalanx_V1_TaskResult>]) -> [Phalanx_V1_AttemptRecord] {
+        history.map { failed in
+            var record = Phalanx_V1_AttemptRecord()
+            record.attempt = failed.attempt
+            record.worker = failed.worker
+            switch failed.outcome {
+            case .reported(let output): record.error = output.error
+            case .failure(let error):
+                record.error = error.wire
+                record.lost = true
+            }
+            return record
+        }
+    }
+
+    /// The failed attempts the ledger kept for an unfinished task (``attemptRecords(_:)`` read
+    /// back); unreadable ones are logged and left out, the task itself is not affected.
+    func failedAttempts(of key: TaskKey, stored bytes: [UInt8]) -> [FailedAttempt<Phalanx_V1_TaskResult>] {
+        guard let stored = try? Phalanx_Store_V1_AttemptHistory(serializedBytes: bytes) else {
+            logger.error("the failed attempts of a task cannot be read back from the ledger; its result will not list them", metadata: ["task": "\(key)"])
+            return []
+        }
+        return stored.attempts.map { record in
+            if record.lost { return FailedAttempt(attempt: record.attempt, worker: record.worker, outcome: .failure(ErrorContext(wire: record.error))) }
+            var reported = Phalanx_V1_TaskResult()
+            reported.taskID = key.taskID
+            reported.attempt = record.attempt
+            reported.worker = record.worker
+            reported.error = record.error
+            return FailedAttempt(attempt: record.attempt, worker: record.worker, outcome: .reported(reported))
+        }
     }
 
     // MARK: - Durable before visible
@@ -247,7 +276,7 @@ extension Coordinator {
         guard let link = links[id] else { return }
         let (results, unknown) = storedResults(of: keys, found: found)
         var touched = Set<ConnectionID>()
-        send(results, to: id, touched: &touched)
+        send(serialized: results.map(Self.encoded), to: id, touched: &touched)
         let entries = pending.map { ($0, true) } + unknown.map { ($0, false) }
         let (chunks, _) = FrameBudget.chunks(entries, maximumFrameBytes: link.peer.maximumFrameBytes) { $0.0.utf8.count + 8 }
         for (index, chunk) in (chunks.isEmpty ? [[]] : chunks).enumerated() {
@@ -314,7 +343,7 @@ extension Coordinator {
             results.append(result)
         }
         var touched = Set<ConnectionID>()
-        send(results, to: id, touched: &touched)
+        send(serialized: results.map(Self.encoded), to: id, touched: &touched)
         for id in touched { links[id]?.flush() }
     }
 

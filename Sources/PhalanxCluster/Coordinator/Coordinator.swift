@@ -503,7 +503,8 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         perform(machine.results(from: id, refused, now: now))
     }
 
-    /// Sends finished tasks' results in frames cut to the client's announced frame limit.
+    /// Sends results (children's, to their parent's worker) in frames cut by their estimated
+    /// sizes to the peer's announced frame limit.
     func send(
         _ results: [Phalanx_V1_TaskResult], to id: ConnectionID, touched: inout Set<ConnectionID>,
         framedAs frame: ([Phalanx_V1_TaskResult]) -> Phalanx_V1_Envelope = Phalanx_V1_Envelope.results
@@ -520,8 +521,9 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         if !link.isWritable { watchSlowReader(id) }
     }
 
-    /// Sends results serialized earlier (``persist(_:)``'s bytes) in frames cut to the client's
-    /// frame limit, without serializing them again.
+    /// Sends serialized results (``persist(_:)``'s bytes, or stored results read back for a
+    /// look-up) in frames cut by their exact sizes to the client's frame limit, so a result that
+    /// reaches a `--wait` client also reaches `phalanx result` and a re-attach.
     func send(serialized results: [[UInt8]], to id: ConnectionID, touched: inout Set<ConnectionID>) {
         guard let link = links[id], !results.isEmpty else { return }
         let (chunks, oversized) = FrameBudget.chunks(results, maximumFrameBytes: link.peer.maximumFrameBytes) {

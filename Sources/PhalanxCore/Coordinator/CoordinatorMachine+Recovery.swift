@@ -5,10 +5,10 @@ extension CoordinatorMachine {
     /// They are queued again: tasks that were running when the last coordinator stopped run again
     /// as the next attempt. Nobody owns them until a client attaches (``attach(from:requestID:taskIDs:now:)``);
     /// until then their results are only kept in the ledger.
-    public mutating func restore(_ restored: [RestoredTask<Spec>], now: Duration) -> [Action] {
+    public mutating func restore(_ restored: [RestoredTask<Spec, Output>], now: Duration) -> [Action] {
         var outbox = Outbox()
         for task in restored where taskByKey[task.key] == nil {
-            accept(task.task, owner: nil, client: task.key.client, attempt: task.attempt, losses: task.losses, acceptedAt: nil)
+            accept(task.task, owner: nil, client: task.key.client, attempt: task.attempt, losses: task.losses, history: task.history, acceptedAt: nil)
             guard task.cancelRequested, let number = taskByKey[task.key], let record = tasks[number] else { continue }
             // Cancelled while it ran, and the coordinator stopped before the worker reported: it is not run again.
             finishWithFailure(
@@ -52,7 +52,7 @@ extension CoordinatorMachine {
     /// client and task id (a new acceptance, persisted), with fresh attempts, owned by nobody until
     /// its client asks for it. A key that is unfinished again already is skipped (the actions'
     /// `.accepted` changes name the keys taken).
-    public mutating func readmit(_ tasks: [RestoredTask<Spec>], now: Duration) -> [Action] {
+    public mutating func readmit(_ tasks: [RestoredTask<Spec, Output>], now: Duration) -> [Action] {
         var outbox = Outbox()
         for task in tasks where taskByKey[task.key] == nil {
             let key = accept(task.task, owner: nil, client: task.key.client, acceptedAt: now)

@@ -39,7 +39,7 @@ extension CoordinatorMachine {
                 retry = false
             }
             if retry {
-                scheduleRetry(result.task, after: FailedAttempt(attempt: record.attempt, worker: name, outcome: .reported(result.output)), from: connection, now: now)
+                scheduleRetry(result.task, after: FailedAttempt(attempt: record.attempt, worker: name, outcome: .reported(result.output)), from: connection, now: now, into: &outbox)
                 endScope(of: record, because: .failedAndRetried, now: now, into: &outbox)
                 continue
             }

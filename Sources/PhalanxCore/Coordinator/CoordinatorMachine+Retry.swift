@@ -4,7 +4,9 @@ extension CoordinatorMachine {
     /// A task failed for a system reason with attempts left: it waits out a backoff (exponential,
     /// with the policy's jitter), then goes back to the head of its queue, preferring another
     /// worker than the one that failed it. Business failures never come here.
-    mutating func scheduleRetry(_ number: TaskNumber, after failure: FailedAttempt<Output>, from worker: ConnectionID, now: Duration) {
+    mutating func scheduleRetry(
+        _ number: TaskNumber, after failure: FailedAttempt<Output>, from worker: ConnectionID, now: Duration, into outbox: inout Outbox
+    ) {
         guard var record = tasks[number] else { return }
         let draw = Double(random.next() >> 11) / Double(1 << 53)
         let retriesSoFar = record.history.reduce(0) { $0 + ($1.wasReported ? 1 : 0) }  // lost attempts are re-run without a backoff
@@ -14,6 +16,7 @@ extension CoordinatorMachine {
         record.lastBackoff = backoff
         record.placement = .retrying(at: now + backoff)
         tasks[number] = record
+        if record.body.parent == nil { outbox.changes.append(.attemptFailed(record.key, losses: record.losses, history: record.history)) }
         retryingCount += 1
         counters.retried += 1
         retries.insert(number, deadline: now + backoff)
@@ -21,18 +24,25 @@ extension CoordinatorMachine {
 
     /// `count` tasks of `kind` started their first attempt: the kind's retry budget grows.
     mutating func recordFirstAttempts(_ count: Int, of kind: String, now: Duration) {
-        let budget = settings.retryBudget
-        retryBudgets[kind, default: RetryBudgetState(ratio: budget.ratio, minimumRetriesPerWindow: budget.minimumPerWindow, window: budget.window)]
-            .recordCall(at: now, count: count)
+        if retryBudgets[kind] == nil { retryBudgets[kind] = newRetryBudget() }
+        retryBudgets[kind]!.recordCall(at: now, count: count)
     }
 
-    /// Takes a retry from `kind`'s budget; false when it is spent (the failure then stands).
+    /// Takes a retry from `kind`'s budget; false when it is spent (the failure then stands). A kind
+    /// with no first attempts in this process (a task restored after a restart) still has the
+    /// budget's floor.
     mutating func withdrawRetry(of kind: String, now: Duration) -> Bool {
-        guard retryBudgets[kind]?.withdrawRetry(at: now) ?? false else {
+        if retryBudgets[kind] == nil { retryBudgets[kind] = newRetryBudget() }
+        guard retryBudgets[kind]!.withdrawRetry(at: now) else {
             counters.retriesRefusedByBudget += 1
             return false
         }
         return true
+    }
+
+    private func newRetryBudget() -> RetryBudgetState {
+        let budget = settings.retryBudget
+        return RetryBudgetState(ratio: budget.ratio, minimumRetriesPerWindow: budget.minimumPerWindow, window: budget.window)
     }
 
     /// Retries whose backoff is over go back to the head of their queues.

@@ -64,8 +64,8 @@ extension CoordinatorMachine {
 
     @discardableResult
     mutating func accept(
-        _ task: SubmittedTask<Spec>, owner: ConnectionID?, client: String, attempt: UInt32 = 0, losses: UInt32 = 0, parent: ParentLink? = nil,
-        acceptedAt: Duration?
+        _ task: SubmittedTask<Spec>, owner: ConnectionID?, client: String, attempt: UInt32 = 0, losses: UInt32 = 0,
+        history: [FailedAttempt<Output>] = [], parent: ParentLink? = nil, acceptedAt: Duration?
     ) -> TaskKey {
         nextTaskNumber += 1
         let number = nextTaskNumber
@@ -77,6 +77,7 @@ extension CoordinatorMachine {
             owner: owner, attempt: attempt, losses: losses)
         record.maxAttempts = UInt32(clamping: max(1, task.maxAttempts ?? settings.retryAttemptsPerKind[task.kind] ?? settings.retry.maxAttempts))
         record.priority = task.priority
+        record.history = history
         tasks[number] = record
         taskByKey[key] = number
         idempotency.accepted(task.taskID, client: client, key: task.idempotencyKey, number: number)

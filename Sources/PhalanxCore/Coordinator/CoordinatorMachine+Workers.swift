@@ -137,8 +137,10 @@ extension CoordinatorMachine {
                 }
                 finishWithFailure(number, error, worker: name, now: now, into: &outbox)
             } else {
-                if record.body.parent == nil { outbox.changes.append(.lost(record.key, losses: record.losses)) }
                 tasks[number]!.history.append(FailedAttempt(attempt: record.attempt, worker: name, outcome: .failure(lost)))
+                if record.body.parent == nil {
+                    outbox.changes.append(.attemptFailed(record.key, losses: record.losses, history: tasks[number]!.history))
+                }
                 requeueAtHead(number)
                 endScope(of: record, because: .lostWorker(name), now: now, into: &outbox)
                 requeued += 1

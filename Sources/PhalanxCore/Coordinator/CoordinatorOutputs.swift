@@ -63,8 +63,11 @@ public enum TaskChange<Spec: Sendable, Output: Sendable>: Sendable {
     case accepted(TaskKey, Spec)
     /// A task was handed to a worker as this attempt.
     case dispatched(TaskKey, attempt: UInt32)
-    /// A task lost its worker (this many times so far) and waits in the queue again.
-    case lost(TaskKey, losses: UInt32)
+    /// An attempt of a task failed and the task runs again: it lost its worker (`losses` counts
+    /// those so far) and waits in the queue, or it failed for a system reason and waits out its
+    /// backoff. `history` is every failed attempt so far, oldest first: what its result will say,
+    /// kept across a coordinator restart.
+    case attemptFailed(TaskKey, losses: UInt32, history: [FailedAttempt<Output>])
     /// A client cancelled the running task (after a restart it is finished, not run again).
     case cancelRequested(TaskKey)
     /// A task finished: this is what its client gets.
@@ -79,7 +82,7 @@ public enum TaskChange<Spec: Sendable, Output: Sendable>: Sendable {
 }
 
 /// A task read back from the durable record when the coordinator starts.
-public struct RestoredTask<Spec: Sendable>: Sendable {
+public struct RestoredTask<Spec: Sendable, Output: Sendable>: Sendable {
     public var key: TaskKey
     public var task: SubmittedTask<Spec>
     /// The last attempt it was handed to a worker as (0: never).
@@ -87,13 +90,19 @@ public struct RestoredTask<Spec: Sendable>: Sendable {
     public var losses: UInt32
     /// A client cancelled it while it ran (before the restart).
     public var cancelRequested: Bool
+    /// Its failed attempts so far, oldest first (``TaskChange/attemptFailed(_:losses:history:)``).
+    public var history: [FailedAttempt<Output>]
 
-    public init(key: TaskKey, task: SubmittedTask<Spec>, attempt: UInt32, losses: UInt32, cancelRequested: Bool = false) {
+    public init(
+        key: TaskKey, task: SubmittedTask<Spec>, attempt: UInt32, losses: UInt32, cancelRequested: Bool = false,
+        history: [FailedAttempt<Output>] = []
+    ) {
         self.cancelRequested = cancelRequested
         self.key = key
         self.task = task
         self.attempt = attempt
         self.losses = losses
+        self.history = history
     }
 }
 
@@ -159,6 +168,12 @@ public struct FailedAttempt<Output: Sendable>: Sendable {
     public let attempt: UInt32
     public let worker: String
     public let outcome: TaskDelivery<Output>.Outcome
+
+    public init(attempt: UInt32, worker: String, outcome: TaskDelivery<Output>.Outcome) {
+        self.attempt = attempt
+        self.worker = worker
+        self.outcome = outcome
+    }
 
     /// Whether the worker reported this failure (a retry), rather than being lost with the attempt.
     public var wasReported: Bool {

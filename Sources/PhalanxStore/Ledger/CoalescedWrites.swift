@@ -11,13 +11,15 @@ public struct CoalescedWrites: Sendable, Hashable {
         public var accepted: (spec: [UInt8], unixMilliseconds: Int64, idempotencyKey: String?)?
         public var attempt: UInt32?
         public var losses: UInt32?
+        /// The failed attempts so far (the newest record in the run: each one holds all of them).
+        public var history: [UInt8]?
         public var cancelRequested = false
         public var finished: (result: [UInt8], unixMilliseconds: Int64)?
 
         public static func == (lhs: Write, rhs: Write) -> Bool {
             lhs.key == rhs.key && lhs.accepted?.spec == rhs.accepted?.spec && lhs.accepted?.unixMilliseconds == rhs.accepted?.unixMilliseconds
                 && lhs.accepted?.idempotencyKey == rhs.accepted?.idempotencyKey
-                && lhs.attempt == rhs.attempt && lhs.losses == rhs.losses && lhs.cancelRequested == rhs.cancelRequested
+                && lhs.attempt == rhs.attempt && lhs.losses == rhs.losses && lhs.history == rhs.history && lhs.cancelRequested == rhs.cancelRequested
                 && lhs.finished?.result == rhs.finished?.result
                 && lhs.finished?.unixMilliseconds == rhs.finished?.unixMilliseconds
         }
@@ -37,7 +39,7 @@ public struct CoalescedWrites: Sendable, Hashable {
         for change in changes {
             let key: TaskKey
             switch change {
-            case .accepted(let k, _, _, _), .dispatched(let k, _), .lost(let k, _), .finished(let k, _, _), .cancelRequested(let k): key = k
+            case .accepted(let k, _, _, _), .dispatched(let k, _), .attemptFailed(let k, _, _), .finished(let k, _, _), .cancelRequested(let k): key = k
             case .deadLettered, .deadLetterRemoved, .aliased, .workerIncarnation, .transaction, .saga:
                 deadLetterChanges.append(change)
                 continue
@@ -56,8 +58,8 @@ public struct CoalescedWrites: Sendable, Hashable {
                 writes[position] = Write(key: key, accepted: (spec, at, idempotencyKey))
             case .dispatched(_, let attempt):
                 if writes[position].finished == nil { writes[position].attempt = attempt }
-            case .lost(_, let losses):
-                if writes[position].finished == nil { writes[position].losses = losses }
+            case .attemptFailed(_, let losses, let history):
+                if writes[position].finished == nil { (writes[position].losses, writes[position].history) = (losses, history) }
             case .cancelRequested:
                 if writes[position].finished == nil { writes[position].cancelRequested = true }
             case .finished(_, let result, let at):

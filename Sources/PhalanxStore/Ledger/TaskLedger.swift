@@ -130,8 +130,10 @@ public enum LedgerChange: Sendable, Hashable {
     case accepted(TaskKey, spec: [UInt8], acceptedUnixMilliseconds: Int64, idempotencyKey: String? = nil)
     /// The task was handed to a worker as `attempt`.
     case dispatched(TaskKey, attempt: UInt32)
-    /// The task lost its worker for the `losses`-th time and waits for another.
-    case lost(TaskKey, losses: UInt32)
+    /// An attempt of the task failed and the task runs again (it lost its worker for the
+    /// `losses`-th time, or waits out a retry's backoff); `history` is the shell's encoding of its
+    /// failed attempts so far, which a restart restores.
+    case attemptFailed(TaskKey, losses: UInt32, history: [UInt8])
     /// The task finished; `result` is what its client gets.
     case finished(TaskKey, result: [UInt8], finishedUnixMilliseconds: Int64)
     /// A client cancelled the running task: after a restart it finishes CANCELLED instead of running again.
@@ -157,7 +159,8 @@ extension LedgerChange {
         switch self {
         case .accepted(let key, let spec, _, _): spec.count + key.client.utf8.count + key.taskID.utf8.count + 32
         case .finished(let key, let result, _): result.count + key.client.utf8.count + key.taskID.utf8.count + 16
-        case .dispatched(let key, _), .lost(let key, _), .cancelRequested(let key): key.client.utf8.count + key.taskID.utf8.count + 16
+        case .dispatched(let key, _), .cancelRequested(let key): key.client.utf8.count + key.taskID.utf8.count + 16
+        case .attemptFailed(let key, _, let history): history.count + key.client.utf8.count + key.taskID.utf8.count + 16
         case .deadLettered(let entry): entry.spec.count + entry.reason.utf8.count + entry.key.taskID.utf8.count + 64
         case .deadLetterRemoved(let key): key.client.utf8.count + key.taskID.utf8.count + 16
         case .aliased(let key, let original, _): key.client.utf8.count + key.taskID.utf8.count + original.utf8.count + 16
@@ -200,6 +203,8 @@ public struct StoredTask: Sendable, Hashable {
     public var result: [UInt8]?
     /// Set when the key looked up was a resubmission standing for this task (its task id).
     public var original: String?
+    /// Its failed attempts while unfinished (``LedgerChange/attemptFailed(_:losses:history:)``), nil if none.
+    public var history: [UInt8]?
 
     public init(
         key: TaskKey, spec: [UInt8], attempt: UInt32 = 0, losses: UInt32 = 0, acceptedUnixMilliseconds: Int64,

@@ -126,6 +126,9 @@ public final class SQLiteTaskLedger: TaskLedger {
                 CREATE INDEX tx_log_unended ON tx_log (seq) WHERE ended_ms IS NULL;
                 """)
         }
+        migrator.registerMigration("v10: failed attempts of unfinished tasks") { db in
+            try db.execute(sql: "ALTER TABLE task ADD COLUMN history BLOB")
+        }
         return migrator
     }
 
@@ -158,8 +161,8 @@ public final class SQLiteTaskLedger: TaskLedger {
                 sequence += 1
                 var insert = BoundStatement(
                     try db.cachedStatement(sql: """
-                        INSERT OR REPLACE INTO task (client, task_id, spec, attempt, losses, accepted_ms, accepted_seq, finished_ms, result, cancel_requested, idempotency_key)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT OR REPLACE INTO task (client, task_id, spec, attempt, losses, accepted_ms, accepted_seq, finished_ms, result, cancel_requested, idempotency_key, history)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """), in: db)
                 insert.bind(key.client)
                 insert.bind(key.taskID)
@@ -172,18 +175,20 @@ public final class SQLiteTaskLedger: TaskLedger {
                 insert.bind(write.finished?.result)
                 insert.bind(Int64(write.cancelRequested ? 1 : 0))
                 insert.bind(accepted.idempotencyKey)
+                insert.bind(write.finished == nil ? write.history : nil)
                 try insert.execute()
                 continue
             }
             // One update of a task accepted earlier; a finished task is never changed again.
             var update = BoundStatement(
                 try db.cachedStatement(sql: """
-                    UPDATE task SET attempt = COALESCE(?, attempt), losses = COALESCE(?, losses),
+                    UPDATE task SET attempt = COALESCE(?, attempt), losses = COALESCE(?, losses), history = COALESCE(?, history),
                         finished_ms = COALESCE(?, finished_ms), result = COALESCE(?, result), cancel_requested = MAX(cancel_requested, ?)
                     WHERE client = ? AND task_id = ? AND finished_ms IS NULL
                     """), in: db)
             update.bind(write.attempt.map { Int64($0) })
             update.bind(write.losses.map { Int64($0) })
+            update.bind(write.history)
             update.bind(write.finished?.unixMilliseconds)
             update.bind(write.finished?.result)
             update.bind(Int64(write.cancelRequested ? 1 : 0))
@@ -394,6 +399,7 @@ public final class SQLiteTaskLedger: TaskLedger {
             attempt: UInt32(clamping: row["attempt"] as Int64), losses: UInt32(clamping: row["losses"] as Int64),
             acceptedUnixMilliseconds: row["accepted_ms"], finishedUnixMilliseconds: row["finished_ms"], result: result.map(Array.init))
         task.cancelRequested = (row["cancel_requested"] as Int64) != 0
+        if (row["finished_ms"] as Int64?) == nil, let history = row["history"] as Data? { task.history = Array(history) }
         return task
     }
 }

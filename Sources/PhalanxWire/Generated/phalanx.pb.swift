@@ -601,6 +601,9 @@ public nonisolated struct Phalanx_V1_AttemptRecord: Sendable {
   /// Clears the value of `error`. Subsequent reads from it will return its default value.
   public mutating func clearError() {self._error = nil}
 
+  /// the attempt lost its worker (error made by the coordinator), not reported failed by it
+  public var lost: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2872,7 +2875,7 @@ nonisolated extension Phalanx_V1_TaskResult: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Phalanx_V1_AttemptRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AttemptRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attempt\0\u{1}worker\0\u{1}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attempt\0\u{1}worker\0\u{1}error\0\u{1}lost\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2883,6 +2886,7 @@ nonisolated extension Phalanx_V1_AttemptRecord: SwiftProtobuf.Message, SwiftProt
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.worker) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._error) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.lost) }()
       default: break
       }
     }
@@ -2902,6 +2906,9 @@ nonisolated extension Phalanx_V1_AttemptRecord: SwiftProtobuf.Message, SwiftProt
     try { if let v = self._error {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     } }()
+    if self.lost != false {
+      try visitor.visitSingularBoolField(value: self.lost, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2909,6 +2916,7 @@ nonisolated extension Phalanx_V1_AttemptRecord: SwiftProtobuf.Message, SwiftProt
     if lhs.attempt != rhs.attempt {return false}
     if lhs.worker != rhs.worker {return false}
     if lhs._error != rhs._error {return false}
+    if lhs.lost != rhs.lost {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

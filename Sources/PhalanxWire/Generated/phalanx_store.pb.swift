@@ -8,8 +8,9 @@
 // For information on using the generated types, please see the documentation:
 //   https://github.com/apple/swift-protobuf/
 
-/// How PhalanxStore keeps transaction records in its SQLite files: the write sets and prepared
-/// records of a participant's store and the BEGIN records of the coordinator's decision log.
+/// How PhalanxStore keeps records in its SQLite files: the write sets and prepared records of a
+/// participant's store, the BEGIN records of the coordinator's decision log, and the failed
+/// attempts of unfinished tasks in its task ledger.
 /// Not part of the wire protocol; it reuses its messages for values and operations. Records written
 /// as JSON by earlier versions (they start with '{' or '[', which no record here does) are still read.
 
@@ -143,6 +144,20 @@ public nonisolated struct Phalanx_Store_V1_TransactionBegin: Sendable {
   public var begunUnixMs: Int64 = 0
 
   public var traceID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The failed attempts of a task that has not finished (column task.history), oldest first: what
+/// its result's history will say, kept across a coordinator restart.
+public nonisolated struct Phalanx_Store_V1_AttemptHistory: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var attempts: [Phalanx_V1_AttemptRecord] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -381,6 +396,36 @@ nonisolated extension Phalanx_Store_V1_TransactionBegin: SwiftProtobuf.Message, 
     if lhs.participants != rhs.participants {return false}
     if lhs.begunUnixMs != rhs.begunUnixMs {return false}
     if lhs.traceID != rhs.traceID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_Store_V1_AttemptHistory: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AttemptHistory"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attempts\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.attempts) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.attempts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.attempts, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_Store_V1_AttemptHistory, rhs: Phalanx_Store_V1_AttemptHistory) -> Bool {
+    if lhs.attempts != rhs.attempts {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

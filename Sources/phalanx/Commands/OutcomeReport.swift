@@ -24,7 +24,10 @@ struct OutcomeReport {
 
     mutating func add(_ outcome: TaskOutcome, total: Int) {
         let history: [[String: Any]] = outcome.history.map { failed in
-            ["attempt": failed.attempt, "worker": failed.worker, "code": failed.error.code.rawValue, "message": failed.error.message]
+            [
+                "attempt": failed.attempt, "worker": failed.worker, "code": failed.error.code.rawValue, "message": failed.error.message,
+                "lost": failed.lost,
+            ]
         }
         var retried = outcome.history.isEmpty ? "" : ", after \(outcome.history.count) failed attempt(s) on \(outcome.history.map(\.worker).joined(separator: ", "))"
         if let original = outcome.original { retried += "; the result of earlier task \(original), same idempotency key" }
@@ -52,7 +55,7 @@ struct OutcomeReport {
                 if let original = outcome.original { entry["original_task_id"] = original }
                 entries.append(entry)
             } else if total <= listAllUpTo || failed <= 5 {
-                print("\(outcome.taskID.terminalSafe) FAILED (attempt \(outcome.attempt)\(retried)) \("\(error)".terminalSafe)")
+                print("\(outcome.taskID.terminalSafe) FAILED (attempt \(outcome.attempt)\(retried)) \(error.terminalDescription)")
             }
         }
     }

@@ -1,3 +1,5 @@
+import PhalanxResilience
+
 extension String {
     /// The text with control characters (newlines, ESC, BEL, CR, …) written as escapes, so that a
     /// task's payload or error message printed to a terminal or a text log can neither forge lines
@@ -19,5 +21,17 @@ extension String {
             }
         }
         return safe
+    }
+}
+
+extension ErrorContext {
+    /// `description` for a terminal: each error's own text made safe (a peer's message cannot move
+    /// the cursor or forge a line), its causes on lines of their own, indented.
+    var terminalDescription: String {
+        var own = self
+        own.causes = []
+        var text = own.description.terminalSafe
+        for cause in causes { text += "\n  caused by: " + cause.terminalDescription.replacingOccurrences(of: "\n", with: "\n  ") }
+        return text
     }
 }

@@ -69,7 +69,7 @@ import Testing
         #expect(cancel.persisted.contains { if case .cancelRequested(let key) = $0 { key.taskID == "a" } else { false } })
 
         var restarted = MachineHarness()
-        let task = RestoredTask(key: TaskKey(client: "app", taskID: "a"), task: restarted.task("a"), attempt: 1, losses: 0, cancelRequested: true)
+        let task = RestoredTask<String, String>(key: TaskKey(client: "app", taskID: "a"), task: restarted.task("a"), attempt: 1, losses: 0, cancelRequested: true)
         let restored = restarted.machine.restore([task], now: restarted.now)
         guard case .finished(_, let delivery) = restored.persisted.first else {
             Issue.record("expected the task finished, got \(restored.persisted)")

@@ -24,7 +24,7 @@ import Testing
 
     @Test func aReadmittedTaskIsAcceptedAgainAndPersistedUnderItsOwnKey() {
         var harness = MachineHarness()
-        let task = RestoredTask(key: TaskKey(client: "app", taskID: "poison"), task: harness.task("poison"), attempt: 0, losses: 0)
+        let task = RestoredTask<String, String>(key: TaskKey(client: "app", taskID: "poison"), task: harness.task("poison"), attempt: 0, losses: 0)
         let actions = harness.machine.readmit([task], now: harness.now)
         guard case .accepted(let key, "poison") = actions.persisted.first else {
             Issue.record("expected an acceptance, got \(actions.persisted)")

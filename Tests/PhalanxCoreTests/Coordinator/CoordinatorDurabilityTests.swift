@@ -75,10 +75,11 @@ import Testing
         let (second, _) = harness.worker("w2")
         let actions = harness.machine.disconnected(first, now: harness.now)
         let changes = actions.persisted
-        guard changes.count == 2, case .lost(_, 1) = changes[0], case .dispatched(_, 2) = changes[1] else {
+        guard changes.count == 2, case .attemptFailed(_, 1, let history) = changes[0], case .dispatched(_, 2) = changes[1] else {
             Issue.record("unexpected changes \(changes)")
             return
         }
+        #expect(history.map(\.attempt) == [1] && history.map(\.worker) == ["w1"] && history.first?.wasReported == false)
         #expect(actions.dispatched(to: second).first?.attempt == 2)
     }
 
@@ -89,7 +90,7 @@ import Testing
         #expect(actions.refusal != nil && actions.persisted.isEmpty)
     }
 
-    func restored(_ ids: [String], attempt: UInt32 = 0, harness: inout MachineHarness) -> [RestoredTask<String>] {
+    func restored(_ ids: [String], attempt: UInt32 = 0, harness: inout MachineHarness) -> [RestoredTask<String, String>] {
         ids.map { RestoredTask(key: TaskKey(client: "app", taskID: $0), task: harness.task($0), attempt: attempt, losses: 0) }
     }
 

@@ -36,6 +36,43 @@ import Testing
         #expect(delivered.first?.history.map(\.worker) == ["w1"] && delivered.first?.history.first?.attempt == 1)
     }
 
+    @Test func aRetriedAttemptIsPersistedWithTheHistoryAndARestoredHistoryComesWithTheResult() {
+        var harness = Self.harness()
+        let (worker, _) = harness.worker("w1")
+        let client = harness.connect(.client, "app")
+        let assigned = harness.submit(["a"], from: client).dispatched(to: worker)
+        let failed = harness.fail(assigned, on: worker, .system)
+        guard case .attemptFailed(let key, 0, let history)? = failed.persisted.first else {
+            Issue.record("a retried attempt was not persisted: \(failed.persisted)")
+            return
+        }
+        #expect(key.taskID == "a" && history.map(\.attempt) == [1] && history.first?.wasReported == true)
+
+        // After a restart the task comes back with that history, and its result still lists the attempt.
+        var restarted = Self.harness()
+        let restoredTask = RestoredTask(key: key, task: restarted.task("a"), attempt: 1, losses: 0, history: history)
+        _ = restarted.machine.restore([restoredTask], now: restarted.now)
+        let (again, registered) = restarted.worker("w1")
+        let watcher = restarted.connect(.client, "app")
+        _ = restarted.machine.attach(from: watcher, requestID: 1, taskIDs: ["a"], now: restarted.now)
+        let delivered = restarted.succeed(registered.dispatched(to: again), on: again).delivered(to: watcher)
+        #expect(delivered.first?.attempt == 2 && delivered.first?.history.map(\.attempt) == [1] && delivered.first?.history.first?.worker == "w1")
+    }
+
+    @Test func aRestoredTasksSystemFailureIsRetriedThoughItsKindHasHadNoFirstAttemptSinceTheRestart() {
+        var restarted = Self.harness()
+        let key = TaskKey(client: "app", taskID: "a")
+        _ = restarted.machine.restore([RestoredTask<String, String>(key: key, task: restarted.task("a"), attempt: 1, losses: 0)], now: restarted.now)
+        let (worker, registered) = restarted.worker("w1")
+        let watcher = restarted.connect(.client, "app")
+        _ = restarted.machine.attach(from: watcher, requestID: 1, taskIDs: ["a"], now: restarted.now)
+        let assigned = registered.dispatched(to: worker)
+        #expect(assigned.first?.attempt == 2)
+        let failed = restarted.fail(assigned, on: worker, .system)
+        #expect(failed.delivered(to: watcher).isEmpty, "the budget's floor holds for a kind with no first attempts yet")
+        #expect(restarted.machine.counters.retriesRefusedByBudget == 0 && restarted.machine.counters.retried == 1)
+    }
+
     @Test func businessFailuresAreNeverRetried() {
         var harness = Self.harness()
         let (worker, _) = harness.worker("w1")
