@@ -155,15 +155,19 @@ public final class SQLiteTaskLedger: TaskLedger {
         var sequence = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'accepted_seq'") ?? 0
         let start = sequence
         let coalesced = CoalescedWrites(changes)
+        // Looked up once per group, not per row: GRDB's statement cache hashes the whole SQL text.
+        var insertStatement: Statement?
+        var updateStatement: Statement?
         for write in coalesced.writes {
             let key = write.key
             if let accepted = write.accepted {
                 sequence += 1
-                var insert = BoundStatement(
-                    try db.cachedStatement(sql: """
-                        INSERT OR REPLACE INTO task (client, task_id, spec, attempt, losses, accepted_ms, accepted_seq, finished_ms, result, cancel_requested, idempotency_key, history)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """), in: db)
+                let statement = try insertStatement ?? db.cachedStatement(sql: """
+                    INSERT OR REPLACE INTO task (client, task_id, spec, attempt, losses, accepted_ms, accepted_seq, finished_ms, result, cancel_requested, idempotency_key, history)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+                insertStatement = statement
+                var insert = BoundStatement(statement, in: db)
                 insert.bind(key.client)
                 insert.bind(key.taskID)
                 insert.bind(accepted.spec)
@@ -180,12 +184,13 @@ public final class SQLiteTaskLedger: TaskLedger {
                 continue
             }
             // One update of a task accepted earlier; a finished task is never changed again.
-            var update = BoundStatement(
-                try db.cachedStatement(sql: """
-                    UPDATE task SET attempt = COALESCE(?, attempt), losses = COALESCE(?, losses), history = COALESCE(?, history),
-                        finished_ms = COALESCE(?, finished_ms), result = COALESCE(?, result), cancel_requested = MAX(cancel_requested, ?)
-                    WHERE client = ? AND task_id = ? AND finished_ms IS NULL
-                    """), in: db)
+            let statement = try updateStatement ?? db.cachedStatement(sql: """
+                UPDATE task SET attempt = COALESCE(?, attempt), losses = COALESCE(?, losses), history = COALESCE(?, history),
+                    finished_ms = COALESCE(?, finished_ms), result = COALESCE(?, result), cancel_requested = MAX(cancel_requested, ?)
+                WHERE client = ? AND task_id = ? AND finished_ms IS NULL
+                """)
+            updateStatement = statement
+            var update = BoundStatement(statement, in: db)
             update.bind(write.attempt.map { Int64($0) })
             update.bind(write.losses.map { Int64($0) })
             update.bind(write.history)
