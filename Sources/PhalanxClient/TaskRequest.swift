@@ -66,8 +66,17 @@ public struct TaskOutcome: Sendable {
         public let attempt: UInt32
         public let worker: String
         public let error: ErrorContext
-        /// The attempt lost its worker (the coordinator made `error`); otherwise the worker reported it failed.
+        /// The attempt ended without a result from its worker (the coordinator made `error`): the
+        /// worker was lost, handed it back while draining, or the coordinator restarted meanwhile
+        /// (then `worker` is empty). Otherwise the worker reported it failed.
         public var lost = false
+
+        public init(attempt: UInt32, worker: String, error: ErrorContext, lost: Bool = false) {
+            self.attempt = attempt
+            self.worker = worker
+            self.error = error
+            self.lost = lost
+        }
     }
 
     /// The output as UTF-8 text, if the task succeeded.

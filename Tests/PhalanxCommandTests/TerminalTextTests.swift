@@ -1,5 +1,6 @@
 import Foundation
 import PhalanxResilience
+import PhalanxClient
 import Testing
 
 @testable import phalanx
@@ -31,5 +32,17 @@ import Testing
         #expect(lines[0].hasPrefix("WORKER_LOST") && lines[0].contains("top\\u{1b}[2J") && !lines[0].contains("\u{1B}"))
         #expect(lines[1] == "  caused by: UNAVAILABLE (system): middle")
         #expect(lines[2].hasPrefix("    caused by: INTERNAL") && lines[2].contains("leaf\\nFORGED"), "\(lines[2])")
+    }
+
+    @Test func earlierAttemptsAreCountedAsFailedOrLostAndAnUnknownWorkerIsAQuestionMark() {
+        let error = ErrorContext(code: .unavailable, message: "x")
+        #expect(OutcomeReport.earlierAttempts([]) == "")
+        let history = [
+            TaskOutcome.FailedAttempt(attempt: 1, worker: "w1", error: error),
+            TaskOutcome.FailedAttempt(attempt: 2, worker: "w2", error: error, lost: true),
+            TaskOutcome.FailedAttempt(attempt: 3, worker: "", error: error, lost: true),
+        ]
+        #expect(OutcomeReport.earlierAttempts(history) == ", after 1 failed and 2 lost attempt(s) on w1, w2, ?")
+        #expect(OutcomeReport.earlierAttempts([history[1]]) == ", after 1 lost attempt(s) on w2")
     }
 }

@@ -179,6 +179,26 @@ extension EndToEnd {
             await client.close()
         }
 
+        @Test func anAttemptRunningWhenTheCoordinatorIsKilledIsInTheHistoryOfItsRerun() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1"])
+            try await client.submit([TaskRequest(taskID: "interrupted", kind: "sleep", text: "1500")])
+            try await eventually("it runs") { try await client.status().tasksRunning == 1 }
+            try await client.submit([TaskRequest(taskID: "marker", kind: "echo", text: "x")])  // acknowledged: the dispatch before it is durable
+            cluster.kill("coordinator")
+            await client.close()
+
+            try await cluster.startCoordinator()  // w1 reconnects by itself
+            let again = try await cluster.client()
+            _ = try await again.attach(["interrupted"])
+            let outcome = await again.outcome(of: "interrupted")
+            #expect(outcome.outputText == "1500" && outcome.attempt == 2, "\(outcome.result)")
+            #expect(outcome.history.map(\.attempt) == [1] && outcome.history.first?.lost == true && outcome.history.first?.worker == "", "\(outcome.history)")
+            #expect(outcome.history.first?.error.message.contains("coordinator restarted") == true, "\(outcome.history)")
+            await again.close()
+        }
+
         @Test func failedAndLostAttemptsBeforeACoordinatorKillAreStillInTheHistoryAfterIt() async throws {
             // Retries wait up to an hour (full jitter): the retry of 'failing' waits through the restart.
             let cluster = try ClusterProcesses(settings: ["retry.initial_backoff_ms=3600000", "retry.max_backoff_ms=3600000"])

@@ -51,6 +51,8 @@ extension EndToEnd {
             try cluster.startWorker("w2", capacity: 4)
             let outcomes = await requests.asyncMap { await client.outcome(of: $0.taskID) }
             #expect(outcomes.allSatisfy { $0.outputText == "1500" && $0.worker == "w2" }, "\(outcomes.map(\.result))")
+            #expect(outcomes.allSatisfy { $0.attempt == 2 && $0.history.map(\.worker) == ["w1"] && $0.history.first?.lost == true }, "\(outcomes.map(\.history))")
+            #expect(outcomes.allSatisfy { $0.history.first?.error.message.contains("handed the attempt back") == true })
             #expect(await client.resultsReceived == 4)
             await client.close()
         }

@@ -9,7 +9,15 @@ extension CoordinatorMachine {
         var outbox = Outbox()
         for task in restored where taskByKey[task.key] == nil {
             accept(task.task, owner: nil, client: task.key.client, attempt: task.attempt, losses: task.losses, history: task.history, acceptedAt: nil)
-            guard task.cancelRequested, let number = taskByKey[task.key], let record = tasks[number] else { continue }
+            guard let number = taskByKey[task.key], let record = tasks[number] else { continue }
+            if !task.cancelRequested, task.attempt > (task.history.last?.attempt ?? 0) {
+                // Its last attempt was dispatched and had no outcome when the last coordinator stopped.
+                recordAttemptWithoutResult(
+                    number, on: "",
+                    taskError(.unavailable, "the coordinator restarted while this attempt was dispatched or running (its worker is not recorded); the task runs again", for: record),
+                    into: &outbox)
+            }
+            guard task.cancelRequested else { continue }
             // Cancelled while it ran, and the coordinator stopped before the worker reported: it is not run again.
             finishWithFailure(
                 number, taskError(.cancelled, "the task was cancelled while it ran, and the coordinator restarted before it stopped; it is not run again", for: record),

@@ -92,6 +92,11 @@ extension CoordinatorMachine {
             if let permit { breakers[workers[connection]!.identity.name]?.release(permit) }
             stopWaiting(number)
             workers[connection]!.running.remove(number)
+            let name = workers[connection]!.identity.name
+            recordAttemptWithoutResult(
+                number, on: name,
+                taskError(.unavailable, "worker \(name) handed the attempt back unfinished while it drained (this does not count as a lost worker)", for: record),
+                into: &outbox)
             requeueAtHead(number)
             endScope(of: record, because: .handedBack, now: now, into: &outbox)
             requeued += 1
@@ -122,9 +127,8 @@ extension CoordinatorMachine {
             }
             record.losses += 1
             tasks[number]!.losses = record.losses
-            let lost = ErrorContext(
-                code: .workerLost, message: reason.map { "worker \(name) was declared dead: \($0)" } ?? "worker \(name) left while the attempt ran",
-                originNode: settings.nodeName, taskID: record.key.taskID, attempt: Int(record.attempt))
+            let lost = taskError(
+                .workerLost, reason.map { "worker \(name) was declared dead: \($0)" } ?? "worker \(name) left while the attempt ran", for: record)
             if record.losses >= settings.maximumAttempts {
                 gaveUp += 1
                 let error = taskError(
@@ -137,10 +141,7 @@ extension CoordinatorMachine {
                 }
                 finishWithFailure(number, error, worker: name, now: now, into: &outbox)
             } else {
-                tasks[number]!.history.append(FailedAttempt(attempt: record.attempt, worker: name, outcome: .failure(lost)))
-                if record.body.parent == nil {
-                    outbox.changes.append(.attemptFailed(record.key, losses: record.losses, history: tasks[number]!.history))
-                }
+                recordAttemptWithoutResult(number, on: name, lost, into: &outbox)
                 requeueAtHead(number)
                 endScope(of: record, because: .lostWorker(name), now: now, into: &outbox)
                 requeued += 1
@@ -151,6 +152,16 @@ extension CoordinatorMachine {
                 .warning, "worker declared dead", ["worker": name, "reason": reason, "requeued": "\(requeued)", "gave_up": "\(gaveUp)"])))
         } else {
             outbox.actions.append(.log(CoordinatorLogEntry(.notice, "worker left", ["worker": name, "finished": "\(worker.finished)"])))
+        }
+    }
+
+    /// An attempt of a task ended without a result from its worker (lost, handed back, cut short
+    /// by a restart): it goes into the task's history, which is persisted with the losses so far.
+    mutating func recordAttemptWithoutResult(_ number: TaskNumber, on worker: String, _ why: ErrorContext, into outbox: inout Outbox) {
+        guard let record = tasks[number] else { return }
+        tasks[number]!.history.append(FailedAttempt(attempt: record.attempt, worker: worker, outcome: .failure(why)))
+        if record.body.parent == nil {
+            outbox.changes.append(.attemptFailed(record.key, losses: record.losses, history: tasks[number]!.history))
         }
     }
 

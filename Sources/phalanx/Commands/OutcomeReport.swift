@@ -29,7 +29,7 @@ struct OutcomeReport {
                 "lost": failed.lost,
             ]
         }
-        var retried = outcome.history.isEmpty ? "" : ", after \(outcome.history.count) failed attempt(s) on \(outcome.history.map(\.worker).joined(separator: ", "))"
+        var retried = Self.earlierAttempts(outcome.history)
         if let original = outcome.original { retried += "; the result of earlier task \(original), same idempotency key" }
         switch outcome.result {
         case .success(let bytes):
@@ -58,6 +58,16 @@ struct OutcomeReport {
                 print("\(outcome.taskID.terminalSafe) FAILED (attempt \(outcome.attempt)\(retried)) \(error.terminalDescription)")
             }
         }
+    }
+
+    /// ", after 1 failed and 2 lost attempt(s) on w1, w2, ?": what the history says, in one clause.
+    static func earlierAttempts(_ history: [TaskOutcome.FailedAttempt]) -> String {
+        guard !history.isEmpty else { return "" }
+        let lost = history.filter(\.lost).count
+        let failed = history.count - lost
+        let kinds = [failed > 0 ? "\(failed) failed" : nil, lost > 0 ? "\(lost) lost" : nil].compactMap { $0 }.joined(separator: " and ")
+        let workers = history.map { $0.worker.isEmpty ? "?" : $0.worker.terminalSafe }.joined(separator: ", ")
+        return ", after \(kinds) attempt(s) on \(workers)"
     }
 
     mutating func addPending(_ taskID: String) {

@@ -73,6 +73,44 @@ import Testing
         #expect(restarted.machine.counters.retriesRefusedByBudget == 0 && restarted.machine.counters.retried == 1)
     }
 
+    @Test func anAttemptCutShortByARestartIsInTheHistoryAndPersistedSoASecondRestartKeepsIt() {
+        var restarted = Self.harness()
+        let key = TaskKey(client: "app", taskID: "a")
+        let earlier = FailedAttempt<String>(attempt: 1, worker: "w1", outcome: .reported("boom"))
+        // Attempt 2 was dispatched (the ledger says 2) and had no outcome when the coordinator stopped.
+        let restored = restarted.machine.restore(
+            [RestoredTask<String, String>(key: key, task: restarted.task("a"), attempt: 2, losses: 0, history: [earlier])], now: restarted.now)
+        guard case .attemptFailed(key, 0, let history)? = restored.persisted.first else {
+            Issue.record("the interrupted attempt was not persisted: \(restored.persisted)")
+            return
+        }
+        #expect(history.map(\.attempt) == [1, 2] && history.last?.worker == "" && history.last?.wasReported == false)
+
+        // Restored again with that history: nothing more is added, and the next attempt is 3.
+        var again = Self.harness()
+        let second = again.machine.restore(
+            [RestoredTask<String, String>(key: key, task: again.task("a"), attempt: 2, losses: 0, history: history)], now: again.now)
+        #expect(!second.persisted.contains { if case .attemptFailed = $0 { true } else { false } })
+        let (worker, registered) = again.worker("w2")
+        let watcher = again.connect(.client, "app")
+        _ = again.machine.attach(from: watcher, requestID: 1, taskIDs: ["a"], now: again.now)
+        let delivered = again.succeed(registered.dispatched(to: worker), on: worker).delivered(to: watcher)
+        #expect(delivered.first?.attempt == 3 && delivered.first?.history.map(\.attempt) == [1, 2])
+        guard case .failure(let why)? = delivered.first?.history.last?.outcome else {
+            Issue.record("expected the interrupted attempt")
+            return
+        }
+        #expect(why.message.contains("coordinator restarted") && why.attempt == 2)
+
+        // A task that never ran, or waits for a retry of its last attempt, gets no such record.
+        var fresh = Self.harness()
+        let quiet = fresh.machine.restore([
+            RestoredTask<String, String>(key: TaskKey(client: "app", taskID: "new"), task: fresh.task("new"), attempt: 0, losses: 0),
+            RestoredTask<String, String>(key: key, task: fresh.task("a"), attempt: 1, losses: 0, history: [earlier]),
+        ], now: fresh.now)
+        #expect(!quiet.persisted.contains { if case .attemptFailed = $0 { true } else { false } })
+    }
+
     @Test func businessFailuresAreNeverRetried() {
         var harness = Self.harness()
         let (worker, _) = harness.worker("w1")

@@ -135,12 +135,25 @@ import Testing
 
         _ = harness.succeed([running[0]], on: w1)
         let (w2, _) = harness.worker("w2")
-        #expect(harness.machine.queuedCount == 0 || true)
         let handedBack = harness.machine.handBack(from: w1, [(running[1].task, running[1].attempt)], now: harness.now)
-        #expect(Set(handedBack.dispatched(to: w2).map(\.spec)).isSuperset(of: ["b"]))
+        let again = handedBack.dispatched(to: w2).filter { $0.spec == "b" }
+        #expect(again.count == 1 && again.first?.attempt == 2)
+        guard case .attemptFailed(let key, 0, let history)? = handedBack.persisted.first(where: { if case .attemptFailed = $0 { true } else { false } }) else {
+            Issue.record("the handed-back attempt was not persisted in the history: \(handedBack.persisted)")
+            return
+        }
+        #expect(key.taskID == "b" && history.map(\.attempt) == [1] && history.first?.worker == "w1" && history.first?.wasReported == false)
         let left = harness.machine.disconnected(w1, now: harness.now)
         #expect(left.logged("worker left") && !left.logged("declared dead"))
         #expect(left.delivered(to: client).isEmpty, "nothing was lost, though max_attempts is 1")
+
+        let delivered = harness.succeed(again, on: w2).delivered(to: client)
+        #expect(delivered.first?.attempt == 2 && delivered.first?.history.map(\.worker) == ["w1"])
+        guard case .failure(let why)? = delivered.first?.history.first?.outcome else {
+            Issue.record("expected the handed-back attempt in the history")
+            return
+        }
+        #expect(why.message.contains("handed the attempt back") && why.code == .unavailable && why.traceID != nil)
     }
 
     @Test func shuttingDownClosesEveryPeerWithUnavailable() {
