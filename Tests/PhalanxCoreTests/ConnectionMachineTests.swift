@@ -72,6 +72,25 @@ import Testing
         #expect(rejection(machine.helloReceived(hello(for: worker, cluster: "other")))?.code == .clusterMismatch)
     }
 
+    @Test func aHelloMayAnnounceFrameLimitsWithinTheAcceptedRangeOnly() {
+        for (bytes, accepted) in [
+            (0, true), (FrameLimits.minimumBytes - 1, false), (FrameLimits.minimumBytes, true), (FrameLimits.maximumBytes, true),
+            (FrameLimits.maximumBytes + 1, false), (1, false),
+        ] {
+            var machine = ConnectionMachine(side: .coordinator, local: coordinator)
+            _ = machine.connected(peer: worker)
+            var announced = hello(for: worker)
+            announced.maximumFrameBytes = UInt32(bytes)
+            let actions = machine.helloReceived(announced)
+            if accepted {
+                #expect(actions == [.sendHello, .established(peer: worker)], "\(bytes) bytes")
+            } else {
+                let error = rejection(actions)
+                #expect(error?.code == .invalidArgument && error?.message.contains("\(bytes) bytes") == true, "\(bytes) bytes: \(String(describing: error))")
+            }
+        }
+    }
+
     @Test func aHelloThatContradictsTheCertificateIsRejected() {
         var machine = ConnectionMachine(side: .coordinator, local: coordinator)
         _ = machine.connected(peer: worker)

@@ -74,21 +74,21 @@ extension EndToEnd {
             try await cluster.startCoordinator()
             try cluster.startWorker("w1")
             var limits = ConnectionLimits()
-            limits.maximumFrameBytes = 16_384  // this client reads smaller frames than the cluster's
+            limits.maximumFrameBytes = FrameLimits.minimumBytes  // this client reads smaller frames than the cluster's
             let client = try await cluster.client(limits: limits)
             try await cluster.waitForWorkers(1, using: client)
 
             let outcomes = try await client.run([
-                TaskRequest(taskID: "fits", kind: "echo", payload: [UInt8](repeating: 1, count: 16_000)),
-                TaskRequest(taskID: "too-big", kind: "echo", payload: [UInt8](repeating: 2, count: 20_000)),
+                TaskRequest(taskID: "fits", kind: "echo", payload: [UInt8](repeating: 1, count: 32_000)),
+                TaskRequest(taskID: "too-big", kind: "echo", payload: [UInt8](repeating: 2, count: 40_000)),
             ])
             let byID = Dictionary(uniqueKeysWithValues: outcomes.map { ($0.taskID, $0) })
-            #expect(try byID["fits"]?.result.get() == [UInt8](repeating: 1, count: 16_000))
+            #expect(try byID["fits"]?.result.get() == [UInt8](repeating: 1, count: 32_000))
             guard case .failure(let error)? = byID["too-big"]?.result else {
                 Issue.record("a result past the client's frame limit was not replaced: \(String(describing: byID["too-big"]))")
                 return
             }
-            #expect(error.code == .internal && error.message.contains("larger than this client's frame limit (16384 bytes"), "\(error.message)")
+            #expect(error.code == .internal && error.message.contains("more than this client's frame limit of 32768 bytes"), "\(error.message)")
             #expect(!cluster.log("coordinator").contains("FRAME_TOO_LARGE"))
             await client.close()
         }
@@ -115,7 +115,7 @@ extension EndToEnd {
             try await cluster.startCoordinator()
             try cluster.startWorker("w1")
             var limits = ConnectionLimits()
-            limits.maximumFrameBytes = 16_384
+            limits.maximumFrameBytes = FrameLimits.minimumBytes
             let client = try await cluster.client(limits: limits)
             try await cluster.waitForWorkers(1, using: client)
 
@@ -131,7 +131,7 @@ extension EndToEnd {
                     Issue.record("\(path): a result one byte past the client's frame limit was not replaced: \(String(describing: byID["past"]))")
                     return
                 }
-                #expect(error.code == .internal && error.message.contains("larger than this client's frame limit (16384 bytes"), "\(path): \(error.message)")
+                #expect(error.code == .internal && error.message.contains("more than this client's frame limit of 32768 bytes"), "\(path): \(error.message)")
             }
             expectEdgeAndPast(try await client.run(requests), "submit --wait")
 

@@ -125,5 +125,22 @@ import Testing
             #expect(error.message.contains("client") && error.message.contains("register"))
         }
     }
-}
 
+    @Test func aHelloAnnouncingAFrameLimitBelowTheFloorIsRefusedAndOneAtTheFloorIsServed() async throws {
+        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
+            let files = TestCertificates.files("client")
+            let identity = NodeIdentity(cluster: "demo", role: .client, name: "client")
+            let small = try await RawTLSPeer.connect(port: coordinator.port, tls: try files.makeClientContext())
+            try await small.send(.hello(from: identity, maximumFrameBytes: FrameLimits.minimumBytes - 1))
+            #expect(await small.closes(within: .seconds(3)))
+            let error = try #require(small.firstError)
+            #expect(error.code == .invalidArgument && error.message.contains("\(FrameLimits.minimumBytes - 1) bytes") && error.message.contains("limits.max_frame_bytes"))
+
+            let atFloor = try await RawTLSPeer.connect(port: coordinator.port, tls: try files.makeClientContext())
+            try await atFloor.send(.hello(from: identity, maximumFrameBytes: FrameLimits.minimumBytes))
+            try await atFloor.send(Phalanx_V1_Envelope(.statusRequest(Phalanx_V1_StatusRequest())))
+            let reply = await atFloor.waitFor(within: .seconds(3)) { if case .statusReply = $0.body { true } else { false } }
+            #expect(reply != nil, "a peer at the floor is served: \(String(describing: atFloor.firstError))")
+        }
+    }
+}

@@ -46,10 +46,10 @@ import Testing
 
     @Test func helloCarriesTheIdentity() {
         let local = NodeIdentity(cluster: "demo", role: .worker, name: "w1")
-        guard case .hello(let hello) = Phalanx_V1_Envelope.hello(from: local).body else {
+        guard case .hello(let hello) = Phalanx_V1_Envelope.hello(from: local, maximumFrameBytes: 65_536).body else {
             Issue.record("not a hello")
             return
         }
-        #expect(hello.fields == HelloFields(protocolVersion: ProtocolVersion.current, cluster: "demo", role: .worker, node: "w1"))
+        #expect(hello.fields == HelloFields(protocolVersion: ProtocolVersion.current, cluster: "demo", role: .worker, node: "w1", maximumFrameBytes: 65_536))
     }
 }

@@ -535,10 +535,10 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             // Rare: read back to say which task it was (these bytes were serialized here, so they read).
             let replaced = oversized.map { bytes in
                 do {
-                    return tooLarge(try Phalanx_V1_TaskResult(serializedBytes: bytes), bytes: bytes.count, for: link.peer)
+                    return tooLarge(try Phalanx_V1_TaskResult(serializedBytes: bytes), bytes: bytes.count + ResultsFrame.perResultOverheadBytes, for: link.peer)
                 } catch {
                     logger.error("cannot read back a serialized result to replace it", metadata: ["bytes": "\(bytes.count)", "error": "\(error)"])
-                    return tooLarge(Phalanx_V1_TaskResult(), bytes: bytes.count, for: link.peer)
+                    return tooLarge(Phalanx_V1_TaskResult(), bytes: bytes.count + ResultsFrame.perResultOverheadBytes, for: link.peer)
                 }
             }
             for chunk in FrameBudget.chunks(replaced, maximumFrameBytes: link.peer.maximumFrameBytes, size: { $0.estimatedWireBytes }).chunks {
@@ -549,12 +549,13 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     }
 
     /// What the client gets instead of a result larger than its frame limit (its history stays:
-    /// a few small records, counted when the replacements are cut into frames).
+    /// a few small records, counted when the replacements are cut into frames). `bytes` is what
+    /// the result takes in a results frame, as the frame cutter counted it.
     private func tooLarge(_ original: Phalanx_V1_TaskResult, bytes: Int, for peer: EstablishedPeer) -> Phalanx_V1_TaskResult {
         var result = original
         result.error = ErrorContext(
             code: .internal,
-            message: "the task's result (\(bytes) bytes) is larger than this client's frame limit (\(peer.maximumFrameBytes) bytes, limits.max_frame_bytes)",
+            message: "the task's result needs \(bytes + FrameBudget.envelopeOverheadBytes) bytes of a frame (\(bytes) for the result, \(FrameBudget.envelopeOverheadBytes) kept for the frame around it), more than this client's frame limit of \(peer.maximumFrameBytes) bytes (limits.max_frame_bytes)",
             traceID: original.failure == nil ? nil : original.error.traceID, originNode: local.name, taskID: original.taskID
         ).wire
         return result

@@ -92,6 +92,11 @@ public struct ConnectionMachine: Sendable {
                     .unauthenticated,
                     "the Hello claims \(claimed) but the certificate says \(peer.role.rawValue)/\(peer.name); identity comes from the certificate")
             }
+            if hello.maximumFrameBytes != 0, !FrameLimits.accepted.contains(Int(hello.maximumFrameBytes)) {
+                return reject(
+                    .invalidArgument,
+                    "the peer's Hello announces a frame limit of \(hello.maximumFrameBytes) bytes; a node must accept frames of \(FrameLimits.minimumBytes)...\(FrameLimits.maximumBytes) bytes (limits.max_frame_bytes)")
+            }
             state = .established(peer: peer)
             return side == .coordinator ? [.sendHello, .established(peer: peer)] : [.established(peer: peer)]
         }

@@ -110,6 +110,6 @@ extension Phalanx_V1_Envelope {
 extension Phalanx_V1_Hello {
     /// The fields the connection machine checks.
     public var fields: HelloFields {
-        HelloFields(protocolVersion: protocolVersion, cluster: cluster, role: Role(wire: role), node: node)
+        HelloFields(protocolVersion: protocolVersion, cluster: cluster, role: Role(wire: role), node: node, maximumFrameBytes: maxFrameBytes)
     }
 }

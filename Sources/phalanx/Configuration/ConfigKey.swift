@@ -48,7 +48,7 @@ struct ConfigKey: Sendable {
         .init("tx", "vote_timeout_ms", .integer(5_000), range: 10...600_000, "a transaction whose participants have not all voted within this aborts (DEADLINE_EXCEEDED)"),
         .init("tx", "resend_interval_ms", .integer(1_000), range: 10...60_000, "a decision a participant has not acknowledged is sent to it again after this long"),
         .init("tls", "dir", .string("run/certs"), "folder with ca.pem and NAME.pem / NAME-key.pem per node (scripts/gen-certs.sh makes them)"),
-        .init("limits", "max_frame_bytes", .integer(4 * 1024 * 1024), range: 32_768...(256 * 1024 * 1024), "largest frame a peer may send; larger is refused with FRAME_TOO_LARGE (the largest task payload is this - 16384)"),
+        .init("limits", "max_frame_bytes", .integer(4 * 1024 * 1024), range: FrameLimits.accepted, "largest frame a peer may send; larger is refused with FRAME_TOO_LARGE (the largest task payload is this - 16384)"),
         .init("limits", "client_inflight_bytes", .integer(64 * 1024 * 1024), range: 65_536...(64 * 1024 * 1024 * 1024), "payload bytes of one client connection's unfinished tasks past which its submits wait (TCP back-pressure) until some finish"),
         .init("limits", "handshake_timeout_ms", .integer(5_000), range: 10...600_000, "TLS handshake plus Hello must complete within this"),
         .init("limits", "frame_timeout_ms", .integer(10_000), range: 10...600_000, "a started frame must be complete within this"),
