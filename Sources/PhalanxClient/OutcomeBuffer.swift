@@ -45,6 +45,8 @@ struct OutcomeBuffer: Sendable {
         }
     }
 
+    func contains(_ taskID: String) -> Bool { outcomes[taskID] != nil }
+
     mutating func take(_ taskID: String) -> TaskOutcome? {
         guard let entry = outcomes.removeValue(forKey: taskID) else { return nil }
         bytes -= entry.bytes

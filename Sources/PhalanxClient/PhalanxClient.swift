@@ -131,7 +131,7 @@ public actor PhalanxClient {
                 while inFlightHead < inFlight.count,
                     inFlight.count - inFlightHead >= Self.batchesInFlight || tally.refusal != nil || inFlight.count == chunks.count
                 {
-                    tally.add(try await settled(inFlight[inFlightHead]), tasks: inFlight[inFlightHead].specs.count)
+                    tally.add(try await settled(inFlight[inFlightHead]), of: inFlight[inFlightHead].specs)
                     inFlightHead += 1
                 }
             }
@@ -144,7 +144,9 @@ public actor PhalanxClient {
         }
         if var refusal = tally.refusal {
             if tally.accepted > 0 {
-                refusal.message = "\(tally.accepted) of \(requests.count) tasks were accepted (and will run); the rest were refused: \(refusal.message)"
+                let refused = tally.refusedIDs.count
+                let named = tally.refusedIDs.prefix(5).map { "'\($0)'" }.joined(separator: ", ") + (refused > 5 ? ", …" : "")
+                refusal.message = "\(tally.accepted) of \(requests.count) tasks were accepted (and will run); \(refused) were refused (\(named))\(tally.accepted + refused < requests.count ? " and \(requests.count - tally.accepted - refused) not sent" : ""): \(refusal.message)"
             }
             throw refusal
         }
@@ -156,16 +158,25 @@ public actor PhalanxClient {
         var accepted = 0
         var duplicates = 0
         var refusal: ErrorContext?
+        var refusedIDs: [String] = []
 
-        mutating func add(_ outcome: Result<Int, ErrorContext>, tasks: Int) {
+        mutating func add(_ outcome: Result<Int, ErrorContext>, of specs: [Phalanx_V1_TaskSpec]) {
             switch outcome {
             case .success(let duplicates):
-                accepted += tasks
+                accepted += specs.count
                 self.duplicates += duplicates
             case .failure(let error):
                 refusal = refusal ?? error
+                refusedIDs += specs.map(\.taskID)
             }
         }
+    }
+
+    /// Which of `taskIDs` this connection still expects an outcome for: after a submit that threw,
+    /// the tasks that were accepted, or may have been (in flight when the connection ended), and
+    /// not those refused or never sent.
+    public func awaiting(_ taskIDs: some Sequence<String>) -> [String] {
+        taskIDs.filter { unfinished.contains($0) || arrived.contains($0) }
     }
 
     /// The outcome of a submitted task, waiting for it if needed.

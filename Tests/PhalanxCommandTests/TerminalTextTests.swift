@@ -45,4 +45,10 @@ import Testing
         #expect(OutcomeReport.earlierAttempts(history) == ", after 1 failed and 2 lost attempt(s) on w1, w2, ?")
         #expect(OutcomeReport.earlierAttempts([history[1]]) == ", after 1 lost attempt(s) on w2")
     }
+
+    @Test func submittedIndicesAreShownAsRangesOfConsecutiveOnes() {
+        #expect(SubmitCommand.ranges(of: []) == [])
+        #expect(SubmitCommand.ranges(of: [5, 0, 2, 1, 5]) == [0...2, 5...5])
+        #expect(SubmitCommand.ranges(of: [7]) == [7...7])
+    }
 }

@@ -73,6 +73,27 @@ extension EndToEnd {
             await client.close()
         }
 
+        @Test func aPartlyAcceptedSubmitNamesTheRefusedTasksAndTheCLIPrintsNoIdsForABatchRefusedWhole() async throws {
+            let cluster = try ClusterProcesses(settings: ["coordinator.max_queued_bytes=4194304", "admission.burst=100"])
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()  // no worker: everything stays queued
+            let client = try await cluster.client(settings: Self.noRetry)
+            let mebibyte = [UInt8](repeating: 7, count: 1_048_576)
+            let ids = (0..<5).map { "p-\($0)" }
+            // Frames of three and two tasks (4 MiB frames): the first fits the queue's bytes, the second does not.
+            let refused = await #expect(throws: ErrorContext.self) {
+                try await client.submit(ids.map { TaskRequest(taskID: $0, kind: "echo", payload: mebibyte) })
+            }
+            #expect(refused?.code == .overloaded && refused?.message.contains("3 of 5 tasks were accepted (and will run); 2 were refused ('p-3', 'p-4')") == true,
+                "\(String(describing: refused))")
+            #expect(await client.awaiting(ids) == ["p-0", "p-1", "p-2"])
+            await client.close()
+
+            let whole = try ClusterProcesses.runToCompletion(["submit"] + cluster.clientArguments + ["--kind", "echo", "--count", "250"])
+            #expect(whole.status == 1 && whole.stderr.contains("admission burst of 100"), "\(whole.stderr)")
+            #expect(!whole.stderr.contains("task id"), "nothing was accepted, so no ids are offered: \(whole.stderr)")
+        }
+
         @Test func aClientOverItsAdmissionRateGetsOverloadedWithRetryAfterAndTheClientRetriesWithinItsWindow() async throws {
             let cluster = try ClusterProcesses(settings: ["admission.tasks_per_second=20", "admission.burst=20"])
             defer { cluster.stopAll() }

@@ -88,7 +88,9 @@ struct SubmitCommand: AsyncParsableCommand {
         do {
             receipt = wait ? try await waiter.submit(requests) : try await connection.submit(requests)
         } catch {
-            printIDs(prefix: prefix, count: count)
+            let connection = wait ? waiter.connection : connection
+            let kept = await connection.awaiting(requests.map(\.taskID))
+            printIDs(prefix: prefix, indices: kept.compactMap { Int($0.dropFirst(prefix.count + 1)) }, of: count)
             _ = try await reportingErrors { throw error }
             return
         }
@@ -108,7 +110,7 @@ struct SubmitCommand: AsyncParsableCommand {
                 outcome = try await waiter.outcome(of: taskID, outstanding: ids[index...])
             } catch {
                 try? report.finish(seconds: (ContinuousClock.now - started).seconds)
-                printIDs(prefix: prefix, count: count)
+                printIDs(prefix: prefix, indices: Array(index..<count), of: count)
                 _ = try await reportingErrors { throw error }
                 return
             }
@@ -119,9 +121,26 @@ struct SubmitCommand: AsyncParsableCommand {
         if report.failed > 0 { throw ExitCode(3) }
     }
 
-    /// Tells (on standard error) which ids this submission used, so its tasks can be found later.
-    private func printIDs(prefix: String, count: Int) {
-        printError(count == 1 ? "task id: \(prefix)-0" : "task ids: \(prefix)-0 … \(prefix)-\(count - 1) (phalanx result ID … for their outcomes)")
+    /// Tells (on standard error) which of this submission's tasks were accepted (or may have been)
+    /// and have no outcome printed, so they can be found later; nothing when there are none.
+    private func printIDs(prefix: String, indices: [Int], of count: Int) {
+        guard !indices.isEmpty else { return }
+        let ranges = Self.ranges(of: indices).map { $0.count == 1 ? "\(prefix)-\($0.lowerBound)" : "\(prefix)-\($0.lowerBound) … \(prefix)-\($0.upperBound)" }
+        let shown = ranges.prefix(10).joined(separator: ", ") + (ranges.count > 10 ? ", … (\(ranges.count) ranges)" : "")
+        printError("\(indices.count == count ? "" : "\(indices.count) of the \(count) ")task id(s) accepted or maybe accepted: \(shown) (phalanx result ID … for their outcomes)")
+    }
+
+    /// Sorted indices as closed ranges of consecutive ones: [0, 1, 2, 5] → [0...2, 5...5].
+    static func ranges(of indices: [Int]) -> [ClosedRange<Int>] {
+        var ranges: [ClosedRange<Int>] = []
+        for index in indices.sorted() {
+            if let last = ranges.last, last.upperBound + 1 == index {
+                ranges[ranges.count - 1] = last.lowerBound...index
+            } else if ranges.last?.contains(index) != true {
+                ranges.append(index...index)
+            }
+        }
+        return ranges
     }
 
     /// Prints what was accepted and the ids to ask for (`phalanx result ID`).
