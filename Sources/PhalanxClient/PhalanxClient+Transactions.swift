@@ -31,8 +31,14 @@ extension PhalanxClient {
         let requestID = request.requestID
         try checkFits(Phalanx_V1_Envelope(.txRequest(request)))
         write(Phalanx_V1_Envelope(.txRequest(request)))
-        let reply = try await withCheckedThrowingContinuation { registerTransactionWaiter(requestID, $0) }
-        return TransactionOutcome(wire: reply)
+        do {
+            let reply = try await withCheckedThrowingContinuation { registerTransactionWaiter(requestID, $0) }
+            return TransactionOutcome(wire: reply)
+        } catch var error as ErrorContext {
+            // Sent, and no answer: the coordinator may have decided either way.
+            error.message = "the outcome of transaction \(id) is unknown (it may have committed or aborted; it is all or nothing either way): \(error.message). Ask with `phalanx tx show \(id)`, or run it again with --id \(id): a repeated id gets the first request's outcome"
+            throw error
+        }
     }
 
     /// Runs saga `id`: its steps commit one after another, each on its own; if a step fails for

@@ -241,6 +241,31 @@ extension EndToEnd {
             await client.close()
         }
 
+        @Test func aBankRunWhoseCoordinatorIsKilledCountsTransfersInFlightAsUnknownNotFailedAndStops() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            try seed(cluster)
+            let admin = try await cluster.client("admin")
+            let before = try await admin.audit().summary.report.committed
+            try cluster.startCommand("bank", ["bank", "run"] + cluster.clientArguments + ["--transfers", "1000000", "--concurrency", "16"])
+            try await eventually("transfers commit") { try await admin.audit().summary.report.committed >= before + 200 }
+            await admin.close()
+            cluster.kill("coordinator")
+            let status = try await cluster.waitForExit("bank", within: .seconds(20))
+            let output = cluster.output("bank")
+            let log = cluster.log("bank")
+            #expect(status == 1, "\(output) \(log)")
+            #expect(output.contains("failed 0, unknown "), "a transfer in flight is not reported failed: \(output)")
+            #expect(log.contains("the connection to the coordinator ended after") && log.contains("outcomes are unknown"), "\(log)")
+            #expect(!output.contains("1000000 transfers in"), "the run stopped instead of failing every transfer left: \(output)")
+            #expect(output.contains("unknown: ") && output.contains("phalanx tx show"), "\(output)")
+
+            await client.close()
+            try await cluster.startCoordinator()
+            expectClean(try await settledAudit(cluster))
+        }
+
         @Test func anOnlineAuditUnderLoadFindsNothingWrongAndTheOfflineAuditAgrees() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }

@@ -98,7 +98,7 @@ struct BankRunCommand: AsyncParsableCommand {
         discussion: """
             Each transfer is one two-phase-commit transaction (debit never below 0, credit). A transfer refused for lack of funds is
             counted as declined; one that meets a locked account (CONFLICT) is retried after a short random pause.
-            Exit codes: 0 done; 1 some transfers failed for another reason, or an error; 2 usage or configuration error.
+            Exit codes: 0 done; 1 some transfers failed for another reason, the connection to the coordinator ended (transfers in flight are then counted unknown), or an error; 2 usage or configuration error.
             """)
 
     @OptionGroup var common: CommonOptions
@@ -137,13 +137,15 @@ struct BankRunCommand: AsyncParsableCommand {
             for count in perLane where count > 0 {
                 group.addTask {
                     var random = SystemRandomNumberGenerator()
-                    for _ in 0..<count {
+                    // A lane stops once the connection is gone: the transfers it did not start are not counted.
+                    for _ in 0..<count where !(await connection.isClosed) {
                         await Self.transfer(layout: layout, maxAmount: maxAmount, connection: connection, tally: tally, random: &random)
                     }
                 }
             }
         }
         let elapsed = ContinuousClock.now - started
+        let lostConnection = await connection.isClosed
         await connection.close()
         let result = await tally.summary(elapsed: elapsed)
         if client.json {
@@ -153,10 +155,17 @@ struct BankRunCommand: AsyncParsableCommand {
             print(String(decoding: try encoder.encode(result), as: UTF8.self))
         } else {
             print(String(
-                format: "%d transfers in %.2f s: %.0f transfers/s; committed %d, declined (funds) %d, conflicts retried %d, failed %d; latency p50 %.2f ms, p99 %.2f ms",
+                format: "%d transfers in %.2f s: %.0f transfers/s; committed %d, declined (funds) %d, conflicts retried %d, failed %d, unknown %d; latency p50 %.2f ms, p99 %.2f ms",
                 result.transfers, result.seconds, result.transfersPerSecond, result.committed, result.declined, result.conflictsRetried, result.failed,
+                result.unknown,
                 result.p50Milliseconds, result.p99Milliseconds))
             for failure in result.failures { print("  failed: \(failure.terminalSafe)") }
+            for unknown in result.unknownSamples { print("  unknown: \(unknown.terminalSafe)") }
+        }
+        if lostConnection {
+            printError(
+                "error: the connection to the coordinator ended after \(result.transfers) of \(transfers) transfers; \(result.unknown) were in flight and their outcomes are unknown (each is all or nothing: phalanx tx show ID, and phalanx audit checks it); the rest were not started")
+            throw ExitCode(1)
         }
         if result.failed > 0 { throw ExitCode(1) }
     }
@@ -194,7 +203,11 @@ struct BankRunCommand: AsyncParsableCommand {
                     return
                 }
             } catch {
-                await tally.failed("\(error)")
+                if await connection.isClosed {
+                    await tally.unknown("\(error)")  // sent, and the coordinator is gone: either outcome is possible
+                } else {
+                    await tally.failed("\(error)")
+                }
                 return
             }
         }
@@ -209,11 +222,14 @@ actor BankTally {
         let declined: Int
         let conflictsRetried: Int
         let failed: Int
+        /// Sent when the connection to the coordinator ended: committed or aborted, nobody here knows.
+        let unknown: Int
         let seconds: Double
         let transfersPerSecond: Double
         let p50Milliseconds: Double
         let p99Milliseconds: Double
         let failures: [String]
+        let unknownSamples: [String]
     }
 
     private var latencies: [Duration] = []
@@ -222,6 +238,8 @@ actor BankTally {
     private var conflicts = 0
     private var failures: [String] = []
     private var failedCount = 0
+    private var unknownCount = 0
+    private var unknownSamples: [String] = []
 
     func committed(latency: Duration) {
         committedCount += 1
@@ -240,16 +258,21 @@ actor BankTally {
         if failures.count < 10 { failures.append(reason) }
     }
 
+    func unknown(_ reason: String) {
+        unknownCount += 1
+        if unknownSamples.count < 3 { unknownSamples.append(reason) }
+    }
+
     func summary(elapsed: Duration) -> Summary {
         let sorted = latencies.sorted()
         func percentile(_ p: Double) -> Double {
             guard !sorted.isEmpty else { return 0 }
             return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))].seconds * 1_000
         }
-        let total = committedCount + declinedCount + failedCount
+        let total = committedCount + declinedCount + failedCount + unknownCount
         return Summary(
             transfers: total, committed: committedCount, declined: declinedCount, conflictsRetried: conflicts, failed: failedCount,
-            seconds: elapsed.seconds, transfersPerSecond: Double(committedCount + declinedCount) / max(elapsed.seconds, 1e-9),
-            p50Milliseconds: percentile(0.5), p99Milliseconds: percentile(0.99), failures: failures)
+            unknown: unknownCount, seconds: elapsed.seconds, transfersPerSecond: Double(committedCount + declinedCount) / max(elapsed.seconds, 1e-9),
+            p50Milliseconds: percentile(0.5), p99Milliseconds: percentile(0.99), failures: failures, unknownSamples: unknownSamples)
     }
 }
