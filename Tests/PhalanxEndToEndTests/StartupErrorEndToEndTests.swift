@@ -74,6 +74,32 @@ extension EndToEnd {
             #expect(zero.status == 2 && zero.stderr.contains("count"), "\(zero.stderr)")
             let breaker = try ClusterProcesses.runToCompletion(["breaker", "open"] + cluster.commonArguments)
             #expect(breaker.status == 2 && breaker.stderr.contains("needs a worker name"), "\(breaker.stderr)")
+            // A negative number is a value out of range, not a missing one.
+            for (arguments, named) in [
+                (["submit", "--kind", "echo", "--count", "-5"], "--count must be in 1...10000000, got -5"),
+                (["bank", "seed", "--accounts", "-1"], "--accounts must be 1 to 20000, got -1"),
+                (["tx", "transfer", "--from", "w1:a", "--to", "w2:b", "--amount", "-10"], "--amount must be more than 0, got -10"),
+            ] {
+                let negative = try ClusterProcesses.runToCompletion(arguments + cluster.commonArguments)
+                #expect(negative.status == 2 && negative.stderr.contains(named), "\(arguments): \(negative.stderr)")
+            }
+            let longID = String(repeating: "x", count: 257)
+            for id in ["", longID] {
+                let bad = try ClusterProcesses.runToCompletion(["result"] + cluster.commonArguments + [id])
+                #expect(bad.status == 2 && bad.stderr.contains("a task id is 1-256 bytes"), "\(bad.stderr)")
+            }
+        }
+
+        @Test func aSubmitOfAKindNoRegisteredWorkerServesIsAcceptedWithAWarningThatNamesTheKindsServed() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1"])
+            let typo = try ClusterProcesses.runToCompletion(["submit", "--kind", "ecoh", "--payload", "x"] + cluster.clientArguments)
+            #expect(typo.status == 0 && typo.stdout.contains("accepted 1 task(s)"), "\(typo)")
+            #expect(typo.stderr.contains("no registered worker serves kind 'ecoh'") && typo.stderr.contains("echo"), "\(typo.stderr)")
+            let fine = try ClusterProcesses.runToCompletion(["submit", "--kind", "echo", "--payload", "x"] + cluster.clientArguments)
+            #expect(fine.status == 0 && !fine.stderr.contains("warning"), "\(fine.stderr)")
+            await client.close()
         }
 
         @Test func aWorkerKilledWithSigkillIsLoggedAsALostConnectionNotAFailedHandshake() async throws {

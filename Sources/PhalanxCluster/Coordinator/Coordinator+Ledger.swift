@@ -56,7 +56,7 @@ extension Coordinator {
 
     /// The machine's view of a task spec: its deadline becomes elapsed time on the machine's clock.
     func submittedTask(_ spec: Phalanx_V1_TaskSpec, now: Duration, nowUnix: Int64) -> SubmittedTask<Phalanx_V1_TaskSpec> {
-        let deadline = spec.deadlineUnixMs > 0 ? now + .milliseconds(spec.deadlineUnixMs - nowUnix) : nil
+        let deadline = WireTime.remaining(untilUnixMilliseconds: spec.deadlineUnixMs, now: nowUnix).map { now + $0 }
         var task = SubmittedTask(
             taskID: spec.taskID, kind: spec.kind, payloadBytes: spec.payload.count, deadline: deadline,
             traceID: spec.trace.traceID, spanID: spec.trace.spanID, spec: spec, maxAttempts: spec.maxAttempts > 0 ? Int(spec.maxAttempts) : nil)

@@ -133,7 +133,7 @@ extension CoordinatorMachine {
                 gaveUp += 1
                 let error = taskError(
                     .workerLost,
-                    "the task lost its worker \(record.losses) times (coordinator.max_attempts = \(settings.maximumAttempts)); it is not run again and is in the dead-letter queue (phalanx dlq list, phalanx dlq retry)",
+                    "the task lost its worker \(record.losses) times (coordinator.max_attempts = \(settings.maximumAttempts)); it is not run again and was put in the dead-letter queue (phalanx dlq list, phalanx dlq retry)",
                     for: record, causes: [lost])
                 if record.body.parent == nil {
                     outbox.changes.append(.deadLettered(record.key, record.spec, error, attempts: record.attempt))

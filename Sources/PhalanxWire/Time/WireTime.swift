@@ -13,9 +13,10 @@ public enum WireTime {
     }
 
     /// Time left until `unixMilliseconds` (nil when 0, meaning no deadline).
-    public static func remaining(untilUnixMilliseconds unixMilliseconds: Int64) -> Duration? {
-        guard unixMilliseconds > 0 else { return nil }
-        return .milliseconds(unixMilliseconds - nowUnixMilliseconds())
+    public static func remaining(untilUnixMilliseconds unixMilliseconds: Int64, now: Int64 = nowUnixMilliseconds()) -> Duration? {
+        // 0 is "no deadline"; one before 1970 (negative) has passed, like any other in the past.
+        guard unixMilliseconds != 0 else { return nil }
+        return .milliseconds(max(unixMilliseconds, 0) - now)
     }
 }
 

@@ -54,8 +54,8 @@ struct BankSeedCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var client: ClientOptions
 
-    @Option(help: "Accounts to create (1 to 20000).") var accounts: Int = 100
-    @Option(help: "Each account's opening balance.") var balance: Int64 = 1_000
+    @Option(parsing: .unconditional, help: "Accounts to create (1 to 20000).") var accounts: Int = 100
+    @Option(parsing: .unconditional, help: "Each account's opening balance.") var balance: Int64 = 1_000
 
     func validate() throws {
         guard (1...20_000).contains(accounts) else { throw ValidationError("--accounts must be 1 to 20000, got \(accounts)") }
@@ -104,14 +104,14 @@ struct BankRunCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var client: ClientOptions
 
-    @Option(help: "Transfers to make.") var transfers: Int = 1_000
-    @Option(help: "Transfers in flight at once.") var concurrency: Int = 8
-    @Option(help: "Largest amount of one transfer (each is 1 to this, at random).") var maxAmount: Int64 = 10
+    @Option(parsing: .unconditional, help: "Transfers to make.") var transfers: Int = 1_000
+    @Option(parsing: .unconditional, help: "Transfers in flight at once.") var concurrency: Int = 8
+    @Option(parsing: .unconditional, help: "Largest amount of one transfer (each is 1 to this, at random).") var maxAmount: Int64 = 10
 
     func validate() throws {
-        guard (1...10_000_000).contains(transfers) else { throw ValidationError("--transfers must be 1 to 10000000") }
-        guard (1...4_096).contains(concurrency) else { throw ValidationError("--concurrency must be 1 to 4096") }
-        guard maxAmount >= 1 else { throw ValidationError("--max-amount must be at least 1") }
+        guard (1...10_000_000).contains(transfers) else { throw ValidationError("--transfers must be 1 to 10000000, got \(transfers)") }
+        guard (1...4_096).contains(concurrency) else { throw ValidationError("--concurrency must be 1 to 4096, got \(concurrency)") }
+        guard maxAmount >= 1 else { throw ValidationError("--max-amount must be at least 1, got \(maxAmount)") }
     }
 
     func run() async throws {

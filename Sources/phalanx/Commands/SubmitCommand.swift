@@ -23,13 +23,13 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "The payload, as text.")
     var payload: String = ""
 
-    @Option(help: "How many tasks to submit.")
+    @Option(parsing: .unconditional, help: "How many tasks to submit.")
     var count: Int = 1
 
-    @Option(help: "Each task must finish within this many milliseconds.")
+    @Option(parsing: .unconditional, help: "Each task must finish within this many milliseconds.")
     var timeoutMs: Int?
 
-    @Option(help: "Attempts when a task fails for a system reason, the first included (1: never retried); default: [retry]/[retries] in the configuration.")
+    @Option(parsing: .unconditional, help: "Attempts when a task fails for a system reason, the first included (1: never retried); default: [retry]/[retries] in the configuration.")
     var maxAttempts: Int?
 
     @Option(help: "high, normal or low: dispatch order among queued tasks of one kind (weighted 4:2:1, low is never starved).")
@@ -80,6 +80,11 @@ struct SubmitCommand: AsyncParsableCommand {
                 priority: TaskRequest.Priority(rawValue: priority) ?? .normal)
             request.idempotencyKey = idempotencyKey.map { count == 1 ? $0 : "\($0)-\(index)" }
             return request
+        }
+        if let status = try? await connection.status(), !status.workers.contains(where: { $0.kinds.contains(kind) }) {
+            let served = Set(status.workers.flatMap(\.kinds)).sorted().joined(separator: ", ")
+            printError(
+                "warning: no registered worker serves kind '\(kind.terminalSafe)' (served now: \(served.isEmpty ? "none, no worker is registered" : served)); its tasks wait in the queue until a worker for it registers\(timeoutMs == nil ? "" : " or their deadline passes")")
         }
         let started = ContinuousClock.now
         // Outcomes are collected across a coordinator restart, also one during the submit: its ledger kept the tasks.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PhalanxCore
 
 /// The task ids a command works on: as arguments, or one per line from a file or standard input
 /// (`--ids-from -`), which suits scripts and large sets (ArgumentParser is slow with tens of
@@ -13,6 +14,15 @@ struct TaskIDOptions: ParsableArguments {
 
     func validate() throws {
         guard !taskIDs.isEmpty || idsFrom != nil else { throw ValidationError("name at least one task id, or --ids-from FILE") }
+        try Self.check(taskIDs)
+    }
+
+    /// A task id is 1...256 bytes of UTF-8: anything else cannot name a task.
+    static func check(_ ids: [String], from source: String? = nil) throws {
+        guard let bad = ids.firstIndex(where: { !(1...TaskLimits.maximumTaskIDBytes).contains($0.utf8.count) }) else { return }
+        let id = ids[bad]
+        throw ValidationError(
+            "a task id is 1-\(TaskLimits.maximumTaskIDBytes) bytes, got \(id.isEmpty ? "an empty one" : "one of \(id.utf8.count) bytes ('\(id.prefix(40).description.terminalSafe)…')")\(source.map { " in \($0) (line \(bad + 1) of its ids)" } ?? ""); use the ids `phalanx submit` printed")
     }
 
     /// The ids from the arguments, then from the file; blank lines are skipped.
@@ -30,6 +40,7 @@ struct TaskIDOptions: ParsableArguments {
         }
         let fromFile = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !taskIDs.isEmpty || !fromFile.isEmpty else { throw ValidationError("\(idsFrom) holds no task ids") }
+        try Self.check(fromFile, from: idsFrom == "-" ? "standard input" : idsFrom)
         return taskIDs + fromFile
     }
 }

@@ -158,7 +158,7 @@ struct TransactionTransferCommand: AsyncParsableCommand {
 
     @Option(help: "NODE:KEY to take the amount from.") var from: String
     @Option(help: "NODE:KEY to add it to.") var to: String
-    @Option(help: "The amount (> 0).") var amount: Int64
+    @Option(parsing: .unconditional, help: "The amount (> 0).") var amount: Int64
 
     func validate() throws {
         guard amount > 0 else { throw ValidationError("--amount must be more than 0, got \(amount)") }
