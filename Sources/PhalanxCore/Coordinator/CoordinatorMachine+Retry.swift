@@ -11,7 +11,7 @@ extension CoordinatorMachine {
         let draw = Double(random.next() >> 11) / Double(1 << 53)
         let retriesSoFar = record.history.reduce(0) { $0 + ($1.wasReported ? 1 : 0) }  // lost attempts are re-run without a backoff
         let backoff = settings.retry.backoff(beforeRetry: retriesSoFar + 1, previous: record.lastBackoff, random: draw)
-        record.history.append(failure)
+        record.remember(failure)
         record.avoid = worker
         record.lastBackoff = backoff
         record.placement = .retrying(at: now + backoff)

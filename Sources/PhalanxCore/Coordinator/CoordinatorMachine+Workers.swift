@@ -159,7 +159,7 @@ extension CoordinatorMachine {
     /// by a restart): it goes into the task's history, which is persisted with the losses so far.
     mutating func recordAttemptWithoutResult(_ number: TaskNumber, on worker: String, _ why: ErrorContext, into outbox: inout Outbox) {
         guard let record = tasks[number] else { return }
-        tasks[number]!.history.append(FailedAttempt(attempt: record.attempt, worker: worker, outcome: .failure(why)))
+        tasks[number]!.remember(FailedAttempt(attempt: record.attempt, worker: worker, outcome: .failure(why)))
         if record.body.parent == nil {
             outbox.changes.append(.attemptFailed(record.key, losses: record.losses, history: tasks[number]!.history))
         }

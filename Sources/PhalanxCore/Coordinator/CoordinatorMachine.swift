@@ -105,12 +105,25 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         var cancelRequested = false
         /// Attempts for system failures, the first included.
         var maxAttempts: UInt32 = 1
-        /// Attempts that failed for a system reason and were retried, or lost their worker and were re-run.
-        var history: [FailedAttempt<Output>] = []
+        /// Attempts that failed for a system reason and were retried, or lost their worker and were
+        /// re-run, oldest first; at most ``TaskLimits/maximumHistoryRecords`` (``remember(_:)``).
+        private(set) var history: [FailedAttempt<Output>] = []
         /// The worker of the last failed attempt: another one is preferred for the retry.
         var avoid: ConnectionID?
         var lastBackoff: Duration = .zero
         var priority: TaskPriority = .normal
+
+        /// Adds an attempt to the history. Retries and losses are bounded by the attempts allowed,
+        /// hand-backs and restarts are not: past the bound the oldest record is dropped.
+        mutating func remember(_ attempt: FailedAttempt<Output>) {
+            history.append(attempt)
+            if history.count > TaskLimits.maximumHistoryRecords { history.removeFirst(history.count - TaskLimits.maximumHistoryRecords) }
+        }
+
+        /// The history a restarted coordinator read back from its ledger.
+        mutating func restoreHistory(_ attempts: [FailedAttempt<Output>]) {
+            history = Array(attempts.suffix(TaskLimits.maximumHistoryRecords))
+        }
     }
 
     /// A connection that resubmitted a task under another task id with the same idempotency key.

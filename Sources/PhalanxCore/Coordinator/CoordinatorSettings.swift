@@ -73,6 +73,8 @@ public enum TaskLimits {
     public static let maximumTaskIDsPerRequest = 10_000
     /// The most attempts a task may ask for (`max_attempts`).
     public static let maximumAttempts = 100
+    /// The most earlier attempts a task's history keeps (the newest).
+    public static let maximumHistoryRecords = 100
     /// Bytes of a frame kept for everything around a payload (ids, kind, trace, framing).
     public static let frameReserveBytes = 16 * 1024
 

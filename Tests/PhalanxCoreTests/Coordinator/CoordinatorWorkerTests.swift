@@ -156,6 +156,22 @@ import Testing
         #expect(why.message.contains("handed the attempt back") && why.code == .unavailable && why.traceID != nil)
     }
 
+    @Test func aTaskHandedBackMoreOftenThanTheHistoryHoldsKeepsTheNewestRecords() {
+        var harness = MachineHarness()
+        let (w1, _) = harness.worker("w1", capacity: 1)
+        let client = harness.connect(.client, "client")
+        var running = harness.submit(["a"], from: client).dispatched(to: w1)
+        let rounds = TaskLimits.maximumHistoryRecords + 50
+        for _ in 0..<rounds {
+            guard let assignment = running.first else { break }
+            running = harness.machine.handBack(from: w1, [(assignment.task, assignment.attempt)], now: harness.now).dispatched(to: w1)
+        }
+        #expect(running.first?.attempt == UInt32(rounds + 1))
+        let delivered = harness.succeed(running, on: w1).delivered(to: client)
+        let attempts = delivered.first?.history.map(\.attempt) ?? []
+        #expect(attempts.count == TaskLimits.maximumHistoryRecords && attempts.first == 51 && attempts.last == UInt32(rounds), "\(attempts.count) records")
+    }
+
     @Test func shuttingDownClosesEveryPeerWithUnavailable() {
         var harness = MachineHarness()
         let (worker, _) = harness.worker("w1")
