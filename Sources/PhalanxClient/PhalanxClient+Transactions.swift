@@ -36,7 +36,7 @@ extension PhalanxClient {
             return TransactionOutcome(wire: reply)
         } catch var error as ErrorContext {
             // Sent, and no answer: the coordinator may have decided either way.
-            error.message = "the outcome of transaction \(id) is unknown (it may have committed or aborted; it is all or nothing either way): \(error.message). Ask with `phalanx tx show \(id)`, or run it again with --id \(id): a repeated id gets the first request's outcome"
+            error.message = "\(TransactionOutcome.unknownOutcomePrefix)\(id) is unknown (it may have committed or aborted; it is all or nothing either way): \(error.message). Ask with `phalanx tx show \(id)`; a request that repeats its id gets the first request's outcome"
             throw error
         }
     }

@@ -42,8 +42,8 @@ import Testing
             TaskOutcome.FailedAttempt(attempt: 2, worker: "w2", error: error, lost: true),
             TaskOutcome.FailedAttempt(attempt: 3, worker: "", error: error, lost: true),
         ]
-        #expect(OutcomeReport.earlierAttempts(history) == ", after 1 failed and 2 lost attempt(s) on w1, w2, ?")
-        #expect(OutcomeReport.earlierAttempts([history[1]]) == ", after 1 lost attempt(s) on w2")
+        #expect(OutcomeReport.earlierAttempts(history) == ", after 1 failed and 2 interrupted attempt(s) on w1, w2, ?")
+        #expect(OutcomeReport.earlierAttempts([history[1]]) == ", after 1 interrupted attempt(s) on w2")
     }
 
     @Test func submittedIndicesAreShownAsRangesOfConsecutiveOnes() {

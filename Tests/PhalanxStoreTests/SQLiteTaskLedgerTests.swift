@@ -59,6 +59,10 @@ func temporaryLedgerPath(_ name: String = "ledger.sqlite") -> String {
         let stored = try await ledger.tasks([a])[a]
         #expect(stored?.attempt == 2 && stored?.result == [1] && stored?.finishedUnixMilliseconds == 5)  // the first result stands
         #expect(stored?.history == nil)  // the result holds the history now
+        // The column itself was cleared (read back by making the row look unfinished behind the ledger's back).
+        try ledger.executeForTesting("UPDATE task SET finished_ms = NULL WHERE task_id = '\(a.taskID)'")
+        #expect(try await ledger.unfinishedTasks().first?.history == nil, "a finished row keeps no copy of the history")
+        try ledger.executeForTesting("UPDATE task SET finished_ms = 5 WHERE task_id = '\(a.taskID)'")
         try await ledger.apply([.accepted(a, spec: [3], acceptedUnixMilliseconds: 7)])
         #expect(try await ledger.unfinishedTasks().first?.history == nil)  // accepted again: a new task, no failed attempts
     }

@@ -157,13 +157,29 @@ extension Coordinator {
             record.attempt = failed.attempt
             record.worker = failed.worker
             switch failed.outcome {
-            case .reported(let output): record.error = output.error
+            case .reported(let output): record.error = bounded(output.error)
             case .failure(let error):
-                record.error = error.wire
+                record.error = bounded(error.wire)
                 record.lost = true
             }
             return record
         }
+    }
+
+    /// The most bytes of one earlier attempt's error a history keeps (the final error is whole).
+    static var maximumHistoryErrorBytes: Int { 2_048 }
+
+    /// `error` as a history keeps it: whole when small, else its message cut to half the bound and
+    /// its causes left out, saying so, so a history of 100 records stays about 200 KiB at most.
+    static func bounded(_ error: Phalanx_V1_ErrorContext) -> Phalanx_V1_ErrorContext {
+        guard (try? error.serializedBytes() as [UInt8])?.count ?? 0 > maximumHistoryErrorBytes else { return error }
+        var cut = error
+        let keep = maximumHistoryErrorBytes / 2
+        var message = Substring(error.message)
+        while message.utf8.count > keep { message = message.dropLast(max(1, (message.utf8.count - keep) / 4)) }
+        cut.message = "\(message)… (cut to \(keep) of \(error.message.utf8.count) bytes\(error.causes.isEmpty ? "" : ", \(error.causes.count) causes left out"); the final error is kept whole)"
+        cut.causes = []
+        return cut
     }
 
     /// The failed attempts the ledger kept for an unfinished task (``attemptRecords(_:)`` read

@@ -512,13 +512,29 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         guard let link = links[id], !results.isEmpty else { return }
         let (chunks, oversized) = FrameBudget.chunks(results, maximumFrameBytes: link.peer.maximumFrameBytes) { $0.estimatedWireBytes }
         for chunk in chunks { write(frame(chunk), to: id, touched: &touched) }
-        if !oversized.isEmpty {
-            let replaced = oversized.map { tooLarge($0, bytes: $0.estimatedWireBytes, for: link.peer) }
-            for chunk in FrameBudget.chunks(replaced, maximumFrameBytes: link.peer.maximumFrameBytes, size: { $0.estimatedWireBytes }).chunks {
-                write(frame(chunk), to: id, touched: &touched)
-            }
-        }
+        if !oversized.isEmpty { sendFitted(oversized, to: id, link: link, touched: &touched, framedAs: frame) }
         if !link.isWritable { watchSlowReader(id) }
+    }
+
+    /// Results too large for the peer's frames: each loses history records, oldest first, until it
+    /// fits; one that does not fit even without them is replaced by an error that says so.
+    private func sendFitted(
+        _ oversized: [Phalanx_V1_TaskResult], to id: ConnectionID, link: any PeerLink, touched: inout Set<ConnectionID>,
+        framedAs frame: ([Phalanx_V1_TaskResult]) -> Phalanx_V1_Envelope
+    ) {
+        let budget = link.peer.maximumFrameBytes - FrameBudget.envelopeOverheadBytes
+        let fitted = oversized.map { original -> Phalanx_V1_TaskResult in
+            var trimmed = original
+            while !trimmed.history.isEmpty && trimmed.estimatedWireBytes > budget { trimmed.history.removeFirst() }
+            return trimmed.estimatedWireBytes <= budget ? trimmed : tooLarge(original, bytes: original.estimatedWireBytes, for: link.peer)
+        }
+        let (chunks, unsendable) = FrameBudget.chunks(fitted, maximumFrameBytes: link.peer.maximumFrameBytes) { $0.estimatedWireBytes }
+        for chunk in chunks { write(frame(chunk), to: id, touched: &touched) }
+        for result in unsendable {
+            logger.error(
+                "a result does not fit the peer's frames even as an error; it was not sent (phalanx result ID reads it from the ledger)",
+                metadata: ["task": "\(result.taskID)", "peer": "\(link.peer.identity.uri)", "frame_limit": "\(link.peer.maximumFrameBytes)"])
+        }
     }
 
     /// Sends serialized results (``persist(_:)``'s bytes, or stored results read back for a
@@ -532,30 +548,30 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         for chunk in chunks { link.write(frame: ResultsFrame.frame(chunk)) }
         touched.insert(id)
         if !oversized.isEmpty {
-            // Rare: read back to say which task it was (these bytes were serialized here, so they read).
-            let replaced = oversized.map { bytes in
+            // Rare: read back to trim or replace (these bytes were serialized here, so they read).
+            let results = oversized.map { bytes in
                 do {
-                    return tooLarge(try Phalanx_V1_TaskResult(serializedBytes: bytes), bytes: bytes.count + ResultsFrame.perResultOverheadBytes, for: link.peer)
+                    return try Phalanx_V1_TaskResult(serializedBytes: bytes)
                 } catch {
                     logger.error("cannot read back a serialized result to replace it", metadata: ["bytes": "\(bytes.count)", "error": "\(error)"])
                     return tooLarge(Phalanx_V1_TaskResult(), bytes: bytes.count + ResultsFrame.perResultOverheadBytes, for: link.peer)
                 }
             }
-            for chunk in FrameBudget.chunks(replaced, maximumFrameBytes: link.peer.maximumFrameBytes, size: { $0.estimatedWireBytes }).chunks {
-                write(Phalanx_V1_Envelope.results(chunk), to: id, touched: &touched)
-            }
+            sendFitted(results, to: id, link: link, touched: &touched, framedAs: Phalanx_V1_Envelope.results)
         }
         if !link.isWritable { watchSlowReader(id) }
     }
 
-    /// What the client gets instead of a result larger than its frame limit (its history stays:
-    /// a few small records, counted when the replacements are cut into frames). `bytes` is what
-    /// the result takes in a results frame, as the frame cutter counted it.
+    /// What the client gets instead of a result larger than its frame limit even without its
+    /// history (the replacement has none, so it fits). `bytes` is what the result takes in a
+    /// results frame, as the frame cutter counted it.
     private func tooLarge(_ original: Phalanx_V1_TaskResult, bytes: Int, for peer: EstablishedPeer) -> Phalanx_V1_TaskResult {
         var result = original
+        result.history = []  // so that the replacement always fits
+        let receiver = peer.identity.role == .worker ? "worker \(peer.identity.name)'s" : "this client's"
         result.error = ErrorContext(
             code: .internal,
-            message: "the task's result needs \(bytes + FrameBudget.envelopeOverheadBytes) bytes of a frame (\(bytes) for the result, \(FrameBudget.envelopeOverheadBytes) kept for the frame around it), more than this client's frame limit of \(peer.maximumFrameBytes) bytes (limits.max_frame_bytes)",
+            message: "the task's result needs about \(bytes + FrameBudget.envelopeOverheadBytes) bytes of a frame (\(bytes) for the result, \(FrameBudget.envelopeOverheadBytes) kept for the frame around it), more than \(receiver) frame limit of \(peer.maximumFrameBytes) bytes (limits.max_frame_bytes)",
             traceID: original.failure == nil ? nil : original.error.traceID, originNode: local.name, taskID: original.taskID
         ).wire
         return result

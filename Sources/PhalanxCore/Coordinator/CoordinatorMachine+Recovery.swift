@@ -14,7 +14,7 @@ extension CoordinatorMachine {
                 // Its last attempt was dispatched and had no outcome when the last coordinator stopped.
                 recordAttemptWithoutResult(
                     number, on: "",
-                    taskError(.unavailable, "the coordinator restarted while this attempt was dispatched or running (its worker is not recorded); the task runs again", for: record),
+                    taskError(.unavailable, "the coordinator restarted while this attempt was dispatched or running (its worker is not recorded)", for: record),
                     into: &outbox)
             }
             guard task.cancelRequested else { continue }

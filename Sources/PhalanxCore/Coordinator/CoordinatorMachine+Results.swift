@@ -33,7 +33,7 @@ extension CoordinatorMachine {
             stopWaiting(result.task)
             workers[connection]!.running.remove(result.task)
             workers[connection]!.finished += 1
-            var retry = result.failure.map { $0.failureClass == .system } ?? false && !record.cancelRequested && record.attempt < record.maxAttempts
+            var retry = result.failure.map { $0.failureClass == .system } ?? false && !record.cancelRequested && record.mayRetryAfterAFailure
             if retry && !withdrawRetry(of: record.kind, now: now) {
                 budgetSpent[record.kind, default: 0] += 1
                 retry = false

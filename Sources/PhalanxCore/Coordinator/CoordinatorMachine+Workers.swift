@@ -93,6 +93,12 @@ extension CoordinatorMachine {
             stopWaiting(number)
             workers[connection]!.running.remove(number)
             let name = workers[connection]!.identity.name
+            if record.cancelRequested {
+                finishWithFailure(
+                    number, taskError(.cancelled, "the task was cancelled while it ran, and its draining worker \(name) handed it back before it stopped; it is not run again", for: record),
+                    worker: name, now: now, into: &outbox)
+                continue
+            }
             recordAttemptWithoutResult(
                 number, on: name,
                 taskError(.unavailable, "worker \(name) handed the attempt back unfinished while it drained (this does not count as a lost worker)", for: record),

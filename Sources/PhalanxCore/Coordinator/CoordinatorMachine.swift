@@ -116,6 +116,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         /// Adds an attempt to the history. Retries and losses are bounded by the attempts allowed,
         /// hand-backs and restarts are not: past the bound the oldest record is dropped.
         mutating func remember(_ attempt: FailedAttempt<Output>) {
+            if attempt.wasReported { reportedFailures += 1 }
             history.append(attempt)
             if history.count > TaskLimits.maximumHistoryRecords { history.removeFirst(history.count - TaskLimits.maximumHistoryRecords) }
         }
@@ -123,7 +124,15 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         /// The history a restarted coordinator read back from its ledger.
         mutating func restoreHistory(_ attempts: [FailedAttempt<Output>]) {
             history = Array(attempts.suffix(TaskLimits.maximumHistoryRecords))
+            reportedFailures = UInt32(attempts.filter(\.wasReported).count)
         }
+
+        /// Attempts that failed for a system reason so far (what `max_attempts` counts; lost,
+        /// handed-back and restart-interrupted attempts do not).
+        private(set) var reportedFailures: UInt32 = 0
+
+        /// Whether a system failure of the current attempt leaves an attempt for a retry.
+        var mayRetryAfterAFailure: Bool { reportedFailures + 1 < maxAttempts }
     }
 
     /// A connection that resubmitted a task under another task id with the same idempotency key.

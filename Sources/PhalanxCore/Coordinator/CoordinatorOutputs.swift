@@ -63,10 +63,11 @@ public enum TaskChange<Spec: Sendable, Output: Sendable>: Sendable {
     case accepted(TaskKey, Spec)
     /// A task was handed to a worker as this attempt.
     case dispatched(TaskKey, attempt: UInt32)
-    /// An attempt of a task failed and the task runs again: it lost its worker (`losses` counts
-    /// those so far) and waits in the queue, or it failed for a system reason and waits out its
-    /// backoff. `history` is every failed attempt so far, oldest first: what its result will say,
-    /// kept across a coordinator restart.
+    /// An attempt of a task ended without finishing it and the task runs again: it failed for a
+    /// system reason and waits out its backoff, or it ended without a result (its worker was lost,
+    /// `losses` counts those so far; its draining worker handed it back; the coordinator restarted
+    /// meanwhile) and waits in the queue. `history` is every such attempt so far, oldest first:
+    /// what its result will say, kept across a coordinator restart.
     case attemptFailed(TaskKey, losses: UInt32, history: [FailedAttempt<Output>])
     /// A client cancelled the running task (after a restart it is finished, not run again).
     case cancelRequested(TaskKey)

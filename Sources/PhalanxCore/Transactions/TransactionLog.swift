@@ -93,4 +93,13 @@ public struct TransactionOutcome: Sendable, Hashable {
         self.reason = reason
         self.reads = reads
     }
+
+    /// How the error of a transaction that was sent but never answered begins (the connection
+    /// to the coordinator ended): its outcome is unknown here, unlike one refused before sending.
+    public static let unknownOutcomePrefix = "the outcome of transaction "
+
+    /// Whether `error` says a transaction was sent and its outcome is unknown.
+    public static func isUnknownOutcome(_ error: any Error) -> Bool {
+        (error as? ErrorContext)?.message.hasPrefix(unknownOutcomePrefix) == true
+    }
 }

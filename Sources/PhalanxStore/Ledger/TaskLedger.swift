@@ -130,9 +130,10 @@ public enum LedgerChange: Sendable, Hashable {
     case accepted(TaskKey, spec: [UInt8], acceptedUnixMilliseconds: Int64, idempotencyKey: String? = nil)
     /// The task was handed to a worker as `attempt`.
     case dispatched(TaskKey, attempt: UInt32)
-    /// An attempt of the task failed and the task runs again (it lost its worker for the
-    /// `losses`-th time, or waits out a retry's backoff); `history` is the shell's encoding of its
-    /// failed attempts so far, which a restart restores.
+    /// An attempt of the task ended without finishing it and the task runs again (it failed and
+    /// waits out a retry's backoff, lost its worker for the `losses`-th time, was handed back, or
+    /// was cut short by a restart); `history` is the shell's encoding of those attempts so far,
+    /// which a restart restores.
     case attemptFailed(TaskKey, losses: UInt32, history: [UInt8])
     /// The task finished; `result` is what its client gets.
     case finished(TaskKey, result: [UInt8], finishedUnixMilliseconds: Int64)

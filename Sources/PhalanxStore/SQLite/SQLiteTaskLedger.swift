@@ -185,7 +185,8 @@ public final class SQLiteTaskLedger: TaskLedger {
             }
             // One update of a task accepted earlier; a finished task is never changed again.
             let statement = try updateStatement ?? db.cachedStatement(sql: """
-                UPDATE task SET attempt = COALESCE(?, attempt), losses = COALESCE(?, losses), history = COALESCE(?, history),
+                UPDATE task SET attempt = COALESCE(?, attempt), losses = COALESCE(?, losses),
+                    history = CASE WHEN ? THEN NULL ELSE COALESCE(?, history) END,
                     finished_ms = COALESCE(?, finished_ms), result = COALESCE(?, result), cancel_requested = MAX(cancel_requested, ?)
                 WHERE client = ? AND task_id = ? AND finished_ms IS NULL
                 """)
@@ -193,6 +194,7 @@ public final class SQLiteTaskLedger: TaskLedger {
             var update = BoundStatement(statement, in: db)
             update.bind(write.attempt.map { Int64($0) })
             update.bind(write.losses.map { Int64($0) })
+            update.bind(Int64(write.finished == nil ? 0 : 1))  // a finished task's result holds its history
             update.bind(write.history)
             update.bind(write.finished?.unixMilliseconds)
             update.bind(write.finished?.result)

@@ -138,7 +138,8 @@ struct BankRunCommand: AsyncParsableCommand {
                 group.addTask {
                     var random = SystemRandomNumberGenerator()
                     // A lane stops once the connection is gone: the transfers it did not start are not counted.
-                    for _ in 0..<count where !(await connection.isClosed) {
+                    for _ in 0..<count {
+                        if await connection.isClosed { break }
                         await Self.transfer(layout: layout, maxAmount: maxAmount, connection: connection, tally: tally, random: &random)
                     }
                 }
@@ -196,6 +197,8 @@ struct BankRunCommand: AsyncParsableCommand {
                     await tally.declined(latency: ContinuousClock.now - started)
                     return
                 case .conflict? where attempt < 100:
+                    // Aborted: not applied. Without a coordinator it is not tried again (nor counted).
+                    if await connection.isClosed { return }
                     await tally.conflict()
                     try? await Task.sleep(for: .microseconds(Int64.random(in: 50...(500 * Int64(min(attempt, 8))), using: &random)))
                 default:
@@ -203,11 +206,11 @@ struct BankRunCommand: AsyncParsableCommand {
                     return
                 }
             } catch {
-                if await connection.isClosed {
+                if TransactionOutcome.isUnknownOutcome(error) {
                     await tally.unknown("\(error)")  // sent, and the coordinator is gone: either outcome is possible
-                } else {
+                } else if !(await connection.isClosed) {
                     await tally.failed("\(error)")
-                }
+                }  // else: refused before it was sent, the connection being gone; not started
                 return
             }
         }

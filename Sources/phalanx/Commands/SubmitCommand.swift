@@ -72,7 +72,7 @@ struct SubmitCommand: AsyncParsableCommand {
     private func submitAndReport() async throws {
         let config = try common.load()
         let client = client
-        let connection = try await client.connect(config)
+        var connection = try await client.connect(config)
         let prefix = "\(Int(Date().timeIntervalSince1970 * 1000))-\(UInt32.random(in: 0...UInt32.max))"
         let requests = (0..<count).map { index in
             var request = TaskRequest(
@@ -81,10 +81,16 @@ struct SubmitCommand: AsyncParsableCommand {
             request.idempotencyKey = idempotencyKey.map { count == 1 ? $0 : "\($0)-\(index)" }
             return request
         }
-        if let status = try? await connection.status(), !status.workers.contains(where: { $0.kinds.contains(kind) }) {
-            let served = Set(status.workers.flatMap(\.kinds)).sorted().joined(separator: ", ")
-            printError(
-                "warning: no registered worker serves kind '\(kind.terminalSafe)' (served now: \(served.isEmpty ? "none, no worker is registered" : served)); its tasks wait in the queue until a worker for it registers\(timeoutMs == nil ? "" : " or their deadline passes")")
+        do {
+            let status = try await connection.status()
+            if !status.workers.contains(where: { $0.kinds.contains(kind) }) {
+                let served = Set(status.workers.flatMap(\.kinds)).sorted().joined(separator: ", ")
+                printError(
+                    "warning: no registered worker serves kind '\(kind.terminalSafe)' (served now: \(served.isEmpty ? "none, no worker is registered" : served)); its tasks wait in the queue until a worker for it registers\(timeoutMs == nil ? "" : " or their deadline passes")")
+            }
+        } catch {
+            // Only a hint: a status that cannot be had (e.g. larger than this client's frames) does not stop the submit.
+            if await connection.isClosed { connection = try await client.connect(config) }
         }
         let started = ContinuousClock.now
         // Outcomes are collected across a coordinator restart, also one during the submit: its ledger kept the tasks.

@@ -22,7 +22,7 @@ struct TaskIDOptions: ParsableArguments {
         guard let bad = ids.firstIndex(where: { !(1...TaskLimits.maximumTaskIDBytes).contains($0.utf8.count) }) else { return }
         let id = ids[bad]
         throw ValidationError(
-            "a task id is 1-\(TaskLimits.maximumTaskIDBytes) bytes, got \(id.isEmpty ? "an empty one" : "one of \(id.utf8.count) bytes ('\(id.prefix(40).description.terminalSafe)…')")\(source.map { " in \($0) (line \(bad + 1) of its ids)" } ?? ""); use the ids `phalanx submit` printed")
+            "a task id is 1-\(TaskLimits.maximumTaskIDBytes) bytes, got \(id.isEmpty ? "an empty one" : "one of \(id.utf8.count) bytes ('\(id.prefix(40).description.terminalSafe)…')")\(source.map { " in \($0) (its id number \(bad + 1), blank lines not counted)" } ?? ""); use the ids `phalanx submit` printed")
     }
 
     /// The ids from the arguments, then from the file; blank lines are skipped.

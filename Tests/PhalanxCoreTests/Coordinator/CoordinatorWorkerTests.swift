@@ -156,6 +156,40 @@ import Testing
         #expect(why.message.contains("handed the attempt back") && why.code == .unavailable && why.traceID != nil)
     }
 
+    @Test func aCancelledTaskHandedBackByADrainingWorkerFinishesCancelledAndDoesNotRunAgain() {
+        var harness = MachineHarness()
+        let (w1, _) = harness.worker("w1")
+        let client = harness.connect(.client, "client")
+        let running = harness.submit(["a"], from: client).dispatched(to: w1)
+        _ = harness.machine.cancel(from: client, requestID: 2, taskIDs: ["a"], now: harness.now)
+        _ = harness.machine.draining(from: w1, now: harness.now)
+        let (w2, _) = harness.worker("w2")
+        let handedBack = harness.machine.handBack(from: w1, [(running[0].task, running[0].attempt)], now: harness.now)
+        #expect(handedBack.dispatched(to: w2).isEmpty, "a cancelled task is never run again")
+        guard case .failure(let error)? = handedBack.delivered(to: client).first?.outcome else {
+            Issue.record("expected CANCELLED, got \(handedBack.delivered(to: client))")
+            return
+        }
+        #expect(error.code == .cancelled && error.message.contains("handed it back"))
+        #expect(harness.machine.heldCount == 0)
+    }
+
+    @Test func handBacksDoNotUseUpTheAttemptsAllowedForSystemFailures() {
+        var harness = MachineHarness { $0.retry = RetryPolicy(maxAttempts: 2, initialBackoff: .milliseconds(100), jitter: .none) }
+        let (w1, _) = harness.worker("w1", capacity: 1)
+        let client = harness.connect(.client, "client")
+        let first = harness.submit(["a"], from: client).dispatched(to: w1)
+        let second = harness.machine.handBack(from: w1, [(first[0].task, first[0].attempt)], now: harness.now).dispatched(to: w1)
+        #expect(second.first?.attempt == 2)
+        let failed = harness.fail(second, on: w1, .system)
+        #expect(failed.delivered(to: client).isEmpty, "the first system failure is retried: max_attempts 2 counts system failures, not hand-backs")
+        harness.advance(by: .milliseconds(100))
+        let third = harness.wakeUp().dispatched(to: w1)
+        #expect(third.first?.attempt == 3)
+        let final = harness.fail(third, on: w1, .system).delivered(to: client)
+        #expect(final.count == 1 && final.first?.history.map(\.attempt) == [1, 2], "the second system failure stands")
+    }
+
     @Test func aTaskHandedBackMoreOftenThanTheHistoryHoldsKeepsTheNewestRecords() {
         var harness = MachineHarness()
         let (w1, _) = harness.worker("w1", capacity: 1)
