@@ -1,3 +1,4 @@
+import PhalanxResilience
 import PhalanxWire
 import Testing
 
@@ -30,5 +31,29 @@ import Testing
         #expect(Shell.bounded(atBound) == atBound, "at the bound: kept whole")
         atBound.message += "x"
         #expect(Shell.bounded(atBound) != atBound, "one byte past it: cut")
+    }
+}
+
+/// Failure messages shown in status replies are bounded, so a failure that quotes a whole payload
+/// cannot make every status reply larger than a client's frames.
+@Suite struct RecentFailureBoundTests {
+    @Test func aLongMessageIsCutAtTheBoundAndOneAtTheBoundIsKept() {
+        func entry(_ message: String) -> RecentFailures.Entry {
+            RecentFailures.Entry(unixMilliseconds: 1, client: "c", taskID: "t", code: "INVALID_ARGUMENT", message: message, traceID: "", worker: nil)
+        }
+        var failures = RecentFailures()
+        let atBound = String(repeating: "a", count: RecentFailures.maximumMessageBytes)
+        failures.add(entry(atBound))
+        #expect(failures.entries.first?.message == atBound)
+        failures.add(entry(String(repeating: "é", count: 1_000_000)))  // 2 MB of UTF-8
+        let cut = failures.entries.first?.message ?? ""
+        #expect(cut.utf8.count < RecentFailures.maximumMessageBytes + 32 && cut.hasSuffix("… (2000000 bytes)"), "\(cut.utf8.count) bytes")
+    }
+
+    @Test func aUTF8PrefixNeverSplitsACharacter() {
+        #expect("abc".prefix(utf8Bytes: 5) == "abc")
+        #expect("éé".prefix(utf8Bytes: 3) == "é")
+        #expect("éé".prefix(utf8Bytes: 4) == "éé")
+        #expect("".prefix(utf8Bytes: 0) == "")
     }
 }

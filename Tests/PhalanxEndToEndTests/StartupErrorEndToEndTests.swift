@@ -90,6 +90,45 @@ extension EndToEnd {
             }
         }
 
+        @Test func aWorkerWhoseCoordinatorCutsOffTheTLSHandshakeKeepsReconnecting() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            // A listener that takes each connection, reads its first bytes and hangs up: a coordinator
+            // that dies during every handshake.
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            server.arguments = ["python3", "-c", """
+                import os, socket
+                s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16); s.settimeout(1); print(s.getsockname()[1], flush=True)
+                parent = os.getppid()
+                while os.getppid() == parent:  # ends with the test process, also when it fails
+                    try:
+                        c, _ = s.accept(); c.settimeout(1); c.recv(4096); c.close()
+                    except OSError:
+                        pass
+                """]
+            let output = Pipe()
+            server.standardOutput = output
+            server.standardError = FileHandle.nullDevice
+            try server.run()
+            defer {
+                // SIGKILL: a child of the test process may inherit a mask that blocks SIGTERM.
+                Foundation.kill(server.processIdentifier, SIGKILL)
+                server.waitUntilExit()
+            }
+            let portLine = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+            let port = try #require(Int(portLine.trimmingCharacters(in: .whitespacesAndNewlines)), "the listener printed \(portLine)")
+
+            try cluster.startCommand("w1", ["worker"] + cluster.commonArguments + [
+                "--name", "w1", "--set", "coordinator.port=\(port)", "--set", "worker.data_dir=\(cluster.directory.path)/workers",
+            ])
+            try await eventually("w1 tried at least three times", within: .seconds(20)) {
+                cluster.log("w1").components(separatedBy: "closed the connection during the TLS handshake").count > 3
+            }
+            #expect(try await cluster.waitForExit("w1", within: .milliseconds(1)) == nil, "w1 gave up: \(cluster.log("w1"))")
+            #expect(!cluster.log("w1").contains("UNAUTHENTICATED"), "\(cluster.log("w1"))")
+        }
+
         @Test func aSubmitOfAKindNoRegisteredWorkerServesIsAcceptedWithAWarningThatNamesTheKindsServed() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }

@@ -89,6 +89,9 @@ import Testing
 
     @Test func anUncleanShutdownDuringTheHandshakeIsClosedDuringHandshake() {
         #expect(TLSFailureReason.label(NIOSSLError.uncleanShutdown) == "closed_during_handshake")
+        let eof = Described(description: "handshakeFailed(NIOSSL.BoringSSLError.sslError([Error:  EOF during handshake]))")
+        #expect(TLSFailureReason.label(eof) == "closed_during_handshake" && TLSFailureReason.isClosedDuringHandshake(eof))
+        #expect(!TLSFailureReason.isClosedDuringHandshake(Described(description: "sslError([SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED])")))
         #expect(TLSFailureReason.describe(NIOSSLError.uncleanShutdown)?.contains("closed the connection") == true)
     }
 

@@ -175,8 +175,7 @@ extension Coordinator {
         guard (try? error.serializedBytes() as [UInt8])?.count ?? 0 > maximumHistoryErrorBytes else { return error }
         var cut = error
         let keep = maximumHistoryErrorBytes / 2
-        var message = Substring(error.message)
-        while message.utf8.count > keep { message = message.dropLast(max(1, (message.utf8.count - keep) / 4)) }
+        let message = error.message.prefix(utf8Bytes: keep)
         cut.message = "\(message)… (cut to \(keep) of \(error.message.utf8.count) bytes\(error.causes.isEmpty ? "" : ", \(error.causes.count) causes left out"); the final error is kept whole)"
         cut.causes = []
         return cut

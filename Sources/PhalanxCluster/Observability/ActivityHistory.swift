@@ -1,3 +1,5 @@
+import PhalanxResilience
+
 /// The coordinator's recent activity for the status page's sparklines: finished and failed task
 /// counts sampled at a fixed interval, the last ``capacity`` samples kept. Pure: time is an argument.
 public struct ActivityHistory: Sendable, Hashable {
@@ -64,7 +66,18 @@ public struct RecentFailures: Sendable, Hashable {
         self.capacity = capacity
     }
 
+    /// The most bytes of a failure's message kept here: a status reply carries these to clients,
+    /// and a message may quote a whole payload.
+    public static let maximumMessageBytes = 512
+
     public mutating func add(_ entry: Entry) {
+        var entry = entry
+        if entry.message.utf8.count > Self.maximumMessageBytes {
+            entry = Entry(
+                unixMilliseconds: entry.unixMilliseconds, client: entry.client, taskID: entry.taskID, code: entry.code,
+                message: "\(entry.message.prefix(utf8Bytes: Self.maximumMessageBytes))… (\(entry.message.utf8.count) bytes)", traceID: entry.traceID,
+                worker: entry.worker)
+        }
         entries.insert(entry, at: 0)
         if entries.count > capacity { entries.removeLast(entries.count - capacity) }
     }

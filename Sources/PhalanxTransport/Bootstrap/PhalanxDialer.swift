@@ -40,7 +40,8 @@ public enum PhalanxDialer {
             let coordinator = try await peer.established.get()
             return (peer, coordinator)
         } catch let context as ErrorContext {
-            failure = context.wrapped(in: context.code, "the coordinator at \(host):\(port) refused the connection: \(context.message)")
+            let what = context.code == .unavailable ? "went away during the handshake" : "refused the connection"
+            failure = context.wrapped(in: context.code, "the coordinator at \(host):\(port) \(what): \(context.message)")
         } catch {
             failure = ErrorContext(code: .unavailable, message: "the connection to \(host):\(port) failed: \(error)")
         }

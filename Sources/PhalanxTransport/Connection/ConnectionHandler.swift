@@ -111,7 +111,9 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         } else if let reason = TLSFailureReason.describe(error) {
             logger.warning("TLS handshake failed", metadata: peerMetadata.merging(["reason": "\(reason)"]) { $1 })
             handshakeFailures?.record(TLSFailureReason.label(error) ?? "other")
-            fail(ErrorContext(code: .unauthenticated, message: reason, originNode: machine.local.name))
+            // A handshake the peer cut off says nothing about certificates: the peer may come back.
+            let code: ErrorCode = TLSFailureReason.isClosedDuringHandshake(error) ? .unavailable : .unauthenticated
+            fail(ErrorContext(code: code, message: reason, originNode: machine.local.name))
             context.close(promise: nil)
         } else {
             context.fireErrorCaught(error)

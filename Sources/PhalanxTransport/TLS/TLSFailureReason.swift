@@ -12,6 +12,12 @@ public enum TLSFailureReason {
         classify(error).map { $0.label }
     }
 
+    /// Whether `error` is a handshake cut short by the peer going away (it stopped, was killed, or
+    /// the network failed): worth retrying, unlike a refusal of certificates.
+    public static func isClosedDuringHandshake(_ error: any Error) -> Bool {
+        label(error) == "closed_during_handshake"
+    }
+
     /// Every label ``label(_:)`` returns, and `timeout` and `identity` for the handshake's other failures.
     public static let labels = ["no_client_certificate", "untrusted_certificate", "rejected_by_peer", "not_tls", "old_tls_version", "closed_during_handshake", "other", "timeout", "identity"]
 
@@ -29,6 +35,7 @@ public enum TLSFailureReason {
             ("PACKET_LENGTH_TOO_LONG", "non-TLS bytes: the peer is not speaking TLS", "not_tls"),
             ("UNSUPPORTED_PROTOCOL", "the peer's TLS version is too old (TLS 1.3 is required)", "old_tls_version"),
             ("uncleanShutdown", "the peer closed the connection during the TLS handshake", "closed_during_handshake"),
+            ("EOF during handshake", "the peer closed the connection during the TLS handshake", "closed_during_handshake"),
         ]
         for (marker, reason, label) in reasons where text.contains(marker) { return (reason, label) }
         return ("TLS failure: \(text)", "other")
