@@ -92,6 +92,10 @@ extension EndToEnd {
             let whole = try ClusterProcesses.runToCompletion(["submit"] + cluster.clientArguments + ["--kind", "echo", "--count", "250"])
             #expect(whole.status == 1 && whole.stderr.contains("admission burst of 100"), "\(whole.stderr)")
             #expect(!whole.stderr.contains("task id"), "nothing was accepted, so no ids are offered: \(whole.stderr)")
+            let json = try ClusterProcesses.runToCompletion(["submit", "--json"] + cluster.clientArguments + ["--kind", "echo", "--count", "250"])
+            let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+            #expect(json.status == 1 && (object?["accepted_or_maybe_accepted_task_ids"] as? [String]) == [], "\(json.stdout)")
+            #expect((object?["error"] as? [String: Any])?["code"] as? String == "INVALID_ARGUMENT", "\(json.stdout)")
         }
 
         @Test func aClientOverItsAdmissionRateGetsOverloadedWithRetryAfterAndTheClientRetriesWithinItsWindow() async throws {

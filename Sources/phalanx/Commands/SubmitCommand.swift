@@ -101,6 +101,15 @@ struct SubmitCommand: AsyncParsableCommand {
         } catch {
             let connection = wait ? waiter.connection : connection
             let kept = await connection.awaiting(requests.map(\.taskID))
+            if client.json, let context = error as? ErrorContext {
+                // Machines get the accepted ids, whole, on standard output; the error also goes to standard error.
+                let object: [String: Any] = [
+                    "error": ["code": context.code.rawValue, "message": context.message],
+                    "accepted_or_maybe_accepted_task_ids": kept,
+                ]
+                let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+                print(String(decoding: data, as: UTF8.self))
+            }
             printIDs(prefix: prefix, indices: kept.compactMap { Int($0.dropFirst(prefix.count + 1)) }, of: count)
             _ = try await reportingErrors { throw error }
             return
