@@ -16,12 +16,7 @@ extension EndToEnd {
         @Test func aPayloadAtTheLimitRunsAndOneByteMoreIsRefusedWithInvalidArgument() async throws {
             let cluster = try ClusterProcesses(settings: ["limits.max_frame_bytes=\(Self.frameBytes)"])
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1")
-            var limits = ConnectionLimits()
-            limits.maximumFrameBytes = Self.frameBytes
-            let client = try await cluster.client(limits: limits)
-            try await cluster.waitForWorkers(1, using: client)
+            let client = try await Self.startWithOneWorker(cluster, clientFrameBytes: Self.frameBytes)
             #expect(client.maximumPayloadBytes == Self.largestPayload)
 
             let atLimit = [UInt8](repeating: 0x61, count: Self.largestPayload)
@@ -47,9 +42,7 @@ extension EndToEnd {
             let cluster = try ClusterProcesses(settings: ["limits.max_frame_bytes=\(Self.frameBytes)"])
             defer { cluster.stopAll() }
             try await cluster.startCoordinator()
-            var limits = ConnectionLimits()
-            limits.maximumFrameBytes = Self.frameBytes
-            let client = try await cluster.client(limits: limits)
+            let client = try await cluster.client(limits: Self.clientLimits(frameBytes: Self.frameBytes))
 
             // Ten near-limit tasks wait for a worker, so its registration assigns all ten at once
             // (about ten times the frame limit), as it would when a busy worker's slots free up together.
@@ -71,12 +64,7 @@ extension EndToEnd {
         @Test func aResultLargerThanTheClientsOwnFrameLimitComesBackAsAnErrorThatSaysSo() async throws {
             let cluster = try ClusterProcesses(settings: ["limits.max_frame_bytes=\(Self.frameBytes)"])
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1")
-            var limits = ConnectionLimits()
-            limits.maximumFrameBytes = FrameLimits.minimumBytes  // this client reads smaller frames than the cluster's
-            let client = try await cluster.client(limits: limits)
-            try await cluster.waitForWorkers(1, using: client)
+            let client = try await Self.startWithOneWorker(cluster, clientFrameBytes: FrameLimits.minimumBytes)  // this client reads smaller frames than the cluster's
 
             let outcomes = try await client.run([
                 TaskRequest(taskID: "fits", kind: "echo", payload: [UInt8](repeating: 1, count: 32_000)),
@@ -91,6 +79,22 @@ extension EndToEnd {
             #expect(error.code == .internal && error.message.contains("more than this client's frame limit of 32768 bytes"), "\(error.message)")
             #expect(!cluster.log("coordinator").contains("FRAME_TOO_LARGE"))
             await client.close()
+        }
+
+        /// Starts the coordinator and worker w1 of `cluster`, and a client whose own frame limit is
+        /// `clientFrameBytes`, once w1 has registered.
+        static func startWithOneWorker(_ cluster: ClusterProcesses, clientFrameBytes: Int) async throws -> PhalanxClient {
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1")
+            let client = try await cluster.client(limits: clientLimits(frameBytes: clientFrameBytes))
+            try await cluster.waitForWorkers(1, using: client)
+            return client
+        }
+
+        static func clientLimits(frameBytes: Int) -> ConnectionLimits {
+            var limits = ConnectionLimits()
+            limits.maximumFrameBytes = frameBytes
+            return limits
         }
 
         /// The largest echo payload whose result, serialized, fills a results frame of `frameBytes` exactly.
@@ -112,13 +116,9 @@ extension EndToEnd {
         @Test func aResultAtTheClientsFrameLimitComesBackTheSameWayWhenWaitedForLookedUpAndReAttachedAfterARestart() async throws {
             let cluster = try ClusterProcesses(settings: ["limits.max_frame_bytes=\(Self.frameBytes)"])
             defer { cluster.stopAll() }
-            try await cluster.startCoordinator()
-            try cluster.startWorker("w1")
-            var limits = ConnectionLimits()
-            limits.maximumFrameBytes = FrameLimits.minimumBytes
-            let client = try await cluster.client(limits: limits)
-            try await cluster.waitForWorkers(1, using: client)
+            let client = try await Self.startWithOneWorker(cluster, clientFrameBytes: FrameLimits.minimumBytes)
 
+            let limits = Self.clientLimits(frameBytes: FrameLimits.minimumBytes)
             let edge = try Self.largestEchoedPayload(taskID: "edge", worker: "w1", frameBytes: limits.maximumFrameBytes)
             let requests = [
                 TaskRequest(taskID: "edge", kind: "echo", payload: [UInt8](repeating: 1, count: edge)),

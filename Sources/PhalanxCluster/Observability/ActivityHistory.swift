@@ -54,7 +54,7 @@ public struct RecentFailures: Sendable, Hashable {
         public let client: String
         public let taskID: String
         public let code: String
-        public let message: String
+        public internal(set) var message: String
         public let traceID: String
         public let worker: String?
     }
@@ -73,10 +73,7 @@ public struct RecentFailures: Sendable, Hashable {
     public mutating func add(_ entry: Entry) {
         var entry = entry
         if entry.message.utf8.count > Self.maximumMessageBytes {
-            entry = Entry(
-                unixMilliseconds: entry.unixMilliseconds, client: entry.client, taskID: entry.taskID, code: entry.code,
-                message: "\(entry.message.prefix(utf8Bytes: Self.maximumMessageBytes))… (\(entry.message.utf8.count) bytes)", traceID: entry.traceID,
-                worker: entry.worker)
+            entry.message = "\(entry.message.prefix(utf8Bytes: Self.maximumMessageBytes))… (\(entry.message.utf8.count) bytes)"
         }
         entries.insert(entry, at: 0)
         if entries.count > capacity { entries.removeLast(entries.count - capacity) }

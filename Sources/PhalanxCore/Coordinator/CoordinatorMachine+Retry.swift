@@ -7,16 +7,14 @@ extension CoordinatorMachine {
     mutating func scheduleRetry(
         _ number: TaskNumber, after failure: FailedAttempt<Output>, from worker: ConnectionID, now: Duration, into outbox: inout Outbox
     ) {
-        guard var record = tasks[number] else { return }
+        guard let record = tasks[number] else { return }
         let draw = Double(random.next() >> 11) / Double(1 << 53)
-        let retriesSoFar = record.history.reduce(0) { $0 + ($1.wasReported ? 1 : 0) }  // lost attempts are re-run without a backoff
-        let backoff = settings.retry.backoff(beforeRetry: retriesSoFar + 1, previous: record.lastBackoff, random: draw)
-        record.remember(failure)
-        record.avoid = worker
-        record.lastBackoff = backoff
-        record.placement = .retrying(at: now + backoff)
-        tasks[number] = record
-        if record.body.parent == nil { outbox.changes.append(.attemptFailed(record.key, losses: record.losses, history: record.history)) }
+        // Only reported failures count: lost attempts are re-run without a backoff.
+        let backoff = settings.retry.backoff(beforeRetry: Int(record.reportedFailures) + 1, previous: record.lastBackoff, random: draw)
+        recordEarlierAttempt(number, failure, into: &outbox)
+        tasks[number]!.avoid = worker
+        tasks[number]!.lastBackoff = backoff
+        tasks[number]!.placement = .retrying(at: now + backoff)
         retryingCount += 1
         counters.retried += 1
         retries.insert(number, deadline: now + backoff)

@@ -161,14 +161,20 @@ extension CoordinatorMachine {
         }
     }
 
-    /// An attempt of a task ended without a result from its worker (lost, handed back, cut short
-    /// by a restart): it goes into the task's history, which is persisted with the losses so far.
+    /// An attempt ended without finishing its task (it failed and is retried, or ended without a
+    /// result): it goes into the task's history, which is persisted with the losses so far.
+    mutating func recordEarlierAttempt(_ number: TaskNumber, _ attempt: FailedAttempt<Output>, into outbox: inout Outbox) {
+        guard tasks[number] != nil else { return }
+        tasks[number]!.remember(attempt)
+        let record = tasks[number]!
+        if record.body.parent == nil { outbox.changes.append(.attemptFailed(record.key, losses: record.losses, history: record.history)) }
+    }
+
+    /// The current attempt of a task ended without a result from its worker (lost, handed back,
+    /// cut short by a restart), for the reason `why`.
     mutating func recordAttemptWithoutResult(_ number: TaskNumber, on worker: String, _ why: ErrorContext, into outbox: inout Outbox) {
         guard let record = tasks[number] else { return }
-        tasks[number]!.remember(FailedAttempt(attempt: record.attempt, worker: worker, outcome: .failure(why)))
-        if record.body.parent == nil {
-            outbox.changes.append(.attemptFailed(record.key, losses: record.losses, history: tasks[number]!.history))
-        }
+        recordEarlierAttempt(number, FailedAttempt(attempt: record.attempt, worker: worker, outcome: .failure(why)), into: &outbox)
     }
 
     /// Puts a running task back at the head of its kind's queue (its next dispatch is a new attempt).

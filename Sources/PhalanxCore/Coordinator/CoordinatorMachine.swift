@@ -108,6 +108,9 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         /// Attempts that failed for a system reason and were retried, or lost their worker and were
         /// re-run, oldest first; at most ``TaskLimits/maximumHistoryRecords`` (``remember(_:)``).
         private(set) var history: [FailedAttempt<Output>] = []
+        /// Attempts that failed for a system reason so far (what `max_attempts` counts; lost,
+        /// handed-back and restart-interrupted attempts do not), also those the history dropped.
+        private(set) var reportedFailures: UInt32 = 0
         /// The worker of the last failed attempt: another one is preferred for the retry.
         var avoid: ConnectionID?
         var lastBackoff: Duration = .zero
@@ -126,10 +129,6 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
             history = Array(attempts.suffix(TaskLimits.maximumHistoryRecords))
             reportedFailures = UInt32(attempts.filter(\.wasReported).count)
         }
-
-        /// Attempts that failed for a system reason so far (what `max_attempts` counts; lost,
-        /// handed-back and restart-interrupted attempts do not).
-        private(set) var reportedFailures: UInt32 = 0
 
         /// Whether a system failure of the current attempt leaves an attempt for a retry.
         var mayRetryAfterAFailure: Bool { reportedFailures + 1 < maxAttempts }

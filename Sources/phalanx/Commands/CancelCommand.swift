@@ -20,8 +20,7 @@ struct CancelCommand: AsyncParsableCommand {
         let outcome = try await reportingErrors { try await connection.cancel(taskIDs) }
         await connection.close()
         if client.json {
-            let data = try JSONSerialization.data(withJSONObject: ["cancelled": outcome.cancelled, "not_running": outcome.notRunning], options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            try printJSON(["cancelled": outcome.cancelled, "not_running": outcome.notRunning])
         } else {
             for taskID in outcome.cancelled { print("\(taskID) cancelled") }
             for taskID in outcome.notRunning { print("\(taskID) was not queued or running (finished already, or unknown); nothing to cancel") }

@@ -67,6 +67,11 @@ func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
 
+/// Prints a JSON object on one line of standard output, keys sorted (what `--json` prints).
+func printJSON(_ object: [String: Any]) throws {
+    print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+}
+
 /// Runs `body`, turning a Phalanx error into a readable message and exit code 1.
 func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     do {

@@ -91,8 +91,7 @@ struct OutcomeReport {
             var summary: [String: Any] = ["tasks": seen, "succeeded": succeeded, "failed": failed, "seconds": seconds, "results": entries]
             if pending > 0 { summary["pending"] = pending }
             if unknown > 0 { summary["unknown"] = unknown }
-            let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            try printJSON(summary)
         } else {
             var line = "\(seen) task(s): \(succeeded) succeeded, \(failed) failed"
             if pending > 0 { line += ", \(pending) pending" }

@@ -103,12 +103,7 @@ struct SubmitCommand: AsyncParsableCommand {
             let kept = await connection.awaiting(requests.map(\.taskID))
             if client.json, let context = error as? ErrorContext {
                 // Machines get the accepted ids, whole, on standard output; the error also goes to standard error.
-                let object: [String: Any] = [
-                    "error": ["code": context.code.rawValue, "message": context.message],
-                    "accepted_or_maybe_accepted_task_ids": kept,
-                ]
-                let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-                print(String(decoding: data, as: UTF8.self))
+                try printJSON(["error": ["code": context.code.rawValue, "message": context.message], "accepted_or_maybe_accepted_task_ids": kept])
             }
             printIDs(prefix: prefix, indices: kept.compactMap { Int($0.dropFirst(prefix.count + 1)) }, of: count)
             _ = try await reportingErrors { throw error }
@@ -118,7 +113,7 @@ struct SubmitCommand: AsyncParsableCommand {
             print("\(receipt.duplicates) of them had the idempotency key of an earlier task: they do not run again and get that task's outcome")
         }
         guard wait else {
-            printAccepted(requests.map(\.taskID), prefix: prefix, duplicates: receipt.duplicates)
+            try printAccepted(requests.map(\.taskID), prefix: prefix, duplicates: receipt.duplicates)
             await connection.close()
             return
         }
@@ -164,11 +159,9 @@ struct SubmitCommand: AsyncParsableCommand {
     }
 
     /// Prints what was accepted and the ids to ask for (`phalanx result ID`).
-    private func printAccepted(_ ids: [String], prefix: String, duplicates: Int) {
+    private func printAccepted(_ ids: [String], prefix: String, duplicates: Int) throws {
         if client.json {
-            let object: [String: Any] = ["accepted": ids.count, "duplicates": duplicates, "task_ids": ids]
-            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-            print(String(decoding: data, as: UTF8.self))
+            try printJSON(["accepted": ids.count, "duplicates": duplicates, "task_ids": ids])
         } else if ids.count <= 20 {
             print("accepted \(ids.count) task(s); their outcomes: phalanx result \(ids.joined(separator: " "))")
         } else {
