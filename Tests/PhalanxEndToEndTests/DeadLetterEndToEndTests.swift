@@ -50,9 +50,10 @@ extension EndToEnd {
             try await eventually("a worker is back") { try await client.status().workers.count == 1 }
             let retried = try ClusterProcesses.runToCompletion(["dlq", "retry", "client/poison"] + cluster.clientArguments)
             #expect(retried.status == 0 && retried.stdout.contains("retried client/poison"), "\(retried.stdout)\(retried.stderr)")
-            try await eventually("the retried task runs again") { try await client.status().tasksRunning == 1 }
+            // The retry's reply comes once the removal is durable: a list right after it is empty.
             let empty = try ClusterProcesses.runToCompletion(["dlq", "list"] + cluster.clientArguments)
             #expect(empty.stdout.contains("the dead-letter queue is empty"), "\(empty.stdout)")
+            try await eventually("the retried task runs again") { try await client.status().tasksRunning == 1 }
             let missing = try ClusterProcesses.runToCompletion(["dlq", "purge", "client/never"] + cluster.clientArguments)
             #expect(missing.status == 1 && missing.stdout.contains("client/never is not in the dead-letter queue"))
             let usage = try ClusterProcesses.runToCompletion(["dlq", "retry"] + cluster.clientArguments)

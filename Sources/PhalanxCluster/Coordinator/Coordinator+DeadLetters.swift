@@ -35,7 +35,8 @@ extension Coordinator {
     }
 
     /// Accepts the entries' tasks again, then (in a later ledger write) removes them from the queue:
-    /// a crash in between leaves a duplicate entry, never a lost task.
+    /// a crash in between leaves a duplicate entry, never a lost task. The reply waits until both
+    /// are durable, so a list right after it no longer shows the retried tasks.
     private func retry(_ entries: [DeadLetter], named keys: [TaskKey], request: Phalanx_V1_DeadLetterRequest, from id: ConnectionID) {
         let now = self.now
         let nowUnix = WireTime.nowUnixMilliseconds()
@@ -53,11 +54,19 @@ extension Coordinator {
         perform(machine.readmit(restored, now: now))
         writer.enqueue(retried.map { .deadLetterRemoved($0.key) })
         logger.notice("tasks retried from the dead-letter queue", metadata: ["tasks": "\(retried.count)"])
-        replyDeadLetters(retried, named: request.all ? [] : keys, to: id, requestID: request.requestID)
+        guard let reply = deadLetterReply(retried, named: request.all ? [] : keys, to: id, requestID: request.requestID) else { return }
+        var touched = Set<ConnectionID>()
+        performWhenDurable(.envelope(id, reply), touched: &touched)
+        for id in touched { links[id]?.flush() }
     }
 
     private func replyDeadLetters(_ entries: [DeadLetter], named keys: [TaskKey], to id: ConnectionID, requestID: UInt64) {
-        guard let link = links[id] else { return }
+        if let reply = deadLetterReply(entries, named: keys, to: id, requestID: requestID) { sendNow(reply, to: id) }
+    }
+
+    /// The reply listing `entries` (as many as fit one frame of the admin's) and the `keys` not among them.
+    private func deadLetterReply(_ entries: [DeadLetter], named keys: [TaskKey], to id: ConnectionID, requestID: UInt64) -> Phalanx_V1_Envelope? {
+        guard let link = links[id] else { return nil }
         var reply = Phalanx_V1_DeadLetterReply()
         reply.requestID = requestID
         let wireEntries = entries.map { entry in
@@ -83,7 +92,7 @@ extension Coordinator {
             wire.taskID = key.taskID
             return wire
         }
-        sendNow(Phalanx_V1_Envelope(.deadLetterReply(reply)), to: id)
+        return Phalanx_V1_Envelope(.deadLetterReply(reply))
     }
 
     private func deadLetterFailed(_ error: LedgerError, to id: ConnectionID, requestID: UInt64) {

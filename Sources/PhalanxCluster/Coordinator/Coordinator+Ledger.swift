@@ -219,6 +219,7 @@ extension Coordinator {
         case .results(let id, let results): send(serialized: results, to: id, touched: &touched)
         case .transaction(let action): performVisible(action, touched: &touched)
         case .saga(let action): performVisible(action, touched: &touched)
+        case .envelope(let id, let envelope): write(envelope, to: id, touched: &touched)
         }
     }
 

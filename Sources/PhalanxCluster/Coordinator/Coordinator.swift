@@ -77,6 +77,8 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         case results(ConnectionID, [[UInt8]])
         case transaction(TransactionMachine.Action)
         case saga(SagaMachine.Action)
+        /// A reply that may only be seen once what it reports is durable.
+        case envelope(ConnectionID, Phalanx_V1_Envelope)
     }
 
     public init(
