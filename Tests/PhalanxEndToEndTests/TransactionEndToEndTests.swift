@@ -114,6 +114,40 @@ extension EndToEnd {
             await client.close()
         }
 
+        /// Values read must fit the participant's vote and, all together, the client's reply: a
+        /// transaction reading more aborts with INVALID_ARGUMENT, and nobody is cut off by a frame.
+        @Test func readsTooLargeForAVoteOrForTheReplyAbortAndNoConnectionIsCutOff() async throws {
+            let cluster = try ClusterProcesses(settings: ["limits.max_frame_bytes=65536"])
+            defer { cluster.stopAll() }
+            await try await cluster.startWithWorkers(["w1", "w2"]).close()
+            // The client's frames are as small as the cluster's.
+            let client = try await cluster.client(limits: FrameLimitEndToEndTests.clientLimits(frameBytes: 65_536))
+            let value = StoreValue.bytes(Array(repeating: 0x61, count: 40_000))
+            for (node, key) in [("w1", "a"), ("w1", "b"), ("w2", "c")] {
+                let put = try await client.transact([ParticipantOperations(participant: node, operations: [.put(key: key, value: value)])])
+                #expect(put.committed, "\(String(describing: put.reason))")
+            }
+            func get(_ keys: [(String, String)]) async throws -> TransactionOutcome {
+                let byNode = Dictionary(grouping: keys, by: \.0)
+                return try await client.transact(byNode.keys.sorted().map { node in
+                    ParticipantOperations(participant: node, operations: byNode[node]!.map { .get(key: $0.1) })
+                })
+            }
+            let one = try await get([("w1", "a")])
+            #expect(one.committed && one.reads["w1"]?["a"] == .some(value), "one 40,000-byte value fits")
+            let twoOnOne = try await get([("w1", "a"), ("w1", "b")])
+            #expect(!twoOnOne.committed && twoOnOne.reason?.code == .invalidArgument && twoOnOne.reason?.originNode == "w1", "\(String(describing: twoOnOne.reason))")
+            #expect(twoOnOne.reason?.message.contains("reads on w1") == true, "\(String(describing: twoOnOne.reason))")
+            let oneEach = try await get([("w1", "a"), ("w2", "c")])
+            #expect(!oneEach.committed && oneEach.reason?.code == .invalidArgument, "\(String(describing: oneEach.reason))")
+            #expect(oneEach.reason?.message.contains("all participants together") == true, "\(String(describing: oneEach.reason))")
+            let again = try await client.transact([ParticipantOperations(participant: "w1", operations: [.put(key: "a", value: .integer(1))])])
+            #expect(again.committed, "the aborted reads left no lock behind: \(String(describing: again.reason))")
+            #expect(try await client.status().workers.count == 2, "no worker was cut off")
+            #expect(!cluster.log("coordinator").contains("FRAME_TOO_LARGE") && !cluster.log("w1").contains("FRAME_TOO_LARGE"), "no frame over the limit")
+            await client.close()
+        }
+
         @Test func aWriteSetLargerThanAFrameReachesTheAuditInPiecesAndTheWorkerStaysConnected() async throws {
             let cluster = try ClusterProcesses(settings: ["limits.max_frame_bytes=65536"])
             defer { cluster.stopAll() }

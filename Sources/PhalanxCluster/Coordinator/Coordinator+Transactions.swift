@@ -81,7 +81,7 @@ extension Coordinator {
         _ transactionID: String, _ request: Phalanx_V1_TxRequest, participants: [ParticipantOperations], from id: ConnectionID, client: String,
         logged: TransactionLogEntry? = nil
     ) {
-        guard links[id] != nil else { return }
+        guard let link = links[id] else { return }
         if let logged {
             perform(transactions.answer(fromLog: logged, requestID: request.requestID, to: id, clientName: client, participants: participants))
             return
@@ -89,7 +89,8 @@ extension Coordinator {
         let connected = workerConnections
         perform(transactions.begin(
             transactionID, requestID: request.requestID, from: id, clientName: client, traceID: request.trace.traceID, participants: participants,
-            isConnected: { connected[$0] != nil }, now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
+            isConnected: { connected[$0] != nil }, now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds(),
+            maximumReadBytes: TransactionLimits.readBudget(forFrameBytes: link.peer.maximumFrameBytes)))
     }
 
     private func replyNow(_ outcome: TransactionOutcome, requestID: UInt64, to id: ConnectionID) {

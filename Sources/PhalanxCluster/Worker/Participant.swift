@@ -177,7 +177,8 @@ public actor Participant {
                 return
             }
             perform(machine.prepare(
-                id: prepare.txID, operations: operations, voteDeadlineUnixMilliseconds: prepare.voteDeadlineUnixMs, nowUnixMilliseconds: nowUnix))
+                id: prepare.txID, operations: operations, voteDeadlineUnixMilliseconds: prepare.voteDeadlineUnixMs, nowUnixMilliseconds: nowUnix,
+                maximumReadBytes: TransactionLimits.readBudget(forFrameBytes: link?.peer.maximumFrameBytes ?? FrameLimits.minimumBytes)))
         case .txDecision(let decision):
             perform(machine.decide(decision.txID, commit: decision.commit))
         case .snapshotRequest(let request):

@@ -123,8 +123,10 @@ public struct ParticipantMachine: Sendable {
 
     // MARK: - Prepare
 
+    /// A PREPARE of `id`. `maximumReadBytes` is what the vote may carry of values read (it must
+    /// fit the coordinator's frames): a transaction that reads more is voted NO.
     public mutating func prepare(
-        id: String, operations: [StoreOperation], voteDeadlineUnixMilliseconds: Int64, nowUnixMilliseconds: Int64
+        id: String, operations: [StoreOperation], voteDeadlineUnixMilliseconds: Int64, nowUnixMilliseconds: Int64, maximumReadBytes: Int = .max
     ) -> [Action] {
         if let existing = prepared[id] {
             guard existing.durable, finishing[id] == nil, !preparingResources.contains(id) else { return [] }  // the vote follows
@@ -150,6 +152,10 @@ public struct ParticipantMachine: Sendable {
         switch validate(operations, id: id) {
         case .success(let result): (writes, reads) = result
         case .failure(let error): return [.vote(id: id, .no(error))]
+        }
+        let readBytes = TransactionLimits.readBytes(reads, participant: node)
+        if let problem = TransactionLimits.readsProblem(bytes: readBytes, budget: maximumReadBytes, on: "on \(node)") {
+            return [.vote(id: id, .no(refusal(.invalidArgument, problem, id: id)))]
         }
         let resources = operations.compactMap(\.resourceOperation)
         let record = Prepared(

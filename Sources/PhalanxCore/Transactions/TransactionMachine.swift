@@ -21,11 +21,21 @@ public struct TransactionMachine: Sendable {
         public var resendInterval: Duration
         /// Transactions in progress at most; more are refused with OVERLOADED.
         public var maximumActive: Int
+        /// Bytes of operations held for transactions in progress at most; more are refused with OVERLOADED.
+        public var maximumActiveBytes: Int
+        /// Bytes the outcomes of recently ended transactions (with their operations and reads) may
+        /// take; older ones are forgotten first (the decision log still answers for them).
+        public var maximumRememberedBytes: Int
 
-        public init(voteTimeout: Duration = .seconds(5), resendInterval: Duration = .seconds(1), maximumActive: Int = 100_000) {
+        public init(
+            voteTimeout: Duration = .seconds(5), resendInterval: Duration = .seconds(1), maximumActive: Int = 100_000,
+            maximumActiveBytes: Int = 256 * 1024 * 1024, maximumRememberedBytes: Int = 64 * 1024 * 1024
+        ) {
             self.voteTimeout = voteTimeout
             self.resendInterval = resendInterval
             self.maximumActive = maximumActive
+            self.maximumActiveBytes = maximumActiveBytes
+            self.maximumRememberedBytes = maximumRememberedBytes
         }
     }
 
@@ -48,17 +58,24 @@ public struct TransactionMachine: Sendable {
         var reason: ErrorContext?
         var waiters: [(ConnectionID, UInt64)] = []
         var decidedUnixMilliseconds: Int64?
+        /// What the values read may take in the reply (the first requester's frames).
+        var maximumReadBytes: Int = .max
+        /// What its operations take (counted in ``activeBytes``).
+        var bytes: Int = 0
     }
 
     public let settings: Settings
     public let node: String
     private var active: [String: Active] = [:]
+    /// Bytes of operations the transactions in progress hold.
+    public private(set) var activeBytes = 0
     /// Outcomes of recently ended transactions (a late duplicate request gets the same answer).
-    private var ended = RecentOutcomes(capacity: 100_000)
+    private var ended: RecentOutcomes
 
     public init(node: String, settings: Settings = Settings()) {
         self.node = node
         self.settings = settings
+        self.ended = RecentOutcomes(capacity: 100_000, maximumBytes: settings.maximumRememberedBytes)
     }
 
     public var activeCount: Int { active.count }
@@ -109,7 +126,7 @@ public struct TransactionMachine: Sendable {
     /// A client asks for transaction `id`. A duplicate of one in progress waits for the same outcome.
     public mutating func begin(
         _ id: String, requestID: UInt64, from client: ConnectionID, clientName: String, traceID: String = "",
-        participants: [ParticipantOperations], isConnected: (String) -> Bool, now: Duration, nowUnixMilliseconds: Int64
+        participants: [ParticipantOperations], isConnected: (String) -> Bool, now: Duration, nowUnixMilliseconds: Int64, maximumReadBytes: Int = .max
     ) -> [Action] {
         if var existing = active[id] {
             guard existing.begin.client == clientName, existing.begin.participants == participants else {
@@ -134,6 +151,11 @@ public struct TransactionMachine: Sendable {
         if active.count >= settings.maximumActive {
             return [.reply(client, requestID: requestID, refused(id, .overloaded, "\(active.count) transactions are in progress, the most this coordinator holds; try again shortly"))]
         }
+        let bytes = participants.reduce(0) { $0 + $1.estimatedBytes }
+        if activeBytes + bytes > settings.maximumActiveBytes {
+            return [.reply(client, requestID: requestID, refused(
+                id, .overloaded, "transactions in progress hold \(activeBytes) bytes of operations and this one \(bytes), more than the \(settings.maximumActiveBytes) this coordinator holds; try again shortly"))]
+        }
         let begin = TransactionBegin(id: id, client: clientName, participants: participants, begunUnixMilliseconds: nowUnixMilliseconds, traceID: traceID)
         if let missing = participants.first(where: { !isConnected($0.participant) }) {
             // Nothing is prepared anywhere: the abort is logged with the BEGIN, for `tx show` and the audit.
@@ -151,7 +173,7 @@ public struct TransactionMachine: Sendable {
             ]
         }
         let voteDeadline = nowUnixMilliseconds + settings.voteTimeout.wholeMillisecondsRoundedUp
-        active[id] = Active(begin: begin, phase: .preparing(deadline: now + settings.voteTimeout), waiters: [(client, requestID)])
+        insert(Active(begin: begin, phase: .preparing(deadline: now + settings.voteTimeout), waiters: [(client, requestID)], maximumReadBytes: maximumReadBytes))
         // Nothing is logged yet: with presumed abort a transaction the log does not know aborted.
         // BEGIN is logged with the decision, in the same group commit (one write per transaction).
         return participants.map {
@@ -173,8 +195,18 @@ public struct TransactionMachine: Sendable {
             return decide(id, committed: false, now: now, nowUnixMilliseconds: nowUnixMilliseconds)
         case .yes(let reads):
             transaction.votes[name] = reads
+            guard transaction.votes.count == transaction.begin.participants.count else {
+                active[id] = transaction
+                return []
+            }
+            // Every participant's reads fit its vote; together they must fit the reply.
+            let readBytes = transaction.votes.reduce(0) { $0 + TransactionLimits.readBytes($1.value, participant: $1.key) }
+            if let problem = TransactionLimits.readsProblem(bytes: readBytes, budget: transaction.maximumReadBytes, on: "on all participants together") {
+                transaction.reason = ErrorContext(code: .invalidArgument, message: problem, originNode: node)
+                active[id] = transaction
+                return decide(id, committed: false, now: now, nowUnixMilliseconds: nowUnixMilliseconds)
+            }
             active[id] = transaction
-            guard transaction.votes.count == transaction.begin.participants.count else { return [] }
             return decide(id, committed: true, now: now, nowUnixMilliseconds: nowUnixMilliseconds)
         }
     }
@@ -188,7 +220,7 @@ public struct TransactionMachine: Sendable {
             active[id] = transaction
             return []
         }
-        active[id] = nil
+        remove(id)
         ended[id] = EndedTransaction(transaction.begin, outcome(of: transaction, committed: committed))
         return [.persist(.ended(id: id, endedUnixMilliseconds: nowUnixMilliseconds))]
     }
@@ -270,15 +302,15 @@ public struct TransactionMachine: Sendable {
         for entry in entries where entry.endedUnixMilliseconds == nil {
             let names = Set(entry.participantNames)
             if let committed = entry.committed {
-                active[entry.id] = Active(
+                insert(Active(
                     begin: entry.begin, phase: .decided(committed: committed, unacknowledged: names, lastSent: now), reason: entry.reason,
-                    decidedUnixMilliseconds: entry.decidedUnixMilliseconds)
+                    decidedUnixMilliseconds: entry.decidedUnixMilliseconds))
                 actions += names.sorted().map { .sendDecision(participant: $0, id: entry.id, commit: committed) }
             } else {
                 let reason = ErrorContext(code: .unavailable, message: "the coordinator restarted before transaction \(entry.id) was decided", originNode: node)
-                active[entry.id] = Active(
+                insert(Active(
                     begin: entry.begin, phase: .decided(committed: false, unacknowledged: names, lastSent: now), reason: reason,
-                    decidedUnixMilliseconds: nowUnixMilliseconds)
+                    decidedUnixMilliseconds: nowUnixMilliseconds))
                 actions.append(.persist(.decided(id: entry.id, committed: false, reason: reason, decidedUnixMilliseconds: nowUnixMilliseconds)))
                 actions += names.sorted().map { .sendDecision(participant: $0, id: entry.id, commit: false) }
             }
@@ -307,6 +339,18 @@ public struct TransactionMachine: Sendable {
         return actions
     }
 
+    private mutating func insert(_ transaction: Active) {
+        var transaction = transaction
+        transaction.bytes = transaction.begin.participants.reduce(0) { $0 + $1.estimatedBytes }
+        activeBytes += transaction.bytes - (active[transaction.begin.id]?.bytes ?? 0)
+        active[transaction.begin.id] = transaction
+    }
+
+    private mutating func remove(_ id: String) {
+        guard let transaction = active.removeValue(forKey: id) else { return }
+        activeBytes -= transaction.bytes
+    }
+
     private func outcome(of transaction: Active, committed: Bool) -> TransactionOutcome {
         TransactionOutcome(id: transaction.begin.id, committed: committed, reason: committed ? nil : transaction.reason, reads: committed ? transaction.votes : [:])
     }
@@ -332,34 +376,52 @@ struct EndedTransaction: Sendable {
     init(_ begin: TransactionBegin, _ outcome: TransactionOutcome) {
         self.init(outcome: outcome, client: begin.client, participants: begin.participants)
     }
+
+    /// What it takes in memory: its operations and the values it read.
+    var estimatedBytes: Int {
+        let operations = participants.reduce(0) { $0 + $1.estimatedBytes }
+        let reads = outcome.reads.reduce(0) { $0 + TransactionLimits.readBytes($1.value, participant: $1.key) }
+        return operations + reads + client.utf8.count + outcome.id.utf8.count + (outcome.reason?.message.utf8.count ?? 0) + 64
+    }
 }
 
-/// The last `capacity` ended transactions, by id.
+/// The last `capacity` ended transactions, by id, taking at most `maximumBytes` together (the
+/// newest one is kept whatever its size).
 struct RecentOutcomes: Sendable {
     let capacity: Int
-    private var outcomes: [String: EndedTransaction] = [:]
+    let maximumBytes: Int
+    private var outcomes: [String: (ended: EndedTransaction, bytes: Int)] = [:]
     private var order: [String] = []
     private var head = 0
+    private(set) var bytes = 0
 
-    init(capacity: Int) {
+    init(capacity: Int, maximumBytes: Int = .max) {
         self.capacity = capacity
+        self.maximumBytes = maximumBytes
     }
 
+    var count: Int { outcomes.count }
+
     subscript(id: String) -> EndedTransaction? {
-        get { outcomes[id] }
+        get { outcomes[id]?.ended }
         set {
-            guard let newValue else {
-                outcomes[id] = nil
-                return
+            if let old = outcomes.removeValue(forKey: id) {
+                bytes -= old.bytes
+                order.removeAll { $0 == id }  // rare: an outcome replaced or forgotten on purpose
+                head = min(head, order.count)
             }
-            if outcomes.updateValue(newValue, forKey: id) == nil { order.append(id) }
-            if order.count - head > capacity {
-                outcomes[order[head]] = nil
+            guard let newValue else { return }
+            let size = newValue.estimatedBytes
+            outcomes[id] = (newValue, size)
+            order.append(id)
+            bytes += size
+            while order.count - head > capacity || (bytes > maximumBytes && order.count - head > 1) {
+                if let evicted = outcomes.removeValue(forKey: order[head]) { bytes -= evicted.bytes }
                 head += 1
-                if head >= capacity {
-                    order.removeFirst(head)
-                    head = 0
-                }
+            }
+            if head >= 1_024, head * 2 >= order.count {
+                order.removeFirst(head)
+                head = 0
             }
         }
     }
