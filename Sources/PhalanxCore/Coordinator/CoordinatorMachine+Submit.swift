@@ -135,6 +135,12 @@ extension CoordinatorMachine {
             }
             batchBytes += task.payloadBytes
         }
+        // A batch larger than the bounds themselves would be refused as OVERLOADED forever.
+        if batch.count > settings.maximumQueuedTasks || batchBytes > settings.maximumQueuedBytes {
+            return refused(
+                .invalidArgument,
+                "a batch of \(batch.count) tasks with \(batchBytes) payload bytes can never fit this coordinator, which holds at most \(settings.maximumQueuedTasks) tasks (coordinator.max_queued_tasks) and \(settings.maximumQueuedBytes) payload bytes (coordinator.max_queued_bytes); send smaller batches or raise the bounds")
+        }
         if tasks.count + batch.count > settings.maximumQueuedTasks {  // queued, running and waiting out a retry
             return refused(
                 .overloaded,

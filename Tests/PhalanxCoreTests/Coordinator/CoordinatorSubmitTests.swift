@@ -50,6 +50,23 @@ import Testing
         #expect(past.refusal?.code == .overloaded && past.refusal?.message.contains("max_queued_bytes") == true)
     }
 
+    /// A batch that could not fit even an empty coordinator is INVALID_ARGUMENT, not OVERLOADED
+    /// (which a client retries), at the bounds and just past them.
+    @Test func aBatchLargerThanTheBoundsThemselvesIsInvalidNotOverloaded() {
+        var harness = MachineHarness {
+            $0.maximumQueuedBytes = 1_000
+            $0.maximumQueuedTasks = 3
+        }
+        let client = harness.connect(.client, "client")
+        let tooManyBytes = harness.submit([harness.task("a", bytes: 600), harness.task("b", bytes: 401)], from: client)
+        #expect(tooManyBytes.refusal?.code == .invalidArgument && tooManyBytes.refusal?.message.contains("can never fit") == true, "\(String(describing: tooManyBytes.refusal))")
+        #expect(tooManyBytes.refusal?.retryAfter == nil)
+        let tooMany = harness.submit(["c", "d", "e", "f"], from: client, requestID: 2)
+        #expect(tooMany.refusal?.code == .invalidArgument && tooMany.refusal?.message.contains("max_queued_tasks") == true)
+        #expect(harness.submit(["g", "h", "i"], from: client, requestID: 3).acknowledged == 3, "exactly the bound fits an empty coordinator")
+        #expect(harness.submit(["j"], from: client, requestID: 4).refusal?.code == .overloaded, "a batch that fits once others finish is OVERLOADED")
+    }
+
     @Test func finishedTasksGiveTheirBytesBack() {
         var harness = MachineHarness { $0.maximumQueuedBytes = 100 }
         let (worker, _) = harness.worker("w1")
