@@ -77,7 +77,7 @@ extension CoordinatorMachine {
             owner: owner, attempt: attempt, losses: losses)
         record.maxAttempts = UInt32(clamping: max(1, task.maxAttempts ?? settings.retryAttemptsPerKind[task.kind] ?? settings.retry.maxAttempts))
         record.priority = task.priority
-        record.restoreHistory(history)
+        if !history.isEmpty { record.restoreHistory(history) }  // almost always empty: a new task
         tasks[number] = record
         taskByKey[key] = number
         idempotency.accepted(task.taskID, client: client, key: task.idempotencyKey, number: number)
