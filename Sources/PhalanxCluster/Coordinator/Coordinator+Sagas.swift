@@ -15,9 +15,33 @@ extension Coordinator {
     func sagaRequest(_ request: Phalanx_V1_SagaRequest, from id: ConnectionID) {
         switch SagaStep.from(wire: request.steps) {
         case .success(let steps):
-            perform(sagas.start(
-                request.sagaID, requestID: request.requestID, from: id, clientName: links[id]?.peer.identity.name ?? "", steps: steps,
-                nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
+            // Every step and compensation must reach its workers: refused whole before anything runs.
+            if let refusal = steps.lazy.compactMap({ self.prepareTooLarge($0.forward + $0.compensation) }).first {
+                sendNow(Phalanx_V1_Envelope(.sagaReply(SagaOutcome(id: request.sagaID, completed: false, reason: refusal).wire(requestID: request.requestID))), to: id)
+                return
+            }
+            let client = links[id]?.peer.identity.name ?? ""
+            guard !sagas.knows(request.sagaID) else {
+                perform(sagas.start(request.sagaID, requestID: request.requestID, from: id, clientName: client, steps: steps, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
+                return
+            }
+            // Not in memory: the compensation log may hold it from before a restart (then no step runs again).
+            let ledger = ledger
+            Task {
+                do throws(LedgerError) {
+                    let logged = try await ledger.saga(request.sagaID)
+                    guard self.links[id] != nil else { return }
+                    let nowUnix = WireTime.nowUnixMilliseconds()
+                    if let logged {
+                        self.perform(self.sagas.answer(fromLog: logged, requestID: request.requestID, from: id, clientName: client, steps: steps, nowUnixMilliseconds: nowUnix))
+                    } else {
+                        self.perform(self.sagas.start(request.sagaID, requestID: request.requestID, from: id, clientName: client, steps: steps, nowUnixMilliseconds: nowUnix))
+                    }
+                } catch {
+                    let reason = ErrorContext(code: .unavailable, message: "\(error); try again", originNode: self.local.name)
+                    self.sendNow(Phalanx_V1_Envelope(.sagaReply(SagaOutcome(id: request.sagaID, completed: false, reason: reason).wire(requestID: request.requestID))), to: id)
+                }
+            }
         case .failure(var error):
             error.originNode = local.name
             sendNow(Phalanx_V1_Envelope(.sagaReply(SagaOutcome(id: request.sagaID, completed: false, reason: error).wire(requestID: request.requestID))), to: id)
@@ -42,6 +66,12 @@ extension Coordinator {
     func performVisible(_ action: SagaMachine.Action, touched: inout Set<ConnectionID>) {
         switch action {
         case .runTransaction(let transaction, let participants):
+            // A worker that reconnected with smaller frames since the saga began: the step fails here
+            // instead of cutting the worker off.
+            if let refusal = prepareTooLarge(participants) {
+                sagaTransactionEnded(TransactionOutcome(id: transaction, committed: false, reason: refusal))
+                return
+            }
             let connected = workerConnections
             perform(transactions.begin(
                 transaction, requestID: 0, from: .sagaEngine, clientName: "saga", participants: participants, isConnected: { connected[$0] != nil },

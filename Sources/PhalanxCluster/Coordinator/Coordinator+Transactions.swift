@@ -45,18 +45,9 @@ extension Coordinator {
         } else {
             transactionID = request.txID
         }
-        // Each participant's PREPARE must fit the frame limit its worker announced.
-        for participant in participants {
-            guard let connection = workerConnections[participant.participant], let limit = links[connection]?.peer.maximumFrameBytes else { continue }
-            let bytes = (try? participant.wire.serializedBytes() as [UInt8])?.count ?? 0
-            if bytes + 256 > limit {
-                let refusal = ErrorContext(
-                    code: .invalidArgument,
-                    message: "the operations for \(participant.participant) take \(bytes) bytes, more than fits the \(limit)-byte frames it accepts; split the transaction",
-                    originNode: local.name)
-                replyNow(TransactionOutcome(id: transactionID, committed: false, reason: refusal), requestID: request.requestID, to: id)
-                return
-            }
+        if let refusal = prepareTooLarge(participants) {
+            replyNow(TransactionOutcome(id: transactionID, committed: false, reason: refusal), requestID: request.requestID, to: id)
+            return
         }
         // A client that made a new id for this request promises it was never used: nothing to look up.
         guard !transactions.knows(transactionID), !(request.freshID && peer?.role != .worker) else {
@@ -75,6 +66,22 @@ extension Coordinator {
                     requestID: request.requestID, to: id)
             }
         }
+    }
+
+    /// Why the PREPARE for one of `participants` cannot reach its worker (it would be larger than
+    /// the frames the worker announced, which would cut the worker off), or nil when every one fits.
+    func prepareTooLarge(_ participants: [ParticipantOperations]) -> ErrorContext? {
+        for participant in participants {
+            guard let connection = workerConnections[participant.participant], let limit = links[connection]?.peer.maximumFrameBytes else { continue }
+            let bytes = (try? participant.wire.serializedBytes() as [UInt8])?.count ?? 0
+            if bytes + 256 > limit {
+                return ErrorContext(
+                    code: .invalidArgument,
+                    message: "the operations for \(participant.participant) take \(bytes) bytes, more than fits the \(limit)-byte frames it accepts; split the transaction",
+                    originNode: local.name)
+            }
+        }
+        return nil
     }
 
     private func begin(

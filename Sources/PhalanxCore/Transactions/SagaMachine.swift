@@ -19,12 +19,22 @@ public struct SagaMachine: Sendable {
         public var maximumBackoff: Duration
         /// Sagas in progress at most.
         public var maximumActive: Int
+        /// Bytes of steps held for sagas in progress at most; more are refused with OVERLOADED.
+        public var maximumActiveBytes: Int
+        /// Bytes the recently finished sagas (with their steps) may take; older ones are forgotten
+        /// first (the shell answers a repeated request for one from the compensation log).
+        public var maximumRememberedBytes: Int
 
-        public init(forwardAttempts: Int = 5, initialBackoff: Duration = .milliseconds(100), maximumBackoff: Duration = .seconds(5), maximumActive: Int = 10_000) {
+        public init(
+            forwardAttempts: Int = 5, initialBackoff: Duration = .milliseconds(100), maximumBackoff: Duration = .seconds(5), maximumActive: Int = 10_000,
+            maximumActiveBytes: Int = 256 * 1024 * 1024, maximumRememberedBytes: Int = 64 * 1024 * 1024
+        ) {
             self.forwardAttempts = forwardAttempts
             self.initialBackoff = initialBackoff
             self.maximumBackoff = maximumBackoff
             self.maximumActive = maximumActive
+            self.maximumActiveBytes = maximumActiveBytes
+            self.maximumRememberedBytes = maximumRememberedBytes
         }
     }
 
@@ -56,12 +66,22 @@ public struct SagaMachine: Sendable {
     public let settings: Settings
     public let node: String
     private var active: [String: Active] = [:]
+    /// Bytes of steps the sagas in progress hold.
+    public private(set) var activeBytes = 0
     /// Recently finished sagas: the outcome, and who asked for which steps.
-    private var ended: [String: (outcome: SagaOutcome, client: String, steps: [SagaStep])] = [:]
+    private var ended: RecentlyEnded<EndedSaga>
 
     public init(node: String, settings: Settings = Settings()) {
         self.node = node
         self.settings = settings
+        self.ended = RecentlyEnded(capacity: 100_000, maximumBytes: settings.maximumRememberedBytes)
+    }
+
+    /// What the steps of a saga take in memory.
+    static func bytes(of steps: [SagaStep]) -> Int {
+        steps.reduce(0) { total, step in
+            step.forward.reduce(total + 16) { $0 + $1.estimatedBytes } + step.compensation.reduce(0) { $0 + $1.estimatedBytes }
+        }
     }
 
     public var activeCount: Int { active.count }
@@ -82,6 +102,30 @@ public struct SagaMachine: Sendable {
         let numbers = rest.split(separator: ".")
         guard numbers.count == 2, let step = Int(numbers[0]), let attempt = Int(numbers[1]) else { return nil }
         return (saga, kind == "c", step, attempt)
+    }
+
+    /// Whether `id` is in progress or recently finished here (else the compensation log may know it).
+    public func knows(_ id: String) -> Bool { active[id] != nil || ended[id] != nil }
+
+    /// A request for saga `id`, which the compensation log already holds (finished before a
+    /// restart, or forgotten here since): it gets the logged outcome, and no step runs again.
+    public mutating func answer(
+        fromLog history: SagaHistory, requestID: UInt64, from client: ConnectionID, clientName: String, steps: [SagaStep], nowUnixMilliseconds: Int64
+    ) -> [Action] {
+        guard let begin = history.begin, let completed = history.completed, active[begin.id] == nil else {
+            return start(history.id, requestID: requestID, from: client, clientName: clientName, steps: steps, nowUnixMilliseconds: nowUnixMilliseconds)
+        }
+        guard begin.client == clientName, begin.steps == steps else {
+            return [.reply(client, requestID: requestID, SagaOutcome(
+                id: begin.id, completed: false,
+                reason: ErrorContext(code: .conflict, message: "saga id \(begin.id) was used by another saga; use a new id", originNode: node)))]
+        }
+        let failure = history.failure
+        let outcome = SagaOutcome(
+            id: begin.id, completed: completed, failedStep: failure?.step, reason: failure?.reason,
+            compensated: history.compensatedSteps.keys.sorted(by: >))
+        ended[begin.id] = EndedSaga(outcome: outcome, client: clientName, steps: steps)
+        return [.reply(client, requestID: requestID, outcome)]
     }
 
     // MARK: - Events
@@ -112,7 +156,14 @@ public struct SagaMachine: Sendable {
             }
         }
         guard active.count < settings.maximumActive else { return refused(.overloaded, "\(active.count) sagas are in progress, the most this coordinator holds; try again shortly") }
+        let bytes = Self.bytes(of: steps)
+        guard activeBytes + bytes <= settings.maximumActiveBytes else {
+            return refused(
+                .overloaded,
+                "sagas in progress hold \(activeBytes) bytes of steps and this one \(bytes), more than the \(settings.maximumActiveBytes) this coordinator holds; try again shortly")
+        }
         let begin = SagaBegin(id: id, client: clientName, steps: steps, begunUnixMilliseconds: nowUnixMilliseconds)
+        activeBytes += bytes
         active[id] = Active(begin: begin, waiters: [(client, requestID)])
         return [record(id, .begun(begin), nowUnixMilliseconds)] + run(id, nowUnixMilliseconds: nowUnixMilliseconds)
     }
@@ -177,7 +228,8 @@ public struct SagaMachine: Sendable {
     public mutating func recovered(_ histories: [SagaHistory], decisions: [String: Bool], nowUnixMilliseconds: Int64) -> [Action] {
         var actions: [Action] = []
         for history in histories where history.completed == nil {
-            guard let begin = history.begin else { continue }
+            guard let begin = history.begin, active[begin.id] == nil else { continue }
+            activeBytes += Self.bytes(of: begin.steps)
             var saga = Active(begin: begin)
             saga.committed = Set(history.committedSteps.keys)
             saga.compensated = history.records.compactMap { if case .compensated(let step, _) = $0.event { step } else { nil } }
@@ -258,8 +310,8 @@ public struct SagaMachine: Sendable {
     private mutating func finish(_ id: String, completed: Bool, nowUnixMilliseconds: Int64) -> [Action] {
         guard let saga = active.removeValue(forKey: id) else { return [] }
         let outcome = SagaOutcome(id: id, completed: completed, failedStep: saga.failedStep, reason: saga.reason, compensated: saga.compensated)
-        if ended.count >= 100_000 { ended.removeAll(keepingCapacity: true) }
-        ended[id] = (outcome, saga.begin.client, saga.begin.steps)
+        activeBytes -= Self.bytes(of: saga.begin.steps)
+        ended[id] = EndedSaga(outcome: outcome, client: saga.begin.client, steps: saga.begin.steps)
         return [record(id, .finished(completed: completed), nowUnixMilliseconds)] + saga.waiters.map { .reply($0.0, requestID: $0.1, outcome) }
     }
 
@@ -279,5 +331,17 @@ public struct SagaMachine: Sendable {
 
     private func record(_ id: String, _ event: SagaEvent, _ at: Int64) -> Action {
         .persist(SagaLogRecord(saga: id, event: event, unixMilliseconds: at))
+    }
+}
+
+/// A finished saga as the machine remembers it: its outcome, and who asked for which steps (a
+/// request that reuses the id for other steps is refused).
+struct EndedSaga: Sendable, EstimatedSize {
+    var outcome: SagaOutcome
+    var client: String
+    var steps: [SagaStep]
+
+    var estimatedBytes: Int {
+        SagaMachine.bytes(of: steps) + client.utf8.count + outcome.id.utf8.count + (outcome.reason?.message.utf8.count ?? 0) + 8 * outcome.compensated.count + 64
     }
 }

@@ -70,12 +70,12 @@ public struct TransactionMachine: Sendable {
     /// Bytes of operations the transactions in progress hold.
     public private(set) var activeBytes = 0
     /// Outcomes of recently ended transactions (a late duplicate request gets the same answer).
-    private var ended: RecentOutcomes
+    private var ended: RecentlyEnded<EndedTransaction>
 
     public init(node: String, settings: Settings = Settings()) {
         self.node = node
         self.settings = settings
-        self.ended = RecentOutcomes(capacity: 100_000, maximumBytes: settings.maximumRememberedBytes)
+        self.ended = RecentlyEnded(capacity: 100_000, maximumBytes: settings.maximumRememberedBytes)
     }
 
     public var activeCount: Int { active.count }
@@ -362,7 +362,7 @@ public struct TransactionMachine: Sendable {
 
 /// An ended transaction as the machine remembers it: its outcome, and who asked for what (a
 /// request that reuses the id for other operations is refused).
-struct EndedTransaction: Sendable {
+struct EndedTransaction: Sendable, EstimatedSize {
     var outcome: TransactionOutcome
     var client: String
     var participants: [ParticipantOperations]
@@ -382,47 +382,5 @@ struct EndedTransaction: Sendable {
         let operations = participants.reduce(0) { $0 + $1.estimatedBytes }
         let reads = outcome.reads.reduce(0) { $0 + TransactionLimits.readBytes($1.value, participant: $1.key) }
         return operations + reads + client.utf8.count + outcome.id.utf8.count + (outcome.reason?.message.utf8.count ?? 0) + 64
-    }
-}
-
-/// The last `capacity` ended transactions, by id, taking at most `maximumBytes` together (the
-/// newest one is kept whatever its size).
-struct RecentOutcomes: Sendable {
-    let capacity: Int
-    let maximumBytes: Int
-    private var outcomes: [String: (ended: EndedTransaction, bytes: Int)] = [:]
-    private var order: [String] = []
-    private var head = 0
-    private(set) var bytes = 0
-
-    init(capacity: Int, maximumBytes: Int = .max) {
-        self.capacity = capacity
-        self.maximumBytes = maximumBytes
-    }
-
-    var count: Int { outcomes.count }
-
-    subscript(id: String) -> EndedTransaction? {
-        get { outcomes[id]?.ended }
-        set {
-            if let old = outcomes.removeValue(forKey: id) {
-                bytes -= old.bytes
-                order.removeAll { $0 == id }  // rare: an outcome replaced or forgotten on purpose
-                head = min(head, order.count)
-            }
-            guard let newValue else { return }
-            let size = newValue.estimatedBytes
-            outcomes[id] = (newValue, size)
-            order.append(id)
-            bytes += size
-            while order.count - head > capacity || (bytes > maximumBytes && order.count - head > 1) {
-                if let evicted = outcomes.removeValue(forKey: order[head]) { bytes -= evicted.bytes }
-                head += 1
-            }
-            if head >= 1_024, head * 2 >= order.count {
-                order.removeFirst(head)
-                head = 0
-            }
-        }
     }
 }

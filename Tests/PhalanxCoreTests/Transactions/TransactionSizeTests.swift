@@ -85,15 +85,72 @@ import Testing
         let ended = EndedTransaction(
             outcome: TransactionOutcome(id: "t", committed: true, reads: ["w1": ["k": value]]), client: "client",
             participants: [ParticipantOperations(participant: "w1", operations: [.get(key: "k")])])
-        var outcomes = RecentOutcomes(capacity: 100, maximumBytes: 3 * ended.estimatedBytes)
+        var outcomes = RecentlyEnded<EndedTransaction>(capacity: 100, maximumBytes: 3 * ended.estimatedBytes)
         for index in 0..<5 { outcomes["t\(index)"] = ended }
         #expect(outcomes.count == 3 && outcomes.bytes == 3 * ended.estimatedBytes)
         #expect(outcomes["t0"] == nil && outcomes["t1"] == nil && outcomes["t2"] != nil && outcomes["t4"] != nil)
-        var tiny = RecentOutcomes(capacity: 100, maximumBytes: 1)
+        var tiny = RecentlyEnded<EndedTransaction>(capacity: 100, maximumBytes: 1)
         tiny["only"] = ended
         #expect(tiny["only"] != nil, "the newest is kept whatever its size")
         outcomes["t2"] = nil
         outcomes["t5"] = ended
         #expect(outcomes.count == 3 && outcomes["t3"] != nil, "a forgotten one frees its bytes")
+    }
+}
+
+/// The same bounds in bytes for sagas: the steps of those in progress, and the finished ones remembered.
+@Suite struct SagaSizeTests {
+    let client = ConnectionID(3)
+    let steps = [SagaStep(forward: [ParticipantOperations(participant: "w1", operations: [.put(key: "k", value: .bytes(Array(repeating: 1, count: 1_000)))])])]
+
+    @Test func sagasInProgressAreBoundedInBytesAndFreeTheirBytesWhenTheyFinish() {
+        let bytes = SagaMachine.bytes(of: steps)
+        var machine = SagaMachine(node: "coordinator", settings: .init(maximumActiveBytes: 2 * bytes))
+        func start(_ id: String) -> [SagaMachine.Action] {
+            machine.start(id, requestID: 1, from: client, clientName: "c", steps: steps, nowUnixMilliseconds: 0)
+        }
+        func refusal(_ actions: [SagaMachine.Action]) -> ErrorContext? {
+            actions.compactMap { if case .reply(_, _, let outcome) = $0 { outcome.reason } else { nil } }.first
+        }
+        #expect(refusal(start("a")) == nil && refusal(start("b")) == nil, "two fit exactly")
+        #expect(machine.activeBytes == 2 * bytes)
+        let third = refusal(start("c"))
+        #expect(third?.code == .overloaded && third?.message.contains("bytes of steps") == true, "\(String(describing: third))")
+        _ = machine.transactionEnded(TransactionOutcome(id: "saga:a#s0.0", committed: true), now: .zero, nowUnixMilliseconds: 0)
+        #expect(machine.activeBytes == bytes, "a finished saga frees its bytes")
+        #expect(refusal(start("c")) == nil)
+    }
+
+    @Test func finishedSagasAreForgottenOldestFirstPastTheirByteBound() {
+        let remembered = EndedSaga(outcome: SagaOutcome(id: "s0", completed: true), client: "c", steps: steps)
+        var machine = SagaMachine(node: "coordinator", settings: .init(maximumRememberedBytes: 2 * remembered.estimatedBytes))
+        for index in 0..<3 {
+            _ = machine.start("s\(index)", requestID: 1, from: client, clientName: "c", steps: steps, nowUnixMilliseconds: 0)
+            _ = machine.transactionEnded(TransactionOutcome(id: "saga:s\(index)#s0.0", committed: true), now: .zero, nowUnixMilliseconds: 0)
+        }
+        // The newest two answer a repeat at once; the oldest was forgotten (the shell asks the
+        // compensation log before it starts an id the machine does not know: knows(_:)).
+        let repeatNewest = machine.start("s2", requestID: 2, from: client, clientName: "c", steps: steps, nowUnixMilliseconds: 0)
+        #expect(repeatNewest.contains { if case .reply(_, _, let outcome) = $0 { outcome.completed } else { false } })
+        let repeatOldest = machine.start("s0", requestID: 2, from: client, clientName: "c", steps: steps, nowUnixMilliseconds: 0)
+        #expect(repeatOldest.contains { if case .runTransaction(let id, _) = $0 { id == "saga:s0#s0.0" } else { false } })
+    }
+
+    @Test func aSagaTheLogHoldsIsAnsweredFromItAndNoStepRunsAgain() {
+        var machine = SagaMachine(node: "coordinator")
+        let begin = SagaBegin(id: "old", client: "c", steps: steps, begunUnixMilliseconds: 1)
+        let history = SagaHistory(records: [
+            SagaLogRecord(saga: "old", event: .begun(begin), unixMilliseconds: 1),
+            SagaLogRecord(saga: "old", event: .stepStarted(step: 0, attempt: 0, transaction: "saga:old#s0.0"), unixMilliseconds: 2),
+            SagaLogRecord(saga: "old", event: .stepCommitted(step: 0, transaction: "saga:old#s0.0"), unixMilliseconds: 3),
+            SagaLogRecord(saga: "old", event: .finished(completed: true), unixMilliseconds: 4),
+        ])
+        #expect(!machine.knows("old"))
+        let answered = machine.answer(fromLog: history, requestID: 5, from: client, clientName: "c", steps: steps, nowUnixMilliseconds: 9)
+        #expect(answered == [.reply(client, requestID: 5, SagaOutcome(id: "old", completed: true))], "\(answered)")
+        #expect(machine.knows("old"), "remembered for the next repeat")
+        let other = machine.answer(fromLog: history, requestID: 6, from: client, clientName: "someone-else", steps: steps, nowUnixMilliseconds: 9)
+        guard case .reply(_, _, let refused)? = other.first else { Issue.record("\(other)"); return }
+        #expect(refused.reason?.code == .conflict)
     }
 }
