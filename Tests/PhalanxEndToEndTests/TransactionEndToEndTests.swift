@@ -124,7 +124,8 @@ extension EndToEnd {
         @Test func readsTooLargeForAVoteOrForTheReplyAbortAndNoConnectionIsCutOff() async throws {
             let cluster = try ClusterProcesses(settings: ["limits.max_frame_bytes=65536"])
             defer { cluster.stopAll() }
-            await try await cluster.startWithWorkers(["w1", "w2"]).close()
+            let first = try await cluster.startWithWorkers(["w1", "w2"])
+            await first.close()
             // The client's frames are as small as the cluster's.
             let client = try await cluster.client(limits: FrameLimitEndToEndTests.clientLimits(frameBytes: 65_536))
             let value = StoreValue.bytes(Array(repeating: 0x61, count: 40_000))
