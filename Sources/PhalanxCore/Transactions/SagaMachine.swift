@@ -79,9 +79,7 @@ public struct SagaMachine: Sendable {
 
     /// What the steps of a saga take in memory.
     static func bytes(of steps: [SagaStep]) -> Int {
-        steps.reduce(0) { total, step in
-            step.forward.reduce(total + 16) { $0 + $1.estimatedBytes } + step.compensation.reduce(0) { $0 + $1.estimatedBytes }
-        }
+        steps.reduce(0) { $0 + $1.forward.estimatedBytes + $1.compensation.estimatedBytes + 16 }
     }
 
     public var activeCount: Int { active.count }

@@ -151,7 +151,7 @@ public struct TransactionMachine: Sendable {
         if active.count >= settings.maximumActive {
             return [.reply(client, requestID: requestID, refused(id, .overloaded, "\(active.count) transactions are in progress, the most this coordinator holds; try again shortly"))]
         }
-        let bytes = participants.reduce(0) { $0 + $1.estimatedBytes }
+        let bytes = participants.estimatedBytes
         if activeBytes + bytes > settings.maximumActiveBytes {
             return [.reply(client, requestID: requestID, refused(
                 id, .overloaded, "transactions in progress hold \(activeBytes) bytes of operations and this one \(bytes), more than the \(settings.maximumActiveBytes) this coordinator holds; try again shortly"))]
@@ -173,7 +173,7 @@ public struct TransactionMachine: Sendable {
             ]
         }
         let voteDeadline = nowUnixMilliseconds + settings.voteTimeout.wholeMillisecondsRoundedUp
-        insert(Active(begin: begin, phase: .preparing(deadline: now + settings.voteTimeout), waiters: [(client, requestID)], maximumReadBytes: maximumReadBytes))
+        insert(Active(begin: begin, phase: .preparing(deadline: now + settings.voteTimeout), waiters: [(client, requestID)], maximumReadBytes: maximumReadBytes), bytes: bytes)
         // Nothing is logged yet: with presumed abort a transaction the log does not know aborted.
         // BEGIN is logged with the decision, in the same group commit (one write per transaction).
         return participants.map {
@@ -221,7 +221,7 @@ public struct TransactionMachine: Sendable {
             return []
         }
         remove(id)
-        ended[id] = EndedTransaction(transaction.begin, outcome(of: transaction, committed: committed))
+        ended[id] = EndedTransaction(transaction.begin, outcome(of: transaction, committed: committed), operationBytes: transaction.bytes)
         return [.persist(.ended(id: id, endedUnixMilliseconds: nowUnixMilliseconds))]
     }
 
@@ -304,13 +304,13 @@ public struct TransactionMachine: Sendable {
             if let committed = entry.committed {
                 insert(Active(
                     begin: entry.begin, phase: .decided(committed: committed, unacknowledged: names, lastSent: now), reason: entry.reason,
-                    decidedUnixMilliseconds: entry.decidedUnixMilliseconds))
+                    decidedUnixMilliseconds: entry.decidedUnixMilliseconds), bytes: entry.begin.participants.estimatedBytes)
                 actions += names.sorted().map { .sendDecision(participant: $0, id: entry.id, commit: committed) }
             } else {
                 let reason = ErrorContext(code: .unavailable, message: "the coordinator restarted before transaction \(entry.id) was decided", originNode: node)
                 insert(Active(
                     begin: entry.begin, phase: .decided(committed: false, unacknowledged: names, lastSent: now), reason: reason,
-                    decidedUnixMilliseconds: nowUnixMilliseconds))
+                    decidedUnixMilliseconds: nowUnixMilliseconds), bytes: entry.begin.participants.estimatedBytes)
                 actions.append(.persist(.decided(id: entry.id, committed: false, reason: reason, decidedUnixMilliseconds: nowUnixMilliseconds)))
                 actions += names.sorted().map { .sendDecision(participant: $0, id: entry.id, commit: false) }
             }
@@ -339,10 +339,11 @@ public struct TransactionMachine: Sendable {
         return actions
     }
 
-    private mutating func insert(_ transaction: Active) {
+    /// Holds `transaction`, whose operations take `bytes` (computed once by the caller).
+    private mutating func insert(_ transaction: Active, bytes: Int) {
         var transaction = transaction
-        transaction.bytes = transaction.begin.participants.reduce(0) { $0 + $1.estimatedBytes }
-        activeBytes += transaction.bytes - (active[transaction.begin.id]?.bytes ?? 0)
+        transaction.bytes = bytes
+        activeBytes += bytes - (active[transaction.begin.id]?.bytes ?? 0)
         active[transaction.begin.id] = transaction
     }
 
@@ -366,21 +367,23 @@ struct EndedTransaction: Sendable, EstimatedSize {
     var outcome: TransactionOutcome
     var client: String
     var participants: [ParticipantOperations]
+    /// What its operations take (known from when it was in progress, else counted here).
+    let operationBytes: Int
 
-    init(outcome: TransactionOutcome, client: String, participants: [ParticipantOperations]) {
+    init(outcome: TransactionOutcome, client: String, participants: [ParticipantOperations], operationBytes: Int? = nil) {
         self.outcome = outcome
         self.client = client
         self.participants = participants
+        self.operationBytes = operationBytes ?? participants.estimatedBytes
     }
 
-    init(_ begin: TransactionBegin, _ outcome: TransactionOutcome) {
-        self.init(outcome: outcome, client: begin.client, participants: begin.participants)
+    init(_ begin: TransactionBegin, _ outcome: TransactionOutcome, operationBytes: Int? = nil) {
+        self.init(outcome: outcome, client: begin.client, participants: begin.participants, operationBytes: operationBytes)
     }
 
     /// What it takes in memory: its operations and the values it read.
     var estimatedBytes: Int {
-        let operations = participants.reduce(0) { $0 + $1.estimatedBytes }
         let reads = outcome.reads.reduce(0) { $0 + TransactionLimits.readBytes($1.value, participant: $1.key) }
-        return operations + reads + client.utf8.count + outcome.id.utf8.count + (outcome.reason?.message.utf8.count ?? 0) + 64
+        return operationBytes + reads + client.utf8.count + outcome.id.utf8.count + (outcome.reason?.message.utf8.count ?? 0) + 64
     }
 }

@@ -28,6 +28,11 @@ extension ParticipantOperations {
     }
 }
 
+extension [ParticipantOperations] {
+    /// The operations of a whole transaction.
+    public var estimatedBytes: Int { reduce(0) { $0 + $1.estimatedBytes } }
+}
+
 extension TransactionLimits {
     /// What a frame of `maximumFrameBytes` leaves for the values a transaction reads: the rest
     /// (4 KiB) holds the ids, the trace and an error.
