@@ -24,6 +24,8 @@ public actor PhalanxClient {
     /// The coordinator and the limits it announced.
     public nonisolated let coordinator: EstablishedPeer
     private let settings: Settings
+    /// This client's own frame limit: no reply may be larger.
+    private let ownFrameBytes: Int
     private var nextRequestID: UInt64 = 0
     private var acks = AckSlots<Phalanx_V1_SubmitAck>()
     private var waitingOutcomes: [String: CheckedContinuation<TaskOutcome, Never>] = [:]
@@ -62,8 +64,9 @@ public actor PhalanxClient {
         public init() {}
     }
 
-    private init(peer: PeerChannel, coordinator: EstablishedPeer, local: NodeIdentity, settings: Settings) {
+    private init(peer: PeerChannel, coordinator: EstablishedPeer, local: NodeIdentity, ownFrameBytes: Int, settings: Settings) {
         self.peer = peer
+        self.ownFrameBytes = ownFrameBytes
         self.channel = peer.channel.channel
         outbound = OutboundBatcher(channel: peer.channel.channel)
         self.coordinator = coordinator
@@ -81,7 +84,7 @@ public actor PhalanxClient {
         let local = try tls.localIdentity()
         let (peer, coordinator) = try await PhalanxDialer.connect(
             host: host, port: port, tlsContext: context, local: local, limits: limits, logger: logger)
-        let client = PhalanxClient(peer: peer, coordinator: coordinator, local: local, settings: settings)
+        let client = PhalanxClient(peer: peer, coordinator: coordinator, local: local, ownFrameBytes: limits.maximumFrameBytes, settings: settings)
         await client.start()
         return client
     }
@@ -261,11 +264,12 @@ public actor PhalanxClient {
 
     /// Lists the dead-letter queue, or retries or purges tasks in it (admin certificate). Returns the
     /// entries listed, retried or purged, and the named tasks that were not in the queue.
+    ///
+    /// Named tasks go in requests cut so that each request, and its reply (which names the
+    /// missing ones again), fits the frame limits of both ends.
     public func deadLetters(_ action: DeadLetterAction) async throws -> (entries: [DeadLetterEntry], missing: [DeadLetterEntry.Key]) {
         if let closedError { throw closedError }
         var request = Phalanx_V1_DeadLetterRequest()
-        nextRequestID += 1
-        request.requestID = nextRequestID
         let keys: [DeadLetterEntry.Key]
         switch action {
         case .list: request.action = .list; keys = []
@@ -274,32 +278,50 @@ public actor PhalanxClient {
         case .purge(let named): request.action = .purge; keys = named
         case .purgeAll: request.action = .purge; request.all = true; keys = []
         }
-        request.tasks = keys.map { key in
+        let wireKeys = keys.map { key in
             var wire = Phalanx_V1_DeadLetterKey()
             wire.client = key.client
             wire.taskID = key.taskID
             return wire
         }
-        let requestID = request.requestID
-        outbound.send(Phalanx_V1_Envelope(.deadLetterRequest(request)))
-        let reply = try await withCheckedThrowingContinuation { waitingDeadLetters[requestID] = $0 }
-        if reply.hasError { throw ErrorContext(wire: reply.error) }
-        return (
-            reply.entries.map {
+        // The coordinator fills up to half of the reply with entries; the missing keys share the other half.
+        let (chunks, oversized) = FrameBudget.chunks(wireKeys, maximumFrameBytes: requestFrameBytes / 2, maximumCount: Self.lookupBatchSize) {
+            $0.client.utf8.count + $0.taskID.utf8.count + 16
+        }
+        if let first = oversized.first {
+            throw ErrorContext(code: .invalidArgument, message: "task id '\(first.taskID.prefix(64))…' is longer than any task id can be", originNode: local.name)
+        }
+        var entries: [DeadLetterEntry] = []
+        var missing: [DeadLetterEntry.Key] = []
+        for chunk in chunks.isEmpty ? [[]] : chunks {
+            if let closedError { throw closedError }
+            nextRequestID += 1
+            request.requestID = nextRequestID
+            request.tasks = chunk
+            let requestID = request.requestID
+            outbound.send(Phalanx_V1_Envelope(.deadLetterRequest(request)))
+            let reply = try await withCheckedThrowingContinuation { waitingDeadLetters[requestID] = $0 }
+            if reply.hasError { throw ErrorContext(wire: reply.error) }
+            entries += reply.entries.map {
                 DeadLetterEntry(
                     key: .init(client: $0.key.client, taskID: $0.key.taskID), kind: $0.kind, code: $0.code, reason: $0.reason,
                     attempts: $0.attempts, deadUnixMilliseconds: $0.deadUnixMs)
-            },
-            reply.missing.map { .init(client: $0.client, taskID: $0.taskID) }
-        )
+            }
+            missing += reply.missing.map { .init(client: $0.client, taskID: $0.taskID) }
+        }
+        return (entries, missing)
     }
 
-    /// `taskIDs` without repeats, in requests of at most ``lookupBatchSize`` that fit the
-    /// coordinator's frame limit; an id no frame could carry is refused.
+    /// The largest request whose reply repeats what it names: it must fit the coordinator's frames
+    /// on the way there and this client's own frames on the way back.
+    private var requestFrameBytes: Int { min(coordinator.maximumFrameBytes, ownFrameBytes) }
+
+    /// `taskIDs` without repeats, in requests of at most ``lookupBatchSize`` that fit the frame
+    /// limits of both ends (the reply names them again); an id no frame could carry is refused.
     private func idBatches(_ taskIDs: [String]) throws(ErrorContext) -> [[String]] {
         var seen = Set<String>()
         let ids = taskIDs.filter { seen.insert($0).inserted }
-        let (chunks, oversized) = FrameBudget.chunks(ids, maximumFrameBytes: coordinator.maximumFrameBytes, maximumCount: Self.lookupBatchSize) {
+        let (chunks, oversized) = FrameBudget.chunks(ids, maximumFrameBytes: requestFrameBytes, maximumCount: Self.lookupBatchSize) {
             $0.utf8.count + 8
         }
         if let first = oversized.first {

@@ -45,8 +45,28 @@ public struct InProcessCoordinator: Sendable {
         let ledger = try SQLiteTaskLedger(path: "\(configuration.dataDirectory)/tasks.sqlite")
         let coordinator = Coordinator(configuration: configuration, local: local, ledger: ledger, logger: logger, clock: ContinuousClock())
         let running = Task { try await coordinator.run(listener: listener) }
-        defer { running.cancel() }
-        return try await body(InProcessCoordinator(port: port, logs: logs, limits: limits))
+        let serverChannel = listener.channel
+        // Stopped gracefully, as the coordinator process stops on SIGTERM: every accepted connection
+        // is served and closed. Cancelling the accept loop instead would drop connections accepted
+        // but not yet handed to it, and NIO traps on an async channel dropped unfinished.
+        func stop() async {
+            await coordinator.shutDown()
+            try? await serverChannel.close()
+            let watchdog = Task {
+                try await Task.sleep(for: .seconds(10))
+                running.cancel()  // a connection that never ends must not hang the test
+            }
+            _ = await running.result
+            watchdog.cancel()
+        }
+        do {
+            let result = try await body(InProcessCoordinator(port: port, logs: logs, limits: limits))
+            await stop()
+            return result
+        } catch {
+            await stop()
+            throw error
+        }
     }
 
     /// Whether some log line's metadata or message mentions `text`.

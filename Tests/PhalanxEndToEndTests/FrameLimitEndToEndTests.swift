@@ -81,6 +81,32 @@ extension EndToEnd {
             await client.close()
         }
 
+        @Test func cancelAndDeadLetterRequestsAreCutSoTheirRepliesFitTheClientsSmallerFrames() async throws {
+            let cluster = try ClusterProcesses(settings: ["limits.max_frame_bytes=\(Self.frameBytes)"])
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            let limits = Self.clientLimits(frameBytes: FrameLimits.minimumBytes)
+            // 2,000 ids of 40 bytes: about 88 KB, more than both ends' frames, so the requests are cut,
+            // and each reply (which names every id again) must fit the client's 32 KiB.
+            let ids = (0..<2_000).map { "never-submitted-task-\(String(repeating: "0", count: 15))\(String(format: "%04d", $0))" }
+
+            let client = try await cluster.client(limits: limits)
+            let cancelled = try await client.cancel(ids)
+            #expect(cancelled.cancelled.isEmpty && Set(cancelled.notRunning) == Set(ids))
+            #expect(!(await client.isClosed))
+            await client.close()
+
+            let admin = try await cluster.client("admin", limits: limits)
+            let keys = ids.map { DeadLetterEntry.Key(client: "client", taskID: $0) }
+            for action in [DeadLetterAction.purge(keys), .retry(keys)] {
+                let (entries, missing) = try await admin.deadLetters(action)
+                #expect(entries.isEmpty && Set(missing.map(\.taskID)) == Set(ids), "\(action)")
+            }
+            #expect(!(await admin.isClosed))
+            await admin.close()
+            #expect(!cluster.log("coordinator").contains("FRAME_TOO_LARGE"))
+        }
+
         /// Starts the coordinator and worker w1 of `cluster`, and a client whose own frame limit is
         /// `clientFrameBytes`, once w1 has registered.
         static func startWithOneWorker(_ cluster: ClusterProcesses, clientFrameBytes: Int) async throws -> PhalanxClient {

@@ -84,36 +84,17 @@ extension Coordinator {
         if run.waiting.isEmpty { Task { await self.finishAudit(run.id) } }
     }
 
-    /// The participants' snapshots put together from their parts; names whose parts cannot be read.
-    private nonisolated static func readSnapshots(_ parts: [String: [Data]]) -> ([String: ParticipantSnapshot], [String]) {
+    /// The participants' snapshots read back from their parts; names whose parts cannot be read.
+    private nonisolated static func readSnapshots(_ parts: [String: [Data]]) -> ([String: ParticipantSnapshot], [String: ErrorContext]) {
         var snapshots: [String: ParticipantSnapshot] = [:]
-        var unreadable: [String] = []
+        var unreadable: [String: ErrorContext] = [:]
         for (name, pieces) in parts {
-            var snapshot = ParticipantSnapshot(node: name, values: [:], prepared: [], applied: [])
-            do {
-                for data in pieces {
-                    let piece = try WireJSON.decode(ParticipantSnapshot.self, from: data)
-                    snapshot.values.merge(piece.values) { _, new in new }
-                    if let resources = piece.resources { snapshot.resources = (snapshot.resources ?? []) + resources }
-                    // A record too large for one part came in pieces with the same id: put it back together.
-                    for record in piece.prepared {
-                        if let last = snapshot.prepared.last, last.id == record.id {
-                            snapshot.prepared[snapshot.prepared.count - 1].writes += record.writes
-                        } else {
-                            snapshot.prepared.append(record)
-                        }
-                    }
-                    for record in piece.applied {
-                        if let last = snapshot.applied.last, last.id == record.id, last.sequence == record.sequence {
-                            snapshot.applied[snapshot.applied.count - 1].writes += record.writes
-                        } else {
-                            snapshot.applied.append(record)
-                        }
-                    }
-                }
-                snapshots[name] = snapshot
+            var reader = SnapshotStream.Reader(node: name)
+            do throws(ErrorContext) {
+                for data in pieces { try reader.append(data) }
+                snapshots[name] = try reader.finish()
             } catch {
-                unreadable.append(name)
+                unreadable[name] = error
             }
         }
         return (snapshots, unreadable)
@@ -144,7 +125,10 @@ extension Coordinator {
             // must not keep the coordinator from its heartbeats meanwhile.
             let parts = run.parts.filter { run.complete.contains($0.key) }
             let (snapshots, unreadable) = await Task.detached { Self.readSnapshots(parts) }.value
-            for name in unreadable { run.unreachable.insert(name) }
+            for (name, error) in unreadable {
+                logger.error("the audit cannot read a worker's snapshot; it counts as unreachable", metadata: ["worker": "\(name)", "error": "\(error.message)"])
+                run.unreachable.insert(name)
+            }
             var entries: [String: TransactionLogEntry] = [:]
             for entry in stored { entries[entry.id] = entry }
             for entry in transactions.activeEntries { entries[entry.id] = entry }

@@ -108,7 +108,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     /// Recovers the ledger's unfinished tasks, then serves every connection accepted by `listener`
     /// until the listener closes (see ``shutDown()``). Throws a ``LedgerError`` if the ledger cannot
     /// be read at start or written later (then every peer was told and closed).
-    public func run(listener: NIOAsyncChannel<PeerChannel, Never>) async throws {
+    public func run(listener: NIOAsyncChannel<AcceptedConnection, Never>) async throws {
         listenerChannel = listener.channel
         do {
             try await start(on: listener.channel.eventLoop)
@@ -120,7 +120,8 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         serving = true
         try await withThrowingDiscardingTaskGroup { group in
             try await listener.executeThenClose { connections in
-                for try await connection in connections {
+                for try await accepted in connections {
+                    guard let connection = accepted.take() else { continue }
                     // Run the connection's task on its event loop: no thread hop per message.
                     group.addTask(executorPreference: EventLoopTaskExecutor(connection.channel.channel.eventLoop)) {
                         await self.serve(connection)

@@ -72,7 +72,7 @@ public struct CoordinatorRuntime: Service {
             ops = (server, CoordinatorOpsPages.endpoint(for: coordinator, metrics: metrics))
             onMetricsListening(server.port)
         }
-        let listener: NIOAsyncChannel<PeerChannel, Never>
+        let listener: NIOAsyncChannel<AcceptedConnection, Never>
         do {
             listener = try await PhalanxListener.bind(
                 host: configuration.host, port: configuration.port, tlsContext: tlsContext, local: local,

@@ -285,11 +285,11 @@ public actor Participant {
         if barrier > durableUpTo || !deferred.isEmpty {
             await withCheckedContinuation { deferred.append((barrier, .resume($0))) }
         }
-        do throws(LedgerError) {
+        do {
             var snapshot = try await store.snapshot(node: node)
             snapshot.resources = await resourceReports()
             let budget = max(4_096, (link?.peer.maximumFrameBytes ?? 4 * 1024 * 1024) - 1_024)
-            let parts = Self.split(snapshot, maximumBytes: budget)
+            let parts = try SnapshotStream.parts(of: snapshot, maximumBytes: budget)
             for (index, part) in parts.enumerated() {
                 var message = Phalanx_V1_SnapshotPart()
                 message.auditID = auditID
@@ -304,82 +304,5 @@ public actor Participant {
         paused = nil
         resumeHooks()
         for envelope in waiting { received(envelope) }
-    }
-
-    /// `snapshot` as JSON parts of at most `maximumBytes`: runs of values, prepared records and
-    /// history, each run as long as fits (a run that does not fit is halved).
-    static func split(_ snapshot: ParticipantSnapshot, maximumBytes: Int) -> [Data] {
-        var parts: [Data] = []
-        let empty = ParticipantSnapshot(node: snapshot.node, values: [:], prepared: [], applied: [])
-        let run = 2_000
-        // A record whose write set alone is larger than a part is sent in pieces (same id), put back together on arrival.
-        var snapshot = snapshot
-        snapshot.prepared = snapshot.prepared.flatMap { record in
-            pieces(of: record, writes: \.writes, maximumBytes: maximumBytes) { (piece: ParticipantMachine.Prepared) in
-                ParticipantSnapshot(node: empty.node, values: [:], prepared: [piece], applied: [])
-            }
-        }
-        snapshot.applied = snapshot.applied.flatMap { record in
-            pieces(of: record, writes: \.writes, maximumBytes: maximumBytes) { (piece: AppliedTransaction) in
-                ParticipantSnapshot(node: empty.node, values: [:], prepared: [], applied: [piece])
-            }
-        }
-        let values = snapshot.values.sorted { $0.key < $1.key }
-        for start in stride(from: 0, to: values.count, by: run) {
-            chunk(values[start..<min(values.count, start + run)], maximumBytes: maximumBytes, into: &parts) { slice in
-                var piece = empty
-                piece.values = Dictionary(uniqueKeysWithValues: slice.map { ($0.key, $0.value) })
-                return piece
-            }
-        }
-        for start in stride(from: 0, to: snapshot.prepared.count, by: run) {
-            chunk(snapshot.prepared[start..<min(snapshot.prepared.count, start + run)], maximumBytes: maximumBytes, into: &parts) { slice in
-                var piece = empty
-                piece.prepared = Array(slice)
-                return piece
-            }
-        }
-        for start in stride(from: 0, to: snapshot.applied.count, by: run) {
-            chunk(snapshot.applied[start..<min(snapshot.applied.count, start + run)], maximumBytes: maximumBytes, into: &parts) { slice in
-                var piece = empty
-                piece.applied = Array(slice)
-                return piece
-            }
-        }
-        for report in snapshot.resources ?? [] {  // ids, not values: runs of 10,000 per part
-            for start in stride(from: 0, to: max(1, report.reserved.count), by: 10_000) {
-                var piece = empty
-                let reserved = Array(report.reserved[start..<min(report.reserved.count, start + 10_000)])
-                piece.resources = [ResourceAuditReport(resource: report.resource, reserved: reserved, problems: start == 0 ? report.problems.prefix(1_000).map { String($0.prefix(1_000)) } : [])]
-                parts.append(WireJSON.encode(piece))
-            }
-        }
-        return parts.isEmpty ? [WireJSON.encode(empty)] : parts
-    }
-
-    /// `record` as copies holding runs of its writes, each small enough that its part (as `wrap`
-    /// builds it) fits `maximumBytes`; the record itself when it fits.
-    private static func pieces<Record>(
-        of record: Record, writes: WritableKeyPath<Record, [KeyWrite]>, maximumBytes: Int, _ wrap: (Record) -> ParticipantSnapshot
-    ) -> [Record] {
-        let all = record[keyPath: writes]
-        guard all.count > 1, WireJSON.encode(wrap(record)).count > maximumBytes else { return [record] }
-        var first = record
-        var second = record
-        first[keyPath: writes] = Array(all[..<(all.count / 2)])
-        second[keyPath: writes] = Array(all[(all.count / 2)...])
-        return pieces(of: first, writes: writes, maximumBytes: maximumBytes, wrap) + pieces(of: second, writes: writes, maximumBytes: maximumBytes, wrap)
-    }
-
-    /// Encodes `slice` as one part, or halves it until each half fits.
-    private static func chunk<T>(_ slice: ArraySlice<T>, maximumBytes: Int, into parts: inout [Data], _ make: (ArraySlice<T>) -> ParticipantSnapshot) {
-        let data = WireJSON.encode(make(slice))
-        if data.count <= maximumBytes || slice.count <= 1 {
-            parts.append(data)
-            return
-        }
-        let middle = slice.startIndex + slice.count / 2
-        chunk(slice[slice.startIndex..<middle], maximumBytes: maximumBytes, into: &parts, make)
-        chunk(slice[middle..<slice.endIndex], maximumBytes: maximumBytes, into: &parts, make)
     }
 }

@@ -10,7 +10,8 @@ import Glibc
 
 /// The coordinator's listening socket: mutual TLS on every accepted connection.
 public enum PhalanxListener {
-    /// Binds `host:port` (port 0 picks a free one) and yields each accepted connection.
+    /// Binds `host:port` (port 0 picks a free one) and yields each accepted connection; take each
+    /// one to serve it (one never taken is closed when released).
     public static func bind(
         host: String,
         port: Int,
@@ -20,7 +21,7 @@ public enum PhalanxListener {
         logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         handshakeFailures: HandshakeFailureMetrics? = nil
-    ) async throws -> NIOAsyncChannel<PeerChannel, Never> {
+    ) async throws -> NIOAsyncChannel<AcceptedConnection, Never> {
         do {
             return try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 256)
@@ -29,9 +30,10 @@ public enum PhalanxListener {
                 .childChannelOption(.writeBufferWaterMark, value: .init(low: limits.sendBufferBytes / 2, high: limits.sendBufferBytes))
                 .bind(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try PipelineSetup.configure(
-                            channel: channel, tlsHandler: NIOSSLServerHandler(context: tlsContext),
-                            side: .coordinator, local: local, limits: limits, logger: logger, handshakeFailures: handshakeFailures)
+                        AcceptedConnection(
+                            try PipelineSetup.configure(
+                                channel: channel, tlsHandler: NIOSSLServerHandler(context: tlsContext),
+                                side: .coordinator, local: local, limits: limits, logger: logger, handshakeFailures: handshakeFailures))
                     }
                 }
         } catch let error as IOError where error.errnoCode == EADDRINUSE {

@@ -1923,7 +1923,8 @@ public nonisolated struct Phalanx_V1_SnapshotRequest: Sendable {
   public init() {}
 }
 
-/// Worker → coordinator: one part of the snapshot (a ParticipantSnapshot as JSON); last = the final part.
+/// Worker → coordinator: the next bytes of the snapshot, a stream of JSON lines (one value, prepared
+/// record, applied transaction or resource report each) cut at the frame limit; last = the final part.
 public nonisolated struct Phalanx_V1_SnapshotPart: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
