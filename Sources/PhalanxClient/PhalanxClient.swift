@@ -38,6 +38,7 @@ public actor PhalanxClient {
     private var waitingDeadLetters: [UInt64: CheckedContinuation<Phalanx_V1_DeadLetterReply, any Error>] = [:]
     private var waitingTransactions: [UInt64: CheckedContinuation<Phalanx_V1_TxReply, any Error>] = [:]
     private var waitingShows: [UInt64: CheckedContinuation<Phalanx_V1_TxShowReply, any Error>] = [:]
+    private var showParts = ShowReplyAssembly()
     private var waitingAudits: [UInt64: CheckedContinuation<Phalanx_V1_AuditReply, any Error>] = [:]
     private var waitingSagas: [UInt64: CheckedContinuation<Phalanx_V1_SagaReply, any Error>] = [:]
     private var waitingLookups: [UInt64: (lookup: ResultLookup, waiter: CheckedContinuation<ResultLookup, any Error>)] = [:]
@@ -546,7 +547,8 @@ public actor PhalanxClient {
         case .txReply(let reply):
             waitingTransactions.removeValue(forKey: reply.requestID)?.resume(returning: reply)
         case .txShowReply(let reply):
-            waitingShows.removeValue(forKey: reply.requestID)?.resume(returning: reply)
+            guard let whole = showParts.add(reply) else { return }
+            waitingShows.removeValue(forKey: reply.requestID)?.resume(returning: whole)
         case .auditReply(let reply):
             waitingAudits.removeValue(forKey: reply.requestID)?.resume(returning: reply)
         case .sagaReply(let reply):
@@ -596,6 +598,7 @@ public actor PhalanxClient {
         waitingTransactions.removeAll()
         for (_, waiter) in waitingShows { waiter.resume(throwing: error) }
         waitingShows.removeAll()
+        showParts = ShowReplyAssembly()
         for (_, waiter) in waitingAudits { waiter.resume(throwing: error) }
         waitingAudits.removeAll()
         for (_, waiter) in waitingSagas { waiter.resume(throwing: error) }

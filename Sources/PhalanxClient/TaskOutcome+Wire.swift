@@ -23,7 +23,7 @@ extension ClusterStatus {
             workers: wire.workers.map {
                 Worker(
                     name: $0.name, capacity: $0.capacity, inFlight: $0.inFlight, kinds: $0.kinds, finished: $0.finished,
-                    breaker: $0.breaker.isEmpty ? "closed" : $0.breaker, draining: $0.draining)
+                    breaker: $0.breaker.isEmpty ? "closed" : $0.breaker, draining: $0.draining, kindsOmitted: $0.kindsOmitted)
             },
             tasksAccepted: wire.tasksAccepted, tasksSucceeded: wire.tasksSucceeded, tasksFailed: wire.tasksFailed,
             tasksQueued: wire.tasksQueued, tasksRunning: wire.tasksRunning, tasksExpired: wire.tasksExpired,
@@ -33,6 +33,7 @@ extension ClusterStatus {
         failures = wire.failures.map {
             FailureCount(code: $0.code, failureClass: FailureClass(wire: $0.failureClass, fallback: .system).rawValue, count: $0.count)
         }
+        workersOmitted = wire.workersOmitted
         recentFailures = wire.recentFailures.map {
             RecentFailure(
                 client: $0.client, taskID: $0.taskID, code: $0.code, message: $0.message, traceID: $0.traceID,

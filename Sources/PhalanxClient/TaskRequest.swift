@@ -98,6 +98,8 @@ public struct ClusterStatus: Sendable, Codable {
         /// closed, open, half_open or forced_open.
         public let breaker: String
         public let draining: Bool
+        /// Kinds left out of `kinds` so the status fit this client's frame limit.
+        public var kindsOmitted: UInt32 = 0
     }
 
     public let coordinator: String
@@ -128,6 +130,8 @@ public struct ClusterStatus: Sendable, Codable {
     public var failures: [FailureCount] = []
     /// The last failed tasks, newest first.
     public var recentFailures: [RecentFailure] = []
+    /// Workers left out of `workers` so the status fit this client's frame limit.
+    public var workersOmitted: UInt32 = 0
 
     /// Failed tasks of one code and class.
     public struct FailureCount: Sendable, Codable {

@@ -107,6 +107,40 @@ extension EndToEnd {
             #expect(!cluster.log("coordinator").contains("FRAME_TOO_LARGE"))
         }
 
+        @Test func statusAndHistoriesLargerThanTheClientsFramesComeShortenedOrInParts() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await Self.startWithOneWorker(cluster, clientFrameBytes: FrameLimits.minimumBytes)
+            // A second worker serving 1,000 kinds of 60 bytes: about 64 KB of kinds, twice the client's frames.
+            let raw = try await cluster.rawPeer("w2")
+            var registration = Phalanx_V1_RegisterWorker()
+            registration.capacity = 4
+            registration.kinds = (0..<1_000).map { String(format: "kind-%04d-", $0) + String(repeating: "k", count: 50) }
+            registration.incarnation = 1
+            try await raw.send(Phalanx_V1_Envelope(.register(registration)))
+            try await eventually("w2 registers") { try await client.status().workers.count + Int(try await client.status().workersOmitted) == 2 }
+            let status = try await client.status()
+            let w2 = try #require(status.workers.first { $0.name == "w2" })
+            #expect(w2.kinds.count > 0 && w2.kinds.count + Int(w2.kindsOmitted) == 1_000, "\(w2.kinds.count) + \(w2.kindsOmitted)")
+            #expect(status.workers.contains { $0.name == "w1" && $0.kindsOmitted == 0 })
+
+            // A put of 30,000 bytes: its history as JSON (bytes as numbers) is about three client frames.
+            let value = StoreValue.bytes(Array(repeating: 200, count: 30_000))
+            let transaction = try await client.transact([ParticipantOperations(participant: "w1", operations: [.put(key: "big", value: value)])])
+            #expect(transaction.committed, "\(String(describing: transaction.reason))")
+            let entry = try #require(try await client.transaction(transaction.id))
+            #expect(entry.begin.participants.first?.operations == [.put(key: "big", value: value)])
+            let saga = try await client.runSaga([SagaStep(forward: [ParticipantOperations(participant: "w1", operations: [.put(key: "saga", value: value)])])])
+            #expect(saga.completed, "\(String(describing: saga.reason))")
+            guard case .saga(let history)? = try await client.history(saga.id) else {
+                Issue.record("the saga's history did not come back")
+                return
+            }
+            #expect(!history.records.isEmpty)
+            #expect(!(await client.isClosed) && !cluster.log("coordinator").contains("FRAME_TOO_LARGE"))
+            await client.close()
+        }
+
         /// Starts the coordinator and worker w1 of `cluster`, and a client whose own frame limit is
         /// `clientFrameBytes`, once w1 has registered.
         static func startWithOneWorker(_ cluster: ClusterProcesses, clientFrameBytes: Int) async throws -> PhalanxClient {

@@ -255,7 +255,25 @@ extension Coordinator {
             } catch {
                 reply.error = ErrorContext(code: .unavailable, message: "\(error); try again later", originNode: self.local.name).wire
             }
-            self.sendNow(Phalanx_V1_Envelope(.txShowReply(reply)), to: id)
+            self.sendShowReply(reply, to: id)
         }
+    }
+
+    /// Sends `reply` in parts that fit the client's frames: a history as JSON can be several
+    /// times larger than the operations that made it (byte values are arrays of numbers).
+    private func sendShowReply(_ reply: Phalanx_V1_TxShowReply, to id: ConnectionID) {
+        guard let link = links[id] else { return }
+        let partBytes = max(1_024, link.peer.maximumFrameBytes - 1_024)
+        let json = reply.sagaJson.isEmpty ? reply.entryJson : reply.sagaJson
+        guard json.count > partBytes else { return sendNow(Phalanx_V1_Envelope(.txShowReply(reply)), to: id) }
+        var touched = Set<ConnectionID>()
+        for start in stride(from: 0, to: json.count, by: partBytes) {
+            var part = reply
+            let piece = Data(json[(json.startIndex + start)..<(json.startIndex + min(json.count, start + partBytes))])
+            if reply.sagaJson.isEmpty { part.entryJson = piece } else { part.sagaJson = piece }
+            part.more = start + partBytes < json.count
+            write(Phalanx_V1_Envelope(.txShowReply(part)), to: id, touched: &touched)
+        }
+        for id in touched { links[id]?.flush() }
     }
 }

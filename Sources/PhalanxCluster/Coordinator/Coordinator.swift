@@ -387,6 +387,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                 // A client sees its own failed tasks; an admin everyone's.
                 let requester = links[id]?.peer.identity
                 reply.recentFailures = recentFailures.entries.filter { requester?.role == .admin || $0.client == requester?.name }.map(\.wire)
+                reply.fit(maximumFrameBytes: links[id]?.peer.maximumFrameBytes ?? EstablishedPeer.defaultMaximumFrameBytes)
                 write(Phalanx_V1_Envelope(.statusReply(reply)), to: id, touched: &touched)
             case .sendBreakers(let id, let breakers, let error):
                 var reply = Phalanx_V1_BreakerReply()

@@ -933,6 +933,9 @@ public nonisolated struct Phalanx_V1_WorkerStatus: Sendable {
 
   public var draining: Bool = false
 
+  /// kinds left out of `kinds` so the reply fits the client's frames
+  public var kindsOmitted: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1045,6 +1048,12 @@ public nonisolated struct Phalanx_V1_StatusReply: @unchecked Sendable {
   public var recentFailures: [Phalanx_V1_RecentFailure] {
     get {_storage._recentFailures}
     set {_uniqueStorage()._recentFailures = newValue}
+  }
+
+  /// own, or everyone's for an admin certificate
+  public var workersOmitted: UInt32 {
+    get {_storage._workersOmitted}
+    set {_uniqueStorage()._workersOmitted = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1852,6 +1861,9 @@ public nonisolated struct Phalanx_V1_TxShowReply: Sendable {
 
   /// or, for a saga id, its SagaHistory as JSON
   public var sagaJson: Data = Data()
+
+  /// the JSON continues in the next TxShowReply of this request_id
+  public var more: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -3465,7 +3477,7 @@ nonisolated extension Phalanx_V1_StatusRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}capacity\0\u{3}in_flight\0\u{1}kinds\0\u{1}finished\0\u{1}breaker\0\u{1}draining\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}capacity\0\u{3}in_flight\0\u{1}kinds\0\u{1}finished\0\u{1}breaker\0\u{1}draining\0\u{3}kinds_omitted\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3480,6 +3492,7 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.finished) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.breaker) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.draining) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.kindsOmitted) }()
       default: break
       }
     }
@@ -3507,6 +3520,9 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
     if self.draining != false {
       try visitor.visitSingularBoolField(value: self.draining, fieldNumber: 7)
     }
+    if self.kindsOmitted != 0 {
+      try visitor.visitSingularUInt32Field(value: self.kindsOmitted, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3518,6 +3534,7 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
     if lhs.finished != rhs.finished {return false}
     if lhs.breaker != rhs.breaker {return false}
     if lhs.draining != rhs.draining {return false}
+    if lhs.kindsOmitted != rhs.kindsOmitted {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3525,7 +3542,7 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatusReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}coordinator\0\u{1}workers\0\u{3}tasks_accepted\0\u{3}tasks_succeeded\0\u{3}tasks_failed\0\u{3}tasks_queued\0\u{3}tasks_running\0\u{3}queued_bytes\0\u{1}clients\0\u{3}tasks_expired\0\u{3}tasks_recovered\0\u{3}queued_high\0\u{3}queued_normal\0\u{3}queued_low\0\u{3}tasks_retrying\0\u{3}tasks_retried\0\u{3}tasks_dead_lettered\0\u{1}failures\0\u{3}recent_failures\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}coordinator\0\u{1}workers\0\u{3}tasks_accepted\0\u{3}tasks_succeeded\0\u{3}tasks_failed\0\u{3}tasks_queued\0\u{3}tasks_running\0\u{3}queued_bytes\0\u{1}clients\0\u{3}tasks_expired\0\u{3}tasks_recovered\0\u{3}queued_high\0\u{3}queued_normal\0\u{3}queued_low\0\u{3}tasks_retrying\0\u{3}tasks_retried\0\u{3}tasks_dead_lettered\0\u{1}failures\0\u{3}recent_failures\0\u{3}workers_omitted\0")
 
   fileprivate class _StorageClass {
     var _coordinator: String = String()
@@ -3547,6 +3564,7 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
     var _tasksDeadLettered: UInt64 = 0
     var _failures: [Phalanx_V1_FailureCount] = []
     var _recentFailures: [Phalanx_V1_RecentFailure] = []
+    var _workersOmitted: UInt32 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -3576,6 +3594,7 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
       _tasksDeadLettered = source._tasksDeadLettered
       _failures = source._failures
       _recentFailures = source._recentFailures
+      _workersOmitted = source._workersOmitted
     }
   }
 
@@ -3613,6 +3632,7 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
         case 17: try { try decoder.decodeSingularUInt64Field(value: &_storage._tasksDeadLettered) }()
         case 18: try { try decoder.decodeRepeatedMessageField(value: &_storage._failures) }()
         case 19: try { try decoder.decodeRepeatedMessageField(value: &_storage._recentFailures) }()
+        case 20: try { try decoder.decodeSingularUInt32Field(value: &_storage._workersOmitted) }()
         default: break
         }
       }
@@ -3678,6 +3698,9 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
       if !_storage._recentFailures.isEmpty {
         try visitor.visitRepeatedMessageField(value: _storage._recentFailures, fieldNumber: 19)
       }
+      if _storage._workersOmitted != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._workersOmitted, fieldNumber: 20)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3706,6 +3729,7 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
         if _storage._tasksDeadLettered != rhs_storage._tasksDeadLettered {return false}
         if _storage._failures != rhs_storage._failures {return false}
         if _storage._recentFailures != rhs_storage._recentFailures {return false}
+        if _storage._workersOmitted != rhs_storage._workersOmitted {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -5037,7 +5061,7 @@ nonisolated extension Phalanx_V1_TxShowRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Phalanx_V1_TxShowReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TxShowReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}found\0\u{3}entry_json\0\u{1}error\0\u{3}saga_json\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}found\0\u{3}entry_json\0\u{1}error\0\u{3}saga_json\0\u{1}more\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5050,6 +5074,7 @@ nonisolated extension Phalanx_V1_TxShowReply: SwiftProtobuf.Message, SwiftProtob
       case 3: try { try decoder.decodeSingularBytesField(value: &self.entryJson) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._error) }()
       case 5: try { try decoder.decodeSingularBytesField(value: &self.sagaJson) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.more) }()
       default: break
       }
     }
@@ -5075,6 +5100,9 @@ nonisolated extension Phalanx_V1_TxShowReply: SwiftProtobuf.Message, SwiftProtob
     if !self.sagaJson.isEmpty {
       try visitor.visitSingularBytesField(value: self.sagaJson, fieldNumber: 5)
     }
+    if self.more != false {
+      try visitor.visitSingularBoolField(value: self.more, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5084,6 +5112,7 @@ nonisolated extension Phalanx_V1_TxShowReply: SwiftProtobuf.Message, SwiftProtob
     if lhs.entryJson != rhs.entryJson {return false}
     if lhs._error != rhs._error {return false}
     if lhs.sagaJson != rhs.sagaJson {return false}
+    if lhs.more != rhs.more {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -27,10 +27,14 @@ struct StatusCommand: AsyncParsableCommand {
         print("tasks: \(status.tasksAccepted) accepted, \(status.tasksSucceeded) succeeded, \(status.tasksFailed) failed, \(status.tasksQueued) queued, \(status.tasksRunning) running, \(status.tasksRecovered) recovered at start")
         print("queues: \(status.queuedHigh) high, \(status.queuedNormal) normal, \(status.queuedLow) low; \(status.tasksRetrying) waiting to retry; \(status.queuedBytes) payload bytes held")
         print("retried \(status.tasksRetried) attempts, dead-lettered \(status.tasksDeadLettered) tasks, \(status.clients) client connections")
-        print("workers: \(status.workers.count)")
+        print("workers: \(status.workers.count + Int(status.workersOmitted))")
         for worker in status.workers {
             let state = worker.draining ? ", draining" : ""
-            print("  \(worker.name): \(worker.inFlight)/\(worker.capacity) busy, \(worker.finished) finished, breaker \(worker.breaker)\(state), kinds \(worker.kinds.joined(separator: ","))")
+            let more = worker.kindsOmitted > 0 ? " and \(worker.kindsOmitted) more" : ""
+            print("  \(worker.name): \(worker.inFlight)/\(worker.capacity) busy, \(worker.finished) finished, breaker \(worker.breaker)\(state), kinds \(worker.kinds.joined(separator: ","))\(more)")
+        }
+        if status.workersOmitted > 0 || status.workers.contains(where: { $0.kindsOmitted > 0 }) {
+            print("  (\(status.workersOmitted) more workers not shown: the status was cut to fit this client's limits.max_frame_bytes)")
         }
         if !status.failures.isEmpty {
             print("failures by code: " + status.failures.map { "\($0.code) (\($0.failureClass)) \($0.count)" }.joined(separator: ", "))
