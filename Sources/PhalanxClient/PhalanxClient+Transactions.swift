@@ -36,7 +36,7 @@ extension PhalanxClient {
             return TransactionOutcome(wire: reply)
         } catch var error as ErrorContext {
             // Sent, and no answer: the coordinator may have decided either way.
-            error.message = "\(TransactionOutcome.unknownOutcomePrefix)\(id) is unknown (it may have committed or aborted; it is all or nothing either way): \(error.message). Ask with `phalanx tx show \(id)`; a request that repeats its id gets the first request's outcome"
+            error.message = TransactionOutcome.unknownOutcomeMessage(id: id, cause: error.message)
             throw error
         }
     }

@@ -303,6 +303,10 @@ extension EndToEnd {
             #expect(log.contains("the connection to the coordinator ended after") && log.contains("outcomes are unknown"), "\(log)")
             #expect(!output.contains("1000000 transfers in"), "the run stopped instead of failing every transfer left: \(output)")
             #expect(output.contains("unknown: ") && output.contains("phalanx tx show"), "\(output)")
+            // Every transfer in flight is named, so that each can be looked up.
+            let unknownCount = output.firstMatch(of: /unknown (\d+);/).flatMap { Int($0.1) } ?? -1
+            let named = output.firstMatch(of: /unknown transactions \(phalanx tx show ID\): ([^\n]*)/).map { $0.1.split(separator: " ") } ?? []
+            #expect(unknownCount > 0 && named.count == unknownCount, "\(output)")
 
             await client.close()
             try await cluster.startCoordinator()

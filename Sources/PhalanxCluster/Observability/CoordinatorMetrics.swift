@@ -8,7 +8,7 @@ import PhalanxResilience
 /// dispatched and finish. Owned by the coordinator actor.
 struct CoordinatorMetrics {
     private let factory: any MetricsFactory
-    private let submitted, succeeded, retried, deadLettered, staleResults: Counter
+    private let submitted, succeeded, retried, retriesRefused, deadLettered, staleResults: Counter
     private let silentWorkers, disconnectedWorkers: Counter
     let taskLatency, dispatchLatency: Metrics.Timer
     private let queueDepth: [TaskPriority: Gauge]
@@ -30,6 +30,7 @@ struct CoordinatorMetrics {
         submitted = counter(MetricName.tasksSubmitted)
         succeeded = counter(MetricName.tasksSucceeded)
         retried = counter(MetricName.tasksRetried)
+        retriesRefused = counter(MetricName.retriesRefusedByBudget)
         deadLettered = counter(MetricName.tasksDeadLettered)
         staleResults = counter(MetricName.staleResults)
         silentWorkers = counter(MetricName.workersDeclaredDead, [("reason", "heartbeats")])
@@ -66,6 +67,7 @@ struct CoordinatorMetrics {
         advance(submitted, snapshot.accepted, exported.accepted)
         advance(succeeded, snapshot.succeeded, exported.succeeded)
         advance(retried, snapshot.retried, exported.retried)
+        advance(retriesRefused, snapshot.retriesRefusedByBudget, exported.retriesRefusedByBudget)
         advance(deadLettered, snapshot.deadLettered, exported.deadLettered)
         advance(staleResults, snapshot.staleResults, exported.staleResults)
         advance(silentWorkers, snapshot.declaredDeadForSilence, exported.declaredDeadForSilence)

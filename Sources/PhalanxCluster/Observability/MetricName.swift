@@ -9,6 +9,7 @@ public enum MetricName {
     public static let tasksSucceeded = "phalanx_tasks_succeeded_total"
     public static let tasksFailed = "phalanx_tasks_failed_total"
     public static let tasksRetried = "phalanx_tasks_retried_total"
+    public static let retriesRefusedByBudget = "phalanx_retries_refused_total"
     public static let tasksDeadLettered = "phalanx_tasks_dead_lettered_total"
     public static let deadLetterQueue = "phalanx_dead_letter_queue_tasks"
     public static let admissionRejections = "phalanx_admission_rejections_total"
@@ -41,6 +42,7 @@ public enum MetricName {
         tasksSucceeded: "Tasks that finished successfully.",
         tasksFailed: "Tasks that finished failed, by failure class (business, system, fatal) and error code.",
         tasksRetried: "Attempts that failed for a system reason and were scheduled again.",
+        retriesRefusedByBudget: "System failures not retried because their task kind's retry budget (retry.budget_percent of its first attempts) was spent: they finished with that failure.",
         tasksDeadLettered: "Tasks moved to the dead-letter queue after losing their worker too often.",
         deadLetterQueue: "Tasks in the dead-letter queue now.",
         admissionRejections: "Submitted tasks refused at admission, by reason (overloaded, rate_limited, invalid).",

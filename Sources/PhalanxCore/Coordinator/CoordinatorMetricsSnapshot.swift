@@ -66,6 +66,8 @@ public struct CoordinatorMetricsSnapshot: Sendable, Hashable {
     public var succeeded: UInt64 = 0
     public var failures: [FailureKind: UInt64] = [:]
     public var retried: UInt64 = 0
+    /// System failures that stood because their kind's retry budget was spent.
+    public var retriesRefusedByBudget: UInt64 = 0
     public var deadLettered: UInt64 = 0
     public var rejections: [AdmissionRejection: UInt64] = [:]
     public var staleResults: UInt64 = 0
@@ -89,6 +91,7 @@ extension CoordinatorMachine {
         snapshot.succeeded = counters.succeeded
         snapshot.failures = counters.failures
         snapshot.retried = counters.retried
+        snapshot.retriesRefusedByBudget = counters.retriesRefusedByBudget
         snapshot.deadLettered = counters.deadLettered
         snapshot.rejections = counters.rejections
         snapshot.staleResults = counters.staleResults

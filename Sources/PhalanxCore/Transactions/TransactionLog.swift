@@ -98,8 +98,24 @@ public struct TransactionOutcome: Sendable, Hashable {
     /// to the coordinator ended): its outcome is unknown here, unlike one refused before sending.
     public static let unknownOutcomePrefix = "the outcome of transaction "
 
+    /// How the transaction's id ends in that error (``unknownOutcomeMessage(id:cause:)``).
+    static let unknownOutcomeIDEnd = " is unknown ("
+
+    /// The error message of a transaction `id` that was sent and never answered.
+    public static func unknownOutcomeMessage(id: String, cause: String) -> String {
+        "\(unknownOutcomePrefix)\(id)\(unknownOutcomeIDEnd)it may have committed or aborted; it is all or nothing either way): \(cause). Ask with `phalanx tx show \(id)`; a request that repeats its id gets the first request's outcome"
+    }
+
     /// Whether `error` says a transaction was sent and its outcome is unknown.
     public static func isUnknownOutcome(_ error: any Error) -> Bool {
-        (error as? ErrorContext)?.message.hasPrefix(unknownOutcomePrefix) == true
+        unknownOutcomeID(error) != nil
+    }
+
+    /// The id of the transaction whose outcome `error` says is unknown; nil for any other error.
+    public static func unknownOutcomeID(_ error: any Error) -> String? {
+        guard let message = (error as? ErrorContext)?.message, message.hasPrefix(unknownOutcomePrefix),
+            let end = message.firstRange(of: unknownOutcomeIDEnd)
+        else { return nil }
+        return String(message[message.index(message.startIndex, offsetBy: unknownOutcomePrefix.count)..<end.lowerBound])
     }
 }

@@ -162,6 +162,7 @@ struct BankRunCommand: AsyncParsableCommand {
                 result.p50Milliseconds, result.p99Milliseconds))
             for failure in result.failures { print("  failed: \(failure.terminalSafe)") }
             for unknown in result.unknownSamples { print("  unknown: \(unknown.terminalSafe)") }
+            if !result.unknownIDs.isEmpty { print("  unknown transactions (phalanx tx show ID): \(result.unknownIDs.joined(separator: " ").terminalSafe)") }
         }
         if lostConnection {
             printError(
@@ -207,7 +208,7 @@ struct BankRunCommand: AsyncParsableCommand {
                 }
             } catch {
                 if TransactionOutcome.isUnknownOutcome(error) {
-                    await tally.unknown("\(error)")  // sent, and the coordinator is gone: either outcome is possible
+                    await tally.unknown("\(error)", id: TransactionOutcome.unknownOutcomeID(error))  // sent, and the coordinator is gone: either outcome is possible
                 } else if !(await connection.isClosed) {
                     await tally.failed("\(error)")
                 }  // else: refused before it was sent, the connection being gone; not started
@@ -233,6 +234,8 @@ actor BankTally {
         let p99Milliseconds: Double
         let failures: [String]
         let unknownSamples: [String]
+        /// Every transaction whose outcome is unknown (at most one per lane: the one in flight).
+        let unknownIDs: [String]
     }
 
     private var latencies: [Duration] = []
@@ -243,6 +246,7 @@ actor BankTally {
     private var failedCount = 0
     private var unknownCount = 0
     private var unknownSamples: [String] = []
+    private var unknownIDs: [String] = []
 
     func committed(latency: Duration) {
         committedCount += 1
@@ -261,9 +265,10 @@ actor BankTally {
         if failures.count < 10 { failures.append(reason) }
     }
 
-    func unknown(_ reason: String) {
+    func unknown(_ reason: String, id: String?) {
         unknownCount += 1
         if unknownSamples.count < 3 { unknownSamples.append(reason) }
+        if let id { unknownIDs.append(id) }
     }
 
     func summary(elapsed: Duration) -> Summary {
@@ -276,6 +281,7 @@ actor BankTally {
         return Summary(
             transfers: total, committed: committedCount, declined: declinedCount, conflictsRetried: conflicts, failed: failedCount,
             unknown: unknownCount, seconds: elapsed.seconds, transfersPerSecond: Double(committedCount + declinedCount) / max(elapsed.seconds, 1e-9),
-            p50Milliseconds: percentile(0.5), p99Milliseconds: percentile(0.99), failures: failures, unknownSamples: unknownSamples)
+            p50Milliseconds: percentile(0.5), p99Milliseconds: percentile(0.99), failures: failures, unknownSamples: unknownSamples,
+            unknownIDs: unknownIDs)
     }
 }

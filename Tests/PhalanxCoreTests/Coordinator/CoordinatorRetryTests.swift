@@ -225,6 +225,12 @@ import Testing
         #expect(calls <= Int(Double(offered) * 1.1) + 10, "calls \(calls) for an offered load of \(offered)")
         #expect(calls > offered)  // some retries did happen, within the budget
         #expect(harness.machine.counters.retriesRefusedByBudget > 0)
+        // Refusals are exported (phalanx_retries_refused_total), each one a failure that stood.
+        let snapshot = harness.machine.metricsSnapshot()
+        #expect(snapshot.retriesRefusedByBudget == harness.machine.counters.retriesRefusedByBudget)
+        #expect(Int(snapshot.retried) == calls - offered, "every call past the first of a task is a retry")
+        // Each task ended refused (after 0 or 1 retries) or out of attempts (after 2 retries).
+        #expect(Int(snapshot.retriesRefusedByBudget) <= offered && Int(snapshot.retriesRefusedByBudget) >= offered - Int(snapshot.retried) / 2)
     }
 
     @Test func aHealthyKindRetriesItsRareFailuresAsUsual() {
