@@ -84,20 +84,25 @@ extension Coordinator {
         if run.waiting.isEmpty { Task { await self.finishAudit(run.id) } }
     }
 
-    /// The participants' snapshots read back from their parts; names whose parts cannot be read.
-    private nonisolated static func readSnapshots(_ parts: [String: [Data]]) -> ([String: ParticipantSnapshot], [String: ErrorContext]) {
-        var snapshots: [String: ParticipantSnapshot] = [:]
-        var unreadable: [String: ErrorContext] = [:]
-        for (name, pieces) in parts {
-            var reader = SnapshotStream.Reader(node: name)
-            do throws(ErrorContext) {
-                for data in pieces { try reader.append(data) }
-                snapshots[name] = try reader.finish()
-            } catch {
-                unreadable[name] = error
+    /// The participants' snapshots read back from their parts, off the actor; names whose parts
+    /// cannot be read. Each participant's parts are released once read.
+    private nonisolated static func readSnapshots(_ parts: consuming [String: [Data]]) async -> ([String: ParticipantSnapshot], [String: ErrorContext]) {
+        var parts = parts
+        return await Task.detached {
+            var snapshots: [String: ParticipantSnapshot] = [:]
+            var unreadable: [String: ErrorContext] = [:]
+            for name in parts.keys.sorted() {
+                let pieces = parts.removeValue(forKey: name) ?? []
+                var reader = SnapshotStream.Reader(node: name)
+                do throws(ErrorContext) {
+                    for data in pieces { try reader.append(data) }
+                    snapshots[name] = try reader.finish()
+                } catch {
+                    unreadable[name] = error
+                }
             }
-        }
-        return (snapshots, unreadable)
+            return (snapshots, unreadable)
+        }.value
     }
 
     private func auditTimedOut(_ auditID: UInt64) async {
@@ -122,9 +127,12 @@ extension Coordinator {
                 .filter { !$0.records.isEmpty }
             let tasks = try await ledger.auditTasks { StoredTaskResult.isTerminal($0) }
             // Reading the snapshots and checking them is pure work off the actor: a large history
-            // must not keep the coordinator from its heartbeats meanwhile.
+            // must not keep the coordinator from its heartbeats meanwhile. The parts are let go as
+            // they are read (only the reader holds them), not kept beside the snapshots to the end.
             let parts = run.parts.filter { run.complete.contains($0.key) }
-            let (snapshots, unreadable) = await Task.detached { Self.readSnapshots(parts) }.value
+            run.parts = [:]
+            audit?.parts = [:]
+            let (snapshots, unreadable) = await Self.readSnapshots(parts)
             for (name, error) in unreadable {
                 logger.error("the audit cannot read a worker's snapshot; it counts as unreachable", metadata: ["worker": "\(name)", "error": "\(error.message)"])
                 run.unreachable.insert(name)
