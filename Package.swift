@@ -153,7 +153,7 @@ let package = Package(
         .testTarget(
             name: "PhalanxTransportTests",
             dependencies: [
-                "PhalanxTransport", "PhalanxCluster", "PhalanxClient", "PhalanxWire", "PhalanxCore", "PhalanxTesting",
+                "PhalanxTransport", "PhalanxCluster", "PhalanxClient", "PhalanxWire", "PhalanxCore", "PhalanxTesting", "PhalanxStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),

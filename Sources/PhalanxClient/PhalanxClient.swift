@@ -264,11 +264,12 @@ public actor PhalanxClient {
     }
 
     /// Lists the dead-letter queue, or retries or purges tasks in it (admin certificate). Returns the
-    /// entries listed, retried or purged, and the named tasks that were not in the queue.
+    /// entries listed, retried or purged (as many as fit this client's frames, the rest counted), and
+    /// the named tasks that were not in the queue.
     ///
     /// Named tasks go in requests cut so that each request, and its reply (which names the
     /// missing ones again), fits the frame limits of both ends.
-    public func deadLetters(_ action: DeadLetterAction) async throws -> (entries: [DeadLetterEntry], missing: [DeadLetterEntry.Key]) {
+    public func deadLetters(_ action: DeadLetterAction) async throws -> DeadLetterReport {
         if let closedError { throw closedError }
         var request = Phalanx_V1_DeadLetterRequest()
         let keys: [DeadLetterEntry.Key]
@@ -292,8 +293,7 @@ public actor PhalanxClient {
         if let first = oversized.first {
             throw ErrorContext(code: .invalidArgument, message: "task id '\(first.taskID.prefix(64))…' is longer than any task id can be", originNode: local.name)
         }
-        var entries: [DeadLetterEntry] = []
-        var missing: [DeadLetterEntry.Key] = []
+        var report = DeadLetterReport()
         for chunk in chunks.isEmpty ? [[]] : chunks {
             if let closedError { throw closedError }
             nextRequestID += 1
@@ -303,14 +303,15 @@ public actor PhalanxClient {
             outbound.send(Phalanx_V1_Envelope(.deadLetterRequest(request)))
             let reply = try await withCheckedThrowingContinuation { waitingDeadLetters[requestID] = $0 }
             if reply.hasError { throw ErrorContext(wire: reply.error) }
-            entries += reply.entries.map {
+            report.entries += reply.entries.map {
                 DeadLetterEntry(
                     key: .init(client: $0.key.client, taskID: $0.key.taskID), kind: $0.kind, code: $0.code, reason: $0.reason,
                     attempts: $0.attempts, deadUnixMilliseconds: $0.deadUnixMs)
             }
-            missing += reply.missing.map { .init(client: $0.client, taskID: $0.taskID) }
+            report.omitted += Int(reply.entriesOmitted)
+            report.missing += reply.missing.map { .init(client: $0.client, taskID: $0.taskID) }
         }
-        return (entries, missing)
+        return report
     }
 
     /// The largest request whose reply repeats what it names: it must fit the coordinator's frames

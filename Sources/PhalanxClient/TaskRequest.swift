@@ -205,6 +205,20 @@ public enum DeadLetterAction: Sendable, Hashable {
     case purgeAll
 }
 
+/// What a dead-letter request did (``PhalanxClient/deadLetters(_:)``).
+public struct DeadLetterReport: Sendable, Hashable {
+    /// The entries listed, retried or purged, as many as fit the replies.
+    public var entries: [DeadLetterEntry] = []
+    /// Entries the replies left out to fit this client's frames: for a list, the rest of the
+    /// queue (a list shows at most 1,000, oldest first); for a retry or purge, tasks retried or
+    /// purged but not named here.
+    public var omitted = 0
+    /// Named tasks that were not in the queue.
+    public var missing: [DeadLetterEntry.Key] = []
+
+    public init() {}
+}
+
 /// A task in the dead-letter queue: it lost `coordinator.max_attempts` workers.
 public struct DeadLetterEntry: Sendable, Hashable, Codable {
     /// A task's identity: the client certificate name that submitted it and its task id.

@@ -26,7 +26,8 @@ extension Coordinator {
                     self.replyDeadLetters(removed, named: request.all ? [] : keys, to: id, requestID: request.requestID)
                 default:
                     let entries = try await ledger.deadLetters(limit: Self.deadLetterListLimit)
-                    self.replyDeadLetters(entries, named: [], to: id, requestID: request.requestID)
+                    let queued = try await ledger.deadLetterCount()
+                    self.replyDeadLetters(entries, of: max(queued, entries.count), named: [], to: id, requestID: request.requestID)
                 }
             } catch {
                 self.deadLetterFailed(error, to: id, requestID: request.requestID)
@@ -60,12 +61,15 @@ extension Coordinator {
         for id in touched { links[id]?.flush() }
     }
 
-    private func replyDeadLetters(_ entries: [DeadLetter], named keys: [TaskKey], to id: ConnectionID, requestID: UInt64) {
-        if let reply = deadLetterReply(entries, named: keys, to: id, requestID: requestID) { sendNow(reply, to: id) }
+    private func replyDeadLetters(_ entries: [DeadLetter], of total: Int? = nil, named keys: [TaskKey], to id: ConnectionID, requestID: UInt64) {
+        if let reply = deadLetterReply(entries, of: total, named: keys, to: id, requestID: requestID) { sendNow(reply, to: id) }
     }
 
-    /// The reply listing `entries` (as many as fit one frame of the admin's) and the `keys` not among them.
-    private func deadLetterReply(_ entries: [DeadLetter], named keys: [TaskKey], to id: ConnectionID, requestID: UInt64) -> Phalanx_V1_Envelope? {
+    /// The reply listing `entries` (as many as fit one frame of the admin's), how many of `total`
+    /// (default: all the entries) it leaves out, and the `keys` not among the entries.
+    private func deadLetterReply(
+        _ entries: [DeadLetter], of total: Int? = nil, named keys: [TaskKey], to id: ConnectionID, requestID: UInt64
+    ) -> Phalanx_V1_Envelope? {
         guard let link = links[id] else { return nil }
         var reply = Phalanx_V1_DeadLetterReply()
         reply.requestID = requestID
@@ -85,6 +89,7 @@ extension Coordinator {
             $0.key.client.utf8.count + $0.key.taskID.utf8.count + $0.kind.utf8.count + $0.code.utf8.count + $0.reason.utf8.count + 48
         }
         reply.entries = chunks.first ?? []
+        reply.entriesOmitted = UInt32(clamping: max(0, (total ?? entries.count) - reply.entries.count))
         let present = Set(entries.map(\.key))
         reply.missing = keys.filter { !present.contains($0) }.map { key in
             var wire = Phalanx_V1_DeadLetterKey()

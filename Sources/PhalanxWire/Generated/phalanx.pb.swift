@@ -1336,6 +1336,9 @@ public nonisolated struct Phalanx_V1_DeadLetterReply: Sendable {
   /// Clears the value of `error`. Subsequent reads from it will return its default value.
   public mutating func clearError() {self._error = nil}
 
+  /// left out to fit the admin's frames: LIST, the rest of the queue;
+  public var entriesOmitted: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -4178,7 +4181,7 @@ nonisolated extension Phalanx_V1_DeadLetterEntry: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Phalanx_V1_DeadLetterReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeadLetterReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}entries\0\u{1}missing\0\u{1}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}entries\0\u{1}missing\0\u{1}error\0\u{3}entries_omitted\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4190,6 +4193,7 @@ nonisolated extension Phalanx_V1_DeadLetterReply: SwiftProtobuf.Message, SwiftPr
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.entries) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.missing) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._error) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.entriesOmitted) }()
       default: break
       }
     }
@@ -4212,6 +4216,9 @@ nonisolated extension Phalanx_V1_DeadLetterReply: SwiftProtobuf.Message, SwiftPr
     try { if let v = self._error {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
+    if self.entriesOmitted != 0 {
+      try visitor.visitSingularUInt32Field(value: self.entriesOmitted, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4220,6 +4227,7 @@ nonisolated extension Phalanx_V1_DeadLetterReply: SwiftProtobuf.Message, SwiftPr
     if lhs.entries != rhs.entries {return false}
     if lhs.missing != rhs.missing {return false}
     if lhs._error != rhs._error {return false}
+    if lhs.entriesOmitted != rhs.entriesOmitted {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -49,21 +49,27 @@ struct DeadLetterCommand: AsyncParsableCommand {
         case ("purge", false): request = .purge(keys)
         default: request = .list
         }
-        let (entries, missing) = try await reportingErrors { try await connection.deadLetters(request) }
+        let report = try await reportingErrors { try await connection.deadLetters(request) }
+        let (entries, missing) = (report.entries, report.missing)
         await connection.close()
         if client.json {
             let encoder = JSONEncoder()
             encoder.keyEncodingStrategy = .convertToSnakeCase
             encoder.outputFormatting = [.sortedKeys]
-            struct Report: Encodable { let action: String; let entries: [DeadLetterEntry]; let missing: [String] }
-            print(String(decoding: try encoder.encode(Report(action: action, entries: entries, missing: missing.map(\.description))), as: UTF8.self))
+            struct Report: Encodable { let action: String; let entries: [DeadLetterEntry]; let omitted: Int; let missing: [String] }
+            let json = Report(action: action, entries: entries, omitted: report.omitted, missing: missing.map(\.description))
+            print(String(decoding: try encoder.encode(json), as: UTF8.self))
         } else {
             let verb = ["list": "", "retry": "retried ", "purge": "purged "][action]!
             for entry in entries {
                 print("\(verb)\(entry.key) kind \(entry.kind), \(entry.attempts) attempt(s), \(entry.code): \(entry.reason)")
             }
+            if report.omitted > 0 {
+                let what = action == "list" ? "in the queue" : (action == "retry" ? "retried" : "purged")
+                print("… and \(report.omitted) more \(what), not listed (a reply fits this client's limits.max_frame_bytes; a list shows at most the 1,000 oldest)")
+            }
             for key in missing { print("\(key) is not in the dead-letter queue") }
-            if entries.isEmpty && missing.isEmpty { print(action == "list" ? "the dead-letter queue is empty" : "nothing to \(action)") }
+            if entries.isEmpty && missing.isEmpty && report.omitted == 0 { print(action == "list" ? "the dead-letter queue is empty" : "nothing to \(action)") }
         }
         if !missing.isEmpty { throw ExitCode(1) }
     }
