@@ -34,6 +34,7 @@ extension ClusterStatus {
             FailureCount(code: $0.code, failureClass: FailureClass(wire: $0.failureClass, fallback: .system).rawValue, count: $0.count)
         }
         workersOmitted = wire.workersOmitted
+        recentFailuresOmitted = wire.recentFailuresOmitted
         recentFailures = wire.recentFailures.map {
             RecentFailure(
                 client: $0.client, taskID: $0.taskID, code: $0.code, message: $0.message, traceID: $0.traceID,

@@ -132,6 +132,8 @@ public struct ClusterStatus: Sendable, Codable {
     public var recentFailures: [RecentFailure] = []
     /// Workers left out of `workers` so the status fit this client's frame limit.
     public var workersOmitted: UInt32 = 0
+    /// The oldest recent failures left out of ``recentFailures`` so that the status fit this client's frames.
+    public var recentFailuresOmitted: UInt32 = 0
 
     /// Failed tasks of one code and class.
     public struct FailureCount: Sendable, Codable {

@@ -44,7 +44,7 @@ import Testing
         var reply = Self.reply(workers: 200, kinds: 100, failures: 20)
         reply.fit(maximumFrameBytes: 32_768)
         #expect(try Self.frameBytes(of: reply) <= 32_768)
-        #expect(reply.recentFailures.isEmpty)
+        #expect(reply.recentFailures.isEmpty && reply.recentFailuresOmitted == 20, "every failure left out is counted")
         #expect(reply.workers.allSatisfy { $0.kinds.count == Phalanx_V1_StatusReply.keptKindsPerWorker && $0.kindsOmitted == 84 })
         #expect(reply.workers.count > 0 && reply.workers.count + Int(reply.workersOmitted) == 200)
         #expect(reply.workers.last?.name == "worker-\(reply.workers.count - 1)", "the first workers are kept")
@@ -62,5 +62,17 @@ import Testing
         let pastBytes = try Self.frameBytes(of: past)
         #expect(past != whole && pastBytes <= size - 1 - 4)
         #expect(past.workers.count == 3 && past.recentFailures.count == 5, "shortening kinds was enough")
+        #expect(past.recentFailuresOmitted == 0 && past.workersOmitted == 0)
+    }
+
+    @Test func onlyTheOldestFailuresGoWhenKindsAreShortAlready() throws {
+        let whole = Self.reply(workers: 2, kinds: 16, failures: 20)
+        let size = (try whole.serializedBytes() as [UInt8]).count + FrameBudget.envelopeOverheadBytes
+        var cut = whole
+        cut.fit(maximumFrameBytes: size - 600)
+        #expect(try Self.frameBytes(of: cut) <= size - 600)
+        #expect(cut.recentFailures.count > 0 && cut.recentFailures.count + Int(cut.recentFailuresOmitted) == 20)
+        #expect(cut.recentFailures == Array(whole.recentFailures.prefix(cut.recentFailures.count)), "the newest are kept")
+        #expect(cut.workers == whole.workers && cut.workersOmitted == 0)
     }
 }

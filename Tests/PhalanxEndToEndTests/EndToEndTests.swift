@@ -58,7 +58,7 @@ extension EndToEnd {
                 try await client.submit([TaskRequest(taskID: "fine", kind: "echo", text: ""), TaskRequest(taskID: "unknown", kind: "", text: "")])
             }
             #expect(refused?.code == .invalidArgument && refused?.originNode == "coordinator" && refused?.taskID == "unknown")
-            #expect(refused?.message.contains("kind must be 1-64 bytes") == true && refused?.traceID?.count == 32)
+            #expect(refused?.message.contains("a kind is 1-64 bytes") == true && refused?.traceID?.count == 32)
             #expect(try await client.status().tasksAccepted == 3, "nothing of the refused batch was accepted")
             await client.close()
         }

@@ -123,6 +123,10 @@ extension EndToEnd {
             let w2 = try #require(status.workers.first { $0.name == "w2" })
             #expect(w2.kinds.count > 0 && w2.kinds.count + Int(w2.kindsOmitted) == 1_000, "\(w2.kinds.count) + \(w2.kindsOmitted)")
             #expect(status.workers.contains { $0.name == "w1" && $0.kindsOmitted == 0 })
+            // The command says what it shortened, and only that: kinds here, no worker left out.
+            let shown = try ClusterProcesses.runToCompletion(["status"] + cluster.clientArguments + ["--set", "limits.max_frame_bytes=\(FrameLimits.minimumBytes)"])
+            #expect(shown.status == 0 && shown.stdout.contains("workers: 2") && shown.stdout.contains(" more\n"), "\(shown)")
+            #expect(shown.stdout.contains("(kinds shortened: the status was cut") && !shown.stdout.contains("more workers not shown"), "\(shown.stdout)")
 
             // A put of 30,000 bytes: its history as JSON (bytes as numbers) is about three client frames.
             let value = StoreValue.bytes(Array(repeating: 200, count: 30_000))

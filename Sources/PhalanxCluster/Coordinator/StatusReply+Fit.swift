@@ -4,8 +4,9 @@ import PhalanxWire
 extension Phalanx_V1_StatusReply {
     /// This reply cut to fit a frame of `maximumFrameBytes`: first each worker's task kinds are
     /// shortened, down to ``keptKindsPerWorker`` (a worker may serve 1,000 kinds of 64 bytes), then
-    /// the oldest recent failures are left out, then the last workers. What is left out is counted (`kinds_omitted`,
-    /// `workers_omitted`), so a client with small frames sees a shorter status, never a cut connection.
+    /// the oldest recent failures are left out, then the last workers. What is left out is counted
+    /// (`kinds_omitted`, `recent_failures_omitted`, `workers_omitted`), so a client with small frames
+    /// sees a shorter status, never a cut connection.
     mutating func fit(maximumFrameBytes: Int) {
         let budget = maximumFrameBytes - FrameBudget.envelopeOverheadBytes
         var bytes = serializedSize
@@ -19,8 +20,10 @@ extension Phalanx_V1_StatusReply {
             }
             bytes = serializedSize
         }
+        if !recentFailures.isEmpty { bytes += 7 }  // room for the count of failures left out (field 21)
         while bytes > budget, let oldest = recentFailures.popLast() {
             bytes -= Self.fieldBytes(oldest.serializedSize, tagBytes: 2)  // field 19
+            recentFailuresOmitted += 1
         }
         guard bytes > budget else { return }
         bytes += 7  // room for the count of workers left out (field 20: a tag of 2 bytes and a varint of up to 5)

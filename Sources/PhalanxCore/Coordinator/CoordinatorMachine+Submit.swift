@@ -195,9 +195,8 @@ enum TaskValidation {
         if idBytes == 0 || idBytes > TaskLimits.maximumTaskIDBytes {
             return "task_id must be 1-\(TaskLimits.maximumTaskIDBytes) bytes (got \(idBytes)); give every task an id unique for this client"
         }
-        let kindBytes = task.kind.utf8.count
-        if kindBytes == 0 || kindBytes > TaskLimits.maximumKindBytes {
-            return "task \(task.taskID): kind must be 1-\(TaskLimits.maximumKindBytes) bytes (got \(kindBytes)), e.g. echo, sleep, sha256, fail"
+        if let problem = TaskLimits.kindProblem(task.kind) {
+            return "task \(task.taskID): \(problem), e.g. echo, sleep, sha256, fail"
         }
         if task.payloadBytes > maximumPayloadBytes {
             return "task \(task.taskID): a payload of \(task.payloadBytes) bytes is larger than the largest accepted, \(maximumPayloadBytes) bytes (limits.max_frame_bytes - \(TaskLimits.frameReserveBytes))"

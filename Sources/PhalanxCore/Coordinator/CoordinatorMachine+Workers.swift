@@ -12,13 +12,14 @@ extension CoordinatorMachine {
                 code: .protocolError, message: "this connection registered already; a worker registers once per connection",
                 originNode: settings.nodeName))]
         }
-        let badKind = registration.kinds.first { $0.isEmpty || $0.utf8.count > TaskLimits.maximumKindBytes }
+        let badKind = registration.kinds.lazy.compactMap(TaskLimits.kindProblem).first
         guard (1...100_000).contains(registration.capacity), !registration.kinds.isEmpty,
             registration.kinds.count <= Self.maximumKindsPerWorker, badKind == nil
         else {
+            let which = badKind.map { "; refused: \($0)" } ?? ""
             return [.close(connection, ErrorContext(
                 code: .invalidArgument,
-                message: "a worker registers with capacity 1...100000 and 1...\(Self.maximumKindsPerWorker) task kinds of 1-\(TaskLimits.maximumKindBytes) bytes; got capacity \(registration.capacity) and \(registration.kinds.count) kinds",
+                message: "a worker registers with capacity 1...100000 and 1...\(Self.maximumKindsPerWorker) task kinds of 1-\(TaskLimits.maximumKindBytes) bytes without control characters; got capacity \(registration.capacity) and \(registration.kinds.count) kinds\(which)",
                 originNode: settings.nodeName))]
         }
         let newest = incarnations[identity.name] ?? 0

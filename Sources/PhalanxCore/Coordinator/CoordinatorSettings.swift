@@ -67,8 +67,29 @@ public enum TaskLimits {
     public static let maximumTaskIDBytes = 256
     /// An idempotency key is 1...256 bytes of UTF-8.
     public static let maximumIdempotencyKeyBytes = 256
-    /// A task kind is 1...64 bytes of UTF-8.
+    /// A task kind is 1...64 bytes of UTF-8, without control characters.
     public static let maximumKindBytes = 64
+
+    /// What is wrong with `kind` as a task kind, nil when nothing is (kinds are printed in logs,
+    /// on terminals and on the status page, so they carry no control characters).
+    public static func kindProblem(_ kind: String) -> String? {
+        let bytes = kind.utf8.count
+        if bytes == 0 || bytes > maximumKindBytes { return "a kind is 1-\(maximumKindBytes) bytes (got \(bytes): '\(printable(kind, upTo: 80))')" }
+        if kind.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            return "a kind has no control characters (got '\(printable(kind, upTo: 80))')"
+        }
+        return nil
+    }
+
+    /// `text` with control characters written as `\u{…}`, at most `limit` characters and "…".
+    static func printable(_ text: String, upTo limit: Int) -> String {
+        var shown = ""
+        for scalar in text.unicodeScalars {
+            if shown.count >= limit { return shown + "…" }
+            shown += scalar.properties.generalCategory == .control ? "\\u{\(String(scalar.value, radix: 16))}" : String(scalar)
+        }
+        return shown
+    }
     /// The most task ids one result or cancel request may name.
     public static let maximumTaskIDsPerRequest = 10_000
     /// The most attempts a task may ask for (`max_attempts`).

@@ -1056,6 +1056,12 @@ public nonisolated struct Phalanx_V1_StatusReply: @unchecked Sendable {
     set {_uniqueStorage()._workersOmitted = newValue}
   }
 
+  /// the oldest recent failures left out so the reply fits the client's frames
+  public var recentFailuresOmitted: UInt32 {
+    get {_storage._recentFailuresOmitted}
+    set {_uniqueStorage()._recentFailuresOmitted = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3545,7 +3551,7 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatusReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}coordinator\0\u{1}workers\0\u{3}tasks_accepted\0\u{3}tasks_succeeded\0\u{3}tasks_failed\0\u{3}tasks_queued\0\u{3}tasks_running\0\u{3}queued_bytes\0\u{1}clients\0\u{3}tasks_expired\0\u{3}tasks_recovered\0\u{3}queued_high\0\u{3}queued_normal\0\u{3}queued_low\0\u{3}tasks_retrying\0\u{3}tasks_retried\0\u{3}tasks_dead_lettered\0\u{1}failures\0\u{3}recent_failures\0\u{3}workers_omitted\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}coordinator\0\u{1}workers\0\u{3}tasks_accepted\0\u{3}tasks_succeeded\0\u{3}tasks_failed\0\u{3}tasks_queued\0\u{3}tasks_running\0\u{3}queued_bytes\0\u{1}clients\0\u{3}tasks_expired\0\u{3}tasks_recovered\0\u{3}queued_high\0\u{3}queued_normal\0\u{3}queued_low\0\u{3}tasks_retrying\0\u{3}tasks_retried\0\u{3}tasks_dead_lettered\0\u{1}failures\0\u{3}recent_failures\0\u{3}workers_omitted\0\u{3}recent_failures_omitted\0")
 
   fileprivate class _StorageClass {
     var _coordinator: String = String()
@@ -3568,6 +3574,7 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
     var _failures: [Phalanx_V1_FailureCount] = []
     var _recentFailures: [Phalanx_V1_RecentFailure] = []
     var _workersOmitted: UInt32 = 0
+    var _recentFailuresOmitted: UInt32 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -3598,6 +3605,7 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
       _failures = source._failures
       _recentFailures = source._recentFailures
       _workersOmitted = source._workersOmitted
+      _recentFailuresOmitted = source._recentFailuresOmitted
     }
   }
 
@@ -3636,6 +3644,7 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
         case 18: try { try decoder.decodeRepeatedMessageField(value: &_storage._failures) }()
         case 19: try { try decoder.decodeRepeatedMessageField(value: &_storage._recentFailures) }()
         case 20: try { try decoder.decodeSingularUInt32Field(value: &_storage._workersOmitted) }()
+        case 21: try { try decoder.decodeSingularUInt32Field(value: &_storage._recentFailuresOmitted) }()
         default: break
         }
       }
@@ -3704,6 +3713,9 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
       if _storage._workersOmitted != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._workersOmitted, fieldNumber: 20)
       }
+      if _storage._recentFailuresOmitted != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._recentFailuresOmitted, fieldNumber: 21)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3733,6 +3745,7 @@ nonisolated extension Phalanx_V1_StatusReply: SwiftProtobuf.Message, SwiftProtob
         if _storage._failures != rhs_storage._failures {return false}
         if _storage._recentFailures != rhs_storage._recentFailures {return false}
         if _storage._workersOmitted != rhs_storage._workersOmitted {return false}
+        if _storage._recentFailuresOmitted != rhs_storage._recentFailuresOmitted {return false}
         return true
       }
       if !storagesAreEqual {return false}

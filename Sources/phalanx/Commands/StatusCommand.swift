@@ -31,20 +31,25 @@ struct StatusCommand: AsyncParsableCommand {
         for worker in status.workers {
             let state = worker.draining ? ", draining" : ""
             let more = worker.kindsOmitted > 0 ? " and \(worker.kindsOmitted) more" : ""
-            print("  \(worker.name): \(worker.inFlight)/\(worker.capacity) busy, \(worker.finished) finished, breaker \(worker.breaker)\(state), kinds \(worker.kinds.joined(separator: ","))\(more)")
+            print("  \(worker.name.terminalSafe): \(worker.inFlight)/\(worker.capacity) busy, \(worker.finished) finished, breaker \(worker.breaker)\(state), kinds \(worker.kinds.joined(separator: ",").terminalSafe)\(more)")
         }
-        if status.workersOmitted > 0 || status.workers.contains(where: { $0.kindsOmitted > 0 }) {
+        if status.workersOmitted > 0 {
             print("  (\(status.workersOmitted) more workers not shown: the status was cut to fit this client's limits.max_frame_bytes)")
+        } else if status.workers.contains(where: { $0.kindsOmitted > 0 }) {
+            print("  (kinds shortened: the status was cut to fit this client's limits.max_frame_bytes)")
         }
         if !status.failures.isEmpty {
             print("failures by code: " + status.failures.map { "\($0.code) (\($0.failureClass)) \($0.count)" }.joined(separator: ", "))
         }
-        if !status.recentFailures.isEmpty {
+        if !status.recentFailures.isEmpty || status.recentFailuresOmitted > 0 {
             print("recent failures (newest first):")
-            for failure in status.recentFailures.prefix(10) {
+            for failure in status.recentFailures {
                 let time = Date(timeIntervalSince1970: Double(failure.unixMilliseconds) / 1000).formatted(.iso8601)
                 let task = "\(failure.client)/\(failure.taskID)".terminalSafe
                 print("  \(time) \(task) \(failure.code.terminalSafe) trace \(failure.traceID.terminalSafe)\(failure.worker.map { " on \($0.terminalSafe)" } ?? ""): \(String(failure.message.prefix(120)).terminalSafe)")
+            }
+            if status.recentFailuresOmitted > 0 {
+                print("  (\(status.recentFailuresOmitted) older ones not shown: the status was cut to fit this client's limits.max_frame_bytes)")
             }
         }
     }

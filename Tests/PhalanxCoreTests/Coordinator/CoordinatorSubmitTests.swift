@@ -106,7 +106,9 @@ import Testing
         let kind = String(repeating: "k", count: 64)
         #expect(harness.submit([harness.task(id, kind: kind)], from: client).acknowledged == 1)
         let tooLong = harness.submit([harness.task("x", kind: kind + "k")], from: client, requestID: 2)
-        #expect(tooLong.refusal?.message.contains("kind must be 1-64 bytes") == true)
+        #expect(tooLong.refusal?.message.contains("a kind is 1-64 bytes") == true)
+        let control = harness.submit([harness.task("y", kind: "echo\u{7}")], from: client, requestID: 3)
+        #expect(control.refusal?.message.contains("no control characters (got 'echo\\u{7}')") == true, "\(String(describing: control.refusal))")
     }
 
     @Test(arguments: [

@@ -220,4 +220,18 @@ import Testing
         let actions = harness.machine.register(from: id, WorkerRegistration(capacity: 0, kinds: ["echo"]), now: harness.now)
         #expect(actions.closed(id)?.message.contains("capacity 1...100000") == true)
     }
+
+    @Test func aKindTooLongOrWithControlCharactersIsRefusedAtRegistrationNamingIt() {
+        var harness = MachineHarness()
+        let long = harness.connect(.worker, "w1")
+        let tooLong = harness.machine.register(from: long, WorkerRegistration(capacity: 4, kinds: ["echo", String(repeating: "k", count: 100)]), now: harness.now)
+        #expect(tooLong.closed(long)?.message.contains("refused: a kind is 1-64 bytes (got 100") == true, "\(String(describing: tooLong.closed(long)))")
+        let forged = harness.connect(.worker, "w2")
+        let escape = harness.machine.register(from: forged, WorkerRegistration(capacity: 4, kinds: ["evil\u{1b}[31mRED\nfake: line"]), now: harness.now)
+        let message = escape.closed(forged)?.message ?? ""
+        #expect(message.contains("no control characters") && message.contains("evil\\u{1b}[31mRED\\u{a}fake: line"), "\(message)")
+        #expect(!message.contains("\u{1b}") && !message.contains("\n"), "the refusal itself carries no control characters")
+        let fine = harness.connect(.worker, "w3")
+        #expect(harness.machine.register(from: fine, WorkerRegistration(capacity: 4, kinds: [String(repeating: "k", count: 64), "ünïcödé"]), now: harness.now).closed(fine) == nil)
+    }
 }
