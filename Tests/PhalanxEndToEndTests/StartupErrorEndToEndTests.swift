@@ -44,6 +44,25 @@ extension EndToEnd {
             #expect(client.status == 2 && client.stderr.contains("does not exist"), "\(client.stderr)")
         }
 
+        /// Checked before anything is dialled: a worker's certificate for a client command got
+        /// misleading answers from the coordinator (a transaction "SUPERSEDED", a refused submit
+        /// "maybe accepted"), and a certificate of another cluster was used as if it were this one's.
+        @Test func aCertificateOfAnotherRoleOrClusterIsAConfigurationErrorForClientsAndWorkers() throws {
+            let cluster = try ClusterProcesses()
+            let nowhere = cluster.commonArguments + ["--set", "coordinator.port=1"]
+            for command in [["status"], ["submit", "--kind", "echo", "--payload", "hi"], ["tx", "run", "w1:x=1"]] {
+                let asWorker = try ClusterProcesses.runToCompletion(command + nowhere + ["--name", "w1"])
+                #expect(asWorker.status == 2 && asWorker.stderr.contains("is a worker certificate") && asWorker.stderr.contains("needs a client or admin certificate"), "\(command): \(asWorker)")
+                #expect(!asWorker.stdout.contains("accepted"), "\(asWorker.stdout)")
+            }
+            let otherCluster = try ClusterProcesses.runToCompletion(["status"] + nowhere + ["--set", "cluster.name=other"])
+            #expect(otherCluster.status == 2 && otherCluster.stderr.contains("a certificate of cluster 'demo'; cluster.name is 'other'"), "\(otherCluster)")
+            let worker = try ClusterProcesses.runToCompletion(["worker"] + nowhere + ["--name", "w1", "--set", "cluster.name=other"])
+            #expect(worker.status == 2 && worker.stderr.contains("phalanx://other/worker/NAME"), "\(worker)")
+            let admin = try ClusterProcesses.runToCompletion(["status"] + nowhere + ["--name", "admin"])
+            #expect(admin.status != 2 && !admin.stderr.contains("configuration error"), "an admin certificate may ask for the status: \(admin)")
+        }
+
         @Test func aCoordinatorWithAnExpiredCertificateRefusesToStartNamingTheDate() throws {
             let cluster = try ClusterProcesses()
             let expired = try brokenCopy(of: cluster) {

@@ -29,6 +29,9 @@ public struct WorkerConfiguration: Sendable {
     /// The folder under which each worker keeps its participant store, in a folder of its name
     /// (`worker.data_dir`; the store is `DIR/NAME/participant.sqlite`).
     public var dataDirectory = "run/workers"
+    /// The cluster the worker's certificate must name (`cluster.name`); nil: any (the coordinator
+    /// checks it anyway, and refuses a certificate of another cluster in the handshake).
+    public var cluster: String?
     /// The participant's history of outcomes is kept this long (`coordinator.retention_ms`, the
     /// decision log's retention too), then pruned.
     public var historyRetention: Duration = .seconds(7 * 86_400)

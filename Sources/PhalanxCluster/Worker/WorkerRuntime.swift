@@ -71,6 +71,11 @@ public struct WorkerRuntime: Service {
                 code: .invalidArgument,
                 message: "\(configuration.tls.certificatePath) is a \(local.role.rawValue) certificate (\(local.uri)); a worker needs a worker certificate"))
         }
+        if let cluster = configuration.cluster, local.cluster != cluster {
+            throw StartupError(ErrorContext(
+                code: .invalidArgument,
+                message: "\(configuration.tls.certificatePath) is \(local.uri), a certificate of cluster '\(local.cluster)'; cluster.name is '\(cluster)': a worker of it needs a certificate for phalanx://\(cluster)/worker/NAME"))
+        }
         let bulkheads = try makeBulkheads()
         if let problem = Failpoints.problem() { throw StartupError(ErrorContext(code: .invalidArgument, message: problem)) }
         let directory = configuration.participantDirectory(for: local.name)

@@ -10,12 +10,24 @@ struct ClientOptions: ParsableArguments {
     @Flag(help: "Print machine-readable JSON instead of text.")
     var json = false
 
-    /// Connects as `name` (or `defaultName`). Unusable TLS material is a configuration error (exit 2).
+    /// Connects as `name` (or `defaultName`). Unusable TLS material, or a certificate that is not a
+    /// client's or an admin's of this cluster, is a configuration error (exit 2).
     func connect(_ config: ClusterConfig, defaultName: String = "client") async throws -> PhalanxClient {
         let tls = config.tlsFiles(forNode: name ?? defaultName)
-        do {
+        do throws(ErrorContext) {
             _ = try tls.makeClientContext()
-            _ = try tls.localIdentity()
+            let identity = try tls.localIdentity()
+            let cluster = config.string("cluster.name")
+            guard identity.role == .client || identity.role == .admin else {
+                throw ErrorContext(
+                    code: .invalidArgument,
+                    message: "\(tls.certificatePath) is a \(identity.role.rawValue) certificate (\(identity.uri)); this command needs a client or admin certificate (--name NAME uses <tls.dir>/NAME.pem)")
+            }
+            guard identity.cluster == cluster else {
+                throw ErrorContext(
+                    code: .invalidArgument,
+                    message: "\(tls.certificatePath) is \(identity.uri), a certificate of cluster '\(identity.cluster)'; cluster.name is '\(cluster)'")
+            }
         } catch {
             printError("configuration error: \(error.message)")
             throw ExitCode(2)

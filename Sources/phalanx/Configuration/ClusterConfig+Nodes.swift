@@ -61,6 +61,7 @@ extension ClusterConfig {
         configuration.metricsAddress = try? OpsAddress.parse(string("metrics.worker_address"), key: "metrics.worker_address")
         configuration.logsSpans = boolean("log.spans")
         configuration.dataDirectory = path("worker.data_dir")
+        configuration.cluster = string("cluster.name")
         configuration.historyRetention = .milliseconds(integer("coordinator.retention_ms"))
         return configuration
     }
