@@ -77,6 +77,12 @@ extension EndToEnd {
                 return
             }
             #expect(error.code == .internal && error.message.contains("more than this client's frame limit of 32768 bytes"), "\(error.message)")
+            #expect(error.message.hasPrefix("the task succeeded (an output of 40000 bytes), but its result needs about"), "\(error.message)")
+            #expect(error.message.contains("phalanx result too-big --set limits.max_frame_bytes="), "\(error.message)")
+            // The hint is true: with the limit it names, the result itself comes back.
+            let suggested = error.message.firstMatch(of: /max_frame_bytes=(\d+)/).map { String($0.1) } ?? ""
+            let reread = try ClusterProcesses.runToCompletion(["result", "too-big", "--json"] + cluster.clientArguments + ["--set", "limits.max_frame_bytes=\(suggested)"])
+            #expect(reread.status == 0 && reread.stdout.contains("\"ok\"") && !reread.stdout.contains("INTERNAL"), "\(suggested): \(reread)")
             #expect(!cluster.log("coordinator").contains("FRAME_TOO_LARGE"))
             await client.close()
         }

@@ -573,9 +573,18 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         var result = original
         result.history = []  // so that the replacement always fits
         let receiver = peer.identity.role == .worker ? "worker \(peer.identity.name)'s" : "this client's"
+        let needed = bytes + FrameBudget.envelopeOverheadBytes
+        // Say first how the task itself ended: this error is about delivering its result, not running it.
+        let ended: String
+        switch original.outcome {
+        case .output(let output)?: ended = "the task succeeded (an output of \(output.count) bytes), but its result"
+        case .error(let error)?: ended = "the task failed (\(error.code.rawValue)), and its result"
+        case nil: ended = "the task's result"
+        }
+        let reread = peer.identity.role == .worker ? "" : "; read it with a larger limit, e.g. phalanx result \(original.taskID.prefix(64)) --set limits.max_frame_bytes=\(min(FrameLimits.maximumBytes, max((needed + 1023) / 1024 * 1024, FrameLimits.minimumBytes)))"
         result.error = ErrorContext(
             code: .internal,
-            message: "the task's result needs about \(bytes + FrameBudget.envelopeOverheadBytes) bytes of a frame (\(bytes) for the result, \(FrameBudget.envelopeOverheadBytes) kept for the frame around it), more than \(receiver) frame limit of \(peer.maximumFrameBytes) bytes (limits.max_frame_bytes)",
+            message: "\(ended) needs about \(needed) bytes of a frame (\(bytes) for the result, \(FrameBudget.envelopeOverheadBytes) kept for the frame around it), more than \(receiver) frame limit of \(peer.maximumFrameBytes) bytes (limits.max_frame_bytes)\(reread)",
             traceID: original.failure == nil ? nil : original.error.traceID, originNode: local.name, taskID: original.taskID
         ).wire
         return result
