@@ -108,11 +108,11 @@ extension EndToEnd {
             let tooLarge = try await put(33_000)
             #expect(!tooLarge.committed)
             #expect(tooLarge.reason?.code == .invalidArgument)
-            #expect(tooLarge.reason?.message.contains("more than fits the 32768-byte frames") == true, "\(String(describing: tooLarge.reason))")
+            #expect(tooLarge.reason?.message.contains("is more than the 32768-byte frames w1 accepts") == true, "\(String(describing: tooLarge.reason))")
             // A saga's step is held to the same limit, before any step runs.
             let saga = try await client.runSaga([SagaStep(forward: [ParticipantOperations(participant: "w1", operations: [.put(key: "s", value: .bytes(Array(repeating: 7, count: 33_000)))])])])
             #expect(!saga.completed && saga.reason?.code == .invalidArgument, "\(String(describing: saga.reason))")
-            #expect(saga.reason?.message.contains("more than fits the 32768-byte frames") == true, "\(String(describing: saga.reason))")
+            #expect(saga.reason?.message.contains("is more than the 32768-byte frames w1 accepts") == true, "\(String(describing: saga.reason))")
             let status = try await client.status()
             #expect(status.workers.map(\.name) == ["w1"], "the worker was not cut off by an oversized frame")
             #expect(!cluster.log("w1").contains("FRAME_TOO_LARGE"))

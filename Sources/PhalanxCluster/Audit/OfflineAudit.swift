@@ -28,9 +28,10 @@ public enum OfflineAudit {
         var locks: [DataDirectoryLock] = []
         defer { withExtendedLifetime(locks) {} }
         do {
-            locks.append(try DataDirectoryLock(directory: coordinatorDirectory))
+            locks.append(try DataDirectoryLock(
+                directory: coordinatorDirectory, why: "the coordinator is running", advice: "audit it online (phalanx audit without --offline), or stop it first"))
         } catch {
-            throw Unreadable(description: "\(error.message) — the coordinator is running: audit it online (phalanx audit without --offline)")
+            throw Unreadable(description: error.message)
         }
         let log: [TransactionLogEntry]
         let sagas: [SagaHistory]
@@ -50,7 +51,9 @@ public enum OfflineAudit {
             let path = "\(directory)/participant.sqlite"
             guard FileManager.default.fileExists(atPath: path) else { continue }
             do {
-                locks.append(try DataDirectoryLock(directory: directory, owner: "participant", setting: "worker.data_dir", why: "it is running"))
+                locks.append(try DataDirectoryLock(
+                    directory: directory, owner: "participant", setting: "worker.data_dir", why: "worker \(name) is running",
+                    advice: "stop it for an offline audit, or audit the cluster online (phalanx audit without --offline)"))
                 snapshots.append(try await ParticipantStore(path: path).snapshot(node: name))
             } catch {
                 throw Unreadable(description: "worker \(name): \(error.message)")

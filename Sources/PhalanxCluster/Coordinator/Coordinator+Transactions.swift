@@ -77,7 +77,7 @@ extension Coordinator {
             if bytes + 256 > limit {
                 return ErrorContext(
                     code: .invalidArgument,
-                    message: "the operations for \(participant.participant) take \(bytes) bytes, more than fits the \(limit)-byte frames it accepts; split the transaction",
+                    message: "the operations for \(participant.participant) take \(bytes) bytes; with the 256 bytes kept for the PREPARE around them that is more than the \(limit)-byte frames \(participant.participant) accepts; split the transaction",
                     originNode: local.name)
             }
         }

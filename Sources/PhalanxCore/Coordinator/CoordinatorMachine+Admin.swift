@@ -30,10 +30,12 @@ extension CoordinatorMachine {
             break
         case .forceOpen(let worker), .close(let worker):
             guard breakers[worker] != nil || workerByName[worker] != nil else {
-                let known = Set(breakers.keys).union(workerByName.keys).sorted()
+                // The registered workers (a breaker outlives its worker, but listing every departed
+                // name would bury the live ones).
+                let registered = workerByName.keys.sorted()
                 error = ErrorContext(
                     code: .invalidArgument,
-                    message: "no worker named '\(worker)' is known; known workers: \(known.isEmpty ? "none" : known.joined(separator: ", "))",
+                    message: "no worker named '\(worker)' is known; registered workers: \(registered.isEmpty ? "none" : registered.joined(separator: ", "))",
                     originNode: settings.nodeName)
                 break
             }

@@ -19,7 +19,7 @@ public final class DataDirectoryLock: Sendable {
     /// process that holds it.
     public init(
         directory: String, owner: String = "coordinator", setting: String = "coordinator.data_dir",
-        why: String = "two coordinators on one task ledger would run every task twice"
+        why: String = "two coordinators on one task ledger would run every task twice", advice: String? = nil
     ) throws(LedgerError) {
         path = "\(directory)/\(owner).lock"
         do {
@@ -35,7 +35,7 @@ public final class DataDirectoryLock: Sendable {
             let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             close(descriptor)
             throw LedgerError(
-                "another \(owner)\(holder.isEmpty ? "" : " (pid \(holder))") uses the data directory \(directory): \(why); stop it, or give this one its own \(setting)")
+                "another \(owner)\(holder.isEmpty ? "" : " (pid \(holder))") uses the data directory \(directory): \(why); \(advice ?? "stop it, or give this one its own \(setting)")")
         }
         let pid = "\(getpid())\n"
         _ = ftruncate(descriptor, 0)

@@ -190,6 +190,10 @@ struct TransactionShowCommand: AsyncParsableCommand {
 
     @Argument(help: "The transaction id.") var id: String
 
+    func validate() throws {
+        if id.isEmpty { throw ValidationError("give the transaction's or saga's id (phalanx tx run and bank run print them), not an empty one") }
+    }
+
     func run() async throws {
         let config = try common.load()
         let connection = try await client.connect(config)
