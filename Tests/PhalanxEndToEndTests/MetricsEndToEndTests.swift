@@ -47,6 +47,7 @@ extension EndToEnd {
             #expect(scraped.value("phalanx_task_latency_seconds_count") == Double(echoes + failures))
             #expect(scraped.value("phalanx_task_dispatch_latency_seconds_count") == Double(echoes + failures))
             #expect(scraped.value("phalanx_tasks_retried_total") == 0, "business failures are not retried")
+            #expect(scraped.value("phalanx_retries_refused_total") == 0, "exported from the start, so that rate() sees the first refusal")
             #expect(scraped.value("phalanx_workers", ["state": "active"]) == 1)
             #expect(scraped.value("phalanx_breaker_state", ["worker": "w1", "state": "closed"]) == 1)
             #expect(scraped.value("phalanx_queue_depth", ["priority": "normal"]) == 0)

@@ -75,7 +75,8 @@ public enum TaskLimits {
     public static func kindProblem(_ kind: String) -> String? {
         let bytes = kind.utf8.count
         if bytes == 0 || bytes > maximumKindBytes { return "a kind is 1-\(maximumKindBytes) bytes (got \(bytes): '\(printable(kind, upTo: 80))')" }
-        if kind.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+        // Printable ASCII (every built-in kind) needs no look-up of Unicode properties.
+        if !kind.utf8.allSatisfy({ (0x20...0x7E).contains($0) }), kind.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             return "a kind has no control characters (got '\(printable(kind, upTo: 80))')"
         }
         return nil

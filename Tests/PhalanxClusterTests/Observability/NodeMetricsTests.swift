@@ -41,7 +41,8 @@ import PhalanxTesting
 
     @Test func everyDocumentedMetricHasHelpTextAndAnUnknownOneGetsAGenericHelp() {
         let names = [
-            MetricName.tasksSubmitted, MetricName.tasksSucceeded, MetricName.tasksFailed, MetricName.tasksRetried, MetricName.tasksDeadLettered,
+            MetricName.tasksSubmitted, MetricName.tasksSucceeded, MetricName.tasksFailed, MetricName.tasksRetried, MetricName.retriesRefusedByBudget,
+            MetricName.tasksDeadLettered,
             MetricName.deadLetterQueue, MetricName.admissionRejections, MetricName.queueDepth, MetricName.tasksRunning,
             MetricName.queuedPayloadBytes, MetricName.staleResults, MetricName.taskLatency, MetricName.dispatchLatency, MetricName.breakerState,
             MetricName.workers, MetricName.workersDeclaredDead, MetricName.openResources, MetricName.connections,
