@@ -47,6 +47,9 @@ extension EndToEnd {
             #expect(asked.status == 0 && asked.stdout.contains("asked w1 to drain"), "\(asked)")
             #expect(try await cluster.waitForExit("w1", within: .seconds(5)) == 0, "w1 log: \(cluster.log("w1"))")
             #expect(cluster.log("coordinator").contains("a draining worker handed tasks back"))
+            // Handed back, not failed: w1 logs the drain, not four cancelled tasks.
+            #expect(cluster.log("w1").contains("drained") && cluster.log("w1").contains("handed_back"), "\(cluster.log("w1"))")
+            #expect(!cluster.log("w1").contains("task failed"), "\(cluster.log("w1"))")
 
             try cluster.startWorker("w2", capacity: 4)
             let outcomes = await requests.asyncMap { await client.outcome(of: $0.taskID) }

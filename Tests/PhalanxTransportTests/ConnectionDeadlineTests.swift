@@ -7,7 +7,7 @@ import Testing
 /// The per-connection deadlines, against a real coordinator over real TLS.
 @Suite(.serialized, .timeLimit(.minutes(1))) struct ConnectionDeadlineTests {
     @Test func aPeerThatCompletesTLSButNeverSendsHelloIsDisconnected() async throws {
-        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
+        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator"), limits: InProcessCoordinator.shortLimits) { coordinator in
             let started = ContinuousClock.now  // before the connection exists, so the deadline cannot have started earlier
             let peer = try await RawTLSPeer.connect(port: coordinator.port, tls: try TestCertificates.files("client").makeClientContext())
             #expect(await peer.closes(within: .seconds(5)))
@@ -17,7 +17,7 @@ import Testing
     }
 
     @Test func aPeerTricklingAFrameIsDisconnectedByTheFrameDeadline() async throws {
-        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
+        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator"), limits: InProcessCoordinator.shortLimits) { coordinator in
             let peer = try await Self.clientAfterHello(coordinator)
             // A header announcing 100 bytes, then one byte every 100 ms: never idle, never complete.
             try await peer.send([0, 0, 0, 100])
@@ -34,7 +34,7 @@ import Testing
     }
 
     @Test func anOversizedFrameGetsFrameTooLargeAndAClose() async throws {
-        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
+        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator"), limits: InProcessCoordinator.shortLimits) { coordinator in
             let peer = try await Self.clientAfterHello(coordinator)
             try await peer.send([0x01, 0x00, 0x00, 0x00])  // 16 MiB declared, limit 64 KiB, no body sent
             #expect(await peer.closes(within: .seconds(3)))
@@ -43,7 +43,7 @@ import Testing
     }
 
     @Test func garbageAfterHelloGetsMalformedFrame() async throws {
-        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
+        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator"), limits: InProcessCoordinator.shortLimits) { coordinator in
             let peer = try await Self.clientAfterHello(coordinator)
             try await peer.send([0, 0, 0, 3, 0xFF, 0xFF, 0xFF])
             #expect(await peer.closes(within: .seconds(3)))
@@ -53,7 +53,7 @@ import Testing
     }
 
     @Test func aHelloOfAnotherProtocolVersionIsAnsweredWithVersionMismatch() async throws {
-        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
+        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator"), limits: InProcessCoordinator.shortLimits) { coordinator in
             let peer = try await RawTLSPeer.connect(port: coordinator.port, tls: try TestCertificates.files("client").makeClientContext())
             var hello = Phalanx_V1_Hello()
             hello.protocolVersion = 99
@@ -70,7 +70,7 @@ import Testing
     }
 
     @Test func aMessageBeforeHelloIsAProtocolError() async throws {
-        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
+        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator"), limits: InProcessCoordinator.shortLimits) { coordinator in
             let peer = try await RawTLSPeer.connect(port: coordinator.port, tls: try TestCertificates.files("client").makeClientContext())
             var envelope = Phalanx_V1_Envelope()
             envelope.body = .statusRequest(Phalanx_V1_StatusRequest())

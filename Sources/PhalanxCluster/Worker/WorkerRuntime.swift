@@ -236,12 +236,14 @@ public struct WorkerRuntime: Service {
                             let bulkhead = bulkheads[assignment.task.kind]
                             group.addTask(executorPreference: globalConcurrentExecutor) {
                                 // Registered while it runs, so that the coordinator can cancel this one handler.
-                                let result = await session.handlers.run(assignment.dispatchID) {
+                                let (result, failure) = await session.handlers.run(assignment.dispatchID) {
                                     await run(
                                         assignment, boundary: boundary, worker: local.name, ids: ids, bulkhead: bulkhead, spawner: spawner,
                                         effects: effects, metrics: metrics)
                                 }
-                                await session.finished(result)
+                                // A failure is logged and counted when its result is sent: an attempt
+                                // handed back on a drain was cancelled, not failed.
+                                if await session.finished(result), let failure { boundary.record(failure) }
                             }
                         }
                     case .spawnReply(let reply):
@@ -285,7 +287,7 @@ public struct WorkerRuntime: Service {
     private func run(
         _ assignment: Phalanx_V1_Assignment, boundary: TaskBoundary, worker: String, ids: TraceIDGenerator,
         bulkhead: Bulkhead<ContinuousClock>?, spawner: ChildSpawner, effects: TransactionSender, metrics: WorkerMetrics?
-    ) async -> Phalanx_V1_TaskResult {
+    ) async -> (Phalanx_V1_TaskResult, failure: ErrorContext?) {
         let tracer = self.tracer
         let spec = assignment.task
         var result = Phalanx_V1_TaskResult()
@@ -318,7 +320,7 @@ public struct WorkerRuntime: Service {
             }
         }
         do {
-            let output = try await boundary.run(taskID: spec.taskID, attempt: Int(assignment.attempt), trace: trace) {
+            let output = try await boundary.run(taskID: spec.taskID, attempt: Int(assignment.attempt), trace: trace, recording: false) {
                 guard let handler = handlers.handler(for: spec.kind) else {
                     throw PhalanxError(.invalidArgument, "this worker does not serve task kind '\(spec.kind)'")
                 }
@@ -334,8 +336,9 @@ public struct WorkerRuntime: Service {
             result.output = .init(output)
         } catch {
             result.error = error.wire
+            return (result, error)
         }
-        return result
+        return (result, nil)
     }
 
     /// Sends a heartbeat every `interval` until cancelled (the end of the connection).

@@ -48,8 +48,11 @@ actor WorkerSession {
     }
 
     /// An attempt ended. A result of an attempt that was handed back is not sent.
-    func finished(_ result: Phalanx_V1_TaskResult) {
-        guard running.removeValue(forKey: result.dispatchID) != nil else { return }
+    /// An attempt ended: its result is sent (soon). False when the attempt is not running here any
+    /// more (handed back, or cancelled by the end of the connection): nothing is sent.
+    @discardableResult
+    func finished(_ result: Phalanx_V1_TaskResult) -> Bool {
+        guard running.removeValue(forKey: result.dispatchID) != nil else { return false }
         pending.append(result)
         if pending.count >= batchSize || running.isEmpty {
             flush()
@@ -58,6 +61,7 @@ actor WorkerSession {
             Task { await self.flushSoon() }
         }
         if running.isEmpty { resumeIdleWaiters() }
+        return true
     }
 
     /// Tells the coordinator this worker takes no more work; running attempts may finish within `grace`.

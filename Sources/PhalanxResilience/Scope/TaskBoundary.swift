@@ -24,11 +24,14 @@ public struct TaskBoundary: Sendable {
         self.metricsFactory = metricsFactory
     }
 
-    /// Runs `handler` as task `taskID`, attempt `attempt`, in `trace`; returns its value or its classified failure.
+    /// Runs `handler` as task `taskID`, attempt `attempt`, in `trace`; returns its value or its
+    /// classified failure, counted and logged unless `recording` is false (the caller then
+    /// ``record(_:)``s it once it knows the failure counts, e.g. not for an attempt handed back).
     public func run<Success>(
         taskID: String,
         attempt: Int = 1,
         trace: TraceContext,
+        recording: Bool = true,
         _ handler: () async throws -> Success
     ) async throws(ErrorContext) -> Success {
         do {
@@ -37,7 +40,7 @@ public struct TaskBoundary: Sendable {
             }
         } catch {
             let context = failureHandler.context(for: error, trace: trace, taskID: taskID, attempt: attempt)
-            record(context)
+            if recording { record(context) }
             throw context
         }
     }
