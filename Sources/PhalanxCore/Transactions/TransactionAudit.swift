@@ -109,6 +109,11 @@ public struct TransactionAudit: Sendable {
         /// The coordinator's own log: nothing ends undecided, nothing stays pending too long.
         mutating func checkLog() {
             let now = input.nowUnixMilliseconds
+            // Where each transaction is still prepared: the participants a decision has not reached.
+            var preparedOn: [String: [String]] = [:]
+            for snapshot in input.participants {
+                for record in snapshot.prepared { preparedOn[record.id, default: []].append(snapshot.node) }
+            }
             for entry in input.log.sorted(by: { $0.id < $1.id }) {
                 if entry.endedUnixMilliseconds != nil, entry.committed == nil {
                     add(.endedWithoutDecision, transaction: entry.id, "the decision log has END but no COMMIT or ABORT")
@@ -119,8 +124,12 @@ public struct TransactionAudit: Sendable {
                 if let decided = entry.decidedUnixMilliseconds, entry.committed != nil, entry.endedUnixMilliseconds == nil,
                     now - decided > input.pendingThresholdMilliseconds
                 {
+                    let waiting = (preparedOn[entry.id] ?? []).sorted()
+                    let unheard = entry.participantNames.filter { input.unreachable.contains($0) }.sorted()
+                    var waitingAt = waiting.isEmpty ? "" : "; still prepared on \(waiting.joined(separator: ", ")) (the decision has not been applied there)"
+                    if !unheard.isEmpty { waitingAt += "; not audited: \(unheard.joined(separator: ", "))" }
                     add(.decisionNotAcknowledged, transaction: entry.id,
-                        "decided \(now - decided) ms ago and not acknowledged by every participant of \(entry.participantNames.joined(separator: ", "))")
+                        "decided \(now - decided) ms ago and not acknowledged by every participant of \(entry.participantNames.joined(separator: ", "))\(waitingAt)")
                 }
             }
         }

@@ -133,6 +133,14 @@ import Testing
         if let key = damage.key { #expect(named.contains { $0.key == key }, "\(damage.name): \(named)") }
     }
 
+    @Test func anUnacknowledgedDecisionNamesTheParticipantStillPreparedForIt() async throws {
+        let scenario = try await BankScenario.make()
+        try scenario.ledger.executeForTesting("UPDATE tx_log SET decided_ms = decided_ms - 3600000 WHERE id = 't-inflight'")
+        let found = try await scenario.audit().report.violations.filter { $0.kind == .decisionNotAcknowledged }
+        let detail = found.first { $0.transaction == "t-inflight" }?.detail ?? ""
+        #expect(detail.contains("still prepared on w2 (the decision has not been applied there)") && !detail.contains("on w1"), "\(found)")
+    }
+
     @Test func atLeastTwentyKindsOfDamageAreCovered() {
         #expect(Set(Self.damages.map(\.expected)).count >= 20)
         #expect(Self.damages.count >= 20)
