@@ -73,6 +73,11 @@ extension EndToEnd {
             let compensatedTwo = try #require(lines.firstIndex { $0.contains("step 2 compensated") })
             let compensatedOne = try #require(lines.firstIndex { $0.contains("step 1 compensated") })
             #expect(compensatedTwo < compensatedOne, "last first: \(shown.stdout)")
+            let json = try ClusterProcesses.runToCompletion(["tx", "show"] + cluster.clientArguments + ["--json", "undone"])
+            let history = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json)")
+            #expect(history["kind"] as? String == "saga" && history["completed"] as? Bool == false, "\(json.stdout)")
+            let compensated = (history["records"] as? [[String: Any]] ?? []).filter { $0["event"] as? String == "compensated" }
+            #expect(compensated.map { $0["step"] as? Int } == [2, 1], "\(json.stdout)")
             try await expectCleanAudit(cluster)
             await client.close()
         }

@@ -94,12 +94,7 @@ struct SagaCommand: AsyncParsableCommand {
 /// A saga's history as text or JSON (`phalanx tx show`).
 enum SagaText {
     static func print(_ saga: SagaHistory, json: Bool) throws {
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            Swift.print(String(decoding: try encoder.encode(saga), as: UTF8.self))
-            return
-        }
+        if json { return Swift.print(try HistoryJSON.line(HistoryJSON.Saga(saga))) }
         func time(_ ms: Int64) -> String { Date(timeIntervalSince1970: Double(ms) / 1000).formatted(.iso8601) }
         let state = saga.completed.map { $0 ? "completed" : "compensated" } ?? "in progress"
         Swift.print("saga \(saga.id.terminalSafe) (\(state))\(saga.begin.map { " from client \($0.client.terminalSafe), \($0.steps.count) step(s)" } ?? "")")

@@ -209,12 +209,7 @@ struct TransactionShowCommand: AsyncParsableCommand {
         case .transaction(let found)?:
             entry = found
         }
-        if client.json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(entry), as: UTF8.self))
-            return
-        }
+        if client.json { return print(try HistoryJSON.line(HistoryJSON.Transaction(entry))) }
         func time(_ ms: Int64) -> String { Date(timeIntervalSince1970: Double(ms) / 1000).formatted(.iso8601) }
         print("transaction \(entry.id.terminalSafe) from client \(entry.begin.client.terminalSafe)\(entry.begin.traceID.isEmpty ? "" : ", trace \(entry.begin.traceID)")")
         print("  \(time(entry.begin.begunUnixMilliseconds)) BEGIN on \(entry.participantNames.joined(separator: ", "))")
