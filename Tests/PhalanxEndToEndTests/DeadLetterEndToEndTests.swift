@@ -68,5 +68,42 @@ extension EndToEnd {
             await again.close()
             await client.close()
         }
+
+        /// A poison task takes down its worker with every task on it: the healthy task that shared
+        /// the worker lost it too, but on its last chance each runs alone, so only the poison task
+        /// is dead-lettered.
+        @Test func aHealthyTaskThatSharedAWorkerWithAPoisonTaskIsNotDeadLettered() async throws {
+            let cluster = try ClusterProcesses(settings: ["coordinator.max_attempts=2"])
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            let poisoned = ["PHALANX_FAILPOINTS": "task.after_effect_committed"]  // every `deposit` kills its worker
+            try cluster.startWorker("w1", capacity: 4, environment: poisoned)
+            let client = try await cluster.client()
+            try await cluster.waitForWorkers(1, using: client)
+            try await client.submit([TaskRequest(taskID: "healthy", kind: "sleep", text: "1500")])
+            try await eventually("the healthy task runs") { try await client.status().tasksRunning == 1 }
+            try await client.submit([TaskRequest(taskID: "poison", kind: "deposit", text: "w1:acct:5")])
+            #expect(try await cluster.waitForExit("w1", within: .seconds(15)) == 86, "the deposit killed w1, and the healthy task with it")
+
+            try cluster.startWorker("w1", capacity: 4, logName: "w1-second", environment: poisoned)
+            #expect(try await cluster.waitForExit("w1-second", within: .seconds(15)) == 86, "the poison task ran again (alone) and killed w1 again")
+            try cluster.startWorker("w1", capacity: 4, logName: "w1-third", environment: poisoned)
+
+            let healthy = await client.outcome(of: "healthy")
+            guard case .success = healthy.result else {
+                Issue.record("the healthy task should finish on its second attempt, got \(healthy.result)")
+                return
+            }
+            #expect(healthy.attempt == 2 && healthy.history.map(\.error.code) == [.workerLost], "\(healthy.history)")
+            let poison = await client.outcome(of: "poison")
+            guard case .failure(let error) = poison.result else {
+                Issue.record("expected the poison task to be dead-lettered, got \(poison.result)")
+                return
+            }
+            #expect(error.code == .workerLost && error.message.contains("the last time while it ran alone on w1"), "\(error)")
+            let listed = try ClusterProcesses.runToCompletion(["dlq", "list", "--json"] + cluster.clientArguments)
+            #expect(listed.stdout.contains("\"task_id\":\"poison\"") && !listed.stdout.contains("healthy"), "\(listed.stdout)\(listed.stderr)")
+            await client.close()
+        }
     }
 }

@@ -3,6 +3,7 @@ import PhalanxResilience
 extension CoordinatorMachine {
     /// Hands queued tasks to workers with free slots: one task per kind in turn, each to the
     /// least-loaded live worker that serves the kind, is not draining and whose breaker admits it.
+    /// A task on its last chance after lost workers runs alone on an idle worker (``mustRunAlone(_:)``).
     mutating func assign(now: Duration, into outbox: inout Outbox) {
         guard queuedCount > 0, !workers.isEmpty else { return }
         expireQueuedTasks(now: now, into: &outbox)
@@ -12,6 +13,8 @@ extension CoordinatorMachine {
         var refusedByBreaker = Set<ConnectionID>()
         var firstAttempts: [String: Int] = [:]
         defer { for (kind, count) in firstAttempts { recordFirstAttempts(count, of: kind, now: now) } }
+        dispatchSetAside(now: now, into: &outbox)
+        var setAside = false
         var progress = true
         while progress && queuedCount > 0 {
             progress = false
@@ -27,6 +30,12 @@ extension CoordinatorMachine {
                     if let permit = permit.value { breakers[name]?.release(permit) }
                     continue
                 }
+                if mustRunAlone(tasks[number]!) {
+                    if let permit = permit.value { breakers[name]?.release(permit) }
+                    self.setAside(number, into: &outbox)
+                    (setAside, progress) = (true, true)
+                    continue
+                }
                 var (target, targetPermit) = (worker, permit)
                 if tasks[number]!.avoid == worker,
                     let other = leastLoadedWorker(serving: kind, excluding: refusedByBreaker.union([worker])),
@@ -36,18 +45,25 @@ extension CoordinatorMachine {
                     if let permit = permit.value { breakers[name]?.release(permit) }
                     (target, targetPermit) = (other, otherPermit)
                 }
-                tasks[number]!.attempt += 1
-                if tasks[number]!.attempt == 1 { firstAttempts[kind, default: 0] += 1 }
-                tasks[number]!.placement = .running(worker: target, permit: targetPermit.value, since: now)
-                workers[target]!.running.insert(number)
-                let record = tasks[number]!
-                if record.body.parent == nil { outbox.changes.append(.dispatched(record.key, attempt: record.attempt)) }
-                outbox.assignments[target, default: []].append(TaskAssignment(
-                    task: number, attempt: record.attempt, spec: record.spec, childID: record.body.parent == nil ? nil : record.key.taskID,
-                    acceptedAt: record.body.acceptedAt))
+                if dispatch(number, to: target, permit: targetPermit.value, now: now, into: &outbox) { firstAttempts[kind, default: 0] += 1 }
                 progress = true
             }
         }
+        if setAside { dispatchSetAside(now: now, into: &outbox) }
+    }
+
+    /// Starts the next attempt of a queued task on `worker`; returns whether it was the first.
+    @discardableResult
+    mutating func dispatch(_ number: TaskNumber, to worker: ConnectionID, permit: CircuitBreakerPermit?, now: Duration, into outbox: inout Outbox) -> Bool {
+        tasks[number]!.attempt += 1
+        tasks[number]!.placement = .running(worker: worker, permit: permit, since: now)
+        workers[worker]!.running.insert(number)
+        let record = tasks[number]!
+        if record.body.parent == nil { outbox.changes.append(.dispatched(record.key, attempt: record.attempt)) }
+        outbox.assignments[worker, default: []].append(TaskAssignment(
+            task: number, attempt: record.attempt, spec: record.spec, childID: record.body.parent == nil ? nil : record.key.taskID,
+            acceptedAt: record.body.acceptedAt))
+        return record.attempt == 1
     }
 
     /// A permit from the worker's breaker (`.some(nil)` when it has none), or nil when it refuses.
@@ -72,7 +88,9 @@ extension CoordinatorMachine {
     func leastLoadedWorker(serving kind: String, excluding excluded: Set<ConnectionID>) -> ConnectionID? {
         var best: (connection: ConnectionID, load: Double)?
         for (connection, worker) in workers
-        where worker.freeCapacity > 0 && !worker.draining && worker.kinds.contains(kind) && !excluded.contains(connection) {
+        where worker.freeCapacity > 0 && !worker.draining && worker.kinds.contains(kind) && !excluded.contains(connection)
+            && !worker.runsATaskAlone && (reservedWorkers.isEmpty || !reservedWorkers.contains(connection))
+        {
             let load = Double(worker.busy) / Double(worker.capacity)
             if best == nil || load < best!.load || (load == best!.load && worker.identity.name < workers[best!.connection]!.identity.name) {
                 best = (connection, load)

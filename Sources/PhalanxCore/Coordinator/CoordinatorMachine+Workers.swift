@@ -138,9 +138,10 @@ extension CoordinatorMachine {
                 .workerLost, reason.map { "worker \(name) was declared dead: \($0)" } ?? "worker \(name) left while the attempt ran", for: record)
             if record.losses >= settings.maximumAttempts {
                 gaveUp += 1
+                let alone = worker.alone == number && worker.running.count == 1 ? ", the last time while it ran alone on \(name)" : ""
                 let error = taskError(
                     .workerLost,
-                    "the task lost its worker \(record.losses) times (coordinator.max_attempts = \(settings.maximumAttempts)); it is not run again and was put in the dead-letter queue (phalanx dlq list, phalanx dlq retry)",
+                    "the task lost its worker \(record.losses) times (coordinator.max_attempts = \(settings.maximumAttempts))\(alone); it is not run again and was put in the dead-letter queue (phalanx dlq list, phalanx dlq retry)",
                     for: record, causes: [lost])
                 if record.body.parent == nil {
                     outbox.changes.append(.deadLettered(record.key, record.spec, error, attempts: record.attempt))

@@ -31,8 +31,11 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         /// Running parents that wait for their children: they hold no slot, so that a tree wider
         /// than the cluster's slots cannot deadlock with every slot held by a waiting parent.
         var waiting = 0
+        /// A task that runs alone on it (``mustRunAlone(_:)``): it gets no other task meanwhile.
+        var alone: TaskNumber?
 
         var busy: Int { running.count - waiting }
+        var runsATaskAlone: Bool { alone.map(running.contains) ?? false }
         var freeCapacity: Int { capacity - busy }
     }
 
@@ -180,6 +183,11 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     /// ``queuedCount`` by priority.
     public internal(set) var queuedByPriority = PriorityCounts()
     public internal(set) var heldBytes = 0
+    /// Tasks that must run alone (``mustRunAlone(_:)``), by kind, in order, waiting for an idle worker.
+    var runAlone: [String: [TaskNumber]] = [:]
+    /// The worker reserved for each of them (it takes no new tasks until it is idle), and the set of those.
+    var reservation: [TaskNumber: ConnectionID] = [:]
+    var reservedWorkers: Set<ConnectionID> = []
     var idempotency: IdempotencyIndex
     var deadlines = DeadlineQueue()
     /// Tasks waiting out a retry backoff, by the time they are queued again.
