@@ -60,6 +60,10 @@ extension EndToEnd {
             #expect(done.completed)
             #expect(try await balances(client) == [90, 10])
 
+            let typo = try ClusterProcesses.runToCompletion(["saga"] + cluster.clientArguments + ["--id", "typo", "w1:alice-=1 | w9:alice+=1", "w1:alice-=1000"])
+            #expect(typo.status == 1 && typo.stdout.contains("refused: UNAVAILABLE: worker w9, named by the compensation of step 1, is not registered"), "\(typo)")
+            #expect(try await balances(client) == [90, 10], "nothing ran")
+
             let cli = try ClusterProcesses.runToCompletion(
                 ["saga"] + cluster.clientArguments + ["--id", "undone", "w1:alice-=10 | w1:alice+=10", "w2:bob+=10 | w2:bob-=10", "w1:alice-=1000"])
             #expect(cli.status == 1, "\(cli)")

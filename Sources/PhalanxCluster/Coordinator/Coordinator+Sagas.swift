@@ -22,7 +22,10 @@ extension Coordinator {
             }
             let client = links[id]?.peer.identity.name ?? ""
             guard !sagas.knows(request.sagaID) else {
-                perform(sagas.start(request.sagaID, requestID: request.requestID, from: id, clientName: client, steps: steps, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
+                let connected = workerConnections
+                perform(sagas.start(
+                    request.sagaID, requestID: request.requestID, from: id, clientName: client, steps: steps, nowUnixMilliseconds: WireTime.nowUnixMilliseconds(),
+                    isConnected: { connected[$0] != nil }))
                 return
             }
             // Not in memory: the compensation log may hold it from before a restart (then no step runs again).
@@ -35,7 +38,10 @@ extension Coordinator {
                     if let logged {
                         self.perform(self.sagas.answer(fromLog: logged, requestID: request.requestID, from: id, clientName: client, steps: steps, nowUnixMilliseconds: nowUnix))
                     } else {
-                        self.perform(self.sagas.start(request.sagaID, requestID: request.requestID, from: id, clientName: client, steps: steps, nowUnixMilliseconds: nowUnix))
+                        let connected = self.workerConnections
+                        self.perform(self.sagas.start(
+                            request.sagaID, requestID: request.requestID, from: id, clientName: client, steps: steps, nowUnixMilliseconds: nowUnix,
+                            isConnected: { connected[$0] != nil }))
                     }
                 } catch {
                     let reason = ErrorContext(code: .unavailable, message: "\(error); try again", originNode: self.local.name)

@@ -38,6 +38,8 @@ public enum SagaEvent: Sendable, Hashable, Codable {
     /// Step `step` failed for good: the committed steps before it are compensated, last first.
     case failed(step: Int, reason: ErrorContext)
     case compensationStarted(step: Int, attempt: Int, transaction: String)
+    /// Attempt `attempt` of step `step` (or of its compensation) aborted for `reason` and is retried.
+    case attemptFailed(step: Int, attempt: Int, compensation: Bool, reason: ErrorContext)
     /// Step `step`'s compensation committed in `transaction`.
     case compensated(step: Int, transaction: String)
     /// Every step committed (`completed`), or every committed step was compensated.
@@ -82,6 +84,15 @@ public struct SagaHistory: Sendable, Hashable, Codable {
         var steps: [Int: String] = [:]
         for record in records { if case .stepCommitted(let step, let transaction) = record.event { steps[step] = transaction } }
         return steps
+    }
+
+    /// The last compensation attempt that aborted, and why (a saga whose compensation keeps
+    /// failing says why in `tx show` and the audit).
+    public var lastFailedCompensation: (step: Int, attempt: Int, reason: ErrorContext)? {
+        for record in records.reversed() {
+            if case .attemptFailed(let step, let attempt, true, let reason) = record.event { return (step, attempt, reason) }
+        }
+        return nil
     }
 
     public var compensatedSteps: [Int: String] {

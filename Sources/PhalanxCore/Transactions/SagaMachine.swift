@@ -128,8 +128,12 @@ public struct SagaMachine: Sendable {
 
     // MARK: - Events
 
+    /// Starts saga `id` for `client`, or answers a repeated request for it. `isConnected` says
+    /// whether a worker of that name is registered: a saga that names one that is not is refused
+    /// before anything runs (a compensation that cannot reach its worker would keep it from finishing).
     public mutating func start(
-        _ id: String, requestID: UInt64, from client: ConnectionID, clientName: String, steps: [SagaStep], nowUnixMilliseconds: Int64
+        _ id: String, requestID: UInt64, from client: ConnectionID, clientName: String, steps: [SagaStep], nowUnixMilliseconds: Int64,
+        isConnected: (String) -> Bool = { _ in true }
     ) -> [Action] {
         func refused(_ code: ErrorCode, _ message: String) -> [Action] {
             [.reply(client, requestID: requestID, SagaOutcome(id: id, completed: false, reason: ErrorContext(code: code, message: message, originNode: node)))]
@@ -151,6 +155,14 @@ public struct SagaMachine: Sendable {
             if let problem = TransactionLimits.problem(id: "step", step.forward) { return refused(.invalidArgument, "step \(index + 1): \(problem)") }
             if !step.compensation.isEmpty, let problem = TransactionLimits.problem(id: "step", step.compensation) {
                 return refused(.invalidArgument, "the compensation of step \(index + 1): \(problem)")
+            }
+        }
+        for (index, step) in steps.enumerated() {
+            for (part, participants) in [("step \(index + 1)", step.forward), ("the compensation of step \(index + 1)", step.compensation)] {
+                guard let missing = participants.first(where: { !isConnected($0.participant) }) else { continue }
+                return refused(
+                    .unavailable,
+                    "worker \(missing.participant), named by \(part), is not registered: a saga starts only when every worker its steps and compensations name is registered (a compensation that cannot reach its worker would keep the saga from finishing); start \(missing.participant) or correct the name")
             }
         }
         guard active.count < settings.maximumActive else { return refused(.overloaded, "\(active.count) sagas are in progress, the most this coordinator holds; try again shortly") }
@@ -183,10 +195,11 @@ public struct SagaMachine: Sendable {
             }
             let reason = outcome.reason ?? ErrorContext(code: .internal, message: "step \(attempt.step + 1) aborted without a reason", originNode: node)
             if reason.retryable, saga.attempt + 1 < settings.forwardAttempts {
+                let failed = record(id, .attemptFailed(step: attempt.step, attempt: saga.attempt, compensation: false, reason: reason), nowUnixMilliseconds)
                 saga.attempt += 1
                 saga.retryAt = now + backoff(saga.attempt)
                 active[id] = saga
-                return []
+                return [failed]
             }
             saga.failedStep = saga.step
             saga.reason = reason
@@ -203,11 +216,13 @@ public struct SagaMachine: Sendable {
             active[id] = saga
             return [record(id, .compensated(step: attempt.step, transaction: outcome.id), nowUnixMilliseconds)] + run(id, nowUnixMilliseconds: nowUnixMilliseconds)
         }
-        // A compensation is retried until it commits.
+        // A compensation is retried until it commits; why each attempt failed is logged (tx show, the audit).
+        let reason = outcome.reason ?? ErrorContext(code: .internal, message: "the compensation aborted without a reason", originNode: node)
+        let failed = record(id, .attemptFailed(step: attempt.step, attempt: saga.attempt, compensation: true, reason: reason), nowUnixMilliseconds)
         saga.attempt += 1
         saga.retryAt = now + backoff(saga.attempt)
         active[id] = saga
-        return []
+        return [failed]
     }
 
     /// Retries that are due start.

@@ -311,8 +311,11 @@ public struct TransactionAudit: Sendable {
                     }
                 case nil:
                     if let failure = saga.failure, now - failure.unixMilliseconds > input.pendingThresholdMilliseconds {
+                        let why = saga.lastFailedCompensation.map {
+                            "; attempt \($0.attempt + 1) of the compensation of step \($0.step + 1) aborted: \($0.reason.code.rawValue) from \($0.reason.originNode ?? "?"): \($0.reason.message)"
+                        } ?? ""
                         add(.compensationPendingTooLong, transaction: id,
-                            "saga \(id) failed at step \(failure.step + 1) \(now - failure.unixMilliseconds) ms ago and its compensations have not finished (threshold \(input.pendingThresholdMilliseconds) ms)")
+                            "saga \(id) failed at step \(failure.step + 1) \(now - failure.unixMilliseconds) ms ago and its compensations have not finished (threshold \(input.pendingThresholdMilliseconds) ms)\(why)")
                     }
                 }
             }

@@ -67,7 +67,7 @@ enum HistoryJSON {
         }
     }
 
-    /// One compensation-log record; steps are numbered from 1, as the text output numbers them.
+    /// One compensation-log record; steps and attempts are numbered from 1, as the text output numbers them.
     struct Record: Encodable {
         let unixMs: Int64
         let event: String
@@ -82,10 +82,12 @@ enum HistoryJSON {
             var step: Int?, attempt: Int?, transaction: String?, reason: Reason?, completed: Bool?
             switch record.event {
             case .begun: event = "begun"
-            case .stepStarted(let s, let a, let t): (event, step, attempt, transaction) = ("step_started", s + 1, a, t)
+            case .stepStarted(let s, let a, let t): (event, step, attempt, transaction) = ("step_started", s + 1, a + 1, t)
             case .stepCommitted(let s, let t): (event, step, transaction) = ("step_committed", s + 1, t)
             case .failed(let s, let r): (event, step, reason) = ("failed", s + 1, Reason(r))
-            case .compensationStarted(let s, let a, let t): (event, step, attempt, transaction) = ("compensation_started", s + 1, a, t)
+            case .compensationStarted(let s, let a, let t): (event, step, attempt, transaction) = ("compensation_started", s + 1, a + 1, t)
+            case .attemptFailed(let s, let a, let c, let r):
+                (event, step, attempt, reason) = (c ? "compensation_attempt_failed" : "step_attempt_failed", s + 1, a + 1, Reason(r))
             case .compensated(let s, let t): (event, step, transaction) = ("compensated", s + 1, t)
             case .finished(let c): (event, completed) = ("finished", c)
             }

@@ -109,6 +109,10 @@ enum SagaText {
             case .stepCommitted(let step, _): line = "step \(step + 1) committed (its compensation is owed)"
             case .failed(let step, let reason): line = "step \(step + 1) FAILED: \(reason.code.rawValue) from \(reason.originNode ?? "?"): \(reason.message)"
             case .compensationStarted(let step, let attempt, let transaction): line = "compensation of step \(step + 1) attempt \(attempt + 1) runs as \(transaction)"
+            case .attemptFailed(let step, let attempt, let compensation, let reason):
+                let what = compensation ? "compensation of step \(step + 1)" : "step \(step + 1)"
+                let then = compensation ? "retried until it commits" : "retried"
+                line = "\(what) attempt \(attempt + 1) aborted: \(reason.code.rawValue) from \(reason.originNode ?? "?"): \(reason.message) (\(then))"
             case .compensated(let step, _): line = "step \(step + 1) compensated"
             case .finished(let completed): line = completed ? "END: completed" : "END: compensated"
             }

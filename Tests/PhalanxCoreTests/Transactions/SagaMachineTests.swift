@@ -68,7 +68,10 @@ import Testing
         _ = machine.start("s", requestID: 1, from: client, clientName: "c", steps: Array(steps.prefix(2)), nowUnixMilliseconds: unix)
         _ = machine.transactionEnded(committed("saga:s#s0.0"), now: .zero, nowUnixMilliseconds: unix)
         _ = machine.transactionEnded(aborted("saga:s#s1.0", .businessRejected), now: .zero, nowUnixMilliseconds: unix)
-        #expect(machine.transactionEnded(aborted("saga:s#c0.0", .unavailable), now: .zero, nowUnixMilliseconds: unix).isEmpty)
+        let failed = machine.transactionEnded(aborted("saga:s#c0.0", .unavailable), now: .zero, nowUnixMilliseconds: unix)
+        #expect(runs(failed).isEmpty, "it waits for its backoff")
+        guard case .attemptFailed(0, 0, true, let reason)? = events(failed).first else { Issue.record("why it failed is logged: \(failed)"); return }
+        #expect(reason.code == .unavailable && reason.originNode == "w2")
         #expect(machine.nextWakeUp == .milliseconds(100))
         #expect(machine.wakeUp(now: .milliseconds(99), nowUnixMilliseconds: unix).isEmpty)
         #expect(runs(machine.wakeUp(now: .milliseconds(100), nowUnixMilliseconds: unix)) == ["saga:s#c0.1"], "a new transaction per attempt")
@@ -90,7 +93,9 @@ import Testing
         var fresh = SagaMachine(node: "coordinator", settings: .init(forwardAttempts: 2))
         _ = fresh.start("s", requestID: 1, from: client, clientName: "c", steps: Array(steps.prefix(2)), nowUnixMilliseconds: unix)
         _ = fresh.transactionEnded(committed("saga:s#s0.0"), now: .zero, nowUnixMilliseconds: unix)
-        #expect(fresh.transactionEnded(conflict, now: .zero, nowUnixMilliseconds: unix).isEmpty, "retryable: waits for its backoff")
+        let retried = fresh.transactionEnded(conflict, now: .zero, nowUnixMilliseconds: unix)
+        #expect(runs(retried).isEmpty, "retryable: waits for its backoff")
+        #expect(events(retried) == [.attemptFailed(step: 1, attempt: 0, compensation: false, reason: conflict.reason!)])
         #expect(runs(fresh.wakeUp(now: .seconds(1), nowUnixMilliseconds: unix)) == ["saga:s#s1.1"])
         conflict.id = "saga:s#s1.1"
         #expect(runs(fresh.transactionEnded(conflict, now: .seconds(1), nowUnixMilliseconds: unix)) == ["saga:s#c0.0"], "out of attempts: compensate")
@@ -135,6 +140,32 @@ import Testing
         // Finished sagas are not resumed.
         var finished = SagaMachine(node: "coordinator")
         #expect(finished.recovered([history([.begun(begin), .finished(completed: true)])], decisions: [:], nowUnixMilliseconds: unix).isEmpty)
+    }
+
+    @Test func aSagaNamingAWorkerThatIsNotRegisteredIsRefusedBeforeAnythingRuns() {
+        var machine = SagaMachine(node: "coordinator")
+        let registered: Set<String> = ["w1", "w2", "w3"]
+        var typo = steps
+        typo[0].compensation = [ParticipantOperations(participant: "w9", operations: [.add(key: "a", amount: 10)])]
+        let refused = machine.start("s", requestID: 1, from: client, clientName: "c", steps: typo, nowUnixMilliseconds: unix, isConnected: registered.contains)
+        #expect(events(refused).isEmpty && runs(refused).isEmpty && machine.activeCount == 0, "nothing is logged or run")
+        guard case .reply(client, 1, let outcome)? = refused.first else { Issue.record("expected a refusal, got \(refused)"); return }
+        #expect(outcome.reason?.code == .unavailable)
+        #expect(outcome.reason?.message.contains("worker w9, named by the compensation of step 1, is not registered") == true, "\(outcome)")
+        let fine = machine.start("s", requestID: 2, from: client, clientName: "c", steps: steps, nowUnixMilliseconds: unix, isConnected: registered.contains)
+        #expect(runs(fine) == ["saga:s#s0.0"], "once every worker it names is registered, it starts (the refused one left nothing behind)")
+    }
+
+    @Test func theLastFailedCompensationAndWhyAreReadFromTheLog() {
+        let reason = ErrorContext(code: .unavailable, message: "participant w9 is not connected", originNode: "coordinator")
+        let saga = SagaHistory(records: [
+            .failed(step: 1, reason: ErrorContext(code: .businessRejected, message: "no")),
+            .attemptFailed(step: 1, attempt: 0, compensation: false, reason: ErrorContext(code: .conflict, message: "locked")),
+            .attemptFailed(step: 0, attempt: 3, compensation: true, reason: reason),
+        ].map { SagaLogRecord(saga: "s", event: $0, unixMilliseconds: unix) })
+        let last = saga.lastFailedCompensation
+        #expect(last?.step == 0 && last?.attempt == 3 && last?.reason == reason)
+        #expect(SagaHistory(records: []).lastFailedCompensation == nil)
     }
 
     @Test func invalidSagasAreRefused() {
