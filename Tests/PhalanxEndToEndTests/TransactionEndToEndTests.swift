@@ -362,5 +362,31 @@ extension EndToEnd {
             expectClean(try await settledAudit(cluster), bank: false)
             await client.close()
         }
+
+        /// A handler waiting for its effect's outcome when the coordinator dies is woken with an
+        /// error, so that its worker reconnects (it hung forever, never reconnecting and deaf to SIGTERM).
+        @Test func aWorkerWhoseTaskWaitsForItsEffectWhenTheCoordinatorDiesReconnectsAndTheTaskFinishesOnce() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            cluster.signal("w2", SIGSTOP)  // its PREPARE goes unanswered: the deposit on w1 waits for its outcome
+            try await client.submit([TaskRequest(taskID: "d1", kind: "deposit", text: "w2:acct:5")])  // idle workers tie: w1 runs it
+            try await eventually("the deposit runs on w1") { try await client.status().workers.first { $0.name == "w1" }?.inFlight == 1 }
+            try await Task.sleep(for: .milliseconds(300))  // its transaction request reaches the coordinator
+            await client.close()
+            cluster.kill("coordinator")
+            try await cluster.startCoordinator()
+            cluster.signal("w2", SIGCONT)
+            let again = try await cluster.client()
+            try await eventually("w1 and w2 register with the new coordinator", within: .seconds(20)) { try await again.status().workers.count == 2 }
+            _ = try await again.attach(["d1"])
+            let outcome = await again.outcome(of: "d1")
+            #expect(outcome.outputText == "committed w2:acct+5", "\(outcome.result) \(outcome.history)")
+            try await eventually("w2's store has the deposit", within: .seconds(10)) { try await read(again, [("w2", "acct")]).1 == [5] }
+            expectClean(try await settledAudit(cluster), bank: false)
+            cluster.signal("w1", SIGTERM)
+            #expect(try await cluster.waitForExit("w1", within: .seconds(10)) == 0, "w1 drains and exits on SIGTERM")
+            await again.close()
+        }
     }
 }

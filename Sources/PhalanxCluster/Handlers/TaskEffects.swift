@@ -10,7 +10,8 @@ import Synchronization
 /// The k-th ``apply(_:)`` of any attempt is the transaction `task:CLIENT/TASK_ID#k` on the
 /// coordinator: when the task runs again after its worker died, the effects the lost attempt
 /// committed are not applied again — the re-run gets their outcome (committed, without the values
-/// read) and goes on from there. An attempt that is no longer the task's current one (it was
+/// read) and goes on from there. An effect that aborted applied nothing: a later attempt that
+/// asks for it tries it again (as `#k.1`, `#k.2`, …). An attempt that is no longer the task's current one (it was
 /// declared lost, retried or cancelled) is refused with `SUPERSEDED` and applies nothing. Apply
 /// effects in the same order on every run.
 ///
@@ -74,14 +75,28 @@ actor TransactionSender {
             request.trace.spanID = trace.spanID
         }
         let requestID = request.requestID
-        let reply = try await withCheckedThrowingContinuation { continuation in
-            waiting[requestID] = continuation
-            link.write(Phalanx_V1_Envelope(.txRequest(request)))
-            link.flush()
+        // A cancelled handler (deadline, `phalanx cancel`, a drain, the connection's end) stops
+        // waiting; the effect's outcome is decided on the coordinator and the next attempt learns it.
+        let reply = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Phalanx_V1_TxReply, any Error>) in
+                if Task.isCancelled {
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
+                waiting[requestID] = continuation
+                link.write(Phalanx_V1_Envelope(.txRequest(request)))
+                link.flush()
+            }
+        } onCancel: {
+            Task { await self.cancelled(requestID) }
         }
         let outcome = TransactionOutcome(wire: reply)
         if let reason = outcome.reason, reason.code == .superseded { throw reason }
         return outcome
+    }
+
+    private func cancelled(_ requestID: UInt64) {
+        waiting.removeValue(forKey: requestID)?.resume(throwing: CancellationError())
     }
 
     func replied(_ reply: Phalanx_V1_TxReply) {

@@ -48,7 +48,11 @@ actor ChildSpawner {
         request.policy = failFast ? .failFast : .all
         return try await withTaskCancellationHandler {
             do {
-                let reply = try await withCheckedThrowingContinuation { continuation in
+                let reply = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Phalanx_V1_SpawnReply, any Error>) in
+                    if Task.isCancelled {
+                        continuation.resume(throwing: CancellationError())
+                        return
+                    }
                     replies[requestID] = continuation
                     link.write(Phalanx_V1_Envelope(.spawnChildren(request)))
                     link.flush()
@@ -70,7 +74,7 @@ actor ChildSpawner {
                 throw error
             }
         } onCancel: {
-            Task { await self.cancelled(key) }
+            Task { await self.cancelled(key, request: requestID) }
         }
     }
 
@@ -106,7 +110,9 @@ actor ChildSpawner {
         return waiter.expected.compactMap { waiter.results[$0] }
     }
 
-    private func cancelled(_ key: AttemptKey) {
+    /// The handler was cancelled: it stops waiting, for the spawn reply or for the children.
+    private func cancelled(_ key: AttemptKey, request requestID: UInt64) {
+        replies.removeValue(forKey: requestID)?.resume(throwing: CancellationError())
         waiters.removeValue(forKey: key)?.continuation?.resume(throwing: CancellationError())
     }
 }

@@ -206,6 +206,14 @@ public struct WorkerRuntime: Service {
         let envelope = Phalanx_V1_Envelope(.register(registration))
         let grace = configuration.drainGrace
         let logger = logger
+        let node = local.name
+        /// Handlers that wait for a reply over this connection (an effect's outcome, children) get
+        /// an error once it ends: before the task group waits for them, or it would wait forever.
+        @Sendable func failWaitingHandlers() async {
+            await spawner.connectionEnded(ErrorContext(code: .unavailable, message: "the connection to the coordinator ended", originNode: node))
+            await effects.connectionEnded(ErrorContext(
+                code: .unavailable, message: "the connection to the coordinator ended before the effect's outcome arrived", originNode: node))
+        }
         try await peer.channel.executeThenClose { inbound, outbound in
             try await outbound.write(.envelope(envelope))
             try await withThrowingDiscardingTaskGroup { group in
@@ -214,61 +222,66 @@ public struct WorkerRuntime: Service {
                     await Self.drain(session: session, grace: grace, reason: reason, logger: logger)
                     link.close(with: nil)  // after what the drain sent has left; ends the inbound loop below
                 }
-                for try await message in inbound {
-                    switch message.body {
-                    case .registered(let registered):
-                        logger.info("registered with the coordinator", metadata: ["kinds": "\(handlers.kinds)", "capacity": "\(configuration.capacity)"])
-                        metrics?.registered(true)
-                        var interval = Duration.milliseconds(max(50, Int(registered.heartbeatIntervalMs)))
-                        if let keepAlive = coordinator.keepAliveInterval { interval = min(interval, keepAlive) }
-                        group.addTask { await Self.sendHeartbeats(every: interval, over: link) }
-                        // Opening the store must not hold up the dispatches behind this message.
-                        group.addTask { await participant.open(over: link) }
-                    case .dispatch(let batch):
-                        if await session.isDraining {
-                            await session.handBack(batch.assignments)
-                            continue
-                        }
-                        var seeds = TraceIDGenerator()  // one system draw per batch, not per task
-                        await session.started(batch.assignments)
-                        for assignment in batch.assignments {
-                            let ids = TraceIDGenerator(seed: seeds.next())
-                            let bulkhead = bulkheads[assignment.task.kind]
-                            group.addTask(executorPreference: globalConcurrentExecutor) {
-                                // Registered while it runs, so that the coordinator can cancel this one handler.
-                                let (result, failure) = await session.handlers.run(assignment.dispatchID) {
-                                    await run(
-                                        assignment, boundary: boundary, worker: local.name, ids: ids, bulkhead: bulkhead, spawner: spawner,
-                                        effects: effects, metrics: metrics)
-                                }
-                                // A failure is logged and counted when its result is sent: an attempt
-                                // handed back on a drain was cancelled, not failed.
-                                if await session.finished(result), let failure { boundary.record(failure) }
+                do {
+                    for try await message in inbound {
+                        switch message.body {
+                        case .registered(let registered):
+                            logger.info("registered with the coordinator", metadata: ["kinds": "\(handlers.kinds)", "capacity": "\(configuration.capacity)"])
+                            metrics?.registered(true)
+                            var interval = Duration.milliseconds(max(50, Int(registered.heartbeatIntervalMs)))
+                            if let keepAlive = coordinator.keepAliveInterval { interval = min(interval, keepAlive) }
+                            group.addTask { await Self.sendHeartbeats(every: interval, over: link) }
+                            // Opening the store must not hold up the dispatches behind this message.
+                            group.addTask { await participant.open(over: link) }
+                        case .dispatch(let batch):
+                            if await session.isDraining {
+                                await session.handBack(batch.assignments)
+                                continue
                             }
+                            var seeds = TraceIDGenerator()  // one system draw per batch, not per task
+                            await session.started(batch.assignments)
+                            for assignment in batch.assignments {
+                                let ids = TraceIDGenerator(seed: seeds.next())
+                                let bulkhead = bulkheads[assignment.task.kind]
+                                group.addTask(executorPreference: globalConcurrentExecutor) {
+                                    // Registered while it runs, so that the coordinator can cancel this one handler.
+                                    let (result, failure) = await session.handlers.run(assignment.dispatchID) {
+                                        await run(
+                                            assignment, boundary: boundary, worker: local.name, ids: ids, bulkhead: bulkhead, spawner: spawner,
+                                            effects: effects, metrics: metrics)
+                                    }
+                                    // A failure is logged and counted when its result is sent: an attempt
+                                    // handed back on a drain was cancelled, not failed.
+                                    if await session.finished(result), let failure { boundary.record(failure) }
+                                }
+                            }
+                        case .spawnReply(let reply):
+                            await spawner.replied(reply)
+                        case .txReply(let reply):
+                            await effects.replied(reply)
+                        case .childResults(let frame):
+                            await spawner.arrived(frame)
+                        case .cancelAttempts(let cancel):
+                            let found = await session.cancel(cancel.tasks)
+                            logger.info("cancelling tasks at the coordinator's request", metadata: ["asked": "\(cancel.tasks.count)", "running": "\(found)"])
+                        case .drain(let request):
+                            await drain.raise("the coordinator asked on behalf of admin \(request.requestedBy)")
+                        case .txPrepare, .txDecision, .snapshotRequest:
+                            await participant.received(message, over: link)
+                        default:
+                            break  // heartbeats from the coordinator only keep the idle timer quiet
                         }
-                    case .spawnReply(let reply):
-                        await spawner.replied(reply)
-                    case .txReply(let reply):
-                        await effects.replied(reply)
-                    case .childResults(let frame):
-                        await spawner.arrived(frame)
-                    case .cancelAttempts(let cancel):
-                        let found = await session.cancel(cancel.tasks)
-                        logger.info("cancelling tasks at the coordinator's request", metadata: ["asked": "\(cancel.tasks.count)", "running": "\(found)"])
-                    case .drain(let request):
-                        await drain.raise("the coordinator asked on behalf of admin \(request.requestedBy)")
-                    case .txPrepare, .txDecision, .snapshotRequest:
-                        await participant.received(message, over: link)
-                    default:
-                        break  // heartbeats from the coordinator only keep the idle timer quiet
                     }
+                } catch {
+                    await failWaitingHandlers()
+                    throw error
                 }
+                await failWaitingHandlers()
                 group.cancelAll()
             }
         }
         await participant.close()  // what was queued is written; the store's lock is released
-        await spawner.connectionEnded(ErrorContext(code: .unavailable, message: "the connection to the coordinator ended", originNode: local.name))
-        await effects.connectionEnded(ErrorContext(code: .unavailable, message: "the connection to the coordinator ended before the effect's outcome arrived", originNode: local.name))
+        await failWaitingHandlers()  // also when the connection failed before the loop began
         return await session.isDraining ? .drained : .connectionClosed
     }
 
