@@ -207,9 +207,11 @@ public struct WorkerRuntime: Service {
         let grace = configuration.drainGrace
         let logger = logger
         let node = local.name
-        /// Handlers that wait for a reply over this connection (an effect's outcome, children) get
-        /// an error once it ends: before the task group waits for them, or it would wait forever.
+        /// Once the connection ends the worker is not ready (while its handlers stop), and handlers
+        /// that wait for a reply over it (an effect's outcome, children) get an error: before the
+        /// task group waits for them, or it would wait forever.
         @Sendable func failWaitingHandlers() async {
+            metrics?.registered(false)
             await spawner.connectionEnded(ErrorContext(code: .unavailable, message: "the connection to the coordinator ended", originNode: node))
             await effects.connectionEnded(ErrorContext(
                 code: .unavailable, message: "the connection to the coordinator ended before the effect's outcome arrived", originNode: node))
