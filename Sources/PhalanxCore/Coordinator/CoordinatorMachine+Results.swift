@@ -3,6 +3,17 @@ import PhalanxResilience
 extension CoordinatorMachine {
     /// A worker reported finished attempts. A result counts only for the current attempt on the
     /// worker that holds it (fencing); anything else is dropped and counted.
+    /// Whether a failed task counts against its worker's circuit breaker: system failures and
+    /// missed deadlines do, but not those that say nothing about the worker's health — a lock
+    /// held by another transaction (`CONFLICT`), a superseded attempt, a cancellation.
+    static func blamesTheWorker(code: ErrorCode, _ failureClass: FailureClass) -> Bool {
+        switch code {
+        case .deadlineExceeded: true
+        case .conflict, .superseded, .cancelled: false
+        default: failureClass == .system
+        }
+    }
+
     public mutating func results(from connection: ConnectionID, _ reported: [ReportedResult<Output>], now: Duration) -> [Action] {
         guard workers[connection] != nil else {
             counters.staleResults += UInt64(reported.count)
@@ -23,7 +34,7 @@ extension CoordinatorMachine {
                 continue
             }
             if let permit {
-                let failed = result.failure.map { $0.failureClass == .system || $0.code == .deadlineExceeded } ?? false
+                let failed = result.failure.map { Self.blamesTheWorker(code: $0.code, $0.failureClass) } ?? false
                 if let transition = breakers[name]?.record(permit, outcome: failed ? .failure : .success, duration: now - since, now: now) {
                     outbox.actions.append(.log(CoordinatorLogEntry(
                         transition.to == .open ? .warning : .notice, "worker circuit breaker changed state",

@@ -39,6 +39,22 @@ import Testing
         #expect(harness.machine.breakerState(of: "w1") == "closed")
     }
 
+    /// Contention on a key (a task effect aborted with CONFLICT) is not the worker's fault.
+    @Test func conflictsCancellationsAndSupersededAttemptsDoNotTripTheBreaker() {
+        var harness = Self.harness()
+        let (worker, _) = harness.worker("w1", capacity: 4)
+        let client = harness.connect(.client, "client")
+        let assignments = harness.submit(["a", "b", "c", "d"], from: client).dispatched(to: worker)
+        let codes: [ErrorCode] = [.conflict, .conflict, .cancelled, .superseded]
+        _ = harness.machine.results(
+            from: worker, zip(assignments, codes).map { ReportedResult(task: $0.task, attempt: $0.attempt, failure: ($1, .system), output: "failed") },
+            now: harness.now)
+        #expect(harness.machine.breakerState(of: "w1") == "closed")
+        #expect(CoordinatorMachine<String, String>.blamesTheWorker(code: .unavailable, .system))
+        #expect(CoordinatorMachine<String, String>.blamesTheWorker(code: .deadlineExceeded, .business))
+        #expect(!CoordinatorMachine<String, String>.blamesTheWorker(code: .businessRejected, .business))
+    }
+
     @Test func anOpenBreakerRecoversThroughHalfOpenProbes() {
         var harness = Self.harness()
         let (worker, _) = harness.worker("w1", capacity: 4)
