@@ -109,6 +109,9 @@ extension Coordinator {
             }
         }
         logger.notice("sagas resume after the restart", metadata: ["count": "\(unfinished.count)"])
-        perform(sagas.recovered(unfinished, decisions: decisions, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
+        // Each waits for the workers it names to register again, at most a heartbeat window.
+        let grace = configuration.heartbeatInterval * configuration.heartbeatMisses
+        perform(sagas.recovered(unfinished, decisions: decisions, now: now, grace: grace, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
+        scheduleTransactionWakeUp()
     }
 }

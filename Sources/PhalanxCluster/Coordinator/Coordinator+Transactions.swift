@@ -179,6 +179,8 @@ extension Coordinator {
     func participantRegistered(_ name: String, on id: ConnectionID) {
         workerConnections[name] = id
         perform(transactions.participantConnected(name, now: now))
+        let connected = workerConnections  // sagas resumed after a restart may have waited for it
+        perform(sagas.wakeUp(now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds(), isConnected: { connected[$0] != nil }))
     }
 
     /// A connection ended; if it was a registered worker, transactions waiting for its vote abort.
@@ -284,7 +286,7 @@ extension Coordinator {
         guard !stopping else { return }
         let connected = workerConnections
         perform(transactions.wakeUp(now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds(), isConnected: { connected[$0] != nil }))
-        perform(sagas.wakeUp(now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
+        perform(sagas.wakeUp(now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds(), isConnected: { connected[$0] != nil }))
     }
 
     // MARK: - History

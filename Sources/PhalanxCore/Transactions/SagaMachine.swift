@@ -56,6 +56,9 @@ public struct SagaMachine: Sendable {
         var attempt = 0
         var running = false
         var retryAt: Duration?
+        /// Resumed after a restart: it runs at `retryAt`, or as soon as the workers its next
+        /// transaction names are registered again, whichever comes first.
+        var awaitsParticipants = false
         var committed: Set<Int> = []
         var compensated: [Int] = []
         var failedStep: Int?
@@ -225,20 +228,47 @@ public struct SagaMachine: Sendable {
         return [failed]
     }
 
-    /// Retries that are due start.
-    public mutating func wakeUp(now: Duration, nowUnixMilliseconds: Int64) -> [Action] {
+    /// Retries that are due start, and sagas resumed after a restart whose workers are back.
+    public mutating func wakeUp(now: Duration, nowUnixMilliseconds: Int64, isConnected: (String) -> Bool = { _ in false }) -> [Action] {
         var actions: [Action] = []
         for (id, saga) in active.sorted(by: { $0.key < $1.key }) {
-            guard let at = saga.retryAt, at <= now else { continue }
+            guard let at = saga.retryAt else { continue }
+            let workersBack = saga.awaitsParticipants && nextParticipants(of: saga).allSatisfy { isConnected($0.participant) }
+            guard at <= now || workersBack else { continue }
             active[id]?.retryAt = nil
             actions += run(id, nowUnixMilliseconds: nowUnixMilliseconds)
         }
         return actions
     }
 
+    /// The participants of the transaction the saga runs next (none when it is about to finish).
+    private func nextParticipants(of saga: Active) -> [ParticipantOperations] {
+        guard saga.begin.steps.indices.contains(saga.step) else { return [] }
+        return saga.compensating ? saga.begin.steps[saga.step].compensation : saga.begin.steps[saga.step].forward
+    }
+
+    /// Runs a recovered saga, or — with a `grace` — lets it wait for the workers its next
+    /// transaction names to register again (up to `grace`), so that a restart alone does not
+    /// spend its step's attempts on "not connected".
+    private mutating func resume(_ id: String, _ saga: Active, now: Duration, grace: Duration, nowUnixMilliseconds: Int64) -> [Action] {
+        var saga = saga
+        guard grace > .zero, !nextParticipants(of: saga).isEmpty else {
+            active[id] = saga
+            return run(id, nowUnixMilliseconds: nowUnixMilliseconds)
+        }
+        saga.retryAt = now + grace
+        saga.awaitsParticipants = true
+        active[id] = saga
+        return []
+    }
+
     /// After a restart: unfinished sagas resume where their log stops. `decisions` holds the
     /// decision log's outcome of each transaction (true: committed); an attempt without one aborted.
-    public mutating func recovered(_ histories: [SagaHistory], decisions: [String: Bool], nowUnixMilliseconds: Int64) -> [Action] {
+    /// With a `grace`, each waits for the workers its next transaction names to register again
+    /// (``wakeUp(now:nowUnixMilliseconds:isConnected:)``), at most that long.
+    public mutating func recovered(
+        _ histories: [SagaHistory], decisions: [String: Bool], now: Duration = .zero, grace: Duration = .zero, nowUnixMilliseconds: Int64
+    ) -> [Action] {
         var actions: [Action] = []
         for history in histories where history.completed == nil {
             guard let begin = history.begin, active[begin.id] == nil else { continue }
@@ -273,8 +303,7 @@ public struct SagaMachine: Sendable {
                 } else {
                     saga.step = last.step
                     saga.attempt = last.attempt + 1
-                    active[id] = saga
-                    actions += run(id, nowUnixMilliseconds: nowUnixMilliseconds)
+                    actions += resume(id, saga, now: now, grace: grace, nowUnixMilliseconds: nowUnixMilliseconds)
                     continue
                 }
             }
@@ -284,8 +313,7 @@ public struct SagaMachine: Sendable {
                 saga.step = (saga.committed.max() ?? -1) + 1
             }
             saga.attempt = 0
-            active[id] = saga
-            actions += run(id, nowUnixMilliseconds: nowUnixMilliseconds)
+            actions += resume(id, saga, now: now, grace: grace, nowUnixMilliseconds: nowUnixMilliseconds)
         }
         return actions
     }
@@ -312,6 +340,7 @@ public struct SagaMachine: Sendable {
         let step = saga.begin.steps[saga.step]
         saga.running = true
         saga.retryAt = nil
+        saga.awaitsParticipants = false
         active[id] = saga
         let started: SagaEvent =
             saga.compensating

@@ -168,6 +168,24 @@ import Testing
         #expect(SagaHistory(records: []).lastFailedCompensation == nil)
     }
 
+    /// After a restart a saga waits for the workers its next transaction names to register
+    /// again (at most the grace), so that the restart alone does not spend its attempts.
+    @Test func aRecoveredSagaWaitsForItsWorkersToRegisterAgainAtMostTheGrace() {
+        let begin = SagaBegin(id: "s", client: "c", steps: steps, begunUnixMilliseconds: unix)
+        let log = SagaHistory(records: [.begun(begin), .stepStarted(step: 0, attempt: 0, transaction: "saga:s#s0.0"), .stepCommitted(step: 0, transaction: "saga:s#s0.0"),
+                                        .stepStarted(step: 1, attempt: 0, transaction: "saga:s#s1.0")].map { SagaLogRecord(saga: "s", event: $0, unixMilliseconds: unix) })
+        var machine = SagaMachine(node: "coordinator")
+        #expect(runs(machine.recovered([log], decisions: [:], now: .seconds(100), grace: .seconds(5), nowUnixMilliseconds: unix)).isEmpty)
+        #expect(machine.nextWakeUp == .seconds(105))
+        #expect(machine.wakeUp(now: .seconds(101), nowUnixMilliseconds: unix, isConnected: { $0 == "w1" }).isEmpty, "step 2 names w2, not back yet")
+        #expect(runs(machine.wakeUp(now: .seconds(102), nowUnixMilliseconds: unix, isConnected: { $0 == "w2" })) == ["saga:s#s1.1"], "w2 is back: it runs")
+        #expect(machine.wakeUp(now: .seconds(103), nowUnixMilliseconds: unix, isConnected: { _ in true }).isEmpty, "and only once")
+
+        var late = SagaMachine(node: "coordinator")
+        _ = late.recovered([log], decisions: [:], now: .seconds(100), grace: .seconds(5), nowUnixMilliseconds: unix)
+        #expect(runs(late.wakeUp(now: .seconds(105), nowUnixMilliseconds: unix)) == ["saga:s#s1.1"], "after the grace it runs even without its workers")
+    }
+
     @Test func invalidSagasAreRefused() {
         var machine = SagaMachine(node: "coordinator")
         let none = machine.start("s", requestID: 1, from: client, clientName: "c", steps: [], nowUnixMilliseconds: unix)
