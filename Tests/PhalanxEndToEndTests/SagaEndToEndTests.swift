@@ -63,6 +63,8 @@ extension EndToEnd {
             let typo = try ClusterProcesses.runToCompletion(["saga"] + cluster.clientArguments + ["--id", "typo", "w1:alice-=1 | w9:alice+=1", "w1:alice-=1000"])
             #expect(typo.status == 1 && typo.stdout.contains("refused: UNAVAILABLE: worker w9, named by the compensation of step 1, is not registered"), "\(typo)")
             #expect(try await balances(client) == [90, 10], "nothing ran")
+            let badID = try ClusterProcesses.runToCompletion(["saga"] + cluster.clientArguments + ["--id", "a#b", "w1:alice-=1 | w1:alice+=1"])
+            #expect(badID.status == 2 && badID.stderr.contains("a saga id must be 1 to 112 bytes without '#'"), "a usage error: \(badID)")
 
             let cli = try ClusterProcesses.runToCompletion(
                 ["saga"] + cluster.clientArguments + ["--id", "undone", "w1:alice-=10 | w1:alice+=10", "w2:bob+=10 | w2:bob-=10", "w1:alice-=1000"])

@@ -89,6 +89,14 @@ public struct SagaMachine: Sendable {
 
     public var nextWakeUp: Duration? { active.values.compactMap(\.retryAt).min() }
 
+    /// Why `id` cannot name a saga, or nil when it can (the CLI checks it before it connects).
+    public static func idProblem(_ id: String) -> String? {
+        if id.isEmpty || id.utf8.count > TransactionLimits.maximumIDBytes - 16 || id.contains("#") {
+            return "a saga id must be 1 to \(TransactionLimits.maximumIDBytes - 16) bytes without '#' (got \(id.utf8.count) bytes)"
+        }
+        return nil
+    }
+
     /// The transaction of an attempt; ``parse(_:)`` reads it back.
     public static func transactionID(saga: String, compensation: Bool, step: Int, attempt: Int) -> String {
         "\(transactionPrefix)\(saga)#\(compensation ? "c" : "s")\(step).\(attempt)"
@@ -150,9 +158,7 @@ public struct SagaMachine: Sendable {
             guard known.client == clientName, known.steps == steps else { return refused(.conflict, "saga id \(id) was used by another saga; use a new id") }
             return [.reply(client, requestID: requestID, known.outcome)]
         }
-        if id.isEmpty || id.utf8.count > TransactionLimits.maximumIDBytes - 16 || id.contains("#") {
-            return refused(.invalidArgument, "a saga id must be 1 to \(TransactionLimits.maximumIDBytes - 16) bytes without '#'")
-        }
+        if let problem = Self.idProblem(id) { return refused(.invalidArgument, problem) }
         guard (1...Self.maximumSteps).contains(steps.count) else { return refused(.invalidArgument, "a saga has 1 to \(Self.maximumSteps) steps, got \(steps.count)") }
         for (index, step) in steps.enumerated() {
             if let problem = TransactionLimits.problem(id: "step", step.forward) { return refused(.invalidArgument, "step \(index + 1): \(problem)") }

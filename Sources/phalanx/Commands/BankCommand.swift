@@ -160,7 +160,11 @@ struct BankRunCommand: AsyncParsableCommand {
                 result.transfers, result.seconds, result.transfersPerSecond, result.committed, result.declined, result.conflictsRetried, result.failed,
                 result.unknown,
                 result.p50Milliseconds, result.p99Milliseconds))
+            if !result.failuresByCode.isEmpty {
+                print("  failed by code: \(result.failuresByCode.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
+            }
             for failure in result.failures { print("  failed: \(failure.terminalSafe)") }
+            if result.failed > result.failures.count { print("  … and \(result.failed - result.failures.count) more failed (the first \(result.failures.count) are shown)") }
             for unknown in result.unknownSamples { print("  unknown: \(unknown.terminalSafe)") }
             if !result.unknownIDs.isEmpty { print("  unknown transactions (phalanx tx show ID): \(result.unknownIDs.joined(separator: " ").terminalSafe)") }
         }
@@ -203,14 +207,14 @@ struct BankRunCommand: AsyncParsableCommand {
                     await tally.conflict()
                     try? await Task.sleep(for: .microseconds(Int64.random(in: 50...(500 * Int64(min(attempt, 8))), using: &random)))
                 default:
-                    await tally.failed("\(outcome.reason.map { "\($0)" } ?? "aborted")")
+                    await tally.failed(code: outcome.reason?.code.rawValue ?? "ABORTED", "\(outcome.reason.map { "\($0)" } ?? "aborted")")
                     return
                 }
             } catch {
                 if TransactionOutcome.isUnknownOutcome(error) {
                     await tally.unknown("\(error)", id: TransactionOutcome.unknownOutcomeID(error))  // sent, and the coordinator is gone: either outcome is possible
                 } else if !(await connection.isClosed) {
-                    await tally.failed("\(error)")
+                    await tally.failed(code: (error as? ErrorContext)?.code.rawValue ?? "ERROR", "\(error)")
                 }  // else: refused before it was sent, the connection being gone; not started
                 return
             }
@@ -232,7 +236,9 @@ actor BankTally {
         let transfersPerSecond: Double
         let p50Milliseconds: Double
         let p99Milliseconds: Double
+        /// The first failures (at most ``BankTally/failureSamples``), and every failure counted by code.
         let failures: [String]
+        let failuresByCode: [String: Int]
         let unknownSamples: [String]
         /// Every transaction whose outcome is unknown (at most one per lane: the one in flight).
         let unknownIDs: [String]
@@ -242,7 +248,9 @@ actor BankTally {
     private var committedCount = 0
     private var declinedCount = 0
     private var conflicts = 0
+    static let failureSamples = 10
     private var failures: [String] = []
+    private var failuresByCode: [String: Int] = [:]
     private var failedCount = 0
     private var unknownCount = 0
     private var unknownSamples: [String] = []
@@ -260,9 +268,10 @@ actor BankTally {
 
     func conflict() { conflicts += 1 }
 
-    func failed(_ reason: String) {
+    func failed(code: String, _ reason: String) {
         failedCount += 1
-        if failures.count < 10 { failures.append(reason) }
+        failuresByCode[code, default: 0] += 1
+        if failures.count < Self.failureSamples { failures.append(reason) }
     }
 
     func unknown(_ reason: String, id: String?) {
@@ -281,7 +290,7 @@ actor BankTally {
         return Summary(
             transfers: total, committed: committedCount, declined: declinedCount, conflictsRetried: conflicts, failed: failedCount,
             unknown: unknownCount, seconds: elapsed.seconds, transfersPerSecond: Double(committedCount + declinedCount) / max(elapsed.seconds, 1e-9),
-            p50Milliseconds: percentile(0.5), p99Milliseconds: percentile(0.99), failures: failures, unknownSamples: unknownSamples,
+            p50Milliseconds: percentile(0.5), p99Milliseconds: percentile(0.99), failures: failures, failuresByCode: failuresByCode, unknownSamples: unknownSamples,
             unknownIDs: unknownIDs)
     }
 }

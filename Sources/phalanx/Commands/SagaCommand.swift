@@ -60,6 +60,8 @@ struct SagaCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !steps.isEmpty else { throw ValidationError("name at least one step: 'OPERATIONS | UNDO OPERATIONS'") }
+        guard steps.count <= SagaMachine.maximumSteps else { throw ValidationError("a saga has at most \(SagaMachine.maximumSteps) steps (\(steps.count) given); split it") }
+        if let id, let problem = SagaMachine.idProblem(id) { throw ValidationError(problem) }
         for step in steps { _ = try Self.parse(step, notBelow: notBelow) }
     }
 
@@ -67,7 +69,19 @@ struct SagaCommand: AsyncParsableCommand {
         let config = try common.load()
         let parsed = try steps.map { try Self.parse($0, notBelow: notBelow) }
         let connection = try await client.connect(config)
-        let outcome = try await reportingErrors { try await connection.runSaga(parsed, id: id ?? UUID().uuidString.lowercased()) }
+        let sagaID = id ?? UUID().uuidString.lowercased()
+        let outcome: SagaOutcome
+        do {
+            outcome = try await connection.runSaga(parsed, id: sagaID)
+        } catch let error as ErrorContext {
+            let sent = await connection.isClosed
+            printError("error: \(error)")
+            if sent {
+                // The coordinator may have logged the saga before it went: it carries on once it is back.
+                printError("the saga \(sagaID.terminalSafe) may have started: if it did, the coordinator carries it on (or compensates it) once it is back; see phalanx tx show \(sagaID.terminalSafe)")
+            }
+            throw ExitCode(1)
+        }
         await connection.close()
         if client.json {
             struct Report: Encodable { let id: String; let completed: Bool; let failedStep: Int?; let code: String?; let reason: String?; let compensated: [Int] }
