@@ -145,7 +145,14 @@ extension EndToEnd {
             let looked = try ClusterProcesses.runToCompletion(["result"] + cluster.clientArguments + ["--ids-from", file.path])
             #expect(looked.status == 1 && looked.stdout.contains("10001 task(s): 0 succeeded, 0 failed, 2 pending, 9999 unknown"), "\(looked.stdout.suffix(300))")
             let missing = try ClusterProcesses.runToCompletion(["result"] + cluster.clientArguments + ["--ids-from", "/nonexistent/ids"])
-            #expect(missing.status == 2 && missing.stderr.contains("cannot read task ids from /nonexistent/ids"), "\(missing.stderr)")
+            #expect(missing.status == 2 && missing.stderr.contains("cannot read task ids from /nonexistent/ids: there is no such file"), "\(missing.stderr)")
+            // A FIFO (as from `<(…)` or /dev/stdin) is read like a file.
+            let fifo = cluster.directory.appendingPathComponent("ids.fifo").path
+            #expect(mkfifo(fifo, 0o600) == 0)
+            let writer = Thread { try? ids.joined(separator: "\n").write(toFile: fifo, atomically: false, encoding: .utf8) }
+            writer.start()
+            let piped = try ClusterProcesses.runToCompletion(["result"] + cluster.clientArguments + ["--ids-from", fifo])
+            #expect(piped.stdout.contains("2 task(s): 0 succeeded, 0 failed, 2 pending"), "\(piped)")
         }
 
         @Test func aSecondCoordinatorOnTheSameDataDirectoryIsRefused() async throws {

@@ -25,15 +25,31 @@ struct TaskIDOptions: ParsableArguments {
             "a task id is 1-\(TaskLimits.maximumTaskIDBytes) bytes, got \(id.isEmpty ? "an empty one" : "one of \(id.utf8.count) bytes ('\(id.prefix(40).description.terminalSafe)…')")\(source.map { " in \($0) (its id number \(bad + 1), blank lines not counted)" } ?? ""); use the ids `phalanx submit` printed")
     }
 
-    /// The ids from the arguments, then from the file; blank lines are skipped.
+    /// The ids from the arguments, then from the file; blank lines are skipped. A file that
+    /// cannot be read, or holds a bad id, is a usage error (exit 2; the message says which).
     func load() throws -> [String] {
+        do {
+            return try read()
+        } catch let error as ValidationError {
+            printError("error: \(error.message)")
+            throw ExitCode(2)
+        }
+    }
+
+    private func read() throws -> [String] {
         guard let idsFrom else { return taskIDs }
         let text: String
         if idsFrom == "-" {
             text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
         } else {
+            // Read as a stream: a pipe, FIFO or /dev/stdin works as well as a regular file.
+            guard let file = FileHandle(forReadingAtPath: idsFrom) else {
+                let why = FileManager.default.fileExists(atPath: idsFrom) ? "it cannot be opened for reading (check its permissions)" : "there is no such file"
+                throw ValidationError("cannot read task ids from \(idsFrom): \(why)")
+            }
+            defer { try? file.close() }
             do {
-                text = try String(contentsOfFile: idsFrom, encoding: .utf8)
+                text = String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
             } catch {
                 throw ValidationError("cannot read task ids from \(idsFrom): \(error.localizedDescription)")
             }
