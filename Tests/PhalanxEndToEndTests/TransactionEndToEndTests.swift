@@ -281,6 +281,10 @@ extension EndToEnd {
             #expect(unreachable.stdout.contains("\"unreachable\":[\"w1\"]"), "\(unreachable.stdout)")
             let denied = try ClusterProcesses.runToCompletion(["audit"] + cluster.clientArguments + ["--name", "client"])
             #expect(denied.status == 2 && denied.stderr.contains("PERMISSION_DENIED"), "a client certificate may not audit: \(denied)")
+            cluster.kill("w1")
+            try await eventually("w1 is gone") { try await client.status().workers.count == 1 }
+            let stopped = try ClusterProcesses.runToCompletion(["audit"] + cluster.clientArguments + ["--name", "admin", "--timeout-ms", "1000"])
+            #expect(stopped.status == 2 && stopped.stdout.contains("UNREACHABLE: w1 (not registered with the coordinator"), "\(stopped)")
             await client.close()
         }
 

@@ -45,6 +45,7 @@ struct AuditCommand: AsyncParsableCommand {
         let config = try common.load()
         let summary: AuditSummary
         var unreachable: [String] = []
+        var unregistered: Set<String> = []
         if offline {
             do {
                 summary = try await OfflineAudit.run(
@@ -65,9 +66,12 @@ struct AuditCommand: AsyncParsableCommand {
                 printError("could not audit: \(error)")
                 throw ExitCode(2)
             }
+            if !unreachable.isEmpty, let registered = try? await connection.status().workers.map(\.name) {
+                unregistered = Set(unreachable).subtracting(registered)  // stopped or retired, not merely slow
+            }
             await connection.close()
         }
-        print(AuditText.render(summary, unreachable: unreachable, json: client.json))
+        print(AuditText.render(summary, unreachable: unreachable, unregistered: unregistered, json: client.json))
         if !summary.isClean { throw ExitCode(1) }
         if !unreachable.isEmpty { throw ExitCode(2) }
     }
@@ -75,17 +79,19 @@ struct AuditCommand: AsyncParsableCommand {
 
 /// The audit report as text or JSON.
 enum AuditText {
-    static func render(_ summary: AuditSummary, unreachable: [String], json: Bool) -> String {
+    /// `unregistered`: the unreachable workers that are not registered with the coordinator.
+    static func render(_ summary: AuditSummary, unreachable: [String], unregistered: Set<String> = [], json: Bool) -> String {
         let report = summary.report
         if json {
             struct Output: Encodable {
                 let clean: Bool
                 let summary: AuditSummary
                 let unreachable: [String]
+                let unregistered: [String]
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            let output = Output(clean: summary.isClean && unreachable.isEmpty, summary: summary, unreachable: unreachable)
+            let output = Output(clean: summary.isClean && unreachable.isEmpty, summary: summary, unreachable: unreachable, unregistered: unregistered.sorted())
             return String(decoding: (try? encoder.encode(output)) ?? Data(), as: UTF8.self)
         }
         var lines: [String] = []
@@ -99,7 +105,13 @@ enum AuditText {
             lines.append("  bank: accounts sum to \(total), seeded \(report.bankSeeded.map { "\($0)" } ?? "(unknown)")")
         }
         lines.append("  tasks: \(summary.tasksAccepted) in the ledger, \(summary.tasksFinished) finished")
-        for name in unreachable { lines.append("  UNREACHABLE: \(name) (its snapshot did not arrive; it could not be audited)") }
+        for name in unreachable {
+            if unregistered.contains(name) {
+                lines.append("  UNREACHABLE: \(name) (not registered with the coordinator: it is stopped or was retired, and transactions within coordinator.retention_ms name it; the audit needs its store: start it)")
+            } else {
+                lines.append("  UNREACHABLE: \(name) (its snapshot did not arrive in time; it could not be audited; see its log, or raise --timeout-ms)")
+            }
+        }
         if summary.isClean {
             lines.append(unreachable.isEmpty ? "clean: no violations" : "no violations among what could be audited")
         } else {
