@@ -17,11 +17,15 @@ extension EndToEnd {
             let original = try await first.run([charge])[0]
             #expect(original.outputText == "charged once" && original.original == nil)
 
-            // Another process with the same certificate retries under a new task id and another payload.
+            // Another process with the same certificate retries under a new task id.
             let second = try await cluster.client()
-            var retry = TaskRequest(taskID: "pay-1-retry", kind: "echo", text: "charged twice")
+            var retry = TaskRequest(taskID: "pay-1-retry", kind: "echo", text: "charged once")
             retry.idempotencyKey = "order-42"
             let duplicate = try await second.run([retry])[0]
+            // The key stands for that request: another payload under it is a mistake, refused.
+            var misuse = TaskRequest(taskID: "pay-2", kind: "echo", text: "charged twice")
+            misuse.idempotencyKey = "order-42"
+            await #expect(throws: ErrorContext.self) { try await second.submit([misuse]) }
             #expect(duplicate.taskID == "pay-1-retry" && duplicate.original == "pay-1")
             #expect(duplicate.outputText == "charged once" && duplicate.attempt == original.attempt && duplicate.worker == "w1")
             let status = try await second.status()
@@ -33,7 +37,7 @@ extension EndToEnd {
             cluster.kill("coordinator")
             try await cluster.startCoordinator()
             let (code, stdout, stderr) = try ClusterProcesses.runToCompletion(
-                ["submit"] + cluster.clientArguments + ["--kind", "echo", "--payload", "charged thrice", "--idempotency-key", "order-42", "--wait"])
+                ["submit"] + cluster.clientArguments + ["--kind", "echo", "--payload", "charged once", "--idempotency-key", "order-42", "--wait"])
             #expect(code == 0, "\(stderr)")
             #expect(stdout.contains("the result of earlier task pay-1, same idempotency key") && stdout.contains(": charged once"), "\(stdout)")
             let after = try await cluster.client()
@@ -50,7 +54,7 @@ extension EndToEnd {
             let client = try await cluster.startWithWorkers(["w1"])
             var original = TaskRequest(taskID: "slow", kind: "sleep", text: "1500")
             original.idempotencyKey = "job-9"
-            var retry = TaskRequest(taskID: "slow-again", kind: "sleep", text: "1")
+            var retry = TaskRequest(taskID: "slow-again", kind: "sleep", text: "1500")
             retry.idempotencyKey = "job-9"
             try await client.submit([original])
             #expect(try await client.submit([retry]).duplicates == 1)  // acknowledged: durable, as an alias

@@ -22,7 +22,7 @@ extension Coordinator {
         let keyed = try await ledger.finishedIdempotencyKeys(
             since: nowUnix - settings.idempotencyWindow.wholeMilliseconds, limit: settings.maximumIdempotencyKeys)
         machine.rememberFinishedKeys(
-            keyed.map { ($0.task, $0.key, .milliseconds(max(0, nowUnix - $0.finishedUnixMilliseconds))) }, now: now)
+            keyed.map { ($0.task, $0.key, .milliseconds(max(0, nowUnix - $0.finishedUnixMilliseconds)), $0.requestFingerprint) }, now: now)
         var restored: [RestoredTask<Phalanx_V1_TaskSpec, Phalanx_V1_TaskResult>] = []
         restored.reserveCapacity(stored.count)
         var unreadable: [LedgerChange] = []
@@ -61,6 +61,7 @@ extension Coordinator {
             taskID: spec.taskID, kind: spec.kind, payloadBytes: spec.payload.count, deadline: deadline,
             traceID: spec.trace.traceID, spanID: spec.trace.spanID, spec: spec, maxAttempts: spec.maxAttempts > 0 ? Int(spec.maxAttempts) : nil)
         task.idempotencyKey = spec.idempotencyKey.isEmpty ? nil : spec.idempotencyKey
+        if task.idempotencyKey != nil { task.fingerprint = RequestFingerprint.of(kind: spec.kind, payload: spec.payload) }
         switch spec.priority {
         case .high: task.priority = .high
         case .low: task.priority = .low
@@ -82,7 +83,8 @@ extension Coordinator {
             case .accepted(let key, let spec):
                 .accepted(
                     key, spec: Self.encoded(spec), acceptedUnixMilliseconds: nowUnix,
-                    idempotencyKey: spec.idempotencyKey.isEmpty ? nil : spec.idempotencyKey)
+                    idempotencyKey: spec.idempotencyKey.isEmpty ? nil : spec.idempotencyKey,
+                    requestFingerprint: spec.idempotencyKey.isEmpty ? nil : RequestFingerprint.of(kind: spec.kind, payload: spec.payload))
             case .dispatched(let key, let attempt):
                 .dispatched(key, attempt: attempt)
             case .attemptFailed(let key, let losses, let history):

@@ -17,6 +17,9 @@ public struct SubmittedTask<Spec: Sendable>: Sendable {
     public var priority: TaskPriority = .normal
     /// A resubmission with the same key (same client) returns the task that has it instead of running again.
     public var idempotencyKey: String?
+    /// What the task asks for (``RequestFingerprint``: its kind and payload), compared when its
+    /// idempotency key is reused: a key stands for one request. Nil: not compared.
+    public var fingerprint: UInt64?
 
     public init(
         taskID: String, kind: String, payloadBytes: Int, deadline: Duration?, traceID: String, spanID: String, spec: Spec, maxAttempts: Int? = nil

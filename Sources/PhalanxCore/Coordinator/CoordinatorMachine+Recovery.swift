@@ -35,9 +35,9 @@ extension CoordinatorMachine {
 
     /// The coordinator (re)started: the idempotency keys of tasks that finished before, with how long
     /// ago each finished. Call before ``restore(_:now:)``; keys beyond the window or count are dropped.
-    public mutating func rememberFinishedKeys(_ keys: [(task: TaskKey, key: String, age: Duration)], now: Duration) {
+    public mutating func rememberFinishedKeys(_ keys: [(task: TaskKey, key: String, age: Duration, fingerprint: UInt64?)], now: Duration) {
         for entry in keys.sorted(by: { $0.age > $1.age }) {  // oldest first
-            idempotency.finished(entry.task.taskID, client: entry.task.client, key: entry.key, at: now - entry.age)
+            idempotency.finished(entry.task.taskID, client: entry.task.client, key: entry.key, at: now - entry.age, fingerprint: entry.fingerprint)
         }
     }
 

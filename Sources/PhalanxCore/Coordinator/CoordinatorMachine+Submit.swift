@@ -80,7 +80,7 @@ extension CoordinatorMachine {
         if !history.isEmpty { record.restoreHistory(history) }  // almost always empty: a new task
         tasks[number] = record
         taskByKey[key] = number
-        idempotency.accepted(task.taskID, client: client, key: task.idempotencyKey, number: number)
+        idempotency.accepted(task.taskID, client: client, key: task.idempotencyKey, number: number, fingerprint: task.fingerprint)
         queues[task.kind, default: TaskQueue()].append(number, priority: task.priority)
         queuedPerKind[task.kind, default: 0] += 1
         queuedCount += 1
@@ -111,7 +111,7 @@ extension CoordinatorMachine {
         var batchBytes = 0
         var idsInBatch = Set<TaskKey>()  // by bytes, as the ledger tells ids apart
         idsInBatch.reserveCapacity(batch.count)
-        var keysInBatch = Set<IdempotencyIndex.Key>()
+        var keysInBatch: [IdempotencyIndex.Key: (taskID: String, fingerprint: UInt64?)] = [:]
         for task in batch {
             if let problem = TaskValidation.problem(with: task, maximumPayloadBytes: settings.maximumPayloadBytes) {
                 return refused(.invalidArgument, "the batch was refused whole: \(problem)", task: task)
@@ -124,7 +124,24 @@ extension CoordinatorMachine {
             if let key = task.idempotencyKey {
                 // A resubmission (of an earlier task, or of one earlier in this batch) is answered with that task.
                 let indexKey = IdempotencyIndex.Key(client: client.name, key: key)
-                if !keysInBatch.insert(indexKey).inserted || idempotency.entry(for: indexKey, now: now) != nil { continue }
+                let earlier: (taskID: String, fingerprint: UInt64?)?
+                if let inBatch = keysInBatch[indexKey] {
+                    earlier = inBatch
+                } else if let entry = idempotency.entry(for: indexKey, now: now) {
+                    earlier = (entry.taskID, idempotency.fingerprint(of: indexKey))
+                } else {
+                    earlier = nil
+                    keysInBatch[indexKey] = (task.taskID, task.fingerprint)
+                }
+                if let earlier {
+                    if let theirs = earlier.fingerprint, let ours = task.fingerprint, theirs != ours {
+                        return refused(
+                            .invalidArgument,
+                            "the batch was refused whole: task \(task.taskID) reuses idempotency key '\(key.prefix(64))' of task \(earlier.taskID), which asked for another kind or payload; a key stands for one request: give a different request a new key",
+                            task: task)
+                    }
+                    continue
+                }
             }
             let key = TaskKey(client: client.name, taskID: task.taskID)
             if taskByKey[key] != nil || (!aliasOf.isEmpty && aliasOf[key] != nil) {

@@ -373,7 +373,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         taskByKey[record.key] = nil
         if !record.aliasKeys.isEmpty { for alias in record.aliasKeys where aliasOf[alias] == number { aliasOf[alias] = nil } }
         if let key = record.body.idempotencyKey {
-            idempotency.finished(record.key.taskID, client: record.key.client, key: key, at: now)
+            idempotency.finished(record.key.taskID, client: record.key.client, key: key, at: now)  // its fingerprint stays
         }
         heldBytes -= record.payloadBytes
         switch record.placement {

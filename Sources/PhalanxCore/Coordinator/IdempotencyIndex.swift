@@ -28,6 +28,13 @@ public struct IdempotencyIndex: Sendable {
     public enum Entry: Hashable, Sendable {
         case unfinished(TaskNumber, taskID: String)
         case finished(taskID: String, at: Duration)
+
+        /// The id of the task the key names.
+        public var taskID: String {
+            switch self {
+            case .unfinished(_, let taskID), .finished(let taskID, _): taskID
+            }
+        }
     }
 
     public let maximumFinished: Int
@@ -39,6 +46,8 @@ public struct IdempotencyIndex: Sendable {
     private var finishedHead = 0
     /// The key of each finished task, so that a new task taking its id forgets it.
     private var keyOfFinished: [TaskKey: String] = [:]
+    /// The request fingerprint of each key's task, where it is known.
+    private var fingerprints: [Key: UInt64] = [:]
 
     public init(maximumFinished: Int, window: Duration) {
         self.maximumFinished = maximumFinished
@@ -54,20 +63,26 @@ public struct IdempotencyIndex: Sendable {
         return entries[key]
     }
 
+    /// The request fingerprint of the task `key` names, if it is known.
+    public func fingerprint(of key: Key) -> UInt64? { fingerprints.isEmpty ? nil : fingerprints[key] }
+
     /// A new task was accepted: it takes its key, and a finished task of the same id is forgotten
     /// (its result in the ledger is replaced by the new task's).
-    public mutating func accepted(_ taskID: String, client: String, key: String?, number: TaskNumber) {
+    public mutating func accepted(_ taskID: String, client: String, key: String?, number: TaskNumber, fingerprint: UInt64? = nil) {
         if !keyOfFinished.isEmpty, let old = keyOfFinished.removeValue(forKey: TaskKey(client: client, taskID: taskID)) {
             entries[Key(client: client, key: old)] = nil
+            fingerprints[Key(client: client, key: old)] = nil
         }
         guard let key else { return }
         entries[Key(client: client, key: key)] = .unfinished(number, taskID: taskID)
+        fingerprints[Key(client: client, key: key)] = fingerprint
     }
 
     /// A keyed task finished at `now` (elapsed time on the machine's clock).
-    public mutating func finished(_ taskID: String, client: String, key: String, at now: Duration) {
+    public mutating func finished(_ taskID: String, client: String, key: String, at now: Duration, fingerprint: UInt64? = nil) {
         let indexKey = Key(client: client, key: key)
         entries[indexKey] = .finished(taskID: taskID, at: now)
+        if let fingerprint { fingerprints[indexKey] = fingerprint }
         keyOfFinished[TaskKey(client: client, taskID: taskID)] = key
         finishedOrder.append((indexKey, taskID, now))
         expire(now: now)
@@ -82,6 +97,7 @@ public struct IdempotencyIndex: Sendable {
             finishedHead += 1
             if current {
                 entries[oldest.key] = nil
+                fingerprints[oldest.key] = nil
                 keyOfFinished[TaskKey(client: oldest.key.client, taskID: oldest.taskID)] = nil
             }
         }

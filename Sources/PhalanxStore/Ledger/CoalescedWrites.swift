@@ -8,7 +8,7 @@ public struct CoalescedWrites: Sendable, Hashable {
     public struct Write: Sendable, Hashable {
         public var key: TaskKey
         /// Set when the task was accepted in this run: insert (replacing a finished task of the same key).
-        public var accepted: (spec: [UInt8], unixMilliseconds: Int64, idempotencyKey: String?)?
+        public var accepted: (spec: [UInt8], unixMilliseconds: Int64, idempotencyKey: String?, requestFingerprint: UInt64?)?
         public var attempt: UInt32?
         public var losses: UInt32?
         /// The failed attempts so far (the newest record in the run: each one holds all of them).
@@ -18,7 +18,7 @@ public struct CoalescedWrites: Sendable, Hashable {
 
         public static func == (lhs: Write, rhs: Write) -> Bool {
             lhs.key == rhs.key && lhs.accepted?.spec == rhs.accepted?.spec && lhs.accepted?.unixMilliseconds == rhs.accepted?.unixMilliseconds
-                && lhs.accepted?.idempotencyKey == rhs.accepted?.idempotencyKey
+                && lhs.accepted?.idempotencyKey == rhs.accepted?.idempotencyKey && lhs.accepted?.requestFingerprint == rhs.accepted?.requestFingerprint
                 && lhs.attempt == rhs.attempt && lhs.losses == rhs.losses && lhs.history == rhs.history && lhs.cancelRequested == rhs.cancelRequested
                 && lhs.finished?.result == rhs.finished?.result
                 && lhs.finished?.unixMilliseconds == rhs.finished?.unixMilliseconds
@@ -39,7 +39,7 @@ public struct CoalescedWrites: Sendable, Hashable {
         for change in changes {
             let key: TaskKey
             switch change {
-            case .accepted(let k, _, _, _), .dispatched(let k, _), .attemptFailed(let k, _, _), .finished(let k, _, _), .cancelRequested(let k): key = k
+            case .accepted(let k, _, _, _, _), .dispatched(let k, _), .attemptFailed(let k, _, _), .finished(let k, _, _), .cancelRequested(let k): key = k
             case .deadLettered, .deadLetterRemoved, .aliased, .workerIncarnation, .transaction, .saga:
                 deadLetterChanges.append(change)
                 continue
@@ -53,9 +53,9 @@ public struct CoalescedWrites: Sendable, Hashable {
                 writes.append(Write(key: key))
             }
             switch change {
-            case .accepted(_, let spec, let at, let idempotencyKey):
+            case .accepted(_, let spec, let at, let idempotencyKey, let fingerprint):
                 // A new acceptance starts the task afresh, whatever came before it in this run.
-                writes[position] = Write(key: key, accepted: (spec, at, idempotencyKey))
+                writes[position] = Write(key: key, accepted: (spec, at, idempotencyKey, fingerprint))
             case .dispatched(_, let attempt):
                 if writes[position].finished == nil { writes[position].attempt = attempt }
             case .attemptFailed(_, let losses, let history):

@@ -96,11 +96,14 @@ public struct FinishedIdempotencyKey: Sendable, Hashable {
     public var task: TaskKey
     public var key: String
     public var finishedUnixMilliseconds: Int64
+    /// What the task asked for (nil: accepted before fingerprints were kept).
+    public var requestFingerprint: UInt64?
 
-    public init(task: TaskKey, key: String, finishedUnixMilliseconds: Int64) {
+    public init(task: TaskKey, key: String, finishedUnixMilliseconds: Int64, requestFingerprint: UInt64? = nil) {
         self.task = task
         self.key = key
         self.finishedUnixMilliseconds = finishedUnixMilliseconds
+        self.requestFingerprint = requestFingerprint
     }
 }
 
@@ -127,7 +130,9 @@ public struct DeadLetter: Sendable, Hashable {
 /// One change to the ledger.
 public enum LedgerChange: Sendable, Hashable {
     /// A task was accepted (a finished task with the same key is replaced).
-    case accepted(TaskKey, spec: [UInt8], acceptedUnixMilliseconds: Int64, idempotencyKey: String? = nil)
+    /// `requestFingerprint`: what a keyed task asked for, kept with its key (a reuse of the key
+    /// with another request is refused, also after a restart).
+    case accepted(TaskKey, spec: [UInt8], acceptedUnixMilliseconds: Int64, idempotencyKey: String? = nil, requestFingerprint: UInt64? = nil)
     /// The task was handed to a worker as `attempt`.
     case dispatched(TaskKey, attempt: UInt32)
     /// An attempt of the task ended without finishing it and the task runs again (it failed and
@@ -158,7 +163,7 @@ extension LedgerChange {
     /// Roughly the bytes this change writes.
     public var approximateBytes: Int {
         switch self {
-        case .accepted(let key, let spec, _, _): spec.count + key.client.utf8.count + key.taskID.utf8.count + 32
+        case .accepted(let key, let spec, _, _, _): spec.count + key.client.utf8.count + key.taskID.utf8.count + 32
         case .finished(let key, let result, _): result.count + key.client.utf8.count + key.taskID.utf8.count + 16
         case .dispatched(let key, _), .cancelRequested(let key): key.client.utf8.count + key.taskID.utf8.count + 16
         case .attemptFailed(let key, _, let history): history.count + key.client.utf8.count + key.taskID.utf8.count + 16

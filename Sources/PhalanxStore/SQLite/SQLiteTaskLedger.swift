@@ -129,6 +129,9 @@ public final class SQLiteTaskLedger: TaskLedger {
         migrator.registerMigration("v10: failed attempts of unfinished tasks") { db in
             try db.execute(sql: "ALTER TABLE task ADD COLUMN history BLOB")
         }
+        migrator.registerMigration("v11: request fingerprints of keyed tasks") { db in
+            try db.execute(sql: "ALTER TABLE task ADD COLUMN request_fingerprint INTEGER")
+        }
         return migrator
     }
 
@@ -163,8 +166,8 @@ public final class SQLiteTaskLedger: TaskLedger {
             if let accepted = write.accepted {
                 sequence += 1
                 let statement = try insertStatement ?? db.cachedStatement(sql: """
-                    INSERT OR REPLACE INTO task (client, task_id, spec, attempt, losses, accepted_ms, accepted_seq, finished_ms, result, cancel_requested, idempotency_key, history)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT OR REPLACE INTO task (client, task_id, spec, attempt, losses, accepted_ms, accepted_seq, finished_ms, result, cancel_requested, idempotency_key, history, request_fingerprint)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 insertStatement = statement
                 var insert = BoundStatement(statement, in: db)
@@ -180,6 +183,7 @@ public final class SQLiteTaskLedger: TaskLedger {
                 insert.bind(Int64(write.cancelRequested ? 1 : 0))
                 insert.bind(accepted.idempotencyKey)
                 insert.bind(write.finished == nil ? write.history : nil)
+                insert.bind(accepted.requestFingerprint.map { Int64(bitPattern: $0) })
                 try insert.execute()
                 continue
             }
@@ -353,14 +357,15 @@ public final class SQLiteTaskLedger: TaskLedger {
                 try Row.fetchAll(
                     db,
                     sql: """
-                        SELECT client, task_id, idempotency_key, finished_ms FROM task
+                        SELECT client, task_id, idempotency_key, finished_ms, request_fingerprint FROM task
                         WHERE idempotency_key IS NOT NULL AND finished_ms IS NOT NULL AND finished_ms >= ?
                         ORDER BY finished_ms DESC LIMIT ?
                         """,
                     arguments: [unixMilliseconds, limit]
                 ).map { row in
                     FinishedIdempotencyKey(
-                        task: TaskKey(client: row["client"], taskID: row["task_id"]), key: row["idempotency_key"], finishedUnixMilliseconds: row["finished_ms"])
+                        task: TaskKey(client: row["client"], taskID: row["task_id"]), key: row["idempotency_key"], finishedUnixMilliseconds: row["finished_ms"],
+                        requestFingerprint: (row["request_fingerprint"] as Int64?).map { UInt64(bitPattern: $0) })
                 }
             }
         } catch {

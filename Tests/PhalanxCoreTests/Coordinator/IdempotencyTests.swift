@@ -6,10 +6,44 @@ import Testing
 /// Idempotency keys: a resubmission with the key of an earlier task of the same client never runs;
 /// it gets that task's result under its own task id.
 @Suite struct IdempotencyTests {
-    func keyed(_ harness: inout MachineHarness, _ id: String, key: String) -> SubmittedTask<String> {
+    func keyed(_ harness: inout MachineHarness, _ id: String, key: String, payload: String? = nil) -> SubmittedTask<String> {
         var task = harness.task(id)
         task.idempotencyKey = key
+        if let payload { task.fingerprint = RequestFingerprint.of(kind: task.kind, payload: Array(payload.utf8)) }
         return task
+    }
+
+    /// A key stands for one request: reused with another kind or payload, the batch is refused
+    /// (whether the first task is unfinished, finished, earlier in the batch, or from before a restart).
+    @Test func aKeyReusedWithAnotherRequestIsRefusedAndTheSameRequestIsADuplicate() {
+        var harness = MachineHarness()
+        let client = harness.connect(.client, "app")
+        let (worker, _) = harness.worker("w1")
+        let first = harness.submit([keyed(&harness, "t1", key: "k", payload: "one")], from: client)
+        #expect(first.acknowledged == 1 && first.duplicates == 0)
+        let other = harness.submit([keyed(&harness, "t2", key: "k", payload: "two")], from: client, requestID: 2)
+        #expect(other.refusal?.code == .invalidArgument, "unfinished original")
+        #expect(other.refusal?.message.contains("reuses idempotency key 'k' of task t1, which asked for another kind or payload") == true, "\(other.refusal?.message ?? "")")
+        #expect(harness.submit([keyed(&harness, "t3", key: "k", payload: "one")], from: client, requestID: 3).duplicates == 1, "the same request")
+
+        _ = harness.succeed(first.dispatched(to: worker), on: worker)
+        #expect(harness.submit([keyed(&harness, "t4", key: "k", payload: "two")], from: client, requestID: 4).refusal?.code == .invalidArgument, "finished original")
+        let inBatch = harness.submit([keyed(&harness, "t5", key: "j", payload: "a"), keyed(&harness, "t6", key: "j", payload: "b")], from: client, requestID: 5)
+        #expect(inBatch.refusal?.message.contains("of task t5") == true, "earlier in the same batch")
+        #expect(harness.submit([keyed(&harness, "t7", key: "k")], from: client, requestID: 6).duplicates == 1, "no fingerprint: compared by key alone")
+
+        var restarted = MachineHarness()
+        let again = restarted.connect(.client, "app")
+        restarted.machine.rememberFinishedKeys(
+            [(TaskKey(client: "app", taskID: "t1"), "k", .seconds(5), RequestFingerprint.of(kind: "echo", payload: Array("one".utf8)))], now: restarted.now)
+        #expect(restarted.submit([keyed(&restarted, "t8", key: "k", payload: "two")], from: again).refusal?.code == .invalidArgument, "after a restart")
+        #expect(restarted.submit([keyed(&restarted, "t9", key: "k", payload: "one")], from: again, requestID: 2).duplicates == 1)
+    }
+
+    @Test func requestFingerprintsTellKindAndPayloadApart() {
+        #expect(RequestFingerprint.of(kind: "echo", payload: Array("a".utf8)) == RequestFingerprint.of(kind: "echo", payload: Array("a".utf8)))
+        #expect(RequestFingerprint.of(kind: "echo", payload: Array("a".utf8)) != RequestFingerprint.of(kind: "echo", payload: Array("b".utf8)))
+        #expect(RequestFingerprint.of(kind: "ab", payload: Array("c".utf8)) != RequestFingerprint.of(kind: "a", payload: Array("bc".utf8)))
     }
 
     @Test func aResubmissionOfAnUnfinishedTaskRunsNothingAndGetsItsResultUnderItsOwnID() {
@@ -92,7 +126,7 @@ import Testing
     @Test func aRestartedCoordinatorRemembersTheKeysOfTasksThatFinishedBefore() {
         var harness = MachineHarness()
         let client = harness.connect(.client, "app")
-        harness.machine.rememberFinishedKeys([(TaskKey(client: "app", taskID: "t1"), "k", .seconds(5))], now: harness.now)
+        harness.machine.rememberFinishedKeys([(TaskKey(client: "app", taskID: "t1"), "k", .seconds(5), nil)], now: harness.now)
         let again = harness.submit([keyed(&harness, "t1-again", key: "k")], from: client)
         #expect(again.duplicates == 1 && again.storedDeliveries == [Duplicate(taskID: "t1-again", original: "t1")])
     }
