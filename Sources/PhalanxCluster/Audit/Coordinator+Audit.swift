@@ -66,13 +66,16 @@ extension Coordinator {
         guard var run = audit, run.id == part.auditID, !run.finishing,
             let name = workerConnections.first(where: { $0.value == id })?.key, run.waiting.contains(name)
         else { return }
-        run.parts[name, default: []].append(part.snapshotJson)
+        // Its first part says its cut is taken (a worker sends an empty one as soon as its read
+        // holds its snapshot): the decisions held back for it can go, it no longer sees them.
+        let first = run.parts[name] == nil
+        if part.snapshotJson.isEmpty { run.parts[name, default: []] = run.parts[name] ?? [] } else { run.parts[name, default: []].append(part.snapshotJson) }
         if part.last {
             run.waiting.remove(name)
             run.complete.insert(name)
         }
         audit = run
-        if part.last { releaseHeldDecisions(for: name) }
+        if first { releaseHeldDecisions(for: name) }
         if run.waiting.isEmpty { Task { await self.finishAudit(run.id) } }
     }
 

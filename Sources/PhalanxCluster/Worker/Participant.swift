@@ -274,7 +274,11 @@ public actor Participant {
     // MARK: - Audit
 
     /// Pauses, waits until everything queued is durable, and sends the store as it is on disk in
-    /// parts that fit the coordinator's frame limit; then handles what arrived meanwhile.
+    /// parts that fit the coordinator's frame limit. The pause lasts only until the store's read
+    /// transaction holds its snapshot and the resources have reported: then an empty first part
+    /// tells the coordinator the cut is taken (it sends the decisions it held back), and what
+    /// arrived meanwhile is handled while the rest is read and sent. A pause as long as the whole
+    /// read made votes miss their deadline under load.
     private func sendSnapshot(auditID: UInt64) async {
         guard paused == nil else { return }
         paused = []
@@ -285,9 +289,25 @@ public actor Participant {
         if barrier > durableUpTo || !deferred.isEmpty {
             await withCheckedContinuation { deferred.append((barrier, .resume($0))) }
         }
+        let (consistent, isConsistent) = AsyncStream.makeStream(of: Void.self)
+        let store = store
+        let node = node
+        let reading = Task { () throws(LedgerError) -> ParticipantSnapshot in
+            defer { isConsistent.finish() }
+            return try await store.snapshot(node: node, onceConsistent: { isConsistent.yield() })
+        }
+        for await _ in consistent { break }  // the read holds its snapshot (or failed)
+        let resources = await resourceReports()
+        var cut = Phalanx_V1_SnapshotPart()
+        cut.auditID = auditID
+        send(Phalanx_V1_Envelope(.snapshotPart(cut)))  // empty: the cut is taken
+        let waiting = paused ?? []
+        paused = nil
+        resumeHooks()
+        for envelope in waiting { received(envelope) }
         do {
-            var snapshot = try await store.snapshot(node: node)
-            snapshot.resources = await resourceReports()
+            var snapshot = try await reading.value
+            snapshot.resources = resources
             let budget = max(4_096, (link?.peer.maximumFrameBytes ?? 4 * 1024 * 1024) - 1_024)
             let parts = try SnapshotStream.parts(of: snapshot, maximumBytes: budget)
             for (index, part) in parts.enumerated() {
@@ -300,9 +320,5 @@ public actor Participant {
         } catch {
             logger.error("cannot read the participant store for an audit", metadata: ["error": "\(error)"])
         }
-        let waiting = paused ?? []
-        paused = nil
-        resumeHooks()
-        for envelope in waiting { received(envelope) }
     }
 }

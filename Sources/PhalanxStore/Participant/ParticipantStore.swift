@@ -162,10 +162,15 @@ public final class ParticipantStore: Sendable {
     }
 
     /// The whole store as the audit reads it (offline, or merged with the machine's in-memory state online).
-    public func snapshot(node: String) async throws(LedgerError) -> ParticipantSnapshot {
+    /// The store as one read transaction sees it. `onceConsistent` is called as soon as that
+    /// transaction holds its snapshot of the file (after its first read, before the long ones):
+    /// from then on, writes do not change what it reads.
+    public func snapshot(node: String, onceConsistent: @Sendable () -> Void = {}) async throws(LedgerError) -> ParticipantSnapshot {
         do {
             return try await pool.read { db in
-                ParticipantSnapshot(node: node, values: try Self.values(db), prepared: try Self.prepared(db), applied: try Self.history(db))
+                let prepared = try Self.prepared(db)  // the first read: SQLite's WAL snapshot is taken here
+                onceConsistent()
+                return ParticipantSnapshot(node: node, values: try Self.values(db), prepared: prepared, applied: try Self.history(db))
             }
         } catch {
             throw LedgerError("cannot read the participant store \(path): \(error)")
