@@ -386,6 +386,8 @@ extension EndToEnd {
             _ = try await again.attach(["d1"])
             let outcome = await again.outcome(of: "d1")
             #expect(outcome.outputText == "committed w2:acct+5", "\(outcome.result) \(outcome.history)")
+            // Its second attempt waited for w2 to register again rather than aborting "not connected".
+            #expect(outcome.attempt == 2 && outcome.history.map(\.lost) == [true], "\(outcome.history)")
             try await eventually("w2's store has the deposit", within: .seconds(10)) { try await read(again, [("w2", "acct")]).1 == [5] }
             expectClean(try await settledAudit(cluster), bank: false)
             cluster.signal("w1", SIGTERM)

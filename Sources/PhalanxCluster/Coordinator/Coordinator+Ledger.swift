@@ -43,7 +43,18 @@ extension Coordinator {
                 cancelRequested: task.cancelRequested, history: task.history.map { failedAttempts(of: task.key, stored: $0) } ?? []))
         }
         if !unreadable.isEmpty { writer.enqueue(unreadable) }
-        machine.rememberIncarnations(try await ledger.workerIncarnations())
+        let knownWorkers = try await ledger.workerIncarnations()
+        machine.rememberIncarnations(knownWorkers)
+        if !knownWorkers.isEmpty {
+            // Workers that knew this coordinator reconnect within about a heartbeat window.
+            let grace = configuration.heartbeatInterval * configuration.heartbeatMisses
+            reregistrationGraceUntil = now + grace
+            let clock = clock
+            Task {
+                try? await clock.sleep(for: grace)
+                self.reregistrationGraceEnded()
+            }
+        }
         let aliases = try await ledger.aliasesOfUnfinishedTasks()
         logger.notice(
             "task ledger opened",

@@ -147,6 +147,16 @@ extension Coordinator {
             perform(transactions.answer(fromLog: logged, requestID: request.requestID, to: id, clientName: client, participants: participants))
             return
         }
+        if let until = reregistrationGraceUntil, now < until,
+            participants.contains(where: { workerConnections[$0.participant] == nil && machine.knowsWorker($0.participant) })
+        {
+            // Just restarted: a worker it names has not registered again yet; it begins once it has
+            // (or when the grace ends), rather than aborting "not connected" because of the restart.
+            waitingForReregistration.append { coordinator in
+                coordinator.begin(transactionID, request, participants: participants, from: id, client: client)
+            }
+            return
+        }
         let connected = workerConnections
         perform(transactions.begin(
             transactionID, requestID: request.requestID, from: id, clientName: client, traceID: request.trace.traceID, participants: participants,
@@ -175,8 +185,23 @@ extension Coordinator {
         perform(transactions.inquired(Array(inquiry.txIds.prefix(10_000)), from: name))
     }
 
+    /// The grace after a restart ended: transactions still waiting for a worker begin now (and
+    /// abort "not connected" if it is still missing).
+    func reregistrationGraceEnded() {
+        reregistrationGraceUntil = nil
+        retryWaitingForReregistration()
+    }
+
+    private func retryWaitingForReregistration() {
+        guard !waitingForReregistration.isEmpty else { return }
+        let waiting = waitingForReregistration
+        waitingForReregistration = []
+        for begin in waiting { begin(self) }  // those still missing a worker wait again
+    }
+
     /// A worker registered: it is a participant from now on, and gets the decisions it missed.
     func participantRegistered(_ name: String, on id: ConnectionID) {
+        defer { retryWaitingForReregistration() }
         workerConnections[name] = id
         perform(transactions.participantConnected(name, now: now))
         let connected = workerConnections  // sagas resumed after a restart may have waited for it

@@ -61,6 +61,10 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     /// Two-phase commit: the transactions in progress, and the registered workers (participants) by name.
     var transactions: TransactionMachine
     var workerConnections: [String: ConnectionID] = [:]
+    /// After a restart, until this time, a transaction that names a worker this coordinator knew
+    /// (it registered before the restart) waits for it to register again instead of aborting.
+    var reregistrationGraceUntil: Duration?
+    var waitingForReregistration: [@Sendable (isolated Coordinator) -> Void] = []
     /// The next timer of the transaction and saga machines (vote deadlines, resends, retries).
     var transactionWakeUp: (at: Duration, task: Task<Void, Never>)?
     /// Sagas: multi-step work with a compensation log, each step a transaction.
