@@ -61,6 +61,9 @@ extension EndToEnd {
             #expect(worker.status == 2 && worker.stderr.contains("phalanx://other/worker/NAME"), "\(worker)")
             let admin = try ClusterProcesses.runToCompletion(["status"] + nowhere + ["--name", "admin"])
             #expect(admin.status != 2 && !admin.stderr.contains("configuration error"), "an admin certificate may ask for the status: \(admin)")
+            #expect(admin.status == 1 && admin.stderr.contains("cannot connect to the coordinator"), "\(admin)")
+            let audit = try ClusterProcesses.runToCompletion(["audit"] + nowhere)
+            #expect(audit.status == 2 && audit.stderr.contains("cannot connect to the coordinator"), "an unreachable coordinator could not be audited (1 means violations): \(audit)")
         }
 
         @Test func aCoordinatorWithAnExpiredCertificateRefusesToStartNamingTheDate() throws {

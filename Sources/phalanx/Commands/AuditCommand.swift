@@ -57,7 +57,7 @@ struct AuditCommand: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         } else {
-            let connection = try await client.connect(config, defaultName: "admin")
+            let connection = try await client.connect(config, defaultName: "admin", unreachableExitCode: 2)  // could not audit
             do {
                 (summary, unreachable) = try await connection.audit(
                     inDoubtThreshold: .milliseconds(inDoubtMs), pendingThreshold: .milliseconds(pendingMs), snapshotTimeout: .milliseconds(timeoutMs))

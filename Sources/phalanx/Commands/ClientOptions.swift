@@ -12,7 +12,8 @@ struct ClientOptions: ParsableArguments {
 
     /// Connects as `name` (or `defaultName`). Unusable TLS material, or a certificate that is not a
     /// client's or an admin's of this cluster, is a configuration error (exit 2).
-    func connect(_ config: ClusterConfig, defaultName: String = "client") async throws -> PhalanxClient {
+    /// A coordinator that cannot be reached exits `unreachableExitCode` (1; `audit` says 2: it could not audit).
+    func connect(_ config: ClusterConfig, defaultName: String = "client", unreachableExitCode: Int32 = 1) async throws -> PhalanxClient {
         let tls = config.tlsFiles(forNode: name ?? defaultName)
         do throws(ErrorContext) {
             _ = try tls.makeClientContext()
@@ -32,7 +33,12 @@ struct ClientOptions: ParsableArguments {
             printError("configuration error: \(error.message)")
             throw ExitCode(2)
         }
-        return try await reportingErrors { try await dial(config, defaultName: defaultName) }
+        do {
+            return try await dial(config, defaultName: defaultName)
+        } catch let error as ErrorContext {
+            printError("error: \(error)")
+            throw ExitCode(unreachableExitCode)
+        }
     }
 
     /// Connects as `name` (or `defaultName`), throwing what went wrong (for callers that retry).

@@ -36,6 +36,7 @@ struct ClusterConfig: Sendable {
                 try config.set(key, parsing: text, source: "environment variable \(key.environmentVariable)")
             }
         }
+        if let problem = unknownEnvironmentVariable(in: environment) { throw Problem(description: problem) }
         for override in overrides {
             guard let equals = override.firstIndex(of: "=") else {
                 throw Problem(description: "--set \(override): expected section.key=value, e.g. --set coordinator.port=7500")
@@ -54,6 +55,30 @@ struct ClusterConfig: Sendable {
             try config.set(key, parsing: String(override[override.index(after: equals)...]), source: "--set \(override)")
         }
         return config
+    }
+
+    /// `PHALANX_*` variables that are not configuration keys: failpoints, and the scripts' own.
+    static let otherEnvironmentVariables: Set<String> = ["PHALANX_FAILPOINTS", "PHALANX_CERT_DAYS", "PHALANX_BIN"]
+
+    /// A `PHALANX_*` environment variable that names no key (a typo would be ignored silently),
+    /// with the closest known one.
+    static func unknownEnvironmentVariable(in environment: [String: String]) -> String? {
+        let known = Set(ConfigKey.all.map(\.environmentVariable)).union(otherEnvironmentVariables)
+        guard let unknown = environment.keys.filter({ $0.hasPrefix("PHALANX_") && !known.contains($0) }).sorted().first else { return nil }
+        let closest = known.min { distance($0, unknown) < distance($1, unknown) }
+        return "environment variable \(unknown) names no configuration key\(closest.map { " (did you mean \($0)?)" } ?? ""); unset it, or see cluster.conf for the keys (PHALANX_SECTION_KEY)"
+    }
+
+    /// Levenshtein distance, for suggestions.
+    private static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.utf8), b = Array(b.utf8)
+        var previous = Array(0...b.count)
+        for (i, x) in a.enumerated() {
+            var current = [i + 1] + Array(repeating: 0, count: b.count)
+            for (j, y) in b.enumerated() { current[j + 1] = min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1)) }
+            previous = current
+        }
+        return previous[b.count]
     }
 
     func string(_ path: String) -> String {

@@ -1,0 +1,19 @@
+import Testing
+
+@testable import phalanx
+
+/// A `PHALANX_*` variable with a typo is refused (the file's and `--set`'s typos are too),
+/// naming the key it probably meant.
+@Suite struct EnvironmentConfigTests {
+    @Test func aMisspelledVariableIsRefusedWithTheClosestKey() throws {
+        #expect(throws: ClusterConfig.Problem.self) { try ClusterConfig.load(file: nil, environment: ["PHALANX_COORDINATOR_PROT": "7500"], overrides: []) }
+        let problem = ClusterConfig.unknownEnvironmentVariable(in: ["PHALANX_COORDINATOR_PROT": "7500", "HOME": "/root"])
+        #expect(problem?.contains("PHALANX_COORDINATOR_PROT names no configuration key (did you mean PHALANX_COORDINATOR_PORT?)") == true, "\(problem ?? "")")
+    }
+
+    @Test func keysAndTheOtherPhalanxVariablesAreAccepted() throws {
+        let config = try ClusterConfig.load(
+            file: nil, environment: ["PHALANX_COORDINATOR_PORT": "7500", "PHALANX_FAILPOINTS": "", "PHALANX_CERT_DAYS": "2", "PATH": "/bin"], overrides: [])
+        #expect(config.integer("coordinator.port") == 7500)
+    }
+}
