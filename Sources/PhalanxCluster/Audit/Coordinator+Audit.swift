@@ -125,9 +125,7 @@ extension Coordinator {
         do throws(LedgerError) {
             // Read while decisions are still held: the log can only be ahead of the participants.
             let stored = try await ledger.transactionLog()
-            // Records appended after the cut describe what the cut does not show yet.
-            let sagaLog = try await ledger.sagaLog().map { SagaHistory(records: $0.records.filter { $0.unixMilliseconds < run.cutUnixMilliseconds }) }
-                .filter { !$0.records.isEmpty }
+            let storedSagas = try await ledger.sagaLog()
             let tasks = try await ledger.auditTasks { StoredTaskResult.isTerminal($0) }
             // Reading the snapshots and checking them is pure work off the actor: a large history
             // must not keep the coordinator from its heartbeats meanwhile. The parts are let go as
@@ -140,33 +138,43 @@ extension Coordinator {
                 logger.error("the audit cannot read a worker's snapshot; it counts as unreachable", metadata: ["worker": "\(name)", "error": "\(error.message)"])
                 run.unreachable.insert(name)
             }
-            var entries: [String: TransactionLogEntry] = [:]
-            for entry in stored { entries[entry.id] = entry }
-            for entry in transactions.activeEntries { entries[entry.id] = entry }
-            // Judged: what began before the cut. An END logged after the cut may follow a participant's
-            // snapshot (its decision was released once its snapshot was in): judged as not ended yet.
-            let judged = entries.values.filter { run.activeAtCut.contains($0.id) || $0.begin.begunUnixMilliseconds < run.cutUnixMilliseconds }
-                .map { entry -> TransactionLogEntry in
-                    guard let ended = entry.endedUnixMilliseconds, ended >= run.cutUnixMilliseconds else { return entry }
-                    var seen = entry
-                    seen.endedUnixMilliseconds = nil
-                    return seen
-                }
+            let active = transactions.activeEntries
             audit = nil
             releaseHeldDecisions()
-            // Participants that sent no snapshot (not connected, or too slow) cannot be judged where it
-            // matters: a transaction that committed or is unfinished (an ended abort changed nothing).
-            for entry in judged where entry.requiresEveryParticipant {
-                for name in entry.participantNames where snapshots[name] == nil { run.unreachable.insert(name) }
-            }
-            let nowUnix = WireTime.nowUnixMilliseconds()
-            var input = TransactionAudit.Input(
-                log: judged, participants: Array(snapshots.values), sagas: sagaLog, unreachable: run.unreachable, taskFindings: tasks.findings,
-                nowUnixMilliseconds: nowUnix,
-                inDoubtThresholdMilliseconds: run.inDoubtThreshold, pendingThresholdMilliseconds: run.pendingThreshold)
-            input.historyHorizonUnixMilliseconds = TransactionAudit.Input.historyHorizon(
-                retentionMilliseconds: configuration.retention.wholeMilliseconds, nowUnixMilliseconds: nowUnix)
-            let report = await Task.detached { TransactionAudit.run(input) }.value
+            let (cut, activeAtCut, unreachable) = (run.cutUnixMilliseconds, run.activeAtCut, run.unreachable)
+            let (inDoubt, pending) = (run.inDoubtThreshold, run.pendingThreshold)
+            let retention = configuration.retention.wholeMilliseconds
+            let findings = tasks.findings
+            // Off the actor too: the decision log may hold hundreds of thousands of entries.
+            let (report, judgedUnreachable) = await Task.detached { () -> (TransactionAudit.Report, Set<String>) in
+                // Records appended after the cut describe what the cut does not show yet.
+                let sagaLog = storedSagas.map { SagaHistory(records: $0.records.filter { $0.unixMilliseconds < cut }) }.filter { !$0.records.isEmpty }
+                var entries: [String: TransactionLogEntry] = [:]
+                for entry in stored { entries[entry.id] = entry }
+                for entry in active { entries[entry.id] = entry }
+                // Judged: what began before the cut. An END logged after the cut may follow a participant's
+                // snapshot (its decision was released once its cut was taken): judged as not ended yet.
+                let judged = entries.values.filter { activeAtCut.contains($0.id) || $0.begin.begunUnixMilliseconds < cut }
+                    .map { entry -> TransactionLogEntry in
+                        guard let ended = entry.endedUnixMilliseconds, ended >= cut else { return entry }
+                        var seen = entry
+                        seen.endedUnixMilliseconds = nil
+                        return seen
+                    }
+                // Participants that sent no snapshot (not connected, or too slow) cannot be judged where it
+                // matters: a transaction that committed or is unfinished (an ended abort changed nothing).
+                var unreachable = unreachable
+                for entry in judged where entry.requiresEveryParticipant {
+                    for name in entry.participantNames where snapshots[name] == nil { unreachable.insert(name) }
+                }
+                let nowUnix = WireTime.nowUnixMilliseconds()
+                var input = TransactionAudit.Input(
+                    log: judged, participants: Array(snapshots.values), sagas: sagaLog, unreachable: unreachable, taskFindings: findings,
+                    nowUnixMilliseconds: nowUnix, inDoubtThresholdMilliseconds: inDoubt, pendingThresholdMilliseconds: pending)
+                input.historyHorizonUnixMilliseconds = TransactionAudit.Input.historyHorizon(retentionMilliseconds: retention, nowUnixMilliseconds: nowUnix)
+                return (TransactionAudit.run(input), unreachable)
+            }.value
+            run.unreachable = judgedUnreachable
             var summary = AuditSummary(report: report, tasksAccepted: tasks.accepted, tasksFinished: tasks.finished)
             let budget = (links[run.admin]?.peer.maximumFrameBytes ?? 4 * 1024 * 1024) - 4_096
             var encoded = WireJSON.encode(summary)

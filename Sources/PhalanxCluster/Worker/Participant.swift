@@ -309,7 +309,8 @@ public actor Participant {
             var snapshot = try await reading.value
             snapshot.resources = resources
             let budget = max(4_096, (link?.peer.maximumFrameBytes ?? 4 * 1024 * 1024) - 1_024)
-            let parts = try SnapshotStream.parts(of: snapshot, maximumBytes: budget)
+            // Encoded off the actor: a long history must not hold up the votes meanwhile.
+            let parts = try await Task.detached { [snapshot] in try SnapshotStream.parts(of: snapshot, maximumBytes: budget) }.value
             for (index, part) in parts.enumerated() {
                 var message = Phalanx_V1_SnapshotPart()
                 message.auditID = auditID
