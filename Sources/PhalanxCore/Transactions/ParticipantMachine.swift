@@ -227,9 +227,11 @@ public struct ParticipantMachine: Sendable {
             case .get(let key):
                 reads[key] = .some(value(key)?.value)
             case .put(let key, let new, let bound):
-                let stored = StoredValue(new, lowerBound: new.integer == nil ? nil : bound)
+                // The key keeps the bound it has unless the put gives one (delete the key to drop it).
+                let kept = bound ?? value(key)?.lowerBound
+                let stored = StoredValue(new, lowerBound: new.integer == nil ? nil : kept)
                 if stored.breaksBound {
-                    return .failure(refusal(.businessRejected, "put \(key)=\(new) on \(node) is below its lower bound \(bound ?? 0)", id: id))
+                    return .failure(refusal(.businessRejected, "put \(key)=\(new) on \(node) is below its lower bound \(kept ?? 0)", id: id))
                 }
                 set(key, stored)
             case .add(let key, let amount, let bound):

@@ -37,7 +37,7 @@ public struct StoredValue: Sendable, Hashable, Codable {
 public enum StoreOperation: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Reads the key under the transaction's lock; the value comes back in the outcome.
     case get(key: String)
-    /// Sets the key (a lower bound, if given, is kept with it).
+    /// Sets the key (a lower bound, if given, is kept with it; else the key keeps the one it has).
     case put(key: String, value: StoreValue, lowerBound: Int64? = nil)
     /// Adds `amount` to an integer key (a missing key counts as 0); refused when the result would
     /// go below `lowerBound` (or the bound the key already has).

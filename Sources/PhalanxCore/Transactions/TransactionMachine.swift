@@ -280,10 +280,11 @@ public struct TransactionMachine: Sendable {
             switch transaction.phase {
             case .preparing(let deadline) where now >= deadline:
                 let missing = transaction.begin.participants.map(\.participant).filter { transaction.votes[$0] == nil }
+                // A system failure (a slow or stuck participant), retryable: sagas and task effects try again.
                 active[id]?.reason = ErrorContext(
                     code: .deadlineExceeded,
                     message: "\(missing.joined(separator: ", ")) did not vote on transaction \(id) within \(settings.voteTimeout.wholeMillisecondsRoundedUp) ms",
-                    originNode: node)
+                    failureClass: .system, originNode: node)
                 actions += decide(id, committed: false, now: now, nowUnixMilliseconds: nowUnixMilliseconds)
             case .decided(let committed, let unacknowledged, let lastSent) where now >= lastSent + settings.resendInterval:
                 active[id]?.phase = .decided(committed: committed, unacknowledged: unacknowledged, lastSent: now)

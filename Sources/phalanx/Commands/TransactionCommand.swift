@@ -79,10 +79,10 @@ enum OperationSyntax {
 /// Prints an outcome; committed exits 0, aborted 1.
 func report(_ outcome: TransactionOutcome, json: Bool) throws {
     if json {
-        struct Read: Encodable { let node: String; let key: String; let value: String? }
+        struct Read: Encodable { let node: String; let key: String; let value: HistoryJSON.Value? }  // a number or text; absent: no value
         struct Report: Encodable { let id: String; let committed: Bool; let code: String?; let reason: String?; let votedNo: String?; let reads: [Read] }
         let reads = outcome.reads.sorted { $0.key < $1.key }.flatMap { node, values in
-            values.sorted { $0.key < $1.key }.map { Read(node: node, key: $0.key, value: $0.value.map { "\($0)" }) }
+            values.sorted { $0.key < $1.key }.map { Read(node: node, key: $0.key, value: $0.value.map(HistoryJSON.Value.init)) }
         }
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -202,7 +202,8 @@ struct TransactionShowCommand: AsyncParsableCommand {
         let entry: TransactionLogEntry
         switch history {
         case nil:
-            printError("the coordinator's decision log and compensation log have no transaction or saga '\(id.terminalSafe)'")
+            if client.json { print(try HistoryJSON.line(["id": id, "kind": "unknown"])) }
+            printError("the coordinator's decision log and compensation log have no transaction or saga '\(id.terminalSafe)' (a transaction refused before it began is not logged; ended ones are kept for coordinator.retention_ms)")
             throw ExitCode(1)
         case .saga(let saga)?:
             return try SagaText.print(saga, json: client.json)

@@ -44,6 +44,16 @@ import Testing
         #expect(prepared(actions) == nil)
     }
 
+    /// A put without a bound keeps the key's (it dropped it: a bounded balance could be put below 0).
+    @Test func aPutWithoutABoundKeepsTheKeysBound() throws {
+        var participant = machine()
+        let below = participant.prepare(id: "t1", operations: [.put(key: "alice", value: .integer(-5))], voteDeadlineUnixMilliseconds: 0, nowUnixMilliseconds: now)
+        guard case .no(let error)? = vote(below) else { Issue.record("expected NO, got \(below)"); return }
+        #expect(error.code == .businessRejected && error.message.contains("below its lower bound 0"), "\(error)")
+        let above = participant.prepare(id: "t2", operations: [.put(key: "alice", value: .integer(7))], voteDeadlineUnixMilliseconds: 0, nowUnixMilliseconds: now)
+        #expect(try #require(prepared(above)).writes.first?.after == StoredValue(.integer(7), lowerBound: 0))
+    }
+
     @Test func theBoundAtTheLimitIsAllowedAndOneBelowIsNot() {
         var participant = machine()
         #expect(prepared(participant.prepare(id: "at", operations: [.add(key: "alice", amount: -100)], voteDeadlineUnixMilliseconds: 0, nowUnixMilliseconds: now)) != nil)

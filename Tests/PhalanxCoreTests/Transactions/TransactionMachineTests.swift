@@ -86,6 +86,7 @@ import Testing
         let actions = machine.wakeUp(now: .seconds(2), nowUnixMilliseconds: unix, isConnected: { _ in true })
         #expect(replies(actions).first?.reason?.code == .deadlineExceeded)
         #expect(replies(actions).first?.reason?.message.contains("w2 did not vote") == true)
+        #expect(replies(actions).first?.reason?.retryable == true, "a slow participant is a system failure: sagas and task effects try again")
     }
 
     @Test func aParticipantLostBeforeVotingAbortsButOneLostAfterTheDecisionIsToldWhenItReturns() {
