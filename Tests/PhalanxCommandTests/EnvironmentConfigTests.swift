@@ -1,5 +1,7 @@
 import Testing
 
+import Foundation
+
 @testable import phalanx
 
 /// A `PHALANX_*` variable with a typo is refused (the file's and `--set`'s typos are too),
@@ -15,5 +17,17 @@ import Testing
         let config = try ClusterConfig.load(
             file: nil, environment: ["PHALANX_COORDINATOR_PORT": "7500", "PHALANX_FAILPOINTS": "", "PHALANX_CERT_DAYS": "2", "PATH": "/bin"], overrides: [])
         #expect(config.integer("coordinator.port") == 7500)
+    }
+
+    @Test func aMisspelledSectionInTheFileIsNamedAsASection() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("bad-section-\(UUID().uuidString).conf").path
+        try "[coordinatr]\ndata_dir = \"x\"\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        do {
+            _ = try ClusterConfig.load(file: file, environment: [:], overrides: [])
+            Issue.record("a misspelled section must be refused")
+        } catch {
+            #expect(error.description.contains("unknown section [coordinatr]; known sections: admission"), "\(error)")
+        }
     }
 }

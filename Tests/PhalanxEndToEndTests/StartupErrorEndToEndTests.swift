@@ -105,6 +105,15 @@ extension EndToEnd {
                 let negative = try ClusterProcesses.runToCompletion(arguments + cluster.commonArguments)
                 #expect(negative.status == 2 && negative.stderr.contains(named), "\(arguments): \(negative.stderr)")
             }
+            // Configuration that cannot work is refused up front, naming what is wrong.
+            for (arguments, named) in [
+                (["worker", "--name", "w1", "--set", "coordinator.port=0"], "a worker or client must dial the port it listens on"),
+                (["status", "--set", "coordinator.port=0"], "a worker or client must dial the port it listens on"),
+                (["status", "--set", "cluster.name=a b"], "cluster.name must be non-empty letters, digits"),
+            ] {
+                let refused = try ClusterProcesses.runToCompletion(arguments + cluster.commonArguments)
+                #expect(refused.status == 2 && refused.stderr.contains(named), "\(arguments): \(refused.stderr)")
+            }
             let longID = String(repeating: "x", count: 257)
             for id in ["", longID] {
                 let bad = try ClusterProcesses.runToCompletion(["result"] + cluster.commonArguments + [id])

@@ -74,6 +74,7 @@ import Testing
             #expect(String(decoding: body, as: UTF8.self).contains("only GET and HEAD"))
             let delete = try await RawHTTP.exchange("DELETE /metrics HTTP/1.1\r\nHost: test\r\n\r\n", port: port)
             #expect(delete.statusLine == "HTTP/1.1 405 Method Not Allowed", "\(delete.text)")
+            #expect(delete.text.lowercased().contains("allow: get, head"), "a 405 says what is allowed: \(delete.text)")
         }
     }
 

@@ -156,6 +156,7 @@ public struct OpsHTTPServer: Sendable {
                 headers.add(name: "Content-Length", value: "\(response.body.count)")
                 headers.add(name: "Connection", value: "close")
                 headers.add(name: "Cache-Control", value: "no-store")
+                if response.status == .methodNotAllowed { headers.add(name: "Allow", value: "GET, HEAD") }  // RFC 9110: a 405 says what is allowed
                 try await outbound.write(.head(HTTPResponseHead(version: head.version, status: response.status, headers: headers)))
                 if head.method != .HEAD { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: response.body)))) }
                 try await outbound.write(.end(nil))

@@ -15,6 +15,10 @@ struct ClientOptions: ParsableArguments {
     /// A coordinator that cannot be reached exits `unreachableExitCode` (1; `audit` says 2: it could not audit).
     func connect(_ config: ClusterConfig, defaultName: String = "client", unreachableExitCode: Int32 = 1) async throws -> PhalanxClient {
         let tls = config.tlsFiles(forNode: name ?? defaultName)
+        if let problem = config.dialProblem {
+            printError("configuration error: \(problem)")
+            throw ExitCode(2)
+        }
         do throws(ErrorContext) {
             _ = try tls.makeClientContext()
             let identity = try tls.localIdentity()

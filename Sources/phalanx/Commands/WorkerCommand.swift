@@ -32,6 +32,10 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try common.load()
+        if let problem = config.dialProblem {
+            printError("configuration error: \(problem)")
+            throw ExitCode(2)
+        }
         let shipper = log.bootstrap(config, node: name, role: "worker")
         var configuration = config.workerConfiguration(name: name)
         if let capacity { configuration.capacity = capacity }

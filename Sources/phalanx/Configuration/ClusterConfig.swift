@@ -81,6 +81,12 @@ struct ClusterConfig: Sendable {
         return previous[b.count]
     }
 
+    /// Why a worker or a client cannot dial the coordinator with this configuration, or nil.
+    var dialProblem: String? {
+        guard integer("coordinator.port") == 0 else { return nil }
+        return "coordinator.port is 0 (\(sources["coordinator.port"] ?? "the default")): 0 lets the coordinator pick a free port, but a worker or client must dial the port it listens on (the coordinator's --port-file writes it)"
+    }
+
     func string(_ path: String) -> String {
         guard case .string(let value) = values[path] else { preconditionFailure("\(path) is not a string key") }
         return value
@@ -134,10 +140,11 @@ struct ClusterConfig: Sendable {
                 let path = "\(section).\(name)"
                 guard let key = ConfigKey.find(path) else {
                     let known = ConfigKey.all.filter { $0.section == section }.map(\.name)
-                    let hint = known.isEmpty
-                        ? "known sections: \(Set(ConfigKey.all.map(\.section) + PerKindSection.all.map(\.name)).sorted().joined(separator: ", "))"
-                        : "known keys in [\(section)]: \(known.joined(separator: ", "))"
-                    throw Problem(description: "\(file): unknown key '\(name)' in [\(section)]; \(hint)")
+                    if known.isEmpty {
+                        let sections = Set(ConfigKey.all.map(\.section) + PerKindSection.all.map(\.name)).sorted()
+                        throw Problem(description: "\(file): unknown section [\(section)]; known sections: \(sections.joined(separator: ", "))")
+                    }
+                    throw Problem(description: "\(file): unknown key '\(name)' in [\(section)]; known keys in [\(section)]: \(known.joined(separator: ", "))")
                 }
                 let raw = sectionTable[name]!
                 let value: ConfigValue?
@@ -211,7 +218,9 @@ struct ClusterConfig: Sendable {
                 throw Problem(description: "\(source): log.loki_url: \(error.message)")
             }
         }
-        if key.path == "cluster.name", case .string(let name) = value, name.isEmpty || name.contains("/") {
+        if key.path == "cluster.name", case .string(let name) = value,
+            name.isEmpty || !name.unicodeScalars.allSatisfy({ ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || "-_.".unicodeScalars.contains($0) })
+        {
             throw Problem(description: "\(source): cluster.name must be non-empty letters, digits, '-', '_' or '.'; got '\(name)'")
         }
         values[key.path] = value
