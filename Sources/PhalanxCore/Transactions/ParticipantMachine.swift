@@ -229,7 +229,11 @@ public struct ParticipantMachine: Sendable {
             case .put(let key, let new, let bound):
                 // The key keeps the bound it has unless the put gives one (delete the key to drop it).
                 let kept = bound ?? value(key)?.lowerBound
-                let stored = StoredValue(new, lowerBound: new.integer == nil ? nil : kept)
+                if new.integer == nil, let kept {
+                    return .failure(refusal(
+                        .businessRejected, "put \(key) on \(node): the key is an integer bounded below by \(kept), and bytes would drop the bound; delete the key first to store bytes", id: id))
+                }
+                let stored = StoredValue(new, lowerBound: kept)
                 if stored.breaksBound {
                     return .failure(refusal(.businessRejected, "put \(key)=\(new) on \(node) is below its lower bound \(kept ?? 0)", id: id))
                 }

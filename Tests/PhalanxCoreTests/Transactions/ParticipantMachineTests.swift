@@ -52,6 +52,10 @@ import Testing
         #expect(error.code == .businessRejected && error.message.contains("below its lower bound 0"), "\(error)")
         let above = participant.prepare(id: "t2", operations: [.put(key: "alice", value: .integer(7))], voteDeadlineUnixMilliseconds: 0, nowUnixMilliseconds: now)
         #expect(try #require(prepared(above)).writes.first?.after == StoredValue(.integer(7), lowerBound: 0))
+        var other = machine()
+        let bytes = other.prepare(id: "t3", operations: [.put(key: "alice", value: .bytes(Array("=".utf8)))], voteDeadlineUnixMilliseconds: 0, nowUnixMilliseconds: now)
+        guard case .no(let refusal)? = vote(bytes) else { Issue.record("bytes over a bounded integer: expected NO, got \(bytes)"); return }
+        #expect(refusal.message.contains("delete the key first to store bytes"), "\(refusal)")
     }
 
     @Test func theBoundAtTheLimitIsAllowedAndOneBelowIsNot() {
