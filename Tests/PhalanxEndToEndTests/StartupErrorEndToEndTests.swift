@@ -82,6 +82,9 @@ extension EndToEnd {
             defer { cluster.stopAll() }
             let badHost = try coordinator(cluster, ["--set", "coordinator.host=not a host!"])
             #expect(badHost.status == 2 && badHost.stderr.contains("not a host!") && !badHost.stderr.contains("in use"), "\(badHost.stderr)")
+            #expect(!badHost.stderr.contains("task ledger opened") && !badHost.stderr.contains("listening"), "refused before anything is opened: \(badHost.stderr)")
+            let badMetrics = try coordinator(cluster, ["--set", "metrics.coordinator_address=999.1.1.1:9464"])
+            #expect(badMetrics.status == 2 && badMetrics.stderr.contains("metrics.coordinator_address: '999.1.1.1'"), "\(badMetrics.stderr)")
 
             try await cluster.startCoordinator()
             // A port in use is not a mistake in the configuration but a state of the machine: exit 1.

@@ -39,6 +39,13 @@ public struct CoordinatorRuntime: Service {
                 code: .invalidArgument,
                 message: "\(configuration.tls.certificatePath) is \(local.uri); the coordinator needs a certificate for phalanx://\(cluster)/coordinator/NAME"))
         }
+        // A host that cannot be an address is a configuration error before the ledger is opened.
+        if let problem = AddressCheck.problem(host: configuration.host, port: configuration.port) {
+            throw StartupError(ErrorContext(code: .invalidArgument, message: "coordinator.host: \(problem)"))
+        }
+        if let metrics = configuration.metricsAddress, let problem = AddressCheck.problem(host: metrics.host, port: metrics.port) {
+            throw StartupError(ErrorContext(code: .invalidArgument, message: "metrics.coordinator_address: \(problem)"))
+        }
         do {
             self.dataLock = try DataDirectoryLock(directory: configuration.dataDirectory)
             self.ledger = try SQLiteTaskLedger(path: configuration.ledgerPath)
