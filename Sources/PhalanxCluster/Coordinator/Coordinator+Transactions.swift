@@ -148,10 +148,13 @@ extension Coordinator {
             return
         }
         if let until = reregistrationGraceUntil, now < until,
-            participants.contains(where: { workerConnections[$0.participant] == nil && machine.knowsWorker($0.participant) })
+            participants.contains(where: { workerConnections[$0.participant] == nil && machine.knowsWorker($0.participant) }),
+            waitingForReregistration.count < transactions.settings.maximumActive,
+            waitingForReregistrationBytes + participants.estimatedBytes <= transactions.settings.maximumActiveBytes
         {
             // Just restarted: a worker it names has not registered again yet; it begins once it has
             // (or when the grace ends), rather than aborting "not connected" because of the restart.
+            waitingForReregistrationBytes += participants.estimatedBytes
             waitingForReregistration.append { coordinator in
                 coordinator.begin(transactionID, request, participants: participants, from: id, client: client)
             }
@@ -196,6 +199,7 @@ extension Coordinator {
         guard !waitingForReregistration.isEmpty else { return }
         let waiting = waitingForReregistration
         waitingForReregistration = []
+        waitingForReregistrationBytes = 0
         for begin in waiting { begin(self) }  // those still missing a worker wait again
     }
 

@@ -64,7 +64,9 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     /// After a restart, until this time, a transaction that names a worker this coordinator knew
     /// (it registered before the restart) waits for it to register again instead of aborting.
     var reregistrationGraceUntil: Duration?
+    /// Those transactions, with the bytes of operations they hold (bounded like the transactions in progress).
     var waitingForReregistration: [@Sendable (isolated Coordinator) -> Void] = []
+    var waitingForReregistrationBytes = 0
     /// The next timer of the transaction and saga machines (vote deadlines, resends, retries).
     var transactionWakeUp: (at: Duration, task: Task<Void, Never>)?
     /// Sagas: multi-step work with a compensation log, each step a transaction.
