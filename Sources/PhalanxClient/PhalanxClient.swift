@@ -61,6 +61,9 @@ public actor PhalanxClient {
         public var maximumBufferedOutcomeBytes = 256 * 1024 * 1024
         /// How long a batch refused with `OVERLOADED` is retried (after the coordinator's retry-after).
         public var overloadRetryWindow: Duration = .seconds(30)
+        /// Tasks per submit frame at most, 1 to ``PhalanxClient/batchSize``: lower it when the
+        /// coordinator's `admission.burst` is smaller (a larger batch is refused whole).
+        public var maximumBatchCount = PhalanxClient.batchSize
 
         public init() {}
     }
@@ -118,7 +121,9 @@ public actor PhalanxClient {
             }
         }
         let specs = makeSpecs(requests)
-        let (chunks, _) = FrameBudget.chunks(specs, maximumFrameBytes: coordinator.maximumFrameBytes, maximumCount: Self.batchSize) {
+        let (chunks, _) = FrameBudget.chunks(
+            specs, maximumFrameBytes: coordinator.maximumFrameBytes, maximumCount: min(Self.batchSize, max(1, settings.maximumBatchCount))
+        ) {
             $0.estimatedWireBytes
         }
         // Up to `batchesInFlight` frames wait for their acknowledgement at once, so the

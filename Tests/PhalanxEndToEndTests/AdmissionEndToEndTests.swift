@@ -121,5 +121,20 @@ extension EndToEnd {
             await impatient.close()
             await patient.close()
         }
+
+        /// A burst below the CLI's 1,000-task requests: the refusal says how to submit, and `--batch` does it.
+        @Test func aBurstSmallerThanTheCLIsRequestsIsNamedAndSubmitBatchFitsIt() async throws {
+            let cluster = try ClusterProcesses(settings: ["admission.burst=100"])
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1"])
+            let whole = try ClusterProcesses.runToCompletion(["submit"] + cluster.clientArguments + ["--kind", "echo", "--payload", "x", "--count", "150"])
+            #expect(whole.status == 1 && whole.stderr.contains("larger than this client's admission burst of 100") && whole.stderr.contains("--batch 100"), "\(whole)")
+            let batched = try ClusterProcesses.runToCompletion(
+                ["submit"] + cluster.clientArguments + ["--kind", "echo", "--payload", "x", "--count", "150", "--batch", "100", "--wait"])
+            #expect(batched.status == 0 && batched.stdout.contains("150 task(s): 150 succeeded"), "\(batched)")
+            let bad = try ClusterProcesses.runToCompletion(["submit"] + cluster.clientArguments + ["--kind", "echo", "--batch", "1001"])
+            #expect(bad.status == 2 && bad.stderr.contains("--batch must be in 1...1000"), "\(bad)")
+            await client.close()
+        }
     }
 }

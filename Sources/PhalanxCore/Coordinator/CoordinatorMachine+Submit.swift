@@ -106,7 +106,7 @@ extension CoordinatorMachine {
         guard batch.count <= settings.admissionBurst else {
             return refused(
                 .invalidArgument,
-                "a batch of \(batch.count) tasks is larger than this client's admission burst of \(settings.admissionBurst); send smaller batches")
+                "a batch of \(batch.count) tasks is larger than this client's admission burst of \(settings.admissionBurst); send smaller batches (phalanx submit --batch \(settings.admissionBurst))")
         }
         var batchBytes = 0
         var idsInBatch = Set<TaskKey>()  // by bytes, as the ledger tells ids apart

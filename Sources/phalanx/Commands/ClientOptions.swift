@@ -13,7 +13,9 @@ struct ClientOptions: ParsableArguments {
     /// Connects as `name` (or `defaultName`). Unusable TLS material, or a certificate that is not a
     /// client's or an admin's of this cluster, is a configuration error (exit 2).
     /// A coordinator that cannot be reached exits `unreachableExitCode` (1; `audit` says 2: it could not audit).
-    func connect(_ config: ClusterConfig, defaultName: String = "client", unreachableExitCode: Int32 = 1) async throws -> PhalanxClient {
+    func connect(
+        _ config: ClusterConfig, defaultName: String = "client", unreachableExitCode: Int32 = 1, settings: PhalanxClient.Settings = .init()
+    ) async throws -> PhalanxClient {
         let tls = config.tlsFiles(forNode: name ?? defaultName)
         if let problem = config.dialProblem {
             printError("configuration error: \(problem)")
@@ -38,7 +40,7 @@ struct ClientOptions: ParsableArguments {
             throw ExitCode(2)
         }
         do {
-            return try await dial(config, defaultName: defaultName)
+            return try await dial(config, defaultName: defaultName, settings: settings)
         } catch let error as ErrorContext {
             printError("error: \(error)")
             throw ExitCode(unreachableExitCode)
@@ -46,9 +48,9 @@ struct ClientOptions: ParsableArguments {
     }
 
     /// Connects as `name` (or `defaultName`), throwing what went wrong (for callers that retry).
-    func dial(_ config: ClusterConfig, defaultName: String = "client") async throws -> PhalanxClient {
+    func dial(_ config: ClusterConfig, defaultName: String = "client", settings: PhalanxClient.Settings = .init()) async throws -> PhalanxClient {
         try await PhalanxClient.connect(
             host: config.string("coordinator.host"), port: config.integer("coordinator.port"), tls: config.tlsFiles(forNode: name ?? defaultName),
-            limits: config.limits)
+            limits: config.limits, settings: settings)
     }
 }

@@ -44,6 +44,9 @@ struct SubmitCommand: AsyncParsableCommand {
     @Flag(help: "Wait for every task's outcome and print it.")
     var wait = false
 
+    @Option(parsing: .unconditional, help: "Tasks per submit request, 1-\(PhalanxClient.batchSize) (lower it when the coordinator's admission.burst is below \(PhalanxClient.batchSize)).")
+    var batch = PhalanxClient.batchSize
+
     func validate() throws {
         guard (1...TaskLimits.maximumKindBytes).contains(kind.utf8.count) else {
             throw ValidationError("--kind must be 1-\(TaskLimits.maximumKindBytes) bytes, e.g. echo, sleep, sha256, fail")
@@ -62,6 +65,7 @@ struct SubmitCommand: AsyncParsableCommand {
         if let maxAttempts, !(1...TaskLimits.maximumAttempts).contains(maxAttempts) {
             throw ValidationError("--max-attempts must be in 1...\(TaskLimits.maximumAttempts), got \(maxAttempts)")
         }
+        guard (1...PhalanxClient.batchSize).contains(batch) else { throw ValidationError("--batch must be in 1...\(PhalanxClient.batchSize), got \(batch)") }
     }
 
     func run() async throws {
@@ -72,7 +76,9 @@ struct SubmitCommand: AsyncParsableCommand {
     private func submitAndReport() async throws {
         let config = try common.load()
         let client = client
-        var connection = try await client.connect(config)
+        var settings = PhalanxClient.Settings()
+        settings.maximumBatchCount = batch
+        var connection = try await client.connect(config, settings: settings)
         let prefix = "\(Int(Date().timeIntervalSince1970 * 1000))-\(UInt32.random(in: 0...UInt32.max))"
         let requests = (0..<count).map { index in
             var request = TaskRequest(
@@ -90,11 +96,11 @@ struct SubmitCommand: AsyncParsableCommand {
             }
         } catch {
             // Only a hint: a status that cannot be had (e.g. larger than this client's frames) does not stop the submit.
-            if await connection.isClosed { connection = try await client.connect(config) }
+            if await connection.isClosed { connection = try await client.connect(config, settings: settings) }
         }
         let started = ContinuousClock.now
         // Outcomes are collected across a coordinator restart, also one during the submit: its ledger kept the tasks.
-        var waiter = ReattachingWaiter(connection: connection, reconnectWindow: .seconds(60)) { try await client.dial(config) }
+        var waiter = ReattachingWaiter(connection: connection, reconnectWindow: .seconds(60)) { [settings] in try await client.dial(config, settings: settings) }
         let receipt: SubmitReceipt
         do {
             receipt = wait ? try await waiter.submit(requests) : try await connection.submit(requests)
