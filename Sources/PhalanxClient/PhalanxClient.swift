@@ -64,6 +64,9 @@ public actor PhalanxClient {
         /// Tasks per submit frame at most, 1 to ``PhalanxClient/batchSize``: lower it when the
         /// coordinator's `admission.burst` is smaller (a larger batch is refused whole).
         public var maximumBatchCount = PhalanxClient.batchSize
+        /// Told when a batch is refused `OVERLOADED` and will be sent again after the wait given
+        /// (so that a command can say why it is quiet); nil: nobody is told.
+        public var onOverloadRetry: (@Sendable (_ refusal: ErrorContext, _ wait: Duration) -> Void)?
 
         public init() {}
     }
@@ -497,6 +500,7 @@ public actor PhalanxClient {
                 return .failure(error)
             }
             let wait = min(error.retryAfter ?? .milliseconds(200), frame.retryUntil - ContinuousClock.now)
+            settings.onOverloadRetry?(error, wait)
             try await Task.sleep(for: max(wait, .milliseconds(1)))
             frame = try sendFrame(frame.specs, trace: frame.trace.childSpan(), retryUntil: frame.retryUntil)
         }

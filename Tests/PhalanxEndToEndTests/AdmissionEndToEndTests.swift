@@ -118,6 +118,11 @@ extension EndToEnd {
             let patient = try await cluster.client()
             let outcomes = try await patient.run((0..<10).map { TaskRequest(taskID: "later-\($0)", kind: "echo", text: "ok") })
             #expect(outcomes.allSatisfy { $0.outputText == "ok" })
+            // The CLI says why it is quiet while it waits out a retry-after.
+            let cli = try ClusterProcesses.runToCompletion(
+                ["submit"] + cluster.clientArguments + ["--kind", "echo", "--payload", "x", "--count", "30", "--batch", "20", "--wait"])
+            #expect(cli.status == 0 && cli.stdout.contains("30 task(s): 30 succeeded"), "\(cli)")
+            #expect(cli.stderr.components(separatedBy: "the coordinator is overloaded").count == 2, "told once: \(cli.stderr)")
             await impatient.close()
             await patient.close()
         }

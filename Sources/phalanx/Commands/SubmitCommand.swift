@@ -3,6 +3,7 @@ import Foundation
 import PhalanxClient
 import PhalanxCore
 import PhalanxResilience
+import Synchronization
 
 struct SubmitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -78,6 +79,17 @@ struct SubmitCommand: AsyncParsableCommand {
         let client = client
         var settings = PhalanxClient.Settings()
         settings.maximumBatchCount = batch
+        let told = Mutex(false)
+        let window = settings.overloadRetryWindow.components.seconds
+        settings.onOverloadRetry = { refusal, _ in
+            // Once: the client goes on retrying quietly within its window.
+            let first = told.withLock { wasTold in
+                defer { wasTold = true }
+                return !wasTold
+            }
+            guard first else { return }
+            printError("the coordinator is overloaded (\(refusal.message.terminalSafe)); the batch is sent again as it asks, for up to \(window) s")
+        }
         var connection = try await client.connect(config, settings: settings)
         let prefix = "\(Int(Date().timeIntervalSince1970 * 1000))-\(UInt32.random(in: 0...UInt32.max))"
         let requests = (0..<count).map { index in
