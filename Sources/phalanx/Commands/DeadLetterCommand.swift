@@ -28,7 +28,7 @@ struct DeadLetterCommand: AsyncParsableCommand {
     func validate() throws {
         guard ["list", "retry", "purge"].contains(action) else { throw ValidationError("the action is list, retry or purge, got '\(action)'") }
         if action == "list" {
-            guard tasks.isEmpty, !all else { throw ValidationError("dlq list takes no tasks") }
+            guard tasks.isEmpty, !all else { throw ValidationError("dlq list lists the whole queue: it takes no tasks and no --all (those are for retry and purge)") }
         } else {
             guard all != !tasks.isEmpty else { throw ValidationError("dlq \(action) takes CLIENT/TASK_ID… or --all (one of them)") }
             for task in tasks where DeadLetterEntry.Key(task) == nil {

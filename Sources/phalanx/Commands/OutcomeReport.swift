@@ -60,14 +60,14 @@ struct OutcomeReport {
         }
     }
 
-    /// ", after 1 failed and 2 interrupted attempt(s) on w1, w2, ?": what the history says, in one
+    /// ", after 1 failed and 2 interrupted attempt(s) on w1, w2, a worker not recorded (…)": what the history says, in one
     /// clause (interrupted: it ended without a result, `lost` in the JSON).
     static func earlierAttempts(_ history: [TaskOutcome.FailedAttempt]) -> String {
         guard !history.isEmpty else { return "" }
         let lost = history.filter(\.lost).count
         let failed = history.count - lost
         let kinds = [failed > 0 ? "\(failed) failed" : nil, lost > 0 ? "\(lost) interrupted" : nil].compactMap { $0 }.joined(separator: " and ")
-        let workers = history.map { $0.worker.isEmpty ? "?" : $0.worker.terminalSafe }.joined(separator: ", ")
+        let workers = history.map { $0.worker.isEmpty ? "a worker not recorded (the coordinator restarted)" : $0.worker.terminalSafe }.joined(separator: ", ")
         return ", after \(kinds) attempt(s) on \(workers)"
     }
 
