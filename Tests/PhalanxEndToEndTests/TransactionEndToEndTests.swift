@@ -394,5 +394,19 @@ extension EndToEnd {
             #expect(try await cluster.waitForExit("w1", within: .seconds(10)) == 0, "w1 drains and exits on SIGTERM")
             await again.close()
         }
+
+        /// Deposits to one key contend for its lock: each retries its aborted effect as its next
+        /// one, so all of them commit, once each (most failed CONFLICT on their first try before).
+        @Test func depositsToOneHotKeyAllCommitOnceEach() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            let outcomes = try await client.run((0..<120).map { TaskRequest(taskID: "hot-\($0)", kind: "deposit", text: "w2:hot:1") })
+            let failed = outcomes.filter { $0.outputText != "committed w2:hot+1" }
+            #expect(failed.isEmpty, "\(failed.prefix(3).map(\.result))")
+            #expect(try await balances(client, [("w2", "hot")]) == [120], "each applied once")
+            expectClean(try await settledAudit(cluster), bank: false)
+            await client.close()
+        }
     }
 }

@@ -10,16 +10,6 @@ import PhalanxWire
 extension Coordinator {
     /// Ids of transactions a task applies: a re-run of the task asks for the same ones.
     static var taskEffectPrefix: String { "task:" }
-    /// Tries of one effect at most: an effect whose transaction aborted (it applied nothing) is
-    /// tried again, under the next id, when a later attempt of its task asks for it.
-    static var maximumEffectTries: Int { 100 }
-
-    /// The id of try `number` of effect `index` of task `key`: `task:CLIENT/ID#INDEX`, then
-    /// `#INDEX.1`, `#INDEX.2`, …
-    static func effectTransactionID(_ key: TaskKey, index: UInt32, try number: Int) -> String {
-        "\(taskEffectPrefix)\(key.client)/\(key.taskID)#\(index)\(number == 0 ? "" : ".\(number)")"
-    }
-
     func transactionRequest(_ request: Phalanx_V1_TxRequest, from id: ConnectionID) {
         let participants: [ParticipantOperations]
         switch ParticipantOperations.from(wire: request.participants) {
@@ -42,13 +32,11 @@ extension Coordinator {
                 replyNow(TransactionOutcome(id: "", committed: false, reason: refusal), requestID: request.requestID, to: id)
                 return
             }
+            // Every attempt names effect k alike, and gets its logged outcome: a committed effect is
+            // never applied twice, and an aborted one stays aborted (the handler saw that and went on
+            // — a retry is its next effect — so a re-run must see it too, or it applies twice).
+            transactionID = "\(Self.taskEffectPrefix)\(key.client)/\(key.taskID)#\(request.effectIndex)"
             client = key.client  // the task's client: every attempt, on any worker, asks as the same one
-            if let refusal = prepareTooLarge(participants) {
-                replyNow(TransactionOutcome(id: "", committed: false, reason: refusal), requestID: request.requestID, to: id)
-                return
-            }
-            effectRequest(request, of: key, participants: participants, from: id, client: client)
-            return
         } else if request.txID.hasPrefix(Self.taskEffectPrefix) || request.txID.hasPrefix(SagaMachine.transactionPrefix) {
             let refusal = ErrorContext(
                 code: .invalidArgument,
@@ -77,46 +65,6 @@ extension Coordinator {
             } catch {
                 self.replyNow(
                     TransactionOutcome(id: transactionID, committed: false, reason: ErrorContext(code: .unavailable, message: "\(error); try again", originNode: self.local.name)),
-                    requestID: request.requestID, to: id)
-            }
-        }
-    }
-
-    /// Effect `request.effectIndex` of a running attempt of task `key`. Its first try that did not
-    /// abort answers: a committed one is never applied again (the re-run gets its outcome), one in
-    /// progress is joined, and when every try so far aborted — they applied nothing — the next one
-    /// runs. So an effect that aborted for a passing reason (a participant not connected yet after
-    /// a restart, a lock) does not fail every later attempt of its task.
-    private func effectRequest(
-        _ request: Phalanx_V1_TxRequest, of key: TaskKey, participants: [ParticipantOperations], from id: ConnectionID, client: String
-    ) {
-        var number = 0
-        while number < Self.maximumEffectTries - 1, transactions.endedAborted(Self.effectTransactionID(key, index: request.effectIndex, try: number)) { number += 1 }
-        let candidate = Self.effectTransactionID(key, index: request.effectIndex, try: number)
-        if transactions.knows(candidate) || number == Self.maximumEffectTries - 1 {
-            begin(candidate, request, participants: participants, from: id, client: client)
-            return
-        }
-        // Not in memory: the decision log may hold this try (and later ones) from before a restart.
-        let ledger = ledger
-        Task {
-            do throws(LedgerError) {
-                var number = number
-                while true {
-                    let candidate = Self.effectTransactionID(key, index: request.effectIndex, try: number)
-                    if self.transactions.knows(candidate) && !self.transactions.endedAborted(candidate) {
-                        return self.begin(candidate, request, participants: participants, from: id, client: client)
-                    }
-                    let logged = try await ledger.transaction(candidate)
-                    let aborted = logged.map { $0.committed == false } ?? self.transactions.endedAborted(candidate)
-                    guard aborted, number < Self.maximumEffectTries - 1 else {
-                        return self.begin(candidate, request, participants: participants, from: id, client: client, logged: logged)
-                    }
-                    number += 1
-                }
-            } catch {
-                self.replyNow(
-                    TransactionOutcome(id: "", committed: false, reason: ErrorContext(code: .unavailable, message: "\(error); try again", originNode: self.local.name)),
                     requestID: request.requestID, to: id)
             }
         }

@@ -15,7 +15,14 @@ extension TaskHandlerRegistry {
     ///   the last branch fails (business), which cancels its siblings and fails every ancestor.
     /// - `deposit`: payload `NODE:KEY:AMOUNT`; adds AMOUNT to KEY in worker NODE's store as the
     ///   task's effect (exactly once, however often the task is re-run) and returns
-    ///   `committed NODE:KEY+AMOUNT` (or fails with the abort's reason).
+    ///   `committed NODE:KEY+AMOUNT` (or fails with the abort's reason). An abort for a passing
+    ///   reason (the key locked by another transaction, a participant not connected or slow) is
+    ///   tried again as the task's next effect, up to ``depositTries`` times with a growing,
+    ///   jittered wait: every run asks for the same effects in the same order, so a re-run replays
+    ///   the aborts the lost attempt saw and applies the deposit at most once.
+    /// Tries of a `deposit`'s effect, the first included.
+    public static let depositTries = 100
+
     public static var builtIn: TaskHandlerRegistry {
         var registry = TaskHandlerRegistry()
         registry.register("deposit") { input in
@@ -23,11 +30,15 @@ extension TaskHandlerRegistry {
             guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty, let amount = Int64(parts[2]) else {
                 throw PhalanxError(.invalidArgument, "deposit wants NODE:KEY:AMOUNT (e.g. w2:acct:5), got '\(input.text)'")
             }
-            let outcome = try await input.effects.apply([
-                ParticipantOperations(participant: String(parts[0]), operations: [.add(key: String(parts[1]), amount: amount)])
-            ])
-            guard outcome.committed else {
-                throw outcome.reason ?? ErrorContext(code: .internal, message: "the deposit aborted without a reason")
+            let operations = [ParticipantOperations(participant: String(parts[0]), operations: [.add(key: String(parts[1]), amount: amount)])]
+            var tries = 0
+            while true {
+                let outcome = try await input.effects.apply(operations)
+                if outcome.committed { break }
+                let reason = outcome.reason ?? ErrorContext(code: .internal, message: "the deposit aborted without a reason")
+                tries += 1
+                guard reason.retryable, tries < depositTries else { throw reason }
+                try await Task.sleep(for: .milliseconds(Int64.random(in: 1...min(500, 1 << min(tries, 9)))))  // up to about 25 s in all
             }
             Failpoints.hit("task.after_effect_committed", context: input.taskID)
             return Array("committed \(parts[0]):\(parts[1])\(amount >= 0 ? "+" : "")\(amount)".utf8)

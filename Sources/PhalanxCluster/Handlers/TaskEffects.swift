@@ -10,8 +10,9 @@ import Synchronization
 /// The k-th ``apply(_:)`` of any attempt is the transaction `task:CLIENT/TASK_ID#k` on the
 /// coordinator: when the task runs again after its worker died, the effects the lost attempt
 /// committed are not applied again — the re-run gets their outcome (committed, without the values
-/// read) and goes on from there. An effect that aborted applied nothing: a later attempt that
-/// asks for it tries it again (as `#k.1`, `#k.2`, …). An attempt that is no longer the task's current one (it was
+/// read) and goes on from there; an aborted one stays aborted for the re-run too (the lost attempt
+/// went on from that). To try an aborted effect again, apply it again: that is the next effect,
+/// the same on every run. An attempt that is no longer the task's current one (it was
 /// declared lost, retried or cancelled) is refused with `SUPERSEDED` and applies nothing. Apply
 /// effects in the same order on every run.
 ///
