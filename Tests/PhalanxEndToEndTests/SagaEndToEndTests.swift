@@ -134,5 +134,22 @@ extension EndToEnd {
             try await expectCleanAudit(cluster)
             await client2.close()
         }
+
+        /// Right after a coordinator restart its workers are not registered again yet: a new saga
+        /// naming them is not refused as "not registered"; it waits for them (a heartbeat window at most).
+        @Test func aSagaStartedRightAfterACoordinatorRestartWaitsForItsWorkers() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            try await open(client)
+            await client.close()
+            cluster.kill("coordinator")
+            try await cluster.startCoordinator()
+            let saga = try ClusterProcesses.runToCompletion(["saga"] + cluster.clientArguments + ["--id", "after-restart", "w1:alice-=1 | w1:alice+=1", "w2:bob+=1 | w2:bob-=1"])
+            #expect(saga.status == 0 && saga.stdout.contains("completed"), "\(saga)")
+            let again = try await cluster.client()
+            #expect(try await balances(again) == [99, 1])
+            await again.close()
+        }
     }
 }

@@ -22,10 +22,10 @@ extension Coordinator {
             }
             let client = links[id]?.peer.identity.name ?? ""
             guard !sagas.knows(request.sagaID) else {
-                let connected = workerConnections
+                let registered = registeredOrReturning
                 perform(sagas.start(
                     request.sagaID, requestID: request.requestID, from: id, clientName: client, steps: steps, nowUnixMilliseconds: WireTime.nowUnixMilliseconds(),
-                    isConnected: { connected[$0] != nil }))
+                    isConnected: registered))
                 return
             }
             // Not in memory: the compensation log may hold it from before a restart (then no step runs again).
@@ -38,10 +38,10 @@ extension Coordinator {
                     if let logged {
                         self.perform(self.sagas.answer(fromLog: logged, requestID: request.requestID, from: id, clientName: client, steps: steps, nowUnixMilliseconds: nowUnix))
                     } else {
-                        let connected = self.workerConnections
+                        let registered = self.registeredOrReturning
                         self.perform(self.sagas.start(
                             request.sagaID, requestID: request.requestID, from: id, clientName: client, steps: steps, nowUnixMilliseconds: nowUnix,
-                            isConnected: { connected[$0] != nil }))
+                            isConnected: registered))
                     }
                 } catch {
                     let reason = ErrorContext(code: .unavailable, message: "\(error); try again", originNode: self.local.name)
@@ -76,6 +76,16 @@ extension Coordinator {
             // instead of cutting the worker off.
             if let refusal = prepareTooLarge(participants) {
                 sagaTransactionEnded(TransactionOutcome(id: transaction, committed: false, reason: refusal))
+                return
+            }
+            if awaitsReregistration(of: participants) {
+                // Just restarted, a worker it names not back yet: it runs once it is (or the grace ends).
+                waitingForReregistrationBytes += participants.estimatedBytes
+                waitingForReregistration.append { coordinator in
+                    var touched = Set<ConnectionID>()
+                    coordinator.performVisible(action, touched: &touched)
+                    for id in touched { coordinator.links[id]?.flush() }
+                }
                 return
             }
             let connected = workerConnections

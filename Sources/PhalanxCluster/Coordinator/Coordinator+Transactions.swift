@@ -95,11 +95,7 @@ extension Coordinator {
             perform(transactions.answer(fromLog: logged, requestID: request.requestID, to: id, clientName: client, participants: participants))
             return
         }
-        if let until = reregistrationGraceUntil, now < until,
-            participants.contains(where: { workerConnections[$0.participant] == nil && machine.knowsWorker($0.participant) }),
-            waitingForReregistration.count < transactions.settings.maximumActive,
-            waitingForReregistrationBytes + participants.estimatedBytes <= transactions.settings.maximumActiveBytes
-        {
+        if awaitsReregistration(of: participants) {
             // Just restarted: a worker it names has not registered again yet; it begins once it has
             // (or when the grace ends), rather than aborting "not connected" because of the restart.
             waitingForReregistrationBytes += participants.estimatedBytes
@@ -134,6 +130,24 @@ extension Coordinator {
     func transactionInquiry(_ inquiry: Phalanx_V1_TxInquiry, from id: ConnectionID) {
         guard let name = workerName(of: id) else { return }
         perform(transactions.inquired(Array(inquiry.txIds.prefix(10_000)), from: name))
+    }
+
+    /// Whether a transaction naming `participants` waits for a worker to register again: the
+    /// coordinator just restarted (within the grace), a worker it names registered before and is
+    /// not back yet, and the waiting ones are within the bounds of transactions in progress.
+    func awaitsReregistration(of participants: [ParticipantOperations]) -> Bool {
+        guard let until = reregistrationGraceUntil, now < until else { return false }
+        return participants.contains(where: { workerConnections[$0.participant] == nil && machine.knowsWorker($0.participant) })
+            && waitingForReregistration.count < transactions.settings.maximumActive
+            && waitingForReregistrationBytes + participants.estimatedBytes <= transactions.settings.maximumActiveBytes
+    }
+
+    /// Registered workers, and — within the grace after a restart — those that registered before
+    /// it and may come back (a saga naming one is not refused as "not registered" meanwhile).
+    var registeredOrReturning: @Sendable (String) -> Bool {
+        let connected = workerConnections
+        let returning: Set<String> = reregistrationGraceUntil.map { now < $0 } == true ? machine.knownWorkerNames : []
+        return { connected[$0] != nil || returning.contains($0) }
     }
 
     /// The grace after a restart ended: transactions still waiting for a worker begin now (and

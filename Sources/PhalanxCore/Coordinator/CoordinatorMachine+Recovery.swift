@@ -59,6 +59,9 @@ extension CoordinatorMachine {
     /// Whether a worker of this name ever registered (in this start or, from the ledger, before).
     public func knowsWorker(_ name: String) -> Bool { incarnations[name] != nil }
 
+    /// Every worker name that ever registered.
+    public var knownWorkerNames: Set<String> { Set(incarnations.keys) }
+
     /// An admin retries tasks from the dead-letter queue: each is accepted again under its own
     /// client and task id (a new acceptance, persisted), with fresh attempts, owned by nobody until
     /// its client asks for it. A key that is unfinished again already is skipped (the actions'
