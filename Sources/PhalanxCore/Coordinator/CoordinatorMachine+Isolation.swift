@@ -23,9 +23,13 @@ extension CoordinatorMachine {
     }
 
     /// Hands each task set aside to an idle worker of its kind, alone; where none is idle, reserves
-    /// one (it takes no new tasks until its running ones finish).
+    /// one (it takes no new tasks until its running ones finish). At most half the workers (at
+    /// least one) run tasks alone or are reserved at once, so that many tasks on their last chance
+    /// (after a crash of the whole cluster) do not keep new work waiting behind them.
     mutating func dispatchSetAside(now: Duration, into outbox: inout Outbox) {
         guard !runAlone.isEmpty else { return }
+        let cap = max(1, workers.count / 2)
+        var used = reservedWorkers.count + workers.values.reduce(0) { $0 + ($1.runsATaskAlone ? 1 : 0) }
         for kind in runAlone.keys.sorted() {
             var waiting: [TaskNumber] = []
             for number in runAlone[kind]! {
@@ -34,7 +38,8 @@ extension CoordinatorMachine {
                     continue
                 }
                 if let reserved = reservation[number], !mayRunAlone(kind, on: reserved) { reserve(nil, for: number) }
-                if let (worker, permit) = idleWorker(for: number, kind: kind, now: now, into: &outbox) {
+                if let (worker, permit) = idleWorker(for: number, kind: kind, anyIdle: used < cap, now: now, into: &outbox) {
+                    if reservation[number] != worker { used += 1 }  // its own reserved worker was counted already
                     reserve(nil, for: number)
                     queuedPerKind[kind]! -= 1
                     queuedCount -= 1
@@ -43,8 +48,9 @@ extension CoordinatorMachine {
                     dispatch(number, to: worker, permit: permit, now: now, into: &outbox)
                     continue
                 }
-                if reservation[number] == nil, let worker = leastLoadedWorker(serving: kind, excluding: []) {
+                if reservation[number] == nil, used < cap, let worker = leastLoadedWorker(serving: kind, excluding: []) {
                     reserve(worker, for: number)
+                    used += 1
                 }
                 waiting.append(number)
             }
@@ -62,15 +68,15 @@ extension CoordinatorMachine {
         }
     }
 
-    /// An idle worker for `number` whose breaker admits it: its reserved worker, else any idle one
-    /// no other task reserved.
+    /// An idle worker for `number` whose breaker admits it: its reserved worker, else (when
+    /// `anyIdle`) any idle one no other task reserved.
     private mutating func idleWorker(
-        for number: TaskNumber, kind: String, now: Duration, into outbox: inout Outbox
+        for number: TaskNumber, kind: String, anyIdle: Bool, now: Duration, into outbox: inout Outbox
     ) -> (ConnectionID, CircuitBreakerPermit?)? {
         var candidates: [ConnectionID] = []
         if let reserved = reservation[number] { candidates.append(reserved) }
         for (connection, worker) in workers.sorted(by: { $0.value.identity.name < $1.value.identity.name })
-        where worker.running.isEmpty && mayRunAlone(kind, on: connection) && !reservedWorkers.contains(connection) {
+        where anyIdle && worker.running.isEmpty && mayRunAlone(kind, on: connection) && !reservedWorkers.contains(connection) {
             candidates.append(connection)
         }
         for connection in candidates where workers[connection]!.running.isEmpty {

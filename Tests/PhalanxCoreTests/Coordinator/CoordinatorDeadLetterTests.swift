@@ -116,4 +116,20 @@ import Testing
         let shared = harness.submit(["n2"], from: client, requestID: 3).dispatched(to: w2)
         #expect(shared.map(\.spec) == ["n2"], "the reservation ended with the task: \(busy.map(\.spec))")
     }
+
+    /// After a crash of the whole cluster many tasks are on their last chance: at most half the
+    /// workers run them alone, and new work goes to the others meanwhile.
+    @Test func atMostHalfTheWorkersRunTasksAloneAndNewWorkGoesToTheRest() {
+        var harness = MachineHarness { $0.maximumAttempts = 2 }
+        let client = harness.connect(.client, "app")
+        let (w1, _) = harness.worker("w1", capacity: 8)
+        #expect(harness.submit(["a", "b", "c", "d", "e"], from: client).dispatched(to: w1).count == 5)
+        _ = harness.machine.disconnected(w1, now: harness.now)
+        var alone: [TaskAssignment<String>] = []
+        for name in ["w2", "w3", "w4", "w5"] { alone += harness.worker(name, capacity: 8).1.dispatched }
+        #expect(alone.count == 2, "4 workers: 2 run a task alone, \(alone.map(\.spec))")
+        let fresh = harness.submit(["fresh"], from: client, requestID: 2).dispatched
+        #expect(fresh.map(\.spec) == ["fresh"], "new work is not held behind the 3 still waiting")
+        #expect(harness.machine.queuedCount == 3)
+    }
 }
