@@ -195,6 +195,7 @@ extension Coordinator {
             reply.error = ErrorContext(code: .unavailable, message: "\(error)", originNode: local.name).wire
         }
         sendNow(Phalanx_V1_Envelope(.auditReply(reply)), to: run.admin)
+        FreedMemory.returnToSystem()
     }
 }
 
