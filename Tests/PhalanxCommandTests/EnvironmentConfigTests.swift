@@ -11,6 +11,8 @@ import Foundation
         #expect(throws: ClusterConfig.Problem.self) { try ClusterConfig.load(file: nil, environment: ["PHALANX_COORDINATOR_PROT": "7500"], overrides: []) }
         let problem = ClusterConfig.unknownEnvironmentVariable(in: ["PHALANX_COORDINATOR_PROT": "7500", "HOME": "/root"])
         #expect(problem?.contains("PHALANX_COORDINATOR_PROT names no configuration key (did you mean PHALANX_COORDINATOR_PORT?)") == true, "\(problem ?? "")")
+        let far = ClusterConfig.unknownEnvironmentVariable(in: ["PHALANX_NOSUCH": "1"])
+        #expect(far?.contains("did you mean") == false, "no suggestion that is not a likely typo: \(far ?? "")")
     }
 
     @Test func keysAndTheOtherPhalanxVariablesAreAccepted() throws {

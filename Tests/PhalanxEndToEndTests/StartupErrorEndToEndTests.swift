@@ -83,6 +83,11 @@ extension EndToEnd {
             let badHost = try coordinator(cluster, ["--set", "coordinator.host=not a host!"])
             #expect(badHost.status == 2 && badHost.stderr.contains("not a host!") && !badHost.stderr.contains("in use"), "\(badHost.stderr)")
             #expect(!badHost.stderr.contains("task ledger opened") && !badHost.stderr.contains("listening"), "refused before anything is opened: \(badHost.stderr)")
+            let failpoint = try ClusterProcesses.runToCompletion(
+                ["coordinator"] + cluster.commonArguments + ["--set", "coordinator.port=0"], environment: ["PHALANX_FAILPOINTS": "bogus.point"])
+            #expect(failpoint.status == 2 && failpoint.stderr.contains("PHALANX_FAILPOINTS names unknown failpoints bogus.point"), "\(failpoint.stderr)")
+            let clientHost = try ClusterProcesses.runToCompletion(["status"] + cluster.commonArguments + ["--set", "coordinator.host= 127.0.0.1"])
+            #expect(clientHost.status == 2 && clientHost.stderr.contains("coordinator.host: ' 127.0.0.1'"), "\(clientHost.stderr)")
             let badMetrics = try coordinator(cluster, ["--set", "metrics.coordinator_address=999.1.1.1:9464"])
             #expect(badMetrics.status == 2 && badMetrics.stderr.contains("metrics.coordinator_address: '999.1.1.1'"), "\(badMetrics.stderr)")
 

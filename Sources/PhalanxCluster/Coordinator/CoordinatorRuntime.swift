@@ -39,6 +39,7 @@ public struct CoordinatorRuntime: Service {
                 code: .invalidArgument,
                 message: "\(configuration.tls.certificatePath) is \(local.uri); the coordinator needs a certificate for phalanx://\(cluster)/coordinator/NAME"))
         }
+        if let problem = Failpoints.problem() { throw StartupError(ErrorContext(code: .invalidArgument, message: problem)) }
         // A host that cannot be an address is a configuration error before the ledger is opened.
         if let problem = AddressCheck.problem(host: configuration.host, port: configuration.port) {
             throw StartupError(ErrorContext(code: .invalidArgument, message: "coordinator.host: \(problem)"))

@@ -83,7 +83,8 @@ public actor Participant {
                     let pruned = try await store.pruneHistory(before: cutoff)
                     if pruned > 0 { logger.info("pruned participant history past its retention", metadata: ["transactions": "\(pruned)"]) }
                 } catch {
-                    logger.error("cannot prune the participant store; will try again", metadata: ["error": "\(error)"])
+                    // Cancelled with its session (the store closes): not a failure to report.
+                    if !Task.isCancelled { logger.error("cannot prune the participant store; will try again", metadata: ["error": "\(error)"]) }
                 }
             } while (try? await Task.sleep(for: interval)) != nil
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import PhalanxClient
 import PhalanxResilience
+import PhalanxTransport
 
 /// Options of the commands that talk to the coordinator as a client.
 struct ClientOptions: ParsableArguments {
@@ -17,7 +18,7 @@ struct ClientOptions: ParsableArguments {
         _ config: ClusterConfig, defaultName: String = "client", unreachableExitCode: Int32 = 1, settings: PhalanxClient.Settings = .init()
     ) async throws -> PhalanxClient {
         let tls = config.tlsFiles(forNode: name ?? defaultName)
-        if let problem = config.dialProblem {
+        if let problem = config.dialProblem ?? AddressCheck.problem(host: config.string("coordinator.host"), port: config.integer("coordinator.port")).map({ "coordinator.host: \($0)" }) {
             printError("configuration error: \(problem)")
             throw ExitCode(2)
         }

@@ -65,7 +65,8 @@ struct ClusterConfig: Sendable {
     static func unknownEnvironmentVariable(in environment: [String: String]) -> String? {
         let known = Set(ConfigKey.all.map(\.environmentVariable)).union(otherEnvironmentVariables)
         guard let unknown = environment.keys.filter({ $0.hasPrefix("PHALANX_") && !known.contains($0) }).sorted().first else { return nil }
-        let closest = known.min { distance($0, unknown) < distance($1, unknown) }
+        // Suggested only when it is a likely typo (a few edits away), and only a configuration key.
+        let closest = ConfigKey.all.map(\.environmentVariable).min { distance($0, unknown) < distance($1, unknown) }.flatMap { distance($0, unknown) <= 3 ? $0 : nil }
         return "environment variable \(unknown) names no configuration key\(closest.map { " (did you mean \($0)?)" } ?? ""); unset it, or see cluster.conf for the keys (PHALANX_SECTION_KEY)"
     }
 
