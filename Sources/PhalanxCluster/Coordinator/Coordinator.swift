@@ -104,7 +104,10 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         self.writer = GroupCommitWriter(ledger: ledger)
         self.machine = Machine(settings: configuration.machineSettings(nodeName: local.name))
         self.transactions = TransactionMachine(node: local.name, settings: configuration.transactionSettings)
-        self.sagas = SagaMachine(node: local.name)
+        // A step's five tries span more than a heartbeat window (the first wait a tenth of it,
+        // doubling): a worker that pauses until it is declared dead does not fail a saga at once.
+        let window = configuration.heartbeatInterval * configuration.heartbeatMisses
+        self.sagas = SagaMachine(node: local.name, settings: SagaMachine.Settings(initialBackoff: max(.milliseconds(100), window / 10)))
     }
 
     var now: Duration { origin.duration(to: clock.now) }
