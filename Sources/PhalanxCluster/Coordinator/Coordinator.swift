@@ -107,7 +107,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         // A step's five tries span more than a heartbeat window (the first wait a tenth of it,
         // doubling): a worker that pauses until it is declared dead does not fail a saga at once.
         let window = configuration.heartbeatInterval * configuration.heartbeatMisses
-        self.sagas = SagaMachine(node: local.name, settings: SagaMachine.Settings(initialBackoff: max(.milliseconds(100), window / 10)))
+        self.sagas = SagaMachine(node: local.name, settings: .outlasting(heartbeatWindow: window))
     }
 
     var now: Duration { origin.duration(to: clock.now) }

@@ -25,6 +25,12 @@ public struct SagaMachine: Sendable {
         /// first (the shell answers a repeated request for one from the compensation log).
         public var maximumRememberedBytes: Int
 
+        /// Settings whose step retries outlast a worker that pauses for `heartbeatWindow` (until it
+        /// is declared dead): the first wait is a tenth of it (at least 100 ms), doubling.
+        public static func outlasting(heartbeatWindow: Duration) -> Settings {
+            Settings(initialBackoff: max(.milliseconds(100), heartbeatWindow / 10))
+        }
+
         public init(
             forwardAttempts: Int = 5, initialBackoff: Duration = .milliseconds(100), maximumBackoff: Duration = .seconds(5), maximumActive: Int = 10_000,
             maximumActiveBytes: Int = 256 * 1024 * 1024, maximumRememberedBytes: Int = 64 * 1024 * 1024

@@ -186,6 +186,24 @@ import Testing
         #expect(runs(late.wakeUp(now: .seconds(105), nowUnixMilliseconds: unix)) == ["saga:s#s1.1"], "after the grace it runs even without its workers")
     }
 
+    /// A step's five tries span more than the heartbeat window, so a worker that pauses until it
+    /// is declared dead (and comes back) does not fail the saga at once.
+    @Test func aStepsRetriesOutlastTheHeartbeatWindow() {
+        let window = Duration.seconds(5)
+        var machine = SagaMachine(node: "coordinator", settings: .outlasting(heartbeatWindow: window))
+        _ = machine.start("s", requestID: 1, from: client, clientName: "c", steps: Array(steps.prefix(2)), nowUnixMilliseconds: unix)
+        var now = Duration.zero
+        var lost = aborted("saga:s#s0.0", .unavailable)
+        for attempt in 0..<4 {
+            lost.id = "saga:s#s0.\(attempt)"
+            #expect(runs(machine.transactionEnded(lost, now: now, nowUnixMilliseconds: unix)).isEmpty, "attempt \(attempt + 1) waits to retry")
+            now = machine.nextWakeUp!
+            #expect(runs(machine.wakeUp(now: now, nowUnixMilliseconds: unix)) == ["saga:s#s0.\(attempt + 1)"])
+        }
+        #expect(now > window, "the fifth try starts \(now) after the first failure: later than a declared-dead worker's window")
+        #expect(SagaMachine.Settings.outlasting(heartbeatWindow: .milliseconds(300)).initialBackoff == .milliseconds(100), "at least 100 ms")
+    }
+
     @Test func invalidSagasAreRefused() {
         var machine = SagaMachine(node: "coordinator")
         let none = machine.start("s", requestID: 1, from: client, clientName: "c", steps: [], nowUnixMilliseconds: unix)
