@@ -42,6 +42,10 @@ extension EndToEnd {
             #expect(stdout.contains("the result of earlier task pay-1, same idempotency key") && stdout.contains(": charged once"), "\(stdout)")
             let after = try await cluster.client()
             #expect(try await after.status().tasksAccepted == 0)
+            // The ledger kept what the key stood for: another payload is still refused after the restart.
+            let (misuseCode, _, misuseError) = try ClusterProcesses.runToCompletion(
+                ["submit"] + cluster.clientArguments + ["--kind", "echo", "--payload", "charged thrice", "--idempotency-key", "order-42"])
+            #expect(misuseCode == 1 && misuseError.contains("reuses idempotency key 'order-42' of task pay-1"), "\(misuseError)")
             await after.close()
             // The resubmission answers by its own id too.
             let (lookupCode, lookup, _) = try ClusterProcesses.runToCompletion(["result"] + cluster.clientArguments + ["pay-1-retry"])

@@ -69,7 +69,9 @@ extension Coordinator {
         // Its first part says its cut is taken (a worker sends an empty one as soon as its read
         // holds its snapshot): the decisions held back for it can go, it no longer sees them.
         let first = run.parts[name] == nil
-        if part.snapshotJson.isEmpty { run.parts[name, default: []] = run.parts[name] ?? [] } else { run.parts[name, default: []].append(part.snapshotJson) }
+        var parts = run.parts[name] ?? []
+        if !part.snapshotJson.isEmpty { parts.append(part.snapshotJson) }
+        run.parts[name] = parts
         if part.last {
             run.waiting.remove(name)
             run.complete.insert(name)

@@ -95,7 +95,7 @@ extension Coordinator {
                 .accepted(
                     key, spec: Self.encoded(spec), acceptedUnixMilliseconds: nowUnix,
                     idempotencyKey: spec.idempotencyKey.isEmpty ? nil : spec.idempotencyKey,
-                    requestFingerprint: spec.idempotencyKey.isEmpty ? nil : RequestFingerprint.of(kind: spec.kind, payload: spec.payload))
+                    requestFingerprint: spec.idempotencyKey.isEmpty ? nil : machine.requestFingerprint(client: key.client, idempotencyKey: spec.idempotencyKey))
             case .dispatched(let key, let attempt):
                 .dispatched(key, attempt: attempt)
             case .attemptFailed(let key, let losses, let history):

@@ -10,6 +10,7 @@ import PhalanxWire
 extension Coordinator {
     /// Ids of transactions a task applies: a re-run of the task asks for the same ones.
     static var taskEffectPrefix: String { "task:" }
+
     func transactionRequest(_ request: Phalanx_V1_TxRequest, from id: ConnectionID) {
         let participants: [ParticipantOperations]
         switch ParticipantOperations.from(wire: request.participants) {

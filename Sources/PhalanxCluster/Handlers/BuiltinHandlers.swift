@@ -2,6 +2,9 @@ import PhalanxCore
 import PhalanxResilience
 
 extension TaskHandlerRegistry {
+    /// Tries of a `deposit`'s effect, the first included.
+    public static let depositTries = 100
+
     /// The built-in kinds every `phalanx worker` serves:
     /// - `echo`: returns the payload.
     /// - `sleep`: payload is milliseconds as decimal text; sleeps (cancellable, deadline-bound), returns it.
@@ -20,9 +23,6 @@ extension TaskHandlerRegistry {
     ///   tried again as the task's next effect, up to ``depositTries`` times with a growing,
     ///   jittered wait: every run asks for the same effects in the same order, so a re-run replays
     ///   the aborts the lost attempt saw and applies the deposit at most once.
-    /// Tries of a `deposit`'s effect, the first included.
-    public static let depositTries = 100
-
     public static var builtIn: TaskHandlerRegistry {
         var registry = TaskHandlerRegistry()
         registry.register("deposit") { input in

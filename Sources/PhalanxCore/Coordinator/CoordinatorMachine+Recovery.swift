@@ -59,6 +59,12 @@ extension CoordinatorMachine {
     /// Whether a worker of this name ever registered (in this start or, from the ledger, before).
     public func knowsWorker(_ name: String) -> Bool { incarnations[name] != nil }
 
+    /// The request fingerprint the task holding idempotency key `key` of `client` was accepted
+    /// with (the shell persists it with the task, without hashing the payload again).
+    public func requestFingerprint(client: String, idempotencyKey key: String) -> UInt64? {
+        idempotency.fingerprint(of: IdempotencyIndex.Key(client: client, key: key))
+    }
+
     /// Every worker name that ever registered.
     public var knownWorkerNames: Set<String> { Set(incarnations.keys) }
 

@@ -1,8 +1,6 @@
 import PhalanxResilience
 
 extension CoordinatorMachine {
-    /// A worker reported finished attempts. A result counts only for the current attempt on the
-    /// worker that holds it (fencing); anything else is dropped and counted.
     /// Whether a failed task counts against its worker's circuit breaker: system failures and
     /// missed deadlines do, but not those that say nothing about the worker's health — a lock
     /// held by another transaction (`CONFLICT`), a superseded attempt, a cancellation.
@@ -14,6 +12,8 @@ extension CoordinatorMachine {
         }
     }
 
+    /// A worker reported finished attempts. A result counts only for the current attempt on the
+    /// worker that holds it (fencing); anything else is dropped and counted.
     public mutating func results(from connection: ConnectionID, _ reported: [ReportedResult<Output>], now: Duration) -> [Action] {
         guard workers[connection] != nil else {
             counters.staleResults += UInt64(reported.count)
