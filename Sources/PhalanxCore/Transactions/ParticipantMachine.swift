@@ -137,10 +137,11 @@ public struct ParticipantMachine: Sendable {
             return [.vote(id: id, .yes(reads: existing.reads))]
         }
         if let committed = finished[id] {
-            return [.vote(id: id, committed ? .yes(reads: [:]) : .no(refusal(.conflict, "transaction \(id) was already aborted here", id: id)))]
+            // Passing conditions, not the operations' fault: a new transaction (a task's next effect) may succeed.
+            return [.vote(id: id, committed ? .yes(reads: [:]) : .no(refusal(.conflict, "transaction \(id) was already aborted here; try again as a new transaction", id: id, retryable: true)))]
         }
         if voteDeadlineUnixMilliseconds > 0, nowUnixMilliseconds > voteDeadlineUnixMilliseconds {
-            return [.vote(id: id, .no(refusal(.deadlineExceeded, "the PREPARE of \(id) arrived after its vote deadline", id: id)))]
+            return [.vote(id: id, .no(refusal(.deadlineExceeded, "the PREPARE of \(id) arrived after its vote deadline", id: id, retryable: true)))]
         }
         for operation in operations {
             if let holder = locks[operation.key], holder != id {

@@ -127,7 +127,8 @@ import Testing
         _ = participant.decide("t2", commit: false)
         let late = participant.prepare(id: "t2", operations: [.add(key: "alice", amount: 1)], voteDeadlineUnixMilliseconds: 0, nowUnixMilliseconds: now)
         #expect(prepared(late) == nil, "an ABORT that overtook its PREPARE: the PREPARE locks nothing")
-        guard case .no? = vote(late) else { Issue.record("a late PREPARE after an ABORT votes NO"); return }
+        guard case .no(let refused)? = vote(late) else { Issue.record("a late PREPARE after an ABORT votes NO"); return }
+        #expect(refused.retryable, "the id was aborted, not the operations: a new transaction (a task's next effect) may commit")
     }
 
     @Test func aPrepareDurableAfterTheVoteDeadlineAbortsOnItsOwnBecauseItHasNotVoted() {
