@@ -48,4 +48,19 @@ import Testing
         for change in changes { try await oneByOne.apply([change]) }
         #expect(try await together.tasks([a, b]) == oneByOne.tasks([a, b]))
     }
+
+    @Test func onlyWritesThatJustRecordADispatchAreHeldBack() {
+        let c = TaskKey(client: "app", taskID: "c")
+        let (now, later) = CoalescedWrites([
+            .dispatched(a, attempt: 1),  // dispatch only: held back
+            .accepted(b, spec: [2], acceptedUnixMilliseconds: 1), .dispatched(b, attempt: 1),  // with its acceptance
+            .dispatched(c, attempt: 2), .attemptFailed(c, losses: 1, history: [1]),  // with a lost attempt
+        ]).holdingBackDispatches()
+        #expect(now.writes.map(\.key) == [b, c])
+        #expect(later == [.dispatched(a, attempt: 1)])
+        // Held back and written with the task's result, it is one write with both.
+        let next = CoalescedWrites(later + [.finished(a, result: [9], finishedUnixMilliseconds: 5)]).holdingBackDispatches()
+        #expect(next.later.isEmpty && next.now.writes.count == 1 && next.now.writes[0].attempt == 1 && next.now.writes[0].finished?.result == [9])
+    }
 }
+

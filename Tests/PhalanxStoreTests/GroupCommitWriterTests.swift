@@ -139,6 +139,42 @@ final class DurableReports: Sendable {
         try await running.value
     }
 
+    @Test func aDispatchRecordAloneIsHeldBackForTheTasksResultAndWrittenWhenTheQueueStaysEmpty() async throws {
+        let ledger = try SQLiteTaskLedger(path: temporaryLedgerPath())
+        let (a, b) = (TaskKey(client: "app", taskID: "a"), TaskKey(client: "app", taskID: "b"))
+        try ledger.applyCoalescing([.accepted(a, spec: [1], acceptedUnixMilliseconds: 1), .accepted(b, spec: [2], acceptedUnixMilliseconds: 1)])
+        try ledger.applyCoalescing([.dispatched(a, attempt: 1), .dispatched(b, attempt: 1)])
+        #expect(try await ledger.tasks([a, b]).values.map(\.attempt) == [0, 0])  // held back
+        try ledger.applyCoalescing([.finished(a, result: [9], finishedUnixMilliseconds: 2)])
+        let afterResult = try await ledger.tasks([a, b])
+        #expect(afterResult[a]?.attempt == 1 && afterResult[a]?.result == [9])  // with its result
+        #expect(afterResult[b]?.attempt == 1)  // the earlier call's are written by the next one
+        try ledger.applyCoalescing([.dispatched(b, attempt: 2)])
+        #expect(try await ledger.tasks([b])[b]?.attempt == 1)
+        try ledger.applyCoalescing([])  // what the group commit calls when its queue stays empty
+        #expect(try await ledger.tasks([b])[b]?.attempt == 2)
+
+        // Through the group commit: a dispatch record alone is written after the lazy delay, and
+        // at the latest when the writer finishes.
+        let writer = GroupCommit(
+            lazyDelay: .milliseconds(5), size: \.approximateBytes, write: { changes throws(LedgerError) in try ledger.applyCoalescing(changes) },
+            whenIdle: { () throws(LedgerError) in try ledger.applyCoalescing([]) })
+        let running = Task { try await writer.run { _ in } }
+        writer.enqueue([.dispatched(b, attempt: 3)])
+        let giveUp = ContinuousClock.now + .seconds(10)
+        while try await ledger.tasks([b])[b]?.attempt != 3, ContinuousClock.now < giveUp { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(try await ledger.tasks([b])[b]?.attempt == 3, "the held-back dispatch record was not written within 10 s of a lull")
+        let slow = GroupCommit(
+            lazyDelay: .seconds(3_600), size: \.approximateBytes, write: { changes throws(LedgerError) in try ledger.applyCoalescing(changes) },
+            whenIdle: { () throws(LedgerError) in try ledger.applyCoalescing([]) })
+        slow.enqueue([.dispatched(b, attempt: 4)])
+        slow.finish()
+        try await slow.run { _ in }
+        #expect(try await ledger.tasks([b])[b]?.attempt == 4)  // written before the writer ended, not an hour later
+        writer.finish()
+        try await running.value
+    }
+
     /// A ledger writer with the given delay for lazy changes.
     static func writer(over ledger: CountingLedger, lazyDelay: Duration) -> GroupCommitWriter {
         GroupCommit(lazyDelay: lazyDelay, size: \.approximateBytes) { changes throws(LedgerError) in try ledger.applyBlocking(changes) }

@@ -7,12 +7,11 @@ extension CoordinatorMachine {
     mutating func assign(now: Duration, into outbox: inout Outbox) {
         guard queuedCount > 0, !workers.isEmpty else { return }
         expireQueuedTasks(now: now, into: &outbox)
-        var kinds: [String] = []
-        for (kind, queued) in queuedPerKind where queued > 0 { kinds.append(kind) }
-        kinds.sort()
+        var unordered: [String] = []
+        for (kind, queued) in queuedPerKind where queued > 0 { unordered.append(kind) }
+        let kinds = unordered.mergeSorted()
         var refusedByBreaker = Set<ConnectionID>()
         var firstAttempts: [String: Int] = [:]
-        defer { for (kind, count) in firstAttempts { recordFirstAttempts(count, of: kind, now: now) } }
         dispatchSetAside(now: now, into: &outbox)
         var setAside = false
         var progress = true
@@ -50,6 +49,7 @@ extension CoordinatorMachine {
             }
         }
         if setAside { dispatchSetAside(now: now, into: &outbox) }
+        for (kind, count) in firstAttempts { recordFirstAttempts(count, of: kind, now: now) }
     }
 
     /// Starts the next attempt of a queued task on `worker`; returns whether it was the first.

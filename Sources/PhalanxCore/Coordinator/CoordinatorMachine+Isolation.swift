@@ -30,7 +30,7 @@ extension CoordinatorMachine {
         guard !runAlone.isEmpty else { return }
         let cap = max(1, workers.count / 2)
         var used = reservedWorkers.count + workers.values.reduce(0) { $0 + ($1.runsATaskAlone ? 1 : 0) }
-        for kind in runAlone.keys.sorted() {
+        for kind in Array(runAlone.keys).mergeSorted() {
             var waiting: [TaskNumber] = []
             for number in runAlone[kind]! {
                 guard let record = tasks[number], case .queued = record.placement else {
@@ -60,7 +60,7 @@ extension CoordinatorMachine {
 
     /// Reserves `worker` for `number` (nil: releases its reservation). A reserved worker is given
     /// no new tasks (``leastLoadedWorker(serving:excluding:)``).
-    private mutating func reserve(_ worker: ConnectionID?, for number: TaskNumber) {
+    mutating func reserve(_ worker: ConnectionID?, for number: TaskNumber) {
         if let old = reservation.removeValue(forKey: number) { reservedWorkers.remove(old) }
         if let worker {
             reservation[number] = worker
@@ -70,14 +70,14 @@ extension CoordinatorMachine {
 
     /// An idle worker for `number` whose breaker admits it: its reserved worker, else (when
     /// `anyIdle`) any idle one no other task reserved.
-    private mutating func idleWorker(
+    mutating func idleWorker(
         for number: TaskNumber, kind: String, anyIdle: Bool, now: Duration, into outbox: inout Outbox
     ) -> (ConnectionID, CircuitBreakerPermit?)? {
         var candidates: [ConnectionID] = []
         if let reserved = reservation[number] { candidates.append(reserved) }
-        for (connection, worker) in workers.sorted(by: { $0.value.identity.name < $1.value.identity.name })
-        where anyIdle && worker.running.isEmpty && mayRunAlone(kind, on: connection) && !reservedWorkers.contains(connection) {
-            candidates.append(connection)
+        for name in anyIdle ? Array(workerByName.keys).mergeSorted() : [] {
+            guard let connection = workerByName[name], let worker = workers[connection] else { continue }
+            if worker.running.isEmpty && mayRunAlone(kind, on: connection) && !reservedWorkers.contains(connection) { candidates.append(connection) }
         }
         for connection in candidates where workers[connection]!.running.isEmpty {
             if let permit = breakerPermit(for: workers[connection]!.identity.name, now: now, into: &outbox) { return (connection, permit.value) }
@@ -85,7 +85,7 @@ extension CoordinatorMachine {
         return nil
     }
 
-    private func mayRunAlone(_ kind: String, on connection: ConnectionID) -> Bool {
+    func mayRunAlone(_ kind: String, on connection: ConnectionID) -> Bool {
         guard let worker = workers[connection] else { return false }
         return !worker.draining && worker.capacity > 0 && worker.kinds.contains(kind)
     }

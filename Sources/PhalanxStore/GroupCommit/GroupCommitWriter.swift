@@ -70,7 +70,8 @@ public final class GroupCommit<Change: Sendable>: Sendable {
     private enum Sleep {
         /// Nothing is pending: until anything is queued.
         case untilWork
-        /// Only lazy changes are pending: until something urgent, or the lazy delay has passed.
+        /// Only lazy changes are pending, or `whenIdle` is due: until something urgent, or the lazy
+        /// delay has passed.
         case lingering
     }
 
@@ -86,6 +87,8 @@ public final class GroupCommit<Change: Sendable>: Sendable {
     public let maximumTransactionBytes: Int
 
     private let write: @Sendable ([Change]) throws(LedgerError) -> Void
+    /// Called on the writer thread when its queue stayed empty for ``lazyDelay`` after a transaction (and before it ends).
+    private let whenIdle: (@Sendable () throws(LedgerError) -> Void)?
     private let size: @Sendable (Change) -> Int
     private let label: String
     private let state = Mutex(State())
@@ -96,14 +99,18 @@ public final class GroupCommit<Change: Sendable>: Sendable {
 
     /// A writer that makes changes durable with `write` (one transaction per call; it blocks until
     /// they are on disk, and runs on the writer's own thread, named `label`), taking about
-    /// `maximumTransactionBytes` per transaction as `size` measures them.
+    /// `maximumTransactionBytes` per transaction as `size` measures them. `whenIdle` runs on that
+    /// thread when the queue has stayed empty for `lazyDelay` after a transaction, and before the
+    /// thread ends: a `write` that holds changes back for its next call writes them there.
     public init(
         label: String = "phalanx.group-commit", maximumTransactionBytes: Int = 4 * 1024 * 1024, lazyDelay: Duration = .milliseconds(20),
-        size: @escaping @Sendable (Change) -> Int, write: @escaping @Sendable ([Change]) throws(LedgerError) -> Void
+        size: @escaping @Sendable (Change) -> Int, write: @escaping @Sendable ([Change]) throws(LedgerError) -> Void,
+        whenIdle: (@Sendable () throws(LedgerError) -> Void)? = nil
     ) {
         self.label = label
         self.lazyDelay = lazyDelay
         self.write = write
+        self.whenIdle = whenIdle
         self.size = size
         self.maximumTransactionBytes = maximumTransactionBytes
         (reports, report) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -178,6 +185,8 @@ public final class GroupCommit<Change: Sendable>: Sendable {
     /// What the writer thread does next.
     private enum Next {
         case write([Change], Sequence)
+        /// The queue stayed empty after a transaction: ``whenIdle`` runs before the thread sleeps or ends.
+        case idle
         case sleep(Sleep)
         case end
     }
@@ -186,6 +195,7 @@ public final class GroupCommit<Change: Sendable>: Sendable {
     /// when nothing is queued.
     private func commitUntilFinished() {
         var lazyDue = false
+        var wroteSinceIdle = false
         let lingerNanoseconds = max(1, Int(lazyDelay / .nanoseconds(1)))
         while true {
             let next = state.withLock { state -> Next in
@@ -194,18 +204,31 @@ public final class GroupCommit<Change: Sendable>: Sendable {
                 if urgentPending || lazyDue || state.finished, let (changes, upTo) = state.take(maximumBytes: maximumTransactionBytes) {
                     return .write(changes, upTo)
                 }
+                let mayIdle = wroteSinceIdle && whenIdle != nil && (state.finished || state.pending.isEmpty)
+                if mayIdle && (state.finished || lazyDue) { return .idle }
                 if state.finished { return .end }
-                let sleep: Sleep = state.pending.isEmpty ? .untilWork : .lingering
+                // After a transaction, an empty queue waits the lazy delay before `whenIdle`, so
+                // that a short lull does not cost a transaction of its own.
+                let sleep: Sleep = state.pending.isEmpty && !mayIdle ? .untilWork : .lingering
                 state.sleeping = sleep
                 return .sleep(sleep)
             }
             switch next {
             case .write(let changes, let upTo):
                 lazyDue = false
+                wroteSinceIdle = true
                 do throws(LedgerError) {
                     try write(changes)
                     state.withLock { $0.durable = upTo }
                     report.yield()
+                } catch {
+                    end(failure: error)
+                    return
+                }
+            case .idle:
+                (wroteSinceIdle, lazyDue) = (false, false)
+                do throws(LedgerError) {
+                    try whenIdle?()
                 } catch {
                     end(failure: error)
                     return
@@ -236,8 +259,9 @@ public typealias GroupCommitWriter = GroupCommit<LedgerChange>
 
 extension GroupCommit where Change == LedgerChange {
     public convenience init(ledger: any TaskLedger, maximumTransactionBytes: Int = 4 * 1024 * 1024) {
-        self.init(label: "phalanx.ledger-writer", maximumTransactionBytes: maximumTransactionBytes, size: \.approximateBytes) { changes throws(LedgerError) in
-            try ledger.applyBlocking(changes)
-        }
+        self.init(
+            label: "phalanx.ledger-writer", maximumTransactionBytes: maximumTransactionBytes, size: \.approximateBytes,
+            write: { changes throws(LedgerError) in try ledger.applyCoalescing(changes) },
+            whenIdle: { () throws(LedgerError) in try ledger.applyCoalescing([]) })
     }
 }

@@ -25,6 +25,11 @@ public struct CoalescedWrites: Sendable, Hashable {
         }
 
         public func hash(into hasher: inout Hasher) { hasher.combine(key) }
+
+        /// It only records that an attempt of a task accepted earlier was dispatched.
+        public var isDispatchOnly: Bool {
+            accepted == nil && attempt != nil && losses == nil && history == nil && !cancelRequested && finished == nil
+        }
     }
 
     /// One write per task, in the order each task first appeared.
@@ -69,4 +74,22 @@ public struct CoalescedWrites: Sendable, Hashable {
             }
         }
     }
+
+    /// These writes without the ones that only record a dispatch, and those as changes for the
+    /// next transaction: written with the task's next change (mostly its result), a task takes
+    /// one row write less. Losing one in a crash costs what losing the last dispatch record always
+    /// did (``CoordinatorMachine/restore(_:now:)`` cannot tell that the attempt ran). Tasks in
+    /// `heldBefore` were held back once already: they are written now, so a record waits for one
+    /// transaction at most.
+    public func holdingBackDispatches(except heldBefore: Set<TaskKey> = []) -> (now: CoalescedWrites, later: [LedgerChange]) {
+        var now = self
+        var later: [LedgerChange] = []
+        now.writes.removeAll { write in
+            guard write.isDispatchOnly, let attempt = write.attempt, heldBefore.isEmpty || !heldBefore.contains(write.key) else { return false }
+            later.append(.dispatched(write.key, attempt: attempt))
+            return true
+        }
+        return (now, later)
+    }
 }
+

@@ -18,6 +18,11 @@ public protocol TaskLedger: Sendable {
     /// ``apply(_:)`` for the group commit's own thread: returns when the changes are durable.
     /// Call it from a thread of your own, never from one of Swift's concurrency pool.
     func applyBlocking(_ changes: [LedgerChange]) throws(LedgerError)
+    /// The group commit's write: ``applyBlocking(_:)``, except that the ledger may hold back the
+    /// records that only say a task was dispatched until the next call, to write them with the
+    /// task's next change (its result, mostly) in one row write. A call without changes writes
+    /// what is held back (the group commit makes one whenever its queue runs empty).
+    func applyCoalescing(_ changes: [LedgerChange]) throws(LedgerError)
     /// Every accepted task without a result, oldest first (recovery after a restart).
     func unfinishedTasks() async throws(LedgerError) -> [StoredTask]
     /// The tasks among `keys` that the ledger knows (finished or not).
@@ -73,6 +78,11 @@ public struct TaskLedgerAudit: Sendable, Hashable, Codable {
 }
 
 extension TaskLedger {
+    /// Holds nothing back.
+    public func applyCoalescing(_ changes: [LedgerChange]) throws(LedgerError) {
+        if !changes.isEmpty { try applyBlocking(changes) }
+    }
+
     /// For a ledger whose writes are asynchronous (a network database): waits for ``apply(_:)``
     /// on the calling thread, which must not be one of Swift's concurrency pool.
     public func applyBlocking(_ changes: [LedgerChange]) throws(LedgerError) {

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import PhalanxCore
+import Synchronization
 
 /// The task ledger in one SQLite file (WAL, `synchronous = FULL`): every ``apply(_:)`` is one
 /// transaction that is on disk, fsync included, when it returns.
@@ -10,6 +11,8 @@ import PhalanxCore
 public final class SQLiteTaskLedger: TaskLedger {
     public let path: String
     let pool: DatabasePool
+    /// Dispatch records ``applyCoalescing(_:)`` holds back for its next call.
+    private let heldBack = Mutex<[LedgerChange]>([])
 
     /// Opens (creating if needed) the ledger at `path`; its folder is created too.
     public init(path: String) throws(LedgerError) {
@@ -154,10 +157,30 @@ public final class SQLiteTaskLedger: TaskLedger {
         try DurableDatabase.writeBlocking(changes.count, to: "task ledger", at: path, in: pool) { db in try Self.write(changes, in: db) }
     }
 
+    public func applyCoalescing(_ changes: [LedgerChange]) throws(LedgerError) {
+        let held = heldBack.withLock { held in
+            defer { held = [] }
+            return held
+        }
+        guard !changes.isEmpty || !held.isEmpty else { return }
+        let all = held.isEmpty ? changes : held + changes
+        let coalesced = CoalescedWrites(all)
+        let (now, later) = changes.isEmpty ? (coalesced, []) : coalesced.holdingBackDispatches(except: Self.keys(of: held))
+        try DurableDatabase.writeBlocking(all.count, to: "task ledger", at: path, in: pool) { db in try Self.write(now, in: db) }
+        heldBack.withLock { $0 = later }
+    }
+
+    private static func keys(of dispatches: [LedgerChange]) -> Set<TaskKey> {
+        Set(dispatches.compactMap { change in if case .dispatched(let key, _) = change { key } else { nil } })
+    }
+
     private static func write(_ changes: [LedgerChange], in db: Database) throws {
+        try write(CoalescedWrites(changes), in: db)
+    }
+
+    private static func write(_ coalesced: CoalescedWrites, in db: Database) throws {
         var sequence = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'accepted_seq'") ?? 0
         let start = sequence
-        let coalesced = CoalescedWrites(changes)
         // Looked up once per group, not per row: GRDB's statement cache hashes the whole SQL text.
         var insertStatement: Statement?
         var updateStatement: Statement?
