@@ -60,7 +60,7 @@ extension CoordinatorMachine {
 
     /// Reserves `worker` for `number` (nil: releases its reservation). A reserved worker is given
     /// no new tasks (``leastLoadedWorker(serving:excluding:)``).
-    mutating func reserve(_ worker: ConnectionID?, for number: TaskNumber) {
+    private mutating func reserve(_ worker: ConnectionID?, for number: TaskNumber) {
         if let old = reservation.removeValue(forKey: number) { reservedWorkers.remove(old) }
         if let worker {
             reservation[number] = worker
@@ -70,7 +70,7 @@ extension CoordinatorMachine {
 
     /// An idle worker for `number` whose breaker admits it: its reserved worker, else (when
     /// `anyIdle`) any idle one no other task reserved.
-    mutating func idleWorker(
+    private mutating func idleWorker(
         for number: TaskNumber, kind: String, anyIdle: Bool, now: Duration, into outbox: inout Outbox
     ) -> (ConnectionID, CircuitBreakerPermit?)? {
         var candidates: [ConnectionID] = []
@@ -85,7 +85,7 @@ extension CoordinatorMachine {
         return nil
     }
 
-    func mayRunAlone(_ kind: String, on connection: ConnectionID) -> Bool {
+    private func mayRunAlone(_ kind: String, on connection: ConnectionID) -> Bool {
         guard let worker = workers[connection] else { return false }
         return !worker.draining && worker.capacity > 0 && worker.kinds.contains(kind)
     }

@@ -127,7 +127,7 @@ extension CoordinatorMachine {
         clients[connection]!.outstandingBytes += bytes
     }
 
-    mutating func attach(_ number: TaskNumber, owner connection: ConnectionID) {
+    private mutating func attach(_ number: TaskNumber, owner connection: ConnectionID) {
         if let owner = tasks[number]!.owner, clients[owner] != nil {
             tasks[number]!.watchers.removeAll { clients[$0] == nil }  // connections gone since they asked
             tasks[number]!.watchers.append(connection)

@@ -78,7 +78,7 @@ extension CoordinatorMachine {
 
     /// Kept out of ``results(from:_:now:)``: with this loop inlined there, cross-module optimization
     /// no longer serializes `results`, and the shell runs it unspecialized (measured: −13 % throughput).
-    func logRetryBudgetSpent(_ spent: [String: Int], into outbox: inout Outbox) {
+    private func logRetryBudgetSpent(_ spent: [String: Int], into outbox: inout Outbox) {
         for (kind, count) in spent.sorted(by: { $0.key < $1.key }) {
             outbox.actions.append(.log(CoordinatorLogEntry(
                 .warning, "system failures not retried: the kind's retry budget is spent (retry.budget_percent of its first attempts)",

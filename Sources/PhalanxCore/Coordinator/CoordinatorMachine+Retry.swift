@@ -38,7 +38,7 @@ extension CoordinatorMachine {
         return true
     }
 
-    func newRetryBudget() -> RetryBudgetState {
+    private func newRetryBudget() -> RetryBudgetState {
         let budget = settings.retryBudget
         return RetryBudgetState(ratio: budget.ratio, minimumRetriesPerWindow: budget.minimumPerWindow, window: budget.window)
     }

@@ -91,7 +91,7 @@ extension CoordinatorMachine {
     }
 
     /// Why `batch` cannot be accepted, or nil. Checks every task before any is taken.
-    mutating func refusal(
+    private mutating func refusal(
         of batch: [SubmittedTask<Spec>], from client: NodeIdentity, batchTrace: TraceContext, now: Duration
     ) -> (error: ErrorContext, reason: AdmissionRejection)? {
         func refused(

@@ -75,7 +75,7 @@ extension CoordinatorMachine {
         return finish(&outbox, now: now)
     }
 
-    func childKey(of parent: TaskRecord, attempt: UInt32, name: String) -> TaskKey {
+    private func childKey(of parent: TaskRecord, attempt: UInt32, name: String) -> TaskKey {
         TaskKey(client: parent.key.client, taskID: "\(parent.key.taskID)/\(attempt)/\(name)")
     }
 
