@@ -257,6 +257,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         slowReaders.removeValue(forKey: id)?.cancel()
         logger.info("peer disconnected", metadata: ["peer": "\(link.peer.identity.uri)", "connection": "\(id)"])
         if let name = workerConnections.first(where: { $0.value == id })?.key { auditLost(name) }
+        guard !stopping else { return }  // its tasks are in the ledger; nothing is re-queued or aborted now
         participantDisconnected(id)
         perform(machine.disconnected(id, now: now))
     }
@@ -274,6 +275,10 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     // MARK: - Messages
 
     private func received(_ envelope: Phalanx_V1_Envelope, from id: ConnectionID) {
+        // Stopping: the ledger's writer is finishing, so nothing more is decided. A result read
+        // now would free a slot and dispatch a task whose record could come after the writer's
+        // last transaction; after the restart it would run again under the same attempt number.
+        guard !stopping else { return }
         let now = self.now
         switch envelope.body {
         case .submit(let batch): submit(batch, from: id, now: now)
