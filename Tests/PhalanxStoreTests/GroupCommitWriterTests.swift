@@ -154,11 +154,11 @@ final class DurableReports: Sendable {
         try ledger.applyCoalescing([])  // what the group commit calls when its queue stays empty
         #expect(try await ledger.tasks([b])[b]?.attempt == 2)
 
-        // Through the group commit: a dispatch record alone is written after the lazy delay, and
-        // at the latest when the writer finishes.
+        // Through the group commit: a dispatch record alone is written after the idle delay (the
+        // lazy delay of an hour does not hold it), and at the latest when the writer finishes.
         let writer = GroupCommit(
-            lazyDelay: .milliseconds(5), size: \.approximateBytes, write: { changes throws(LedgerError) in try ledger.applyCoalescing(changes) },
-            whenIdle: { () throws(LedgerError) in try ledger.applyCoalescing([]) })
+            lazyDelay: .seconds(3_600), size: \.approximateBytes, write: { changes throws(LedgerError) in try ledger.applyCoalescing(changes) },
+            idleDelay: .milliseconds(5), whenIdle: { () throws(LedgerError) in try ledger.applyCoalescing([]) })
         let running = Task { try await writer.run { _ in } }
         writer.enqueue([.dispatched(b, attempt: 3)])
         let giveUp = ContinuousClock.now + .seconds(10)
@@ -166,7 +166,7 @@ final class DurableReports: Sendable {
         #expect(try await ledger.tasks([b])[b]?.attempt == 3, "the held-back dispatch record was not written within 10 s of a lull")
         let slow = GroupCommit(
             lazyDelay: .seconds(3_600), size: \.approximateBytes, write: { changes throws(LedgerError) in try ledger.applyCoalescing(changes) },
-            whenIdle: { () throws(LedgerError) in try ledger.applyCoalescing([]) })
+            idleDelay: .seconds(3_600), whenIdle: { () throws(LedgerError) in try ledger.applyCoalescing([]) })
         slow.enqueue([.dispatched(b, attempt: 4)])
         slow.finish()
         try await slow.run { _ in }

@@ -70,9 +70,11 @@ public final class GroupCommit<Change: Sendable>: Sendable {
     private enum Sleep {
         /// Nothing is pending: until anything is queued.
         case untilWork
-        /// Only lazy changes are pending, or `whenIdle` is due: until something urgent, or the lazy
-        /// delay has passed.
+        /// Only lazy changes are pending: until something urgent, or the lazy delay has passed.
         case lingering
+        /// Nothing is pending after a transaction: until something urgent, or the idle delay has
+        /// passed (then `whenIdle` runs).
+        case beforeIdle
     }
 
     /// Why the writer may have to wake: urgent changes (or ``finish()``), or a lazy change that
@@ -87,7 +89,7 @@ public final class GroupCommit<Change: Sendable>: Sendable {
     public let maximumTransactionBytes: Int
 
     private let write: @Sendable ([Change]) throws(LedgerError) -> Void
-    /// Called on the writer thread when its queue stayed empty for ``lazyDelay`` after a transaction (and before it ends).
+    /// Called on the writer thread when its queue stayed empty for ``idleDelay`` after a transaction (and before it ends).
     private let whenIdle: (@Sendable () throws(LedgerError) -> Void)?
     private let size: @Sendable (Change) -> Int
     private let label: String
@@ -100,15 +102,16 @@ public final class GroupCommit<Change: Sendable>: Sendable {
     /// A writer that makes changes durable with `write` (one transaction per call; it blocks until
     /// they are on disk, and runs on the writer's own thread, named `label`), taking about
     /// `maximumTransactionBytes` per transaction as `size` measures them. `whenIdle` runs on that
-    /// thread when the queue has stayed empty for `lazyDelay` after a transaction, and before the
+    /// thread when the queue has stayed empty for `idleDelay` after a transaction, and before the
     /// thread ends: a `write` that holds changes back for its next call writes them there.
     public init(
         label: String = "phalanx.group-commit", maximumTransactionBytes: Int = 4 * 1024 * 1024, lazyDelay: Duration = .milliseconds(20),
         size: @escaping @Sendable (Change) -> Int, write: @escaping @Sendable ([Change]) throws(LedgerError) -> Void,
-        whenIdle: (@Sendable () throws(LedgerError) -> Void)? = nil
+        idleDelay: Duration = .milliseconds(2), whenIdle: (@Sendable () throws(LedgerError) -> Void)? = nil
     ) {
         self.label = label
         self.lazyDelay = lazyDelay
+        self.idleDelay = idleDelay
         self.write = write
         self.whenIdle = whenIdle
         self.size = size
@@ -138,6 +141,9 @@ public final class GroupCommit<Change: Sendable>: Sendable {
 
     /// How long lazy changes may wait for a transaction to ride along with.
     public let lazyDelay: Duration
+
+    /// How long the queue stays empty after a transaction before `whenIdle` runs.
+    public let idleDelay: Duration
 
     /// Bytes queued and not yet taken into a transaction (the backlog a caller may bound).
     public var pendingBytes: Int { state.withLock { $0.pendingBytes } }
@@ -195,8 +201,10 @@ public final class GroupCommit<Change: Sendable>: Sendable {
     /// when nothing is queued.
     private func commitUntilFinished() {
         var lazyDue = false
+        var idleDue = false
         var wroteSinceIdle = false
         let lingerNanoseconds = max(1, Int(lazyDelay / .nanoseconds(1)))
+        let idleNanoseconds = max(1, Int(idleDelay / .nanoseconds(1)))
         while true {
             let next = state.withLock { state -> Next in
                 state.sleeping = nil
@@ -205,17 +213,17 @@ public final class GroupCommit<Change: Sendable>: Sendable {
                     return .write(changes, upTo)
                 }
                 let mayIdle = wroteSinceIdle && whenIdle != nil && (state.finished || state.pending.isEmpty)
-                if mayIdle && (state.finished || lazyDue) { return .idle }
+                if mayIdle && (state.finished || idleDue) { return .idle }
                 if state.finished { return .end }
-                // After a transaction, an empty queue waits the lazy delay before `whenIdle`, so
-                // that a short lull does not cost a transaction of its own.
-                let sleep: Sleep = state.pending.isEmpty && !mayIdle ? .untilWork : .lingering
+                // After a transaction, an empty queue waits the idle delay before `whenIdle`, so
+                // that a lull of a moment does not cost a transaction of its own.
+                let sleep: Sleep = !state.pending.isEmpty ? .lingering : mayIdle ? .beforeIdle : .untilWork
                 state.sleeping = sleep
                 return .sleep(sleep)
             }
             switch next {
             case .write(let changes, let upTo):
-                lazyDue = false
+                (lazyDue, idleDue) = (false, false)
                 wroteSinceIdle = true
                 do throws(LedgerError) {
                     try write(changes)
@@ -226,7 +234,7 @@ public final class GroupCommit<Change: Sendable>: Sendable {
                     return
                 }
             case .idle:
-                (wroteSinceIdle, lazyDue) = (false, false)
+                (wroteSinceIdle, idleDue) = (false, false)
                 do throws(LedgerError) {
                     try whenIdle?()
                 } catch {
@@ -237,6 +245,8 @@ public final class GroupCommit<Change: Sendable>: Sendable {
                 workArrived.wait()
             case .sleep(.lingering):
                 lazyDue = workArrived.wait(timeout: .now() + .nanoseconds(lingerNanoseconds)) == .timedOut
+            case .sleep(.beforeIdle):
+                idleDue = workArrived.wait(timeout: .now() + .nanoseconds(idleNanoseconds)) == .timedOut
             case .end:
                 end(failure: nil)
                 return
