@@ -28,6 +28,16 @@ extension EndToEnd {
             try await eventually("the opening transaction ends") { try await client.transaction(outcome.id)?.endedUnixMilliseconds != nil }
         }
 
+        /// Starts w1 and w2, opens the accounts, then kills the coordinator and starts it again
+        /// with `environment`.
+        func openAndRestartTheCoordinator(_ cluster: ClusterProcesses, environment: [String: String] = [:]) async throws {
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            try await open(client)
+            await client.close()
+            cluster.kill("coordinator")
+            try await cluster.startCoordinator(environment: environment)
+        }
+
         func balances(_ client: PhalanxClient) async throws -> [Int64?] {
             let outcome = try await client.transact([
                 ParticipantOperations(participant: "w1", operations: [.get(key: "alice")]),
@@ -112,11 +122,7 @@ extension EndToEnd {
         @Test func aSagaResumesAfterItsCoordinatorIsKilledBetweenADecisionAndSendingIt() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            let client = try await cluster.startWithWorkers(["w1", "w2"])
-            try await open(client)
-            await client.close()
-            cluster.kill("coordinator")
-            try await cluster.startCoordinator(environment: ["PHALANX_FAILPOINTS": "coordinator.before_decision_sent"])
+            try await openAndRestartTheCoordinator(cluster, environment: ["PHALANX_FAILPOINTS": "coordinator.before_decision_sent"])
             let doomed = try await cluster.client()
             try await cluster.waitForWorkers(2, using: doomed)
             let lost = Task { try await doomed.runSaga(steps, id: "resumed") }
@@ -140,11 +146,7 @@ extension EndToEnd {
         @Test func aSagaStartedRightAfterACoordinatorRestartWaitsForItsWorkers() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            let client = try await cluster.startWithWorkers(["w1", "w2"])
-            try await open(client)
-            await client.close()
-            cluster.kill("coordinator")
-            try await cluster.startCoordinator()
+            try await openAndRestartTheCoordinator(cluster)
             let saga = try ClusterProcesses.runToCompletion(["saga"] + cluster.clientArguments + ["--id", "after-restart", "w1:alice-=1 | w1:alice+=1", "w2:bob+=1 | w2:bob-=1"])
             #expect(saga.status == 0 && saga.stdout.contains("completed"), "\(saga)")
             let again = try await cluster.client()

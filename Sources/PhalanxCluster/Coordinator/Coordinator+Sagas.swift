@@ -80,8 +80,7 @@ extension Coordinator {
             }
             if awaitsReregistration(of: participants) {
                 // Just restarted, a worker it names not back yet: it runs once it is (or the grace ends).
-                waitingForReregistrationBytes += participants.estimatedBytes
-                waitingForReregistration.append { coordinator in
+                waitForReregistration(of: participants) { coordinator in
                     var touched = Set<ConnectionID>()
                     coordinator.performVisible(action, touched: &touched)
                     for id in touched { coordinator.links[id]?.flush() }

@@ -99,8 +99,7 @@ extension Coordinator {
         if awaitsReregistration(of: participants) {
             // Just restarted: a worker it names has not registered again yet; it begins once it has
             // (or when the grace ends), rather than aborting "not connected" because of the restart.
-            waitingForReregistrationBytes += participants.estimatedBytes
-            waitingForReregistration.append { coordinator in
+            waitForReregistration(of: participants) { coordinator in
                 coordinator.begin(transactionID, request, participants: participants, from: id, client: client)
             }
             return
@@ -141,6 +140,13 @@ extension Coordinator {
         return participants.contains(where: { workerConnections[$0.participant] == nil && machine.knowsWorker($0.participant) })
             && waitingForReregistration.count < transactions.settings.maximumActive
             && waitingForReregistrationBytes + participants.estimatedBytes <= transactions.settings.maximumActiveBytes
+    }
+
+    /// Runs `begin` once the workers `participants` name are back (or the grace ended); their
+    /// bytes count against the bound ``awaitsReregistration(of:)`` checks.
+    func waitForReregistration(of participants: [ParticipantOperations], then begin: @escaping @Sendable (isolated Coordinator) -> Void) {
+        waitingForReregistrationBytes += participants.estimatedBytes
+        waitingForReregistration.append(begin)
     }
 
     /// Registered workers, and — within the grace after a restart — those that registered before

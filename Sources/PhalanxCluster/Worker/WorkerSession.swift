@@ -121,9 +121,9 @@ actor WorkerSession {
     /// tasks of one dispatch batch finish close together, and each result that joins a batch
     /// saves the coordinator a frame to read and the worker one to write.
     private func flushSoon() async {
-        var seen = 0
-        for _ in 0..<16 where !pending.isEmpty && pending.count != seen && pending.count < batchSize {
-            seen = pending.count
+        var (seen, yields) = (0, 0)
+        while yields < 16, !pending.isEmpty, pending.count != seen, pending.count < batchSize {
+            (seen, yields) = (pending.count, yields + 1)
             await Task.yield()
         }
         flush()

@@ -102,7 +102,6 @@ public struct TransactionMachine: Sendable {
     /// Whether `id` is in progress or recently ended here (else the decision log may know it).
     public func knows(_ id: String) -> Bool { active[id] != nil || ended[id] != nil }
 
-
     /// A request for `id`, which the decision log already holds (found after a restart): it gets
     /// the logged outcome, and nothing runs again. The values its `get`s read are not logged.
     public mutating func answer(

@@ -21,7 +21,7 @@ public protocol TaskLedger: Sendable {
     /// The group commit's write: ``applyBlocking(_:)``, except that the ledger may hold back the
     /// records that only say a task was dispatched until the next call, to write them with the
     /// task's next change (its result, mostly) in one row write. A call without changes writes
-    /// what is held back (the group commit makes one whenever its queue runs empty).
+    /// what is held back (the group commit makes one when its queue has stayed empty for its `idleDelay`).
     func applyCoalescing(_ changes: [LedgerChange]) throws(LedgerError)
     /// Every accepted task without a result, oldest first (recovery after a restart).
     func unfinishedTasks() async throws(LedgerError) -> [StoredTask]
