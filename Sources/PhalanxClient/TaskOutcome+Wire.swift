@@ -22,7 +22,7 @@ extension ClusterStatus {
             coordinator: wire.coordinator,
             workers: wire.workers.map {
                 Worker(
-                    name: $0.name, capacity: $0.capacity, inFlight: $0.inFlight, kinds: $0.kinds, finished: $0.finished,
+                    name: $0.name, capacity: $0.capacity, prefetch: $0.prefetch, inFlight: $0.inFlight, kinds: $0.kinds, finished: $0.finished,
                     breaker: $0.breaker.isEmpty ? "closed" : $0.breaker, draining: $0.draining, kindsOmitted: $0.kindsOmitted)
             },
             tasksAccepted: wire.tasksAccepted, tasksSucceeded: wire.tasksSucceeded, tasksFailed: wire.tasksFailed,

@@ -91,7 +91,10 @@ public struct ClusterStatus: Sendable, Codable {
     /// One registered worker as the coordinator sees it.
     public struct Worker: Sendable, Codable {
         public let name: String
+        /// Tasks it runs at once.
         public let capacity: UInt32
+        /// Tasks it holds beyond `capacity`: `inFlight` may reach `capacity + prefetch`.
+        public let prefetch: UInt32
         public let inFlight: UInt32
         public let kinds: [String]
         public let finished: UInt64

@@ -76,11 +76,16 @@ public final class ClusterProcesses: @unchecked Sendable {
         }
     }
 
-    /// Starts worker `name` (its log is `<name>.log`, or `<logName>.log`).
-    public func startWorker(_ name: String, capacity: Int = 16, logName: String? = nil, _ extra: [String] = [], environment: [String: String] = [:]) throws {
+    /// Starts worker `name` (its log is `<name>.log`, or `<logName>.log`). Its prefetch is 0
+    /// unless asked, so that tests of dispatch see `capacity` as the whole window.
+    public func startWorker(
+        _ name: String, capacity: Int = 16, prefetch: Int = 0, logName: String? = nil, _ extra: [String] = [], environment: [String: String] = [:]
+    ) throws {
         try start(
             logName ?? name,
-            ["worker"] + commonArguments + ["--set", "coordinator.port=\(port)", "--name", name, "--capacity", "\(capacity)"] + extra, environment: environment)
+            ["worker"] + commonArguments
+                + ["--set", "coordinator.port=\(port)", "--name", name, "--capacity", "\(capacity)", "--prefetch", "\(prefetch)"] + extra,
+            environment: environment)
     }
 
     /// Sends SIGKILL to the named process (as `kill -9` would) and waits for it to be gone.
@@ -139,9 +144,9 @@ public final class ClusterProcesses: @unchecked Sendable {
 
     /// Starts the coordinator and the named workers, connects a client with certificate `client`
     /// and returns it once every worker has registered: the set-up of most end-to-end tests.
-    public func startWithWorkers(_ names: [String], capacity: Int = 16, client name: String = "client") async throws -> PhalanxClient {
+    public func startWithWorkers(_ names: [String], capacity: Int = 16, prefetch: Int = 0, client name: String = "client") async throws -> PhalanxClient {
         try await startCoordinator()
-        for worker in names { try startWorker(worker, capacity: capacity) }
+        for worker in names { try startWorker(worker, capacity: capacity, prefetch: prefetch) }
         let connected = try await client(name)
         try await waitForWorkers(names.count, using: connected)
         return connected

@@ -285,7 +285,9 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         case .register(let registration):
             perform(machine.register(
                 from: id,
-                WorkerRegistration(capacity: Int(registration.capacity), kinds: Set(registration.kinds), incarnation: registration.incarnation),
+                WorkerRegistration(
+                    capacity: Int(registration.capacity), kinds: Set(registration.kinds), incarnation: registration.incarnation,
+                    prefetch: Int(registration.prefetch), maximumInFlightBytes: Int(clamping: registration.maxInFlightBytes)),
                 now: now))
         case .results(let batch):
             let reported = batch.results.map { result in
@@ -669,6 +671,7 @@ extension CoordinatorStatus {
             var status = Phalanx_V1_WorkerStatus()
             status.name = worker.name
             status.capacity = UInt32(clamping: worker.capacity)
+            status.prefetch = UInt32(clamping: worker.prefetch)
             status.inFlight = UInt32(clamping: worker.inFlight)
             status.kinds = worker.kinds
             status.finished = UInt64(worker.finished)

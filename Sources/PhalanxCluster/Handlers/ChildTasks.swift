@@ -12,8 +12,13 @@ public struct ChildTasks: Sendable {
     private let attempt: UInt32
     private let trace: TraceContext?
     private let deadlineUnixMilliseconds: Int64
+    /// The worker slot the parent's handler holds: given up while it waits for its children.
+    private let slot: HeldSlot?
 
-    init(spawner: ChildSpawner?, dispatchID: UInt64, attempt: UInt32, trace: TraceContext?, deadlineUnixMilliseconds: Int64) {
+    init(
+        spawner: ChildSpawner?, dispatchID: UInt64, attempt: UInt32, trace: TraceContext?, deadlineUnixMilliseconds: Int64, slot: HeldSlot? = nil
+    ) {
+        self.slot = slot
         self.spawner = spawner
         self.dispatchID = dispatchID
         self.attempt = attempt
@@ -58,7 +63,16 @@ public struct ChildTasks: Sendable {
                 taskID: child.name, kind: child.kind, payload: child.payload, trace: trace?.childSpan(using: &ids) ?? .newTrace(using: &ids),
                 deadlineUnixMilliseconds: [own, deadlineUnixMilliseconds].filter { $0 > 0 }.min() ?? 0)
         }
-        let results = try await spawner.run(specs, parent: dispatchID, attempt: attempt, failFast: failFast)
+        // While it waits, the parent holds no slot: its children may need one on this worker.
+        slot?.giveUp()
+        let results: [Phalanx_V1_TaskResult]
+        do {
+            results = try await spawner.run(specs, parent: dispatchID, attempt: attempt, failFast: failFast)
+        } catch {
+            try? await slot?.take()
+            throw error
+        }
+        try await slot?.take()
         let byName = Dictionary(results.map { ($0.taskID, $0) }, uniquingKeysWith: { first, _ in first })
         return children.map { child in
             guard let result = byName[child.name] else {

@@ -1,9 +1,10 @@
 import Synchronization
 
 /// The running handlers of one worker connection, by dispatch id, so that the coordinator can
-/// cancel one. Each handler runs in its own child task of the connection's task group and
-/// registers that task here while it runs; a lock, not an actor, so that starting and ending a
-/// task adds no hop on the hot path.
+/// cancel one, and which of them still wait for a slot (prefetched), so that a drain can hand
+/// those back at once. Each handler runs in its own child task of the connection's task group
+/// and registers that task here while it runs; a lock, not an actor, so that starting and ending
+/// a task adds no hop on the hot path.
 ///
 /// The registry holds `UnsafeCurrentTask`s. That is sound here because a task registers itself
 /// and forgets itself before it ends, and `cancel` and `forget` take the same lock: a cancel can
@@ -18,6 +19,10 @@ final class HandlerRegistry: Sendable {
         var handlers: [UInt64: Handle] = [:]
         /// Cancelled before their handler was registered.
         var cancelledEarly: Set<UInt64> = []
+        /// Registered, and not yet admitted to a slot (``admit(_:)``).
+        var waiting: Set<UInt64> = []
+        /// Taken back while waiting (``takeWaiting()``): they must not start.
+        var takenBack: Set<UInt64> = []
     }
 
     private let state = Mutex(State())
@@ -30,6 +35,7 @@ final class HandlerRegistry: Sendable {
             let cancelNow = state.withLock { state in
                 if state.cancelledEarly.remove(dispatchID) != nil { return true }
                 state.handlers[dispatchID] = handle
+                state.waiting.insert(dispatchID)
                 return false
             }
             if cancelNow { handle.task.cancel() }
@@ -38,8 +44,33 @@ final class HandlerRegistry: Sendable {
         state.withLock { state in
             state.handlers[dispatchID] = nil
             state.cancelledEarly.remove(dispatchID)
+            state.waiting.remove(dispatchID)
+            state.takenBack.remove(dispatchID)
         }
         return result
+    }
+
+    /// The handler of `dispatchID` got its slot and is about to start; false if it was taken back
+    /// while it waited (it must not start).
+    func admit(_ dispatchID: UInt64) -> Bool {
+        state.withLock { state in
+            state.waiting.remove(dispatchID)
+            return !state.takenBack.contains(dispatchID)
+        }
+    }
+
+    /// Takes back every handler that has not been admitted to a slot yet, and cancels it: none of
+    /// them will start. Returns their dispatch ids.
+    func takeWaiting() -> [UInt64] {
+        state.withLock { state in
+            let taken = Array(state.waiting)
+            state.waiting.removeAll()
+            for dispatchID in taken {
+                state.takenBack.insert(dispatchID)
+                state.handlers[dispatchID]?.task.cancel()
+            }
+            return taken
+        }
     }
 
     /// Cancels the handler of `dispatchID` (or, if it has not registered yet, as soon as it does).

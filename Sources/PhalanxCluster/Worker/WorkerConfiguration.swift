@@ -11,6 +11,16 @@ public struct WorkerConfiguration: Sendable {
     public var limits: ConnectionLimits
     /// Tasks run at once (`worker.capacity`).
     public var capacity: Int
+    /// Tasks held beyond `capacity`, waiting for a free slot (`worker.prefetch`): the coordinator
+    /// dispatches up to `capacity + prefetch` to this worker, so its batches are larger and each
+    /// task costs every node less. A prefetched task waits behind running ones (its deadline and
+    /// a cancel still reach it there); 0 makes the coordinator wait for a free slot instead.
+    public var prefetch = 0
+    /// Payload bytes of the tasks dispatched to this worker at most, running and prefetched
+    /// (`worker.max_in_flight_bytes`; 0: no bound). A worker with nothing in flight always gets a task.
+    public var maximumInFlightBytes = 0
+    /// Tasks the coordinator may have dispatched to this worker at once.
+    public var window: Int { capacity + prefetch }
     /// Results waiting to be sent are flushed at this many (`worker.result_batch`).
     public var resultBatchSize: Int
     /// First wait before reconnecting after the coordinator is lost; it doubles, with jitter, up to 10×.

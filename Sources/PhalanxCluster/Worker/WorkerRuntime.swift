@@ -76,7 +76,7 @@ public struct WorkerRuntime: Service {
                 code: .invalidArgument,
                 message: "\(configuration.tls.certificatePath) is \(local.uri), a certificate of cluster '\(local.cluster)'; cluster.name is '\(cluster)': a worker of it needs a certificate for phalanx://\(cluster)/worker/NAME"))
         }
-        let bulkheads = try makeBulkheads()
+        let slots = try HandlerSlots(configuration)
         if let problem = Failpoints.problem() { throw StartupError(ErrorContext(code: .invalidArgument, message: problem)) }
         let directory = configuration.participantDirectory(for: local.name)
         do {
@@ -88,7 +88,7 @@ public struct WorkerRuntime: Service {
         let incarnation = configuration.incarnation ?? WorkerConfiguration.newIncarnation()
         logger.info("worker starting", metadata: ["incarnation": "\(incarnation)"])
         let nodeMetrics = configuration.metricsAddress.map { _ in NodeMetrics() }
-        let metrics = nodeMetrics.map { WorkerMetrics(factory: $0.factory, kinds: handlers.kinds, bulkheads: bulkheads) }
+        let metrics = nodeMetrics.map { WorkerMetrics(factory: $0.factory, kinds: handlers.kinds, bulkheads: slots.perKind) }
         var ops: (server: OpsHTTPServer, endpoint: OpsEndpoint)?
         if configuration.metricsAddress == nil { logger.notice("metrics endpoint off (metrics.worker_address is empty)") }
         if let address = configuration.metricsAddress, let nodeMetrics, let metrics {
@@ -103,13 +103,13 @@ public struct WorkerRuntime: Service {
         let participant = ParticipantHost(
             node: local.name, directory: directory, resources: resources, retention: configuration.historyRetention, logger: logger)
         try await runSessions(
-            tlsContext: tlsContext, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads, metrics: metrics, participant: participant,
+            tlsContext: tlsContext, local: local, incarnation: incarnation, drain: drain, slots: slots, metrics: metrics, participant: participant,
             ops: ops)
     }
 
     /// Serves sessions with the coordinator (and the ops endpoint) until drained or cancelled.
     private func runSessions(
-        tlsContext: NIOSSLContext, local: NodeIdentity, incarnation: UInt64, drain: DrainSignal, bulkheads: [String: Bulkhead<ContinuousClock>],
+        tlsContext: NIOSSLContext, local: NodeIdentity, incarnation: UInt64, drain: DrainSignal, slots: HandlerSlots,
         metrics: WorkerMetrics?, participant: ParticipantHost, ops: (server: OpsHTTPServer, endpoint: OpsEndpoint)?
     ) async throws {
         let logger = logger
@@ -118,7 +118,7 @@ public struct WorkerRuntime: Service {
                 if let ops { group.addTask { await ops.endpoint.serve(on: ops.server, logger: logger) } }
                 defer { group.cancelAll() }
                 try await connectAndServe(
-                    tlsContext: tlsContext, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads, metrics: metrics,
+                    tlsContext: tlsContext, local: local, incarnation: incarnation, drain: drain, slots: slots, metrics: metrics,
                     participant: participant)
             }
         } onGracefulShutdown: {
@@ -126,23 +126,8 @@ public struct WorkerRuntime: Service {
         }
     }
 
-    private func makeBulkheads() throws(StartupError) -> [String: Bulkhead<ContinuousClock>] {
-        var bulkheads: [String: Bulkhead<ContinuousClock>] = [:]
-        for (kind, limit) in configuration.bulkheads {
-            do {
-                // Waiters are bounded by the worker's capacity and by each task's own deadline.
-                bulkheads[kind] = try Bulkhead(
-                    name: kind, configuration: .init(maxConcurrentCalls: limit, maxWaitingCalls: configuration.capacity, maxWaitDuration: .seconds(86_400)),
-                    clock: ContinuousClock())
-            } catch {
-                throw StartupError(error.wrapped(in: .invalidArgument, "[bulkheads] \(kind) = \(limit): \(error.message)"))
-            }
-        }
-        return bulkheads
-    }
-
     private func connectAndServe(
-        tlsContext: NIOSSLContext, local: NodeIdentity, incarnation: UInt64, drain: DrainSignal, bulkheads: [String: Bulkhead<ContinuousClock>],
+        tlsContext: NIOSSLContext, local: NodeIdentity, incarnation: UInt64, drain: DrainSignal, slots: HandlerSlots,
         metrics: WorkerMetrics?, participant: ParticipantHost
     ) async throws {
         var failures = 0
@@ -160,7 +145,7 @@ public struct WorkerRuntime: Service {
                 // The connection's task runs on its event loop (no hop per message); handlers do not.
                 let end = try await withTaskExecutorPreference(EventLoopTaskExecutor(peer.channel.channel.eventLoop)) {
                     try await serve(
-                        peer, coordinator: coordinator, local: local, incarnation: incarnation, drain: drain, bulkheads: bulkheads, metrics: metrics,
+                        peer, coordinator: coordinator, local: local, incarnation: incarnation, drain: drain, slots: slots, metrics: metrics,
                         participant: participant)
                 }
                 failures = 0  // a session ended: reconnect soon (a refusal such as CONFLICT keeps backing off instead)
@@ -191,7 +176,7 @@ public struct WorkerRuntime: Service {
 
     private func serve(
         _ peer: PeerChannel, coordinator: EstablishedPeer, local: NodeIdentity, incarnation: UInt64, drain: DrainSignal,
-        bulkheads: [String: Bulkhead<ContinuousClock>], metrics: WorkerMetrics?, participant: ParticipantHost
+        slots: HandlerSlots, metrics: WorkerMetrics?, participant: ParticipantHost
     ) async throws -> SessionEnd {
         let channel = peer.channel.channel
         let link = ChannelPeerLink(channel: channel, peer: coordinator)
@@ -201,6 +186,8 @@ public struct WorkerRuntime: Service {
         let boundary = TaskBoundary(failureHandler: FailureHandler(node: local.name), logger: logger)
         var registration = Phalanx_V1_RegisterWorker()
         registration.capacity = UInt32(configuration.capacity)
+        registration.prefetch = UInt32(configuration.prefetch)
+        registration.maxInFlightBytes = UInt64(configuration.maximumInFlightBytes)
         registration.kinds = handlers.kinds
         registration.incarnation = incarnation
         let envelope = Phalanx_V1_Envelope(.register(registration))
@@ -228,7 +215,9 @@ public struct WorkerRuntime: Service {
                     for try await message in inbound {
                         switch message.body {
                         case .registered(let registered):
-                            logger.info("registered with the coordinator", metadata: ["kinds": "\(handlers.kinds)", "capacity": "\(configuration.capacity)"])
+                            logger.info(
+                                "registered with the coordinator",
+                                metadata: ["kinds": "\(handlers.kinds)", "capacity": "\(configuration.capacity)", "prefetch": "\(configuration.prefetch)"])
                             metrics?.registered(true)
                             var interval = Duration.milliseconds(max(50, Int(registered.heartbeatIntervalMs)))
                             if let keepAlive = coordinator.keepAliveInterval { interval = min(interval, keepAlive) }
@@ -244,12 +233,11 @@ public struct WorkerRuntime: Service {
                             await session.started(batch.assignments)
                             for assignment in batch.assignments {
                                 let ids = TraceIDGenerator(seed: seeds.next())
-                                let bulkhead = bulkheads[assignment.task.kind]
                                 group.addTask(executorPreference: globalConcurrentExecutor) {
                                     // Registered while it runs, so that the coordinator can cancel this one handler.
                                     let (result, failure) = await session.handlers.run(assignment.dispatchID) {
                                         await run(
-                                            assignment, boundary: boundary, worker: local.name, ids: ids, bulkhead: bulkhead, spawner: spawner,
+                                            assignment, boundary: boundary, worker: local.name, ids: ids, slots: slots, registry: session.handlers, spawner: spawner,
                                             effects: effects, metrics: metrics)
                                     }
                                     // A failure is logged and counted when its result is sent: an attempt
@@ -291,6 +279,8 @@ public struct WorkerRuntime: Service {
         let running = await session.runningCount
         logger.notice("draining: no new tasks; running ones may finish", metadata: ["reason": "\(reason)", "grace": "\(grace)", "running": "\(running)"])
         await session.beginDraining(grace: grace)
+        let prefetched = await session.handBackWaiting()
+        if prefetched > 0 { logger.notice("handed back the prefetched tasks that had not started", metadata: ["handed_back": "\(prefetched)"]) }
         let deadline = ContinuousClock.now + grace
         while await session.runningCount > 0, ContinuousClock.now < deadline, !Task.isCancelled {
             try? await Task.sleep(for: min(.milliseconds(20), deadline - ContinuousClock.now))
@@ -301,7 +291,7 @@ public struct WorkerRuntime: Service {
 
     private func run(
         _ assignment: Phalanx_V1_Assignment, boundary: TaskBoundary, worker: String, ids: TraceIDGenerator,
-        bulkhead: Bulkhead<ContinuousClock>?, spawner: ChildSpawner, effects: TransactionSender, metrics: WorkerMetrics?
+        slots: HandlerSlots, registry: HandlerRegistry, spawner: ChildSpawner, effects: TransactionSender, metrics: WorkerMetrics?
     ) async -> (Phalanx_V1_TaskResult, failure: ErrorContext?) {
         let tracer = self.tracer
         let spec = assignment.task
@@ -312,16 +302,16 @@ public struct WorkerRuntime: Service {
         result.worker = worker
         var ids = ids
         let trace = TraceContext(traceID: spec.trace.traceID, spanID: spec.trace.spanID)?.childSpan(using: &ids) ?? .newTrace(using: &ids)
+        let slot = HeldSlot(of: slots.worker)
         let children = ChildTasks(
-            spawner: spawner, dispatchID: assignment.dispatchID, attempt: assignment.attempt, trace: trace, deadlineUnixMilliseconds: spec.deadlineUnixMs)
+            spawner: spawner, dispatchID: assignment.dispatchID, attempt: assignment.attempt, trace: trace, deadlineUnixMilliseconds: spec.deadlineUnixMs,
+            slot: slot)
         let input = TaskInput(
             taskID: spec.taskID, attempt: assignment.attempt, kind: spec.kind, payload: Array(spec.payload), children: children,
             effects: TaskEffects(sender: effects, dispatchID: assignment.dispatchID, attempt: assignment.attempt))
         let started = ContinuousClock.now
-        metrics?.running.increment()
         let span = tracer?.startSpan("run", context: .phalanxSpan(trace, parentSpanID: spec.trace.spanID.isEmpty ? nil : spec.trace.spanID), ofKind: .consumer)
         defer {
-            metrics?.running.decrement()
             var code: ErrorCode?
             if case .error(let error)? = result.outcome { code = ErrorCode(wire: error.code) }
             metrics?.finished(kind: spec.kind, elapsed: ContinuousClock.now - started, error: code)
@@ -339,9 +329,16 @@ public struct WorkerRuntime: Service {
                 guard let handler = handlers.handler(for: spec.kind) else {
                     throw PhalanxError(.invalidArgument, "this worker does not serve task kind '\(spec.kind)'")
                 }
+                // A prefetched task waits for a slot under its deadline, as its handler runs.
                 let guarded: @Sendable () async throws -> [UInt8] = {
-                    guard let bulkhead else { return try await handler(input) }
-                    return try await bulkhead.run { try await handler(input) }
+                    try await slots.run(kind: spec.kind, holding: slot) {
+                        guard registry.admit(assignment.dispatchID) else {
+                            throw ErrorContext(code: .cancelled, message: "handed back on a drain before it started", originNode: worker)
+                        }
+                        metrics?.running.increment()
+                        defer { metrics?.running.decrement() }
+                        return try await handler(input)
+                    }
                 }
                 guard let remaining = WireTime.remaining(untilUnixMilliseconds: spec.deadlineUnixMs) else {
                     return try await guarded()

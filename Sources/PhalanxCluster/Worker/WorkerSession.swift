@@ -87,6 +87,22 @@ actor WorkerSession {
         link.flush()
     }
 
+    /// Hands back the attempts that wait for a slot (prefetched) and have not started: on a drain
+    /// they run elsewhere at once rather than after the running ones. Returns how many.
+    func handBackWaiting() -> Int {
+        let assignments = handlers.takeWaiting().compactMap { dispatchID -> Phalanx_V1_Assignment? in
+            guard let attempt = running.removeValue(forKey: dispatchID) else { return nil }
+            var assignment = Phalanx_V1_Assignment()
+            assignment.dispatchID = dispatchID
+            assignment.attempt = attempt
+            return assignment
+        }
+        if running.isEmpty { resumeIdleWaiters() }
+        guard !assignments.isEmpty else { return 0 }
+        handBack(assignments)
+        return assignments.count
+    }
+
     /// Hands back every attempt still running; their results, if they come, are not sent.
     /// Returns how many were handed back.
     func handBackRunning() -> Int {

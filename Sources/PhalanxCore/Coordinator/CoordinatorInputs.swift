@@ -59,12 +59,22 @@ public struct WorkerRegistration: Sendable, Hashable {
     /// Grows with every start of the worker process and stays the same across its reconnects
     /// (0: a worker that does not say; it is judged by its connection alone).
     public var incarnation: UInt64
+    /// Tasks it holds beyond `capacity`, waiting for a free slot: it is sent up to `capacity + prefetch`.
+    public var prefetch: Int
+    /// Payload bytes of the tasks dispatched to it at most (0: no bound); with nothing in flight it
+    /// always gets a task, so a bound is passed by at most one task's payload.
+    public var maximumInFlightBytes: Int
 
-    public init(capacity: Int, kinds: Set<String>, incarnation: UInt64 = 0) {
+    public init(capacity: Int, kinds: Set<String>, incarnation: UInt64 = 0, prefetch: Int = 0, maximumInFlightBytes: Int = 0) {
         self.capacity = capacity
         self.kinds = kinds
         self.incarnation = incarnation
+        self.prefetch = prefetch
+        self.maximumInFlightBytes = maximumInFlightBytes
     }
+
+    /// Tasks that may be dispatched to it at once.
+    public var window: Int { capacity + prefetch }
 }
 
 /// An admin's command for the per-worker circuit breakers.

@@ -5,7 +5,7 @@ extension CoordinatorMachine {
     public func statusRequested(from connection: ConnectionID) -> [Action] {
         let workerList = workers.values.sorted { $0.identity.name < $1.identity.name }.map { worker in
             CoordinatorStatus.Worker(
-                name: worker.identity.name, capacity: worker.capacity, inFlight: worker.running.count, kinds: worker.kinds.sorted(),
+                name: worker.identity.name, capacity: worker.capacity, prefetch: worker.prefetch, inFlight: worker.running.count, kinds: worker.kinds.sorted(),
                 finished: worker.finished, breaker: breakerState(of: worker.identity.name), draining: worker.draining)
         }
         var status = CoordinatorStatus(

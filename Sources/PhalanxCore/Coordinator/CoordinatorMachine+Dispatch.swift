@@ -57,8 +57,8 @@ extension CoordinatorMachine {
     mutating func dispatch(_ number: TaskNumber, to worker: ConnectionID, permit: CircuitBreakerPermit?, now: Duration, into outbox: inout Outbox) -> Bool {
         tasks[number]!.attempt += 1
         tasks[number]!.placement = .running(worker: worker, permit: permit, since: now)
-        workers[worker]!.running.insert(number)
         let record = tasks[number]!
+        workers[worker]!.started(number, payloadBytes: record.body.payloadBytes)
         if record.body.parent == nil { outbox.changes.append(.dispatched(record.key, attempt: record.attempt)) }
         outbox.assignments[worker, default: []].append(TaskAssignment(
             task: number, attempt: record.attempt, spec: record.spec, childID: record.body.parent == nil ? nil : record.key.taskID,
@@ -91,7 +91,7 @@ extension CoordinatorMachine {
         where worker.freeCapacity > 0 && !worker.draining && worker.kinds.contains(kind) && !excluded.contains(connection)
             && !worker.runsATaskAlone && (reservedWorkers.isEmpty || !reservedWorkers.contains(connection))
         {
-            let load = Double(worker.busy) / Double(worker.capacity)
+            let load = worker.load
             if best == nil || load < best!.load || (load == best!.load && worker.identity.name < workers[best!.connection]!.identity.name) {
                 best = (connection, load)
             }

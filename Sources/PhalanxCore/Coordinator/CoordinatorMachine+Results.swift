@@ -42,7 +42,7 @@ extension CoordinatorMachine {
                 }
             }
             stopWaiting(result.task)
-            workers[connection]!.running.remove(result.task)
+            workers[connection]!.stopped(result.task, payloadBytes: record.body.payloadBytes)
             workers[connection]!.finished += 1
             var retry = result.failure.map { $0.failureClass == .system } ?? false && !record.cancelRequested && record.mayRetryAfterAFailure
             if retry && !withdrawRetry(of: record.kind, now: now) {

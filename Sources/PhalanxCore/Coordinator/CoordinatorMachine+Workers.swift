@@ -13,13 +13,14 @@ extension CoordinatorMachine {
                 originNode: settings.nodeName))]
         }
         let badKind = registration.kinds.lazy.compactMap(TaskLimits.kindProblem).first
-        guard (1...100_000).contains(registration.capacity), !registration.kinds.isEmpty,
+        guard (1...100_000).contains(registration.capacity), (0...100_000).contains(registration.prefetch),
+            registration.maximumInFlightBytes >= 0, !registration.kinds.isEmpty,
             registration.kinds.count <= Self.maximumKindsPerWorker, badKind == nil
         else {
             let which = badKind.map { "; refused: \($0)" } ?? ""
             return [.close(connection, ErrorContext(
                 code: .invalidArgument,
-                message: "a worker registers with capacity 1...100000 and 1...\(Self.maximumKindsPerWorker) task kinds of 1-\(TaskLimits.maximumKindBytes) bytes without control characters; got capacity \(registration.capacity) and \(registration.kinds.count) kinds\(which)",
+                message: "a worker registers with capacity 1...100000, prefetch 0...100000 and 1...\(Self.maximumKindsPerWorker) task kinds of 1-\(TaskLimits.maximumKindBytes) bytes without control characters; got capacity \(registration.capacity), prefetch \(registration.prefetch) and \(registration.kinds.count) kinds\(which)",
                 originNode: settings.nodeName))]
         }
         let newest = incarnations[identity.name] ?? 0
@@ -56,7 +57,8 @@ extension CoordinatorMachine {
         }
         pendingWorkers[connection] = nil
         workers[connection] = WorkerPeer(
-            identity: identity, capacity: registration.capacity, kinds: registration.kinds, incarnation: registration.incarnation)
+            identity: identity, capacity: registration.capacity, prefetch: registration.prefetch,
+            maximumInFlightBytes: registration.maximumInFlightBytes, kinds: registration.kinds, incarnation: registration.incarnation)
         workerByName[identity.name] = connection
         if registration.incarnation > newest {
             incarnations[identity.name] = registration.incarnation
@@ -67,7 +69,8 @@ extension CoordinatorMachine {
         outbox.actions.append(.confirmRegistration(connection, worker: identity.name, heartbeatInterval: settings.heartbeatInterval))
         outbox.actions.append(.log(CoordinatorLogEntry(
             .info, "worker registered",
-            ["worker": identity.name, "connection": "\(connection)", "capacity": "\(registration.capacity)", "incarnation": "\(registration.incarnation)",
+            ["worker": identity.name, "connection": "\(connection)", "capacity": "\(registration.capacity)", "prefetch": "\(registration.prefetch)",
+             "max_in_flight_bytes": "\(registration.maximumInFlightBytes)", "incarnation": "\(registration.incarnation)",
              "kinds": registration.kinds.sorted().joined(separator: ",")])))
         assign(now: now, into: &outbox)
         return finish(&outbox, now: now)
@@ -92,7 +95,7 @@ extension CoordinatorMachine {
             else { continue }
             if let permit { breakers[workers[connection]!.identity.name]?.release(permit) }
             stopWaiting(number)
-            workers[connection]!.running.remove(number)
+            workers[connection]!.stopped(number, payloadBytes: record.body.payloadBytes)
             let name = workers[connection]!.identity.name
             if record.cancelRequested {
                 finishWithFailure(

@@ -22,10 +22,17 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
 
     struct WorkerPeer: Sendable {
         let identity: NodeIdentity
+        /// Tasks it runs at once.
         let capacity: Int
+        /// Tasks it holds beyond `capacity` (``WorkerRegistration/prefetch``).
+        let prefetch: Int
+        /// 0: no bound (``WorkerRegistration/maximumInFlightBytes``).
+        let maximumInFlightBytes: Int
         let kinds: Set<String>
         let incarnation: UInt64
         var running: Set<TaskNumber> = []
+        /// Payload bytes of the tasks in `running`.
+        var runningBytes = 0
         var finished = 0
         var draining = false
         /// Running parents that wait for their children: they hold no slot, so that a tree wider
@@ -36,7 +43,21 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
 
         var busy: Int { running.count - waiting }
         var runsATaskAlone: Bool { alone.map(running.contains) ?? false }
-        var freeCapacity: Int { capacity - busy }
+        /// Tasks that may be dispatched to it now: slots and prefetch left, and bytes left (or nothing in flight).
+        var freeCapacity: Int {
+            guard maximumInFlightBytes == 0 || runningBytes < maximumInFlightBytes || running.isEmpty else { return 0 }
+            return capacity + prefetch - busy
+        }
+        /// How full its window is, 0...1 (for choosing the least-loaded worker).
+        var load: Double { Double(busy) / Double(capacity + prefetch) }
+
+        mutating func started(_ number: TaskNumber, payloadBytes: Int) {
+            if running.insert(number).inserted { runningBytes += payloadBytes }
+        }
+
+        mutating func stopped(_ number: TaskNumber, payloadBytes: Int) {
+            if running.remove(number) != nil { runningBytes -= payloadBytes }
+        }
     }
 
     enum Placement: Sendable {

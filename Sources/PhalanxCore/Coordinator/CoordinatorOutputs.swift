@@ -206,7 +206,10 @@ public struct CoordinatorStatus: Sendable, Hashable {
     /// One registered worker as the status shows it.
     public struct Worker: Sendable, Hashable {
         public let name: String
+        /// Tasks it runs at once.
         public let capacity: Int
+        /// Tasks it holds beyond `capacity`: `inFlight` may reach `capacity + prefetch`.
+        public let prefetch: Int
         public let inFlight: Int
         public let kinds: [String]
         public let finished: Int

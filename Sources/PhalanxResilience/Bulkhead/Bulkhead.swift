@@ -5,14 +5,17 @@ import Synchronization
 /// Past the limit a caller waits in a first-come-first-served queue of at most
 /// `maxWaitingCalls`, for at most `maxWaitDuration`; with the queue full or the wait over it gets
 /// `BULKHEAD_FULL`. A waiter whose task is cancelled leaves the queue at once (`CANCELLED`).
+/// With no `maxWaitDuration` a waiter waits until it is admitted or cancelled, and no timer runs
+/// (for callers whose own deadline bounds the wait).
 public final class Bulkhead<C: Clock>: Sendable where C.Duration == Duration {
     /// The settings of a bulkhead.
     public struct Configuration: Sendable, Hashable {
         public var maxConcurrentCalls: Int
         public var maxWaitingCalls: Int
-        public var maxWaitDuration: Duration
+        /// nil: a waiter waits until admitted or cancelled.
+        public var maxWaitDuration: Duration?
 
-        public init(maxConcurrentCalls: Int = 25, maxWaitingCalls: Int = 100, maxWaitDuration: Duration = .milliseconds(500)) {
+        public init(maxConcurrentCalls: Int = 25, maxWaitingCalls: Int = 100, maxWaitDuration: Duration? = .milliseconds(500)) {
             self.maxConcurrentCalls = maxConcurrentCalls
             self.maxWaitingCalls = maxWaitingCalls
             self.maxWaitDuration = maxWaitDuration
@@ -22,7 +25,7 @@ public final class Bulkhead<C: Clock>: Sendable where C.Duration == Duration {
         public func validate() throws(ErrorContext) {
             guard maxConcurrentCalls >= 1 else { throw .invalidSetting("bulkhead", "maxConcurrentCalls", "at least 1, got \(maxConcurrentCalls)") }
             guard maxWaitingCalls >= 0 else { throw .invalidSetting("bulkhead", "maxWaitingCalls", "zero or more, got \(maxWaitingCalls)") }
-            guard maxWaitDuration >= .zero else { throw .invalidSetting("bulkhead", "maxWaitDuration", "zero or more") }
+            guard (maxWaitDuration ?? .zero) >= .zero else { throw .invalidSetting("bulkhead", "maxWaitDuration", "zero or more") }
         }
     }
 
@@ -82,7 +85,7 @@ public final class Bulkhead<C: Clock>: Sendable where C.Duration == Duration {
         case .enqueued:
             switch await wait(id) {
             case .admitted: return
-            case .timedOut: throw full("no slot became free within \(configuration.maxWaitDuration)")
+            case .timedOut: throw full("no slot became free within \(configuration.maxWaitDuration ?? .zero)")
             case .cancelled: throw ErrorContext(code: .cancelled, message: "cancelled while waiting for bulkhead '\(name)'")
             }
         }
@@ -97,25 +100,12 @@ public final class Bulkhead<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     private func wait(_ id: UInt64) async -> WaitResult {
-        await withTaskGroup(of: WaitResult?.self) { group in
-            group.addTask {
-                await withTaskCancellationHandler {
-                    await withCheckedContinuation { continuation in
-                        self.shared.withLock { shared in
-                            if let decided = shared.early.removeValue(forKey: id) {
-                                continuation.resume(returning: decided)
-                            } else {
-                                shared.continuations[id] = continuation
-                            }
-                        }
-                    }
-                } onCancel: {
-                    self.abandon(id, with: .cancelled)
-                }
-            }
+        guard let maxWaitDuration = configuration.maxWaitDuration else { return await parked(id) }
+        return await withTaskGroup(of: WaitResult?.self) { group in
+            group.addTask { await self.parked(id) }
             group.addTask {
                 // The timer; cancelled as soon as the waiter has its answer.
-                guard (try? await self.clock.sleep(for: self.configuration.maxWaitDuration)) != nil else { return nil }
+                guard (try? await self.clock.sleep(for: maxWaitDuration)) != nil else { return nil }
                 self.abandon(id, with: .timedOut)
                 return nil
             }
@@ -127,6 +117,23 @@ public final class Bulkhead<C: Clock>: Sendable where C.Duration == Duration {
                 }
             }
             return result
+        }
+    }
+
+    /// Waits, parked, until the waiter is admitted, or abandoned (cancelled or timed out).
+    private func parked(_ id: UInt64) async -> WaitResult {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                self.shared.withLock { shared in
+                    if let decided = shared.early.removeValue(forKey: id) {
+                        continuation.resume(returning: decided)
+                    } else {
+                        shared.continuations[id] = continuation
+                    }
+                }
+            }
+        } onCancel: {
+            self.abandon(id, with: .cancelled)
         }
     }
 

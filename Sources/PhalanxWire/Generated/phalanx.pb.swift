@@ -636,8 +636,17 @@ public nonisolated struct Phalanx_V1_RegisterWorker: Sendable {
   /// task kinds it serves
   public var kinds: [String] = []
 
-  /// grows with every start of the worker process (its start time in
+  /// Grows with every start of the worker process (its start time in microseconds since 1970);
+  /// the same on every reconnect of one process.
   public var incarnation: UInt64 = 0
+
+  /// Tasks it holds beyond capacity, waiting for a free slot (0: none): the coordinator
+  /// dispatches up to capacity + prefetch tasks to it.
+  public var prefetch: UInt32 = 0
+
+  /// Payload bytes of the tasks dispatched to it at most (0: no bound); a worker with no task in
+  /// flight always gets one, however large.
+  public var maxInFlightBytes: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -935,6 +944,9 @@ public nonisolated struct Phalanx_V1_WorkerStatus: Sendable {
 
   /// kinds left out of `kinds` so the reply fits the client's frames
   public var kindsOmitted: UInt32 = 0
+
+  /// tasks it holds beyond capacity (in_flight may reach capacity + prefetch)
+  public var prefetch: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2976,7 +2988,7 @@ nonisolated extension Phalanx_V1_ResultBatch: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Phalanx_V1_RegisterWorker: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RegisterWorker"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}capacity\0\u{1}kinds\0\u{1}incarnation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}capacity\0\u{1}kinds\0\u{1}incarnation\0\u{1}prefetch\0\u{3}max_in_flight_bytes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2987,6 +2999,8 @@ nonisolated extension Phalanx_V1_RegisterWorker: SwiftProtobuf.Message, SwiftPro
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.capacity) }()
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.kinds) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.incarnation) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.prefetch) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.maxInFlightBytes) }()
       default: break
       }
     }
@@ -3002,6 +3016,12 @@ nonisolated extension Phalanx_V1_RegisterWorker: SwiftProtobuf.Message, SwiftPro
     if self.incarnation != 0 {
       try visitor.visitSingularUInt64Field(value: self.incarnation, fieldNumber: 3)
     }
+    if self.prefetch != 0 {
+      try visitor.visitSingularUInt32Field(value: self.prefetch, fieldNumber: 4)
+    }
+    if self.maxInFlightBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.maxInFlightBytes, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3009,6 +3029,8 @@ nonisolated extension Phalanx_V1_RegisterWorker: SwiftProtobuf.Message, SwiftPro
     if lhs.capacity != rhs.capacity {return false}
     if lhs.kinds != rhs.kinds {return false}
     if lhs.incarnation != rhs.incarnation {return false}
+    if lhs.prefetch != rhs.prefetch {return false}
+    if lhs.maxInFlightBytes != rhs.maxInFlightBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3486,7 +3508,7 @@ nonisolated extension Phalanx_V1_StatusRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}capacity\0\u{3}in_flight\0\u{1}kinds\0\u{1}finished\0\u{1}breaker\0\u{1}draining\0\u{3}kinds_omitted\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}capacity\0\u{3}in_flight\0\u{1}kinds\0\u{1}finished\0\u{1}breaker\0\u{1}draining\0\u{3}kinds_omitted\0\u{1}prefetch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3502,6 +3524,7 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
       case 6: try { try decoder.decodeSingularStringField(value: &self.breaker) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.draining) }()
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.kindsOmitted) }()
+      case 9: try { try decoder.decodeSingularUInt32Field(value: &self.prefetch) }()
       default: break
       }
     }
@@ -3532,6 +3555,9 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
     if self.kindsOmitted != 0 {
       try visitor.visitSingularUInt32Field(value: self.kindsOmitted, fieldNumber: 8)
     }
+    if self.prefetch != 0 {
+      try visitor.visitSingularUInt32Field(value: self.prefetch, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3544,6 +3570,7 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
     if lhs.breaker != rhs.breaker {return false}
     if lhs.draining != rhs.draining {return false}
     if lhs.kindsOmitted != rhs.kindsOmitted {return false}
+    if lhs.prefetch != rhs.prefetch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -23,11 +23,15 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Tasks run at once (overrides worker.capacity).")
     var capacity: Int?
 
+    @Option(help: "Tasks held beyond capacity, waiting for a free slot (overrides worker.prefetch).")
+    var prefetch: Int?
+
     @Option(help: "Write the metrics endpoint's port to this file (useful with metrics.worker_address port 0).")
     var metricsPortFile: String?
 
     func validate() throws {
         if let capacity, !(1...100_000).contains(capacity) { throw ValidationError("--capacity must be in 1...100000, got \(capacity)") }
+        if let prefetch, !(0...100_000).contains(prefetch) { throw ValidationError("--prefetch must be in 0...100000, got \(prefetch)") }
     }
 
     func run() async throws {
@@ -39,6 +43,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let shipper = log.bootstrap(config, node: name, role: "worker")
         var configuration = config.workerConfiguration(name: name)
         if let capacity { configuration.capacity = capacity }
+        if let prefetch { configuration.prefetch = prefetch }
         let logger = Logger(label: "phalanx.worker")
         let metricsPortFile = metricsPortFile
         try await withLogShipping(shipper) {

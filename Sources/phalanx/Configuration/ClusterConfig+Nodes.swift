@@ -58,6 +58,8 @@ extension ClusterConfig {
             coordinatorHost: string("coordinator.host"), coordinatorPort: integer("coordinator.port"), tls: tlsFiles(forNode: name),
             limits: limits, capacity: integer("worker.capacity"), resultBatchSize: integer("worker.result_batch"),
             drainGrace: .milliseconds(integer("worker.drain_grace_ms")), bulkheads: bulkheads)
+        configuration.prefetch = integer("worker.prefetch")
+        configuration.maximumInFlightBytes = integer("worker.max_in_flight_bytes")
         configuration.metricsAddress = try? OpsAddress.parse(string("metrics.worker_address"), key: "metrics.worker_address")
         configuration.logsSpans = boolean("log.spans")
         configuration.dataDirectory = path("worker.data_dir")

@@ -42,6 +42,8 @@ struct ConfigKey: Sendable {
         .init("retry", "budget_minimum", .integer(10), range: 0...1_000_000, "retries a task kind may always make per budget window, whatever the percentage"),
         .init("retry", "budget_window_ms", .integer(10_000), range: 100...3_600_000, "the sliding window of the retry budget"),
         .init("worker", "capacity", .integer(64), range: 1...100_000, "tasks a worker runs at once"),
+        .init("worker", "prefetch", .integer(192), range: 0...100_000, "tasks a worker holds beyond capacity, waiting for a free slot: the coordinator dispatches up to capacity + prefetch, in larger batches (0: only capacity)"),
+        .init("worker", "max_in_flight_bytes", .integer(64 * 1024 * 1024), range: 0...(1 << 40), "payload bytes of the tasks dispatched to one worker at most, running and prefetched (0: no bound); a worker with nothing in flight always gets one task"),
         .init("worker", "result_batch", .integer(256), range: 1...100_000, "results sent per frame at most (frames are also cut by bytes)"),
         .init("worker", "drain_grace_ms", .integer(30_000), range: 0...86_400_000, "on SIGTERM or `phalanx drain`, running tasks may finish within this; the rest are handed back"),
         .init("worker", "data_dir", .string("run/workers"), "folder under which each worker keeps its transaction participant store, in a folder of its name (NAME/participant.sqlite); a relative path is relative to the configuration file's folder"),

@@ -33,8 +33,13 @@ struct MachineHarness {
     /// Connects and registers a worker.
     @discardableResult
     mutating func worker(_ name: String, capacity: Int = 4, kinds: Set<String> = ["echo"], incarnation: UInt64 = 0) -> (ConnectionID, [Action]) {
+        worker(name, WorkerRegistration(capacity: capacity, kinds: kinds, incarnation: incarnation))
+    }
+
+    /// Connects a worker and registers it as `registration` says.
+    mutating func worker(_ name: String, _ registration: WorkerRegistration) -> (ConnectionID, [Action]) {
         let id = connect(.worker, name)
-        return (id, machine.register(from: id, WorkerRegistration(capacity: capacity, kinds: kinds, incarnation: incarnation), now: now))
+        return (id, machine.register(from: id, registration, now: now))
     }
 
     mutating func task(_ id: String, kind: String = "echo", bytes: Int = 8, timeout: Duration? = nil) -> SubmittedTask<String> {

@@ -84,4 +84,21 @@ import Testing
         bulkhead.release()
         #expect(bulkhead.activeCalls == 0, "no cancelled waiter may have been handed the slot")
     }
+
+    @Test func withoutAMaximumWaitAWaiterStartsNoTimerAndWaitsUntilAdmittedOrCancelled() async throws {
+        let clock = TestClock()
+        let bulkhead = try Bulkhead(
+            name: "slots", configuration: .init(maxConcurrentCalls: 1, maxWaitingCalls: 2, maxWaitDuration: nil), clock: clock)
+        try await bulkhead.acquire()
+        let admitted = Task { try await bulkhead.acquire() }
+        let cancelled = Task { try await bulkhead.acquire() }
+        try await eventually("two waiters") { bulkhead.waitingCalls == 2 }
+        await clock.advance(by: .seconds(86_400 * 365))
+        #expect(bulkhead.waitingCalls == 2, "no timer ends a wait")
+        cancelled.cancel()
+        await #expect { try await cancelled.value } throws: { ($0 as? ErrorContext)?.code == .cancelled }
+        bulkhead.release()
+        try await admitted.value
+        #expect(bulkhead.activeCalls == 1 && bulkhead.waitingCalls == 0)
+    }
 }

@@ -1,0 +1,87 @@
+import Foundation
+import PhalanxClient
+import PhalanxResilience
+import PhalanxTesting
+import Testing
+
+extension EndToEnd {
+    /// A worker holds `worker.prefetch` tasks beyond its capacity: they are dispatched to it, wait
+    /// there for a slot, and a deadline or a cancel still reaches them while they wait.
+    @Suite(.timeLimit(.minutes(1))) struct PrefetchEndToEndTests {
+        @Test func prefetchedTasksWaitForASlotAndTheirDeadlineAndCancelReachThemThere() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1"], capacity: 1, prefetch: 2)
+            try await client.submit([
+                TaskRequest(taskID: "long", kind: "sleep", text: "60000"),
+                TaskRequest(taskID: "prefetched", kind: "sleep", text: "60000"),
+                TaskRequest(taskID: "short-deadline", kind: "sleep", text: "1", timeout: .milliseconds(1_500)),
+                TaskRequest(taskID: "queued", kind: "echo", text: "waits at the coordinator"),
+            ])
+            try await eventually("the window of 1 + 2 fills") { try await client.status().workers.first?.inFlight == 3 }
+            let worker = try await client.status().workers.first
+            #expect(worker?.capacity == 1 && worker?.prefetch == 2)
+
+            // Its deadline passes while it waits behind `long` for the only slot.
+            let expired = await client.outcome(of: "short-deadline")
+            guard case .failure(let deadline) = expired.result else {
+                Issue.record("expected DEADLINE_EXCEEDED, got \(expired.result)")
+                return
+            }
+            #expect(deadline.code == .deadlineExceeded, "\(deadline)")
+            // `queued` takes its place in the window; a cancel reaches the prefetched sleep on w1 at once.
+            let started = ContinuousClock.now
+            let cancelled = try ClusterProcesses.runToCompletion(["cancel"] + cluster.clientArguments + ["prefetched"])
+            #expect(cancelled.status == 0 && cancelled.stdout.contains("prefetched cancelled"), "\(cancelled.stdout) \(cancelled.stderr)")
+            let prefetched = await client.outcome(of: "prefetched")
+            guard case .failure(let error) = prefetched.result else {
+                Issue.record("expected CANCELLED, got \(prefetched.result)")
+                return
+            }
+            #expect(error.code == .cancelled && prefetched.worker == "w1", "\(error)")
+            #expect(ContinuousClock.now - started < .seconds(5), "it did not wait for the 60 s task ahead of it")
+            let long = try await client.status()
+            #expect(long.tasksRunning >= 1, "the long task still runs")
+            _ = try ClusterProcesses.runToCompletion(["cancel"] + cluster.clientArguments + ["long"])
+            #expect(try await client.outcome(of: "queued").outputText == "waits at the coordinator")
+            await client.close()
+        }
+
+        @Test func noMoreThanCapacityHandlersRunAtOnceWhateverThePrefetch() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1"], capacity: 2, prefetch: 4)
+            let started = ContinuousClock.now
+            let outcomes = try await client.run((1...6).map { TaskRequest(taskID: "t\($0)", kind: "sleep", text: "400") })
+            let elapsed = ContinuousClock.now - started
+            #expect(outcomes.allSatisfy { $0.worker == "w1" && $0.outputText != nil }, "\(outcomes.map(\.result))")
+            // Six 400 ms sleeps two at a time take three rounds; six at once would take one.
+            #expect(elapsed >= .milliseconds(1_200), "took \(elapsed)")
+            await client.close()
+        }
+    
+        @Test func aDrainHandsBackThePrefetchedTasksAtOnceWhileTheRunningOneFinishes() async throws {
+            let cluster = try ClusterProcesses(settings: ["worker.drain_grace_ms=20000"])
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1"], capacity: 1, prefetch: 3)
+            let requests = [TaskRequest(taskID: "running", kind: "sleep", text: "4000")]
+                + (1...3).map { TaskRequest(taskID: "prefetched-\($0)", kind: "sleep", text: "1") }
+            try await client.submit(requests)
+            try await eventually("w1 holds all four") { try await client.status().workers.first?.inFlight == 4 }
+            try await Task.sleep(for: .milliseconds(250))  // the dispatch frame reaches w1 and `running` starts
+            try cluster.startWorker("w2", capacity: 4)
+            try await cluster.waitForWorkers(2, using: client)
+            let started = ContinuousClock.now
+            cluster.signal("w1", SIGTERM)
+
+            let prefetched = await requests.dropFirst().asyncMap { await client.outcome(of: $0.taskID) }
+            #expect(prefetched.allSatisfy { $0.worker == "w2" && $0.outputText == "1" }, "\(prefetched.map(\.result))")
+            #expect(ContinuousClock.now - started < .seconds(3), "they did not wait for the 4 s task ahead of them")
+            let running = await client.outcome(of: "running")
+            #expect(running.worker == "w1" && running.outputText == "4000", "\(running.result)")
+            #expect(try await cluster.waitForExit("w1", within: .seconds(10)) == 0)
+            #expect(cluster.log("w1").contains("handed back the prefetched tasks that had not started"))
+            await client.close()
+        }
+    }
+}
