@@ -60,7 +60,7 @@ public enum MetricName {
         tlsHandshakeFailures: "Incoming or outgoing connections refused during the TLS handshake or identity check, by reason.",
         workerTasks: "Tasks this worker ran to an end, by kind and outcome (succeeded, failed, cancelled).",
         workerTasksRunning: "Tasks running on this worker now.",
-        workerTaskDuration: "How long this worker's task handlers ran, in seconds, by kind.",
+        workerTaskDuration: "How long this worker's tasks took from arrival to result, in seconds, by kind (a prefetched task's wait for a slot included).",
         workerConnected: "1 while this worker is registered with the coordinator, 0 otherwise.",
         bulkheadInUse: "Slots of a task kind's bulkhead in use on this worker.",
         bulkheadRejected: "Tasks a kind's bulkhead refused on this worker because its wait queue was full (they failed BULKHEAD_FULL).",
