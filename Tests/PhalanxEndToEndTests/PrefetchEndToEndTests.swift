@@ -12,8 +12,12 @@ extension EndToEnd {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
             let client = try await cluster.startWithWorkers(["w1"], capacity: 1, prefetch: 2)
+            // `long` first, alone, so that it holds the only slot (tasks of one dispatch batch may
+            // take the slot in any order).
+            try await client.submit([TaskRequest(taskID: "long", kind: "sleep", text: "60000")])
+            try await eventually("w1 runs the long task") { try await client.status().workers.first?.inFlight == 1 }
+            try await Task.sleep(for: .milliseconds(250))  // the dispatch frame reaches w1 and `long` starts
             try await client.submit([
-                TaskRequest(taskID: "long", kind: "sleep", text: "60000"),
                 TaskRequest(taskID: "prefetched", kind: "sleep", text: "60000"),
                 TaskRequest(taskID: "short-deadline", kind: "sleep", text: "1", timeout: .milliseconds(1_500)),
                 TaskRequest(taskID: "queued", kind: "echo", text: "waits at the coordinator"),
@@ -43,7 +47,7 @@ extension EndToEnd {
             let long = try await client.status()
             #expect(long.tasksRunning >= 1, "the long task still runs")
             _ = try ClusterProcesses.runToCompletion(["cancel"] + cluster.clientArguments + ["long"])
-            #expect(try await client.outcome(of: "queued").outputText == "waits at the coordinator")
+            #expect(await client.outcome(of: "queued").outputText == "waits at the coordinator")
             await client.close()
         }
 
@@ -66,9 +70,14 @@ extension EndToEnd {
             let client = try await cluster.startWithWorkers(["w1"], capacity: 1, prefetch: 3)
             let requests = [TaskRequest(taskID: "running", kind: "sleep", text: "4000")]
                 + (1...3).map { TaskRequest(taskID: "prefetched-\($0)", kind: "sleep", text: "1") }
-            try await client.submit(requests)
-            try await eventually("w1 holds all four") { try await client.status().workers.first?.inFlight == 4 }
+            // `running` first, alone, so that it holds the only slot (tasks of one dispatch batch
+            // may take the slot in any order).
+            try await client.submit(Array(requests.prefix(1)))
+            try await eventually("w1 runs the first") { try await client.status().workers.first?.inFlight == 1 }
             try await Task.sleep(for: .milliseconds(250))  // the dispatch frame reaches w1 and `running` starts
+            try await client.submit(Array(requests.dropFirst()))
+            try await eventually("w1 holds all four") { try await client.status().workers.first?.inFlight == 4 }
+            try await Task.sleep(for: .milliseconds(100))  // they reach w1 and wait there for the slot
             try cluster.startWorker("w2", capacity: 4)
             try await cluster.waitForWorkers(2, using: client)
             let started = ContinuousClock.now

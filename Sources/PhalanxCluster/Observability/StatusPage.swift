@@ -58,7 +58,8 @@ public struct StatusPage: Sendable {
             """
         for worker in snapshot.workers {
             html += "<tr class=\"member\"><td>\(escape(worker.name))</td><td>worker</td><td>\(worker.draining ? "draining" : "active")</td>"
-            html += "<td class=\"num\">\(worker.running)/\(worker.capacity)</td><td class=\"\(escape(worker.breaker))\">\(escape(worker.breaker))</td></tr>\n"
+            let window = worker.prefetch > 0 ? "\(worker.capacity) + \(worker.prefetch) prefetch" : "\(worker.capacity)"
+            html += "<td class=\"num\">\(worker.running)/\(window)</td><td class=\"\(escape(worker.breaker))\">\(escape(worker.breaker))</td></tr>\n"
         }
         html += "<tr><td>\(escape(coordinator))</td><td>coordinator</td><td>serving</td><td class=\"num\">\(snapshot.clients) clients, \(snapshot.admins) admins</td><td></td></tr>\n"
         html += "</table>\n"

@@ -60,6 +60,8 @@ public struct CoordinatorMetricsSnapshot: Sendable, Hashable {
         public let draining: Bool
         public let running: Int
         public let capacity: Int
+        /// Tasks it holds beyond `capacity`: `running` may reach `capacity + prefetch`.
+        public var prefetch = 0
     }
 
     public var accepted: UInt64 = 0
@@ -104,7 +106,7 @@ extension CoordinatorMachine {
         snapshot.workers = workers.values.sorted { $0.identity.name < $1.identity.name }.map { worker in
             CoordinatorMetricsSnapshot.Worker(
                 name: worker.identity.name, breaker: breakerState(of: worker.identity.name), draining: worker.draining,
-                running: worker.running.count, capacity: worker.capacity)
+                running: worker.running.count, capacity: worker.capacity, prefetch: worker.prefetch)
         }
         for client in clients.values {
             if client.identity.role == .admin { snapshot.admins += 1 } else { snapshot.clients += 1 }

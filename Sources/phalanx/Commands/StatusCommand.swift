@@ -31,8 +31,9 @@ struct StatusCommand: AsyncParsableCommand {
         for worker in status.workers {
             let state = worker.draining ? ", draining" : ""
             let more = worker.kindsOmitted > 0 ? " and \(worker.kindsOmitted) more" : ""
-            let window = worker.prefetch > 0 ? "\(worker.capacity) + \(worker.prefetch) prefetched" : "\(worker.capacity)"
-            print("  \(worker.name.terminalSafe): \(worker.inFlight)/\(window) in flight, \(worker.finished) finished, breaker \(worker.breaker)\(state), kinds \(worker.kinds.joined(separator: ",").terminalSafe)\(more)")
+            let load = worker.prefetch > 0
+                ? "\(worker.inFlight) in flight (runs \(worker.capacity) at once, holds \(worker.prefetch) more)" : "\(worker.inFlight)/\(worker.capacity) busy"
+            print("  \(worker.name.terminalSafe): \(load), \(worker.finished) finished, breaker \(worker.breaker)\(state), kinds \(worker.kinds.joined(separator: ",").terminalSafe)\(more)")
         }
         if status.workersOmitted > 0 {
             print("  (\(status.workersOmitted) more workers not shown: the status was cut to fit this client's limits.max_frame_bytes)")

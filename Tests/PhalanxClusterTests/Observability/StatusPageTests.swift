@@ -46,6 +46,7 @@ import Testing
             workers: [
                 .init(name: "w1", breaker: "closed", draining: false, running: 3, capacity: 16),
                 .init(name: "w2", breaker: "open", draining: true, running: 0, capacity: 4),
+                .init(name: "w3", breaker: "closed", draining: false, running: 70, capacity: 4, prefetch: 192),
             ],
             failures: [Self.failure("b", trace: traceB, at: 1_700_000_001_000), Self.failure("a", trace: traceA, worker: nil)]
         ) { snapshot in
@@ -63,6 +64,7 @@ import Testing
         }.render()
         #expect(html.hasPrefix("<!DOCTYPE html>"))
         #expect(html.contains("<tr class=\"member\"><td>w1</td><td>worker</td><td>active</td><td class=\"num\">3/16</td><td class=\"closed\">closed</td></tr>"))
+        #expect(html.contains("<td class=\"num\">70/4 + 192 prefetch</td>"), "a worker's prefetch is shown apart from its capacity")
         #expect(html.contains("<tr class=\"member\"><td>w2</td><td>worker</td><td>draining</td><td class=\"num\">0/4</td><td class=\"open\">open</td></tr>"))
         #expect(html.contains("<td>coordinator</td><td>coordinator</td><td>serving</td><td class=\"num\">2 clients, 1 admins</td>"))
         for (label, value) in [("accepted", 12), ("succeeded", 7), ("failed", 3), ("queued", 7), ("running", 3), ("retried", 5), ("dead-lettered", 1),
