@@ -93,10 +93,11 @@ public final class Bulkhead<C: Clock>: Sendable where C.Duration == Duration {
 
     /// Frees a slot taken by ``acquire()``; the next waiter, if any, gets it.
     public func release() {
-        shared.withLock { shared in
-            guard let next = shared.admission.releaseSlot() else { return }
-            Self.resume(next, with: .admitted, in: &shared)
+        let admitted = shared.withLock { shared -> CheckedContinuation<WaitResult, Never>? in
+            guard let next = shared.admission.releaseSlot() else { return nil }
+            return Self.decide(next, .admitted, in: &shared)
         }
+        admitted?.resume(returning: .admitted)
     }
 
     private func wait(_ id: UInt64) async -> WaitResult {
@@ -124,13 +125,12 @@ public final class Bulkhead<C: Clock>: Sendable where C.Duration == Duration {
     private func parked(_ id: UInt64) async -> WaitResult {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                self.shared.withLock { shared in
-                    if let decided = shared.early.removeValue(forKey: id) {
-                        continuation.resume(returning: decided)
-                    } else {
-                        shared.continuations[id] = continuation
-                    }
+                let decided = self.shared.withLock { shared -> WaitResult? in
+                    if let decided = shared.early.removeValue(forKey: id) { return decided }
+                    shared.continuations[id] = continuation
+                    return nil
                 }
+                if let decided { continuation.resume(returning: decided) }
             }
         } onCancel: {
             self.abandon(id, with: .cancelled)
@@ -138,18 +138,24 @@ public final class Bulkhead<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     private func abandon(_ id: UInt64, with result: WaitResult) {
-        shared.withLock { shared in
-            guard shared.admission.abandon(id: id) else { return }
-            Self.resume(id, with: result, in: &shared)
+        let abandoned = shared.withLock { shared -> CheckedContinuation<WaitResult, Never>? in
+            guard shared.admission.abandon(id: id) else { return nil }
+            return Self.decide(id, result, in: &shared)
         }
+        abandoned?.resume(returning: result)
     }
 
-    private static func resume(_ id: UInt64, with result: WaitResult, in shared: inout Shared) {
-        if let continuation = shared.continuations.removeValue(forKey: id) {
-            continuation.resume(returning: result)
-        } else {
-            shared.early[id] = result
-        }
+    /// Decides waiter `id`'s outcome: returns its parked continuation, for the caller to resume
+    /// once it has left the lock, or keeps `result` for it if it has not parked yet.
+    ///
+    /// Never resume under the lock: resuming takes the waiting task's own lock, which a cancel of
+    /// that task holds while its cancellation handler waits for this one (`abandon`), and the
+    /// two would wait for each other for good (a worker froze so when a prefetched task's deadline
+    /// passed just as a slot freed).
+    private static func decide(_ id: UInt64, _ result: WaitResult, in shared: inout Shared) -> CheckedContinuation<WaitResult, Never>? {
+        if let continuation = shared.continuations.removeValue(forKey: id) { return continuation }
+        shared.early[id] = result
+        return nil
     }
 
     private func full(_ detail: String) -> ErrorContext {

@@ -1,4 +1,6 @@
+import Foundation
 import Clocks
+import Synchronization
 import Testing
 
 @testable import PhalanxResilience
@@ -37,6 +39,44 @@ import Testing
         #expect(peak.value <= 8)
         #expect(peak.value >= 1)
         #expect(bulkhead.activeCalls == 0 && bulkhead.waitingCalls == 0)
+    }
+
+    /// Releases admit waiters while the waiters are being cancelled. A release once resumed the
+    /// next waiter under the bulkhead's lock while a cancel of that waiter held the waiter's own
+    /// lock and waited for the bulkhead's (its cancellation handler): both waited for good, and a
+    /// worker froze. The waiters run and the cancels come on threads of their own (not Swift's
+    /// cooperative pool), so that a deadlock leaves the test free to report it.
+    @Test func cancellingWaitersWhileSlotsAreReleasedNeverDeadlocks() async throws {
+        let bulkhead = try Bulkhead(
+            name: "slots", configuration: .init(maxConcurrentCalls: 1, maxWaitingCalls: 100_000, maxWaitDuration: nil), clock: ContinuousClock())
+        let executor = DispatchQueueExecutor()
+        for round in 0..<20 {
+            try await bulkhead.acquire()
+            // Counted apart from the tasks and the bulkhead: a deadlock holds their locks.
+            let ended = EndedCount()
+            let waiters = (0..<1_000).map { _ in
+                Task(executorPreference: executor) {
+                    defer { ended.count.withLock { $0 += 1 } }
+                    guard (try? await bulkhead.acquire()) != nil else { return }
+                    bulkhead.release()
+                }
+            }
+            while bulkhead.waitingCalls < waiters.count / 2 { await Task.yield() }
+            let cancelled = DispatchSemaphore(value: 0)
+            let canceller = Thread {
+                for (index, waiter) in waiters.enumerated() where index % 2 == 1 { waiter.cancel() }
+                cancelled.signal()
+            }
+            canceller.start()
+            Task(executorPreference: executor) { bulkhead.release() }  // the admitted waiters release in turn, racing the cancels
+            let giveUp = ContinuousClock.now + .seconds(30)
+            while ended.count.withLock({ $0 }) < waiters.count, ContinuousClock.now < giveUp { try await Task.sleep(for: .milliseconds(1)) }
+            let finished = ended.count.withLock { $0 } == waiters.count
+            #expect(finished, "round \(round): waiters were still stuck after 30 s (a release and a cancel deadlocked)")
+            guard finished else { return }
+            cancelled.wait()
+            #expect(bulkhead.activeCalls == 0 && bulkhead.waitingCalls == 0)
+        }
     }
 
     @Test func rejectsAtOnceWhenTheQueueIsFull() async throws {
@@ -101,4 +141,20 @@ import Testing
         try await admitted.value
         #expect(bulkhead.activeCalls == 1 && bulkhead.waitingCalls == 0)
     }
+}
+
+/// Runs jobs on a concurrent dispatch queue: threads apart from Swift's cooperative pool.
+final class DispatchQueueExecutor: TaskExecutor {
+    private let queue = DispatchQueue(label: "phalanx.test-executor", attributes: .concurrent)
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        queue.async { job.runSynchronously(on: executor) }
+    }
+}
+
+/// How many tasks have ended.
+final class EndedCount: Sendable {
+    let count = Mutex(0)
 }
