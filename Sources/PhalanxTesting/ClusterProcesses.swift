@@ -159,6 +159,14 @@ public final class ClusterProcesses: @unchecked Sendable {
         }
     }
 
+    /// Waits until the coordinator no longer lists worker `name` (after a kill, before a restart
+    /// under the same name: until then the new process is refused as a duplicate and backs off).
+    public func waitUntilGone(_ name: String, using client: PhalanxClient) async throws {
+        try await eventually("the coordinator lets go of \(name) (logs in \(directory.path))") {
+            try await !client.status().workers.contains { $0.name == name }
+        }
+    }
+
     public func stopAll() {
         let running = lock.withLock { () -> [Process] in
             defer { processes.removeAll() }

@@ -51,6 +51,29 @@ extension EndToEnd {
             await client.close()
         }
 
+        /// Prefetched tasks whose deadlines pass while they wait for the slot never ran on the
+        /// worker: the worker's breaker does not count them (it opened on 20 such misses before).
+        @Test func deadlinesPassedWhileWaitingForASlotDoNotOpenTheWorkersBreaker() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1"], capacity: 1, prefetch: 40)
+            try await client.submit([TaskRequest(taskID: "long", kind: "sleep", text: "60000")])
+            try await eventually("w1 runs the long task") { try await client.status().workers.first?.inFlight == 1 }
+            try await Task.sleep(for: .milliseconds(250))  // `long` holds the only slot
+            // 30 misses: past the breaker's minimum of 20 calls, all failures.
+            let expiring = (1...30).map { TaskRequest(taskID: "x\($0)", kind: "sleep", text: "1", timeout: .milliseconds(800)) }
+            let outcomes = try await client.run(expiring)
+            #expect(outcomes.allSatisfy { outcome in
+                if case .failure(let error) = outcome.result { return error.code == .deadlineExceeded && outcome.worker == "w1" }
+                return false
+            }, "\(outcomes.map(\.result))")
+            #expect(try await client.status().workers.first?.breaker == "closed")
+            _ = try ClusterProcesses.runToCompletion(["cancel"] + cluster.clientArguments + ["long"])
+            let after = try await client.run([TaskRequest(taskID: "after", kind: "echo", text: "still served")])
+            #expect(after.first?.outputText == "still served" && after.first?.worker == "w1")
+            await client.close()
+        }
+
         @Test func noMoreThanCapacityHandlersRunAtOnceWhateverThePrefetch() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }

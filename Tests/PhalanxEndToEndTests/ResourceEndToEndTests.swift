@@ -103,12 +103,14 @@ extension EndToEnd {
             try await seed(client)
             _ = try await settledAudit(cluster)  // the seed's commit has reached w1's resource
             cluster.kill("w1")
+            try await cluster.waitUntilGone("w1", using: client)
             try cluster.startWorker("w1", environment: ["PHALANX_FAILPOINTS": failpoint])
             try await cluster.waitForWorkers(2, using: client)
             return client
         }
 
         func restartW1AndExpectACleanAudit(_ cluster: ClusterProcesses, _ client: PhalanxClient) async throws {
+            try await cluster.waitUntilGone("w1", using: client)
             try cluster.startWorker("w1", logName: "w1-restarted")
             try await cluster.waitForWorkers(2, using: client)
             let settled = try await settledAudit(cluster)

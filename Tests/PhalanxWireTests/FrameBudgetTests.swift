@@ -47,6 +47,41 @@ import Testing
         for chunk in chunks { #expect(try Self.frameBytes(chunk) <= frame) }
     }
 
+    @Test func handBacksAndCancelsOfManyAttemptsAreCutToTheFrameLimitInOrder() throws {
+        // The largest references: a drain of 100,000 prefetched tasks once sent one frame of 1.8 MB.
+        let references = (0..<100_000).map { index in
+            var reference = Phalanx_V1_TaskRef()
+            reference.dispatchID = UInt64.max - UInt64(index)
+            reference.attempt = .max
+            return reference
+        }
+        let frame = 32 * 1024
+        let wraps: [([Phalanx_V1_TaskRef]) -> Phalanx_V1_Envelope] = [
+            { var handBack = Phalanx_V1_HandBack(); handBack.tasks = $0; return Phalanx_V1_Envelope(.handBack(handBack)) },
+            { var cancel = Phalanx_V1_CancelAttempts(); cancel.tasks = $0; return Phalanx_V1_Envelope(.cancelAttempts(cancel)) },
+        ]
+        for wrap in wraps {
+            let frames = Phalanx_V1_TaskRef.frames(references, maximumFrameBytes: frame, wrap: wrap)
+            var carried: [UInt64] = []
+            for envelope in frames {
+                let bytes: [UInt8] = try envelope.serializedBytes()
+                #expect(bytes.count <= frame)
+                switch envelope.body {
+                case .handBack(let handBack): carried += handBack.tasks.map(\.dispatchID)
+                case .cancelAttempts(let cancel): carried += cancel.tasks.map(\.dispatchID)
+                default: Issue.record("unexpected envelope \(envelope)")
+                }
+            }
+            #expect(carried == references.map(\.dispatchID), "every reference, once, in order")
+            #expect(frames.count == 100_000 / ((frame - FrameBudget.envelopeOverheadBytes) / Phalanx_V1_TaskRef.maximumWireBytes) + 1)
+        }
+        // At the limit one frame, one reference past it two.
+        let perFrame = (frame - FrameBudget.envelopeOverheadBytes) / Phalanx_V1_TaskRef.maximumWireBytes
+        #expect(Phalanx_V1_TaskRef.frames(Array(references.prefix(perFrame)), maximumFrameBytes: frame, wrap: wraps[0]).count == 1)
+        #expect(Phalanx_V1_TaskRef.frames(Array(references.prefix(perFrame + 1)), maximumFrameBytes: frame, wrap: wraps[0]).count == 2)
+        #expect(Phalanx_V1_TaskRef.frames([], maximumFrameBytes: frame, wrap: wraps[0]).isEmpty)
+    }
+
     @Test func exactlyAtTheBudgetFitsAndOneBytePastStartsANewFrame() {
         let items = [100, 100]
         let exact = FrameBudget.chunks(items, maximumFrameBytes: 200 + FrameBudget.envelopeOverheadBytes) { $0 }

@@ -294,7 +294,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                 ReportedResult(
                     task: result.dispatchID, attempt: result.attempt,
                     failure: result.failure,
-                    output: result)
+                    output: result, neverStarted: result.neverStarted)
             }
             perform(machine.results(from: id, reported, now: now))
         case .heartbeat: perform(machine.heartbeat(from: id, now: now))
@@ -380,14 +380,20 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             case .deliverToParent(let id, let results):
                 deliverToParent(results, to: id, touched: &touched)
             case .cancelAttempts(let id, let attempts):
-                var cancel = Phalanx_V1_CancelAttempts()
-                cancel.tasks = attempts.map { attempt in
+                let references = attempts.map { attempt in
                     var reference = Phalanx_V1_TaskRef()
                     reference.dispatchID = attempt.task
                     reference.attempt = attempt.attempt
                     return reference
                 }
-                write(Phalanx_V1_Envelope(.cancelAttempts(cancel)), to: id, touched: &touched)
+                let maximumFrameBytes = links[id]?.peer.maximumFrameBytes ?? EstablishedPeer.defaultMaximumFrameBytes
+                for frame in Phalanx_V1_TaskRef.frames(references, maximumFrameBytes: maximumFrameBytes, wrap: { chunk in
+                    var cancel = Phalanx_V1_CancelAttempts()
+                    cancel.tasks = chunk
+                    return Phalanx_V1_Envelope(.cancelAttempts(cancel))
+                }) {
+                    write(frame, to: id, touched: &touched)
+                }
             case .dispatch(let id, let assignments):
                 dispatch(assignments, to: id, touched: &touched)
             case .confirmRegistration(let id, let worker, let interval):

@@ -47,7 +47,7 @@ public enum MetricName {
         deadLetterQueue: "Tasks in the dead-letter queue now.",
         admissionRejections: "Submitted tasks refused at admission, by reason (overloaded, rate_limited, invalid).",
         queueDepth: "Tasks waiting for a worker, by priority.",
-        tasksRunning: "Tasks running on workers now.",
+        tasksRunning: "Tasks on workers now: dispatched and not finished, running or prefetched and waiting for a slot (phalanx_worker_tasks_running counts the running ones).",
         queuedPayloadBytes: "Payload bytes of the unfinished tasks the coordinator holds.",
         staleResults: "Results dropped because they were for a superseded attempt.",
         taskLatency: "Time from a task's acceptance to its result made durable, in seconds (tasks accepted by this coordinator process).",
@@ -64,6 +64,6 @@ public enum MetricName {
         workerConnected: "1 while this worker is registered with the coordinator, 0 otherwise.",
         bulkheadInUse: "Slots of a task kind's bulkhead in use on this worker.",
         bulkheadRejected: "Tasks a kind's bulkhead refused on this worker because its wait queue was full (they failed BULKHEAD_FULL).",
-        bulkheadWaiting: "Tasks waiting for a slot of a kind's bulkhead on this worker (they count as running in phalanx_worker_tasks_running).",
+        bulkheadWaiting: "Tasks waiting for a slot of a kind's bulkhead on this worker (not counted in phalanx_worker_tasks_running until they run).",
     ]
 }

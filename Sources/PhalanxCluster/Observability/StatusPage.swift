@@ -49,7 +49,7 @@ public struct StatusPage: Sendable {
             <h2>Tasks</h2>
             <div class="cards">
             \(card("accepted", snapshot.accepted))\(card("succeeded", snapshot.succeeded))\(card("failed", failed))\(card("queued", UInt64(queued)))\
-            \(card("running", UInt64(snapshot.running)))\(card("retrying", UInt64(snapshot.retrying)))\(card("retried", snapshot.retried))\
+            \(card("on workers", UInt64(snapshot.running)))\(card("retrying", UInt64(snapshot.retrying)))\(card("retried", snapshot.retried))\
             \(card("dead-lettered", snapshot.deadLettered))\(deadLetters.map { card("in dead-letter queue", UInt64($0)) } ?? "")
             </div>
             <h2>Members</h2>

@@ -82,3 +82,14 @@ final class HeldSlot: Sendable {
         if wasHeld { slots.release() }
     }
 }
+
+/// Whether a task's handler started (it got its slot and was not handed back): a task that ended
+/// before (its deadline passed, or it was cancelled, while it waited) says so in its result, so
+/// that the coordinator does not blame this worker's health for it.
+final class HandlerStart: Sendable {
+    private let started = Atomic(false)
+
+    func mark() { started.store(true, ordering: .relaxed) }
+
+    var happened: Bool { started.load(ordering: .relaxed) }
+}

@@ -276,8 +276,10 @@ public struct WorkerRuntime: Service {
     }
 
     private static func drain(session: WorkerSession, grace: Duration, reason: String, logger: Logger) async {
-        let running = await session.runningCount
-        logger.notice("draining: no new tasks; running ones may finish", metadata: ["reason": "\(reason)", "grace": "\(grace)", "running": "\(running)"])
+        let inFlight = await session.runningCount
+        logger.notice(
+            "draining: no new tasks; running ones may finish, prefetched ones are handed back",
+            metadata: ["reason": "\(reason)", "grace": "\(grace)", "in_flight": "\(inFlight)"])
         await session.beginDraining(grace: grace)
         let prefetched = await session.handBackWaiting()
         if prefetched > 0 { logger.notice("handed back the prefetched tasks that had not started", metadata: ["handed_back": "\(prefetched)"]) }
@@ -303,6 +305,7 @@ public struct WorkerRuntime: Service {
         var ids = ids
         let trace = TraceContext(traceID: spec.trace.traceID, spanID: spec.trace.spanID)?.childSpan(using: &ids) ?? .newTrace(using: &ids)
         let slot = HeldSlot(of: slots.worker)
+        let start = HandlerStart()
         let children = ChildTasks(
             spawner: spawner, dispatchID: assignment.dispatchID, attempt: assignment.attempt, trace: trace, deadlineUnixMilliseconds: spec.deadlineUnixMs,
             slot: slot)
@@ -335,6 +338,7 @@ public struct WorkerRuntime: Service {
                         guard registry.admit(assignment.dispatchID) else {
                             throw ErrorContext(code: .cancelled, message: "handed back on a drain before it started", originNode: worker)
                         }
+                        start.mark()
                         metrics?.running.increment()
                         defer { metrics?.running.decrement() }
                         return try await handler(input)
@@ -348,6 +352,8 @@ public struct WorkerRuntime: Service {
             result.output = .init(output)
         } catch {
             result.error = error.wire
+            // Ended waiting for a slot (its deadline, a cancel): not a failure of this worker's.
+            result.neverStarted = !start.happened
             return (result, error)
         }
         return (result, nil)

@@ -76,14 +76,23 @@ actor WorkerSession {
 
     /// Returns attempts to the coordinator without running them (they arrived while draining).
     func handBack(_ assignments: [Phalanx_V1_Assignment]) {
-        var handBack = Phalanx_V1_HandBack()
-        handBack.tasks = assignments.map { assignment in
+        sendHandBack(assignments.map { assignment in
             var reference = Phalanx_V1_TaskRef()
             reference.dispatchID = assignment.dispatchID
             reference.attempt = assignment.attempt
             return reference
+        })
+    }
+
+    /// Sends `references` back in as many HandBack frames as the coordinator's frame limit needs
+    /// (a worker holding 100,000 prefetched tasks hands back more than one small frame holds).
+    private func sendHandBack(_ references: [Phalanx_V1_TaskRef]) {
+        let frames = Phalanx_V1_TaskRef.frames(references, maximumFrameBytes: link.peer.maximumFrameBytes) { chunk in
+            var handBack = Phalanx_V1_HandBack()
+            handBack.tasks = chunk
+            return Phalanx_V1_Envelope(.handBack(handBack))
         }
-        link.write(Phalanx_V1_Envelope(.handBack(handBack)))
+        for frame in frames { link.write(frame) }
         link.flush()
     }
 
@@ -115,10 +124,7 @@ actor WorkerSession {
         }
         running.removeAll()
         guard !references.isEmpty else { return 0 }
-        var handBack = Phalanx_V1_HandBack()
-        handBack.tasks = references
-        link.write(Phalanx_V1_Envelope(.handBack(handBack)))
-        link.flush()
+        sendHandBack(references)
         return references.count
     }
 

@@ -43,12 +43,16 @@ public struct ReportedResult<Output: Sendable>: Sendable {
     /// The failure's code and class, nil when the task succeeded.
     public var failure: (code: ErrorCode, failureClass: FailureClass)?
     public var output: Output
+    /// The attempt ended before its handler started (it waited for a slot on the worker): its
+    /// failure is not the worker's, and the worker's circuit breaker does not count it.
+    public var neverStarted: Bool
 
-    public init(task: TaskNumber, attempt: UInt32, failure: (code: ErrorCode, failureClass: FailureClass)?, output: Output) {
+    public init(task: TaskNumber, attempt: UInt32, failure: (code: ErrorCode, failureClass: FailureClass)?, output: Output, neverStarted: Bool = false) {
         self.task = task
         self.attempt = attempt
         self.failure = failure
         self.output = output
+        self.neverStarted = neverStarted
     }
 }
 

@@ -33,7 +33,10 @@ extension CoordinatorMachine {
                 stale += 1
                 continue
             }
-            if let permit {
+            if let permit, result.neverStarted {
+                // It waited on the worker (prefetched) and never ran: as if it had waited here.
+                breakers[name]?.release(permit)
+            } else if let permit {
                 let failed = result.failure.map { Self.blamesTheWorker(code: $0.code, $0.failureClass) } ?? false
                 if let transition = breakers[name]?.record(permit, outcome: failed ? .failure : .success, duration: now - since, now: now) {
                     outbox.actions.append(.log(CoordinatorLogEntry(

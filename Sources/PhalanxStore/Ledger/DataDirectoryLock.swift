@@ -31,7 +31,7 @@ public final class DataDirectoryLock: Sendable {
         guard descriptor >= 0 else {
             throw LedgerError("cannot open \(path): \(String(cString: strerror(errno))); check \(setting)")
         }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+        guard Self.lock(descriptor) else {
             let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             close(descriptor)
             throw LedgerError(
@@ -41,6 +41,18 @@ public final class DataDirectoryLock: Sendable {
         _ = ftruncate(descriptor, 0)
         _ = pid.withCString { write(descriptor, $0, strlen($0)) }
         self.descriptor = descriptor
+    }
+
+    /// Takes the lock, trying again for up to about 200 ms: a lock just released can still be
+    /// held for a moment by a child process being started elsewhere in this process (it holds a
+    /// copy of the descriptor until it executes its program). A node that runs holds it for good.
+    private static func lock(_ descriptor: Int32) -> Bool {
+        for attempt in 0..<20 {
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return true }
+            guard errno == EWOULDBLOCK, attempt < 19 else { return false }
+            usleep(10_000)
+        }
+        return false
     }
 
     deinit {

@@ -43,6 +43,20 @@ extension Phalanx_V1_TaskSpec {
     }
 }
 
+extension Phalanx_V1_TaskRef {
+    /// An upper bound of this reference's encoded size inside a HandBack or CancelAttempts
+    /// (a 10-byte dispatch id, a 5-byte attempt, their tags, its length and its own tag).
+    public static let maximumWireBytes = 20
+
+    /// The envelopes that carry `references` to a peer whose frames hold `maximumFrameBytes`:
+    /// as many as they need, each within the limit (`wrap` makes one envelope of a run of them).
+    public static func frames(
+        _ references: [Phalanx_V1_TaskRef], maximumFrameBytes: Int, wrap: ([Phalanx_V1_TaskRef]) -> Phalanx_V1_Envelope
+    ) -> [Phalanx_V1_Envelope] {
+        FrameBudget.chunks(references, maximumFrameBytes: maximumFrameBytes) { _ in maximumWireBytes }.chunks.map(wrap)
+    }
+}
+
 extension Phalanx_V1_Assignment {
     /// An upper bound of this assignment's encoded size inside a DispatchBatch.
     public var estimatedWireBytes: Int { task.estimatedWireBytes + 48 }

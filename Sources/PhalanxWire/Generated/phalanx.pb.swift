@@ -569,6 +569,12 @@ public nonisolated struct Phalanx_V1_TaskResult: @unchecked Sendable {
     set {_uniqueStorage()._originalTaskID = newValue}
   }
 
+  /// key of that earlier task, and this is its result (it ran once)
+  public var neverStarted: Bool {
+    get {_storage._neverStarted}
+    set {_uniqueStorage()._neverStarted = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Outcome: Equatable, Sendable {
@@ -988,6 +994,7 @@ public nonisolated struct Phalanx_V1_StatusReply: @unchecked Sendable {
     set {_uniqueStorage()._tasksQueued = newValue}
   }
 
+  /// on workers: dispatched, running or prefetched (waiting for a slot there)
   public var tasksRunning: UInt64 {
     get {_storage._tasksRunning}
     set {_uniqueStorage()._tasksRunning = newValue}
@@ -2769,7 +2776,7 @@ nonisolated extension Phalanx_V1_SubmitAck: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Phalanx_V1_TaskResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TaskResult"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}attempt\0\u{1}worker\0\u{1}output\0\u{1}error\0\u{3}dispatch_id\0\u{1}history\0\u{3}original_task_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}attempt\0\u{1}worker\0\u{1}output\0\u{1}error\0\u{3}dispatch_id\0\u{1}history\0\u{3}original_task_id\0\u{3}never_started\0")
 
   fileprivate class _StorageClass {
     var _taskID: String = String()
@@ -2779,6 +2786,7 @@ nonisolated extension Phalanx_V1_TaskResult: SwiftProtobuf.Message, SwiftProtobu
     var _dispatchID: UInt64 = 0
     var _history: [Phalanx_V1_AttemptRecord] = []
     var _originalTaskID: String = String()
+    var _neverStarted: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2796,6 +2804,7 @@ nonisolated extension Phalanx_V1_TaskResult: SwiftProtobuf.Message, SwiftProtobu
       _dispatchID = source._dispatchID
       _history = source._history
       _originalTaskID = source._originalTaskID
+      _neverStarted = source._neverStarted
     }
   }
 
@@ -2841,6 +2850,7 @@ nonisolated extension Phalanx_V1_TaskResult: SwiftProtobuf.Message, SwiftProtobu
         case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._dispatchID) }()
         case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._history) }()
         case 8: try { try decoder.decodeSingularStringField(value: &_storage._originalTaskID) }()
+        case 9: try { try decoder.decodeSingularBoolField(value: &_storage._neverStarted) }()
         default: break
         }
       }
@@ -2882,6 +2892,9 @@ nonisolated extension Phalanx_V1_TaskResult: SwiftProtobuf.Message, SwiftProtobu
       if !_storage._originalTaskID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._originalTaskID, fieldNumber: 8)
       }
+      if _storage._neverStarted != false {
+        try visitor.visitSingularBoolField(value: _storage._neverStarted, fieldNumber: 9)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2898,6 +2911,7 @@ nonisolated extension Phalanx_V1_TaskResult: SwiftProtobuf.Message, SwiftProtobu
         if _storage._dispatchID != rhs_storage._dispatchID {return false}
         if _storage._history != rhs_storage._history {return false}
         if _storage._originalTaskID != rhs_storage._originalTaskID {return false}
+        if _storage._neverStarted != rhs_storage._neverStarted {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -24,7 +24,7 @@ struct StatusCommand: AsyncParsableCommand {
             return
         }
         print("coordinator \(status.coordinator)")
-        print("tasks: \(status.tasksAccepted) accepted, \(status.tasksSucceeded) succeeded, \(status.tasksFailed) failed, \(status.tasksQueued) queued, \(status.tasksRunning) running, \(status.tasksRecovered) recovered at start")
+        print("tasks: \(status.tasksAccepted) accepted, \(status.tasksSucceeded) succeeded, \(status.tasksFailed) failed, \(status.tasksQueued) queued, \(status.tasksRunning) on workers, \(status.tasksRecovered) recovered at start")
         print("queues: \(status.queuedHigh) high, \(status.queuedNormal) normal, \(status.queuedLow) low; \(status.tasksRetrying) waiting to retry; \(status.queuedBytes) payload bytes held")
         print("retried \(status.tasksRetried) attempts, dead-lettered \(status.tasksDeadLettered) tasks, \(status.clients) client connections")
         print("workers: \(status.workers.count + Int(status.workersOmitted))")

@@ -67,7 +67,7 @@ import Testing
         #expect(html.contains("<td class=\"num\">70/4 + 192 prefetch</td>"), "a worker's prefetch is shown apart from its capacity")
         #expect(html.contains("<tr class=\"member\"><td>w2</td><td>worker</td><td>draining</td><td class=\"num\">0/4</td><td class=\"open\">open</td></tr>"))
         #expect(html.contains("<td>coordinator</td><td>coordinator</td><td>serving</td><td class=\"num\">2 clients, 1 admins</td>"))
-        for (label, value) in [("accepted", 12), ("succeeded", 7), ("failed", 3), ("queued", 7), ("running", 3), ("retried", 5), ("dead-lettered", 1),
+        for (label, value) in [("accepted", 12), ("succeeded", 7), ("failed", 3), ("queued", 7), ("on workers", 3), ("retried", 5), ("dead-lettered", 1),
                                ("in dead-letter queue", 2)] {
             #expect(html.contains("data-count=\"\(label)\"><b>\(value)</b>"), "\(label) = \(value)")
         }

@@ -39,6 +39,28 @@ import Testing
         #expect(harness.machine.breakerState(of: "w1") == "closed")
     }
 
+    /// A prefetched task whose deadline passed while it waited for a slot on the worker never ran
+    /// there: that says no more about the worker than a deadline passed in the coordinator's queue.
+    /// (With prefetch, a burst of short-deadline tasks once opened the breaker of the only,
+    /// healthy worker.) The same misses from handlers that ran do count.
+    @Test func deadlinesPassedBeforeTheHandlerStartedDoNotTripTheBreaker() {
+        var harness = Self.harness()
+        let (worker, _) = harness.worker("w1", capacity: 4)
+        let client = harness.connect(.client, "client")
+        let waited = harness.submit(["a", "b", "c", "d"], from: client).dispatched(to: worker)
+        _ = harness.machine.results(
+            from: worker,
+            waited.map { ReportedResult(task: $0.task, attempt: $0.attempt, failure: (.deadlineExceeded, .system), output: "expired", neverStarted: true) },
+            now: harness.now)
+        #expect(harness.machine.breakerState(of: "w1") == "closed")
+        let ran = harness.submit(["e", "f", "g", "h"], from: client, requestID: 2).dispatched(to: worker)
+        #expect(ran.count == 4)
+        _ = harness.machine.results(
+            from: worker, ran.map { ReportedResult(task: $0.task, attempt: $0.attempt, failure: (.deadlineExceeded, .system), output: "expired") },
+            now: harness.now)
+        #expect(harness.machine.breakerState(of: "w1") == "open")
+    }
+
     /// Contention on a key (a task effect aborted with CONFLICT) is not the worker's fault.
     @Test func conflictsCancellationsAndSupersededAttemptsDoNotTripTheBreaker() {
         var harness = Self.harness()
