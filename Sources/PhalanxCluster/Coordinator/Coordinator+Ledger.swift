@@ -146,6 +146,7 @@ extension Coordinator {
         switch delivery.outcome {
         case .reported(let reported):
             result = reported
+            result.neverStarted = false  // the worker's word to the coordinator
             if case .error(var error) = result.outcome {
                 error.taskID = delivery.taskID
                 result.error = error
