@@ -106,6 +106,24 @@ import Testing
         #expect(!harness.isOpen)
     }
 
+    /// The handler counts what it delivers; the reader counts what it handled. The difference is
+    /// what waits (a coordinator behind on a worker's messages must not judge the worker silent).
+    /// Hello and refused messages are not delivered and not counted.
+    @Test func deliveredMessagesAreCountedSoThatABacklogShows() throws {
+        let harness = try Harness()
+        try harness.establish()
+        #expect(harness.handler.progress.backlog == 0)
+        for _ in 0..<3 { try harness.receive(Phalanx_V1_Envelope(.statusRequest(Phalanx_V1_StatusRequest()))) }
+        #expect(try harness.delivered().count == 3 && harness.handler.progress.backlog == 3)
+        harness.handler.progress.handledOne()
+        harness.handler.progress.handledOne()
+        #expect(harness.handler.progress.backlog == 1)
+        harness.handler.progress.handledOne()
+        #expect(harness.handler.progress.backlog == 0)
+        try harness.receive(Phalanx_V1_Envelope(.register(Phalanx_V1_RegisterWorker())))  // refused: a client may not register
+        #expect(harness.handler.progress.backlog == 0)
+    }
+
     @Test func aMessageBeforeHelloIsAProtocolErrorAndNothingIsDelivered() throws {
         let harness = try Harness()
         harness.completeTLS()

@@ -287,6 +287,13 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         return [.answerHeartbeat(connection)]
     }
 
+    /// Messages from `connection` arrived and wait to be handled (the shell is behind): a worker
+    /// that sent them is alive, as if one had been handled now. Without this, an overloaded
+    /// coordinator declared healthy workers dead whose heartbeats waited in line.
+    public mutating func messagesWaiting(from connection: ConnectionID, now: Duration) {
+        if workers[connection] != nil { heartbeats.heard(from: connection, at: now) }
+    }
+
     /// Time passed: expire queued tasks past their deadline, declare silent workers dead, retry
     /// dispatch where a breaker may admit again.
     public mutating func wakeUp(now: Duration) -> [Action] {

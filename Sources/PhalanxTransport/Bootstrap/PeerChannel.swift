@@ -8,6 +8,8 @@ public struct PeerChannel: Sendable {
     public let channel: NIOAsyncChannel<Phalanx_V1_Envelope, OutboundFrame>
     /// The peer after Hello; fails with the reason if the handshake did not succeed.
     public let established: EventLoopFuture<EstablishedPeer>
+    /// Messages delivered to the reader and handled by it (see ``InboundProgress``).
+    public let progress: InboundProgress
 }
 
 /// The other end of an established connection: who it is (from its certificate) and the limits

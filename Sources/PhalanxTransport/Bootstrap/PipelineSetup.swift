@@ -28,6 +28,6 @@ enum PipelineSetup {
             configuration: .init(
                 backPressureStrategy: .init(lowWatermark: max(1, limits.inboundHighWatermark / 2), highWatermark: limits.inboundHighWatermark),
                 isOutboundHalfClosureEnabled: false))
-        return PeerChannel(channel: asyncChannel, established: connection.established)
+        return PeerChannel(channel: asyncChannel, established: connection.established, progress: connection.progress)
     }
 }

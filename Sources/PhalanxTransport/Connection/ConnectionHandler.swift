@@ -30,6 +30,8 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private var peerHello: Phalanx_V1_Hello?
     private var idleTimeoutHeld = false
     private var lastRead: NIODeadline = .distantPast
+    /// Messages delivered to the reader (it counts those it handled).
+    public let progress = InboundProgress()
     private var idleCheck: Scheduled<Void>?
     private let peerIdentity: PeerIdentitySource
 
@@ -92,6 +94,7 @@ public final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             guard let kind = envelope.kind else { return }
             for action in machine.messageReceived(kind) {
                 if case .deliver = action {
+                    progress.deliveredOne()
                     context.fireChannelRead(wrapInboundOut(envelope))
                 } else {
                     perform([action], context: context)

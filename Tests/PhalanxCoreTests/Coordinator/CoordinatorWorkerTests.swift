@@ -74,6 +74,18 @@ import Testing
         #expect(lost.code == .workerLost && lost.message.contains("w1 was declared dead") && lost.attempt == 1)
     }
 
+    /// The shell is behind (an overloaded coordinator): the worker's heartbeats arrived and wait
+    /// in line. It is alive, and must not be declared dead for a silence that is the coordinator's.
+    @Test func aWorkerWhoseMessagesWaitToBeHandledIsNotDeclaredDead() {
+        var harness = MachineHarness()  // heartbeat every 1 s, dead after 3 s of silence
+        let (w1, _) = harness.worker("w1")
+        harness.advance(by: .milliseconds(3_500))
+        harness.machine.messagesWaiting(from: w1, now: harness.now)
+        #expect(harness.wakeUp().closed(w1) == nil, "its messages wait: it was heard")
+        harness.advance(by: .milliseconds(3_500))  // nothing waits any more, and nothing came
+        #expect(harness.wakeUp().closed(w1)?.message.contains("declared dead") == true)
+    }
+
     @Test func aTaskThreeTimesLongerThanTheHeartbeatWindowOnALiveWorkerRunsOnce() {
         var harness = MachineHarness()
         let (worker, _) = harness.worker("w1")
