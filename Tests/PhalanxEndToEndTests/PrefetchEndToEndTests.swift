@@ -8,15 +8,20 @@ extension EndToEnd {
     /// A worker holds `worker.prefetch` tasks beyond its capacity: they are dispatched to it, wait
     /// there for a slot, and a deadline or a cancel still reaches them while they wait.
     @Suite(.timeLimit(.minutes(1))) struct PrefetchEndToEndTests {
-        @Test func prefetchedTasksWaitForASlotAndTheirDeadlineAndCancelReachThemThere() async throws {
-            let cluster = try ClusterProcesses()
-            defer { cluster.stopAll() }
-            let client = try await cluster.startWithWorkers(["w1"], capacity: 1, prefetch: 2)
-            // `long` first, alone, so that it holds the only slot (tasks of one dispatch batch may
-            // take the slot in any order).
+        /// Starts w1 with capacity 1 and `prefetch`, and a 60 s task `long` that holds its only slot.
+        /// `long` goes first, alone: tasks of one dispatch batch may take the slot in any order.
+        static func startWithLongTaskInTheOnlySlot(_ cluster: ClusterProcesses, prefetch: Int) async throws -> PhalanxClient {
+            let client = try await cluster.startWithWorkers(["w1"], capacity: 1, prefetch: prefetch)
             try await client.submit([TaskRequest(taskID: "long", kind: "sleep", text: "60000")])
             try await eventually("w1 runs the long task") { try await client.status().workers.first?.inFlight == 1 }
             try await Task.sleep(for: .milliseconds(250))  // the dispatch frame reaches w1 and `long` starts
+            return client
+        }
+
+        @Test func prefetchedTasksWaitForASlotAndTheirDeadlineAndCancelReachThemThere() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await Self.startWithLongTaskInTheOnlySlot(cluster, prefetch: 2)
             try await client.submit([
                 TaskRequest(taskID: "prefetched", kind: "sleep", text: "60000"),
                 TaskRequest(taskID: "short-deadline", kind: "sleep", text: "1", timeout: .milliseconds(1_500)),
@@ -56,10 +61,7 @@ extension EndToEnd {
         @Test func deadlinesPassedWhileWaitingForASlotDoNotOpenTheWorkersBreaker() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            let client = try await cluster.startWithWorkers(["w1"], capacity: 1, prefetch: 40)
-            try await client.submit([TaskRequest(taskID: "long", kind: "sleep", text: "60000")])
-            try await eventually("w1 runs the long task") { try await client.status().workers.first?.inFlight == 1 }
-            try await Task.sleep(for: .milliseconds(250))  // `long` holds the only slot
+            let client = try await Self.startWithLongTaskInTheOnlySlot(cluster, prefetch: 40)
             // 30 misses: past the breaker's minimum of 20 calls, all failures.
             let expiring = (1...30).map { TaskRequest(taskID: "x\($0)", kind: "sleep", text: "1", timeout: .milliseconds(800)) }
             let outcomes = try await client.run(expiring)

@@ -29,8 +29,6 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     private let origin: C.Instant
     var machine: Machine
     var links: [ConnectionID: any PeerLink] = [:]
-    /// Messages each connection delivered and this actor handled (a backlog is a sign of life).
-    private var inboundProgress: [ConnectionID: InboundProgress] = [:]
     private var nextConnection: UInt64 = 0
     private var wakeUp: (at: Duration, task: Task<Void, Never>)?
     private var slowReaders: [ConnectionID: Task<Void, Never>] = [:]
@@ -189,8 +187,8 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         do {
             try await connection.channel.executeThenClose { inbound, _ in
                 let peer = try await connection.established.get()
-                let link = ChannelPeerLink(channel: connection.channel.channel, peer: peer)
-                id = await self.connected(link, progress: connection.progress)
+                let link = ChannelPeerLink(channel: connection.channel.channel, peer: peer, inbound: connection.progress)
+                id = await self.connected(link)
                 guard let connectionID = id else { return }
                 for try await envelope in inbound {
                     guard await self.received(envelope, from: connectionID, over: link) else { return }  // cut off: it does not read
@@ -242,7 +240,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         return true
     }
 
-    private func connected(_ link: any PeerLink, progress: InboundProgress) -> ConnectionID? {
+    private func connected(_ link: any PeerLink) -> ConnectionID? {
         guard !stopping else {
             link.close(with: ErrorContext(code: .unavailable, message: "the coordinator is shutting down", originNode: local.name))
             return nil
@@ -250,7 +248,6 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         nextConnection += 1
         let id = ConnectionID(nextConnection)
         links[id] = link
-        inboundProgress[id] = progress
         logger.info("peer connected", metadata: ["peer": "\(link.peer.identity.uri)", "connection": "\(id)"])
         perform(machine.connected(id, peer: link.peer.identity, now: now))
         return id
@@ -258,7 +255,6 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
 
     private func disconnected(_ id: ConnectionID) {
         guard let link = links.removeValue(forKey: id) else { return }
-        inboundProgress.removeValue(forKey: id)
         slowReaders.removeValue(forKey: id)?.cancel()
         logger.info("peer disconnected", metadata: ["peer": "\(link.peer.identity.uri)", "connection": "\(id)"])
         if let name = workerConnections.first(where: { $0.value == id })?.key { auditLost(name) }
@@ -385,12 +381,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             case .deliverToParent(let id, let results):
                 deliverToParent(results, to: id, touched: &touched)
             case .cancelAttempts(let id, let attempts):
-                let references = attempts.map { attempt in
-                    var reference = Phalanx_V1_TaskRef()
-                    reference.dispatchID = attempt.task
-                    reference.attempt = attempt.attempt
-                    return reference
-                }
+                let references = attempts.map { Phalanx_V1_TaskRef(dispatchID: $0.task, attempt: $0.attempt) }
                 let maximumFrameBytes = links[id]?.peer.maximumFrameBytes ?? EstablishedPeer.defaultMaximumFrameBytes
                 for frame in Phalanx_V1_TaskRef.frames(references, maximumFrameBytes: maximumFrameBytes, wrap: { chunk in
                     var cancel = Phalanx_V1_CancelAttempts()
@@ -660,7 +651,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         guard !stopping else { return }
         // A worker whose messages arrived and wait for this actor is alive, however long ago the
         // last one was handled: it is not judged silent while the coordinator is behind.
-        for (id, progress) in inboundProgress where progress.backlog > 0 { machine.messagesWaiting(from: id, now: now) }
+        for (id, link) in links where (link.inbound?.backlog ?? 0) > 0 { machine.messagesWaiting(from: id, now: now) }
         perform(machine.wakeUp(now: now))
     }
 

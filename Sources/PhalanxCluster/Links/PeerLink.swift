@@ -23,6 +23,12 @@ public protocol PeerLink: Sendable {
     /// The connection's event loop as an executor: a task that writes to this link runs there
     /// without a thread hop per write (nil: no such loop).
     var executor: (any TaskExecutor)? { get }
+    /// What the connection delivered and its reader handled (nil: not counted).
+    var inbound: InboundProgress? { get }
+}
+
+extension PeerLink {
+    public var inbound: InboundProgress? { nil }
 }
 
 /// A ``PeerLink`` over a NIO channel: writes never block (NIO queues them). What is sent together
@@ -30,11 +36,13 @@ public protocol PeerLink: Sendable {
 public struct ChannelPeerLink: PeerLink {
     public let channel: any Channel
     public let peer: EstablishedPeer
+    public let inbound: InboundProgress?
     private let outbound: OutboundBatcher<OutboundFrame>
 
-    public init(channel: any Channel, peer: EstablishedPeer) {
+    public init(channel: any Channel, peer: EstablishedPeer, inbound: InboundProgress? = nil) {
         self.channel = channel
         self.peer = peer
+        self.inbound = inbound
         outbound = OutboundBatcher(channel: channel)
     }
 

@@ -76,12 +76,7 @@ actor WorkerSession {
 
     /// Returns attempts to the coordinator without running them (they arrived while draining).
     func handBack(_ assignments: [Phalanx_V1_Assignment]) {
-        sendHandBack(assignments.map { assignment in
-            var reference = Phalanx_V1_TaskRef()
-            reference.dispatchID = assignment.dispatchID
-            reference.attempt = assignment.attempt
-            return reference
-        })
+        sendHandBack(assignments.map { Phalanx_V1_TaskRef(dispatchID: $0.dispatchID, attempt: $0.attempt) })
     }
 
     /// Sends `references` back in as many HandBack frames as the coordinator's frame limit needs
@@ -99,29 +94,20 @@ actor WorkerSession {
     /// Hands back the attempts that wait for a slot (prefetched) and have not started: on a drain
     /// they run elsewhere at once rather than after the running ones. Returns how many.
     func handBackWaiting() -> Int {
-        let assignments = handlers.takeWaiting().compactMap { dispatchID -> Phalanx_V1_Assignment? in
-            guard let attempt = running.removeValue(forKey: dispatchID) else { return nil }
-            var assignment = Phalanx_V1_Assignment()
-            assignment.dispatchID = dispatchID
-            assignment.attempt = attempt
-            return assignment
+        let references = handlers.takeWaiting().compactMap { dispatchID -> Phalanx_V1_TaskRef? in
+            running.removeValue(forKey: dispatchID).map { Phalanx_V1_TaskRef(dispatchID: dispatchID, attempt: $0) }
         }
         if running.isEmpty { resumeIdleWaiters() }
-        guard !assignments.isEmpty else { return 0 }
-        handBack(assignments)
-        return assignments.count
+        guard !references.isEmpty else { return 0 }
+        sendHandBack(references)
+        return references.count
     }
 
     /// Hands back every attempt still running; their results, if they come, are not sent.
     /// Returns how many were handed back.
     func handBackRunning() -> Int {
         flush()
-        let references = running.map { dispatchID, attempt in
-            var reference = Phalanx_V1_TaskRef()
-            reference.dispatchID = dispatchID
-            reference.attempt = attempt
-            return reference
-        }
+        let references = running.map { Phalanx_V1_TaskRef(dispatchID: $0.key, attempt: $0.value) }
         running.removeAll()
         guard !references.isEmpty else { return 0 }
         sendHandBack(references)
