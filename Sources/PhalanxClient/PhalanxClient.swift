@@ -466,14 +466,13 @@ public actor PhalanxClient {
     private func sendFrame(_ specs: [Phalanx_V1_TaskSpec], trace: TraceContext, retryUntil: ContinuousClock.Instant) throws -> SubmitFrame {
         if let closedError { throw closedError }
         nextRequestID += 1
-        var batch = Phalanx_V1_SubmitBatch()
-        batch.requestID = nextRequestID
-        batch.tasks = specs
-        batch.trace.traceID = trace.traceID
-        batch.trace.spanID = trace.spanID
+        var wireTrace = Phalanx_V1_TraceContext()
+        wireTrace.traceID = trace.traceID
+        wireTrace.spanID = trace.spanID
         for spec in specs { unfinished.insert(spec.taskID) }
         acks.open(nextRequestID)
-        outbound.send(Phalanx_V1_Envelope(.submit(batch)))
+        // Each task serialized on its own (sized once, not once per level of nesting).
+        outbound.send(.framed(BatchFrame.submit(requestID: nextRequestID, tasks: specs.map(BatchFrame.serialized), trace: wireTrace)))
         return SubmitFrame(specs: specs, requestID: nextRequestID, trace: trace, retryUntil: retryUntil)
     }
 

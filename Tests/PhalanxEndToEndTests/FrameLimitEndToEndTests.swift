@@ -169,7 +169,7 @@ extension EndToEnd {
 
         /// The largest echo payload whose result, serialized, fills a results frame of `frameBytes` exactly.
         static func largestEchoedPayload(taskID: String, worker: String, frameBytes: Int) throws -> Int {
-            let budget = frameBytes - FrameBudget.envelopeOverheadBytes - ResultsFrame.perResultOverheadBytes
+            let budget = frameBytes - FrameBudget.envelopeOverheadBytes - BatchFrame.perElementOverheadBytes
             var payload = budget
             while true {
                 var result = Phalanx_V1_TaskResult()

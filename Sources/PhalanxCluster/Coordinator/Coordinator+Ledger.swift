@@ -134,10 +134,7 @@ extension Coordinator {
         }
     }
 
-    static func encoded(_ message: some Message) -> [UInt8] {
-        // proto3 messages without required fields always encode.
-        (try? message.serializedBytes()) ?? []
-    }
+    static func encoded(_ message: some Message) -> [UInt8] { BatchFrame.serialized(message) }
 
     /// What the client gets for a finished task: the worker's result (or the coordinator's
     /// failure) with the client's own task id, the final attempt and the worker.

@@ -500,23 +500,24 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                 if let acceptedAt = assignment.acceptedAt { latency.recordElapsed(now - acceptedAt) }
             }
         }
-        let (chunks, oversized) = FrameBudget.chunks(wire, maximumFrameBytes: link.peer.maximumFrameBytes) { $0.estimatedWireBytes }
-        for chunk in chunks {
-            var batch = Phalanx_V1_DispatchBatch()
-            batch.assignments = chunk
-            write(Phalanx_V1_Envelope(.dispatch(batch)), to: id, touched: &touched)
+        // Serialized one by one (each sized once), and cut by those exact sizes.
+        let serialized = wire.map { (assignment: $0, bytes: Self.encoded($0)) }
+        let (chunks, oversized) = FrameBudget.chunks(serialized, maximumFrameBytes: link.peer.maximumFrameBytes) {
+            $0.bytes.count + BatchFrame.perElementOverheadBytes
         }
+        for chunk in chunks { link.write(frame: BatchFrame.dispatch(chunk.map(\.bytes))) }
+        touched.insert(id)
         guard !oversized.isEmpty else { return }
         // Only a worker announcing a smaller frame limit than the coordinator's gets here: the
         // task cannot reach it, so it fails here as if the worker had refused it.
-        let refused = oversized.map { assignment in
+        let refused = oversized.map { (assignment, bytes) in
             var result = Phalanx_V1_TaskResult()
             result.taskID = assignment.task.taskID
             result.attempt = assignment.attempt
             result.dispatchID = assignment.dispatchID
             result.error = ErrorContext(
                 code: .invalidArgument,
-                message: "the task (\(assignment.estimatedWireBytes) bytes) is larger than the frame limit worker \(link.peer.identity.name) announced (\(link.peer.maximumFrameBytes) bytes); give every node the same limits.max_frame_bytes",
+                message: "the task (\(bytes.count + BatchFrame.perElementOverheadBytes) bytes) is larger than the frame limit worker \(link.peer.identity.name) announced (\(link.peer.maximumFrameBytes) bytes); give every node the same limits.max_frame_bytes",
                 traceID: assignment.task.trace.traceID, originNode: local.name, taskID: assignment.task.taskID,
                 attempt: Int(assignment.attempt)
             ).wire
@@ -565,9 +566,9 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     func send(serialized results: [[UInt8]], to id: ConnectionID, touched: inout Set<ConnectionID>) {
         guard let link = links[id], !results.isEmpty else { return }
         let (chunks, oversized) = FrameBudget.chunks(results, maximumFrameBytes: link.peer.maximumFrameBytes) {
-            $0.count + ResultsFrame.perResultOverheadBytes
+            $0.count + BatchFrame.perElementOverheadBytes
         }
-        for chunk in chunks { link.write(frame: ResultsFrame.frame(chunk)) }
+        for chunk in chunks { link.write(frame: BatchFrame.results(chunk)) }
         touched.insert(id)
         if !oversized.isEmpty {
             // Rare: read back to trim or replace (these bytes were serialized here, so they read).
@@ -576,7 +577,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                     return try Phalanx_V1_TaskResult(serializedBytes: bytes)
                 } catch {
                     logger.error("cannot read back a serialized result to replace it", metadata: ["bytes": "\(bytes.count)", "error": "\(error)"])
-                    return tooLarge(Phalanx_V1_TaskResult(), bytes: bytes.count + ResultsFrame.perResultOverheadBytes, for: link.peer)
+                    return tooLarge(Phalanx_V1_TaskResult(), bytes: bytes.count + BatchFrame.perElementOverheadBytes, for: link.peer)
                 }
             }
             sendFitted(results, to: id, link: link, touched: &touched, framedAs: Phalanx_V1_Envelope.results)

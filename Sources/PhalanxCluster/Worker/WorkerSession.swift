@@ -141,14 +141,18 @@ actor WorkerSession {
         flushScheduled = false
         guard !pending.isEmpty else { return }
         let maximumFrameBytes = link.peer.maximumFrameBytes
-        let (chunks, oversized) = FrameBudget.chunks(pending, maximumFrameBytes: maximumFrameBytes) { $0.estimatedWireBytes }
-        for chunk in chunks { link.write(Phalanx_V1_Envelope.results(chunk)) }
+        // Serialized one by one (each sized once), and cut by those exact sizes.
+        let serialized = pending.map { (result: $0, bytes: BatchFrame.serialized($0)) }
+        let (chunks, oversized) = FrameBudget.chunks(serialized, maximumFrameBytes: maximumFrameBytes) {
+            $0.bytes.count + BatchFrame.perElementOverheadBytes
+        }
+        for chunk in chunks { link.write(frame: BatchFrame.results(chunk.map(\.bytes))) }
         if !oversized.isEmpty {
-            let replaced = oversized.map { original -> Phalanx_V1_TaskResult in
+            let replaced = oversized.map { (original, bytes) -> Phalanx_V1_TaskResult in
                 var result = original
                 result.error = ErrorContext(
                     code: .invalidArgument,
-                    message: "the handler's result (\(original.estimatedWireBytes) bytes) is larger than the largest frame the coordinator accepts (\(maximumFrameBytes) bytes); return less, or store large outputs elsewhere and return a reference",
+                    message: "the handler's result (\(bytes.count) bytes) is larger than the largest frame the coordinator accepts (\(maximumFrameBytes) bytes); return less, or store large outputs elsewhere and return a reference",
                     failureClass: .business, originNode: worker, taskID: original.taskID, attempt: Int(original.attempt)
                 ).wire
                 return result
