@@ -12,6 +12,20 @@ import Testing
         #expect(a.traceparent == "00-\(a.traceID)-\(a.spanID)-01")
     }
 
+    @Test func idsAreSixteenLowerCaseHexDigitsPerWordWithLeadingZeros() {
+        #expect(TraceContext.hex(0x00f0_67aa_0ba9_02b7) == "00f067aa0ba902b7")
+        #expect(TraceContext.hex(0x4bf9_2f35_77b3_4da6, 0xa3ce_929d_0e0e_4736) == "4bf92f3577b34da6a3ce929d0e0e4736")
+        #expect(TraceContext.hex(.max, 0xf) == "ffffffffffffffff000000000000000f")
+        #expect(TraceContext.hex(0) == "0000000000000001", "an all-zero id is invalid, so a zero word becomes 1")
+        #expect(TraceContext.hex(0, 0) == "00000000000000010000000000000001")
+        var generator = TraceIDGenerator(seed: 42)
+        for _ in 0..<1_000 {
+            let word = generator.next()
+            let digits = String(word == 0 ? 1 : word, radix: 16)
+            #expect(TraceContext.hex(word) == String(repeating: "0", count: 16 - digits.count) + digits)
+        }
+    }
+
     @Test func childSpansStayInTheTrace() {
         let parent = TraceContext.newTrace()
         let child = parent.childSpan()
