@@ -32,6 +32,12 @@ struct BenchCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try common.load()
         let connection = try await client.connect(config)
+        // The bench does next to nothing between calls: it runs on the connection's loop, so each
+        // reply resumes it without a thread hop (as any latency-sensitive client can).
+        try await withTaskExecutorPreference(connection.executor) { try await measure(connection) }
+    }
+
+    private func measure(_ connection: PhalanxClient) async throws {
         let payload = [UInt8](repeating: UInt8(ascii: "x"), count: 64)
         let prefix = "bench-\(UInt32.random(in: 0...UInt32.max))"
 
