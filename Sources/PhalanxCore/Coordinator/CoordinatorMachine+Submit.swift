@@ -86,7 +86,12 @@ extension CoordinatorMachine {
         queuedCount += 1
         queuedByPriority[task.priority] += 1
         heldBytes += task.payloadBytes
-        if let deadline = task.deadline { deadlines.insert(number, deadline: deadline) }
+        if let deadline = task.deadline {
+            deadlines.insert(number, deadline: deadline)
+            // Finished tasks' entries are dropped once they could be half the heap: it stays within
+            // twice the tasks held (plus slack), in amortized O(1) per task, whatever the timeouts.
+            if deadlines.count > 2 * tasks.count + 1_024 { deadlines.removeAll { tasks[$0] == nil } }
+        }
         return key
     }
 

@@ -1,5 +1,6 @@
 /// A min-heap of (deadline, task) pairs: the earliest deadline first, in O(log n) per change.
-/// Entries are not removed when their task finishes early; the owner skips those it no longer holds.
+/// Entries are not removed when their task finishes early; the owner skips those it no longer
+/// holds, and drops them in bulk (``removeAll(where:)``) before they outnumber the tasks it holds.
 struct DeadlineQueue: Sendable {
     private var heap: [(deadline: Duration, task: TaskNumber)] = []
 
@@ -30,10 +31,20 @@ struct DeadlineQueue: Sendable {
         return expired
     }
 
+    /// Drops the entries of the tasks `isGone` picks, in O(n).
+    mutating func removeAll(where isGone: (TaskNumber) -> Bool) {
+        heap.removeAll { isGone($0.task) }
+        for index in stride(from: heap.count / 2 - 1, through: 0, by: -1) { siftDown(from: index) }
+    }
+
     private mutating func removeFirst() {
         heap.swapAt(0, heap.count - 1)
         heap.removeLast()
-        var parent = 0
+        siftDown(from: 0)
+    }
+
+    private mutating func siftDown(from start: Int) {
+        var parent = start
         while true {
             let left = 2 * parent + 1
             let right = left + 1

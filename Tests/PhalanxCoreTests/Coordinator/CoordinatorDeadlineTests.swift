@@ -54,6 +54,32 @@ import Testing
         #expect(harness.succeed(running, on: worker).delivered(to: client).count == 1)
     }
 
+    /// A finished task's deadline entry does not wait for its deadline to be dropped: with an hour's
+    /// timeout at 40,000 tasks/s the heap would otherwise hold 144 million entries (2.3 GB).
+    @Test func finishedTasksDeadlinesDoNotPileUpUntilTheyPass() {
+        var harness = MachineHarness()
+        let (worker, _) = harness.worker("w1", capacity: 1_000)
+        let client = harness.connect(.client, "client")
+        for round in 0..<20 {
+            let tasks = (0..<500).map { harness.task("r\(round)-\($0)", timeout: .seconds(3_600)) }
+            let running = harness.submit(tasks, from: client, requestID: UInt64(round + 1)).dispatched(to: worker)
+            #expect(running.count == 500)
+            #expect(harness.succeed(running, on: worker).delivered(to: client).count == 500)
+            harness.advance(by: .milliseconds(10))
+        }
+        // 10,000 tasks finished, none live: what is kept is bounded by the live tasks (none) plus slack.
+        #expect(harness.machine.deadlines.count <= 2 * 500 + 1_024, "\(harness.machine.deadlines.count) deadline entries kept")
+        // Live tasks keep theirs, and still expire at their deadline.
+        let waiting = harness.task("waiting", kind: "exotic", timeout: .seconds(5))
+        _ = harness.submit([waiting], from: client, requestID: 100)
+        for round in 0..<6 {
+            let tasks = (0..<500).map { harness.task("s\(round)-\($0)", timeout: .seconds(3_600)) }
+            _ = harness.succeed(harness.submit(tasks, from: client, requestID: UInt64(200 + round)).dispatched(to: worker), on: worker)
+        }
+        harness.advance(by: .seconds(5))
+        #expect(harness.wakeUp().delivered(to: client).map(\.taskID) == ["waiting"])
+    }
+
     @Test func tasksWithoutDeadlinesNeverExpire() {
         var harness = MachineHarness()
         let client = harness.connect(.client, "client")
@@ -73,6 +99,21 @@ import Testing
         #expect(queue.popExpired(at: .seconds(4)) == [3])
         #expect(queue.popExpired(at: .seconds(100)) == [1, 5])
         #expect(queue.isEmpty)
+    }
+
+    @Test func droppingEntriesKeepsTheRestInDeadlineOrder() {
+        var queue = DeadlineQueue()
+        let deadlines = (0..<1_000).map { ($0 * 7_919) % 1_000 }  // every second from 0 to 999 once, shuffled
+        for (task, seconds) in deadlines.enumerated() { queue.insert(TaskNumber(task), deadline: .seconds(seconds)) }
+        queue.removeAll { $0 % 3 == 0 }
+        #expect(queue.count == 666)
+        var popped: [Int] = []
+        for second in 0..<1_000 { popped += queue.popExpired(at: .seconds(second)).map { deadlines[Int($0)] } }
+        #expect(popped == deadlines.enumerated().filter { $0.offset % 3 != 0 }.map(\.element).sorted())
+        #expect(queue.isEmpty)
+        queue.removeAll { _ in true }  // an empty heap stays a heap
+        queue.insert(1, deadline: .seconds(5))
+        #expect(queue.earliest == .seconds(5))
     }
 }
 
