@@ -66,4 +66,49 @@ import Testing
     @Test func withoutABulkheadTheKindUsesTheWorkersWholeCapacity() async throws {
         #expect(try await peakConcurrency(bulkheads: [:]) > 2)
     }
+
+    /// One cancel of the running task and the prefetched ones behind it: none of those that waited
+    /// for a slot starts (the running one's slot, freed by its cancel, must not go to one of them).
+    @Test func cancellingARunningTaskWithThePrefetchedOnesBehindItStartsNoneOfThem() async throws {
+        let starts = Mutex<[String]>([])
+        var handlers = TaskHandlerRegistry.builtIn
+        handlers.register("hold") { input in
+            starts.withLock { $0.append(input.taskID) }
+            try await Task.sleep(for: .seconds(60))  // until cancelled
+            return []
+        }
+        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
+            var configuration = WorkerConfiguration(
+                coordinatorHost: "127.0.0.1", coordinatorPort: coordinator.port, tls: TestCertificates.files("w1"),
+                limits: coordinator.limits, capacity: 1, resultBatchSize: 1)
+            configuration.prefetch = 50
+            configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("phalanx-workers-\(UUID().uuidString)").path
+            let runtime = WorkerRuntime(configuration: configuration, handlers: handlers, logger: quiet)
+            let worker = Task { try await runtime.run() }
+            defer { worker.cancel() }
+            let client = try await PhalanxClient.connect(
+                host: "127.0.0.1", port: coordinator.port, tls: TestCertificates.files("client"), limits: coordinator.limits, logger: quiet)
+            try await eventually("the worker registered") { try await client.status().workers.count == 1 }
+            for round in 0..<5 {
+                let ids = (0..<30).map { "r\(round)-\($0)" }
+                try await client.submit(ids.map { TaskRequest(taskID: $0, kind: "hold", text: "") })
+                try await eventually("the first task started and the rest wait on the worker") {
+                    let running = try await client.status().tasksRunning
+                    return starts.withLock { $0.count } == round + 1 && running == 30
+                }
+                let cancelled = try await client.cancel(ids)
+                #expect(cancelled.cancelled.count == 30, "\(cancelled)")
+                for id in ids {
+                    let outcome = await client.outcome(of: id)
+                    guard case .failure(let error) = outcome.result else {
+                        Issue.record("\(id) succeeded")
+                        continue
+                    }
+                    #expect(error.code == .cancelled, "\(id): \(error)")
+                }
+                #expect(starts.withLock { $0.count } == round + 1, "started: \(starts.withLock { $0 })")
+            }
+            await client.close()
+        }
+    }
 }

@@ -73,13 +73,19 @@ final class HandlerRegistry: Sendable {
         }
     }
 
-    /// Cancels the handler of `dispatchID` (or, if it has not registered yet, as soon as it does).
-    func cancel(_ dispatchID: UInt64) {
+    /// Cancels the handlers of `dispatchIDs` (one that has not registered yet, as soon as it does).
+    /// Those still waiting for a slot are cancelled first: a running one cancelled first could free
+    /// its slot for one of them, which would then start only to be cancelled.
+    func cancel(_ dispatchIDs: [UInt64]) {
         state.withLock { state in
-            if let handle = state.handlers[dispatchID] {
-                handle.task.cancel()  // under the lock: the task cannot forget itself and end meanwhile
-            } else {
-                state.cancelledEarly.insert(dispatchID)
+            let waiting = dispatchIDs.filter { state.waiting.contains($0) }
+            let others = dispatchIDs.filter { !state.waiting.contains($0) }
+            for dispatchID in waiting + others {
+                if let handle = state.handlers[dispatchID] {
+                    handle.task.cancel()  // under the lock: the task cannot forget itself and end meanwhile
+                } else {
+                    state.cancelledEarly.insert(dispatchID)
+                }
             }
         }
     }

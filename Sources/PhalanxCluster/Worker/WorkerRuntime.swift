@@ -338,6 +338,8 @@ public struct WorkerRuntime: Service {
                         guard registry.admit(assignment.dispatchID) else {
                             throw ErrorContext(code: .cancelled, message: "handed back on a drain before it started", originNode: worker)
                         }
+                        // Cancelled (or past its deadline) as it got its slot: it never starts.
+                        try Task.checkCancellation()
                         start.mark()
                         metrics?.running.increment()
                         defer { metrics?.running.decrement() }

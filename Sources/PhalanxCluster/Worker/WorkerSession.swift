@@ -39,12 +39,9 @@ actor WorkerSession {
     /// Returns how many were running here.
     @discardableResult
     func cancel(_ references: [Phalanx_V1_TaskRef]) -> Int {
-        var found = 0
-        for reference in references where running[reference.dispatchID] == reference.attempt {
-            found += 1
-            handlers.cancel(reference.dispatchID)
-        }
-        return found
+        let found = references.filter { running[$0.dispatchID] == $0.attempt }.map(\.dispatchID)
+        handlers.cancel(found)
+        return found.count
     }
 
     /// An attempt ended. A result of an attempt that was handed back is not sent.
