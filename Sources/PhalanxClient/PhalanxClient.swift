@@ -129,11 +129,20 @@ public actor PhalanxClient {
                     originNode: local.name, taskID: request.taskID)
             }
         }
-        let specs = makeSpecs(requests)
-        let (chunks, _) = FrameBudget.chunks(
-            specs, maximumFrameBytes: coordinator.maximumFrameBytes, maximumCount: min(Self.batchSize, max(1, settings.maximumBatchCount))
+        // Each task serialized once, here: frames are cut by those exact sizes (every field counts,
+        // the idempotency key too) and a frame sent again after OVERLOADED reuses them.
+        let tasks = makeSpecs(requests).map { SerializedTask(spec: $0, bytes: BatchFrame.serialized($0)) }
+        let (chunks, oversized) = FrameBudget.chunks(
+            tasks, maximumFrameBytes: coordinator.maximumFrameBytes - BatchFrame.submitFieldsBytes,
+            maximumCount: min(Self.batchSize, max(1, settings.maximumBatchCount))
         ) {
-            $0.estimatedWireBytes
+            $0.bytes.count + BatchFrame.perElementOverheadBytes
+        }
+        if let first = oversized.first {
+            throw ErrorContext(
+                code: .invalidArgument,
+                message: "task '\(first.spec.taskID)' takes \(first.bytes.count) bytes on the wire, more than fits one frame of the coordinator's (limits.max_frame_bytes = \(coordinator.maximumFrameBytes)); \(oversized.count) task(s) are that large; shorten their ids, keys or payloads; nothing was submitted",
+                originNode: local.name, taskID: first.spec.taskID)
         }
         // Up to `batchesInFlight` frames wait for their acknowledgement at once, so the
         // coordinator's group commit (the acknowledgement waits for its fsync) is not paid once per frame.
@@ -149,12 +158,12 @@ public actor PhalanxClient {
                 while inFlightHead < inFlight.count,
                     inFlight.count - inFlightHead >= Self.batchesInFlight || tally.refusal != nil || inFlight.count == chunks.count
                 {
-                    tally.add(try await settled(inFlight[inFlightHead]), of: inFlight[inFlightHead].specs)
+                    tally.add(try await settled(inFlight[inFlightHead]), of: inFlight[inFlightHead].tasks.map(\.spec))
                     inFlightHead += 1
                 }
             }
         } catch var error as ErrorContext {
-            let unknown = inFlight[inFlightHead...].reduce(0) { $0 + $1.specs.count }
+            let unknown = inFlight[inFlightHead...].reduce(0) { $0 + $1.tasks.count }
             if tally.accepted > 0 || unknown > 0 {
                 error.message = "\(tally.accepted) of \(requests.count) tasks were acknowledged (and will run) before the connection was lost; the \(unknown) tasks in flight may have been accepted too: \(error.message)"
             }
@@ -199,7 +208,14 @@ public actor PhalanxClient {
 
     /// The outcome of a submitted task, waiting for it if needed.
     public func outcome(of taskID: String) async -> TaskOutcome {
-        if let outcome = arrived.take(taskID) { return outcome }
+        switch arrived.take(taskID) {
+        case .outcome(let outcome)?:
+            return outcome
+        case .evicted?:
+            return await outcomeAskedForAgain(taskID)
+        case nil:
+            break
+        }
         if let closedError {
             unfinished.remove(taskID)
             return TaskOutcome(taskID: taskID, worker: nil, attempt: 0, result: .failure(closedError))
@@ -209,7 +225,7 @@ public actor PhalanxClient {
                 taskID: taskID, worker: nil, attempt: 0,
                 result: .failure(ErrorContext(
                     code: .invalidArgument,
-                    message: "task '\(taskID)' has no outcome to wait for on this connection: it was not submitted here, its outcome was already taken, or it was discarded because \(arrived.maximumCount) outcomes (or \(arrived.maximumBytes) bytes) nobody asked for filled the buffer",
+                    message: "task '\(taskID)' has no outcome to wait for on this connection: it was not submitted here, its outcome was already taken, or it was discarded because \(arrived.maximumCount) outcomes nobody asked for filled the buffer",
                     originNode: local.name, taskID: taskID)))
         }
         guard waitingOutcomes[taskID] == nil else {
@@ -220,6 +236,28 @@ public actor PhalanxClient {
                     taskID: taskID)))
         }
         return await withCheckedContinuation { waitingOutcomes[taskID] = $0 }
+    }
+
+    /// The outcome of a task whose bytes the buffer gave up (more than its byte bound of outcomes
+    /// arrived before anyone asked for them): the coordinator keeps every result, so it is asked
+    /// for again.
+    private func outcomeAskedForAgain(_ taskID: String) async -> TaskOutcome {
+        do {
+            let lookup = try await attach([taskID])
+            if lookup.unknown.contains(taskID) {
+                return TaskOutcome(
+                    taskID: taskID, worker: nil, attempt: 0,
+                    result: .failure(ErrorContext(
+                        code: .unavailable,
+                        message: "task '\(taskID)' finished, but its outcome arrived while \(arrived.maximumBytes) bytes of outcomes nobody had asked for filled this client's buffer, and the coordinator no longer has it (pruned after coordinator.retention_ms, or another data directory)",
+                        originNode: local.name, taskID: taskID)))
+            }
+        } catch {
+            let failure = (error as? ErrorContext) ?? ErrorContext(
+                code: .unavailable, message: "cannot ask the coordinator again for the outcome of task '\(taskID)': \(error)", originNode: local.name, taskID: taskID)
+            return TaskOutcome(taskID: taskID, worker: nil, attempt: 0, result: .failure(failure))
+        }
+        return await outcome(of: taskID)
     }
 
     /// Submits `requests` and waits for every outcome, in the order of `requests`.
@@ -461,25 +499,30 @@ public actor PhalanxClient {
         }
     }
 
+    /// A task to submit and its serialized form.
+    private struct SerializedTask {
+        let spec: Phalanx_V1_TaskSpec
+        let bytes: [UInt8]
+    }
+
     /// A submit frame written and not yet acknowledged.
     private struct SubmitFrame {
-        let specs: [Phalanx_V1_TaskSpec]
+        let tasks: [SerializedTask]
         var requestID: UInt64
         var trace: TraceContext
         let retryUntil: ContinuousClock.Instant
     }
 
-    private func sendFrame(_ specs: [Phalanx_V1_TaskSpec], trace: TraceContext, retryUntil: ContinuousClock.Instant) throws -> SubmitFrame {
+    private func sendFrame(_ tasks: [SerializedTask], trace: TraceContext, retryUntil: ContinuousClock.Instant) throws -> SubmitFrame {
         if let closedError { throw closedError }
         nextRequestID += 1
         var wireTrace = Phalanx_V1_TraceContext()
         wireTrace.traceID = trace.traceID
         wireTrace.spanID = trace.spanID
-        for spec in specs { unfinished.insert(spec.taskID) }
+        for task in tasks { unfinished.insert(task.spec.taskID) }
         acks.open(nextRequestID)
-        // Each task serialized on its own (sized once, not once per level of nesting).
-        outbound.send(.framed(BatchFrame.submit(requestID: nextRequestID, tasks: specs.map(BatchFrame.serialized), trace: wireTrace)))
-        return SubmitFrame(specs: specs, requestID: nextRequestID, trace: trace, retryUntil: retryUntil)
+        outbound.send(.framed(BatchFrame.submit(requestID: nextRequestID, tasks: tasks.map(\.bytes), trace: wireTrace)))
+        return SubmitFrame(tasks: tasks, requestID: nextRequestID, trace: trace, retryUntil: retryUntil)
     }
 
     /// Waits for `frame`'s acknowledgement, sending it again after an `OVERLOADED` refusal within
@@ -497,7 +540,7 @@ public actor PhalanxClient {
             guard ack.hasError else { return .success(Int(ack.duplicates)) }
             let error = ErrorContext(wire: ack.error)
             guard error.code == .overloaded, ContinuousClock.now < frame.retryUntil else {
-                for spec in frame.specs {
+                for spec in frame.tasks.map(\.spec) {
                     unfinished.remove(spec.taskID)
                     waitingOutcomes.removeValue(forKey: spec.taskID)?.resume(
                         returning: TaskOutcome(taskID: spec.taskID, worker: nil, attempt: 0, result: .failure(error)))
@@ -507,7 +550,7 @@ public actor PhalanxClient {
             let wait = min(error.retryAfter ?? .milliseconds(200), frame.retryUntil - ContinuousClock.now)
             settings.onOverloadRetry?(error, wait)
             try await Task.sleep(for: max(wait, .milliseconds(1)))
-            frame = try sendFrame(frame.specs, trace: frame.trace.childSpan(), retryUntil: frame.retryUntil)
+            frame = try sendFrame(frame.tasks, trace: frame.trace.childSpan(), retryUntil: frame.retryUntil)
         }
     }
 

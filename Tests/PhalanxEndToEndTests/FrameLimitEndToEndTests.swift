@@ -61,6 +61,27 @@ extension EndToEnd {
             await client.close()
         }
 
+        /// Submit frames are cut by the tasks' exact sizes, every field counted: an estimate that left
+        /// out the idempotency key once sent 71,590-byte frames to a coordinator of 32 KiB, which
+        /// closed the connection each time, and the CLI reconnected and sent them again forever.
+        @Test func thousandsOfTasksWithTheLongestIdsAndIdempotencyKeysGoInFramesThatFit() async throws {
+            let cluster = try ClusterProcesses(settings: ["limits.max_frame_bytes=\(Self.frameBytes)"])
+            defer { cluster.stopAll() }
+            let client = try await Self.startWithOneWorker(cluster, clientFrameBytes: Self.frameBytes)
+            let requests = (0..<2_000).map { index in
+                let suffix = "-\(index)"
+                var request = TaskRequest(
+                    taskID: String(repeating: "i", count: TaskLimits.maximumTaskIDBytes - suffix.utf8.count) + suffix, kind: "echo", text: "x")
+                request.idempotencyKey = String(repeating: "k", count: TaskLimits.maximumIdempotencyKeyBytes - suffix.utf8.count) + suffix
+                return request
+            }
+            let outcomes = try await client.run(requests)
+            #expect(outcomes.count == 2_000 && outcomes.allSatisfy { (try? $0.result.get()) == Array("x".utf8) })
+            #expect(try await client.status().tasksAccepted == 2_000)
+            #expect(!(await client.isClosed) && !cluster.log("coordinator").contains("FRAME_TOO_LARGE"))
+            await client.close()
+        }
+
         @Test func aResultLargerThanTheClientsOwnFrameLimitComesBackAsAnErrorThatSaysSo() async throws {
             let cluster = try ClusterProcesses(settings: ["limits.max_frame_bytes=\(Self.frameBytes)"])
             defer { cluster.stopAll() }

@@ -1,6 +1,7 @@
 import Foundation
 import PhalanxCore
 import PhalanxResilience
+import SwiftProtobuf
 import Testing
 
 @testable import PhalanxWire
@@ -28,11 +29,15 @@ import Testing
         return bytes.count
     }
 
-    @Test func oneTaskWithTheLargestAcceptedPayloadFitsOneFrameWithTheLongestIdAndKind() throws {
+    /// What the coordinator and the client count per element: its exact size and its tag and length.
+    static func budgeted(_ message: some SwiftProtobuf.Message) -> Int { BatchFrame.serialized(message).count + BatchFrame.perElementOverheadBytes }
+
+    @Test func oneTaskWithTheLargestAcceptedPayloadFitsOneFrameWithTheLongestIdKindAndKey() throws {
         let frame = 64 * 1024
         var largest = Self.assignment(payloadBytes: TaskLimits.maximumPayloadBytes(forFrameBytes: frame), id: String(repeating: "i", count: 256))
         largest.task.kind = String(repeating: "k", count: 64)
-        let (chunks, oversized) = FrameBudget.chunks([largest], maximumFrameBytes: frame) { $0.estimatedWireBytes }
+        largest.task.idempotencyKey = String(repeating: "y", count: TaskLimits.maximumIdempotencyKeyBytes)
+        let (chunks, oversized) = FrameBudget.chunks([largest], maximumFrameBytes: frame) { Self.budgeted($0) }
         #expect(chunks.count == 1 && oversized.isEmpty)
         #expect(try Self.frameBytes(chunks[0]) <= frame)
     }
@@ -40,11 +45,36 @@ import Testing
     @Test func batchesWhoseSumCrossesTheLimitAreCutAndEveryFrameFits() throws {
         let frame = 64 * 1024
         let tasks = (0..<10).map { Self.assignment(payloadBytes: 20_000, id: "t\($0)") }
-        let (chunks, oversized) = FrameBudget.chunks(tasks, maximumFrameBytes: frame) { $0.estimatedWireBytes }
+        let (chunks, oversized) = FrameBudget.chunks(tasks, maximumFrameBytes: frame) { Self.budgeted($0) }
         #expect(oversized.isEmpty)
         #expect(chunks.flatMap { $0 }.map(\.task.taskID) == tasks.map(\.task.taskID), "order kept, nothing lost")
         #expect(chunks.count == 4)  // three 20 kB tasks per 64 KiB frame
         for chunk in chunks { #expect(try Self.frameBytes(chunk) <= frame) }
+    }
+
+    /// A client's submit frames filled as full as its budget allows (the largest request id and a
+    /// trace, tasks with the longest ids and idempotency keys, which an estimate once left out and
+    /// so sent 71,590-byte frames to a coordinator of 32 KiB) never exceed the limit.
+    @Test(arguments: [0, 1, 100, 1_000, 7_000])
+    func submitFramesCutToTheClientsBudgetFit(payloadBytes: Int) throws {
+        let frame = 32 * 1024
+        let tasks = (0..<200).map { index in
+            var spec = Self.assignment(payloadBytes: payloadBytes, id: String(repeating: "i", count: 250) + "\(index)").task
+            spec.kind = String(repeating: "k", count: 64)
+            spec.idempotencyKey = String(repeating: "y", count: 250) + "\(index)"
+            return BatchFrame.serialized(spec)
+        }
+        let (chunks, oversized) = FrameBudget.chunks(tasks, maximumFrameBytes: frame - BatchFrame.submitFieldsBytes) {
+            $0.count + BatchFrame.perElementOverheadBytes
+        }
+        #expect(oversized.isEmpty && chunks.flatMap { $0 }.count == 200)
+        var trace = Phalanx_V1_TraceContext()
+        trace.traceID = String(repeating: "f", count: 32)
+        trace.spanID = String(repeating: "f", count: 16)
+        for chunk in chunks {
+            let built = BatchFrame.submit(requestID: .max, tasks: chunk, trace: trace)
+            #expect(built.readableBytes - FrameParser.headerBytes <= frame)
+        }
     }
 
     @Test func handBacksAndCancelsOfManyAttemptsAreCutToTheFrameLimitInOrder() throws {

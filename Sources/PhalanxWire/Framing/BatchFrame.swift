@@ -14,6 +14,12 @@ public enum BatchFrame {
     /// ``FrameBudget/envelopeOverheadBytes``.
     public static let perElementOverheadBytes = 6
 
+    /// The bytes a submit frame's own fields take at most besides its tasks: its request id (a tag
+    /// and up to 10 bytes) and its trace (a tag, a length and the two ids with theirs, 54 bytes).
+    /// A client cuts its tasks to the coordinator's frame limit less this (and
+    /// ``FrameBudget/envelopeOverheadBytes``).
+    public static let submitFieldsBytes = 11 + 54
+
     /// A `results` frame (Envelope field 5, a ResultBatch whose field 1 holds each serialized
     /// `Phalanx_V1_TaskResult`).
     public static func results(_ results: [[UInt8]], allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {

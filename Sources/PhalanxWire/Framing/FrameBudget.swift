@@ -36,13 +36,6 @@ public enum FrameBudget {
     }
 }
 
-extension Phalanx_V1_TaskSpec {
-    /// An upper bound of this task's encoded size inside a batch (tags, lengths and fields).
-    public var estimatedWireBytes: Int {
-        payload.count + taskID.utf8.count + kind.utf8.count + trace.traceID.utf8.count + trace.spanID.utf8.count + 80
-    }
-}
-
 extension Phalanx_V1_TaskRef {
     /// An upper bound of this reference's encoded size inside a HandBack or CancelAttempts
     /// (a 10-byte dispatch id, a 5-byte attempt, their tags, its length and its own tag).
@@ -57,10 +50,6 @@ extension Phalanx_V1_TaskRef {
     }
 }
 
-extension Phalanx_V1_Assignment {
-    /// An upper bound of this assignment's encoded size inside a DispatchBatch.
-    public var estimatedWireBytes: Int { task.estimatedWireBytes + 48 }
-}
 
 extension Phalanx_V1_TaskResult {
     /// An upper bound of this result's encoded size inside a ResultBatch (its history included:

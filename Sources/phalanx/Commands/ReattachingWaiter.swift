@@ -43,6 +43,9 @@ struct ReattachingWaiter {
                 return SubmitReceipt(accepted: requests.count, duplicates: duplicates)
             } catch let error as ErrorContext {
                 guard await connection.isClosed else { throw error }
+                // The coordinator refused what this client sent (a frame too large, malformed): sending
+                // it again on a new connection would be refused again, forever.
+                guard ![.frameTooLarge, .malformedFrame, .protocolError].contains(error.code) else { throw error }
                 printError("the connection to the coordinator was lost while submitting (\(error.message)); reconnecting to submit the rest")
                 let lookup = try await reconnect { fresh in try await fresh.attach(remaining.map(\.taskID)) }
                 let unknown = Set(lookup.unknown)
