@@ -129,20 +129,21 @@ public actor PhalanxClient {
                     originNode: local.name, taskID: request.taskID)
             }
         }
-        // Each task serialized once, here: frames are cut by those exact sizes (every field counts,
-        // the idempotency key too) and a frame sent again after OVERLOADED reuses them.
-        let tasks = makeSpecs(requests).map { SerializedTask(spec: $0, bytes: BatchFrame.serialized($0)) }
+        // Frames are cut by an upper bound of each task's size (every field counts, the idempotency
+        // key too); each frame's tasks are serialized when it is sent, so a large submit never
+        // holds all of them serialized at once.
+        let specs = makeSpecs(requests)
         let (chunks, oversized) = FrameBudget.chunks(
-            tasks, maximumFrameBytes: coordinator.maximumFrameBytes - BatchFrame.submitFieldsBytes,
+            specs, maximumFrameBytes: coordinator.maximumFrameBytes - BatchFrame.submitFieldsBytes,
             maximumCount: min(Self.batchSize, max(1, settings.maximumBatchCount))
         ) {
-            $0.bytes.count + BatchFrame.perElementOverheadBytes
+            $0.estimatedWireBytes + BatchFrame.perElementOverheadBytes
         }
         if let first = oversized.first {
             throw ErrorContext(
                 code: .invalidArgument,
-                message: "task '\(first.spec.taskID)' takes \(first.bytes.count) bytes on the wire, more than fits one frame of the coordinator's (limits.max_frame_bytes = \(coordinator.maximumFrameBytes)); \(oversized.count) task(s) are that large; shorten their ids, keys or payloads; nothing was submitted",
-                originNode: local.name, taskID: first.spec.taskID)
+                message: "task '\(first.taskID)' takes up to \(first.estimatedWireBytes) bytes on the wire, more than fits one frame of the coordinator's (limits.max_frame_bytes = \(coordinator.maximumFrameBytes)); \(oversized.count) task(s) are that large; shorten their ids, keys or payloads; nothing was submitted",
+                originNode: local.name, taskID: first.taskID)
         }
         // Up to `batchesInFlight` frames wait for their acknowledgement at once, so the
         // coordinator's group commit (the acknowledgement waits for its fsync) is not paid once per frame.
@@ -158,12 +159,12 @@ public actor PhalanxClient {
                 while inFlightHead < inFlight.count,
                     inFlight.count - inFlightHead >= Self.batchesInFlight || tally.refusal != nil || inFlight.count == chunks.count
                 {
-                    tally.add(try await settled(inFlight[inFlightHead]), of: inFlight[inFlightHead].tasks.map(\.spec))
+                    tally.add(try await settled(inFlight[inFlightHead]), of: inFlight[inFlightHead].specs)
                     inFlightHead += 1
                 }
             }
         } catch var error as ErrorContext {
-            let unknown = inFlight[inFlightHead...].reduce(0) { $0 + $1.tasks.count }
+            let unknown = inFlight[inFlightHead...].reduce(0) { $0 + $1.specs.count }
             if tally.accepted > 0 || unknown > 0 {
                 error.message = "\(tally.accepted) of \(requests.count) tasks were acknowledged (and will run) before the connection was lost; the \(unknown) tasks in flight may have been accepted too: \(error.message)"
             }
@@ -499,30 +500,25 @@ public actor PhalanxClient {
         }
     }
 
-    /// A task to submit and its serialized form.
-    private struct SerializedTask {
-        let spec: Phalanx_V1_TaskSpec
-        let bytes: [UInt8]
-    }
-
     /// A submit frame written and not yet acknowledged.
     private struct SubmitFrame {
-        let tasks: [SerializedTask]
+        let specs: [Phalanx_V1_TaskSpec]
         var requestID: UInt64
         var trace: TraceContext
         let retryUntil: ContinuousClock.Instant
     }
 
-    private func sendFrame(_ tasks: [SerializedTask], trace: TraceContext, retryUntil: ContinuousClock.Instant) throws -> SubmitFrame {
+    private func sendFrame(_ specs: [Phalanx_V1_TaskSpec], trace: TraceContext, retryUntil: ContinuousClock.Instant) throws -> SubmitFrame {
         if let closedError { throw closedError }
         nextRequestID += 1
         var wireTrace = Phalanx_V1_TraceContext()
         wireTrace.traceID = trace.traceID
         wireTrace.spanID = trace.spanID
-        for task in tasks { unfinished.insert(task.spec.taskID) }
+        for spec in specs { unfinished.insert(spec.taskID) }
         acks.open(nextRequestID)
-        outbound.send(.framed(BatchFrame.submit(requestID: nextRequestID, tasks: tasks.map(\.bytes), trace: wireTrace)))
-        return SubmitFrame(tasks: tasks, requestID: nextRequestID, trace: trace, retryUntil: retryUntil)
+        // Each task serialized on its own (sized once, not once per level of nesting).
+        outbound.send(.framed(BatchFrame.submit(requestID: nextRequestID, tasks: specs.map(BatchFrame.serialized), trace: wireTrace)))
+        return SubmitFrame(specs: specs, requestID: nextRequestID, trace: trace, retryUntil: retryUntil)
     }
 
     /// Waits for `frame`'s acknowledgement, sending it again after an `OVERLOADED` refusal within
@@ -540,7 +536,7 @@ public actor PhalanxClient {
             guard ack.hasError else { return .success(Int(ack.duplicates)) }
             let error = ErrorContext(wire: ack.error)
             guard error.code == .overloaded, ContinuousClock.now < frame.retryUntil else {
-                for spec in frame.tasks.map(\.spec) {
+                for spec in frame.specs {
                     unfinished.remove(spec.taskID)
                     waitingOutcomes.removeValue(forKey: spec.taskID)?.resume(
                         returning: TaskOutcome(taskID: spec.taskID, worker: nil, attempt: 0, result: .failure(error)))
@@ -550,7 +546,7 @@ public actor PhalanxClient {
             let wait = min(error.retryAfter ?? .milliseconds(200), frame.retryUntil - ContinuousClock.now)
             settings.onOverloadRetry?(error, wait)
             try await Task.sleep(for: max(wait, .milliseconds(1)))
-            frame = try sendFrame(frame.tasks, trace: frame.trace.childSpan(), retryUntil: frame.retryUntil)
+            frame = try sendFrame(frame.specs, trace: frame.trace.childSpan(), retryUntil: frame.retryUntil)
         }
     }
 

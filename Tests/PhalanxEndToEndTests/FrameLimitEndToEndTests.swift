@@ -87,10 +87,13 @@ extension EndToEnd {
             defer { cluster.stopAll() }
             let client = try await Self.startWithOneWorker(cluster, clientFrameBytes: FrameLimits.minimumBytes)  // this client reads smaller frames than the cluster's
 
-            let outcomes = try await client.run([
-                TaskRequest(taskID: "fits", kind: "echo", payload: [UInt8](repeating: 1, count: 32_000)),
-                TaskRequest(taskID: "too-big", kind: "echo", payload: [UInt8](repeating: 2, count: 40_000)),
-            ])
+            let trace = TraceContext.newTrace()
+            let outcomes = try await TraceContext.$current.withValue(trace) {
+                try await client.run([
+                    TaskRequest(taskID: "fits", kind: "echo", payload: [UInt8](repeating: 1, count: 32_000)),
+                    TaskRequest(taskID: "too-big", kind: "echo", payload: [UInt8](repeating: 2, count: 40_000)),
+                ])
+            }
             let byID = Dictionary(uniqueKeysWithValues: outcomes.map { ($0.taskID, $0) })
             #expect(try byID["fits"]?.result.get() == [UInt8](repeating: 1, count: 32_000))
             guard case .failure(let error)? = byID["too-big"]?.result else {
@@ -99,6 +102,7 @@ extension EndToEnd {
             }
             #expect(error.code == .internal && error.message.contains("more than this client's frame limit of 32768 bytes"), "\(error.message)")
             #expect(error.message.hasPrefix("the task succeeded (an output of 40000 bytes), but its result needs about"), "\(error.message)")
+            #expect(error.traceID == trace.traceID && error.originNode == "coordinator", "the coordinator's error carries the task's trace")
             #expect(error.message.contains("phalanx result too-big --set limits.max_frame_bytes="), "\(error.message)")
             // The hint is true: with the limit it names, the result itself comes back.
             let suggested = error.message.firstMatch(of: /max_frame_bytes=(\d+)/).map { String($0.1) } ?? ""

@@ -62,17 +62,21 @@ import Testing
             var spec = Self.assignment(payloadBytes: payloadBytes, id: String(repeating: "i", count: 250) + "\(index)").task
             spec.kind = String(repeating: "k", count: 64)
             spec.idempotencyKey = String(repeating: "y", count: 250) + "\(index)"
-            return BatchFrame.serialized(spec)
+            spec.maxAttempts = .max
+            spec.priority = .low
+            return spec
         }
+        for spec in tasks { #expect(BatchFrame.serialized(spec).count <= spec.estimatedWireBytes) }
+        // As the client cuts them: by the estimate, to the limit less the frame's own fields.
         let (chunks, oversized) = FrameBudget.chunks(tasks, maximumFrameBytes: frame - BatchFrame.submitFieldsBytes) {
-            $0.count + BatchFrame.perElementOverheadBytes
+            $0.estimatedWireBytes + BatchFrame.perElementOverheadBytes
         }
         #expect(oversized.isEmpty && chunks.flatMap { $0 }.count == 200)
         var trace = Phalanx_V1_TraceContext()
         trace.traceID = String(repeating: "f", count: 32)
         trace.spanID = String(repeating: "f", count: 16)
         for chunk in chunks {
-            let built = BatchFrame.submit(requestID: .max, tasks: chunk, trace: trace)
+            let built = BatchFrame.submit(requestID: .max, tasks: chunk.map(BatchFrame.serialized), trace: trace)
             #expect(built.readableBytes - FrameParser.headerBytes <= frame)
         }
     }

@@ -227,7 +227,7 @@ extension Coordinator {
     func performVisible(_ action: DeferredAction, touched: inout Set<ConnectionID>) {
         switch action {
         case .task(let action): performVisible(action, touched: &touched)
-        case .results(let id, let results): send(serialized: results, to: id, touched: &touched)
+        case .results(let id, let results, let traceIDs): send(serialized: results, traceIDs: traceIDs, to: id, touched: &touched)
         case .transaction(let action): performVisible(action, touched: &touched)
         case .saga(let action): performVisible(action, touched: &touched)
         case .envelope(let id, let envelope): write(envelope, to: id, touched: &touched)

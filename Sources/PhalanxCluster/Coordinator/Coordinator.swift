@@ -79,8 +79,9 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     /// An action that waits for the group commit: the task machine's or the transaction machine's.
     enum DeferredAction {
         case task(Machine.Action)
-        /// Finished tasks' results for one client, serialized (the bytes the ledger stores).
-        case results(ConnectionID, [[UInt8]])
+        /// Finished tasks' results for one client, serialized (the bytes the ledger stores), and
+        /// their trace ids.
+        case results(ConnectionID, [[UInt8]], traceIDs: [String?])
         case transaction(TransactionMachine.Action)
         case saga(SagaMachine.Action)
         /// A reply that may only be seen once what it reports is durable.
@@ -369,7 +370,8 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                 finishedResults = persist(changes)
             case .deliver(let id, let deliveries):
                 guard links[id] != nil else { continue }  // the client left; its results stay in the ledger
-                performWhenDurable(.results(id, serializedResults(deliveries, reusing: finishedResults)), touched: &touched)
+                performWhenDurable(
+                    .results(id, serializedResults(deliveries, reusing: finishedResults), traceIDs: deliveries.map(\.traceID)), touched: &touched)
             case .acknowledge, .refuse, .lookUp, .deliverStored, .cancelReply:
                 performWhenDurable(.task(action), touched: &touched)
             case .spawnReply(let id, let requestID, let accepted, let error):
@@ -453,7 +455,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             ack.error = error.wire
             write(Phalanx_V1_Envelope(.submitAck(ack)), to: id, touched: &touched)
         case .deliver(let id, let deliveries):
-            send(serialized: serializedResults(deliveries, reusing: [:]), to: id, touched: &touched)
+            send(serialized: serializedResults(deliveries, reusing: [:]), traceIDs: deliveries.map(\.traceID), to: id, touched: &touched)
         case .lookUp(let id, let requestID, let taskIDs, let pending):
             lookUp(id, requestID: requestID, taskIDs: taskIDs, pending: pending)
         case .deliverStored(let id, let duplicates):
@@ -542,14 +544,15 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     /// Results too large for the peer's frames: each loses history records, oldest first, until it
     /// fits; one that does not fit even without them is replaced by an error that says so.
     private func sendFitted(
-        _ oversized: [Phalanx_V1_TaskResult], to id: ConnectionID, link: any PeerLink, touched: inout Set<ConnectionID>,
+        _ oversized: [Phalanx_V1_TaskResult], traceIDs: [String?] = [], to id: ConnectionID, link: any PeerLink, touched: inout Set<ConnectionID>,
         framedAs frame: ([Phalanx_V1_TaskResult]) -> Phalanx_V1_Envelope
     ) {
         let budget = link.peer.maximumFrameBytes - FrameBudget.envelopeOverheadBytes
-        let fitted = oversized.map { original -> Phalanx_V1_TaskResult in
+        let fitted = oversized.enumerated().map { index, original -> Phalanx_V1_TaskResult in
             var trimmed = original
             while !trimmed.history.isEmpty && trimmed.estimatedWireBytes > budget { trimmed.history.removeFirst() }
-            return trimmed.estimatedWireBytes <= budget ? trimmed : tooLarge(original, bytes: original.estimatedWireBytes, for: link.peer)
+            guard trimmed.estimatedWireBytes > budget else { return trimmed }
+            return tooLarge(original, bytes: original.estimatedWireBytes, for: link.peer, traceID: index < traceIDs.count ? traceIDs[index] : nil)
         }
         let (chunks, unsendable) = FrameBudget.chunks(fitted, maximumFrameBytes: link.peer.maximumFrameBytes) { $0.estimatedWireBytes }
         for chunk in chunks { write(frame(chunk), to: id, touched: &touched) }
@@ -563,24 +566,28 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     /// Sends serialized results (``persist(_:)``'s bytes, or stored results read back for a
     /// look-up) in frames cut by their exact sizes to the client's frame limit, so a result that
     /// reaches a `--wait` client also reaches `phalanx result` and a re-attach.
-    func send(serialized results: [[UInt8]], to id: ConnectionID, touched: inout Set<ConnectionID>) {
+    /// `traceIDs` (by position; none for results read back from the ledger) go into the error that
+    /// replaces a result too large for the client's frames.
+    func send(serialized results: [[UInt8]], traceIDs: [String?] = [], to id: ConnectionID, touched: inout Set<ConnectionID>) {
         guard let link = links[id], !results.isEmpty else { return }
-        let (chunks, oversized) = FrameBudget.chunks(results, maximumFrameBytes: link.peer.maximumFrameBytes) {
-            $0.count + BatchFrame.perElementOverheadBytes
+        let (chunks, oversized) = FrameBudget.chunks(Array(results.indices), maximumFrameBytes: link.peer.maximumFrameBytes) {
+            results[$0].count + BatchFrame.perElementOverheadBytes
         }
-        for chunk in chunks { link.write(frame: BatchFrame.results(chunk)) }
+        for chunk in chunks { link.write(frame: BatchFrame.results(chunk.map { results[$0] })) }
         touched.insert(id)
         if !oversized.isEmpty {
             // Rare: read back to trim or replace (these bytes were serialized here, so they read).
-            let results = oversized.map { bytes in
+            let traces = oversized.map { $0 < traceIDs.count ? traceIDs[$0] : nil }
+            var readBack: [Phalanx_V1_TaskResult] = []
+            for (index, trace) in zip(oversized, traces) {
                 do {
-                    return try Phalanx_V1_TaskResult(serializedBytes: bytes)
+                    readBack.append(try Phalanx_V1_TaskResult(serializedBytes: results[index]))
                 } catch {
-                    logger.error("cannot read back a serialized result to replace it", metadata: ["bytes": "\(bytes.count)", "error": "\(error)"])
-                    return tooLarge(Phalanx_V1_TaskResult(), bytes: bytes.count + BatchFrame.perElementOverheadBytes, for: link.peer)
+                    logger.error("cannot read back a serialized result to replace it", metadata: ["bytes": "\(results[index].count)", "error": "\(error)"])
+                    readBack.append(tooLarge(Phalanx_V1_TaskResult(), bytes: results[index].count + BatchFrame.perElementOverheadBytes, for: link.peer, traceID: trace))
                 }
             }
-            sendFitted(results, to: id, link: link, touched: &touched, framedAs: Phalanx_V1_Envelope.results)
+            sendFitted(readBack, traceIDs: traces, to: id, link: link, touched: &touched, framedAs: Phalanx_V1_Envelope.results)
         }
         if !link.isWritable { watchSlowReader(id) }
     }
@@ -588,7 +595,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     /// What the client gets instead of a result larger than its frame limit even without its
     /// history (the replacement has none, so it fits). `bytes` is what the result takes in a
     /// results frame, as the frame cutter counted it.
-    private func tooLarge(_ original: Phalanx_V1_TaskResult, bytes: Int, for peer: EstablishedPeer) -> Phalanx_V1_TaskResult {
+    private func tooLarge(_ original: Phalanx_V1_TaskResult, bytes: Int, for peer: EstablishedPeer, traceID: String? = nil) -> Phalanx_V1_TaskResult {
         var result = original
         result.history = []  // so that the replacement always fits
         let receiver = peer.identity.role == .worker ? "worker \(peer.identity.name)'s" : "this client's"
@@ -604,7 +611,8 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         result.error = ErrorContext(
             code: .internal,
             message: "\(ended) needs about \(needed) bytes of a frame (\(bytes) for the result, \(FrameBudget.envelopeOverheadBytes) kept for the frame around it), more than \(receiver) frame limit of \(peer.maximumFrameBytes) bytes (limits.max_frame_bytes)\(reread)",
-            traceID: original.failure == nil ? nil : original.error.traceID, originNode: local.name, taskID: original.taskID
+            traceID: original.failure == nil || original.error.traceID.isEmpty ? traceID : original.error.traceID, originNode: local.name,
+            taskID: original.taskID
         ).wire
         return result
     }

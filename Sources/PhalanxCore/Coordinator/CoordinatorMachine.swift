@@ -385,6 +385,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         var delivery = delivery
         delivery.acceptedAt = record.body.acceptedAt
         delivery.key = record.key
+        delivery.traceID = record.traceID
         outbox.changes.append(.finished(record.key, delivery))
         route(delivery, of: record, into: &outbox)
     }

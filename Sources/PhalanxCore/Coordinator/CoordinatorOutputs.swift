@@ -139,6 +139,8 @@ public struct TaskDelivery<Output: Sendable>: Sendable {
     /// The finished task's key (set when it finishes, with its `finished` change): the shell
     /// serializes the result once for the ledger and sends the client those bytes.
     public var key: TaskKey?
+    /// The task's trace id (set when it finishes), for an error the shell makes about delivering it.
+    public var traceID: String?
 
     /// Whether the task ended failed.
     public var failed: Bool {

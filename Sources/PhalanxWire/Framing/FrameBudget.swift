@@ -36,6 +36,16 @@ public enum FrameBudget {
     }
 }
 
+extension Phalanx_V1_TaskSpec {
+    /// An upper bound of this task's serialized size, every field counted (a tag and up to a
+    /// 5-byte length for each string, bytes and message field, a tag and up to 10 bytes for each
+    /// number): a client cuts its submit frames by it without serializing every task up front.
+    /// (An estimate that left out the idempotency key once made frames over the limit.)
+    public var estimatedWireBytes: Int {
+        payload.count + taskID.utf8.count + kind.utf8.count + idempotencyKey.utf8.count + trace.traceID.utf8.count + trace.spanID.utf8.count + 80
+    }
+}
+
 extension Phalanx_V1_TaskRef {
     /// An upper bound of this reference's encoded size inside a HandBack or CancelAttempts
     /// (a 10-byte dispatch id, a 5-byte attempt, their tags, its length and its own tag).

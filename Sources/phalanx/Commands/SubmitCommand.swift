@@ -92,9 +92,10 @@ struct SubmitCommand: AsyncParsableCommand {
         }
         var connection = try await client.connect(config, settings: settings)
         let prefix = "\(Int(Date().timeIntervalSince1970 * 1000))-\(UInt32.random(in: 0...UInt32.max))"
+        let bytes = Array(payload.utf8)  // one buffer that every request shares (arrays copy on write only)
         let requests = (0..<count).map { index in
             var request = TaskRequest(
-                taskID: "\(prefix)-\(index)", kind: kind, text: payload, timeout: timeoutMs.map { .milliseconds($0) }, maxAttempts: maxAttempts,
+                taskID: "\(prefix)-\(index)", kind: kind, payload: bytes, timeout: timeoutMs.map { .milliseconds($0) }, maxAttempts: maxAttempts,
                 priority: TaskRequest.Priority(rawValue: priority) ?? .normal)
             request.idempotencyKey = idempotencyKey.map { count == 1 ? $0 : "\($0)-\(index)" }
             return request
