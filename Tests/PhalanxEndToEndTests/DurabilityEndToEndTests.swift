@@ -116,6 +116,26 @@ extension EndToEnd {
             #expect(cluster.log("submit").contains("reconnecting to submit the rest"), "\(cluster.log("submit"))")
         }
 
+        /// Ctrl-C (or SIGTERM) during `submit --wait` names the submission's ids on its way out, so
+        /// the tasks already accepted (they run on) can be collected; before, it printed nothing.
+        @Test(arguments: [SIGINT, SIGTERM])
+        func anInterruptedSubmitWaitNamesItsTaskIdsAndTheyCanBeCollected(signal: Int32) async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let watcher = try await cluster.startWithWorkers(["w1"], capacity: 4, client: "admin")
+            try cluster.startCommand("submit", ["submit"] + cluster.clientArguments + ["--kind", "sleep", "--payload", "300", "--count", "8", "--wait"])
+            try await eventually("the tasks are accepted") { try await watcher.status().tasksAccepted == 8 }
+            await watcher.close()
+            cluster.signal("submit", signal)
+            let status = try await cluster.waitForExit("submit", within: .seconds(10))
+            #expect(status == 128 + signal, "\(cluster.log("submit"))")
+            let notice = cluster.log("submit")
+            let first = try #require(notice.firstMatch(of: /task ids are (\S+-0) … (\S+-7);/), "\(notice)")
+            #expect(notice.contains("phalanx result ID"))
+            let collected = try ClusterProcesses.runToCompletion(["result", String(first.1), String(first.2)] + cluster.clientArguments + ["--wait"])
+            #expect(collected.status == 0 && collected.stdout.contains("2 task(s): 2 succeeded"), "\(collected)")
+        }
+
         @Test func askingForAPendingTaskByIdDoesNotTakeItsOutcomeFromTheSubmitter() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }

@@ -100,6 +100,10 @@ struct SubmitCommand: AsyncParsableCommand {
             request.idempotencyKey = idempotencyKey.map { count == 1 ? $0 : "\($0)-\(index)" }
             return request
         }
+        let allIDs = count == 1 ? "\(prefix)-0" : "\(prefix)-0 … \(prefix)-\(count - 1)"
+        let interruption = InterruptionNotice.install(
+            "interrupted: this submission's task ids are \(allIDs); those already accepted run to their end (phalanx result ID … collects their outcomes; an id never accepted is reported unknown)")
+        defer { InterruptionNotice.uninstall(interruption) }
         do {
             let status = try await connection.status()
             if !status.workers.contains(where: { $0.kinds.contains(kind) }) {
