@@ -219,22 +219,15 @@ public actor PhalanxClient {
         }
         if let closedError {
             unfinished.remove(taskID)
-            return TaskOutcome(taskID: taskID, worker: nil, attempt: 0, result: .failure(closedError))
+            return .failed(taskID, closedError)
         }
         guard unfinished.contains(taskID) else {
-            return TaskOutcome(
-                taskID: taskID, worker: nil, attempt: 0,
-                result: .failure(ErrorContext(
-                    code: .invalidArgument,
-                    message: "task '\(taskID)' has no outcome to wait for on this connection: it was not submitted here, its outcome was already taken, or it was discarded because \(arrived.maximumCount) outcomes nobody asked for filled the buffer",
-                    originNode: local.name, taskID: taskID)))
+            return failed(
+                taskID, .invalidArgument,
+                "task '\(taskID)' has no outcome to wait for on this connection: it was not submitted here, its outcome was already taken, or it was discarded because \(arrived.maximumCount) outcomes nobody asked for filled the buffer")
         }
         guard waitingOutcomes[taskID] == nil else {
-            return TaskOutcome(
-                taskID: taskID, worker: nil, attempt: 0,
-                result: .failure(ErrorContext(
-                    code: .invalidArgument, message: "the outcome of task '\(taskID)' is already being awaited elsewhere", originNode: local.name,
-                    taskID: taskID)))
+            return failed(taskID, .invalidArgument, "the outcome of task '\(taskID)' is already being awaited elsewhere")
         }
         return await withCheckedContinuation { waitingOutcomes[taskID] = $0 }
     }
@@ -246,19 +239,20 @@ public actor PhalanxClient {
         do {
             let lookup = try await attach([taskID])
             if lookup.unknown.contains(taskID) {
-                return TaskOutcome(
-                    taskID: taskID, worker: nil, attempt: 0,
-                    result: .failure(ErrorContext(
-                        code: .unavailable,
-                        message: "task '\(taskID)' finished, but its outcome arrived while \(arrived.maximumBytes) bytes of outcomes nobody had asked for filled this client's buffer, and the coordinator no longer has it (pruned after coordinator.retention_ms, or another data directory)",
-                        originNode: local.name, taskID: taskID)))
+                return failed(
+                    taskID, .unavailable,
+                    "task '\(taskID)' finished, but its outcome arrived while \(arrived.maximumBytes) bytes of outcomes nobody had asked for filled this client's buffer, and the coordinator no longer has it (pruned after coordinator.retention_ms, or another data directory)")
             }
         } catch {
-            let failure = (error as? ErrorContext) ?? ErrorContext(
-                code: .unavailable, message: "cannot ask the coordinator again for the outcome of task '\(taskID)': \(error)", originNode: local.name, taskID: taskID)
-            return TaskOutcome(taskID: taskID, worker: nil, attempt: 0, result: .failure(failure))
+            if let error = error as? ErrorContext { return .failed(taskID, error) }
+            return failed(taskID, .unavailable, "cannot ask the coordinator again for the outcome of task '\(taskID)': \(error)")
         }
         return await outcome(of: taskID)
+    }
+
+    /// A failure this client makes for `taskID` (it never ran, as far as this connection knows).
+    private func failed(_ taskID: String, _ code: ErrorCode, _ message: String) -> TaskOutcome {
+        .failed(taskID, ErrorContext(code: code, message: message, originNode: local.name, taskID: taskID))
     }
 
     /// Submits `requests` and waits for every outcome, in the order of `requests`.
@@ -539,7 +533,7 @@ public actor PhalanxClient {
                 for spec in frame.specs {
                     unfinished.remove(spec.taskID)
                     waitingOutcomes.removeValue(forKey: spec.taskID)?.resume(
-                        returning: TaskOutcome(taskID: spec.taskID, worker: nil, attempt: 0, result: .failure(error)))
+                        returning: .failed(spec.taskID, error))
                 }
                 return .failure(error)
             }
@@ -639,7 +633,7 @@ public actor PhalanxClient {
         keepAlive?.cancel()
         acks.failAll(error)
         for (taskID, waiter) in waitingOutcomes {
-            waiter.resume(returning: TaskOutcome(taskID: taskID, worker: nil, attempt: 0, result: .failure(error)))
+            waiter.resume(returning: .failed(taskID, error))
         }
         waitingOutcomes.removeAll()
         for waiter in waitingStatus { waiter.resume(throwing: error) }

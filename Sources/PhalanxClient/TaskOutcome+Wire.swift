@@ -42,3 +42,10 @@ extension ClusterStatus {
         }
     }
 }
+
+extension TaskOutcome {
+    /// An outcome without a run: `taskID` failed with `error` before any worker reported.
+    static func failed(_ taskID: String, _ error: ErrorContext) -> TaskOutcome {
+        TaskOutcome(taskID: taskID, worker: nil, attempt: 0, result: .failure(error))
+    }
+}

@@ -35,15 +35,17 @@ import Testing
         }
     }
 
-    /// Runs 16 `probe` tasks on one worker of capacity 8 with `bulkheads`; returns the peak concurrency.
-    func peakConcurrency(bulkheads: [String: Int]) async throws -> Int {
-        let probe = ConcurrencyProbe()
-        var handlers = TaskHandlerRegistry.builtIn
-        handlers.register("probe", probe.handler())
-        return try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
+    /// Runs `body` with a client of an in-process coordinator whose one worker (w1) serves `handlers`
+    /// and has registered; the worker stops after `body`.
+    func withWorker<T: Sendable>(
+        handlers: TaskHandlerRegistry, capacity: Int, prefetch: Int = 0, bulkheads: [String: Int] = [:],
+        _ body: @Sendable (PhalanxClient) async throws -> T
+    ) async throws -> T {
+        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
             var configuration = WorkerConfiguration(
                 coordinatorHost: "127.0.0.1", coordinatorPort: coordinator.port, tls: TestCertificates.files("w1"),
-                limits: coordinator.limits, capacity: 8, resultBatchSize: 1, bulkheads: bulkheads)
+                limits: coordinator.limits, capacity: capacity, resultBatchSize: 1, bulkheads: bulkheads)
+            configuration.prefetch = prefetch
             configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("phalanx-workers-\(UUID().uuidString)").path
             let runtime = WorkerRuntime(configuration: configuration, handlers: handlers, logger: quiet)
             let worker = Task { try await runtime.run() }
@@ -51,6 +53,16 @@ import Testing
             let client = try await PhalanxClient.connect(
                 host: "127.0.0.1", port: coordinator.port, tls: TestCertificates.files("client"), limits: coordinator.limits, logger: quiet)
             try await eventually("the worker registered") { try await client.status().workers.count == 1 }
+            return try await body(client)
+        }
+    }
+
+    /// Runs 16 `probe` tasks on one worker of capacity 8 with `bulkheads`; returns the peak concurrency.
+    func peakConcurrency(bulkheads: [String: Int]) async throws -> Int {
+        let probe = ConcurrencyProbe()
+        var handlers = TaskHandlerRegistry.builtIn
+        handlers.register("probe", probe.handler())
+        return try await withWorker(handlers: handlers, capacity: 8, bulkheads: bulkheads) { client in
             let outcomes = try await client.run((0..<16).map { TaskRequest(taskID: "p\($0)", kind: "probe", text: "\($0)") })
             await client.close()
             #expect(outcomes.count == 16)
@@ -77,18 +89,7 @@ import Testing
             try await Task.sleep(for: .seconds(60))  // until cancelled
             return []
         }
-        try await InProcessCoordinator.with(files: TestCertificates.files("coordinator")) { coordinator in
-            var configuration = WorkerConfiguration(
-                coordinatorHost: "127.0.0.1", coordinatorPort: coordinator.port, tls: TestCertificates.files("w1"),
-                limits: coordinator.limits, capacity: 1, resultBatchSize: 1)
-            configuration.prefetch = 50
-            configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("phalanx-workers-\(UUID().uuidString)").path
-            let runtime = WorkerRuntime(configuration: configuration, handlers: handlers, logger: quiet)
-            let worker = Task { try await runtime.run() }
-            defer { worker.cancel() }
-            let client = try await PhalanxClient.connect(
-                host: "127.0.0.1", port: coordinator.port, tls: TestCertificates.files("client"), limits: coordinator.limits, logger: quiet)
-            try await eventually("the worker registered") { try await client.status().workers.count == 1 }
+        try await withWorker(handlers: handlers, capacity: 1, prefetch: 50) { client in
             for round in 0..<5 {
                 let ids = (0..<30).map { "r\(round)-\($0)" }
                 try await client.submit(ids.map { TaskRequest(taskID: $0, kind: "hold", text: "") })

@@ -35,7 +35,7 @@ extension Coordinator {
                     code: .internal, message: "the coordinator could not read this task back from its ledger after a restart; it was not run again",
                     originNode: local.name, taskID: task.key.taskID
                 ).wire
-                unreadable.append(.finished(task.key, result: Self.encoded(result), finishedUnixMilliseconds: nowUnix))
+                unreadable.append(.finished(task.key, result: BatchFrame.serialized(result), finishedUnixMilliseconds: nowUnix))
                 continue
             }
             restored.append(RestoredTask(
@@ -93,7 +93,7 @@ extension Coordinator {
             switch change {
             case .accepted(let key, let spec):
                 .accepted(
-                    key, spec: Self.encoded(spec), acceptedUnixMilliseconds: nowUnix,
+                    key, spec: BatchFrame.serialized(spec), acceptedUnixMilliseconds: nowUnix,
                     idempotencyKey: spec.idempotencyKey.isEmpty ? nil : spec.idempotencyKey,
                     requestFingerprint: spec.idempotencyKey.isEmpty ? nil : machine.requestFingerprint(client: key.client, idempotencyKey: spec.idempotencyKey))
             case .dispatched(let key, let attempt):
@@ -102,13 +102,13 @@ extension Coordinator {
                 {
                     var stored = Phalanx_Store_V1_AttemptHistory()
                     stored.attempts = Self.attemptRecords(history)
-                    return .attemptFailed(key, losses: losses, history: Self.encoded(stored))
+                    return .attemptFailed(key, losses: losses, history: BatchFrame.serialized(stored))
                 }()
             case .cancelRequested(let key):
                 .cancelRequested(key)
             case .finished(let key, let delivery):
                 {
-                    let result = Self.encoded(Self.clientResult(delivery))
+                    let result = BatchFrame.serialized(Self.clientResult(delivery))
                     results[key] = result
                     return .finished(key, result: result, finishedUnixMilliseconds: nowUnix)
                 }()
@@ -118,7 +118,7 @@ extension Coordinator {
                 .workerIncarnation(name: name, incarnation: incarnation)
             case .deadLettered(let key, let spec, let error, let attempts):
                 .deadLettered(DeadLetter(
-                    key: key, spec: Self.encoded(spec), code: error.code.rawValue, reason: error.message, attempts: attempts,
+                    key: key, spec: BatchFrame.serialized(spec), code: error.code.rawValue, reason: error.message, attempts: attempts,
                     deadUnixMilliseconds: nowUnix))
             }
         })
@@ -127,14 +127,12 @@ extension Coordinator {
 
     /// The serialized results for `deliveries` to `id`: what ``persist(_:)`` serialized for the
     /// ledger where a delivery is that task's own (not a resubmission's, whose task id differs).
-    func serializedResults(_ deliveries: [TaskDelivery<Phalanx_V1_TaskResult>], reusing stored: [TaskKey: [UInt8]]) -> [[UInt8]] {
+    func serializedResults(_ deliveries: [TaskDelivery<Phalanx_V1_TaskResult>], reusing stored: [TaskKey: [UInt8]]) -> [SerializedResult] {
         deliveries.map { delivery in
-            if delivery.original == nil, let key = delivery.key, let bytes = stored[key] { return bytes }
-            return Self.encoded(Self.clientResult(delivery))
+            if delivery.original == nil, let key = delivery.key, let bytes = stored[key] { return SerializedResult(bytes: bytes, traceID: delivery.traceID) }
+            return SerializedResult(bytes: BatchFrame.serialized(Self.clientResult(delivery)), traceID: delivery.traceID)
         }
     }
-
-    static func encoded(_ message: some Message) -> [UInt8] { BatchFrame.serialized(message) }
 
     /// What the client gets for a finished task: the worker's result (or the coordinator's
     /// failure) with the client's own task id, the final attempt and the worker.
@@ -227,7 +225,7 @@ extension Coordinator {
     func performVisible(_ action: DeferredAction, touched: inout Set<ConnectionID>) {
         switch action {
         case .task(let action): performVisible(action, touched: &touched)
-        case .results(let id, let results, let traceIDs): send(serialized: results, traceIDs: traceIDs, to: id, touched: &touched)
+        case .results(let id, let results): send(serialized: results, to: id, touched: &touched)
         case .transaction(let action): performVisible(action, touched: &touched)
         case .saga(let action): performVisible(action, touched: &touched)
         case .envelope(let id, let envelope): write(envelope, to: id, touched: &touched)
@@ -303,7 +301,7 @@ extension Coordinator {
         guard let link = links[id] else { return }
         let (results, unknown) = storedResults(of: keys, found: found)
         var touched = Set<ConnectionID>()
-        send(serialized: results.map(Self.encoded), to: id, touched: &touched)
+        send(serialized: results.map { SerializedResult(bytes: BatchFrame.serialized($0)) }, to: id, touched: &touched)
         let entries = pending.map { ($0, true) } + unknown.map { ($0, false) }
         let (chunks, _) = FrameBudget.chunks(entries, maximumFrameBytes: link.peer.maximumFrameBytes) { $0.0.utf8.count + 8 }
         for (index, chunk) in (chunks.isEmpty ? [[]] : chunks).enumerated() {
@@ -370,7 +368,7 @@ extension Coordinator {
             results.append(result)
         }
         var touched = Set<ConnectionID>()
-        send(serialized: results.map(Self.encoded), to: id, touched: &touched)
+        send(serialized: results.map { SerializedResult(bytes: BatchFrame.serialized($0)) }, to: id, touched: &touched)
         for id in touched { links[id]?.flush() }
     }
 

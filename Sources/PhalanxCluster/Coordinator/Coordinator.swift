@@ -79,9 +79,8 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     /// An action that waits for the group commit: the task machine's or the transaction machine's.
     enum DeferredAction {
         case task(Machine.Action)
-        /// Finished tasks' results for one client, serialized (the bytes the ledger stores), and
-        /// their trace ids.
-        case results(ConnectionID, [[UInt8]], traceIDs: [String?])
+        /// Finished tasks' results for one client, serialized (the bytes the ledger stores).
+        case results(ConnectionID, [SerializedResult])
         case transaction(TransactionMachine.Action)
         case saga(SagaMachine.Action)
         /// A reply that may only be seen once what it reports is durable.
@@ -370,8 +369,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                 finishedResults = persist(changes)
             case .deliver(let id, let deliveries):
                 guard links[id] != nil else { continue }  // the client left; its results stay in the ledger
-                performWhenDurable(
-                    .results(id, serializedResults(deliveries, reusing: finishedResults), traceIDs: deliveries.map(\.traceID)), touched: &touched)
+                performWhenDurable(.results(id, serializedResults(deliveries, reusing: finishedResults)), touched: &touched)
             case .acknowledge, .refuse, .lookUp, .deliverStored, .cancelReply:
                 performWhenDurable(.task(action), touched: &touched)
             case .spawnReply(let id, let requestID, let accepted, let error):
@@ -455,7 +453,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             ack.error = error.wire
             write(Phalanx_V1_Envelope(.submitAck(ack)), to: id, touched: &touched)
         case .deliver(let id, let deliveries):
-            send(serialized: serializedResults(deliveries, reusing: [:]), traceIDs: deliveries.map(\.traceID), to: id, touched: &touched)
+            send(serialized: serializedResults(deliveries, reusing: [:]), to: id, touched: &touched)
         case .lookUp(let id, let requestID, let taskIDs, let pending):
             lookUp(id, requestID: requestID, taskIDs: taskIDs, pending: pending)
         case .deliverStored(let id, let duplicates):
@@ -503,7 +501,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             }
         }
         // Serialized one by one (each sized once), and cut by those exact sizes.
-        let serialized = wire.map { (assignment: $0, bytes: Self.encoded($0)) }
+        let serialized = wire.map { (assignment: $0, bytes: BatchFrame.serialized($0)) }
         let (chunks, oversized) = FrameBudget.chunks(serialized, maximumFrameBytes: link.peer.maximumFrameBytes) {
             $0.bytes.count + BatchFrame.perElementOverheadBytes
         }
@@ -537,22 +535,21 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         guard let link = links[id], !results.isEmpty else { return }
         let (chunks, oversized) = FrameBudget.chunks(results, maximumFrameBytes: link.peer.maximumFrameBytes) { $0.estimatedWireBytes }
         for chunk in chunks { write(frame(chunk), to: id, touched: &touched) }
-        if !oversized.isEmpty { sendFitted(oversized, to: id, link: link, touched: &touched, framedAs: frame) }
+        if !oversized.isEmpty { sendFitted(oversized.map { ($0, nil) }, to: id, link: link, touched: &touched, framedAs: frame) }
         if !link.isWritable { watchSlowReader(id) }
     }
 
     /// Results too large for the peer's frames: each loses history records, oldest first, until it
     /// fits; one that does not fit even without them is replaced by an error that says so.
     private func sendFitted(
-        _ oversized: [Phalanx_V1_TaskResult], traceIDs: [String?] = [], to id: ConnectionID, link: any PeerLink, touched: inout Set<ConnectionID>,
-        framedAs frame: ([Phalanx_V1_TaskResult]) -> Phalanx_V1_Envelope
+        _ oversized: [(result: Phalanx_V1_TaskResult, traceID: String?)], to id: ConnectionID, link: any PeerLink,
+        touched: inout Set<ConnectionID>, framedAs frame: ([Phalanx_V1_TaskResult]) -> Phalanx_V1_Envelope
     ) {
         let budget = link.peer.maximumFrameBytes - FrameBudget.envelopeOverheadBytes
-        let fitted = oversized.enumerated().map { index, original -> Phalanx_V1_TaskResult in
+        let fitted = oversized.map { original, traceID -> Phalanx_V1_TaskResult in
             var trimmed = original
             while !trimmed.history.isEmpty && trimmed.estimatedWireBytes > budget { trimmed.history.removeFirst() }
-            guard trimmed.estimatedWireBytes > budget else { return trimmed }
-            return tooLarge(original, bytes: original.estimatedWireBytes, for: link.peer, traceID: index < traceIDs.count ? traceIDs[index] : nil)
+            return trimmed.estimatedWireBytes <= budget ? trimmed : tooLarge(original, bytes: original.estimatedWireBytes, for: link.peer, traceID: traceID)
         }
         let (chunks, unsendable) = FrameBudget.chunks(fitted, maximumFrameBytes: link.peer.maximumFrameBytes) { $0.estimatedWireBytes }
         for chunk in chunks { write(frame(chunk), to: id, touched: &touched) }
@@ -566,28 +563,26 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     /// Sends serialized results (``persist(_:)``'s bytes, or stored results read back for a
     /// look-up) in frames cut by their exact sizes to the client's frame limit, so a result that
     /// reaches a `--wait` client also reaches `phalanx result` and a re-attach.
-    /// `traceIDs` (by position; none for results read back from the ledger) go into the error that
-    /// replaces a result too large for the client's frames.
-    func send(serialized results: [[UInt8]], traceIDs: [String?] = [], to id: ConnectionID, touched: inout Set<ConnectionID>) {
+    /// A result's trace id goes into the error that replaces it if it is too large for the client's frames.
+    func send(serialized results: [SerializedResult], to id: ConnectionID, touched: inout Set<ConnectionID>) {
         guard let link = links[id], !results.isEmpty else { return }
-        let (chunks, oversized) = FrameBudget.chunks(Array(results.indices), maximumFrameBytes: link.peer.maximumFrameBytes) {
-            results[$0].count + BatchFrame.perElementOverheadBytes
+        let (chunks, oversized) = FrameBudget.chunks(results, maximumFrameBytes: link.peer.maximumFrameBytes) {
+            $0.bytes.count + BatchFrame.perElementOverheadBytes
         }
-        for chunk in chunks { link.write(frame: BatchFrame.results(chunk.map { results[$0] })) }
+        for chunk in chunks { link.write(frame: BatchFrame.results(chunk.map(\.bytes))) }
         touched.insert(id)
         if !oversized.isEmpty {
             // Rare: read back to trim or replace (these bytes were serialized here, so they read).
-            let traces = oversized.map { $0 < traceIDs.count ? traceIDs[$0] : nil }
-            var readBack: [Phalanx_V1_TaskResult] = []
-            for (index, trace) in zip(oversized, traces) {
+            let readBack = oversized.map { serialized -> (result: Phalanx_V1_TaskResult, traceID: String?) in
                 do {
-                    readBack.append(try Phalanx_V1_TaskResult(serializedBytes: results[index]))
+                    return (try Phalanx_V1_TaskResult(serializedBytes: serialized.bytes), serialized.traceID)
                 } catch {
-                    logger.error("cannot read back a serialized result to replace it", metadata: ["bytes": "\(results[index].count)", "error": "\(error)"])
-                    readBack.append(tooLarge(Phalanx_V1_TaskResult(), bytes: results[index].count + BatchFrame.perElementOverheadBytes, for: link.peer, traceID: trace))
+                    logger.error("cannot read back a serialized result to replace it", metadata: ["bytes": "\(serialized.bytes.count)", "error": "\(error)"])
+                    let bytes = serialized.bytes.count + BatchFrame.perElementOverheadBytes
+                    return (tooLarge(Phalanx_V1_TaskResult(), bytes: bytes, for: link.peer, traceID: serialized.traceID), serialized.traceID)
                 }
             }
-            sendFitted(readBack, traceIDs: traces, to: id, link: link, touched: &touched, framedAs: Phalanx_V1_Envelope.results)
+            sendFitted(readBack, to: id, link: link, touched: &touched, framedAs: Phalanx_V1_Envelope.results)
         }
         if !link.isWritable { watchSlowReader(id) }
     }
