@@ -15,6 +15,10 @@ struct Phalanx: AsyncParsableCommand {
 
     /// Parses and runs the command. Usage errors exit 2, as README documents (ArgumentParser's own is 64).
     static func main() async {
+        if let problem = CommandLineLimit.problem(Array(CommandLine.arguments.dropFirst())) {
+            FileHandle.standardError.write(Data("Error: \(problem)\n".utf8))
+            Foundation.exit(2)
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -110,6 +110,7 @@ struct TransactionRunCommand: AsyncParsableCommand {
         discussion: """
             Operations: \(OperationSyntax.help).
             Example: phalanx tx run w1:alice-=10 w2:bob+=10 --not-below 0
+            Many operations: put them in a file, one per line, and pass --operations-file FILE (- reads standard input).
             Exit codes: 0 committed; 1 aborted (the reason and the worker that voted NO are printed) or an error; 2 usage or configuration error.
             """)
 
@@ -119,6 +120,9 @@ struct TransactionRunCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("Operations.", valueName: "operation"))
     var operations: [String] = []
 
+    @Option(help: ArgumentHelp("Read operations from this file, one per line (blank lines skipped), after those given as arguments; - reads standard input.", valueName: "file"))
+    var operationsFile: String?
+
     @Option(help: "The transaction id (default: a new UUID). Repeating the id of one in progress waits for its outcome.")
     var id: String?
 
@@ -126,20 +130,30 @@ struct TransactionRunCommand: AsyncParsableCommand {
     var notBelow: Int64?
 
     func validate() throws {
-        guard !operations.isEmpty else { throw ValidationError("name at least one operation: \(OperationSyntax.help)") }
-        guard operations.count <= TransactionLimits.maximumOperations else {
-            throw ValidationError("a transaction has at most \(TransactionLimits.maximumOperations) operations (\(operations.count) given)")
-        }
+        guard !operations.isEmpty || operationsFile != nil else { throw ValidationError("name at least one operation: \(OperationSyntax.help)") }
         if let id, id.hasPrefix("task:") || id.hasPrefix("saga:") {
             throw ValidationError("transaction ids starting with 'task:' or 'saga:' are reserved for the effects of tasks and the steps of sagas; choose another id")
         }
-        let parsed = try operations.map { try OperationSyntax.parse($0, notBelow: notBelow) }
+        // Standard input can be read only once: run() checks what it gives.
+        if operationsFile != "-" { _ = try parsedOperations() }
+    }
+
+    /// The operations of the arguments and of --operations-file, parsed and checked against the limits.
+    private func parsedOperations() throws(ValidationError) -> [(node: String, operation: StoreOperation)] {
+        var texts = operations
+        if let operationsFile { texts += try OperationsFile.read(operationsFile) }
+        guard !texts.isEmpty else { throw ValidationError("\(operationsFile ?? "the arguments") named no operation: \(OperationSyntax.help)") }
+        guard texts.count <= TransactionLimits.maximumOperations else {
+            throw ValidationError("a transaction has at most \(TransactionLimits.maximumOperations) operations (\(texts.count) given)")
+        }
+        let parsed = try texts.map { (text) throws(ValidationError) in try OperationSyntax.parse(text, notBelow: notBelow) }
         if let problem = TransactionLimits.problem(id: id ?? "new", OperationSyntax.group(parsed)) { throw ValidationError(problem) }
+        return parsed
     }
 
     func run() async throws {
         let config = try common.load()
-        let parsed = try operations.map { try OperationSyntax.parse($0, notBelow: notBelow) }
+        let parsed = try parsedOperations()
         let connection = try await client.connect(config)
         let outcome = try await reportingErrors { try await connection.transact(OperationSyntax.group(parsed), id: id) }
         await connection.close()

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+
+/// Reads `phalanx tx run --operations-file`: one operation per line, blank lines skipped, at most
+/// `maximumBytes` (so a wrong path such as a device or a huge log is refused, not read whole).
+enum OperationsFile {
+    static let maximumBytes = 16 * 1024 * 1024
+
+    /// The operations in `path` (`-`: standard input), each line without its line ending.
+    static func read(_ path: String) throws(ValidationError) -> [String] {
+        let handle: FileHandle
+        if path == "-" {
+            handle = .standardInput
+        } else {
+            guard let opened = FileHandle(forReadingAtPath: path) else {
+                throw ValidationError("--operations-file \(path): cannot open it for reading; check the path and its permissions")
+            }
+            handle = opened
+        }
+        defer { if path != "-" { try? handle.close() } }
+        let data: Data
+        do {
+            data = try handle.read(upToCount: maximumBytes + 1) ?? Data()
+        } catch {
+            throw ValidationError("--operations-file \(path): reading failed: \(error.localizedDescription)")
+        }
+        guard data.count <= maximumBytes else {
+            throw ValidationError("--operations-file \(path) has more than \(maximumBytes) bytes; split the transaction")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ValidationError("--operations-file \(path) is not UTF-8 text; write one operation per line")
+        }
+        // Split the bytes, not the Characters: "\r\n" is one Character, and bytes are much faster.
+        return text.utf8.split(separator: UInt8(ascii: "\n")).compactMap { line in
+            let line = line.last == UInt8(ascii: "\r") ? line.dropLast() : line
+            let operation = String(Substring(line))
+            return operation.allSatisfy(\.isWhitespace) ? nil : operation
+        }
+    }
+}
