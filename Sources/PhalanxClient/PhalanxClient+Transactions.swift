@@ -83,13 +83,12 @@ extension PhalanxClient {
         return nil
     }
 
-    /// Audits the running cluster (admin certificate): the report, and the participants that could
-    /// not be reached.
+    /// Audits the running cluster (admin certificate): the report, the participants that could not
+    /// be judged, and why, where known (e.g. its store cannot be read). `snapshotTimeout` bounds a
+    /// participant's silence: one that sends no part of its snapshot for that long is unreachable.
     public func audit(
         inDoubtThreshold: Duration = .seconds(30), pendingThreshold: Duration = .seconds(30), snapshotTimeout: Duration = .seconds(10)
-    ) async throws -> (
-        summary: AuditSummary, unreachable: [String]
-    ) {
+    ) async throws -> AuditOutcome {
         try ensureOpen()
         var request = Phalanx_V1_AuditRequest()
         request.requestID = takeRequestID()
@@ -100,6 +99,16 @@ extension PhalanxClient {
         write(Phalanx_V1_Envelope(.auditRequest(request)))
         let reply = try await withCheckedThrowingContinuation { registerAuditWaiter(requestID, $0) }
         if reply.hasError { throw ErrorContext(wire: reply.error) }
-        return (try WireJSON.decode(AuditSummary.self, from: reply.reportJson), reply.unreachable)
+        return AuditOutcome(
+            summary: try WireJSON.decode(AuditSummary.self, from: reply.reportJson), unreachable: reply.unreachable, reasons: reply.unreachableReasons)
     }
+}
+
+/// What an online audit found: the report, the participants that could not be judged, and why,
+/// where known.
+public struct AuditOutcome: Sendable {
+    public var summary: AuditSummary
+    public var unreachable: [String]
+    /// Why a participant in `unreachable` could not be judged (e.g. its store cannot be read).
+    public var reasons: [String: String]
 }

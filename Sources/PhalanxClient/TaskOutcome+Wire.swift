@@ -23,7 +23,8 @@ extension ClusterStatus {
             workers: wire.workers.map {
                 Worker(
                     name: $0.name, capacity: $0.capacity, prefetch: $0.prefetch, inFlight: $0.inFlight, kinds: $0.kinds, finished: $0.finished,
-                    breaker: $0.breaker.isEmpty ? "closed" : $0.breaker, draining: $0.draining, kindsOmitted: $0.kindsOmitted)
+                    breaker: $0.breaker.isEmpty ? "closed" : $0.breaker, draining: $0.draining, kindsOmitted: $0.kindsOmitted,
+                    participantProblem: $0.participantProblem.isEmpty ? nil : $0.participantProblem)
             },
             tasksAccepted: wire.tasksAccepted, tasksSucceeded: wire.tasksSucceeded, tasksFailed: wire.tasksFailed,
             tasksQueued: wire.tasksQueued, tasksRunning: wire.tasksRunning, tasksExpired: wire.tasksExpired,

@@ -103,6 +103,8 @@ public struct ClusterStatus: Sendable, Codable {
         public let draining: Bool
         /// Kinds left out of `kinds` so the status fit this client's frame limit.
         public var kindsOmitted: UInt32 = 0
+        /// Why its participant store is not available (it votes NO on every transaction); nil: it is.
+        public var participantProblem: String? = nil
     }
 
     public let coordinator: String

@@ -21,7 +21,7 @@ extension EndToEnd {
         }
 
         /// Audits until nothing is in progress or in doubt any more (recovery settles), then returns the last report.
-        func settledAudit(_ cluster: ClusterProcesses) async throws -> (summary: AuditSummary, unreachable: [String]) {
+        func settledAudit(_ cluster: ClusterProcesses) async throws -> AuditOutcome {
             let admin = try await cluster.client("admin")
             defer { Task { await admin.close() } }
             var last = try await admin.audit(snapshotTimeout: .seconds(3))
@@ -32,7 +32,7 @@ extension EndToEnd {
             return last
         }
 
-        func expectClean(_ audit: (summary: AuditSummary, unreachable: [String]), bank: Bool = true) {
+        func expectClean(_ audit: AuditOutcome, bank: Bool = true) {
             #expect(audit.summary.report.violations == [], "\(audit.summary.report.violations)")
             #expect(audit.unreachable == [])
             if bank {

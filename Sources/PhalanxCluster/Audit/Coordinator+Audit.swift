@@ -16,6 +16,11 @@ struct AuditRun: Sendable {
     let activeAtCut: Set<String>
     var waiting: Set<String>
     var unreachable: Set<String> = []
+    /// Why a participant could not be judged, where it said (its store cannot be read) or the
+    /// coordinator knows (its snapshot cannot be read, it disconnected, it sent nothing in time).
+    var reasons: [String: String] = [:]
+    /// Participants that sent a part since the snapshot timer last fired: still sending, not unreachable.
+    var progressed: Set<String> = []
     /// Each participant's snapshot parts as they arrived (JSON), read off the actor at the end.
     var parts: [String: [Data]] = [:]
     /// Participants whose last part arrived: only their snapshots are judged (a partial one is not).
@@ -30,7 +35,9 @@ struct AuditRun: Sendable {
 /// of the judgement. A slow participant holds back only its own decisions. The
 /// pure ``TransactionAudit`` then checks the whole.
 extension Coordinator {
-    /// Participants that have not sent their snapshot within this are reported unreachable (unless the request says otherwise).
+    /// Participants that send no part of their snapshot for this long are reported unreachable
+    /// (unless the request says otherwise). It bounds the silence, not the whole snapshot: a large
+    /// store that keeps arriving is waited for.
     static var auditSnapshotTimeout: Duration { .seconds(10) }
 
     func auditRequest(_ request: Phalanx_V1_AuditRequest, from id: ConnectionID) {
@@ -55,9 +62,12 @@ extension Coordinator {
         snapshotRequest.auditID = auditID
         for connection in participants.values { sendNow(Phalanx_V1_Envelope(.snapshotRequest(snapshotRequest)), to: connection) }
         let clock = clock
+        let timeout: Duration = request.snapshotTimeoutMs > 0 ? .milliseconds(Int64(request.snapshotTimeoutMs)) : Self.auditSnapshotTimeout
         Task {
-            try? await clock.sleep(for: request.snapshotTimeoutMs > 0 ? .milliseconds(Int64(request.snapshotTimeoutMs)) : Self.auditSnapshotTimeout)
-            await self.auditTimedOut(auditID)
+            while true {
+                try? await clock.sleep(for: timeout)
+                guard await self.auditSnapshotTimerFired(auditID, after: timeout) else { return }
+            }
         }
         if participants.isEmpty { Task { await self.finishAudit(auditID) } }
     }
@@ -70,9 +80,18 @@ extension Coordinator {
         // holds its snapshot): the decisions held back for it can go, it no longer sees them.
         let first = run.parts[name] == nil
         var parts = run.parts[name] ?? []
-        if !part.snapshotJson.isEmpty { parts.append(part.snapshotJson) }
+        if !part.snapshotItems.isEmpty { parts.append(part.snapshotItems) }
         run.parts[name] = parts
-        if part.last {
+        run.progressed.insert(name)
+        if part.hasError {
+            // The worker cannot read its store: it cannot be judged, and says why.
+            let error = ErrorContext(wire: part.error)
+            logger.error("a worker cannot send its snapshot for the audit", metadata: ["worker": "\(name)", "error": "\(error.message)"])
+            run.waiting.remove(name)
+            run.unreachable.insert(name)
+            run.reasons[name] = error.message
+            run.parts[name] = nil
+        } else if part.last {
             run.waiting.remove(name)
             run.complete.insert(name)
         }
@@ -85,6 +104,7 @@ extension Coordinator {
     func auditLost(_ name: String) {
         guard var run = audit, run.waiting.remove(name) != nil else { return }
         run.unreachable.insert(name)
+        run.reasons[name] = "it disconnected during the audit"
         audit = run
         if run.waiting.isEmpty { Task { await self.finishAudit(run.id) } }
     }
@@ -110,12 +130,25 @@ extension Coordinator {
         }.value
     }
 
-    private func auditTimedOut(_ auditID: UInt64) async {
-        guard var run = audit, run.id == auditID, !run.finishing else { return }
-        run.unreachable.formUnion(run.waiting)
-        run.waiting = []
+    /// The snapshot timer of audit `auditID` fired: participants silent since it last fired are
+    /// unreachable. Returns whether the timer should run again (some are still sending).
+    private func auditSnapshotTimerFired(_ auditID: UInt64, after timeout: Duration) async -> Bool {
+        guard var run = audit, run.id == auditID, !run.finishing else { return false }
+        let silent = run.waiting.subtracting(run.progressed)
+        run.progressed = []
+        for name in silent {
+            run.reasons[name] = run.parts[name] == nil
+                ? "it sent no snapshot within \(timeout) (a worker that is stuck or too busy; raise --timeout-ms if it is merely slow)"
+                : "its snapshot stopped arriving: nothing for \(timeout)"
+        }
+        run.unreachable.formUnion(silent)
+        run.waiting.subtract(silent)
         audit = run
-        await finishAudit(auditID)
+        if run.waiting.isEmpty {
+            await finishAudit(auditID)
+            return false
+        }
+        return true
     }
 
     private func finishAudit(_ auditID: UInt64) async {
@@ -139,6 +172,7 @@ extension Coordinator {
             for (name, error) in unreadable {
                 logger.error("the audit cannot read a worker's snapshot; it counts as unreachable", metadata: ["worker": "\(name)", "error": "\(error.message)"])
                 run.unreachable.insert(name)
+                run.reasons[name] = error.message
             }
             let active = transactions.activeEntries
             audit = nil
@@ -188,6 +222,7 @@ extension Coordinator {
             }
             reply.reportJson = encoded
             reply.unreachable = run.unreachable.sorted()
+            reply.unreachableReasons = run.reasons.filter { run.unreachable.contains($0.key) }
             logger.notice(
                 "audit finished",
                 metadata: ["audit": "\(auditID)", "violations": "\(report.violations.count)", "unreachable": "\(reply.unreachable)"])

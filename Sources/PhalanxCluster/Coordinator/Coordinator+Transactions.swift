@@ -187,6 +187,7 @@ extension Coordinator {
         sagas.clientLost(id)
         guard let name = workerConnections.first(where: { $0.value == id })?.key else { return }
         workerConnections[name] = nil
+        participantProblems[name] = nil
         perform(transactions.participantLost(name, now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
     }
 

@@ -61,6 +61,8 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
     /// Two-phase commit: the transactions in progress, and the registered workers (participants) by name.
     var transactions: TransactionMachine
     var workerConnections: [String: ConnectionID] = [:]
+    /// Why a registered worker's participant store is not available, as its last heartbeat said.
+    var participantProblems: [String: String] = [:]
     /// After a restart, until this time, a transaction that names a worker this coordinator knew
     /// (it registered before the restart) waits for it to register again instead of aborting.
     var reregistrationGraceUntil: Duration?
@@ -298,7 +300,11 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                     output: result, neverStarted: result.neverStarted)
             }
             perform(machine.results(from: id, reported, now: now))
-        case .heartbeat: perform(machine.heartbeat(from: id, now: now))
+        case .heartbeat(let heartbeat):
+            if let name = workerConnections.first(where: { $0.value == id })?.key {
+                participantProblems[name] = heartbeat.participantProblem.isEmpty ? nil : String(heartbeat.participantProblem.prefix(1_000))
+            }
+            perform(machine.heartbeat(from: id, now: now))
         case .statusRequest: perform(machine.statusRequested(from: id))
         case .draining: perform(machine.draining(from: id, now: now))
         case .handBack(let handBack):
@@ -402,6 +408,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                 write(Phalanx_V1_Envelope(.heartbeat(Phalanx_V1_Heartbeat())), to: id, touched: &touched)
             case .sendStatus(let id, let status):
                 var reply = status.wire(coordinator: local.name)
+                for index in reply.workers.indices { reply.workers[index].participantProblem = participantProblems[reply.workers[index].name] ?? "" }
                 // A client sees its own failed tasks; an admin everyone's.
                 let requester = links[id]?.peer.identity
                 reply.recentFailures = recentFailures.entries.filter { requester?.role == .admin || $0.client == requester?.name }.map(\.wire)

@@ -311,16 +311,22 @@ public actor Participant {
             snapshot.resources = resources
             let budget = max(4_096, (link?.peer.maximumFrameBytes ?? 4 * 1024 * 1024) - 1_024)
             // Encoded off the actor: a long history must not hold up the votes meanwhile.
-            let parts = try await Task.detached { [snapshot] in try SnapshotStream.parts(of: snapshot, maximumBytes: budget) }.value
+            let parts = await Task.detached { [snapshot] in SnapshotStream.parts(of: snapshot, maximumBytes: budget) }.value
             for (index, part) in parts.enumerated() {
                 var message = Phalanx_V1_SnapshotPart()
                 message.auditID = auditID
-                message.snapshotJson = part
+                message.snapshotItems = part
                 message.last = index == parts.count - 1
                 send(Phalanx_V1_Envelope(.snapshotPart(message)))
             }
         } catch {
+            // Said to the coordinator, so that the audit names the cause at once instead of waiting out its timeout.
             logger.error("cannot read the participant store for an audit", metadata: ["error": "\(error)"])
+            var message = Phalanx_V1_SnapshotPart()
+            message.auditID = auditID
+            message.last = true
+            message.error = ErrorContext(code: .unavailable, message: "\(node) cannot read its participant store: \(error)", originNode: node).wire
+            send(Phalanx_V1_Envelope(.snapshotPart(message)))
         }
     }
 }

@@ -11,8 +11,11 @@ import PhalanxWire
 /// Two processes of one worker name must never apply transactions to one store; but a restarted
 /// worker must take over from a frozen old process (which the coordinator refuses as superseded
 /// when it wakes). So the lock is taken when the worker registers, not at start: while another
-/// process holds it, this one runs tasks but votes NO (`UNAVAILABLE`) on transactions, answers
-/// no audit, and tries again on the next transaction message.
+/// process holds it, or the store cannot be opened (a damaged file, a read-only folder), this one
+/// runs tasks but votes NO (`UNAVAILABLE`) on transactions, acknowledges ABORTs (safe under
+/// presumed abort: a transaction prepared in the store it cannot read aborts when it asks later),
+/// answers an audit with the reason, reports the reason in its heartbeats and on /readyz, and
+/// tries again on the next transaction message.
 actor ParticipantHost {
     let node: String
     let directory: String
@@ -31,6 +34,11 @@ actor ParticipantHost {
         self.directory = directory
         self.retention = retention
         self.logger = logger
+    }
+
+    /// Why the store is not available, once opening it failed (nil: it is open, or not tried yet).
+    var problem: String? {
+        participant == nil ? lastFailure.map { String($0.prefix(1_000)) } : nil
     }
 
     /// Opens the store (if this process can hold it) and tells the participant it is connected.
@@ -74,13 +82,28 @@ actor ParticipantHost {
             await participant.received(envelope)
             return
         }
-        guard case .txPrepare(let prepare) = envelope.body else { return }  // decisions are resent; an audit reports this node unreachable
-        var vote = Phalanx_V1_TxVote()
-        vote.txID = prepare.txID
-        vote.error = ErrorContext(
-            code: .unavailable, message: "the participant store of \(node) is not available: \(lastFailure ?? "unknown reason")", originNode: node
-        ).wire
-        link.write(Phalanx_V1_Envelope(.txVote(vote)))
+        let unavailable = ErrorContext(
+            code: .unavailable, message: "the participant store of \(node) is not available: \(lastFailure ?? "unknown reason")", originNode: node)
+        switch envelope.body {
+        case .txPrepare(let prepare):
+            var vote = Phalanx_V1_TxVote()
+            vote.txID = prepare.txID
+            vote.error = unavailable.wire
+            link.write(Phalanx_V1_Envelope(.txVote(vote)))
+        case .txDecision(let decision) where !decision.commit:
+            // Presumed abort: whatever the unreadable store holds for it, the outcome is abort.
+            var ack = Phalanx_V1_TxAck()
+            ack.txID = decision.txID
+            link.write(Phalanx_V1_Envelope(.txAck(ack)))
+        case .snapshotRequest(let request):
+            var part = Phalanx_V1_SnapshotPart()
+            part.auditID = request.auditID
+            part.last = true
+            part.error = unavailable.wire
+            link.write(Phalanx_V1_Envelope(.snapshotPart(part)))
+        default:
+            return  // a COMMIT is resent until the store is back; the audit reports it meanwhile
+        }
         link.flush()
     }
 

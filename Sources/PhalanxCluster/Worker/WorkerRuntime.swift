@@ -89,19 +89,21 @@ public struct WorkerRuntime: Service {
         logger.info("worker starting", metadata: ["incarnation": "\(incarnation)"])
         let nodeMetrics = configuration.metricsAddress.map { _ in NodeMetrics() }
         let metrics = nodeMetrics.map { WorkerMetrics(factory: $0.factory, kinds: handlers.kinds, bulkheads: slots.perKind) }
+        let participant = ParticipantHost(
+            node: local.name, directory: directory, resources: resources, retention: configuration.historyRetention, logger: logger)
         var ops: (server: OpsHTTPServer, endpoint: OpsEndpoint)?
         if configuration.metricsAddress == nil { logger.notice("metrics endpoint off (metrics.worker_address is empty)") }
         if let address = configuration.metricsAddress, let nodeMetrics, let metrics {
             let server = try await OpsEndpoint.bind(address, logger: logger)
             let endpoint = OpsEndpoint(metrics: nodeMetrics, refresh: { metrics.refresh() }) {
                 if await drain.isRaised { return (false, "the worker is draining") }
-                return metrics.isRegistered ? (true, "") : (false, "the worker is not registered with the coordinator")
+                guard metrics.isRegistered else { return (false, "the worker is not registered with the coordinator") }
+                if let problem = await participant.problem { return (false, "its participant store is not available (it votes NO on every transaction): \(problem)") }
+                return (true, "")
             }
             ops = (server, endpoint)
             onMetricsListening(server.port)
         }
-        let participant = ParticipantHost(
-            node: local.name, directory: directory, resources: resources, retention: configuration.historyRetention, logger: logger)
         try await runSessions(
             tlsContext: tlsContext, local: local, incarnation: incarnation, drain: drain, slots: slots, metrics: metrics, participant: participant,
             ops: ops)
@@ -221,7 +223,7 @@ public struct WorkerRuntime: Service {
                             metrics?.registered(true)
                             var interval = Duration.milliseconds(max(50, Int(registered.heartbeatIntervalMs)))
                             if let keepAlive = coordinator.keepAliveInterval { interval = min(interval, keepAlive) }
-                            group.addTask { await Self.sendHeartbeats(every: interval, over: link) }
+                            group.addTask { await Self.sendHeartbeats(every: interval, over: link, participant: participant) }
                             // Opening the store must not hold up the dispatches behind this message.
                             group.addTask { await participant.open(over: link) }
                         case .dispatch(let batch):
@@ -361,10 +363,13 @@ public struct WorkerRuntime: Service {
         return (result, nil)
     }
 
-    /// Sends a heartbeat every `interval` until cancelled (the end of the connection).
-    private static func sendHeartbeats(every interval: Duration, over link: some PeerLink) async {
+    /// Sends a heartbeat every `interval` until cancelled (the end of the connection), with why
+    /// the participant store is not available, if it is not (shown by `phalanx status`).
+    private static func sendHeartbeats(every interval: Duration, over link: some PeerLink, participant: ParticipantHost) async {
         while (try? await Task.sleep(for: interval)) != nil {
-            link.write(Phalanx_V1_Envelope(.heartbeat(Phalanx_V1_Heartbeat())))
+            var heartbeat = Phalanx_V1_Heartbeat()
+            heartbeat.participantProblem = await participant.problem ?? ""
+            link.write(Phalanx_V1_Envelope(.heartbeat(heartbeat)))
             link.flush()
         }
     }

@@ -22,8 +22,16 @@ enum DurableDatabase {
             try migrator.migrate(pool)
             return pool
         } catch {
-            throw LedgerError("cannot open the \(what) \(path): \(error); check \(setting) (it must be a writable folder)")
+            throw LedgerError("cannot open the \(what) \(path): \(error); \(advice(for: error, path: path, setting: setting))")
         }
+    }
+
+    /// What to do about a failure to open `path`: a damaged file is not a wrong folder.
+    static func advice(for error: any Error, path: String, setting: String) -> String {
+        if let error = error as? DatabaseError, [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
+            return "the file is damaged or is not an SQLite database: restore it from a backup, or move it (with its -wal and -shm files) aside to start with an empty store, which loses what it held"
+        }
+        return "check \(setting) (it must be a writable folder)"
     }
 
     /// The writer connection's `PRAGMA synchronous` (2 = FULL).

@@ -29,6 +29,15 @@ public enum StoredRecords {
     }
 
     public static func encode(_ record: ParticipantMachine.Prepared) -> Data {
+        serialized(preparedMessage(record))
+    }
+
+    public static func prepared(from data: Data) throws(StoredRecordError) -> ParticipantMachine.Prepared {
+        if isJSON(data) { return try json(ParticipantMachine.Prepared.self, data) }
+        return try prepared(from: message(Phalanx_Store_V1_Prepared.self, data))
+    }
+
+    static func preparedMessage(_ record: ParticipantMachine.Prepared) -> Phalanx_Store_V1_Prepared {
         var message = Phalanx_Store_V1_Prepared()
         message.id = record.id
         message.writes = record.writes.map(\.stored)
@@ -38,12 +47,10 @@ public enum StoredRecords {
         message.durable = record.durable
         message.resources = record.resources.map { StoreOperation.resource($0).wire }
         message.resourcesPending = !record.resourcesPrepared
-        return serialized(message)
+        return message
     }
 
-    public static func prepared(from data: Data) throws(StoredRecordError) -> ParticipantMachine.Prepared {
-        if isJSON(data) { return try json(ParticipantMachine.Prepared.self, data) }
-        let message = try message(Phalanx_Store_V1_Prepared.self, data)
+    static func prepared(from message: Phalanx_Store_V1_Prepared) throws(StoredRecordError) -> ParticipantMachine.Prepared {
         var resources: [ResourceOperation] = []
         for operation in message.resources {
             guard case .success(.resource(let resource)) = StoreOperation.from(wire: operation) else {
@@ -118,7 +125,7 @@ public struct StoredRecordError: Error, CustomStringConvertible, Sendable {
 }
 
 extension StoredValue {
-    fileprivate var stored: Phalanx_Store_V1_StoredValue {
+    var stored: Phalanx_Store_V1_StoredValue {
         var message = Phalanx_Store_V1_StoredValue()
         message.value = value.wire
         if let lowerBound {
@@ -128,14 +135,14 @@ extension StoredValue {
         return message
     }
 
-    fileprivate init(stored message: Phalanx_Store_V1_StoredValue) throws(StoredRecordError) {
+    init(stored message: Phalanx_Store_V1_StoredValue) throws(StoredRecordError) {
         guard let value = StoreValue(wire: message.value) else { throw StoredRecordError("a stored value has neither an integer nor bytes") }
         self.init(value, lowerBound: message.hasLowerBound_p ? message.lowerBound : nil)
     }
 }
 
 extension KeyWrite {
-    fileprivate var stored: Phalanx_Store_V1_KeyWrite {
+    var stored: Phalanx_Store_V1_KeyWrite {
         var message = Phalanx_Store_V1_KeyWrite()
         message.key = key
         if let before { message.before = before.stored }
@@ -143,7 +150,7 @@ extension KeyWrite {
         return message
     }
 
-    fileprivate init(stored message: Phalanx_Store_V1_KeyWrite) throws(StoredRecordError) {
+    init(stored message: Phalanx_Store_V1_KeyWrite) throws(StoredRecordError) {
         self.init(
             key: message.key, before: message.hasBefore ? try StoredValue(stored: message.before) : nil,
             after: message.hasAfter ? try StoredValue(stored: message.after) : nil)

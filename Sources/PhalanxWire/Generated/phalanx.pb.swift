@@ -723,6 +723,9 @@ public nonisolated struct Phalanx_V1_Heartbeat: Sendable {
 
   public var inFlight: UInt32 = 0
 
+  /// worker: why its participant store is not available (empty: it is, or not opened yet)
+  public var participantProblem: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -953,6 +956,9 @@ public nonisolated struct Phalanx_V1_WorkerStatus: Sendable {
 
   /// tasks it holds beyond capacity (in_flight may reach capacity + prefetch)
   public var prefetch: UInt32 = 0
+
+  /// why its participant store is not available (it votes NO on every transaction); empty: it is
+  public var participantProblem: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1943,6 +1949,9 @@ public nonisolated struct Phalanx_V1_AuditReply: Sendable {
   /// Clears the value of `error`. Subsequent reads from it will return its default value.
   public mutating func clearError() {self._error = nil}
 
+  /// why a participant in unreachable could not be judged, where known
+  public var unreachableReasons: Dictionary<String,String> = [:]
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1965,6 +1974,10 @@ public nonisolated struct Phalanx_V1_SnapshotRequest: Sendable {
 
 /// Worker → coordinator: the next bytes of the snapshot, a stream of JSON lines (one value, prepared
 /// record, applied transaction or resource report each) cut at the frame limit; last = the final part.
+/// Worker → coordinator: one part of the participant's snapshot. The first part (empty) says the cut
+/// is taken; the stream is phalanx.store.v1.SnapshotItem messages, each prefixed with its length as a
+/// varint, cut into parts at a byte count (an item may span parts). A worker that cannot read its
+/// store sends one last part with error set instead.
 public nonisolated struct Phalanx_V1_SnapshotPart: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1972,13 +1985,24 @@ public nonisolated struct Phalanx_V1_SnapshotPart: Sendable {
 
   public var auditID: UInt64 = 0
 
-  public var snapshotJson: Data = Data()
+  public var snapshotItems: Data = Data()
 
   public var last: Bool = false
+
+  public var error: Phalanx_V1_ErrorContext {
+    get {_error ?? Phalanx_V1_ErrorContext()}
+    set {_error = newValue}
+  }
+  /// Returns true if `error` has been explicitly set.
+  public var hasError: Bool {self._error != nil}
+  /// Clears the value of `error`. Subsequent reads from it will return its default value.
+  public mutating func clearError() {self._error = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _error: Phalanx_V1_ErrorContext? = nil
 }
 
 public nonisolated struct Phalanx_V1_Envelope: Sendable {
@@ -3161,7 +3185,7 @@ nonisolated extension Phalanx_V1_DispatchBatch: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Phalanx_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Heartbeat"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}in_flight\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}in_flight\0\u{3}participant_problem\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3170,6 +3194,7 @@ nonisolated extension Phalanx_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.inFlight) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.participantProblem) }()
       default: break
       }
     }
@@ -3179,11 +3204,15 @@ nonisolated extension Phalanx_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf
     if self.inFlight != 0 {
       try visitor.visitSingularUInt32Field(value: self.inFlight, fieldNumber: 1)
     }
+    if !self.participantProblem.isEmpty {
+      try visitor.visitSingularStringField(value: self.participantProblem, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Phalanx_V1_Heartbeat, rhs: Phalanx_V1_Heartbeat) -> Bool {
     if lhs.inFlight != rhs.inFlight {return false}
+    if lhs.participantProblem != rhs.participantProblem {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3522,7 +3551,7 @@ nonisolated extension Phalanx_V1_StatusRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}capacity\0\u{3}in_flight\0\u{1}kinds\0\u{1}finished\0\u{1}breaker\0\u{1}draining\0\u{3}kinds_omitted\0\u{1}prefetch\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}capacity\0\u{3}in_flight\0\u{1}kinds\0\u{1}finished\0\u{1}breaker\0\u{1}draining\0\u{3}kinds_omitted\0\u{1}prefetch\0\u{3}participant_problem\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3539,6 +3568,7 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
       case 7: try { try decoder.decodeSingularBoolField(value: &self.draining) }()
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.kindsOmitted) }()
       case 9: try { try decoder.decodeSingularUInt32Field(value: &self.prefetch) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.participantProblem) }()
       default: break
       }
     }
@@ -3572,6 +3602,9 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
     if self.prefetch != 0 {
       try visitor.visitSingularUInt32Field(value: self.prefetch, fieldNumber: 9)
     }
+    if !self.participantProblem.isEmpty {
+      try visitor.visitSingularStringField(value: self.participantProblem, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3585,6 +3618,7 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
     if lhs.draining != rhs.draining {return false}
     if lhs.kindsOmitted != rhs.kindsOmitted {return false}
     if lhs.prefetch != rhs.prefetch {return false}
+    if lhs.participantProblem != rhs.participantProblem {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5227,7 +5261,7 @@ nonisolated extension Phalanx_V1_AuditRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Phalanx_V1_AuditReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AuditReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}report_json\0\u{1}unreachable\0\u{1}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}report_json\0\u{1}unreachable\0\u{1}error\0\u{3}unreachable_reasons\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5239,6 +5273,7 @@ nonisolated extension Phalanx_V1_AuditReply: SwiftProtobuf.Message, SwiftProtobu
       case 2: try { try decoder.decodeSingularBytesField(value: &self.reportJson) }()
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.unreachable) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._error) }()
+      case 5: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.unreachableReasons) }()
       default: break
       }
     }
@@ -5261,6 +5296,9 @@ nonisolated extension Phalanx_V1_AuditReply: SwiftProtobuf.Message, SwiftProtobu
     try { if let v = self._error {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
+    if !self.unreachableReasons.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.unreachableReasons, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5269,6 +5307,7 @@ nonisolated extension Phalanx_V1_AuditReply: SwiftProtobuf.Message, SwiftProtobu
     if lhs.reportJson != rhs.reportJson {return false}
     if lhs.unreachable != rhs.unreachable {return false}
     if lhs._error != rhs._error {return false}
+    if lhs.unreachableReasons != rhs.unreachableReasons {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5306,7 +5345,7 @@ nonisolated extension Phalanx_V1_SnapshotRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Phalanx_V1_SnapshotPart: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SnapshotPart"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}audit_id\0\u{3}snapshot_json\0\u{1}last\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}audit_id\0\u{3}snapshot_items\0\u{1}last\0\u{1}error\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5315,30 +5354,39 @@ nonisolated extension Phalanx_V1_SnapshotPart: SwiftProtobuf.Message, SwiftProto
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.auditID) }()
-      case 2: try { try decoder.decodeSingularBytesField(value: &self.snapshotJson) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.snapshotItems) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.last) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._error) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.auditID != 0 {
       try visitor.visitSingularUInt64Field(value: self.auditID, fieldNumber: 1)
     }
-    if !self.snapshotJson.isEmpty {
-      try visitor.visitSingularBytesField(value: self.snapshotJson, fieldNumber: 2)
+    if !self.snapshotItems.isEmpty {
+      try visitor.visitSingularBytesField(value: self.snapshotItems, fieldNumber: 2)
     }
     if self.last != false {
       try visitor.visitSingularBoolField(value: self.last, fieldNumber: 3)
     }
+    try { if let v = self._error {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Phalanx_V1_SnapshotPart, rhs: Phalanx_V1_SnapshotPart) -> Bool {
     if lhs.auditID != rhs.auditID {return false}
-    if lhs.snapshotJson != rhs.snapshotJson {return false}
+    if lhs.snapshotItems != rhs.snapshotItems {return false}
     if lhs.last != rhs.last {return false}
+    if lhs._error != rhs._error {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

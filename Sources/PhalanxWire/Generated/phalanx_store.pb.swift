@@ -11,7 +11,7 @@
 /// How PhalanxStore keeps records in its SQLite files: the write sets and prepared records of a
 /// participant's store, the BEGIN records of the coordinator's decision log, and the failed
 /// attempts of unfinished tasks in its task ledger.
-/// Not part of the wire protocol; it reuses its messages for values and operations. Records written
+/// Not part of the wire protocol (except SnapshotItem, the stream of an audit's snapshot); it reuses its messages for values and operations. Records written
 /// as JSON by earlier versions (they start with '{' or '[', which no record here does) are still read.
 
 import SwiftProtobuf
@@ -158,6 +158,121 @@ public nonisolated struct Phalanx_Store_V1_AttemptHistory: Sendable {
   // methods supported on all messages.
 
   public var attempts: [Phalanx_V1_AttemptRecord] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One item of a participant's snapshot for an online audit (SnapshotPart.snapshot_items).
+public nonisolated struct Phalanx_Store_V1_SnapshotItem: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var item: Phalanx_Store_V1_SnapshotItem.OneOf_Item? = nil
+
+  public var value: Phalanx_Store_V1_SnapshotValue {
+    get {
+      if case .value(let v)? = item {return v}
+      return Phalanx_Store_V1_SnapshotValue()
+    }
+    set {item = .value(newValue)}
+  }
+
+  public var prepared: Phalanx_Store_V1_Prepared {
+    get {
+      if case .prepared(let v)? = item {return v}
+      return Phalanx_Store_V1_Prepared()
+    }
+    set {item = .prepared(newValue)}
+  }
+
+  public var applied: Phalanx_Store_V1_AppliedTransaction {
+    get {
+      if case .applied(let v)? = item {return v}
+      return Phalanx_Store_V1_AppliedTransaction()
+    }
+    set {item = .applied(newValue)}
+  }
+
+  public var resource: Phalanx_Store_V1_ResourceReport {
+    get {
+      if case .resource(let v)? = item {return v}
+      return Phalanx_Store_V1_ResourceReport()
+    }
+    set {item = .resource(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Item: Equatable, Sendable {
+    case value(Phalanx_Store_V1_SnapshotValue)
+    case prepared(Phalanx_Store_V1_Prepared)
+    case applied(Phalanx_Store_V1_AppliedTransaction)
+    case resource(Phalanx_Store_V1_ResourceReport)
+
+  }
+
+  public init() {}
+}
+
+/// A key of the participant's store and its value.
+public nonisolated struct Phalanx_Store_V1_SnapshotValue: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var key: String = String()
+
+  public var value: Phalanx_Store_V1_StoredValue {
+    get {_value ?? Phalanx_Store_V1_StoredValue()}
+    set {_value = newValue}
+  }
+  /// Returns true if `value` has been explicitly set.
+  public var hasValue: Bool {self._value != nil}
+  /// Clears the value of `value`. Subsequent reads from it will return its default value.
+  public mutating func clearValue() {self._value = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _value: Phalanx_Store_V1_StoredValue? = nil
+}
+
+/// A transaction the participant applied (committed or aborted), with what it wrote.
+public nonisolated struct Phalanx_Store_V1_AppliedTransaction: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var committed: Bool = false
+
+  public var writes: [Phalanx_Store_V1_KeyWrite] = []
+
+  public var sequence: Int64 = 0
+
+  public var appliedUnixMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// What a registered resource reports for an audit.
+public nonisolated struct Phalanx_Store_V1_ResourceReport: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var resource: String = String()
+
+  public var reserved: [String] = []
+
+  public var problems: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -426,6 +541,236 @@ nonisolated extension Phalanx_Store_V1_AttemptHistory: SwiftProtobuf.Message, Sw
 
   public static func ==(lhs: Phalanx_Store_V1_AttemptHistory, rhs: Phalanx_Store_V1_AttemptHistory) -> Bool {
     if lhs.attempts != rhs.attempts {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_Store_V1_SnapshotItem: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SnapshotItem"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}prepared\0\u{1}applied\0\u{1}resource\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: Phalanx_Store_V1_SnapshotValue?
+        var hadOneofValue = false
+        if let current = self.item {
+          hadOneofValue = true
+          if case .value(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.item = .value(v)
+        }
+      }()
+      case 2: try {
+        var v: Phalanx_Store_V1_Prepared?
+        var hadOneofValue = false
+        if let current = self.item {
+          hadOneofValue = true
+          if case .prepared(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.item = .prepared(v)
+        }
+      }()
+      case 3: try {
+        var v: Phalanx_Store_V1_AppliedTransaction?
+        var hadOneofValue = false
+        if let current = self.item {
+          hadOneofValue = true
+          if case .applied(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.item = .applied(v)
+        }
+      }()
+      case 4: try {
+        var v: Phalanx_Store_V1_ResourceReport?
+        var hadOneofValue = false
+        if let current = self.item {
+          hadOneofValue = true
+          if case .resource(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.item = .resource(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.item {
+    case .value?: try {
+      guard case .value(let v)? = self.item else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    }()
+    case .prepared?: try {
+      guard case .prepared(let v)? = self.item else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .applied?: try {
+      guard case .applied(let v)? = self.item else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .resource?: try {
+      guard case .resource(let v)? = self.item else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_Store_V1_SnapshotItem, rhs: Phalanx_Store_V1_SnapshotItem) -> Bool {
+    if lhs.item != rhs.item {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_Store_V1_SnapshotValue: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SnapshotValue"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 1)
+    }
+    try { if let v = self._value {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_Store_V1_SnapshotValue, rhs: Phalanx_Store_V1_SnapshotValue) -> Bool {
+    if lhs.key != rhs.key {return false}
+    if lhs._value != rhs._value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_Store_V1_AppliedTransaction: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AppliedTransaction"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}committed\0\u{1}writes\0\u{1}sequence\0\u{3}applied_unix_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.committed) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.writes) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.sequence) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.appliedUnixMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if self.committed != false {
+      try visitor.visitSingularBoolField(value: self.committed, fieldNumber: 2)
+    }
+    if !self.writes.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.writes, fieldNumber: 3)
+    }
+    if self.sequence != 0 {
+      try visitor.visitSingularInt64Field(value: self.sequence, fieldNumber: 4)
+    }
+    if self.appliedUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.appliedUnixMs, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_Store_V1_AppliedTransaction, rhs: Phalanx_Store_V1_AppliedTransaction) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.committed != rhs.committed {return false}
+    if lhs.writes != rhs.writes {return false}
+    if lhs.sequence != rhs.sequence {return false}
+    if lhs.appliedUnixMs != rhs.appliedUnixMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Phalanx_Store_V1_ResourceReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ResourceReport"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}resource\0\u{1}reserved\0\u{1}problems\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.resource) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.reserved) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.problems) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.resource.isEmpty {
+      try visitor.visitSingularStringField(value: self.resource, fieldNumber: 1)
+    }
+    if !self.reserved.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.reserved, fieldNumber: 2)
+    }
+    if !self.problems.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.problems, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Phalanx_Store_V1_ResourceReport, rhs: Phalanx_Store_V1_ResourceReport) -> Bool {
+    if lhs.resource != rhs.resource {return false}
+    if lhs.reserved != rhs.reserved {return false}
+    if lhs.problems != rhs.problems {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

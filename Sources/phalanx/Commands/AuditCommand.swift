@@ -31,7 +31,7 @@ struct AuditCommand: AsyncParsableCommand {
     @Option(help: "A transaction may stay undecided, or decided and unacknowledged, this long (ms) before it is reported.")
     var pendingMs: Int = 30_000
 
-    @Option(help: "Online: a worker that has not sent its snapshot within this (ms) is reported unreachable.")
+    @Option(help: "Online: a worker that sends no part of its snapshot for this long (ms) is reported unreachable.")
     var timeoutMs: Int = 10_000
 
     func validate() throws {
@@ -45,6 +45,7 @@ struct AuditCommand: AsyncParsableCommand {
         let config = try common.load()
         let summary: AuditSummary
         var unreachable: [String] = []
+        var reasons: [String: String] = [:]
         var unregistered: Set<String> = []
         if offline {
             do {
@@ -59,8 +60,9 @@ struct AuditCommand: AsyncParsableCommand {
         } else {
             let connection = try await client.connect(config, defaultName: "admin", unreachableExitCode: 2)  // could not audit
             do {
-                (summary, unreachable) = try await connection.audit(
+                let outcome = try await connection.audit(
                     inDoubtThreshold: .milliseconds(inDoubtMs), pendingThreshold: .milliseconds(pendingMs), snapshotTimeout: .milliseconds(timeoutMs))
+                (summary, unreachable, reasons) = (outcome.summary, outcome.unreachable, outcome.reasons)
             } catch let error as ErrorContext {
                 await connection.close()
                 printError("could not audit: \(error)")
@@ -71,7 +73,7 @@ struct AuditCommand: AsyncParsableCommand {
             }
             await connection.close()
         }
-        print(AuditText.render(summary, unreachable: unreachable, unregistered: unregistered, json: client.json))
+        print(AuditText.render(summary, unreachable: unreachable, reasons: reasons, unregistered: unregistered, json: client.json))
         if !summary.isClean { throw ExitCode(1) }
         if !unreachable.isEmpty { throw ExitCode(2) }
     }
@@ -79,19 +81,23 @@ struct AuditCommand: AsyncParsableCommand {
 
 /// The audit report as text or JSON.
 enum AuditText {
-    /// `unregistered`: the unreachable workers that are not registered with the coordinator.
-    static func render(_ summary: AuditSummary, unreachable: [String], unregistered: Set<String> = [], json: Bool) -> String {
+    /// `reasons`: why an unreachable worker could not be judged, where known; `unregistered`: the
+    /// unreachable workers that are not registered with the coordinator.
+    static func render(
+        _ summary: AuditSummary, unreachable: [String], reasons: [String: String] = [:], unregistered: Set<String> = [], json: Bool
+    ) -> String {
         let report = summary.report
         if json {
             struct Output: Encodable {
                 let clean: Bool
                 let summary: AuditSummary
                 let unreachable: [String]
+                let unreachableReasons: [String: String]
                 let unregistered: [String]
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            let output = Output(clean: summary.isClean && unreachable.isEmpty, summary: summary, unreachable: unreachable, unregistered: unregistered.sorted())
+            let output = Output(clean: summary.isClean && unreachable.isEmpty, summary: summary, unreachable: unreachable, unreachableReasons: reasons, unregistered: unregistered.sorted())
             return String(decoding: (try? encoder.encode(output)) ?? Data(), as: UTF8.self)
         }
         var lines: [String] = []
@@ -108,6 +114,8 @@ enum AuditText {
         for name in unreachable {
             if unregistered.contains(name) {
                 lines.append("  UNREACHABLE: \(name) (not registered with the coordinator: it is stopped or was retired, and transactions within coordinator.retention_ms name it; the audit needs its store: start it)")
+            } else if let reason = reasons[name] {
+                lines.append("  UNREACHABLE: \(name) (it could not be audited: \(reason.terminalSafe))")
             } else {
                 lines.append("  UNREACHABLE: \(name) (its snapshot did not arrive in time; it could not be audited; see its log, or raise --timeout-ms)")
             }

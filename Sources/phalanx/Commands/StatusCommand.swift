@@ -34,6 +34,9 @@ struct StatusCommand: AsyncParsableCommand {
             let load = worker.prefetch > 0
                 ? "\(worker.inFlight) in flight (runs \(worker.capacity) at once, holds \(worker.prefetch) more)" : "\(worker.inFlight)/\(worker.capacity) busy"
             print("  \(worker.name.terminalSafe): \(load), \(worker.finished) finished, breaker \(worker.breaker)\(state), kinds \(worker.kinds.joined(separator: ",").terminalSafe)\(more)")
+            if let problem = worker.participantProblem {
+                print("    PARTICIPANT STORE NOT AVAILABLE (it votes NO on every transaction): \(problem.terminalSafe)")
+            }
         }
         if status.workersOmitted > 0 {
             print("  (\(status.workersOmitted) more workers not shown: the status was cut to fit this client's limits.max_frame_bytes)")

@@ -1,0 +1,59 @@
+import Foundation
+import PhalanxClient
+import PhalanxCore
+import PhalanxResilience
+import PhalanxTesting
+import Testing
+
+extension EndToEnd {
+    /// A worker whose participant store cannot be read runs tasks but is not a silent member: it
+    /// says why in `phalanx status` and on /readyz, a transaction naming it aborts with the reason,
+    /// its ABORTs are acknowledged, and the audit names it at once with the cause instead of
+    /// waiting out its timeout.
+    @Suite(.timeLimit(.minutes(2))) struct DamagedStoreEndToEndTests {
+        @Test func aWorkerWithADamagedStoreSaysSoInStatusReadyzTransactionsAndTheAudit() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let folder = cluster.directory.appendingPathComponent("workers/w2")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try Data(String(repeating: "this is not an SQLite database\n", count: 200).utf8).write(to: folder.appendingPathComponent("participant.sqlite"))
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1")
+            let portFile = cluster.directory.appendingPathComponent("w2-metrics-port").path
+            try cluster.startWorker("w2", ["--metrics-port-file", portFile])
+            let client = try await cluster.client()
+            defer { Task { await client.close() } }
+            try await cluster.waitForWorkers(2, using: client)
+
+            let outcome = try await client.transact([
+                ParticipantOperations(participant: "w1", operations: [.put(key: "a", value: .integer(1))]),
+                ParticipantOperations(participant: "w2", operations: [.put(key: "b", value: .integer(1))]),
+            ])
+            #expect(!outcome.committed && outcome.reason?.code == .unavailable && outcome.reason?.originNode == "w2", "\(String(describing: outcome.reason))")
+            #expect(outcome.reason?.message.contains("the file is damaged") == true, "\(String(describing: outcome.reason))")
+
+            try await eventually("the status shows why w2's store is not available") {
+                try await client.status().workers.first { $0.name == "w2" }?.participantProblem?.contains("the file is damaged") == true
+            }
+            #expect(try await client.status().workers.first { $0.name == "w1" }?.participantProblem == nil)
+            let status = try ClusterProcesses.runToCompletion(["status"] + cluster.clientArguments)
+            #expect(status.stdout.contains("PARTICIPANT STORE NOT AVAILABLE"), "\(status)")
+
+            let port = try #require((try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
+            let readyz = try await MetricsEndToEndTests.get(port, "/readyz")
+            #expect(readyz.status == .serviceUnavailable && readyz.text.contains("participant store is not available"), "\(readyz)")
+
+            // The audit does not wait out its minute for w2, and the ABORT w2 voted NO on ended.
+            let admin = try await cluster.client("admin")
+            defer { Task { await admin.close() } }
+            var audit = try await admin.audit(pendingThreshold: .milliseconds(200), snapshotTimeout: .seconds(60))
+            try await eventually("the abort is acknowledged by both and ends", within: .seconds(10), poll: .milliseconds(200)) {
+                audit = try await admin.audit(pendingThreshold: .milliseconds(200), snapshotTimeout: .seconds(60))
+                return audit.summary.report.violations.isEmpty
+            }
+            #expect(audit.unreachable == ["w2"])
+            #expect(audit.reasons["w2"]?.contains("cannot read its participant store") == true || audit.reasons["w2"]?.contains("is not available") == true,
+                    "\(audit.reasons)")
+        }
+    }
+}
