@@ -153,5 +153,30 @@ extension EndToEnd {
             #expect(try await balances(again) == [99, 1])
             await again.close()
         }
+
+        @Test func aCompensationRefusedByABoundIsReportedAtOnceAndCommitsOnceTheBalanceIsRestored() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            try await open(client)
+            // Step 1 credits bob 10; step 2 fails; bob's 10 are spent meanwhile by nobody: the
+            // compensation takes 1,000 from bob, which his bound refuses.
+            let saga = try ClusterProcesses.runToCompletion(
+                ["saga"] + cluster.clientArguments + ["--id", "stuck", "--not-below", "0", "w2:bob+=10 | w2:bob-=1000", "w1:alice-=5000 |"],
+                timeout: .seconds(30))
+            #expect(saga.status == 3, "\(saga)")
+            #expect(saga.stdout.contains("failed at step 2") && saga.stdout.contains("COMPENSATION BLOCKED: the compensation of step 1 is refused (BUSINESS_REJECTED from w2"),
+                    "\(saga.stdout)")
+            #expect(try await balances(client) == [100, 10], "step 1 stays applied while its compensation is refused")
+            // Put right what refuses it: the retries commit it, and the saga finishes compensated.
+            let topUp = try await client.transact([ParticipantOperations(participant: "w2", operations: [.add(key: "bob", amount: 990)])])
+            #expect(topUp.committed)
+            try await eventually("the compensation commits on a retry", within: .seconds(20), poll: .milliseconds(200)) {
+                guard case .saga(let history)? = try await client.history("stuck") else { return false }
+                return history.completed == false
+            }
+            #expect(try await balances(client) == [100, 0])
+            await client.close()
+        }
     }
 }

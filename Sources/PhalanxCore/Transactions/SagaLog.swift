@@ -116,12 +116,23 @@ public struct SagaOutcome: Sendable, Hashable {
     public var reason: ErrorContext?
     /// Steps whose compensation ran, last first.
     public var compensated: [Int]
+    /// Set when the saga has not finished: the compensation of this step is refused for a reason
+    /// retrying alone does not change (e.g. a bound), and `blockedReason` says which. The
+    /// coordinator goes on retrying it (what refuses it may be put right); the client is told now
+    /// instead of waiting without a word.
+    public var blockedStep: Int?
+    public var blockedReason: ErrorContext?
 
-    public init(id: String, completed: Bool, failedStep: Int? = nil, reason: ErrorContext? = nil, compensated: [Int] = []) {
+    public init(
+        id: String, completed: Bool, failedStep: Int? = nil, reason: ErrorContext? = nil, compensated: [Int] = [], blockedStep: Int? = nil,
+        blockedReason: ErrorContext? = nil
+    ) {
         self.id = id
         self.completed = completed
         self.failedStep = failedStep
         self.reason = reason
         self.compensated = compensated
+        self.blockedStep = blockedStep
+        self.blockedReason = blockedReason
     }
 }

@@ -69,7 +69,15 @@ public struct SagaMachine: Sendable {
         var compensated: [Int] = []
         var failedStep: Int?
         var reason: ErrorContext?
+        /// The compensation of `step` was refused for a reason retrying alone does not change.
+        var blockedReason: ErrorContext?
         var waiters: [(ConnectionID, UInt64)] = []
+
+        /// The outcome so far of a saga whose compensation is blocked.
+        func blockedOutcome(_ id: String) -> SagaOutcome {
+            SagaOutcome(
+                id: id, completed: false, failedStep: failedStep, reason: reason, compensated: compensated, blockedStep: step, blockedReason: blockedReason)
+        }
     }
 
     public let settings: Settings
@@ -157,6 +165,7 @@ public struct SagaMachine: Sendable {
         }
         if let running = active[id] {
             guard running.begin.client == clientName, running.begin.steps == steps else { return refused(.conflict, "saga id \(id) is in use by another saga; use a new id") }
+            if running.blockedReason != nil { return [.reply(client, requestID: requestID, running.blockedOutcome(id))] }
             active[id]?.waiters.append((client, requestID))
             return []
         }
@@ -228,16 +237,24 @@ public struct SagaMachine: Sendable {
             saga.compensated.append(saga.step)
             saga.step = previousToCompensate(saga, below: saga.step) ?? -1
             saga.attempt = 0
+            saga.blockedReason = nil
             active[id] = saga
             return [record(id, .compensated(step: attempt.step, transaction: outcome.id), nowUnixMilliseconds)] + run(id, nowUnixMilliseconds: nowUnixMilliseconds)
         }
         // A compensation is retried until it commits; why each attempt failed is logged (tx show, the audit).
         let reason = outcome.reason ?? ErrorContext(code: .internal, message: "the compensation aborted without a reason", originNode: node)
-        let failed = record(id, .attemptFailed(step: attempt.step, attempt: saga.attempt, compensation: true, reason: reason), nowUnixMilliseconds)
+        var actions = [record(id, .attemptFailed(step: attempt.step, attempt: saga.attempt, compensation: true, reason: reason), nowUnixMilliseconds)]
         saga.attempt += 1
         saga.retryAt = now + backoff(saga.attempt)
+        if !reason.retryable, saga.blockedReason == nil {
+            // Refused for a reason retrying alone does not change (a bound, a bad operation): the
+            // waiting clients are told now; the retries go on, for what refuses it may be put right.
+            saga.blockedReason = reason
+            actions += saga.waiters.map { .reply($0.0, requestID: $0.1, saga.blockedOutcome(id)) }
+            saga.waiters = []
+        }
         active[id] = saga
-        return [failed]
+        return actions
     }
 
     /// Retries that are due start, and sagas resumed after a restart whose workers are back.

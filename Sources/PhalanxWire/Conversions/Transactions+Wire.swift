@@ -209,12 +209,18 @@ extension SagaOutcome {
         reply.failedStep = Int32(failedStep ?? -1)
         if let reason { reply.reason = reason.wire }
         reply.compensated = compensated.map { Int32($0) }
+        if let blockedStep {
+            reply.blocked = true
+            reply.blockedStep = Int32(blockedStep)
+            if let blockedReason { reply.blockedReason = blockedReason.wire }
+        }
         return reply
     }
 
     public init(wire: Phalanx_V1_SagaReply) {
         self.init(
             id: wire.sagaID, completed: wire.completed, failedStep: wire.failedStep >= 0 ? Int(wire.failedStep) : nil,
-            reason: wire.hasReason ? ErrorContext(wire: wire.reason) : nil, compensated: wire.compensated.map { Int($0) })
+            reason: wire.hasReason ? ErrorContext(wire: wire.reason) : nil, compensated: wire.compensated.map { Int($0) },
+            blockedStep: wire.blocked ? Int(wire.blockedStep) : nil, blockedReason: wire.blocked && wire.hasBlockedReason ? ErrorContext(wire: wire.blockedReason) : nil)
     }
 }

@@ -1824,37 +1824,73 @@ public nonisolated struct Phalanx_V1_SagaRequest: Sendable {
 }
 
 /// Coordinator → client: the saga's outcome.
-public nonisolated struct Phalanx_V1_SagaReply: Sendable {
+public nonisolated struct Phalanx_V1_SagaReply: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var requestID: UInt64 = 0
+  public var requestID: UInt64 {
+    get {_storage._requestID}
+    set {_uniqueStorage()._requestID = newValue}
+  }
 
-  public var sagaID: String = String()
+  public var sagaID: String {
+    get {_storage._sagaID}
+    set {_uniqueStorage()._sagaID = newValue}
+  }
 
-  public var completed: Bool = false
+  public var completed: Bool {
+    get {_storage._completed}
+    set {_uniqueStorage()._completed = newValue}
+  }
 
   /// 0-based; -1 when completed
-  public var failedStep: Int32 = 0
+  public var failedStep: Int32 {
+    get {_storage._failedStep}
+    set {_uniqueStorage()._failedStep = newValue}
+  }
 
   public var reason: Phalanx_V1_ErrorContext {
-    get {_reason ?? Phalanx_V1_ErrorContext()}
-    set {_reason = newValue}
+    get {_storage._reason ?? Phalanx_V1_ErrorContext()}
+    set {_uniqueStorage()._reason = newValue}
   }
   /// Returns true if `reason` has been explicitly set.
-  public var hasReason: Bool {self._reason != nil}
+  public var hasReason: Bool {_storage._reason != nil}
   /// Clears the value of `reason`. Subsequent reads from it will return its default value.
-  public mutating func clearReason() {self._reason = nil}
+  public mutating func clearReason() {_uniqueStorage()._reason = nil}
 
   /// steps compensated, last first
-  public var compensated: [Int32] = []
+  public var compensated: [Int32] {
+    get {_storage._compensated}
+    set {_uniqueStorage()._compensated = newValue}
+  }
+
+  /// not finished: the compensation of blocked_step is refused (blocked_reason) and retried
+  public var blocked: Bool {
+    get {_storage._blocked}
+    set {_uniqueStorage()._blocked = newValue}
+  }
+
+  /// 0-based
+  public var blockedStep: Int32 {
+    get {_storage._blockedStep}
+    set {_uniqueStorage()._blockedStep = newValue}
+  }
+
+  public var blockedReason: Phalanx_V1_ErrorContext {
+    get {_storage._blockedReason ?? Phalanx_V1_ErrorContext()}
+    set {_uniqueStorage()._blockedReason = newValue}
+  }
+  /// Returns true if `blockedReason` has been explicitly set.
+  public var hasBlockedReason: Bool {_storage._blockedReason != nil}
+  /// Clears the value of `blockedReason`. Subsequent reads from it will return its default value.
+  public mutating func clearBlockedReason() {_uniqueStorage()._blockedReason = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _reason: Phalanx_V1_ErrorContext? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Client or admin → coordinator: a transaction's history from the decision log.
@@ -5063,58 +5099,125 @@ nonisolated extension Phalanx_V1_SagaRequest: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Phalanx_V1_SagaReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SagaReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}saga_id\0\u{1}completed\0\u{3}failed_step\0\u{1}reason\0\u{1}compensated\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}saga_id\0\u{1}completed\0\u{3}failed_step\0\u{1}reason\0\u{1}compensated\0\u{1}blocked\0\u{3}blocked_step\0\u{3}blocked_reason\0")
+
+  fileprivate class _StorageClass {
+    var _requestID: UInt64 = 0
+    var _sagaID: String = String()
+    var _completed: Bool = false
+    var _failedStep: Int32 = 0
+    var _reason: Phalanx_V1_ErrorContext? = nil
+    var _compensated: [Int32] = []
+    var _blocked: Bool = false
+    var _blockedStep: Int32 = 0
+    var _blockedReason: Phalanx_V1_ErrorContext? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _requestID = source._requestID
+      _sagaID = source._sagaID
+      _completed = source._completed
+      _failedStep = source._failedStep
+      _reason = source._reason
+      _compensated = source._compensated
+      _blocked = source._blocked
+      _blockedStep = source._blockedStep
+      _blockedReason = source._blockedReason
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.sagaID) }()
-      case 3: try { try decoder.decodeSingularBoolField(value: &self.completed) }()
-      case 4: try { try decoder.decodeSingularInt32Field(value: &self.failedStep) }()
-      case 5: try { try decoder.decodeSingularMessageField(value: &self._reason) }()
-      case 6: try { try decoder.decodeRepeatedInt32Field(value: &self.compensated) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt64Field(value: &_storage._requestID) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._sagaID) }()
+        case 3: try { try decoder.decodeSingularBoolField(value: &_storage._completed) }()
+        case 4: try { try decoder.decodeSingularInt32Field(value: &_storage._failedStep) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._reason) }()
+        case 6: try { try decoder.decodeRepeatedInt32Field(value: &_storage._compensated) }()
+        case 7: try { try decoder.decodeSingularBoolField(value: &_storage._blocked) }()
+        case 8: try { try decoder.decodeSingularInt32Field(value: &_storage._blockedStep) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._blockedReason) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.requestID != 0 {
-      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
-    }
-    if !self.sagaID.isEmpty {
-      try visitor.visitSingularStringField(value: self.sagaID, fieldNumber: 2)
-    }
-    if self.completed != false {
-      try visitor.visitSingularBoolField(value: self.completed, fieldNumber: 3)
-    }
-    if self.failedStep != 0 {
-      try visitor.visitSingularInt32Field(value: self.failedStep, fieldNumber: 4)
-    }
-    try { if let v = self._reason {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
-    } }()
-    if !self.compensated.isEmpty {
-      try visitor.visitPackedInt32Field(value: self.compensated, fieldNumber: 6)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._requestID != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._requestID, fieldNumber: 1)
+      }
+      if !_storage._sagaID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._sagaID, fieldNumber: 2)
+      }
+      if _storage._completed != false {
+        try visitor.visitSingularBoolField(value: _storage._completed, fieldNumber: 3)
+      }
+      if _storage._failedStep != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._failedStep, fieldNumber: 4)
+      }
+      try { if let v = _storage._reason {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      if !_storage._compensated.isEmpty {
+        try visitor.visitPackedInt32Field(value: _storage._compensated, fieldNumber: 6)
+      }
+      if _storage._blocked != false {
+        try visitor.visitSingularBoolField(value: _storage._blocked, fieldNumber: 7)
+      }
+      if _storage._blockedStep != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._blockedStep, fieldNumber: 8)
+      }
+      try { if let v = _storage._blockedReason {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Phalanx_V1_SagaReply, rhs: Phalanx_V1_SagaReply) -> Bool {
-    if lhs.requestID != rhs.requestID {return false}
-    if lhs.sagaID != rhs.sagaID {return false}
-    if lhs.completed != rhs.completed {return false}
-    if lhs.failedStep != rhs.failedStep {return false}
-    if lhs._reason != rhs._reason {return false}
-    if lhs.compensated != rhs.compensated {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._requestID != rhs_storage._requestID {return false}
+        if _storage._sagaID != rhs_storage._sagaID {return false}
+        if _storage._completed != rhs_storage._completed {return false}
+        if _storage._failedStep != rhs_storage._failedStep {return false}
+        if _storage._reason != rhs_storage._reason {return false}
+        if _storage._compensated != rhs_storage._compensated {return false}
+        if _storage._blocked != rhs_storage._blocked {return false}
+        if _storage._blockedStep != rhs_storage._blockedStep {return false}
+        if _storage._blockedReason != rhs_storage._blockedReason {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

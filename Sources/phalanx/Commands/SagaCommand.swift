@@ -16,7 +16,10 @@ struct SagaCommand: AsyncParsableCommand {
             phalanx saga 'w1:@stock/reserve/sku-1=3 | w1:@stock' 'w2:alice-=30 | w2:alice+=30'
             A step refused for business reasons (e.g. a bound) fails at once; one failing for system reasons is tried 5 times.
             Compensations are retried until they commit, also across coordinator restarts. `phalanx tx show ID` shows the history.
-            Exit codes: 0 completed; 1 compensated (the failed step and its reason are printed) or an error; 2 usage or configuration error.
+            A compensation refused for a reason retrying alone does not change (e.g. a bound: the money was spent) is reported at once,
+            with the reason, and exits 3; the coordinator goes on retrying it every few seconds until what refuses it is put right.
+            Exit codes: 0 completed; 1 compensated (the failed step and its reason are printed) or an error; 2 usage or configuration error;
+            3 a compensation is blocked (the saga is not finished and its effects are not undone yet).
             """)
 
     @OptionGroup var common: CommonOptions
@@ -84,16 +87,29 @@ struct SagaCommand: AsyncParsableCommand {
         }
         await connection.close()
         if client.json {
-            struct Report: Encodable { let id: String; let completed: Bool; let failedStep: Int?; let code: String?; let reason: String?; let compensated: [Int] }
+            struct Report: Encodable {
+                let id: String; let completed: Bool; let failedStep: Int?; let code: String?; let reason: String?; let compensated: [Int]
+                let blockedStep: Int?; let blockedCode: String?; let blockedReason: String?
+            }
             let encoder = JSONEncoder()
             encoder.keyEncodingStrategy = .convertToSnakeCase
             encoder.outputFormatting = [.sortedKeys]
             let report = Report(
                 id: outcome.id, completed: outcome.completed, failedStep: outcome.failedStep.map { $0 + 1 }, code: outcome.reason?.code.rawValue,
-                reason: outcome.reason?.message, compensated: outcome.compensated.map { $0 + 1 })
+                reason: outcome.reason?.message, compensated: outcome.compensated.map { $0 + 1 }, blockedStep: outcome.blockedStep.map { $0 + 1 },
+                blockedCode: outcome.blockedReason?.code.rawValue, blockedReason: outcome.blockedReason?.message)
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else if outcome.completed {
             print("saga \(outcome.id) completed: \(steps.count) step(s) committed")
+        } else if let blocked = outcome.blockedStep {
+            let failed = outcome.reason.map { "\($0.code.rawValue) from \($0.originNode ?? "?"): \($0.message.terminalSafe)" } ?? "no reason"
+            let refusal = outcome.blockedReason.map { "\($0.code.rawValue) from \($0.originNode ?? "?"): \($0.message.terminalSafe)" } ?? "no reason"
+            let undone = outcome.compensated.isEmpty ? "" : "; compensated step(s) \(outcome.compensated.map { "\($0 + 1)" }.joined(separator: ", "))"
+            print("saga \(outcome.id) failed at step \((outcome.failedStep ?? 0) + 1) (\(failed))\(undone)")
+            print("COMPENSATION BLOCKED: the compensation of step \(blocked + 1) is refused (\(refusal)).")
+            print("The saga is not finished: step \(blocked + 1) stays applied. The coordinator retries its compensation every few seconds until it commits;")
+            print("put right what refuses it (e.g. restore the balance it needs), and follow it with phalanx tx show \(outcome.id.terminalSafe)")
+            throw ExitCode(3)
         } else if let step = outcome.failedStep {
             let reason = outcome.reason.map { "\($0.code.rawValue) from \($0.originNode ?? "?"): \($0.message.terminalSafe)" } ?? "no reason"
             let undone = outcome.compensated.isEmpty ? "nothing to compensate" : "compensated step(s) \(outcome.compensated.map { "\($0 + 1)" }.joined(separator: ", "))"

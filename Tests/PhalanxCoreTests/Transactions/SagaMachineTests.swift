@@ -82,6 +82,35 @@ import Testing
         #expect(machine.activeCount == 1)
     }
 
+    @Test func aCompensationRefusedForABusinessReasonTellsTheClientAtOnceAndGoesOnBeingRetried() {
+        var machine = SagaMachine(node: "coordinator", settings: .init(initialBackoff: .milliseconds(100)))
+        _ = machine.start("s", requestID: 1, from: client, clientName: "c", steps: Array(steps.prefix(2)), nowUnixMilliseconds: unix)
+        _ = machine.transactionEnded(committed("saga:s#s0.0"), now: .zero, nowUnixMilliseconds: unix)
+        _ = machine.transactionEnded(aborted("saga:s#s1.0", .businessRejected), now: .zero, nowUnixMilliseconds: unix)
+        // A system failure of the compensation: retried, the client still waits.
+        let unavailable = machine.transactionEnded(aborted("saga:s#c0.0", .unavailable), now: .zero, nowUnixMilliseconds: unix)
+        #expect(!unavailable.contains { if case .reply = $0 { true } else { false } })
+        _ = machine.wakeUp(now: .seconds(1), nowUnixMilliseconds: unix)
+        // Refused by a bound: the client hears now, with the step and the refusal.
+        let refused = machine.transactionEnded(aborted("saga:s#c0.1", .businessRejected), now: .seconds(1), nowUnixMilliseconds: unix)
+        let replies = refused.compactMap { if case .reply(let to, let request, let outcome) = $0 { (to, request, outcome) } else { nil } }
+        #expect(replies.count == 1 && replies.first?.0 == client && replies.first?.1 == 1)
+        let outcome = replies.first?.2
+        #expect(outcome?.completed == false && outcome?.failedStep == 1 && outcome?.reason?.code == .businessRejected)
+        #expect(outcome?.blockedStep == 0 && outcome?.blockedReason?.code == .businessRejected && outcome?.blockedReason?.originNode == "w2", "\(String(describing: outcome))")
+        // Retried still, and a repeated request is answered at once, not left waiting.
+        #expect(runs(machine.wakeUp(now: .seconds(10), nowUnixMilliseconds: unix)) == ["saga:s#c0.2"])
+        let again = machine.start("s", requestID: 2, from: client, clientName: "c", steps: Array(steps.prefix(2)), nowUnixMilliseconds: unix)
+        #expect(again.contains { if case .reply(_, 2, let outcome) = $0 { outcome.blockedStep == 0 } else { false } }, "\(again)")
+        // A second refusal tells nobody again; once what refused it is put right, the saga finishes.
+        #expect(!machine.transactionEnded(aborted("saga:s#c0.2", .businessRejected), now: .seconds(10), nowUnixMilliseconds: unix)
+            .contains { if case .reply = $0 { true } else { false } })
+        _ = machine.wakeUp(now: .seconds(20), nowUnixMilliseconds: unix)
+        let done = machine.transactionEnded(committed("saga:s#c0.3"), now: .seconds(20), nowUnixMilliseconds: unix)
+        #expect(events(done).contains(.finished(completed: false)))
+        #expect(machine.activeCount == 0)
+    }
+
     @Test func aSystemFailureOfAForwardStepIsRetriedThenCompensated() {
         var machine = SagaMachine(node: "coordinator", settings: .init(forwardAttempts: 2))
         _ = machine.start("s", requestID: 1, from: client, clientName: "c", steps: Array(steps.prefix(2)), nowUnixMilliseconds: unix)
