@@ -141,7 +141,7 @@ public struct SagaMachine: Sendable {
         guard begin.client == clientName, begin.steps == steps else {
             return [.reply(client, requestID: requestID, SagaOutcome(
                 id: begin.id, completed: false,
-                reason: ErrorContext(code: .conflict, message: "saga id \(begin.id) was used by another saga; use a new id", originNode: node)))]
+                reason: ErrorContext(code: .invalidArgument, message: "saga id \(begin.id) was used by another saga; use a new id", originNode: node)))]
         }
         let failure = history.failure
         let outcome = SagaOutcome(
@@ -164,13 +164,13 @@ public struct SagaMachine: Sendable {
             [.reply(client, requestID: requestID, SagaOutcome(id: id, completed: false, reason: ErrorContext(code: code, message: message, originNode: node)))]
         }
         if let running = active[id] {
-            guard running.begin.client == clientName, running.begin.steps == steps else { return refused(.conflict, "saga id \(id) is in use by another saga; use a new id") }
+            guard running.begin.client == clientName, running.begin.steps == steps else { return refused(.invalidArgument, "saga id \(id) is in use by another saga; use a new id") }
             if running.blockedReason != nil { return [.reply(client, requestID: requestID, running.blockedOutcome(id))] }
             active[id]?.waiters.append((client, requestID))
             return []
         }
         if let known = ended[id] {
-            guard known.client == clientName, known.steps == steps else { return refused(.conflict, "saga id \(id) was used by another saga; use a new id") }
+            guard known.client == clientName, known.steps == steps else { return refused(.invalidArgument, "saga id \(id) was used by another saga; use a new id") }
             return [.reply(client, requestID: requestID, known.outcome)]
         }
         if let problem = Self.idProblem(id) { return refused(.invalidArgument, problem) }

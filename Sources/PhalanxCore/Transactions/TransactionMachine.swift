@@ -108,17 +108,28 @@ public struct TransactionMachine: Sendable {
         fromLog entry: TransactionLogEntry, requestID: UInt64, to client: ConnectionID, clientName: String, participants: [ParticipantOperations]
     ) -> [Action] {
         if let known = ended[entry.id], known.client == clientName, known.participants == participants {
-            return [.reply(client, requestID: requestID, known.outcome)]
+            return [.reply(client, requestID: requestID, Self.repeated(known.outcome))]
         }
         if active[entry.id] != nil {
             return begin(entry.id, requestID: requestID, from: client, clientName: clientName, participants: participants, isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: 0)
         }
         guard entry.begin.client == clientName, entry.begin.participants == participants else {
-            return [.reply(client, requestID: requestID, refused(entry.id, .conflict, "transaction id \(entry.id) was used by another transaction; use a new id"))]
+            return [.reply(client, requestID: requestID, refused(entry.id, .invalidArgument, "transaction id \(entry.id) was used by another transaction; use a new id"))]
         }
         let outcome = TransactionOutcome(id: entry.id, committed: entry.committed ?? false, reason: entry.committed == true ? nil : entry.reason)
         ended[entry.id] = EndedTransaction(entry.begin, outcome)
-        return [.reply(client, requestID: requestID, outcome)]
+        return [.reply(client, requestID: requestID, Self.repeated(outcome))]
+    }
+
+    /// The outcome told to a request that repeats an ended transaction: an abort says it is the
+    /// earlier one and is not run again, so that a retryable reason (CONFLICT: "retry the
+    /// transaction") is not retried under the same id forever.
+    static func repeated(_ outcome: TransactionOutcome) -> TransactionOutcome {
+        guard !outcome.committed, var reason = outcome.reason else { return outcome }
+        reason.message = "transaction \(outcome.id) aborted earlier and is not run again under its id (\(reason.message)); to try again, use a new id"
+        var repeated = outcome
+        repeated.reason = reason
+        return repeated
     }
 
     // MARK: - Events
@@ -130,7 +141,7 @@ public struct TransactionMachine: Sendable {
     ) -> [Action] {
         if var existing = active[id] {
             guard existing.begin.client == clientName, existing.begin.participants == participants else {
-                return [.reply(client, requestID: requestID, refused(id, .conflict, "transaction id \(id) is in use by another transaction; use a new id"))]
+                return [.reply(client, requestID: requestID, refused(id, .invalidArgument, "transaction id \(id) is in use by another transaction; use a new id"))]
             }
             if case .decided(let committed, _, _) = existing.phase {
                 return [.reply(client, requestID: requestID, outcome(of: existing, committed: committed))]  // decided: answer now
@@ -141,9 +152,9 @@ public struct TransactionMachine: Sendable {
         }
         if let known = ended[id] {
             guard known.client == clientName, known.participants == participants else {
-                return [.reply(client, requestID: requestID, refused(id, .conflict, "transaction id \(id) was used by another transaction; use a new id"))]
+                return [.reply(client, requestID: requestID, refused(id, .invalidArgument, "transaction id \(id) was used by another transaction; use a new id"))]
             }
-            return [.reply(client, requestID: requestID, known.outcome)]
+            return [.reply(client, requestID: requestID, Self.repeated(known.outcome))]
         }
         if let problem = TransactionLimits.problem(id: id, participants) {
             return [.reply(client, requestID: requestID, refused(id, .invalidArgument, problem))]

@@ -217,7 +217,8 @@ struct TransactionShowCommand: AsyncParsableCommand {
         switch history {
         case nil:
             if client.json { print(try HistoryJSON.line(["id": id, "kind": "unknown"])) }
-            printError("the coordinator's decision log and compensation log have no transaction or saga '\(id.terminalSafe)' (a transaction refused before it began is not logged; ended ones are kept for coordinator.retention_ms)")
+            printError(
+                "the coordinator's decision log and compensation log have no transaction or saga '\(id.terminalSafe)'. The log keeps ended transactions for coordinator.retention_ms; within that, one it does not hold did not commit: it was never decided (the coordinator stopped first, so it aborted: presumed abort) or was refused before it began, and it changed nothing.")
             throw ExitCode(1)
         case .saga(let saga)?:
             return try SagaText.print(saga, json: client.json)

@@ -157,7 +157,7 @@ import Testing
         _ = begun(&machine)
         #expect(machine.begin("t1", requestID: 2, from: ConnectionID(8), clientName: "client", participants: transfer, isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix).isEmpty)
         let other = machine.begin("t1", requestID: 3, from: ConnectionID(9), clientName: "client", participants: [transfer[0]], isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix)
-        #expect(replies(other).first?.reason?.code == .conflict)
+        #expect(replies(other).first?.reason?.code == .invalidArgument, "a usage error, not a CONFLICT to retry")
         _ = machine.voted("t1", from: "w1", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
         let actions = machine.voted("t1", from: "w2", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
         #expect(replies(actions).count == 2, "both waiters get the outcome")
@@ -168,7 +168,21 @@ import Testing
         let repeated = machine.begin("t1", requestID: 5, from: client, clientName: "client", participants: transfer, isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix)
         #expect(replies(repeated).map(\.committed) == [true], "after END, the same request gets the same outcome")
         let reused = machine.begin("t1", requestID: 6, from: client, clientName: "client", participants: [transfer[1]], isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix)
-        #expect(replies(reused).first?.reason?.code == .conflict, "after END, other operations under the id are refused")
+        #expect(replies(reused).first?.reason?.code == .invalidArgument, "after END, other operations under the id are refused")
+    }
+
+    @Test func aRepeatOfAnAbortedTransactionSaysItIsTheEarlierOutcomeAndToUseANewId() {
+        var machine = TransactionMachine(node: "coordinator")
+        _ = begun(&machine)
+        let conflict = ErrorContext(code: .conflict, message: "key a on w1 is locked by transaction x; retry the transaction", originNode: "w1")
+        let aborted = machine.voted("t1", from: "w1", .no(conflict), now: .zero, nowUnixMilliseconds: unix)
+        #expect(replies(aborted).first?.reason?.message == conflict.message, "the first answer is the refusal itself")
+        _ = machine.acknowledged("t1", from: "w1", nowUnixMilliseconds: unix)
+        _ = machine.acknowledged("t1", from: "w2", nowUnixMilliseconds: unix)
+        let repeated = machine.begin("t1", requestID: 9, from: client, clientName: "client", participants: transfer, isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix)
+        let reason = replies(repeated).first?.reason
+        #expect(reason?.code == .conflict && reason?.originNode == "w1")
+        #expect(reason?.message.contains("aborted earlier and is not run again under its id") == true && reason?.message.contains("use a new id") == true, "\(String(describing: reason))")
     }
 
     @Test func invalidTransactionsAreRefusedBeforeAnythingIsPrepared() {
