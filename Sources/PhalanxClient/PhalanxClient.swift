@@ -556,7 +556,7 @@ public actor PhalanxClient {
             } catch let error as ErrorContext {
                 failure = error
             } catch {
-                failure = ErrorContext(code: .unavailable, message: "the connection to the coordinator failed: \(error)")
+                failure = ErrorContext(code: .unavailable, message: "the connection to the coordinator failed: \(ConnectionErrorText.describe(error))")
             }
             await self.connectionEnded(failure ?? ErrorContext(code: .unavailable, message: "the connection to the coordinator ended (it closed it, stopped, or the network failed)"))
         }

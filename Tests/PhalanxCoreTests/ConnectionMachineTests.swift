@@ -127,7 +127,11 @@ import Testing
 
         var clientConnection = established(client)
         #expect(clientConnection.messageReceived(.submit) == [.deliver])
-        #expect(rejection(clientConnection.messageReceived(.register))?.code == .permissionDenied)
+        let register = rejection(clientConnection.messageReceived(.register))
+        #expect(register?.code == .permissionDenied && register?.message.contains("admin") == false, "no admin hint where an admin may not either")
+        var auditing = established(client)
+        let audit = rejection(auditing.messageReceived(.auditRequest))
+        #expect(audit?.code == .permissionDenied && audit?.message.contains("only an admin certificate may (the CLI: --name admin") == true, "\(String(describing: audit))")
     }
 
     @Test func afterCloseEverythingIsIgnored() {

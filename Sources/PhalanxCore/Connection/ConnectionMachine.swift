@@ -115,7 +115,9 @@ public struct ConnectionMachine: Sendable {
                 : Authorization.mayArriveFromCoordinator(kind, at: local.role)
             guard allowed else {
                 let who = side == .coordinator ? "role \(peer.role.rawValue) (\(peer.name))" : "the coordinator"
-                return reject(.permissionDenied, "\(who) may not send \(kind.rawValue) messages")
+                let adminOnly = side == .coordinator && Authorization.rolesAllowedToSend(kind) == [.admin]
+                let hint = adminOnly ? "; only an admin certificate may (the CLI: --name admin, with certs/admin.pem)" : ""
+                return reject(.permissionDenied, "\(who) may not send \(kind.rawValue) messages\(hint)")
             }
             return [.deliver]
         }
