@@ -108,7 +108,7 @@ public struct SagaMachine: Sendable {
         if id.isEmpty || id.utf8.count > TransactionLimits.maximumIDBytes - 16 || id.contains("#") {
             return "a saga id must be 1 to \(TransactionLimits.maximumIDBytes - 16) bytes without '#' (got \(id.utf8.count) bytes)"
         }
-        return nil
+        return TransactionLimits.idProblem(id).map { "saga id: \($0)" }
     }
 
     /// The transaction of an attempt; ``parse(_:)`` reads it back.

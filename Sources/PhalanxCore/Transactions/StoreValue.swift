@@ -108,9 +108,17 @@ public enum TransactionLimits {
     /// Bytes of a transaction id at most.
     public static let maximumIDBytes = 128
 
+    /// Why `id` cannot name a transaction or saga (1 to `maximumBytes` bytes, no control
+    /// characters: an id is printed on lines of logs and reports), or nil when it can.
+    public static func idProblem(_ id: String, maximumBytes: Int = maximumIDBytes) -> String? {
+        if id.isEmpty || id.utf8.count > maximumBytes { return "the id must be 1 to \(maximumBytes) bytes (got \(id.utf8.count))" }
+        if id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) { return "the id must not contain control characters (a newline, a tab)" }
+        return nil
+    }
+
     /// Why `participants` cannot be a transaction, or nil when it can.
     public static func problem(id: String, _ participants: [ParticipantOperations]) -> String? {
-        if id.isEmpty || id.utf8.count > maximumIDBytes { return "the transaction id must be 1 to \(maximumIDBytes) bytes" }
+        if let problem = idProblem(id) { return "transaction id: \(problem)" }
         if participants.isEmpty { return "a transaction names at least one participant with at least one operation" }
         if participants.count > maximumParticipants { return "a transaction names at most \(maximumParticipants) participants (\(participants.count) given)" }
         var seen = Set<String>()

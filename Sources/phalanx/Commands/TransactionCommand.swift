@@ -18,10 +18,18 @@ enum OperationSyntax {
 
     static func parse(_ text: String, notBelow: Int64?) throws(ValidationError) -> (node: String, operation: StoreOperation) {
         guard let colon = text.firstIndex(of: ":"), colon != text.startIndex else {
-            throw ValidationError("'\(text)' does not start with NODE: (the worker's name); expected \(help)")
+            throw ValidationError("'\(text.terminalSafe)' does not start with NODE: (the worker's name); expected \(help)")
         }
         let node = String(text[..<colon])
         var rest = String(text[text.index(after: colon)...])
+        // A space or a control character at either end of a name or key is a quoting slip, not meant.
+        let name = rest.hasPrefix("@") || rest.hasPrefix("~") ? String(rest.dropFirst()) : rest
+        for (what, value) in [("worker name", node), ("key", String(name.prefix { $0 != "=" && $0 != "+" && $0 != "-" }))] {
+            if let first = value.unicodeScalars.first, let last = value.unicodeScalars.last,
+                [first, last].contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control }) {
+                throw ValidationError("'\(text.terminalSafe)': the \(what) '\(value.terminalSafe)' starts or ends with a space or control character; remove it")
+            }
+        }
         if rest.hasPrefix("@") { return (node, .resource(try resource(String(rest.dropFirst()), in: text))) }
         if rest.hasPrefix("~") {
             rest.removeFirst()
@@ -40,11 +48,18 @@ enum OperationSyntax {
         if let equals = rest.firstIndex(of: "=") {
             let key = String(rest[..<equals])
             let value = String(rest[rest.index(after: equals)...])
-            guard !key.isEmpty else { throw ValidationError("'\(text)': the key before '=' is empty") }
+            guard !key.isEmpty else { throw ValidationError("'\(text.terminalSafe)': the key before '=' is empty") }
+            if value.hasPrefix("=") {
+                throw ValidationError("'\(text.terminalSafe)': '==' is not an operation; a put is NODE:KEY=VALUE (e.g. \(node):\(key)=\(value.dropFirst()))")
+            }
             if let integer = Int64(value) { return (node, .put(key: key, value: .integer(integer), lowerBound: notBelow)) }
             let digits = value.hasPrefix("-") || value.hasPrefix("+") ? value.dropFirst() : Substring(value)
             if !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) {
-                throw ValidationError("'\(text)': \(value) does not fit a 64-bit integer (\(Int64.min) to \(Int64.max))")
+                throw ValidationError("'\(text.terminalSafe)': \(value) does not fit a 64-bit integer (\(Int64.min) to \(Int64.max))")
+            }
+            if let notBelow {
+                throw ValidationError(
+                    "'\(text.terminalSafe)' puts text, and --not-below \(notBelow) bounds integers only; drop --not-below for it, or put a whole number")
             }
             return (node, .put(key: key, value: .bytes(Array(value.utf8))))
         }
@@ -206,6 +221,7 @@ struct TransactionShowCommand: AsyncParsableCommand {
 
     func validate() throws {
         if id.isEmpty { throw ValidationError("give the transaction's or saga's id (phalanx tx run and bank run print them), not an empty one") }
+        if let problem = TransactionLimits.idProblem(id) { throw ValidationError("'\(String(id.prefix(40)).terminalSafe)': \(problem); no transaction or saga has such an id") }
     }
 
     func run() async throws {

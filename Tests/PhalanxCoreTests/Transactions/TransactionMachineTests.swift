@@ -185,6 +185,15 @@ import Testing
         #expect(reason?.message.contains("aborted earlier and is not run again under its id") == true && reason?.message.contains("use a new id") == true, "\(String(describing: reason))")
     }
 
+    @Test func idsWithControlCharactersOrPastTheirBytesAreRefused() {
+        var machine = TransactionMachine(node: "coordinator")
+        let newline = machine.begin("t\nFORGED", requestID: 1, from: client, clientName: "c", participants: transfer, isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix)
+        #expect(replies(newline).first?.reason?.code == .invalidArgument && replies(newline).first?.reason?.message.contains("control characters") == true)
+        #expect(TransactionLimits.idProblem(String(repeating: "i", count: TransactionLimits.maximumIDBytes)) == nil)
+        #expect(TransactionLimits.idProblem(String(repeating: "i", count: TransactionLimits.maximumIDBytes + 1))?.contains("1 to 128 bytes (got 129)") == true)
+        #expect(SagaMachine.idProblem("s\t1")?.contains("control characters") == true)
+    }
+
     @Test func invalidTransactionsAreRefusedBeforeAnythingIsPrepared() {
         var machine = TransactionMachine(node: "coordinator")
         let empty = machine.begin("t1", requestID: 1, from: client, clientName: "c", participants: [], isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix)

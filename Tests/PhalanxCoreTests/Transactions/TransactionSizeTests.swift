@@ -151,6 +151,6 @@ import Testing
         #expect(machine.knows("old"), "remembered for the next repeat")
         let other = machine.answer(fromLog: history, requestID: 6, from: client, clientName: "someone-else", steps: steps, nowUnixMilliseconds: 9)
         guard case .reply(_, _, let refused)? = other.first else { Issue.record("\(other)"); return }
-        #expect(refused.reason?.code == .conflict)
+        #expect(refused.reason?.code == .invalidArgument, "a reused id is a usage error, not a CONFLICT to retry")
     }
 }
