@@ -130,7 +130,11 @@ public enum TransactionLimits {
             }
             if participant.operations.isEmpty { return "participant \(participant.participant) has no operations" }
             operations += participant.operations.count
+            var read = Set<String>()
             for operation in participant.operations {
+                if case .get(let key) = operation, !read.insert(key).inserted {
+                    return "key '\(key.prefix(40))' on \(participant.participant) is read twice; the outcome holds one value per key read, so read it once"
+                }
                 let key = operation.resourceOperation?.key ?? operation.key  // a resource's key as given, not its lock key
                 if key.isEmpty || key.utf8.count > maximumKeyBytes {
                     return "key '\(key.prefix(40))' on \(participant.participant): a key must be 1 to \(maximumKeyBytes) bytes"

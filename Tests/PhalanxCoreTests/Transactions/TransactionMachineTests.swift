@@ -185,6 +185,13 @@ import Testing
         #expect(reason?.message.contains("aborted earlier and is not run again under its id") == true && reason?.message.contains("use a new id") == true, "\(String(describing: reason))")
     }
 
+    @Test func aKeyReadTwiceInOneTransactionIsRefusedRatherThanOneReadLost() {
+        let twice = [ParticipantOperations(participant: "w1", operations: [.get(key: "k"), .put(key: "k", value: .integer(5)), .get(key: "k")])]
+        #expect(TransactionLimits.problem(id: "t", twice)?.contains("key 'k' on w1 is read twice") == true)
+        let once = [ParticipantOperations(participant: "w1", operations: [.get(key: "k"), .put(key: "k", value: .integer(5))])]
+        #expect(TransactionLimits.problem(id: "t", once) == nil)
+    }
+
     @Test func idsWithControlCharactersOrPastTheirBytesAreRefused() {
         var machine = TransactionMachine(node: "coordinator")
         let newline = machine.begin("t\nFORGED", requestID: 1, from: client, clientName: "c", participants: transfer, isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix)
