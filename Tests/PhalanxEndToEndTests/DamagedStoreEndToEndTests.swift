@@ -42,6 +42,13 @@ extension EndToEnd {
             let port = try #require((try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
             let readyz = try await MetricsEndToEndTests.get(port, "/readyz")
             #expect(readyz.status == .serviceUnavailable && readyz.text.contains("participant store is not available"), "\(readyz)")
+            let metrics = Exposition(try await MetricsEndToEndTests.get(port, "/metrics").text)
+            #expect(metrics.value("phalanx_worker_participant_unavailable") == 1, "\(metrics.text)")
+            if let page = cluster.coordinatorMetricsPort() {
+                #expect(try await MetricsEndToEndTests.get(page, "/").text.contains("w2: participant store not available"))
+            } else {
+                Issue.record("the coordinator's metrics port is not known")
+            }
 
             // The audit does not wait out its minute for w2, and the ABORT w2 voted NO on ended.
             let admin = try await cluster.client("admin")

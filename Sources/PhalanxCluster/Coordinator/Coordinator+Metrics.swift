@@ -46,10 +46,12 @@ extension Coordinator {
     /// The status page as of now.
     public func statusPage(historyInterval: Int) async -> StatusPage {
         let deadLetters = try? await ledger.deadLetterCount()
-        return StatusPage(
+        var page = StatusPage(
             coordinator: local.name, cluster: local.cluster, snapshot: machine.metricsSnapshot(), deadLetters: deadLetters,
             history: activity.points, historyInterval: historyInterval, failures: recentFailures.entries,
             generatedUnixMilliseconds: WireTime.nowUnixMilliseconds())
+        page.participantProblems = participantProblems
+        return page
     }
 
     /// One `accept` span per submitted task whose id is the task's own span id: the parent of its

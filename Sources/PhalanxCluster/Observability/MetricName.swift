@@ -32,6 +32,7 @@ public enum MetricName {
     public static let workerTasksRunning = "phalanx_worker_tasks_running"
     public static let workerTaskDuration = "phalanx_worker_task_duration_seconds"
     public static let workerConnected = "phalanx_worker_connected"
+    public static let participantUnavailable = "phalanx_worker_participant_unavailable"
     public static let bulkheadInUse = "phalanx_bulkhead_in_use"
     public static let bulkheadRejected = "phalanx_bulkhead_rejected_total"
     public static let bulkheadWaiting = "phalanx_bulkhead_waiting"
@@ -62,6 +63,7 @@ public enum MetricName {
         workerTasksRunning: "Tasks running on this worker now.",
         workerTaskDuration: "How long this worker's tasks took from arrival to result, in seconds, by kind (a prefetched task's wait for a slot included).",
         workerConnected: "1 while this worker is registered with the coordinator, 0 otherwise.",
+        participantUnavailable: "1 while this worker's participant store cannot be opened (a damaged file, a read-only folder, another process holding it): it votes NO on every transaction; 0 otherwise.",
         bulkheadInUse: "Slots of a task kind's bulkhead in use on this worker.",
         bulkheadRejected: "Tasks a kind's bulkhead refused on this worker because its wait queue was full (they failed BULKHEAD_FULL).",
         bulkheadWaiting: "Tasks waiting for a slot of a kind's bulkhead on this worker (not counted in phalanx_worker_tasks_running until they run).",

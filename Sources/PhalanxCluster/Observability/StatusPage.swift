@@ -17,6 +17,8 @@ public struct StatusPage: Sendable {
     public var generatedUnixMilliseconds: Int64
     /// Seconds between reloads (0: never).
     public var refreshSeconds = 5
+    /// Why a worker's participant store is not available, by worker (its heartbeats say).
+    public var participantProblems: [String: String] = [:]
 
     public init(
         coordinator: String, cluster: String, snapshot: CoordinatorMetricsSnapshot, deadLetters: Int?, history: [ActivityHistory.Point],
@@ -63,6 +65,9 @@ public struct StatusPage: Sendable {
         }
         html += "<tr><td>\(escape(coordinator))</td><td>coordinator</td><td>serving</td><td class=\"num\">\(snapshot.clients) clients, \(snapshot.admins) admins</td><td></td></tr>\n"
         html += "</table>\n"
+        for (name, problem) in participantProblems.sorted(by: { $0.key < $1.key }) {
+            html += "<p class=\"open participant-problem\">\(escape(name)): participant store not available, every transaction naming it aborts: \(escape(problem))</p>\n"
+        }
         if snapshot.workers.isEmpty { html += "<p class=\"muted\">No worker is registered: queued tasks wait.</p>\n" }
         html += """
             <h2>Queues</h2>

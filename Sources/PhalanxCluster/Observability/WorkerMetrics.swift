@@ -17,6 +17,8 @@ final class WorkerMetrics: Sendable {
     private let other: (tasks: [Outcome: Counter], duration: Metrics.Timer)
     let running: Meter
     let connected: Gauge
+    /// 1 while the participant store cannot be opened (``participantAvailable(_:)``).
+    let participantUnavailable: Gauge
     private let bulkheads: [(bulkhead: Bulkhead<ContinuousClock>, inUse: Gauge, waiting: Gauge)]
     private let rejected: [String: Counter]
     private let registration = Mutex(false)
@@ -45,6 +47,8 @@ final class WorkerMetrics: Sendable {
         running = Meter(label: MetricName.workerTasksRunning, dimensions: [], factory: factory)
         connected = Gauge(label: MetricName.workerConnected, dimensions: [], factory: factory)
         connected.record(0)
+        participantUnavailable = Gauge(label: MetricName.participantUnavailable, dimensions: [], factory: factory)
+        participantUnavailable.record(0)
         self.bulkheads = bulkheads.sorted { $0.key < $1.key }.map { kind, bulkhead in
             (bulkhead, Gauge(label: MetricName.bulkheadInUse, dimensions: [("kind", kind)], factory: factory),
              Gauge(label: MetricName.bulkheadWaiting, dimensions: [("kind", kind)], factory: factory))
@@ -52,6 +56,11 @@ final class WorkerMetrics: Sendable {
         rejected = bulkheads.mapValues { bulkhead in
             Counter(label: MetricName.bulkheadRejected, dimensions: [("kind", bulkhead.name)], factory: factory)
         }
+    }
+
+    /// Opening the participant store succeeded (true) or failed (false).
+    func participantAvailable(_ available: Bool) {
+        participantUnavailable.record(available ? 0 : 1)
     }
 
     /// A task of `kind` ended after `elapsed` with `error` (nil: it succeeded).

@@ -27,8 +27,14 @@ actor ParticipantHost {
     private var lastFailure: String?
     /// The store being opened: callers meanwhile wait for it instead of opening it twice.
     private var opening: Task<Void, Never>?
+    /// Told whether each attempt to open the store succeeded (the worker's metric).
+    private let availability: @Sendable (Bool) -> Void
 
-    init(node: String, directory: String, resources: [any TransactionalResource], retention: Duration, logger: Logger) {
+    init(
+        node: String, directory: String, resources: [any TransactionalResource], retention: Duration, logger: Logger,
+        availability: @escaping @Sendable (Bool) -> Void = { _ in }
+    ) {
+        self.availability = availability
         self.node = node
         self.resources = resources
         self.directory = directory
@@ -67,12 +73,14 @@ actor ParticipantHost {
             self.lock = lock
             participant = opened
             lastFailure = nil
+            availability(true)
             await opened.connected(link)
         } catch {
             if lastFailure != error.message {
                 logger.error("the participant store is not available; transactions get NO until it is", metadata: ["reason": "\(error.message)"])
             }
             lastFailure = error.message
+            availability(false)
         }
     }
 

@@ -90,7 +90,8 @@ public struct WorkerRuntime: Service {
         let nodeMetrics = configuration.metricsAddress.map { _ in NodeMetrics() }
         let metrics = nodeMetrics.map { WorkerMetrics(factory: $0.factory, kinds: handlers.kinds, bulkheads: slots.perKind) }
         let participant = ParticipantHost(
-            node: local.name, directory: directory, resources: resources, retention: configuration.historyRetention, logger: logger)
+            node: local.name, directory: directory, resources: resources, retention: configuration.historyRetention, logger: logger,
+            availability: { [metrics] in metrics?.participantAvailable($0) })
         var ops: (server: OpsHTTPServer, endpoint: OpsEndpoint)?
         if configuration.metricsAddress == nil { logger.notice("metrics endpoint off (metrics.worker_address is empty)") }
         if let address = configuration.metricsAddress, let nodeMetrics, let metrics {

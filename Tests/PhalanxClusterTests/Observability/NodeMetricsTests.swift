@@ -47,7 +47,7 @@ import PhalanxTesting
             MetricName.queuedPayloadBytes, MetricName.staleResults, MetricName.taskLatency, MetricName.dispatchLatency, MetricName.breakerState,
             MetricName.workers, MetricName.workersDeclaredDead, MetricName.openResources, MetricName.connections,
             MetricName.tlsHandshakeFailures, MetricName.workerTasks, MetricName.workerTasksRunning, MetricName.workerTaskDuration,
-            MetricName.workerConnected, MetricName.bulkheadInUse, MetricName.bulkheadRejected, MetricName.bulkheadWaiting,
+            MetricName.workerConnected, MetricName.participantUnavailable, MetricName.bulkheadInUse, MetricName.bulkheadRejected, MetricName.bulkheadWaiting,
         ]
         #expect(Set(names).count == names.count && Set(MetricName.help.keys) == Set(names))
         for name in names {
@@ -286,6 +286,11 @@ import PhalanxTesting
         #expect(exposition.value(MetricName.workerConnected) == 1 && metrics.isRegistered)
         metrics.registered(false)
         #expect(Exposition(node.exposition()).value(MetricName.workerConnected) == 0 && !metrics.isRegistered)
+        #expect(Exposition(node.exposition()).value(MetricName.participantUnavailable) == 0, "not known to be unavailable")
+        metrics.participantAvailable(false)
+        #expect(Exposition(node.exposition()).value(MetricName.participantUnavailable) == 1)
+        metrics.participantAvailable(true)
+        #expect(Exposition(node.exposition()).value(MetricName.participantUnavailable) == 0)
     }
 
     @Test func bulkheadGaugesAreRefreshedBeforeAScrape() async throws {

@@ -39,6 +39,14 @@ import Testing
         #expect(html.contains("client/t&lt;1&gt;"))
     }
 
+    @Test func aWorkerWhoseParticipantStoreIsNotAvailableIsNamedWithTheReasonEscaped() {
+        var page = Self.page(workers: [.init(name: "w2", breaker: "closed", draining: false, running: 0, capacity: 1)])
+        #expect(!page.render().contains("participant-problem"))
+        page.participantProblems = ["w2": "cannot open the participant store: <malformed>"]
+        let html = page.render()
+        #expect(html.contains("<p class=\"open participant-problem\">w2: participant store not available, every transaction naming it aborts: cannot open the participant store: &lt;malformed&gt;</p>"), "\(html)")
+    }
+
     @Test func itShowsMembersCountsQueuesAndFailureTraceIDs() {
         let traceA = "4bf92f3577b34da6a3ce929d0e0e4736"
         let traceB = "0af7651916cd43dd8448eb211c80319c"
