@@ -148,5 +148,6 @@ enum SagaText {
             }
             Swift.print("  \(time(record.unixMilliseconds)) \(line.terminalSafe)")
         }
+        Swift.print("  (steps and attempts are counted from 1 here and from 0 in the ids: saga:ID#sSTEP.ATTEMPT runs a step, #cSTEP.ATTEMPT a compensation)")
     }
 }
