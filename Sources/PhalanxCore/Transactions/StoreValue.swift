@@ -139,6 +139,10 @@ public enum TransactionLimits {
                 if key.isEmpty || key.utf8.count > maximumKeyBytes {
                     return "key '\(key.prefix(40))' on \(participant.participant): a key must be 1 to \(maximumKeyBytes) bytes"
                 }
+                // SQLite and the C strings around it end text at a NUL; a newline would forge lines of reports.
+                if key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                    return "a key on \(participant.participant) contains a control character (a NUL, a newline, a tab); keys are text without them"
+                }
                 if case .put(_, .bytes(let bytes), _) = operation, bytes.count > maximumValueBytes {
                     return "the value of \(key) on \(participant.participant) has \(bytes.count) bytes; at most \(maximumValueBytes) are allowed"
                 }

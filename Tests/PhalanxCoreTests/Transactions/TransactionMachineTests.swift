@@ -199,6 +199,10 @@ import Testing
         #expect(TransactionLimits.idProblem(String(repeating: "i", count: TransactionLimits.maximumIDBytes)) == nil)
         #expect(TransactionLimits.idProblem(String(repeating: "i", count: TransactionLimits.maximumIDBytes + 1))?.contains("1 to 128 bytes (got 129)") == true)
         #expect(SagaMachine.idProblem("s\t1")?.contains("control characters") == true)
+        for key in ["nul\u{0}key", "line\nbreak", "tab\t"] {
+            let problem = TransactionLimits.problem(id: "t", [ParticipantOperations(participant: "w1", operations: [.put(key: key, value: .integer(1))])])
+            #expect(problem?.contains("contains a control character") == true, "\(key.debugDescription): \(String(describing: problem))")
+        }
     }
 
     @Test func invalidTransactionsAreRefusedBeforeAnythingIsPrepared() {
