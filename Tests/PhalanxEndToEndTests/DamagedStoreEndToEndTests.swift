@@ -2,6 +2,7 @@ import Foundation
 import PhalanxClient
 import PhalanxCore
 import PhalanxResilience
+import PhalanxStore
 import PhalanxTesting
 import Testing
 
@@ -61,6 +62,36 @@ extension EndToEnd {
             #expect(audit.unreachable == ["w2"])
             #expect(audit.reasons["w2"]?.contains("cannot read its participant store") == true || audit.reasons["w2"]?.contains("is not available") == true,
                     "\(audit.reasons)")
+        }
+
+        @Test func aStoreThatStopsTakingWritesIsReportedAndReopenedOnceItIsRepaired() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            defer { Task { await client.close() } }
+            func put(_ value: Int64) async throws -> TransactionOutcome {
+                try await client.transact([ParticipantOperations(participant: "w2", operations: [.put(key: "k", value: .integer(value))])])
+            }
+            #expect(try await put(1).committed)
+            // Behind the worker's back, the table of applied transactions goes: its next outcome cannot be written.
+            let store = try ParticipantStore(path: "\(cluster.directory.path)/workers/w2/participant.sqlite")
+            try store.executeForTesting("ALTER TABLE applied RENAME TO applied_moved")
+            #expect(try await put(2).committed, "the decision is the coordinator's: w2 voted YES")
+            try await eventually("the status says w2's store is not available", within: .seconds(15), poll: .milliseconds(200)) {
+                try await client.status().workers.first { $0.name == "w2" }?.participantProblem?.contains("participant store") == true
+            }
+            let refused = try await put(3)
+            #expect(!refused.committed && refused.reason?.code == .unavailable && refused.reason?.originNode == "w2", "\(String(describing: refused.reason))")
+            // Repaired: the store is opened again without a restart, and the commit it owed is applied.
+            try store.executeForTesting("ALTER TABLE applied_moved RENAME TO applied")
+            try await eventually("w2 reopens its store and applies the commit it owed", within: .seconds(20), poll: .milliseconds(300)) {
+                let read = try await client.transact([ParticipantOperations(participant: "w2", operations: [.get(key: "k")])])
+                guard read.committed, case .integer(let value)?? = read.reads["w2"]?["k"] else { return false }
+                return value == 2
+            }
+            try await eventually("the problem is gone from the status") {
+                try await client.status().workers.first { $0.name == "w2" }?.participantProblem == nil
+            }
         }
     }
 }

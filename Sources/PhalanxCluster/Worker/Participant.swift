@@ -264,6 +264,10 @@ public actor Participant {
         }
     }
 
+    /// Why writing the store failed, once it did: this participant sends nothing more, and its
+    /// host replaces it by reopening the store.
+    var writeFailure: LedgerError? { failure }
+
     private func storeFailed(_ error: LedgerError) {
         guard failure == nil else { return }
         failure = error

@@ -42,9 +42,24 @@ actor ParticipantHost {
         self.logger = logger
     }
 
-    /// Why the store is not available, once opening it failed (nil: it is open, or not tried yet).
-    var problem: String? {
-        participant == nil ? lastFailure.map { String($0.prefix(1_000)) } : nil
+    /// Why the store is not available: opening it failed, or writing it did (nil: it is open and
+    /// writes, or opening was not tried yet).
+    func problem() async -> String? {
+        if let participant, let failure = await participant.writeFailure { return String("cannot write the participant store: \(failure)".prefix(1_000)) }
+        return participant == nil ? lastFailure.map { String($0.prefix(1_000)) } : nil
+    }
+
+    /// A participant whose store stopped taking writes is closed and the store opened again from
+    /// what is on disk (what failed to be written was never voted or acknowledged); until that
+    /// succeeds, this host answers as for a store it cannot open.
+    private func replaceIfFailed(over link: any PeerLink) async {
+        guard let failed = participant, let failure = await failed.writeFailure else { return }
+        participant = nil
+        await failed.close()
+        lastFailure = "cannot write the participant store: \(failure)"
+        availability(false)
+        logger.error("reopening the participant store after a write failure", metadata: ["reason": "\(failure)"])
+        await open(over: link)
     }
 
     /// Opens the store (if this process can hold it) and tells the participant it is connected.
@@ -65,9 +80,15 @@ actor ParticipantHost {
 
     private func openStore(over link: any PeerLink) async {
         do throws(LedgerError) {
-            let lock = try DataDirectoryLock(
-                directory: directory, owner: "participant", setting: "worker.data_dir",
-                why: "two processes of worker \(node) on one participant store would apply its transactions twice")
+            // Reopened after a write failure, this process still holds the lock (flock is per open file: a second one would fail).
+            let lock: DataDirectoryLock
+            if let held = self.lock {
+                lock = held
+            } else {
+                lock = try DataDirectoryLock(
+                    directory: directory, owner: "participant", setting: "worker.data_dir",
+                    why: "two processes of worker \(node) on one participant store would apply its transactions twice")
+            }
             let opened = try await Participant(
                 node: node, path: "\(directory)/participant.sqlite", resources: resources, retention: retention, logger: logger)
             self.lock = lock
@@ -85,6 +106,7 @@ actor ParticipantHost {
     }
 
     func received(_ envelope: Phalanx_V1_Envelope, over link: any PeerLink) async {
+        await replaceIfFailed(over: link)
         if participant == nil { await open(over: link) }
         if let participant {
             await participant.received(envelope)

@@ -99,7 +99,7 @@ public struct WorkerRuntime: Service {
             let endpoint = OpsEndpoint(metrics: nodeMetrics, refresh: { metrics.refresh() }) {
                 if await drain.isRaised { return (false, "the worker is draining") }
                 guard metrics.isRegistered else { return (false, "the worker is not registered with the coordinator") }
-                if let problem = await participant.problem { return (false, "its participant store is not available (it votes NO on every transaction): \(problem)") }
+                if let problem = await participant.problem() { return (false, "its participant store is not available (it votes NO on every transaction): \(problem)") }
                 return (true, "")
             }
             ops = (server, endpoint)
@@ -369,7 +369,7 @@ public struct WorkerRuntime: Service {
     private static func sendHeartbeats(every interval: Duration, over link: some PeerLink, participant: ParticipantHost) async {
         while (try? await Task.sleep(for: interval)) != nil {
             var heartbeat = Phalanx_V1_Heartbeat()
-            heartbeat.participantProblem = await participant.problem ?? ""
+            heartbeat.participantProblem = await participant.problem() ?? ""
             link.write(Phalanx_V1_Envelope(.heartbeat(heartbeat)))
             link.flush()
         }
