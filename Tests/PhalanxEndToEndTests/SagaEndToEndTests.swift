@@ -168,6 +168,10 @@ extension EndToEnd {
             #expect(saga.stdout.contains("failed at step 2") && saga.stdout.contains("COMPENSATION BLOCKED: the compensation of step 1 is refused (BUSINESS_REJECTED from w2"),
                     "\(saga.stdout)")
             #expect(try await balances(client) == [100, 10], "step 1 stays applied while its compensation is refused")
+            let repeated = try ClusterProcesses.runToCompletion(
+                ["saga"] + cluster.clientArguments + ["--json", "--id", "stuck", "--not-below", "0", "w2:bob+=10 | w2:bob-=1000", "w1:alice-=5000 |"],
+                timeout: .seconds(30))
+            #expect(repeated.status == 3 && repeated.stdout.contains("\"blocked_step\":1"), "a repeat is answered at once, --json exits 3 too: \(repeated)")
             // Put right what refuses it: the retries commit it, and the saga finishes compensated.
             let topUp = try await client.transact([ParticipantOperations(participant: "w2", operations: [.add(key: "bob", amount: 990)])])
             #expect(topUp.committed)

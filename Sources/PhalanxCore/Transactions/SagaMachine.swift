@@ -50,6 +50,10 @@ public struct SagaMachine: Sendable {
         case reply(ConnectionID, requestID: UInt64, SagaOutcome)
     }
 
+    /// Failed attempts of a compensation (for system reasons) after which the waiting clients are
+    /// told it is blocked; the retries go on.
+    public static let attemptsBeforeReportingBlocked = 3
+
     /// Steps in one saga at most.
     public static let maximumSteps = 100
     /// Prefix of the transactions sagas run.
@@ -246,9 +250,10 @@ public struct SagaMachine: Sendable {
         var actions = [record(id, .attemptFailed(step: attempt.step, attempt: saga.attempt, compensation: true, reason: reason), nowUnixMilliseconds)]
         saga.attempt += 1
         saga.retryAt = now + backoff(saga.attempt)
-        if !reason.retryable, saga.blockedReason == nil {
-            // Refused for a reason retrying alone does not change (a bound, a bad operation): the
-            // waiting clients are told now; the retries go on, for what refuses it may be put right.
+        if !reason.retryable || saga.attempt >= Self.attemptsBeforeReportingBlocked, saga.blockedReason == nil {
+            // Refused for a reason retrying alone does not change (a bound, a bad operation), or
+            // failing again and again (its worker unreachable): the waiting clients are told now;
+            // the retries go on, for what refuses it may be put right.
             saga.blockedReason = reason
             actions += saga.waiters.map { .reply($0.0, requestID: $0.1, saga.blockedOutcome(id)) }
             saga.waiters = []

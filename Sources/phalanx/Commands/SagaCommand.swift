@@ -16,8 +16,9 @@ struct SagaCommand: AsyncParsableCommand {
             phalanx saga 'w1:@stock/reserve/sku-1=3 | w1:@stock' 'w2:alice-=30 | w2:alice+=30'
             A step refused for business reasons (e.g. a bound) fails at once; one failing for system reasons is tried 5 times.
             Compensations are retried until they commit, also across coordinator restarts. `phalanx tx show ID` shows the history.
-            A compensation refused for a reason retrying alone does not change (e.g. a bound: the money was spent) is reported at once,
-            with the reason, and exits 3; the coordinator goes on retrying it every few seconds until what refuses it is put right.
+            A compensation refused for a reason retrying alone does not change (e.g. a bound: the money was spent), or one that failed
+            3 times for system reasons (e.g. its worker is unreachable), is reported with the reason and exits 3; the coordinator goes on
+            retrying it every few seconds until it commits.
             Exit codes: 0 completed; 1 compensated (the failed step and its reason are printed) or an error; 2 usage or configuration error;
             3 a compensation is blocked (the saga is not finished and its effects are not undone yet).
             """)
@@ -117,6 +118,7 @@ struct SagaCommand: AsyncParsableCommand {
         } else {
             print("saga \(outcome.id) refused: \(outcome.reason.map { "\($0.code.rawValue): \($0.message.terminalSafe)" } ?? "no reason")")
         }
+        if outcome.blockedStep != nil { throw ExitCode(3) }  // --json too
         if !outcome.completed { throw ExitCode(1) }
     }
 }

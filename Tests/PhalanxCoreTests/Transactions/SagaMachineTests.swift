@@ -90,6 +90,7 @@ import Testing
         // A system failure of the compensation: retried, the client still waits.
         let unavailable = machine.transactionEnded(aborted("saga:s#c0.0", .unavailable), now: .zero, nowUnixMilliseconds: unix)
         #expect(!unavailable.contains { if case .reply = $0 { true } else { false } })
+        #expect(SagaMachine.attemptsBeforeReportingBlocked > 2, "this test fails the compensation twice before the refusal")
         _ = machine.wakeUp(now: .seconds(1), nowUnixMilliseconds: unix)
         // Refused by a bound: the client hears now, with the step and the refusal.
         let refused = machine.transactionEnded(aborted("saga:s#c0.1", .businessRejected), now: .seconds(1), nowUnixMilliseconds: unix)
@@ -109,6 +110,24 @@ import Testing
         let done = machine.transactionEnded(committed("saga:s#c0.3"), now: .seconds(20), nowUnixMilliseconds: unix)
         #expect(events(done).contains(.finished(completed: false)))
         #expect(machine.activeCount == 0)
+    }
+
+    @Test func aCompensationThatKeepsFailingForSystemReasonsIsReportedBlockedAfterItsThirdFailure() {
+        var machine = SagaMachine(node: "coordinator", settings: .init(initialBackoff: .milliseconds(100)))
+        _ = machine.start("s", requestID: 1, from: client, clientName: "c", steps: Array(steps.prefix(2)), nowUnixMilliseconds: unix)
+        _ = machine.transactionEnded(committed("saga:s#s0.0"), now: .zero, nowUnixMilliseconds: unix)
+        _ = machine.transactionEnded(aborted("saga:s#s1.0", .businessRejected), now: .zero, nowUnixMilliseconds: unix)
+        for attempt in 0..<SagaMachine.attemptsBeforeReportingBlocked {
+            let failed = machine.transactionEnded(aborted("saga:s#c0.\(attempt)", .unavailable), now: .seconds(attempt * 10), nowUnixMilliseconds: unix)
+            let told = failed.compactMap { if case .reply(_, _, let outcome) = $0 { outcome } else { nil } }
+            if attempt + 1 < SagaMachine.attemptsBeforeReportingBlocked {
+                #expect(told.isEmpty, "attempt \(attempt + 1): still waiting")
+            } else {
+                #expect(told.count == 1 && told.first?.blockedStep == 0 && told.first?.blockedReason?.code == .unavailable, "\(told)")
+            }
+            _ = machine.wakeUp(now: .seconds(attempt * 10 + 5), nowUnixMilliseconds: unix)
+        }
+        #expect(machine.activeCount == 1, "it goes on being retried")
     }
 
     @Test func aSystemFailureOfAForwardStepIsRetriedThenCompensated() {
