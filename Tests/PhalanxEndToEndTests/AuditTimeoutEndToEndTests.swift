@@ -71,5 +71,26 @@ extension EndToEnd {
             #expect(cutShort.unreachable == ["w1"])
             #expect(cutShort.reasons["w1"]?.contains("its snapshot stopped arriving") == true, "\(cutShort.reasons)")
         }
+
+        @Test func aRealWorkerReadingALargeStoreLongerThanTheTimeoutIsNotReportedUnreachable() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1"])
+            defer { Task { await client.close() } }
+            let keys = 40_000
+            let filled = try await client.transact([ParticipantOperations(
+                participant: "w1", operations: (0..<keys).map { .put(key: "key-\($0)", value: .bytes(Array(repeating: 7, count: 40))) })])
+            #expect(filled.committed, "\(String(describing: filled.reason))")
+            try await eventually("w1 applied it", within: .seconds(30)) { try await client.transaction(filled.id)?.endedUnixMilliseconds != nil }
+            let admin = try await cluster.client("admin")
+            defer { Task { await admin.close() } }
+            // Reading and encoding 40,000 keys takes this debug build longer than 300 ms: the
+            // worker's signs of life every 200 ms keep it from being reported unreachable.
+            let started = ContinuousClock.now
+            let audit = try await admin.audit(snapshotTimeout: .milliseconds(300))
+            let took = ContinuousClock.now - started
+            #expect(audit.unreachable == [], "took \(took): \(audit.reasons)")
+            #expect(audit.summary.report.keys == keys, "took \(took)")
+        }
     }
 }

@@ -19,8 +19,10 @@ struct AuditRun: Sendable {
     /// Why a participant could not be judged, where it said (its store cannot be read) or the
     /// coordinator knows (its snapshot cannot be read, it disconnected, it sent nothing in time).
     var reasons: [String: String] = [:]
-    /// Participants that sent a part since the snapshot timer last fired: still sending, not unreachable.
-    var progressed: Set<String> = []
+    /// When each participant last sent a part (from the start of the audit for one that has not):
+    /// silent for the snapshot timeout, it is unreachable.
+    var lastProgress: [String: Duration] = [:]
+    var started: Duration = .zero
     /// Each participant's snapshot parts as they arrived (JSON), read off the actor at the end.
     var parts: [String: [Data]] = [:]
     /// Participants whose last part arrived: only their snapshots are judged (a partial one is not).
@@ -56,16 +58,18 @@ extension Coordinator {
             inDoubtThreshold: Int64(request.inDoubtThresholdMs > 0 ? request.inDoubtThresholdMs : 30_000),
             pendingThreshold: Int64(request.pendingThresholdMs > 0 ? request.pendingThresholdMs : 30_000),
             cutUnixMilliseconds: WireTime.nowUnixMilliseconds(), activeAtCut: Set(transactions.activeEntries.map(\.id)),
-            waiting: Set(participants.keys))
+            waiting: Set(participants.keys), started: now)
         logger.notice("audit started", metadata: ["audit": "\(auditID)", "participants": "\(participants.count)"])
         var snapshotRequest = Phalanx_V1_SnapshotRequest()
         snapshotRequest.auditID = auditID
         for connection in participants.values { sendNow(Phalanx_V1_Envelope(.snapshotRequest(snapshotRequest)), to: connection) }
         let clock = clock
         let timeout: Duration = request.snapshotTimeoutMs > 0 ? .milliseconds(Int64(request.snapshotTimeoutMs)) : Self.auditSnapshotTimeout
+        // Checked four times per timeout, so a silence is noticed within 1.25 times it.
+        let tick = max(.milliseconds(25), timeout / 4)
         Task {
             while true {
-                try? await clock.sleep(for: timeout)
+                try? await clock.sleep(for: tick)
                 guard await self.auditSnapshotTimerFired(auditID, after: timeout) else { return }
             }
         }
@@ -78,11 +82,16 @@ extension Coordinator {
         else { return }
         // Its first part says its cut is taken (a worker sends an empty one as soon as its read
         // holds its snapshot): the decisions held back for it can go, it no longer sees them.
+        if part.alive {
+            run.lastProgress[name] = now
+            audit = run
+            return
+        }
         let first = run.parts[name] == nil
         var parts = run.parts[name] ?? []
         if !part.snapshotItems.isEmpty { parts.append(part.snapshotItems) }
         run.parts[name] = parts
-        run.progressed.insert(name)
+        run.lastProgress[name] = now
         if part.hasError {
             // The worker cannot read its store: it cannot be judged, and says why.
             let error = ErrorContext(wire: part.error)
@@ -104,7 +113,7 @@ extension Coordinator {
     func auditLost(_ name: String) {
         guard var run = audit, run.waiting.remove(name) != nil else { return }
         run.unreachable.insert(name)
-        run.reasons[name] = "it disconnected during the audit"
+        run.reasons[name] = "it was lost during the audit (it disconnected, or missed its heartbeats and was declared dead)"
         audit = run
         if run.waiting.isEmpty { Task { await self.finishAudit(run.id) } }
     }
@@ -130,12 +139,12 @@ extension Coordinator {
         }.value
     }
 
-    /// The snapshot timer of audit `auditID` fired: participants silent since it last fired are
+    /// The snapshot timer of audit `auditID` ticked: participants silent for `timeout` are
     /// unreachable. Returns whether the timer should run again (some are still sending).
     private func auditSnapshotTimerFired(_ auditID: UInt64, after timeout: Duration) async -> Bool {
         guard var run = audit, run.id == auditID, !run.finishing else { return false }
-        let silent = run.waiting.subtracting(run.progressed)
-        run.progressed = []
+        let now = now
+        let silent = run.waiting.filter { now - (run.lastProgress[$0] ?? run.started) >= timeout }
         for name in silent {
             run.reasons[name] = run.parts[name] == nil
                 ? "it sent no snapshot within \(timeout) (a worker that is stuck or too busy; raise --timeout-ms if it is merely slow)"

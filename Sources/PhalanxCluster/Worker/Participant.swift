@@ -284,9 +284,23 @@ public actor Participant {
     /// tells the coordinator the cut is taken (it sends the decisions it held back), and what
     /// arrived meanwhile is handled while the rest is read and sent. A pause as long as the whole
     /// read made votes miss their deadline under load.
+    /// How often an empty snapshot part says the snapshot is still being read.
+    static var snapshotKeepAliveInterval: Duration { .milliseconds(200) }
+
     private func sendSnapshot(auditID: UInt64) async {
         guard paused == nil else { return }
         paused = []
+        // While the cut is taken and the store read and encoded (a large one takes a while), a
+        // sign of life now and then: the audit's timeout bounds silence, not size.
+        let keepAlive = Task {
+            while (try? await Task.sleep(for: Self.snapshotKeepAliveInterval)) != nil {
+                var alive = Phalanx_V1_SnapshotPart()
+                alive.auditID = auditID
+                alive.alive = true
+                self.send(Phalanx_V1_Envelope(.snapshotPart(alive)))
+            }
+        }
+        defer { keepAlive.cancel() }
         // No resource hook runs while the store and the resources are read (those that were
         // running finish first, and what they queue is waited for below).
         while hooksInFlight > 0 { await withCheckedContinuation { hooksWaitingForIdle.append($0) } }

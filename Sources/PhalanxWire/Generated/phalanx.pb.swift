@@ -2034,6 +2034,9 @@ public nonisolated struct Phalanx_V1_SnapshotPart: Sendable {
   /// Clears the value of `error`. Subsequent reads from it will return its default value.
   public mutating func clearError() {self._error = nil}
 
+  /// only a sign of life (no items; not the cut): the worker is still taking or reading its snapshot
+  public var alive: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -5448,7 +5451,7 @@ nonisolated extension Phalanx_V1_SnapshotRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Phalanx_V1_SnapshotPart: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SnapshotPart"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}audit_id\0\u{3}snapshot_items\0\u{1}last\0\u{1}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}audit_id\0\u{3}snapshot_items\0\u{1}last\0\u{1}error\0\u{1}alive\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5460,6 +5463,7 @@ nonisolated extension Phalanx_V1_SnapshotPart: SwiftProtobuf.Message, SwiftProto
       case 2: try { try decoder.decodeSingularBytesField(value: &self.snapshotItems) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.last) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._error) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.alive) }()
       default: break
       }
     }
@@ -5482,6 +5486,9 @@ nonisolated extension Phalanx_V1_SnapshotPart: SwiftProtobuf.Message, SwiftProto
     try { if let v = self._error {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
+    if self.alive != false {
+      try visitor.visitSingularBoolField(value: self.alive, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5490,6 +5497,7 @@ nonisolated extension Phalanx_V1_SnapshotPart: SwiftProtobuf.Message, SwiftProto
     if lhs.snapshotItems != rhs.snapshotItems {return false}
     if lhs.last != rhs.last {return false}
     if lhs._error != rhs._error {return false}
+    if lhs.alive != rhs.alive {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -38,7 +38,9 @@ struct AuditCommand: AsyncParsableCommand {
         guard (1...86_400_000).contains(inDoubtMs), (1...86_400_000).contains(pendingMs) else {
             throw ValidationError("--in-doubt-ms and --pending-ms must be 1 to 86400000")
         }
-        guard (100...600_000).contains(timeoutMs) else { throw ValidationError("--timeout-ms must be 100 to 600000") }
+        guard (1_000...600_000).contains(timeoutMs) else {
+            throw ValidationError("--timeout-ms must be 1000 to 600000, got \(timeoutMs) (a worker sends a sign of life every 200 ms while it reads its store)")
+        }
     }
 
     func run() async throws {
@@ -112,10 +114,10 @@ enum AuditText {
         }
         lines.append("  tasks: \(summary.tasksAccepted) in the ledger, \(summary.tasksFinished) finished")
         for name in unreachable {
-            if unregistered.contains(name) {
-                lines.append("  UNREACHABLE: \(name) (not registered with the coordinator: it is stopped or was retired, and transactions within coordinator.retention_ms name it; the audit needs its store: start it)")
-            } else if let reason = reasons[name] {
+            if let reason = reasons[name] {
                 lines.append("  UNREACHABLE: \(name) (it could not be audited: \(reason.terminalSafe))")
+            } else if unregistered.contains(name) {
+                lines.append("  UNREACHABLE: \(name) (not registered with the coordinator: it is stopped or was retired, and transactions within coordinator.retention_ms name it; the audit needs its store: start it)")
             } else {
                 lines.append("  UNREACHABLE: \(name) (its snapshot did not arrive in time; it could not be audited; see its log, or raise --timeout-ms)")
             }
