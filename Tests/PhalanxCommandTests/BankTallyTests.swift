@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import phalanx
@@ -12,5 +13,16 @@ import Testing
         #expect(summary.failed == 25 && summary.transfers == 26)
         #expect(summary.failures.count == BankTally.failureSamples && summary.failures.first == "failure 0")
         #expect(summary.failuresByCode == ["UNAVAILABLE": 20, "INTERNAL": 5])
+    }
+}
+
+/// The JSON of `bank run --json` uses readable snake-case keys.
+@Suite struct BankSummaryJSONTests {
+    @Test func theUnknownIdsKeyIsSpelledPlainly() async throws {
+        let summary = await BankTally().summary(elapsed: .seconds(1))
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let text = String(decoding: try encoder.encode(summary), as: UTF8.self)
+        #expect(text.contains("\"unknown_ids\"") && !text.contains("unknown_i_ds") && text.contains("\"p50_milliseconds\""), "\(text)")
     }
 }

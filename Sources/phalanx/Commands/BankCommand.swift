@@ -247,6 +247,13 @@ actor BankTally {
         let unknownSamples: [String]
         /// Every transaction whose outcome is unknown (at most one per lane: the one in flight).
         let unknownIDs: [String]
+
+        // Spelled for the snake-case encoder: "unknownIDs" came out as "unknown_i_ds".
+        enum CodingKeys: String, CodingKey {
+            case transfers, committed, declined, conflictsRetried, failed, unknown, seconds, transfersPerSecond, p50Milliseconds, p99Milliseconds
+            case failures, failuresByCode, unknownSamples
+            case unknownIDs = "unknownIds"
+        }
     }
 
     private var latencies: [Duration] = []

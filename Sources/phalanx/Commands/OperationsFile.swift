@@ -12,6 +12,10 @@ enum OperationsFile {
         if path == "-" {
             handle = .standardInput
         } else {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw ValidationError("--operations-file \(path) is a directory; give a file with one operation per line")
+            }
             guard let opened = FileHandle(forReadingAtPath: path) else {
                 throw ValidationError("--operations-file \(path): cannot open it for reading; check the path and its permissions")
             }

@@ -135,7 +135,7 @@ struct TransactionRunCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("Operations.", valueName: "operation"))
     var operations: [String] = []
 
-    @Option(help: ArgumentHelp("Read operations from this file, one per line (blank lines skipped), after those given as arguments; - reads standard input.", valueName: "file"))
+    @Option(help: ArgumentHelp("Read operations from this file, one per line (blank lines skipped), after those given as arguments; - reads standard input. At most 16 MiB, and the transaction must fit limits.max_frame_bytes (4 MiB by default).", valueName: "file"))
     var operationsFile: String?
 
     @Option(help: "The transaction id (default: a new UUID). Repeating the id of one in progress waits for its outcome.")
