@@ -199,6 +199,12 @@ import Testing
         #expect(TransactionLimits.idProblem(String(repeating: "i", count: TransactionLimits.maximumIDBytes)) == nil)
         #expect(TransactionLimits.idProblem(String(repeating: "i", count: TransactionLimits.maximumIDBytes + 1))?.contains("1 to 128 bytes (got 129)") == true)
         #expect(SagaMachine.idProblem("s\t1")?.contains("control characters") == true)
+        // Byte for byte the same as Unicode's category Cc, over every scalar up to U+00FF and a few beyond.
+        for value in Array(0...0x2FF) + [0x2028, 0x202E, 0xFEFF, 0x1F600] {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            let text = "a\(Character(scalar))b"
+            #expect(TransactionLimits.hasControlCharacter(text) == (scalar.properties.generalCategory == .control), "U+\(String(value, radix: 16))")
+        }
         for key in ["nul\u{0}key", "line\nbreak", "tab\t"] {
             let problem = TransactionLimits.problem(id: "t", [ParticipantOperations(participant: "w1", operations: [.put(key: key, value: .integer(1))])])
             #expect(problem?.contains("contains a control character") == true, "\(key.debugDescription): \(String(describing: problem))")
