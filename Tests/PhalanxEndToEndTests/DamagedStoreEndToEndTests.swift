@@ -72,11 +72,14 @@ extension EndToEnd {
             func put(_ value: Int64) async throws -> TransactionOutcome {
                 try await client.transact([ParticipantOperations(participant: "w2", operations: [.put(key: "k", value: .integer(value))])])
             }
-            #expect(try await put(1).committed)
+            let first = try await put(1)
+            #expect(first.committed)
+            try await eventually("w2 applied the first put") { try await client.transaction(first.id)?.endedUnixMilliseconds != nil }
             // Behind the worker's back, the table of applied transactions goes: its next outcome cannot be written.
             let store = try ParticipantStore(path: "\(cluster.directory.path)/workers/w2/participant.sqlite")
             try store.executeForTesting("ALTER TABLE applied RENAME TO applied_moved")
-            #expect(try await put(2).committed, "the decision is the coordinator's: w2 voted YES")
+            let second = try await put(2)
+            #expect(second.committed, "the decision is the coordinator's, w2 voted YES: \(String(describing: second.reason))")
             try await eventually("the status says w2's store is not available", within: .seconds(15), poll: .milliseconds(200)) {
                 try await client.status().workers.first { $0.name == "w2" }?.participantProblem?.contains("participant store") == true
             }
