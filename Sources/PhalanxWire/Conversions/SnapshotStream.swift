@@ -113,7 +113,7 @@ public enum SnapshotStream {
 
         private mutating func read(_ bytes: ArraySlice<UInt8>) throws(ErrorContext) {
             do {
-                let item = try Phalanx_Store_V1_SnapshotItem(serializedBytes: bytes)
+                let item = try Phalanx_Store_V1_SnapshotItem(serializedBytes: Array(bytes))
                 switch item.item {
                 case .value(let value):
                     snapshot.values[value.key] = try StoredValue(stored: value.value)
