@@ -154,6 +154,45 @@ extension EndToEnd {
             await again.close()
         }
 
+        /// Transactions and sagas share one set of ids (`tx show ID` names one thing): each refuses
+        /// the other's id, while the coordinator remembers it and, after a restart, from its logs;
+        /// the CLI says a refused transaction ran nothing (not that it aborted).
+        @Test func aSagaIdIsRefusedForATransactionAndATransactionIdForASagaAlsoAfterARestart() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            try await open(client)
+            let put = [ParticipantOperations(participant: "w1", operations: [.put(key: "note", value: .integer(1))])]
+            #expect(try await client.transact(put, id: "shared-tx").committed)
+            #expect(try await client.runSaga(steps, id: "shared-saga").completed)
+            func expectRefusals(_ client: PhalanxClient) async throws {
+                let saga = try await client.runSaga(steps, id: "shared-tx")
+                #expect(!saga.completed && saga.failedStep == nil && saga.reason?.code == .invalidArgument, "\(saga)")
+                #expect(saga.reason?.message.contains("used by a transaction") == true, "\(String(describing: saga.reason))")
+                let transaction = try await client.transact(put, id: "shared-saga")
+                #expect(transaction.refused && !transaction.committed && transaction.reason?.code == .invalidArgument, "\(transaction)")
+                #expect(transaction.reason?.message.contains("used by a saga") == true, "\(String(describing: transaction.reason))")
+            }
+            try await expectRefusals(client)
+            // A fresh id of either kind still runs; a repeat of each gets its own outcome.
+            #expect(try await client.transact(put, id: "shared-tx").committed)
+            #expect(try await client.runSaga(steps, id: "shared-saga").completed)
+            await client.close()
+            cluster.kill("coordinator")
+            try await cluster.startCoordinator()
+            let again = try await cluster.client()
+            try await eventually("the workers register again", within: .seconds(10)) { (try? await again.status().workers.count) == 2 }
+            try await expectRefusals(again)
+            let cli = try ClusterProcesses.runToCompletion(["tx", "run"] + cluster.clientArguments + ["--id", "shared-saga", "w1:note=2"])
+            #expect(cli.status == 1 && cli.stdout.contains("transaction shared-saga refused, nothing was run: INVALID_ARGUMENT"), "\(cli)")
+            #expect(!cli.stdout.contains("aborted"), "\(cli)")
+            let show = try ClusterProcesses.runToCompletion(["tx", "show"] + cluster.clientArguments + ["shared-saga"])
+            #expect(show.status == 0 && show.stdout.contains("saga"), "\(show)")
+            #expect(try await again.transaction("shared-tx")?.committed == true)
+            await again.close()
+            try await expectCleanAudit(cluster)
+        }
+
         @Test func aCompensationRefusedByABoundIsReportedAtOnceAndCommitsOnceTheBalanceIsRestored() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }

@@ -28,12 +28,23 @@ extension Coordinator {
                     isConnected: registered))
                 return
             }
-            // Not in memory: the compensation log may hold it from before a restart (then no step runs again).
+            if transactions.knows(request.sagaID) {
+                let refusal = sharedIDRefusal(request.sagaID, usedBy: "a transaction")
+                sendNow(Phalanx_V1_Envelope(.sagaReply(SagaOutcome(id: request.sagaID, completed: false, reason: refusal).wire(requestID: request.requestID))), to: id)
+                return
+            }
+            // Not in memory: the compensation log may hold it from before a restart (then no step
+            // runs again), or the decision log a transaction of that id.
             let ledger = ledger
             Task {
                 do throws(LedgerError) {
                     let logged = try await ledger.saga(request.sagaID)
                     guard self.links[id] != nil else { return }
+                    if logged == nil, try await ledger.transaction(request.sagaID) != nil {
+                        let refusal = self.sharedIDRefusal(request.sagaID, usedBy: "a transaction")
+                        self.sendNow(Phalanx_V1_Envelope(.sagaReply(SagaOutcome(id: request.sagaID, completed: false, reason: refusal).wire(requestID: request.requestID))), to: id)
+                        return
+                    }
                     let nowUnix = WireTime.nowUnixMilliseconds()
                     if let logged {
                         self.perform(self.sagas.answer(fromLog: logged, requestID: request.requestID, from: id, clientName: client, steps: steps, nowUnixMilliseconds: nowUnix))

@@ -17,7 +17,7 @@ extension Coordinator {
         case .success(let parsed): participants = parsed
         case .failure(var error):
             error.originNode = local.name
-            replyNow(TransactionOutcome(id: request.txID, committed: false, reason: error), requestID: request.requestID, to: id)
+            replyNow(.refusal(id: request.txID, reason: error), requestID: request.requestID, to: id)
             return
         }
         let peer = links[id]?.peer.identity
@@ -30,7 +30,7 @@ extension Coordinator {
                     code: .superseded,
                     message: "attempt \(request.taskAttempt) of task \(request.taskDispatchID) is not running on this worker any more (it finished, was cancelled, lost or retried); its effects were not applied",
                     originNode: local.name)
-                replyNow(TransactionOutcome(id: "", committed: false, reason: refusal), requestID: request.requestID, to: id)
+                replyNow(.refusal(id: "", reason: refusal), requestID: request.requestID, to: id)
                 return
             }
             // Every attempt names effect k alike, and gets its logged outcome: a committed effect is
@@ -43,32 +43,51 @@ extension Coordinator {
                 code: .invalidArgument,
                 message: "transaction ids starting with '\(Self.taskEffectPrefix)' or '\(SagaMachine.transactionPrefix)' are reserved for the effects of tasks and the steps of sagas; choose another id",
                 originNode: local.name)
-            replyNow(TransactionOutcome(id: request.txID, committed: false, reason: refusal), requestID: request.requestID, to: id)
+            replyNow(.refusal(id: request.txID, reason: refusal), requestID: request.requestID, to: id)
             return
         } else {
             transactionID = request.txID
         }
         if let refusal = prepareTooLarge(participants) {
-            replyNow(TransactionOutcome(id: transactionID, committed: false, reason: refusal), requestID: request.requestID, to: id)
+            replyNow(.refusal(id: transactionID, reason: refusal), requestID: request.requestID, to: id)
+            return
+        }
+        let isClient = peer?.role != .worker
+        if isClient, !transactions.knows(transactionID), sagas.knows(transactionID) {
+            replyNow(.refusal(id: transactionID, reason: sharedIDRefusal(transactionID, usedBy: "a saga")), requestID: request.requestID, to: id)
             return
         }
         // A client that made a new id for this request promises it was never used: nothing to look up.
-        guard !transactions.knows(transactionID), !(request.freshID && peer?.role != .worker) else {
+        guard !transactions.knows(transactionID), !(request.freshID && isClient) else {
             begin(transactionID, request, participants: participants, from: id, client: client)
             return
         }
-        // Not in memory: the decision log may hold it from before a restart (then it must not run again).
+        // Not in memory: the decision log may hold it from before a restart (then it must not run
+        // again), or the compensation log a saga of that id.
         let ledger = ledger
         Task {
             do throws(LedgerError) {
                 let logged = try await ledger.transaction(transactionID)
+                if logged == nil, isClient, try await ledger.saga(transactionID) != nil {
+                    self.replyNow(.refusal(id: transactionID, reason: self.sharedIDRefusal(transactionID, usedBy: "a saga")), requestID: request.requestID, to: id)
+                    return
+                }
                 self.begin(transactionID, request, participants: participants, from: id, client: client, logged: logged)
             } catch {
                 self.replyNow(
-                    TransactionOutcome(id: transactionID, committed: false, reason: ErrorContext(code: .unavailable, message: "\(error); try again", originNode: self.local.name)),
+                    .refusal(id: transactionID, reason: ErrorContext(code: .unavailable, message: "\(error); try again", originNode: self.local.name)),
                     requestID: request.requestID, to: id)
             }
         }
+    }
+
+    /// The refusal of an id that `usedBy` ("a saga", "a transaction") already has: transactions
+    /// and sagas share one set of ids, so that `tx show ID` names one thing.
+    func sharedIDRefusal(_ id: String, usedBy other: String) -> ErrorContext {
+        ErrorContext(
+            code: .invalidArgument,
+            message: "id \(id) was used by \(other); transactions and sagas share one set of ids (phalanx tx show finds either), so use a new id",
+            originNode: local.name)
     }
 
     /// Why the PREPARE for one of `participants` cannot reach its worker (it would be larger than

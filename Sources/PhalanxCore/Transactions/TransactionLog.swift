@@ -86,12 +86,21 @@ public struct TransactionOutcome: Sendable, Hashable {
     public var reason: ErrorContext?
     /// Values read by `get`, per participant.
     public var reads: [String: [String: StoreValue?]]
+    /// The request was refused before anything began (a bad or reused id, too large, the
+    /// coordinator full): nothing ran under it, and what its id names elsewhere is unchanged.
+    public var refused: Bool
 
-    public init(id: String, committed: Bool, reason: ErrorContext? = nil, reads: [String: [String: StoreValue?]] = [:]) {
+    public init(id: String, committed: Bool, reason: ErrorContext? = nil, reads: [String: [String: StoreValue?]] = [:], refused: Bool = false) {
         self.id = id
         self.committed = committed
         self.reason = reason
         self.reads = reads
+        self.refused = refused
+    }
+
+    /// A request refused before anything began, for `reason`.
+    public static func refusal(id: String, reason: ErrorContext) -> TransactionOutcome {
+        TransactionOutcome(id: id, committed: false, reason: reason, refused: true)
     }
 
     /// How the error of a transaction that was sent but never answered begins (the connection

@@ -369,7 +369,7 @@ public struct TransactionMachine: Sendable {
     }
 
     private func refused(_ id: String, _ code: ErrorCode, _ message: String) -> TransactionOutcome {
-        TransactionOutcome(id: id, committed: false, reason: ErrorContext(code: code, message: message, originNode: node))
+        .refusal(id: id, reason: ErrorContext(code: code, message: message, originNode: node))
     }
 }
 

@@ -146,13 +146,14 @@ extension TransactionOutcome {
         reply.committed = committed
         if let reason { reply.reason = reason.wire }
         reply.reads = StoreReads.wire(reads)
+        reply.refused = refused
         return reply
     }
 
     public init(wire: Phalanx_V1_TxReply) {
         self.init(
             id: wire.txID, committed: wire.committed, reason: wire.hasReason ? ErrorContext(wire: wire.reason) : nil,
-            reads: StoreReads.from(wire.reads))
+            reads: StoreReads.from(wire.reads), refused: wire.refused)
     }
 }
 

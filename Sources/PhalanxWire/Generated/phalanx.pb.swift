@@ -1695,6 +1695,9 @@ public nonisolated struct Phalanx_V1_TxReply: Sendable {
 
   public var reads: [Phalanx_V1_StoreRead] = []
 
+  /// refused before anything began (bad or reused id, too large, full): nothing ran under it
+  public var refused: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -4789,7 +4792,7 @@ nonisolated extension Phalanx_V1_TxRequest: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Phalanx_V1_TxReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TxReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}tx_id\0\u{1}committed\0\u{1}reason\0\u{1}reads\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}tx_id\0\u{1}committed\0\u{1}reason\0\u{1}reads\0\u{1}refused\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4802,6 +4805,7 @@ nonisolated extension Phalanx_V1_TxReply: SwiftProtobuf.Message, SwiftProtobuf._
       case 3: try { try decoder.decodeSingularBoolField(value: &self.committed) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._reason) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.reads) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.refused) }()
       default: break
       }
     }
@@ -4827,6 +4831,9 @@ nonisolated extension Phalanx_V1_TxReply: SwiftProtobuf.Message, SwiftProtobuf._
     if !self.reads.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.reads, fieldNumber: 5)
     }
+    if self.refused != false {
+      try visitor.visitSingularBoolField(value: self.refused, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4836,6 +4843,7 @@ nonisolated extension Phalanx_V1_TxReply: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.committed != rhs.committed {return false}
     if lhs._reason != rhs._reason {return false}
     if lhs.reads != rhs.reads {return false}
+    if lhs.refused != rhs.refused {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -95,7 +95,7 @@ enum OperationSyntax {
 func report(_ outcome: TransactionOutcome, json: Bool) throws {
     if json {
         struct Read: Encodable { let node: String; let key: String; let value: HistoryJSON.Value? }  // a number or text; absent: no value
-        struct Report: Encodable { let id: String; let committed: Bool; let code: String?; let reason: String?; let votedNo: String?; let reads: [Read] }
+        struct Report: Encodable { let id: String; let committed: Bool; let refused: Bool; let code: String?; let reason: String?; let votedNo: String?; let reads: [Read] }
         let reads = outcome.reads.sorted { $0.key < $1.key }.flatMap { node, values in
             values.sorted { $0.key < $1.key }.map { Read(node: node, key: $0.key, value: $0.value.map(HistoryJSON.Value.init)) }
         }
@@ -103,14 +103,18 @@ func report(_ outcome: TransactionOutcome, json: Bool) throws {
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys]
         let value = Report(
-            id: outcome.id, committed: outcome.committed, code: outcome.reason?.code.rawValue, reason: outcome.reason?.message,
-            votedNo: outcome.reason?.originNode, reads: reads)
+            id: outcome.id, committed: outcome.committed, refused: outcome.refused, code: outcome.reason?.code.rawValue, reason: outcome.reason?.message,
+            votedNo: outcome.refused ? nil : outcome.reason?.originNode, reads: reads)
         print(String(decoding: try encoder.encode(value), as: UTF8.self))
     } else if outcome.committed {
         print("transaction \(outcome.id) committed")
         for (node, values) in outcome.reads.sorted(by: { $0.key < $1.key }) {
             for (key, value) in values.sorted(by: { $0.key < $1.key }) { print("  \(node):\(key) = \(value.map { "\($0)".terminalSafe } ?? "(absent)")") }
         }
+    } else if outcome.refused {
+        // Nothing ran: a transaction that committed earlier under this id is not undone by this.
+        let reason = outcome.reason
+        print("transaction \(outcome.id.terminalSafe) refused, nothing was run: \(reason?.code.rawValue ?? "UNKNOWN") from \(reason?.originNode ?? "?"): \(reason?.message.terminalSafe ?? "")")
     } else {
         let reason = outcome.reason
         print("transaction \(outcome.id) aborted: \(reason?.code.rawValue ?? "UNKNOWN") from \(reason?.originNode ?? "?"): \(reason?.message.terminalSafe ?? "")")
@@ -126,7 +130,7 @@ struct TransactionRunCommand: AsyncParsableCommand {
             Operations: \(OperationSyntax.help).
             Example: phalanx tx run w1:alice-=10 w2:bob+=10 --not-below 0
             Many operations: put them in a file, one per line, and pass --operations-file FILE (- reads standard input).
-            Exit codes: 0 committed; 1 aborted (the reason and the worker that voted NO are printed) or an error; 2 usage or configuration error.
+            Exit codes: 0 committed; 1 aborted (the reason and the worker that voted NO are printed), refused before it ran (a bad or reused id, too large, the coordinator full: nothing ran) or an error; 2 usage or configuration error.
             """)
 
     @OptionGroup var common: CommonOptions

@@ -158,6 +158,7 @@ import Testing
         #expect(machine.begin("t1", requestID: 2, from: ConnectionID(8), clientName: "client", participants: transfer, isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix).isEmpty)
         let other = machine.begin("t1", requestID: 3, from: ConnectionID(9), clientName: "client", participants: [transfer[0]], isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix)
         #expect(replies(other).first?.reason?.code == .invalidArgument, "a usage error, not a CONFLICT to retry")
+        #expect(replies(other).first?.refused == true, "refused before anything ran, not aborted")
         _ = machine.voted("t1", from: "w1", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
         let actions = machine.voted("t1", from: "w2", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
         #expect(replies(actions).count == 2, "both waiters get the outcome")
@@ -169,6 +170,7 @@ import Testing
         #expect(replies(repeated).map(\.committed) == [true], "after END, the same request gets the same outcome")
         let reused = machine.begin("t1", requestID: 6, from: client, clientName: "client", participants: [transfer[1]], isConnected: { _ in true }, now: .zero, nowUnixMilliseconds: unix)
         #expect(replies(reused).first?.reason?.code == .invalidArgument, "after END, other operations under the id are refused")
+        #expect(replies(reused).first?.refused == true && replies(repeated).first?.refused == false, "the refusal says nothing ran; the repeat is the outcome")
     }
 
     @Test func aRepeatOfAnAbortedTransactionSaysItIsTheEarlierOutcomeAndToUseANewId() {
