@@ -33,6 +33,14 @@ import Testing
         #expect(problem("w1:a key=1") == nil, "a space inside a key is the user's choice")
     }
 
+    @Test func aNumberWithSpacesAroundItIsRefusedRatherThanStoredAsText() throws {
+        for text in ["w1:k= 5", "w1:k=5 ", "w1:k=\t-5"] {
+            #expect(problem(text)?.contains("is a number with spaces around it, which would be stored as text; write w1:k=") == true, "\(text): \(problem(text) ?? "accepted")")
+        }
+        #expect(problem("w1:k= five") == nil, "text with a space is the user's choice")
+        #expect(try OperationSyntax.parse("w1:k=0x10", notBelow: nil).operation == .put(key: "k", value: .bytes(Array("0x10".utf8))), "only decimal integers are numbers; other notations are text")
+    }
+
     @Test func aBoundOnATextPutIsRefusedNotIgnored() {
         #expect(problem("w1:k=abc", notBelow: 0)?.contains("--not-below 0 bounds integers only") == true)
         #expect(problem("w1:k=abc") == nil)

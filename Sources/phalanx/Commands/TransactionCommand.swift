@@ -14,7 +14,7 @@ struct TransactionCommand: AsyncParsableCommand {
 /// Reads `NODE:KEY`, `NODE:KEY=VALUE`, `NODE:KEY+=N`, `NODE:KEY-=N`, `NODE:~KEY`, and
 /// `NODE:@RESOURCE/ACTION/KEY[=ARGUMENT]` for a resource the worker registered.
 enum OperationSyntax {
-    static let help = "NODE:KEY (get), NODE:KEY=VALUE (put; an integer, or text), NODE:KEY+=N or NODE:KEY-=N (add), NODE:~KEY (delete), NODE:@RESOURCE/ACTION/KEY=ARGUMENT (a registered resource, e.g. w1:@stock/reserve/sku-1=3)"
+    static let help = "NODE:KEY (get), NODE:KEY=VALUE (put; a decimal integer, or text), NODE:KEY+=N or NODE:KEY-=N (add), NODE:~KEY (delete), NODE:@RESOURCE/ACTION/KEY=ARGUMENT (a registered resource, e.g. w1:@stock/reserve/sku-1=3)"
 
     static func parse(_ text: String, notBelow: Int64?) throws(ValidationError) -> (node: String, operation: StoreOperation) {
         guard let colon = text.firstIndex(of: ":"), colon != text.startIndex else {
@@ -53,6 +53,11 @@ enum OperationSyntax {
                 throw ValidationError("'\(text.terminalSafe)': '==' is not an operation; a put is NODE:KEY=VALUE (e.g. \(node):\(key)=\(value.dropFirst()))")
             }
             if let integer = Int64(value) { return (node, .put(key: key, value: .integer(integer), lowerBound: notBelow)) }
+            let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed != value, let integer = Int64(trimmed) {
+                // Stored as text it could never be added to: a quoting slip, not meant.
+                throw ValidationError("'\(text.terminalSafe)': the value '\(value.terminalSafe)' is a number with spaces around it, which would be stored as text; write \(node):\(key)=\(integer) for the integer")
+            }
             let digits = value.hasPrefix("-") || value.hasPrefix("+") ? value.dropFirst() : Substring(value)
             if !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) {
                 throw ValidationError("'\(text.terminalSafe)': \(value) does not fit a 64-bit integer (\(Int64.min) to \(Int64.max))")
