@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// Opens an SQLite file for durable writes the way every Phalanx store needs it: its folder
 /// created, WAL (GRDB's `DatabasePool`), a busy timeout, `synchronous = FULL` on the writer, and the
@@ -10,6 +11,7 @@ import GRDB
 /// ``synchronousMode(of:)`` reads it back through the writer.
 enum DurableDatabase {
     /// Opens `path`; a failure names `what` is stored there and the `setting` that chose the folder.
+    /// A file SQLite can open only for reading is refused.
     static func open(path: String, label: String, migrator: DatabaseMigrator, what: String, setting: String) throws(LedgerError) -> DatabasePool {
         do {
             let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -20,14 +22,27 @@ enum DurableDatabase {
             let pool = try DatabasePool(path: path, configuration: configuration)
             try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             try migrator.migrate(pool)
+            // SQLite falls back to read-only when it cannot open the file for writing (permissions,
+            // an immutable file, a read-only mount): every write would then fail, so refuse it now.
+            if pool.writeWithoutTransaction({ db in sqlite3_db_readonly(db.sqliteConnection, "main") == 1 }) {
+                throw ReadOnlyFile()
+            }
             return pool
         } catch {
             throw LedgerError("cannot open the \(what) \(path): \(error); \(advice(for: error, path: path, setting: setting))")
         }
     }
 
+    /// The file opened, but only for reading.
+    struct ReadOnlyFile: Error, CustomStringConvertible {
+        var description: String { "SQLite could open it only for reading" }
+    }
+
     /// What to do about a failure to open `path`: a damaged file is not a wrong folder.
     static func advice(for error: any Error, path: String, setting: String) -> String {
+        if error is ReadOnlyFile {
+            return "make the file and its -wal and -shm files writable by this process (permissions, chattr -i, a read-only mount)"
+        }
         if let error = error as? DatabaseError, [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
             return "the file is damaged or is not an SQLite database: restore it from a backup, or move it (with its -wal and -shm files) aside to start with an empty store, which loses what it held"
         }
