@@ -96,5 +96,45 @@ extension EndToEnd {
                 try await client.status().workers.first { $0.name == "w2" }?.participantProblem == nil
             }
         }
+
+        /// A store file deleted or replaced under its running worker is noticed: transactions get NO
+        /// with the reason (nothing more is written to a file that the next start would not find),
+        /// and `status` says so. Restarted on another worker's store, a worker refuses it.
+        @Test func aStoreDeletedUnderItsWorkerOrAnotherWorkersStoreIsRefusedNotUsed() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            defer { Task { await client.close() } }
+            func put(_ node: String, _ value: Int64) async throws -> TransactionOutcome {
+                try await client.transact([ParticipantOperations(participant: node, operations: [.put(key: "k", value: .integer(value))])])
+            }
+            #expect(try await put("w1", 1).committed)
+            #expect(try await put("w2", 1).committed)
+            let workers = cluster.directory.appendingPathComponent("workers")
+            for suffix in ["", "-wal", "-shm"] {
+                try? FileManager.default.removeItem(at: workers.appendingPathComponent("w2/participant.sqlite\(suffix)"))
+            }
+            let afterDelete = try await put("w2", 2)
+            #expect(!afterDelete.committed && afterDelete.reason?.code == .unavailable && afterDelete.reason?.originNode == "w2", "\(String(describing: afterDelete.reason))")
+            #expect(afterDelete.reason?.message.contains("was deleted while the worker ran") == true, "\(String(describing: afterDelete.reason))")
+            #expect(!FileManager.default.fileExists(atPath: workers.appendingPathComponent("w2/participant.sqlite").path), "no empty store is made in its place")
+            try await eventually("the status says w2's store was deleted", within: .seconds(15), poll: .milliseconds(200)) {
+                try await client.status().workers.first { $0.name == "w2" }?.participantProblem?.contains("was deleted") == true
+            }
+            #expect(try await put("w1", 2).committed, "the other worker goes on")
+
+            // w1's store copied under w2's name (both stopped): w2 refuses it.
+            cluster.kill("w1")
+            cluster.kill("w2")
+            for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: workers.appendingPathComponent("w1/participant.sqlite\(suffix)").path) {
+                try FileManager.default.copyItem(
+                    at: workers.appendingPathComponent("w1/participant.sqlite\(suffix)"), to: workers.appendingPathComponent("w2/participant.sqlite\(suffix)"))
+            }
+            try cluster.startWorker("w2", logName: "w2-on-w1s-store")
+            try await eventually("w2 registers again", within: .seconds(15)) { try await client.status().workers.contains { $0.name == "w2" } }
+            let onForeign = try await put("w2", 3)
+            #expect(!onForeign.committed && onForeign.reason?.code == .unavailable, "\(String(describing: onForeign.reason))")
+            #expect(onForeign.reason?.message.contains("belongs to worker w1, not to w2") == true, "\(String(describing: onForeign.reason))")
+        }
     }
 }

@@ -56,6 +56,7 @@ public actor Participant {
         self.logger = logger
         self.retention = retention
         let store = try ParticipantStore(path: path)
+        try store.claim(for: node)
         self.store = store
         let loaded = try await store.load()
         machine = ParticipantMachine(node: node, values: loaded.values, prepared: loaded.prepared, finished: loaded.finished)
@@ -267,6 +268,9 @@ public actor Participant {
     /// Why writing the store failed, once it did: this participant sends nothing more, and its
     /// host replaces it by reopening the store.
     var writeFailure: LedgerError? { failure }
+
+    /// Why the store's file is no longer the one opened (deleted or replaced under the worker), or nil.
+    nonisolated func replacedProblem() -> String? { store.replacedProblem() }
 
     private func storeFailed(_ error: LedgerError) {
         guard failure == nil else { return }

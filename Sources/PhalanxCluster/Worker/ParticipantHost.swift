@@ -45,6 +45,7 @@ actor ParticipantHost {
     /// Why the store is not available: opening it failed, or writing it did (nil: it is open and
     /// writes, or opening was not tried yet).
     func problem() async -> String? {
+        if let replaced = participant?.replacedProblem() { return String(replaced.prefix(1_000)) }
         if let participant, let failure = await participant.writeFailure { return String("cannot write the participant store: \(failure)".prefix(1_000)) }
         return participant == nil ? lastFailure.map { String($0.prefix(1_000)) } : nil
     }
@@ -106,14 +107,32 @@ actor ParticipantHost {
     }
 
     func received(_ envelope: Phalanx_V1_Envelope, over link: any PeerLink) async {
+        // A file deleted or replaced under the store: nothing more is written to it (it would be
+        // lost) nor is it reopened (that would take the wrong file); the worker must be restarted.
+        if let replaced = participant?.replacedProblem() {
+            if replaced != lastFailure {
+                logger.critical("the participant store's file is not the one opened; transactions get NO until the worker is restarted", metadata: ["reason": "\(replaced)"])
+                lastFailure = replaced
+                availability(false)
+            }
+            return answerUnavailable(envelope, reason: replaced, over: link)
+        }
+        if participant != nil, lastFailure != nil, await participant?.writeFailure == nil {
+            lastFailure = nil  // its own file was put back while it ran
+            availability(true)
+        }
         await replaceIfFailed(over: link)
         if participant == nil { await open(over: link) }
         if let participant {
             await participant.received(envelope)
             return
         }
-        let unavailable = ErrorContext(
-            code: .unavailable, message: "the participant store of \(node) is not available: \(lastFailure ?? "unknown reason")", originNode: node)
+        answerUnavailable(envelope, reason: lastFailure ?? "unknown reason", over: link)
+    }
+
+    /// Answers `envelope` as a participant whose store is not available, for `reason`.
+    private func answerUnavailable(_ envelope: Phalanx_V1_Envelope, reason: String, over link: any PeerLink) {
+        let unavailable = ErrorContext(code: .unavailable, message: "the participant store of \(node) is not available: \(reason)", originNode: node)
         switch envelope.body {
         case .txPrepare(let prepare):
             var vote = Phalanx_V1_TxVote()

@@ -36,9 +36,46 @@ public final class ParticipantStore: Sendable {
     public let path: String
     private let pool: DatabasePool
 
+    /// The file it opened, to tell whether `path` still names it (``replacedProblem()``).
+    private let opened: FileIdentity?
+
     public init(path: String) throws(LedgerError) {
         self.path = path
         pool = try DurableDatabase.open(path: path, label: "phalanx.participant", migrator: Self.migrator, what: "participant store", setting: "worker.data_dir")
+        opened = FileIdentity(path: path)
+    }
+
+    /// Claims the store for worker `node` (the first to open it), or refuses it when another worker
+    /// claimed it: a store moved or copied under another worker's name would apply that worker's
+    /// transactions to the other's values.
+    public func claim(for node: String) throws(LedgerError) {
+        let owner: String?
+        do {
+            owner = try pool.write { db -> String? in
+                if let owner = try String.fetchOne(db, sql: "SELECT node FROM owner") { return owner }
+                try db.execute(sql: "INSERT INTO owner (node) VALUES (?)", arguments: [node])
+                return nil
+            }
+        } catch {
+            throw LedgerError("cannot read or record the owner of the participant store \(path): \(error)")
+        }
+        if let owner, owner != node {
+            throw LedgerError(
+                "the participant store \(path) belongs to worker \(owner), not to \(node) (it was moved or copied here): a worker keeps its own store, or it would apply transactions to another worker's values; put \(node)'s own store back, or move this file (with its -wal and -shm files) aside to start \(node) with an empty store")
+        }
+    }
+
+    /// Why `path` no longer names the file this store opened (deleted, or replaced by another
+    /// file while the store was open: what it writes would be lost at the next open), or nil.
+    public func replacedProblem() -> String? {
+        guard let opened else { return nil }
+        guard let now = FileIdentity(path: path) else {
+            return "the participant store \(path) was deleted while the worker ran: what it writes now is lost when the worker restarts; stop the worker, restore the file (with its -wal file) from a backup, and start it again"
+        }
+        guard now == opened else {
+            return "the participant store \(path) was replaced by another file while the worker ran: stop the worker, put its own store back, and start it again"
+        }
+        return nil
     }
 
     private static var migrator: DatabaseMigrator {
@@ -70,6 +107,10 @@ public final class ParticipantStore: Sendable {
                 DROP TABLE applied;
                 ALTER TABLE applied_v2 RENAME TO applied;
                 """)
+        }
+        migrator.registerMigration("v3: owner") { db in
+            // The worker the store belongs to, claimed by the first to open it (``claim(for:)``).
+            try db.execute(sql: "CREATE TABLE owner (node TEXT NOT NULL)")
         }
         return migrator
     }
