@@ -15,6 +15,8 @@ struct AuditRun: Sendable {
     let cutUnixMilliseconds: Int64
     let activeAtCut: Set<String>
     var waiting: Set<String>
+    /// The participants registered when the audit began (asked for their snapshots).
+    let asked: Set<String>
     var unreachable: Set<String> = []
     /// Why a participant could not be judged, where it said (its store cannot be read) or the
     /// coordinator knows (its snapshot cannot be read, it disconnected, it sent nothing in time).
@@ -58,7 +60,7 @@ extension Coordinator {
             inDoubtThreshold: Int64(request.inDoubtThresholdMs > 0 ? request.inDoubtThresholdMs : 30_000),
             pendingThreshold: Int64(request.pendingThresholdMs > 0 ? request.pendingThresholdMs : 30_000),
             cutUnixMilliseconds: WireTime.nowUnixMilliseconds(), activeAtCut: Set(transactions.activeEntries.map(\.id)),
-            waiting: Set(participants.keys), started: now)
+            waiting: Set(participants.keys), asked: Set(participants.keys), started: now)
         logger.notice("audit started", metadata: ["audit": "\(auditID)", "participants": "\(participants.count)"])
         var snapshotRequest = Phalanx_V1_SnapshotRequest()
         snapshotRequest.auditID = auditID
@@ -220,6 +222,10 @@ extension Coordinator {
                 return (TransactionAudit.run(input), unreachable)
             }.value
             run.unreachable = judgedUnreachable
+            for name in judgedUnreachable where !run.asked.contains(name) && run.reasons[name] == nil {
+                run.reasons[name] =
+                    "it was not registered with the coordinator when the audit began (stopped, declared dead, or reconnecting), and transactions the audit judges name it; start it, or audit again once it is registered"
+            }
             var summary = AuditSummary(report: report, tasksAccepted: tasks.accepted, tasksFinished: tasks.finished)
             let budget = (links[run.admin]?.peer.maximumFrameBytes ?? 4 * 1024 * 1024) - 4_096
             var encoded = WireJSON.encode(summary)

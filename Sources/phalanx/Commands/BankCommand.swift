@@ -82,6 +82,26 @@ struct BankSeedCommand: AsyncParsableCommand {
                 .put(key: TransactionAudit.bankSeededKey, value: .integer(balance * Int64(accounts))),
             ]
         }
+        // A re-seed replaces the previous accounts: those the new layout does not overwrite go, in the same transaction.
+        var previous: BankLayout?
+        for worker in workers where previous == nil {
+            previous = try await reportingErrors { try await BankLayout.read(from: worker, using: connection) }
+        }
+        if let previous {
+            var stale: [String: [StoreOperation]] = [:]
+            for account in 0..<previous.accounts where account >= accounts || previous.worker(of: account) != layout.worker(of: account) {
+                stale[previous.worker(of: account), default: []].append(.delete(key: BankLayout.key(account)))
+            }
+            for worker in previous.workers where !workers.contains(worker) {
+                stale[worker, default: []] += [.delete(key: BankLayout.layoutKey), .delete(key: TransactionAudit.bankSeededKey)]
+            }
+            if let missing = stale.keys.sorted().first(where: { !workers.contains($0) }) {
+                await connection.close()
+                printError("error: the previous seed put accounts on \(missing), which is not registered; start it, so that a re-seed can replace them")
+                throw ExitCode(1)
+            }
+            for (worker, deletes) in stale { operations[worker, default: []] += deletes }
+        }
         let outcome = try await reportingErrors {
             try await connection.transact(workers.map { ParticipantOperations(participant: $0, operations: operations[$0]!) })
         }
