@@ -135,4 +135,7 @@ public struct SagaOutcome: Sendable, Hashable {
         self.blockedStep = blockedStep
         self.blockedReason = blockedReason
     }
+
+    /// Refused before any step ran (a bad or reused id, bad steps, too large): nothing changed.
+    public var wasRefused: Bool { !completed && failedStep == nil && blockedStep == nil }
 }

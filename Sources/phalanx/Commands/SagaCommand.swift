@@ -89,14 +89,14 @@ struct SagaCommand: AsyncParsableCommand {
         await connection.close()
         if client.json {
             struct Report: Encodable {
-                let id: String; let completed: Bool; let failedStep: Int?; let code: String?; let reason: String?; let compensated: [Int]
+                let id: String; let completed: Bool; let refused: Bool; let failedStep: Int?; let code: String?; let reason: String?; let compensated: [Int]
                 let blockedStep: Int?; let blockedCode: String?; let blockedReason: String?
             }
             let encoder = JSONEncoder()
             encoder.keyEncodingStrategy = .convertToSnakeCase
             encoder.outputFormatting = [.sortedKeys]
             let report = Report(
-                id: outcome.id, completed: outcome.completed, failedStep: outcome.failedStep.map { $0 + 1 }, code: outcome.reason?.code.rawValue,
+                id: outcome.id, completed: outcome.completed, refused: outcome.wasRefused, failedStep: outcome.failedStep.map { $0 + 1 }, code: outcome.reason?.code.rawValue,
                 reason: outcome.reason?.message, compensated: outcome.compensated.map { $0 + 1 }, blockedStep: outcome.blockedStep.map { $0 + 1 },
                 blockedCode: outcome.blockedReason?.code.rawValue, blockedReason: outcome.blockedReason?.message)
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
@@ -116,7 +116,8 @@ struct SagaCommand: AsyncParsableCommand {
             let undone = outcome.compensated.isEmpty ? "nothing to compensate" : "compensated step(s) \(outcome.compensated.map { "\($0 + 1)" }.joined(separator: ", "))"
             print("saga \(outcome.id) failed at step \(step + 1) (\(reason)); \(undone)")
         } else {
-            print("saga \(outcome.id) refused: \(outcome.reason.map { "\($0.code.rawValue): \($0.message.terminalSafe)" } ?? "no reason")")
+            let reason = outcome.reason.map { "\($0.code.rawValue) from \($0.originNode ?? "?"): \($0.message.terminalSafe)" } ?? "no reason"
+            print("saga \(outcome.id.terminalSafe) refused, nothing was run: \(reason)")
         }
         if outcome.blockedStep != nil { throw ExitCode(3) }  // --json too
         if !outcome.completed { throw ExitCode(1) }
