@@ -104,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "phalanx",
             dependencies: [
-                "PhalanxCluster", "PhalanxClient", "PhalanxStore",
+                "PhalanxCluster", "PhalanxClient", "PhalanxStore", "PhalanxWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),

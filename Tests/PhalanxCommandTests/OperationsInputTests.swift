@@ -18,6 +18,31 @@ import Testing
         #expect(try OperationsFile.read(path) == ["w1:a+=1", "w2:b=hello world", "w1:~c"])
     }
 
+    @Test func aLoneCarriageReturnEndsALineTooRatherThanJoiningTwoOperations() throws {
+        let path = try temporaryFile(Data("w1:q7=5\rw1:q8=6\r\r\nw1:q9=7".utf8))
+        #expect(try OperationsFile.read(path) == ["w1:q7=5", "w1:q8=6", "w1:q9=7"])
+    }
+
+    @Test func repeatedFilesAreReadInOrderAndStandardInputOnlyOnce() throws {
+        let first = try temporaryFile(Data("w1:a=1\n".utf8))
+        let second = try temporaryFile(Data("w2:b=2\n".utf8))
+        let command = try TransactionRunCommand.parse(["w1:c=3", "--operations-file", first, "--operations-file", second])
+        #expect(command.operationsFile == [first, second])
+        let error = #expect(throws: (any Error).self) { try TransactionRunCommand.parse(["--operations-file", "-", "--operations-file", "-"]) }
+        #expect(error.map { TransactionRunCommand.message(for: $0) }?.contains("can be read only once") == true)
+    }
+
+    /// Keys are counted as the coordinator reads them, in Unicode normalization form C.
+    @Test func aKeysLengthIsCountedInNormalizationFormCAsTheCoordinatorCountsIt() throws {
+        let prefix = String(repeating: "k", count: 254)
+        let decomposedFits = "w1:\(prefix)e\u{0301}=1"  // 257 bytes as given, 256 composed
+        #expect(throws: Never.self) { try TransactionRunCommand.parse([decomposedFits]) }
+        let growsPast = "w1:\(prefix)\u{0344}=1"  // 256 bytes as given, 258 in form C
+        let error = #expect(throws: (any Error).self) { try TransactionRunCommand.parse([growsPast]) }
+        let message = error.map { TransactionRunCommand.message(for: $0) } ?? ""
+        #expect(message.contains("in Unicode normalization form C") && message.contains("this one is 258"), "\(message)")
+    }
+
     @Test func aFileAtTheByteLimitIsReadAndOneByteMoreIsRefused() throws {
         let line = Data("w1:k+=1\n".utf8)
         var atLimit = Data(capacity: OperationsFile.maximumBytes + 1)

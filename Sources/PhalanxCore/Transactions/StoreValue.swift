@@ -149,7 +149,7 @@ public enum TransactionLimits {
                 }
                 let key = operation.resourceOperation?.key ?? operation.key  // a resource's key as given, not its lock key
                 if key.isEmpty || key.utf8.count > maximumKeyBytes {
-                    return "key '\(key.prefix(40))' on \(participant.participant): a key must be 1 to \(maximumKeyBytes) bytes"
+                    return "key '\(key.prefix(40))' on \(participant.participant): a key must be 1 to \(maximumKeyBytes) bytes of UTF-8 in Unicode normalization form C (how keys are read), and this one is \(key.utf8.count)"
                 }
                 // SQLite and the C strings around it end text at a NUL; a newline would forge lines of reports.
                 if hasControlCharacter(key) {

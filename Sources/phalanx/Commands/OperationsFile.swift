@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 
-/// Reads `phalanx tx run --operations-file`: one operation per line, blank lines skipped, at most
+/// Reads `phalanx tx run --operations-file`: one operation per line (LF, CRLF or CR), blank lines skipped, at most
 /// `maximumBytes` (so a wrong path such as a device or a huge log is refused, not read whole).
 enum OperationsFile {
     static let maximumBytes = 16 * 1024 * 1024
@@ -35,8 +35,8 @@ enum OperationsFile {
             throw ValidationError("--operations-file \(path) is not UTF-8 text; write one operation per line")
         }
         // Split the bytes, not the Characters: "\r\n" is one Character, and bytes are much faster.
-        return text.utf8.split(separator: UInt8(ascii: "\n")).compactMap { line in
-            let line = line.last == UInt8(ascii: "\r") ? line.dropLast() : line
+        // LF, CRLF and a lone CR (old Mac files) all end a line; the empty line between CR and LF is skipped.
+        return text.utf8.split(whereSeparator: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }).compactMap { line in
             let operation = String(Substring(line))
             return operation.allSatisfy(\.isWhitespace) ? nil : operation
         }

@@ -3,6 +3,7 @@ import Foundation
 import PhalanxClient
 import PhalanxCore
 import PhalanxResilience
+import PhalanxWire
 
 struct TransactionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -96,6 +97,19 @@ enum OperationSyntax {
     }
 }
 
+/// Runs a transaction; one the client refuses before sending it (larger than the coordinator's
+/// frames, past a limit) comes back as a refused outcome, printed (and in JSON) like the
+/// coordinator's refusals. Other errors are printed and exit 1.
+func transactReportingRefusal(_ connection: PhalanxClient, _ participants: [ParticipantOperations], id: String?) async throws -> TransactionOutcome {
+    try await reportingErrors {
+        do {
+            return try await connection.transact(participants, id: id)
+        } catch let error as ErrorContext where error.code == .invalidArgument && !TransactionOutcome.isUnknownOutcome(error) {
+            return .refusal(id: id ?? "(no id yet)", reason: error)
+        }
+    }
+}
+
 /// Prints an outcome; committed exits 0, aborted 1.
 func report(_ outcome: TransactionOutcome, json: Bool) throws {
     if json {
@@ -144,8 +158,8 @@ struct TransactionRunCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("Operations.", valueName: "operation"))
     var operations: [String] = []
 
-    @Option(help: ArgumentHelp("Read operations from this file, one per line (blank lines skipped), after those given as arguments; - reads standard input. At most 16 MiB, and the transaction must fit limits.max_frame_bytes (4 MiB by default).", valueName: "file"))
-    var operationsFile: String?
+    @Option(help: ArgumentHelp("Read operations from this file, one per line (blank lines skipped), after those given as arguments; - reads standard input. Repeated, the files are read in order. At most 16 MiB each, and the transaction must fit limits.max_frame_bytes (4 MiB by default).", valueName: "file"))
+    var operationsFile: [String] = []
 
     @Option(help: "The transaction id (default: a new UUID). Repeating the id of one in progress waits for its outcome.")
     var id: String?
@@ -154,24 +168,33 @@ struct TransactionRunCommand: AsyncParsableCommand {
     var notBelow: Int64?
 
     func validate() throws {
-        guard !operations.isEmpty || operationsFile != nil else { throw ValidationError("name at least one operation: \(OperationSyntax.help)") }
+        guard !operations.isEmpty || !operationsFile.isEmpty else { throw ValidationError("name at least one operation: \(OperationSyntax.help)") }
+        guard operationsFile.filter({ $0 == "-" }).count <= 1 else { throw ValidationError("--operations-file - (standard input) can be read only once") }
         if let id, id.hasPrefix("task:") || id.hasPrefix("saga:") {
             throw ValidationError("transaction ids starting with 'task:' or 'saga:' are reserved for the effects of tasks and the steps of sagas; choose another id")
         }
         // Standard input can be read only once: run() checks what it gives.
-        if operationsFile != "-" { _ = try parsedOperations() }
+        if !operationsFile.contains("-") { _ = try parsedOperations() }
     }
 
     /// The operations of the arguments and of --operations-file, parsed and checked against the limits.
     private func parsedOperations() throws(ValidationError) -> [(node: String, operation: StoreOperation)] {
         var texts = operations
-        if let operationsFile { texts += try OperationsFile.read(operationsFile) }
-        guard !texts.isEmpty else { throw ValidationError("\(operationsFile ?? "the arguments") named no operation: \(OperationSyntax.help)") }
+        for file in operationsFile { texts += try OperationsFile.read(file) }
+        guard !texts.isEmpty else {
+            throw ValidationError("\(operationsFile.isEmpty ? "the arguments" : operationsFile.joined(separator: ", ")) named no operation: \(OperationSyntax.help)")
+        }
         guard texts.count <= TransactionLimits.maximumOperations else {
             throw ValidationError("a transaction has at most \(TransactionLimits.maximumOperations) operations (\(texts.count) given)")
         }
         let parsed = try texts.map { (text) throws(ValidationError) in try OperationSyntax.parse(text, notBelow: notBelow) }
-        if let problem = TransactionLimits.problem(id: id ?? "new", OperationSyntax.group(parsed)) { throw ValidationError(problem) }
+        // Checked as the coordinator will: keys read in Unicode normalization form C (a key's bytes may change).
+        switch ParticipantOperations.from(wire: OperationSyntax.group(parsed).map(\.wire)) {
+        case .success(let normalized):
+            if let problem = TransactionLimits.problem(id: id ?? "new", normalized) { throw ValidationError(problem) }
+        case .failure(let error):
+            throw ValidationError(error.message)
+        }
         return parsed
     }
 
@@ -179,7 +202,7 @@ struct TransactionRunCommand: AsyncParsableCommand {
         let config = try common.load()
         let parsed = try parsedOperations()
         let connection = try await client.connect(config)
-        let outcome = try await reportingErrors { try await connection.transact(OperationSyntax.group(parsed), id: id) }
+        let outcome = try await transactReportingRefusal(connection, OperationSyntax.group(parsed), id: id)
         await connection.close()
         try report(outcome, json: client.json)
     }
@@ -211,7 +234,7 @@ struct TransactionTransferCommand: AsyncParsableCommand {
         let debit = try OperationSyntax.parse("\(from)-=\(amount)", notBelow: 0)
         let credit = try OperationSyntax.parse("\(to)+=\(amount)", notBelow: 0)
         let connection = try await client.connect(config)
-        let outcome = try await reportingErrors { try await connection.transact(OperationSyntax.group([debit, credit])) }
+        let outcome = try await transactReportingRefusal(connection, OperationSyntax.group([debit, credit]), id: nil)
         await connection.close()
         try report(outcome, json: client.json)
     }
