@@ -156,7 +156,8 @@ extension EndToEnd {
 
         /// Transactions and sagas share one set of ids (`tx show ID` names one thing): each refuses
         /// the other's id, while the coordinator remembers it and, after a restart, from its logs;
-        /// the CLI says a refused transaction ran nothing (not that it aborted).
+        /// the CLI says a refused transaction ran nothing (not that it aborted), and that a repeat
+        /// answered from the decision log after the restart has no values read to show.
         @Test func aSagaIdIsRefusedForATransactionAndATransactionIdForASagaAlsoAfterARestart() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
@@ -177,6 +178,8 @@ extension EndToEnd {
             // A fresh id of either kind still runs; a repeat of each gets its own outcome.
             #expect(try await client.transact(put, id: "shared-tx").committed)
             #expect(try await client.runSaga(steps, id: "shared-saga").completed)
+            let read = try await client.transact([ParticipantOperations(participant: "w1", operations: [.get(key: "note")])], id: "read-before")
+            #expect(read.committed && read.reads["w1"]?["note"] != nil)
             await client.close()
             cluster.kill("coordinator")
             try await cluster.startCoordinator()
@@ -186,6 +189,10 @@ extension EndToEnd {
             let cli = try ClusterProcesses.runToCompletion(["tx", "run"] + cluster.clientArguments + ["--id", "shared-saga", "w1:note=2"])
             #expect(cli.status == 1 && cli.stdout.contains("transaction shared-saga refused, nothing was run: INVALID_ARGUMENT"), "\(cli)")
             #expect(!cli.stdout.contains("aborted"), "\(cli)")
+            let repeated = try ClusterProcesses.runToCompletion(["tx", "run"] + cluster.clientArguments + ["--id", "read-before", "w1:note"])
+            #expect(repeated.status == 0 && repeated.stdout.contains("the values it read are not shown: this repeat of its id was answered from the decision log"), "\(repeated)")
+            let repeatedJSON = try ClusterProcesses.runToCompletion(["tx", "run"] + cluster.clientArguments + ["--json", "--id", "read-before", "w1:note"])
+            #expect(repeatedJSON.stdout.contains("\"reads_omitted\":true"), "\(repeatedJSON)")
             let sagaCLI = try ClusterProcesses.runToCompletion(["saga"] + cluster.clientArguments + ["--json", "--id", "shared-tx", "w1:alice-=1 | w1:alice+=1"])
             #expect(sagaCLI.status == 1 && sagaCLI.stdout.contains("\"refused\":true"), "\(sagaCLI)")
             let sagaText = try ClusterProcesses.runToCompletion(["saga"] + cluster.clientArguments + ["--id", "shared-tx", "w1:alice-=1 | w1:alice+=1"])

@@ -113,6 +113,7 @@ public enum TransactionLimits {
     public static func idProblem(_ id: String, maximumBytes: Int = maximumIDBytes) -> String? {
         if id.isEmpty || id.utf8.count > maximumBytes { return "the id must be 1 to \(maximumBytes) bytes (got \(id.utf8.count))" }
         if hasControlCharacter(id) { return "the id must not contain control characters (a newline, a tab)" }
+        if id.utf8.first == 0x20 || id.utf8.last == 0x20 { return "the id must not start or end with a space (a quoting slip, as in a name or key)" }
         return nil
     }
 

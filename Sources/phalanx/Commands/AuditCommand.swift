@@ -25,13 +25,13 @@ struct AuditCommand: AsyncParsableCommand {
     @Flag(help: "Read the data directories directly (the cluster must be down).")
     var offline = false
 
-    @Option(help: "A prepared transaction may wait for its decision this long (ms) before it is reported in doubt.")
+    @Option(parsing: .unconditional, help: "A prepared transaction may wait for its decision this long (ms) before it is reported in doubt.")
     var inDoubtMs: Int = 30_000
 
-    @Option(help: "A transaction may stay undecided, or decided and unacknowledged, this long (ms) before it is reported.")
+    @Option(parsing: .unconditional, help: "A transaction may stay undecided, or decided and unacknowledged, this long (ms) before it is reported.")
     var pendingMs: Int = 30_000
 
-    @Option(help: "Online: a worker that sends no part of its snapshot for this long (ms) is reported unreachable.")
+    @Option(parsing: .unconditional, help: "Online: a worker that sends no part of its snapshot for this long (ms) is reported unreachable.")
     var timeoutMs: Int = 10_000
 
     func validate() throws {

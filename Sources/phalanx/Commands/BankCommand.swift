@@ -54,11 +54,11 @@ struct BankSeedCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var client: ClientOptions
 
-    @Option(parsing: .unconditional, help: "Accounts to create (1 to 20000).") var accounts: Int = 100
+    @Option(parsing: .unconditional, help: "Accounts to create (2 to 20000: a transfer needs two).") var accounts: Int = 100
     @Option(parsing: .unconditional, help: "Each account's opening balance.") var balance: Int64 = 1_000
 
     func validate() throws {
-        guard (1...20_000).contains(accounts) else { throw ValidationError("--accounts must be 1 to 20000, got \(accounts)") }
+        guard (2...20_000).contains(accounts) else { throw ValidationError("--accounts must be 2 to 20000 (a transfer moves money between two), got \(accounts)") }
         guard balance >= 0, balance <= 1_000_000_000_000 else { throw ValidationError("--balance must be 0 to 10^12, got \(balance)") }
     }
 

@@ -110,11 +110,16 @@ func transactReportingRefusal(_ connection: PhalanxClient, _ participants: [Part
     }
 }
 
-/// Prints an outcome; committed exits 0, aborted 1.
-func report(_ outcome: TransactionOutcome, json: Bool) throws {
+/// Prints an outcome; committed exits 0, aborted 1. `read`: the operations included a get (a
+/// committed outcome without its values was answered from the decision log, which keeps none).
+func report(_ outcome: TransactionOutcome, json: Bool, read: Bool = false) throws {
+    let readsOmitted = read && outcome.committed && outcome.reads.isEmpty
     if json {
         struct Read: Encodable { let node: String; let key: String; let value: HistoryJSON.Value? }  // a number or text; absent: no value
-        struct Report: Encodable { let id: String; let committed: Bool; let refused: Bool; let code: String?; let reason: String?; let votedNo: String?; let reads: [Read] }
+        struct Report: Encodable {
+            let id: String; let committed: Bool; let refused: Bool; let code: String?; let reason: String?; let votedNo: String?; let reads: [Read]
+            let readsOmitted: Bool
+        }
         let reads = outcome.reads.sorted { $0.key < $1.key }.flatMap { node, values in
             values.sorted { $0.key < $1.key }.map { Read(node: node, key: $0.key, value: $0.value.map(HistoryJSON.Value.init)) }
         }
@@ -123,12 +128,15 @@ func report(_ outcome: TransactionOutcome, json: Bool) throws {
         encoder.outputFormatting = [.sortedKeys]
         let value = Report(
             id: outcome.id, committed: outcome.committed, refused: outcome.refused, code: outcome.reason?.code.rawValue, reason: outcome.reason?.message,
-            votedNo: outcome.refused ? nil : outcome.reason?.originNode, reads: reads)
+            votedNo: outcome.refused ? nil : outcome.reason?.originNode, reads: reads, readsOmitted: readsOmitted)
         print(String(decoding: try encoder.encode(value), as: UTF8.self))
     } else if outcome.committed {
         print("transaction \(outcome.id) committed")
         for (node, values) in outcome.reads.sorted(by: { $0.key < $1.key }) {
             for (key, value) in values.sorted(by: { $0.key < $1.key }) { print("  \(node):\(key) = \(value.map { "\($0)".terminalSafe } ?? "(absent)")") }
+        }
+        if readsOmitted {
+            print("  (the values it read are not shown: this repeat of its id was answered from the decision log, which does not keep them; read them again with a new id)")
         }
     } else if outcome.refused {
         // Nothing ran: a transaction that committed earlier under this id is not undone by this.
@@ -204,7 +212,7 @@ struct TransactionRunCommand: AsyncParsableCommand {
         let connection = try await client.connect(config)
         let outcome = try await transactReportingRefusal(connection, OperationSyntax.group(parsed), id: id)
         await connection.close()
-        try report(outcome, json: client.json)
+        try report(outcome, json: client.json, read: parsed.contains { if case .get = $0.operation { true } else { false } })
     }
 }
 
