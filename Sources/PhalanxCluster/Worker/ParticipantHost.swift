@@ -45,7 +45,7 @@ actor ParticipantHost {
     /// Why the store is not available: opening it failed, or writing it did (nil: it is open and
     /// writes, or opening was not tried yet).
     func problem() async -> String? {
-        if let replaced = participant?.replacedProblem() { return String(replaced.prefix(1_000)) }
+        if let replaced = replacedProblem() { return String(replaced.prefix(1_000)) }
         if let participant, let failure = await participant.writeFailure { return String("cannot write the participant store: \(failure)".prefix(1_000)) }
         return participant == nil ? lastFailure.map { String($0.prefix(1_000)) } : nil
     }
@@ -61,6 +61,20 @@ actor ParticipantHost {
         availability(false)
         logger.error("reopening the participant store after a write failure", metadata: ["reason": "\(failure)"])
         await open(over: link)
+    }
+
+    /// When the store's file was last checked, and what was found: a `stat` per message cost
+    /// several percent of a worker's transaction throughput, so it is checked at most every 50 ms.
+    private var fileChecked: (at: ContinuousClock.Instant, problem: String?)?
+
+    /// Why the open store's file is not the one opened (``Participant/replacedProblem()``), checked at most every 50 ms.
+    private func replacedProblem() -> String? {
+        guard let participant else { return nil }
+        let now = ContinuousClock.now
+        if let checked = fileChecked, now - checked.at < .milliseconds(50) { return checked.problem }
+        let problem = participant.replacedProblem()
+        fileChecked = (now, problem)
+        return problem
     }
 
     /// Opens the store (if this process can hold it) and tells the participant it is connected.
@@ -94,6 +108,7 @@ actor ParticipantHost {
                 node: node, path: "\(directory)/participant.sqlite", resources: resources, retention: retention, logger: logger)
             self.lock = lock
             participant = opened
+            fileChecked = nil
             lastFailure = nil
             availability(true)
             await opened.connected(link)
@@ -109,7 +124,7 @@ actor ParticipantHost {
     func received(_ envelope: Phalanx_V1_Envelope, over link: any PeerLink) async {
         // A file deleted or replaced under the store: nothing more is written to it (it would be
         // lost) nor is it reopened (that would take the wrong file); the worker must be restarted.
-        if let replaced = participant?.replacedProblem() {
+        if let replaced = replacedProblem() {
             if replaced != lastFailure {
                 logger.critical("the participant store's file is not the one opened; transactions get NO until the worker is restarted", metadata: ["reason": "\(replaced)"])
                 lastFailure = replaced
