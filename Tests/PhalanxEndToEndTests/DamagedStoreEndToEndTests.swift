@@ -114,13 +114,14 @@ extension EndToEnd {
             for suffix in ["", "-wal", "-shm"] {
                 try? FileManager.default.removeItem(at: workers.appendingPathComponent("w2/participant.sqlite\(suffix)"))
             }
+            // Noticed by the worker's own check (with its heartbeats), before any transaction asks.
+            try await eventually("the status says w2's store was deleted", within: .seconds(15), poll: .milliseconds(200)) {
+                try await client.status().workers.first { $0.name == "w2" }?.participantProblem?.contains("was deleted") == true
+            }
             let afterDelete = try await put("w2", 2)
             #expect(!afterDelete.committed && afterDelete.reason?.code == .unavailable && afterDelete.reason?.originNode == "w2", "\(String(describing: afterDelete.reason))")
             #expect(afterDelete.reason?.message.contains("was deleted while the worker ran") == true, "\(String(describing: afterDelete.reason))")
             #expect(!FileManager.default.fileExists(atPath: workers.appendingPathComponent("w2/participant.sqlite").path), "no empty store is made in its place")
-            try await eventually("the status says w2's store was deleted", within: .seconds(15), poll: .milliseconds(200)) {
-                try await client.status().workers.first { $0.name == "w2" }?.participantProblem?.contains("was deleted") == true
-            }
             #expect(try await put("w1", 2).committed, "the other worker goes on")
 
             // w1's store copied under w2's name (both stopped): w2 refuses it.

@@ -55,6 +55,10 @@ actor ParticipantHost {
     /// succeeds, this host answers as for a store it cannot open.
     private func replaceIfFailed(over link: any PeerLink) async {
         guard let failed = participant, let failure = await failed.writeFailure else { return }
+        if let replaced = failed.replacedProblem() {
+            fileChecked = (ContinuousClock.now, replaced)  // not reopened: the path names another file, or none
+            return
+        }
         participant = nil
         await failed.close()
         lastFailure = "cannot write the participant store: \(failure)"
@@ -122,8 +126,10 @@ actor ParticipantHost {
     }
 
     func received(_ envelope: Phalanx_V1_Envelope, over link: any PeerLink) async {
+        await replaceIfFailed(over: link)
         // A file deleted or replaced under the store: nothing more is written to it (it would be
-        // lost) nor is it reopened (that would take the wrong file); the worker must be restarted.
+        // lost: the store refuses each write once it sees that) nor is it reopened (that would take
+        // the wrong file); the worker must be restarted.
         if let replaced = replacedProblem() {
             if replaced != lastFailure {
                 logger.critical("the participant store's file is not the one opened; transactions get NO until the worker is restarted", metadata: ["reason": "\(replaced)"])
@@ -136,7 +142,6 @@ actor ParticipantHost {
             lastFailure = nil  // its own file was put back while it ran
             availability(true)
         }
-        await replaceIfFailed(over: link)
         if participant == nil { await open(over: link) }
         if let participant {
             await participant.received(envelope)

@@ -140,11 +140,15 @@ public final class ParticipantStore: Sendable {
 
     /// Makes `changes` durable in one transaction, in order.
     public func apply(_ changes: [EncodedParticipantChange]) async throws(LedgerError) {
+        if let replaced = replacedProblem() { throw LedgerError(replaced) }
         try await DurableDatabase.write(changes.count, to: "participant store", at: path, in: pool) { db in try Self.write(changes, in: db) }
     }
 
     /// ``apply(_:)`` on the calling thread (SQLite writes block anyway): the group commit's own.
     public func applyBlocking(_ changes: [EncodedParticipantChange]) throws(LedgerError) {
+        // Each group commit first checks that the path still names the opened file (one stat per
+        // batch): what it wrote to a deleted or replaced file would be gone at the next open.
+        if let replaced = replacedProblem() { throw LedgerError(replaced) }
         try DurableDatabase.writeBlocking(changes.count, to: "participant store", at: path, in: pool) { db in try Self.write(changes, in: db) }
     }
 
