@@ -107,7 +107,8 @@ extension EndToEnd {
             // A negative number is a value out of range, not a missing one.
             for (arguments, named) in [
                 (["submit", "--kind", "echo", "--count", "-5"], "--count must be in 1...10000000, got -5"),
-                (["bank", "seed", "--accounts", "-1"], "--accounts must be 1 to 20000, got -1"),
+                (["bank", "seed", "--accounts", "-1"], "--accounts must be 2 to 20000 (a transfer moves money between two), got -1"),
+                (["audit", "--timeout-ms", "-1"], "--timeout-ms must be 1000 to 600000, got -1"),
                 (["tx", "transfer", "--from", "w1:a", "--to", "w2:b", "--amount", "-10"], "--amount must be more than 0, got -10"),
             ] {
                 let negative = try ClusterProcesses.runToCompletion(arguments + cluster.commonArguments)
