@@ -94,6 +94,8 @@ extension EndToEnd {
             #expect(history["kind"] as? String == "saga" && history["completed"] as? Bool == false, "\(json.stdout)")
             let compensated = (history["records"] as? [[String: Any]] ?? []).filter { $0["event"] as? String == "compensated" }
             #expect(compensated.map { $0["step"] as? Int } == [2, 1], "\(json.stdout)")
+            let compensation = try ClusterProcesses.runToCompletion(["tx", "show"] + cluster.clientArguments + ["saga:undone#c1.0"])
+            #expect(compensation.stdout.contains("transaction saga:undone#c1.0 of saga undone: the compensation of step 2, attempt 1"), "\(compensation)")
             try await expectCleanAudit(cluster)
             await client.close()
         }

@@ -208,7 +208,12 @@ struct TransactionRunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try common.load()
-        let parsed = try parsedOperations()
+        let parsed: [(node: String, operation: StoreOperation)]
+        do {
+            parsed = try parsedOperations()  // from standard input: read only now
+        } catch {
+            Self.exit(withError: error)  // with this command's usage, not the root's
+        }
         let connection = try await client.connect(config)
         let outcome = try await transactReportingRefusal(connection, OperationSyntax.group(parsed), id: id)
         await connection.close()
@@ -283,7 +288,9 @@ struct TransactionShowCommand: AsyncParsableCommand {
         }
         if client.json { return print(try HistoryJSON.line(HistoryJSON.Transaction(entry))) }
         func time(_ ms: Int64) -> String { Date(timeIntervalSince1970: Double(ms) / 1000).formatted(.iso8601) }
-        print("transaction \(entry.id.terminalSafe) from client \(entry.begin.client.terminalSafe)\(entry.begin.traceID.isEmpty ? "" : ", trace \(entry.begin.traceID)")")
+        // A saga's steps and compensations run as transactions of the saga engine, not of a client.
+        let origin = SagaMachine.parse(entry.id).map { "of saga \($0.saga.terminalSafe): \($0.compensation ? "the compensation of step" : "step") \($0.step + 1), attempt \($0.attempt + 1)" } ?? "from client \(entry.begin.client.terminalSafe)"
+        print("transaction \(entry.id.terminalSafe) \(origin)\(entry.begin.traceID.isEmpty ? "" : ", trace \(entry.begin.traceID)")")
         print("  \(time(entry.begin.begunUnixMilliseconds)) BEGIN on \(entry.participantNames.joined(separator: ", "))")
         for participant in entry.begin.participants {
             print("      \(participant.participant): \(participant.operations.map(\.description).joined(separator: "; ").terminalSafe)")
