@@ -20,7 +20,7 @@ public actor PhalanxClient {
     private let channel: any Channel
     /// Every message to the coordinator goes through it: what lanes send at once leaves together.
     private let outbound: OutboundBatcher<OutboundFrame>
-    private let local: NodeIdentity
+    let local: NodeIdentity
     /// The coordinator and the limits it announced.
     public nonisolated let coordinator: EstablishedPeer
     private let settings: Settings

@@ -85,16 +85,31 @@ extension EndToEnd {
             }
             let refused = try await put(3)
             #expect(!refused.committed && refused.reason?.code == .unavailable && refused.reason?.originNode == "w2", "\(String(describing: refused.reason))")
-            // Repaired: the store is opened again without a restart, and the commit it owed is applied.
+            // Repaired: the store is opened again without a restart (tried again with the heartbeats,
+            // no transaction needed), and the commit it owed is applied.
             try store.executeForTesting("ALTER TABLE applied_moved RENAME TO applied")
-            try await eventually("w2 reopens its store and applies the commit it owed", within: .seconds(20), poll: .milliseconds(300)) {
+            try await eventually("the problem is gone from the status without any transaction", within: .seconds(15), poll: .milliseconds(200)) {
+                try await client.status().workers.first { $0.name == "w2" }?.participantProblem == nil
+            }
+            try await eventually("w2 applies the commit it owed", within: .seconds(20), poll: .milliseconds(300)) {
                 let read = try await client.transact([ParticipantOperations(participant: "w2", operations: [.get(key: "k")])])
                 guard read.committed, case .integer(let value)?? = read.reads["w2"]?["k"] else { return false }
                 return value == 2
             }
-            try await eventually("the problem is gone from the status") {
-                try await client.status().workers.first { $0.name == "w2" }?.participantProblem == nil
-            }
+        }
+
+        /// A prepare whose write fails is answered NO at once with the cause, not left to the
+        /// coordinator's vote deadline (it never became durable, so NO is safe).
+        @Test func aPrepareThatCannotBeWrittenIsVotedNoWithTheCause() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            defer { Task { await client.close() } }
+            let store = try ParticipantStore(path: "\(cluster.directory.path)/workers/w2/participant.sqlite")
+            try store.executeForTesting("ALTER TABLE prepared RENAME TO prepared_moved")
+            let outcome = try await client.transact([ParticipantOperations(participant: "w2", operations: [.put(key: "k", value: .integer(1))])])
+            #expect(!outcome.committed && outcome.reason?.code == .unavailable && outcome.reason?.originNode == "w2", "\(String(describing: outcome.reason))")
+            #expect(outcome.reason?.message.contains("cannot write the participant store of w2") == true, "\(String(describing: outcome.reason))")
         }
 
         /// A store file deleted or replaced under its running worker is noticed: transactions get NO
@@ -103,8 +118,8 @@ extension EndToEnd {
         @Test func aStoreDeletedUnderItsWorkerOrAnotherWorkersStoreIsRefusedNotUsed() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
-            let client = try await cluster.startWithWorkers(["w1", "w2"])
-            defer { Task { await client.close() } }
+            var client = try await cluster.startWithWorkers(["w1", "w2"])
+            defer { Task { [client] in await client.close() } }
             func put(_ node: String, _ value: Int64) async throws -> TransactionOutcome {
                 try await client.transact([ParticipantOperations(participant: node, operations: [.put(key: "k", value: .integer(value))])])
             }
@@ -123,6 +138,17 @@ extension EndToEnd {
             #expect(afterDelete.reason?.message.contains("was deleted while the worker ran") == true, "\(String(describing: afterDelete.reason))")
             #expect(!FileManager.default.fileExists(atPath: workers.appendingPathComponent("w2/participant.sqlite").path), "no empty store is made in its place")
             #expect(try await put("w1", 2).committed, "the other worker goes on")
+
+            // A new session (the coordinator restarted) does not open the path again: that would
+            // make an empty store in its place.
+            await client.close()
+            cluster.kill("coordinator")
+            try await cluster.startCoordinator()
+            client = try await cluster.client()
+            try await cluster.waitForWorkers(2, using: client)
+            let afterRestart = try await put("w2", 3)
+            #expect(!afterRestart.committed && afterRestart.reason?.message.contains("was deleted while the worker ran") == true, "\(String(describing: afterRestart.reason))")
+            #expect(!FileManager.default.fileExists(atPath: workers.appendingPathComponent("w2/participant.sqlite").path), "no empty store after a new session")
 
             // w1's store copied under w2's name (both stopped): w2 refuses it.
             cluster.kill("w1")

@@ -195,6 +195,9 @@ extension EndToEnd {
             #expect(repeated.status == 0 && repeated.stdout.contains("the values it read are not shown: this repeat of its id was answered from the decision log"), "\(repeated)")
             let repeatedJSON = try ClusterProcesses.runToCompletion(["tx", "run"] + cluster.clientArguments + ["--json", "--id", "read-before", "w1:note"])
             #expect(repeatedJSON.stdout.contains("\"reads_omitted\":true"), "\(repeatedJSON)")
+            // A decomposed key longer as given than the 256 bytes it takes in form C, as the coordinator reads it.
+            let decomposed = try ClusterProcesses.runToCompletion(["tx", "run"] + cluster.clientArguments + ["w1:\(String(repeating: "e\u{0301}", count: 128))=1"])
+            #expect(decomposed.status == 0 && decomposed.stdout.contains("committed"), "\(decomposed)")
             let sagaCLI = try ClusterProcesses.runToCompletion(["saga"] + cluster.clientArguments + ["--json", "--id", "shared-tx", "w1:alice-=1 | w1:alice+=1"])
             #expect(sagaCLI.status == 1 && sagaCLI.stdout.contains("\"refused\":true"), "\(sagaCLI)")
             let sagaText = try ClusterProcesses.runToCompletion(["saga"] + cluster.clientArguments + ["--id", "shared-tx", "w1:alice-=1 | w1:alice+=1"])

@@ -1,4 +1,5 @@
 import Foundation
+import PhalanxCore
 import Testing
 
 @testable import PhalanxStore
@@ -29,6 +30,27 @@ import Testing
         try FileManager.default.moveItem(atPath: other, toPath: path)
         #expect(store.replacedProblem()?.contains("was replaced by another file") == true)
         #expect(throws: LedgerError.self) { try store.applyBlocking([ParticipantStore.encode(abort)]) }
+    }
+
+    /// The log holds committed changes until a checkpoint: deleted under an open store, it is
+    /// named, nothing more is written, and closing the store (SIGTERM) still saves what it held.
+    @Test func aDeletedWriteAheadLogIsNamedAndWhatItHeldSurvivesAClose() async throws {
+        let root = folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let path = root.appendingPathComponent("participant.sqlite").path
+        let put = ParticipantChange.outcome(
+            id: "t1", committed: true, writes: [KeyWrite(key: "k", before: nil, after: StoredValue(.integer(7)))], unixMilliseconds: 0)
+        do {
+            let store = try ParticipantStore(path: path)
+            try await store.apply([put])
+            #expect(store.replacedProblem() == nil)
+            #expect(FileManager.default.fileExists(atPath: path + "-wal"))
+            try FileManager.default.removeItem(atPath: path + "-wal")
+            #expect(store.replacedProblem()?.contains("write-ahead log") == true, "\(String(describing: store.replacedProblem()))")
+            await #expect(throws: LedgerError.self) { try await store.apply([abort]) }
+        }  // closed: SQLite checkpoints the open log into the file
+        let reopened = try ParticipantStore(path: path)
+        #expect(try await reopened.load().values["k"] == StoredValue(.integer(7)))
     }
 
     @Test func aStoreBelongsToTheFirstWorkerThatClaimsIt() throws {

@@ -272,10 +272,22 @@ public actor Participant {
     /// Why the store's file is no longer the one opened (deleted or replaced under the worker), or nil.
     nonisolated func replacedProblem() -> String? { store.replacedProblem() }
 
+    /// The file the store opened.
+    nonisolated var storeFile: FileIdentity? { store.opened }
+
     private func storeFailed(_ error: LedgerError) {
         guard failure == nil else { return }
         failure = error
         logger.critical("cannot write the participant store; no more votes or acknowledgements are sent", metadata: ["error": "\(error)"])
+        // A prepare that did not become durable was never voted on: NO is safe, and tells the
+        // coordinator now rather than at its vote deadline.
+        let reason = ErrorContext(code: .unavailable, message: "cannot write the participant store of \(node): \(error.message)", originNode: node)
+        for case (_, .prepareDurable(let id)) in deferred {
+            var vote = Phalanx_V1_TxVote()
+            vote.txID = id
+            vote.error = reason.wire
+            send(Phalanx_V1_Envelope(.txVote(vote)))
+        }
         deferred.removeAll()
         link = nil
     }

@@ -25,6 +25,8 @@ actor ParticipantHost {
     private var participant: Participant?
     private var lock: DataDirectoryLock?
     private var lastFailure: String?
+    /// The store file this process first opened: later sessions open it again, or none.
+    private var storeFile: FileIdentity?
     /// The store being opened: callers meanwhile wait for it instead of opening it twice.
     private var opening: Task<Void, Never>?
     /// Told whether each attempt to open the store succeeded (the worker's metric).
@@ -45,6 +47,7 @@ actor ParticipantHost {
     /// Why the store is not available: opening it failed, or writing it did (nil: it is open and
     /// writes, or opening was not tried yet).
     func problem() async -> String? {
+        await retryIfDue()
         if let replaced = replacedProblem() { return String(replaced.prefix(1_000)) }
         if let participant, let failure = await participant.writeFailure { return String("cannot write the participant store: \(failure)".prefix(1_000)) }
         return participant == nil ? lastFailure.map { String($0.prefix(1_000)) } : nil
@@ -81,8 +84,27 @@ actor ParticipantHost {
         return problem
     }
 
+    /// The session's link, while there is one: the store is tried again without traffic.
+    private var sessionLink: (any PeerLink)?
+    private var lastRetry: ContinuousClock.Instant?
+
+    /// A store that is not available is tried again every 2 s while the worker is connected, with
+    /// its heartbeats and readiness probes: without transactions (which also try) it would stay
+    /// "not available" after it was repaired.
+    private func retryIfDue() async {
+        guard let link = sessionLink, opening == nil else { return }
+        let failed: Bool
+        if let participant { failed = await participant.writeFailure != nil } else { failed = lastFailure != nil }
+        let now = ContinuousClock.now
+        guard failed, lastRetry.map({ now - $0 >= .seconds(2) }) ?? true else { return }
+        lastRetry = now
+        await replaceIfFailed(over: link)
+        if participant == nil { await open(over: link) }
+    }
+
     /// Opens the store (if this process can hold it) and tells the participant it is connected.
     func open(over link: any PeerLink) async {
+        sessionLink = link
         if let participant {
             await participant.connected(link)
             return
@@ -108,8 +130,13 @@ actor ParticipantHost {
                     directory: directory, owner: "participant", setting: "worker.data_dir",
                     why: "two processes of worker \(node) on one participant store would apply its transactions twice")
             }
-            let opened = try await Participant(
-                node: node, path: "\(directory)/participant.sqlite", resources: resources, retention: retention, logger: logger)
+            // Once this process opened its store, a later session (after the coordinator restarted)
+            // opens that file or none: a path deleted or replaced meanwhile would give an empty or a
+            // foreign store.
+            let path = "\(directory)/participant.sqlite"
+            if let known = storeFile, let problem = ParticipantStore.identityProblem(path: path, opened: known) { throw LedgerError(problem) }
+            let opened = try await Participant(node: node, path: path, resources: resources, retention: retention, logger: logger)
+            storeFile = storeFile ?? opened.storeFile
             self.lock = lock
             participant = opened
             fileChecked = nil
@@ -178,6 +205,7 @@ actor ParticipantHost {
 
     /// The session ended: what is queued is written, and the lock is released.
     func close() async {
+        sessionLink = nil
         if let opening { await opening.value }  // a store still opening is closed too
         await participant?.close()
         participant = nil

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import PhalanxCore
 import PhalanxWire
 
@@ -37,12 +38,26 @@ public final class ParticipantStore: Sendable {
     private let pool: DatabasePool
 
     /// The file it opened, to tell whether `path` still names it (``replacedProblem()``).
-    private let opened: FileIdentity?
+    public let opened: FileIdentity?
+    /// Its write-ahead log, as first seen while open (SQLite keeps the same file until the last
+    /// connection closes): committed changes live there until a checkpoint.
+    private let log = Mutex<FileIdentity?>(nil)
 
     public init(path: String) throws(LedgerError) {
         self.path = path
         pool = try DurableDatabase.open(path: path, label: "phalanx.participant", migrator: Self.migrator, what: "participant store", setting: "worker.data_dir")
         opened = FileIdentity(path: path)
+    }
+
+    /// Why `path` does not name the file `opened` (deleted, or another file), or nil.
+    public static func identityProblem(path: String, opened: FileIdentity) -> String? {
+        guard let now = FileIdentity(path: path) else {
+            return "the participant store \(path) was deleted while the worker ran: what it writes now is lost when the worker restarts; stop the worker, restore the file (with its -wal file) from a backup, and start it again"
+        }
+        guard now == opened else {
+            return "the participant store \(path) was replaced by another file while the worker ran: stop the worker, put its own store back, and start it again"
+        }
+        return nil
     }
 
     /// Claims the store for worker `node` (the first to open it), or refuses it when another worker
@@ -69,11 +84,14 @@ public final class ParticipantStore: Sendable {
     /// file while the store was open: what it writes would be lost at the next open), or nil.
     public func replacedProblem() -> String? {
         guard let opened else { return nil }
-        guard let now = FileIdentity(path: path) else {
-            return "the participant store \(path) was deleted while the worker ran: what it writes now is lost when the worker restarts; stop the worker, restore the file (with its -wal file) from a backup, and start it again"
+        if let problem = Self.identityProblem(path: path, opened: opened) { return problem }
+        let current = FileIdentity(path: path + "-wal")
+        let seen = log.withLock { seen in
+            if seen == nil { seen = current }
+            return seen
         }
-        guard now == opened else {
-            return "the participant store \(path) was replaced by another file while the worker ran: stop the worker, put its own store back, and start it again"
+        if let seen, current != seen {
+            return "the write-ahead log \(path)-wal of the participant store was deleted or replaced while the worker ran: the changes it held are lost if the worker is killed; stop the worker with SIGTERM (SQLite then copies what the open log holds into the store) and start it again"
         }
         return nil
     }

@@ -100,12 +100,13 @@ enum OperationSyntax {
 /// Runs a transaction; one the client refuses before sending it (larger than the coordinator's
 /// frames, past a limit) comes back as a refused outcome, printed (and in JSON) like the
 /// coordinator's refusals. Other errors are printed and exit 1.
-func transactReportingRefusal(_ connection: PhalanxClient, _ participants: [ParticipantOperations], id: String?) async throws -> TransactionOutcome {
-    try await reportingErrors {
+func transactReportingRefusal(_ connection: PhalanxClient, _ participants: [ParticipantOperations], id given: String?) async throws -> TransactionOutcome {
+    let id = given ?? UUID().uuidString.lowercased()  // made here, so that a refusal names it too
+    return try await reportingErrors {
         do {
             return try await connection.transact(participants, id: id)
         } catch let error as ErrorContext where error.code == .invalidArgument && !TransactionOutcome.isUnknownOutcome(error) {
-            return .refusal(id: id ?? "(no id yet)", reason: error)
+            return .refusal(id: id, reason: error)
         }
     }
 }
