@@ -105,6 +105,11 @@ extension EndToEnd {
             defer { cluster.stopAll() }
             let client = try await cluster.startWithWorkers(["w1", "w2"])
             defer { Task { await client.close() } }
+            // A first transaction, applied and acknowledged: w2's store is open (it opens after w2
+            // registers) and its outcome written before the table goes.
+            let first = try await client.transact([ParticipantOperations(participant: "w2", operations: [.put(key: "k", value: .integer(0))])])
+            #expect(first.committed)
+            try await eventually("w2 applied the first put") { try await client.transaction(first.id)?.endedUnixMilliseconds != nil }
             let store = try ParticipantStore(path: "\(cluster.directory.path)/workers/w2/participant.sqlite")
             try store.executeForTesting("ALTER TABLE prepared RENAME TO prepared_moved")
             let outcome = try await client.transact([ParticipantOperations(participant: "w2", operations: [.put(key: "k", value: .integer(1))])])
