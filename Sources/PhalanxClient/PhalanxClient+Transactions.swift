@@ -17,15 +17,9 @@ extension PhalanxClient {
     public func transact(_ participants: [ParticipantOperations], id given: String? = nil) async throws -> TransactionOutcome {
         try ensureOpen()
         let id = given ?? UUID().uuidString.lowercased()
-        if TransactionLimits.problem(id: id, participants) != nil {
-            // Judged as the coordinator judges it: keys in Unicode normalization form C (a
-            // decomposed key may be longer as given than as read).
-            let normalized = ParticipantOperations.from(wire: participants.map(\.wire))
-            let problem: String? = switch normalized {
-            case .success(let operations): TransactionLimits.problem(id: id, operations)
-            case .failure(let error): error.message
-            }
-            if let problem { throw ErrorContext(code: .invalidArgument, message: problem, originNode: local.name) }
+        // Only what fails as given is judged again as read (the coordinator judges it anyway).
+        if TransactionLimits.problem(id: id, participants) != nil, let problem = TransactionLimits.problemAsRead(id: id, participants) {
+            throw ErrorContext(code: .invalidArgument, message: problem, originNode: local.name)
         }
         var request = Phalanx_V1_TxRequest()
         request.requestID = takeRequestID()

@@ -17,7 +17,7 @@ extension Coordinator {
         case .success(let steps):
             // Every step and compensation must reach its workers: refused whole before anything runs.
             if let refusal = steps.lazy.compactMap({ self.prepareTooLarge($0.forward + $0.compensation) }).first {
-                sendNow(Phalanx_V1_Envelope(.sagaReply(SagaOutcome(id: request.sagaID, completed: false, reason: refusal).wire(requestID: request.requestID))), to: id)
+                refuseSaga(request, refusal, to: id)
                 return
             }
             let client = links[id]?.peer.identity.name ?? ""
@@ -30,7 +30,7 @@ extension Coordinator {
             }
             if transactions.knows(request.sagaID) {
                 let refusal = sharedIDRefusal(request.sagaID, usedBy: "a transaction")
-                sendNow(Phalanx_V1_Envelope(.sagaReply(SagaOutcome(id: request.sagaID, completed: false, reason: refusal).wire(requestID: request.requestID))), to: id)
+                refuseSaga(request, refusal, to: id)
                 return
             }
             // Not in memory: the compensation log may hold it from before a restart (then no step
@@ -42,7 +42,7 @@ extension Coordinator {
                     guard self.links[id] != nil else { return }
                     if logged == nil, try await ledger.transaction(request.sagaID) != nil {
                         let refusal = self.sharedIDRefusal(request.sagaID, usedBy: "a transaction")
-                        self.sendNow(Phalanx_V1_Envelope(.sagaReply(SagaOutcome(id: request.sagaID, completed: false, reason: refusal).wire(requestID: request.requestID))), to: id)
+                        self.refuseSaga(request, refusal, to: id)
                         return
                     }
                     let nowUnix = WireTime.nowUnixMilliseconds()
@@ -56,13 +56,18 @@ extension Coordinator {
                     }
                 } catch {
                     let reason = ErrorContext(code: .unavailable, message: "\(error); try again", originNode: self.local.name)
-                    self.sendNow(Phalanx_V1_Envelope(.sagaReply(SagaOutcome(id: request.sagaID, completed: false, reason: reason).wire(requestID: request.requestID))), to: id)
+                    self.refuseSaga(request, reason, to: id)
                 }
             }
         case .failure(var error):
             error.originNode = local.name
-            sendNow(Phalanx_V1_Envelope(.sagaReply(SagaOutcome(id: request.sagaID, completed: false, reason: error).wire(requestID: request.requestID))), to: id)
+            refuseSaga(request, error, to: id)
         }
+    }
+
+    /// Answers saga `request` as refused before any step ran, for `reason`.
+    private func refuseSaga(_ request: Phalanx_V1_SagaRequest, _ reason: ErrorContext, to id: ConnectionID) {
+        sendNow(Phalanx_V1_Envelope(.sagaReply(SagaOutcome(id: request.sagaID, completed: false, reason: reason).wire(requestID: request.requestID))), to: id)
     }
 
     func perform(_ actions: [SagaMachine.Action]) {

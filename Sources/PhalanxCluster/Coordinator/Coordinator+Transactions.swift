@@ -53,12 +53,13 @@ extension Coordinator {
             return
         }
         let isClient = peer?.role != .worker
-        if isClient, !transactions.knows(transactionID), sagas.knows(transactionID) {
+        let known = transactions.knows(transactionID)
+        if isClient, !known, sagas.knows(transactionID) {
             replyNow(.refusal(id: transactionID, reason: sharedIDRefusal(transactionID, usedBy: "a saga")), requestID: request.requestID, to: id)
             return
         }
         // A client that made a new id for this request promises it was never used: nothing to look up.
-        guard !transactions.knows(transactionID), !(request.freshID && isClient) else {
+        guard !known, !(request.freshID && isClient) else {
             begin(transactionID, request, participants: participants, from: id, client: client)
             return
         }

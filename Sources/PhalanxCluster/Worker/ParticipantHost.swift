@@ -98,6 +98,12 @@ actor ParticipantHost {
         let now = ContinuousClock.now
         guard failed, lastRetry.map({ now - $0 >= .seconds(2) }) ?? true else { return }
         lastRetry = now
+        await reopenIfUnavailable(over: link)
+    }
+
+    /// A participant whose writes failed is replaced, and a store that is not open is opened (each
+    /// only if it can be).
+    private func reopenIfUnavailable(over link: any PeerLink) async {
         await replaceIfFailed(over: link)
         if participant == nil { await open(over: link) }
     }
@@ -153,7 +159,7 @@ actor ParticipantHost {
     }
 
     func received(_ envelope: Phalanx_V1_Envelope, over link: any PeerLink) async {
-        await replaceIfFailed(over: link)
+        await reopenIfUnavailable(over: link)
         // A file deleted or replaced under the store: nothing more is written to it (it would be
         // lost: the store refuses each write once it sees that) nor is it reopened (that would take
         // the wrong file); the worker must be restarted.
@@ -169,7 +175,6 @@ actor ParticipantHost {
             lastFailure = nil  // its own file was put back while it ran
             availability(true)
         }
-        if participant == nil { await open(over: link) }
         if let participant {
             await participant.received(envelope)
             return

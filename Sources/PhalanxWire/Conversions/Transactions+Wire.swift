@@ -138,6 +138,18 @@ public enum StoreReads {
     }
 }
 
+extension TransactionLimits {
+    /// ``problem(id:_:)`` judged as the coordinator judges it: on the operations as it reads them
+    /// off the wire (keys in Unicode normalization form C, so a decomposed key may be longer as
+    /// given than as read, or shorter).
+    public static func problemAsRead(id: String, _ participants: [ParticipantOperations]) -> String? {
+        switch ParticipantOperations.from(wire: participants.map(\.wire)) {
+        case .success(let read): problem(id: id, read)
+        case .failure(let error): error.message
+        }
+    }
+}
+
 extension TransactionOutcome {
     public func wire(requestID: UInt64) -> Phalanx_V1_TxReply {
         var reply = Phalanx_V1_TxReply()

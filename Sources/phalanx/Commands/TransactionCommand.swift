@@ -197,13 +197,7 @@ struct TransactionRunCommand: AsyncParsableCommand {
             throw ValidationError("a transaction has at most \(TransactionLimits.maximumOperations) operations (\(texts.count) given)")
         }
         let parsed = try texts.map { (text) throws(ValidationError) in try OperationSyntax.parse(text, notBelow: notBelow) }
-        // Checked as the coordinator will: keys read in Unicode normalization form C (a key's bytes may change).
-        switch ParticipantOperations.from(wire: OperationSyntax.group(parsed).map(\.wire)) {
-        case .success(let normalized):
-            if let problem = TransactionLimits.problem(id: id ?? "new", normalized) { throw ValidationError(problem) }
-        case .failure(let error):
-            throw ValidationError(error.message)
-        }
+        if let problem = TransactionLimits.problemAsRead(id: id ?? "new", OperationSyntax.group(parsed)) { throw ValidationError(problem) }
         return parsed
     }
 
