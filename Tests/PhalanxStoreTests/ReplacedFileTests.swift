@@ -53,6 +53,19 @@ import Testing
         #expect(try await reopened.load().values["k"] == StoredValue(.integer(7)))
     }
 
+    /// Deleted before anything was written: SQLite goes on writing to the deleted log it holds
+    /// open, so the path never shows a log again; that is noticed too.
+    @Test func aWriteAheadLogDeletedRightAfterOpeningIsNamedBeforeAnythingIsWrittenToIt() async throws {
+        let root = folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let path = root.appendingPathComponent("participant.sqlite").path
+        let store = try ParticipantStore(path: path)
+        #expect(FileManager.default.fileExists(atPath: path + "-wal"), "the pool opened its log")
+        try FileManager.default.removeItem(atPath: path + "-wal")
+        #expect(store.replacedProblem()?.contains("write-ahead log") == true, "\(String(describing: store.replacedProblem()))")
+        await #expect(throws: LedgerError.self) { try await store.apply([abort]) }
+    }
+
     @Test func aStoreBelongsToTheFirstWorkerThatClaimsIt() throws {
         let root = folder()
         defer { try? FileManager.default.removeItem(at: root) }

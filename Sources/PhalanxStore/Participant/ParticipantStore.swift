@@ -39,14 +39,15 @@ public final class ParticipantStore: Sendable {
 
     /// The file it opened, to tell whether `path` still names it (``replacedProblem()``).
     public let opened: FileIdentity?
-    /// Its write-ahead log, as first seen while open (SQLite keeps the same file until the last
-    /// connection closes): committed changes live there until a checkpoint.
-    private let log = Mutex<FileIdentity?>(nil)
+    /// Its write-ahead log as opened (SQLite keeps that file, and writes to it even once it is
+    /// deleted, until the last connection closes): committed changes live there until a checkpoint.
+    private let log: Mutex<FileIdentity?>
 
     public init(path: String) throws(LedgerError) {
         self.path = path
         pool = try DurableDatabase.open(path: path, label: "phalanx.participant", migrator: Self.migrator, what: "participant store", setting: "worker.data_dir")
         opened = FileIdentity(path: path)
+        log = Mutex(FileIdentity(path: path + "-wal"))  // opened with the pool (its migrations read the file)
     }
 
     /// Why `path` does not name the file `opened` (deleted, or another file), or nil.
