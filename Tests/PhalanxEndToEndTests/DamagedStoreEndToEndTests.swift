@@ -168,5 +168,71 @@ extension EndToEnd {
             #expect(!onForeign.committed && onForeign.reason?.code == .unavailable, "\(String(describing: onForeign.reason))")
             #expect(onForeign.reason?.message.contains("belongs to worker w1, not to w2") == true, "\(String(describing: onForeign.reason))")
         }
+
+        /// A store lost while its worker was down (deleted, or replaced by an empty one) is not
+        /// taken for that worker's: the coordinator remembers which store each worker uses (across
+        /// its own restarts), and the worker refuses another one until its own is put back, or
+        /// until it is started with --accept-new-store to accept the loss.
+        @Test func aStoreLostWhileItsWorkerWasDownIsRefusedUntilPutBackOrAccepted() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            var client = try await cluster.startWithWorkers(["w1", "w2"])
+            defer { Task { [client] in await client.close() } }
+            func put(_ value: Int64) async throws -> TransactionOutcome {
+                try await client.transact([ParticipantOperations(participant: "w1", operations: [.put(key: "k", value: .integer(value))])])
+            }
+            func read() async throws -> StoreValue?? {
+                try await client.transact([ParticipantOperations(participant: "w1", operations: [.get(key: "k")])]).reads["w1"]?["k"]
+            }
+            #expect(try await put(1).committed)
+            try await eventually("the coordinator recorded w1's store", within: .seconds(10)) {
+                cluster.log("coordinator").split(separator: "\n").contains { $0.contains("recorded the participant store of a worker") && $0.contains("\"worker\":\"w1\"") }
+            }
+            // w1 stops; its store goes away while it is down, and the coordinator restarts too.
+            cluster.kill("w1")
+            let folder = cluster.directory.appendingPathComponent("workers/w1")
+            let aside = cluster.directory.appendingPathComponent("w1-store-aside")
+            try FileManager.default.createDirectory(at: aside, withIntermediateDirectories: true)
+            for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: folder.appendingPathComponent("participant.sqlite\(suffix)").path) {
+                try FileManager.default.moveItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)"), to: aside.appendingPathComponent("participant.sqlite\(suffix)"))
+            }
+            try? FileManager.default.removeItem(at: folder.appendingPathComponent("participant.sqlite-shm"))
+            await client.close()
+            cluster.kill("coordinator")
+            try await cluster.startCoordinator()
+            client = try await cluster.client()
+            try cluster.startWorker("w1", logName: "w1-new-store")
+            try await cluster.waitForWorkers(2, using: client)
+
+            let refused = try await put(2)
+            #expect(!refused.committed && refused.reason?.code == .unavailable && refused.reason?.originNode == "w1", "\(String(describing: refused.reason))")
+            #expect(refused.reason?.message.contains("is not the one the coordinator knows for worker w1") == true, "\(String(describing: refused.reason))")
+            #expect(refused.reason?.message.contains("--accept-new-store") == true)
+            try await eventually("the status says why", within: .seconds(10)) {
+                try await client.status().workers.first { $0.name == "w1" }?.participantProblem?.contains("not the one the coordinator knows") == true
+            }
+
+            // Put back while the worker runs: it is opened again (tried every 2 s) with what it held.
+            for suffix in ["-wal", "-shm", ""] { try? FileManager.default.removeItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)")) }
+            for suffix in ["-wal", ""] where FileManager.default.fileExists(atPath: aside.appendingPathComponent("participant.sqlite\(suffix)").path) {
+                try FileManager.default.moveItem(at: aside.appendingPathComponent("participant.sqlite\(suffix)"), to: folder.appendingPathComponent("participant.sqlite\(suffix)"))
+            }
+            try await eventually("w1 uses its own store again", within: .seconds(15), poll: .milliseconds(300)) {
+                guard try await put(3).committed else { return false }
+                return true
+            }
+            #expect(try await read() == .some(.integer(3)))
+
+            // Lost for good, and accepted: the worker goes on with a new store, and the coordinator
+            // records that one.
+            cluster.kill("w1-new-store")
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)")) }
+            try cluster.startWorker("w1", logName: "w1-accepted", ["--accept-new-store"])
+            try await eventually("w1 takes transactions on a new store", within: .seconds(15), poll: .milliseconds(300)) { try await put(4).committed }
+            #expect(cluster.log("w1-accepted").contains("going on with a participant store the coordinator does not know"))
+            try await eventually("the coordinator records the new store", within: .seconds(10)) {
+                cluster.log("coordinator").contains("a worker goes on with a new participant store")
+            }
+        }
     }
 }

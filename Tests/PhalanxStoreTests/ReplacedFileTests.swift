@@ -70,9 +70,22 @@ import Testing
         let root = folder()
         defer { try? FileManager.default.removeItem(at: root) }
         let path = root.appendingPathComponent("participant.sqlite").path
-        try ParticipantStore(path: path).claim(for: "w1")
-        try ParticipantStore(path: path).claim(for: "w1")
+        let first = try ParticipantStore(path: path).claim(for: "w1")
+        let again = try ParticipantStore(path: path).claim(for: "w1")
+        #expect(first == again)
         let error = #expect(throws: LedgerError.self) { try ParticipantStore(path: path).claim(for: "w2") }
         #expect(error?.message.contains("belongs to worker w1, not to w2") == true, "\(String(describing: error))")
+    }
+
+    @Test func aStoreKeepsItsIdentityAndANewFileGetsAnother() throws {
+        let root = folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let path = root.appendingPathComponent("participant.sqlite").path
+        let first = try ParticipantStore(path: path).claim(for: "w1")
+        #expect(try ParticipantStore(path: path).claim(for: "w1") == first, "reopening keeps the identity")
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        let recreated = try ParticipantStore(path: path).claim(for: "w1")
+        #expect(recreated.id != first.id, "a store made again in the same place is another store")
+        #expect(recreated.createdUnixMilliseconds >= first.createdUnixMilliseconds)
     }
 }

@@ -22,6 +22,21 @@ func temporaryLedgerPath(_ name: String = "ledger.sqlite") -> String {
         _ = mode  // the WAL file exists: the database is in WAL mode
     }
 
+    @Test func workersIncarnationsAndParticipantStoresSurviveReopeningInEitherOrder() async throws {
+        let path = temporaryLedgerPath()
+        do {
+            let ledger = try SQLiteTaskLedger(path: path)
+            try await ledger.apply([
+                .workerIncarnation(name: "w1", incarnation: 7), .workerParticipantStore(name: "w1", store: "store-a"),
+                .workerParticipantStore(name: "w2", store: "store-b"), .workerIncarnation(name: "w2", incarnation: 9),
+            ])
+            try await ledger.apply([.workerParticipantStore(name: "w1", store: "store-c"), .workerIncarnation(name: "w1", incarnation: 5)])
+        }
+        let reopened = try SQLiteTaskLedger(path: path)
+        #expect(try await reopened.workerParticipantStores() == ["w1": "store-c", "w2": "store-b"])
+        #expect(try await reopened.workerIncarnations() == ["w1": 7, "w2": 9], "a store record does not lower an incarnation")
+    }
+
     @Test func acceptedTasksSurviveReopeningAndFinishedOnesKeepTheirResult() async throws {
         let path = temporaryLedgerPath()
         do {

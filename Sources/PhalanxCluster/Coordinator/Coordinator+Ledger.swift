@@ -45,6 +45,7 @@ extension Coordinator {
         if !unreadable.isEmpty { writer.enqueue(unreadable) }
         let knownWorkers = try await ledger.workerIncarnations()
         machine.rememberIncarnations(knownWorkers)
+        machine.rememberParticipantStores(try await ledger.workerParticipantStores())
         if !knownWorkers.isEmpty {
             // Workers that knew this coordinator reconnect within about a heartbeat window.
             let grace = configuration.heartbeatInterval * configuration.heartbeatMisses
@@ -116,6 +117,8 @@ extension Coordinator {
                 .aliased(key, original: original, acceptedUnixMilliseconds: nowUnix)
             case .workerIncarnation(let name, let incarnation):
                 .workerIncarnation(name: name, incarnation: incarnation)
+            case .workerParticipantStore(let name, let store):
+                .workerParticipantStore(name: name, store: store)
             case .deadLettered(let key, let spec, let error, let attempts):
                 .deadLettered(DeadLetter(
                     key: key, spec: BatchFrame.serialized(spec), code: error.code.rawValue, reason: error.message, attempts: attempts,

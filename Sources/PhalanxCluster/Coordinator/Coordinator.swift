@@ -304,7 +304,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             if let name = workerConnections.first(where: { $0.value == id })?.key {
                 participantProblems[name] = heartbeat.participantProblem.isEmpty ? nil : String(heartbeat.participantProblem.prefix(1_000))
             }
-            perform(machine.heartbeat(from: id, now: now))
+            perform(machine.heartbeat(from: id, participantStore: heartbeat.participantStore, now: now))
         case .statusRequest: perform(machine.statusRequested(from: id))
         case .draining: perform(machine.draining(from: id, now: now))
         case .handBack(let handBack):
@@ -398,9 +398,10 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                 }
             case .dispatch(let id, let assignments):
                 dispatch(assignments, to: id, touched: &touched)
-            case .confirmRegistration(let id, let worker, let interval):
+            case .confirmRegistration(let id, let worker, let interval, let participantStore):
                 var registered = Phalanx_V1_Registered()
                 registered.worker = worker
+                registered.participantStore = participantStore ?? ""
                 registered.heartbeatIntervalMs = UInt32(clamping: interval.wholeMilliseconds)
                 write(Phalanx_V1_Envelope(.registered(registered)), to: id, touched: &touched)
                 participantRegistered(worker, on: id)

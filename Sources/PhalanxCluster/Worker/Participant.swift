@@ -56,7 +56,7 @@ public actor Participant {
         self.logger = logger
         self.retention = retention
         let store = try ParticipantStore(path: path)
-        try store.claim(for: node)
+        identity = try store.claim(for: node)
         self.store = store
         let loaded = try await store.load()
         machine = ParticipantMachine(node: node, values: loaded.values, prepared: loaded.prepared, finished: loaded.finished)
@@ -274,6 +274,9 @@ public actor Participant {
 
     /// The file the store opened.
     nonisolated var storeFile: FileIdentity? { store.opened }
+
+    /// Which store it is (the coordinator remembers it for this worker).
+    nonisolated let identity: ParticipantStoreIdentity
 
     private func storeFailed(_ error: LedgerError) {
         guard failure == nil else { return }

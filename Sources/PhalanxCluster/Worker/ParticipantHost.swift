@@ -32,10 +32,19 @@ actor ParticipantHost {
     /// Told whether each attempt to open the store succeeded (the worker's metric).
     private let availability: @Sendable (Bool) -> Void
 
+    /// The store the coordinator knows for this worker (nil: none, or not told yet).
+    private var expectedStore: String?
+    /// Whether a store other than ``expectedStore`` is used anyway (`--accept-new-store`).
+    private let acceptsNewStore: Bool
+    /// The id of the open store, once it was checked against the coordinator's (sent in heartbeats:
+    /// the coordinator remembers it).
+    private(set) var acceptedStore: String?
+
     init(
-        node: String, directory: String, resources: [any TransactionalResource], retention: Duration, logger: Logger,
-        availability: @escaping @Sendable (Bool) -> Void = { _ in }
+        node: String, directory: String, resources: [any TransactionalResource], retention: Duration, acceptsNewStore: Bool = false,
+        logger: Logger, availability: @escaping @Sendable (Bool) -> Void = { _ in }
     ) {
+        self.acceptsNewStore = acceptsNewStore
         self.availability = availability
         self.node = node
         self.resources = resources
@@ -108,6 +117,27 @@ actor ParticipantHost {
         if participant == nil { await open(over: link) }
     }
 
+    /// The coordinator told which store it knows for this worker (at registration).
+    func expect(store id: String?) {
+        expectedStore = id
+    }
+
+    /// Why `opened` must not be used as this worker's store: the coordinator knows another one for
+    /// it, so the values and in-doubt transactions it expects are not in this file. Without this
+    /// check a store lost while its worker was down was replaced by an empty one without a word,
+    /// and the decisions the coordinator resent to it were acknowledged and lost.
+    private func mismatch(_ opened: ParticipantStoreIdentity, path: String) -> String? {
+        guard let expected = expectedStore, expected != opened.id else { return nil }
+        let created = WireTime.iso8601(unixMilliseconds: opened.createdUnixMilliseconds)
+        if acceptsNewStore {
+            logger.warning(
+                "going on with a participant store the coordinator does not know for this worker, as --accept-new-store asks: what the previous store held is lost",
+                metadata: ["store": "\(opened.id)", "previous_store": "\(expected)", "path": "\(path)"])
+            return nil
+        }
+        return "the participant store \(path) is not the one the coordinator knows for worker \(node): this file is store \(opened.id), made \(created); the coordinator last saw store \(expected). Its values and in-doubt transactions are not here (was the file deleted, or replaced, while the worker was down?). Put that store back (participant.sqlite with its -wal file; it is opened again within 2 s), or restart the worker with --accept-new-store to go on with this one and accept the loss (phalanx audit then shows what is missing)"
+    }
+
     /// Opens the store (if this process can hold it) and tells the participant it is connected.
     func open(over link: any PeerLink) async {
         sessionLink = link
@@ -142,6 +172,11 @@ actor ParticipantHost {
             let path = "\(directory)/participant.sqlite"
             if let known = storeFile, let problem = ParticipantStore.identityProblem(path: path, opened: known) { throw LedgerError(problem) }
             let opened = try await Participant(node: node, path: path, resources: resources, retention: retention, logger: logger)
+            if let problem = mismatch(opened.identity, path: path) {
+                await opened.close()
+                throw LedgerError(problem)
+            }
+            acceptedStore = opened.identity.id
             storeFile = storeFile ?? opened.storeFile
             self.lock = lock
             participant = opened
@@ -149,6 +184,12 @@ actor ParticipantHost {
             lastFailure = nil
             availability(true)
             await opened.connected(link)
+            // The coordinator records which store this is now, not at the next heartbeat: a store
+            // lost in between would not be told from this one.
+            var heartbeat = Phalanx_V1_Heartbeat()
+            heartbeat.participantStore = opened.identity.id
+            link.write(Phalanx_V1_Envelope(.heartbeat(heartbeat)))
+            link.flush()
         } catch {
             if lastFailure != error.message {
                 logger.error("the participant store is not available; transactions get NO until it is", metadata: ["reason": "\(error.message)"])
@@ -214,6 +255,7 @@ actor ParticipantHost {
         if let opening { await opening.value }  // a store still opening is closed too
         await participant?.close()
         participant = nil
+        acceptedStore = nil
         lock = nil
     }
 }

@@ -45,6 +45,9 @@ public struct WorkerConfiguration: Sendable {
     /// The participant's history of outcomes is kept this long (`coordinator.retention_ms`, the
     /// decision log's retention too), then pruned.
     public var historyRetention: Duration = .seconds(7 * 86_400)
+    /// Go on with a participant store that is not the one the coordinator knows for this worker
+    /// (its values and in-doubt transactions are lost): `phalanx worker --accept-new-store`.
+    public var acceptsNewStore = false
 
     /// The participant store's folder for the worker named `name`.
     public func participantDirectory(for name: String) -> String { "\(dataDirectory)/\(name)" }

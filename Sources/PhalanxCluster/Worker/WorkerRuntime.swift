@@ -90,7 +90,8 @@ public struct WorkerRuntime: Service {
         let nodeMetrics = configuration.metricsAddress.map { _ in NodeMetrics() }
         let metrics = nodeMetrics.map { WorkerMetrics(factory: $0.factory, kinds: handlers.kinds, bulkheads: slots.perKind) }
         let participant = ParticipantHost(
-            node: local.name, directory: directory, resources: resources, retention: configuration.historyRetention, logger: logger,
+            node: local.name, directory: directory, resources: resources, retention: configuration.historyRetention,
+            acceptsNewStore: configuration.acceptsNewStore, logger: logger,
             availability: { [metrics] in metrics?.participantAvailable($0) })
         var ops: (server: OpsHTTPServer, endpoint: OpsEndpoint)?
         if configuration.metricsAddress == nil { logger.notice("metrics endpoint off (metrics.worker_address is empty)") }
@@ -225,6 +226,8 @@ public struct WorkerRuntime: Service {
                             var interval = Duration.milliseconds(max(50, Int(registered.heartbeatIntervalMs)))
                             if let keepAlive = coordinator.keepAliveInterval { interval = min(interval, keepAlive) }
                             group.addTask { await Self.sendHeartbeats(every: interval, over: link, participant: participant) }
+                            // Before any transaction message (which would open the store too).
+                            await participant.expect(store: registered.participantStore.isEmpty ? nil : registered.participantStore)
                             // Opening the store must not hold up the dispatches behind this message.
                             group.addTask { await participant.open(over: link) }
                         case .dispatch(let batch):
@@ -370,6 +373,7 @@ public struct WorkerRuntime: Service {
         while (try? await Task.sleep(for: interval)) != nil {
             var heartbeat = Phalanx_V1_Heartbeat()
             heartbeat.participantProblem = await participant.problem() ?? ""
+            heartbeat.participantStore = await participant.acceptedStore ?? ""
             link.write(Phalanx_V1_Envelope(.heartbeat(heartbeat)))
             link.flush()
         }

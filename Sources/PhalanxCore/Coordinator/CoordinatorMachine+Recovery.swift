@@ -56,6 +56,11 @@ extension CoordinatorMachine {
         incarnations.merge(newest) { max($0, $1) }
     }
 
+    /// The coordinator (re)started: the participant store each worker last reported.
+    public mutating func rememberParticipantStores(_ stores: [String: String]) {
+        participantStores.merge(stores) { current, _ in current }
+    }
+
     /// Whether a worker of this name ever registered (in this start or, from the ledger, before).
     public func knowsWorker(_ name: String) -> Bool { incarnations[name] != nil }
 

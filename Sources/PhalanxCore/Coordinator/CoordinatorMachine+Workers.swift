@@ -66,7 +66,8 @@ extension CoordinatorMachine {
         }
         heartbeats.heard(from: connection, at: now)
         if breakers[identity.name] == nil { breakers[identity.name] = CircuitBreakerMachine(configuration: settings.breaker) }
-        outbox.actions.append(.confirmRegistration(connection, worker: identity.name, heartbeatInterval: settings.heartbeatInterval))
+        outbox.actions.append(.confirmRegistration(
+            connection, worker: identity.name, heartbeatInterval: settings.heartbeatInterval, participantStore: participantStores[identity.name]))
         outbox.actions.append(.log(CoordinatorLogEntry(
             .info, "worker registered",
             ["worker": identity.name, "connection": "\(connection)", "capacity": "\(registration.capacity)", "prefetch": "\(registration.prefetch)",

@@ -192,6 +192,9 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     var workerByName: [String: ConnectionID] = [:]
     /// The newest incarnation that registered under each worker name: older ones are refused.
     var incarnations: [String: UInt64] = [:]
+    /// The participant store each worker name last reported using (its id): a worker told another
+    /// id at registration refuses the store it opened (see `ParticipantHost`).
+    var participantStores: [String: String] = [:]
 
     var tasks: [TaskNumber: TaskRecord] = [:]
     var taskByKey: [TaskKey: TaskNumber] = [:]
@@ -282,9 +285,25 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     }
 
     /// A heartbeat (worker liveness, or a client's keep-alive) arrived.
-    public mutating func heartbeat(from connection: ConnectionID, now: Duration) -> [Action] {
-        if workers[connection] != nil { heartbeats.heard(from: connection, at: now) }
-        return [.answerHeartbeat(connection)]
+    public mutating func heartbeat(from connection: ConnectionID, participantStore: String? = nil, now: Duration) -> [Action] {
+        guard let worker = workers[connection] else { return [.answerHeartbeat(connection)] }
+        heartbeats.heard(from: connection, at: now)
+        let name = worker.identity.name
+        guard let store = participantStore, !store.isEmpty, store.utf8.count <= 100, participantStores[name] != store else {
+            return [.answerHeartbeat(connection)]
+        }
+        let previous = participantStores[name]
+        participantStores[name] = store
+        var fields = ["worker": name, "store": store]
+        fields["previous_store"] = previous
+        return [
+            .persist([.workerParticipantStore(name: name, store)]),
+            .answerHeartbeat(connection),
+            .log(CoordinatorLogEntry(
+                previous == nil ? .info : .warning,
+                previous == nil ? "recorded the participant store of a worker" : "a worker goes on with a new participant store (--accept-new-store): what the previous one held is lost",
+                fields)),
+        ]
     }
 
     /// Messages from `connection` arrived and wait to be handled (the shell is behind): a worker

@@ -36,7 +36,7 @@ public enum CoordinatorAction<Spec: Sendable, Output: Sendable>: Sendable {
     /// Answer a cancel request: which tasks were cancelled, which were not queued or running.
     case cancelReply(ConnectionID, requestID: UInt64, cancelled: [String], notRunning: [String])
     /// Confirm a worker's registration.
-    case confirmRegistration(ConnectionID, worker: String, heartbeatInterval: Duration)
+    case confirmRegistration(ConnectionID, worker: String, heartbeatInterval: Duration, participantStore: String?)
     /// Answer a heartbeat with a heartbeat (keeps the other end's idle timer quiet).
     case answerHeartbeat(ConnectionID)
     /// Send the cluster's status.
@@ -80,6 +80,8 @@ public enum TaskChange<Spec: Sendable, Output: Sendable>: Sendable {
     case aliased(TaskKey, original: String)
     /// A worker name's newest incarnation rose (the fence against its older processes, across restarts).
     case workerIncarnation(name: String, UInt64)
+    /// The participant store a worker uses (its id) is another than the one recorded, or the first.
+    case workerParticipantStore(name: String, String)
 }
 
 /// A task read back from the durable record when the coordinator starts.

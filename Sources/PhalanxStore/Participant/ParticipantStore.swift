@@ -30,6 +30,17 @@ public struct EncodedParticipantChange: Sendable {
     public var approximateBytes: Int { change.approximateBytes }
 }
 
+/// Which participant store a file is: an id made when the store was created, with the time.
+public struct ParticipantStoreIdentity: Sendable, Hashable {
+    public let id: String
+    public let createdUnixMilliseconds: Int64
+
+    public init(id: String, createdUnixMilliseconds: Int64) {
+        self.id = id
+        self.createdUnixMilliseconds = createdUnixMilliseconds
+    }
+}
+
 /// A worker's transaction participant store in one SQLite file (`participant.sqlite` in the
 /// worker's data directory; WAL, `synchronous = FULL` on the writer): committed values, prepared
 /// transactions, and the history of outcomes that the audit checks the values against.
@@ -64,21 +75,29 @@ public final class ParticipantStore: Sendable {
     /// Claims the store for worker `node` (the first to open it), or refuses it when another worker
     /// claimed it: a store moved or copied under another worker's name would apply that worker's
     /// transactions to the other's values.
-    public func claim(for node: String) throws(LedgerError) {
+    /// Returns the store's identity (made when the store was first claimed).
+    public func claim(for node: String) throws(LedgerError) -> ParticipantStoreIdentity {
         let owner: String?
+        let identity: ParticipantStoreIdentity
         do {
-            owner = try pool.write { db -> String? in
-                if let owner = try String.fetchOne(db, sql: "SELECT node FROM owner") { return owner }
-                try db.execute(sql: "INSERT INTO owner (node) VALUES (?)", arguments: [node])
-                return nil
+            (owner, identity) = try pool.write { db -> (String?, ParticipantStoreIdentity) in
+                let owner = try String.fetchOne(db, sql: "SELECT node FROM owner")
+                if owner == nil { try db.execute(sql: "INSERT INTO owner (node) VALUES (?)", arguments: [node]) }
+                if let row = try Row.fetchOne(db, sql: "SELECT id, created_ms FROM store_identity") {
+                    return (owner, ParticipantStoreIdentity(id: row["id"], createdUnixMilliseconds: row["created_ms"]))
+                }
+                let made = ParticipantStoreIdentity(id: UUID().uuidString.lowercased(), createdUnixMilliseconds: WireTime.nowUnixMilliseconds())
+                try db.execute(sql: "INSERT INTO store_identity (id, created_ms) VALUES (?, ?)", arguments: [made.id, made.createdUnixMilliseconds])
+                return (owner, made)
             }
         } catch {
-            throw LedgerError("cannot read or record the owner of the participant store \(path): \(error)")
+            throw LedgerError("cannot read or record the owner and identity of the participant store \(path): \(error)")
         }
         if let owner, owner != node {
             throw LedgerError(
                 "the participant store \(path) belongs to worker \(owner), not to \(node) (it was moved or copied here): a worker keeps its own store, or it would apply transactions to another worker's values; put \(node)'s own store back, or move this file (with its -wal and -shm files) aside to start \(node) with an empty store")
         }
+        return identity
     }
 
     /// Why `path` no longer names the file this store opened (deleted, or replaced by another
@@ -130,6 +149,11 @@ public final class ParticipantStore: Sendable {
         migrator.registerMigration("v3: owner") { db in
             // The worker the store belongs to, claimed by the first to open it (``claim(for:)``).
             try db.execute(sql: "CREATE TABLE owner (node TEXT NOT NULL)")
+        }
+        migrator.registerMigration("v4: store identity") { db in
+            // Made once, when the store is first claimed: the coordinator remembers it for each
+            // worker, so that a store lost while its worker was down is not taken for that worker's.
+            try db.execute(sql: "CREATE TABLE store_identity (id TEXT NOT NULL, created_ms INTEGER NOT NULL)")
         }
         return migrator
     }

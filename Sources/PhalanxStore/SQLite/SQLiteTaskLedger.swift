@@ -135,6 +135,9 @@ public final class SQLiteTaskLedger: TaskLedger {
         migrator.registerMigration("v11: request fingerprints of keyed tasks") { db in
             try db.execute(sql: "ALTER TABLE task ADD COLUMN request_fingerprint INTEGER")
         }
+        migrator.registerMigration("v12: participant stores of workers") { db in
+            try db.execute(sql: "ALTER TABLE worker ADD COLUMN participant_store TEXT")
+        }
         return migrator
     }
 
@@ -246,6 +249,9 @@ public final class SQLiteTaskLedger: TaskLedger {
             case .workerIncarnation(let name, let incarnation):
                 try db.cachedStatement(sql: "INSERT INTO worker (name, incarnation) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET incarnation = MAX(incarnation, excluded.incarnation)")
                     .execute(arguments: [name, Int64(bitPattern: incarnation)])
+            case .workerParticipantStore(let name, let store):
+                try db.cachedStatement(sql: "INSERT INTO worker (name, incarnation, participant_store) VALUES (?, 0, ?) ON CONFLICT(name) DO UPDATE SET participant_store = excluded.participant_store")
+                    .execute(arguments: [name, store])
             case .transaction(let change, let beginRecord):
                 try DecisionLogRows.write(change, beginRecord: beginRecord, in: db)
             case .saga(let record):
@@ -409,6 +415,20 @@ public final class SQLiteTaskLedger: TaskLedger {
             }
         } catch {
             throw LedgerError("cannot read the resubmissions of unfinished tasks from the task ledger \(path): \(error)")
+        }
+    }
+
+    public func workerParticipantStores() async throws(LedgerError) -> [String: String] {
+        do {
+            return try await pool.read { db in
+                var stores: [String: String] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT name, participant_store FROM worker WHERE participant_store IS NOT NULL") {
+                    stores[row["name"]] = row["participant_store"]
+                }
+                return stores
+            }
+        } catch {
+            throw LedgerError("cannot read the participant stores of workers from the ledger: \(error)")
         }
     }
 

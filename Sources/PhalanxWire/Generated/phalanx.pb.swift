@@ -669,6 +669,10 @@ public nonisolated struct Phalanx_V1_Registered: Sendable {
 
   public var heartbeatIntervalMs: UInt32 = 0
 
+  /// The id of the participant store this worker last reported (empty: none known). A worker whose
+  /// store is another one refuses to use it (its values and in-doubt transactions are not in it).
+  public var participantStore: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -725,6 +729,9 @@ public nonisolated struct Phalanx_V1_Heartbeat: Sendable {
 
   /// worker: why its participant store is not available (empty: it is, or not opened yet)
   public var participantProblem: String = String()
+
+  /// worker: the id of the participant store it uses (empty: none open yet); the coordinator remembers it
+  public var participantStore: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -3118,7 +3125,7 @@ nonisolated extension Phalanx_V1_RegisterWorker: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Phalanx_V1_Registered: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Registered"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}worker\0\u{3}heartbeat_interval_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}worker\0\u{3}heartbeat_interval_ms\0\u{3}participant_store\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3128,6 +3135,7 @@ nonisolated extension Phalanx_V1_Registered: SwiftProtobuf.Message, SwiftProtobu
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.worker) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.heartbeatIntervalMs) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.participantStore) }()
       default: break
       }
     }
@@ -3140,12 +3148,16 @@ nonisolated extension Phalanx_V1_Registered: SwiftProtobuf.Message, SwiftProtobu
     if self.heartbeatIntervalMs != 0 {
       try visitor.visitSingularUInt32Field(value: self.heartbeatIntervalMs, fieldNumber: 2)
     }
+    if !self.participantStore.isEmpty {
+      try visitor.visitSingularStringField(value: self.participantStore, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Phalanx_V1_Registered, rhs: Phalanx_V1_Registered) -> Bool {
     if lhs.worker != rhs.worker {return false}
     if lhs.heartbeatIntervalMs != rhs.heartbeatIntervalMs {return false}
+    if lhs.participantStore != rhs.participantStore {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3227,7 +3239,7 @@ nonisolated extension Phalanx_V1_DispatchBatch: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Phalanx_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Heartbeat"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}in_flight\0\u{3}participant_problem\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}in_flight\0\u{3}participant_problem\0\u{3}participant_store\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3237,6 +3249,7 @@ nonisolated extension Phalanx_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.inFlight) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.participantProblem) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.participantStore) }()
       default: break
       }
     }
@@ -3249,12 +3262,16 @@ nonisolated extension Phalanx_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf
     if !self.participantProblem.isEmpty {
       try visitor.visitSingularStringField(value: self.participantProblem, fieldNumber: 2)
     }
+    if !self.participantStore.isEmpty {
+      try visitor.visitSingularStringField(value: self.participantStore, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Phalanx_V1_Heartbeat, rhs: Phalanx_V1_Heartbeat) -> Bool {
     if lhs.inFlight != rhs.inFlight {return false}
     if lhs.participantProblem != rhs.participantProblem {return false}
+    if lhs.participantStore != rhs.participantStore {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -6,6 +6,9 @@ public enum WireTime {
     /// Now, in Unix milliseconds.
     public static func nowUnixMilliseconds() -> Int64 { Int64((Date().timeIntervalSince1970 * 1_000).rounded()) }
 
+    /// A wall-clock time in milliseconds since 1970 as ISO 8601 (UTC, to the second), for messages and reports.
+    public static func iso8601(unixMilliseconds: Int64) -> String { Date(timeIntervalSince1970: Double(unixMilliseconds) / 1000).formatted(.iso8601) }
+
     /// The absolute deadline `timeout` from now (nil timeout: 0, no deadline).
     public static func deadlineUnixMilliseconds(after timeout: Duration?) -> Int64 {
         guard let timeout else { return 0 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PhalanxClient
+import PhalanxWire
 import PhalanxCore
 import PhalanxResilience
 
@@ -128,7 +129,7 @@ struct SagaCommand: AsyncParsableCommand {
 enum SagaText {
     static func print(_ saga: SagaHistory, json: Bool) throws {
         if json { return Swift.print(try HistoryJSON.line(HistoryJSON.Saga(saga))) }
-        func time(_ ms: Int64) -> String { Date(timeIntervalSince1970: Double(ms) / 1000).formatted(.iso8601) }
+        func time(_ ms: Int64) -> String { WireTime.iso8601(unixMilliseconds: ms) }
         let state = saga.completed.map { $0 ? "completed" : "compensated" } ?? "in progress"
         Swift.print("saga \(saga.id.terminalSafe) (\(state))\(saga.begin.map { " from client \($0.client.terminalSafe), \($0.steps.count) step(s)" } ?? "")")
         for record in saga.records {

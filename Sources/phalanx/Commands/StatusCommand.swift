@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PhalanxClient
+import PhalanxWire
 
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,7 +50,7 @@ struct StatusCommand: AsyncParsableCommand {
         if !status.recentFailures.isEmpty || status.recentFailuresOmitted > 0 {
             print("recent failures (newest first):")
             for failure in status.recentFailures {
-                let time = Date(timeIntervalSince1970: Double(failure.unixMilliseconds) / 1000).formatted(.iso8601)
+                let time = WireTime.iso8601(unixMilliseconds: failure.unixMilliseconds)
                 let task = "\(failure.client)/\(failure.taskID)".terminalSafe
                 print("  \(time) \(task) \(failure.code.terminalSafe) trace \(failure.traceID.terminalSafe)\(failure.worker.map { " on \($0.terminalSafe)" } ?? ""): \(String(failure.message.prefix(120)).terminalSafe)")
             }

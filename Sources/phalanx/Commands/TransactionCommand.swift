@@ -282,7 +282,7 @@ struct TransactionShowCommand: AsyncParsableCommand {
             entry = found
         }
         if client.json { return print(try HistoryJSON.line(HistoryJSON.Transaction(entry))) }
-        func time(_ ms: Int64) -> String { Date(timeIntervalSince1970: Double(ms) / 1000).formatted(.iso8601) }
+        func time(_ ms: Int64) -> String { WireTime.iso8601(unixMilliseconds: ms) }
         // A saga's steps and compensations run as transactions of the saga engine, not of a client.
         let origin = SagaMachine.parse(entry.id).map { "of saga \($0.saga.terminalSafe): \($0.compensation ? "the compensation of step" : "step") \($0.step + 1), attempt \($0.attempt + 1)" } ?? "from client \(entry.begin.client.terminalSafe)"
         print("transaction \(entry.id.terminalSafe) \(origin)\(entry.begin.traceID.isEmpty ? "" : ", trace \(entry.begin.traceID)")")

@@ -29,6 +29,11 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Write the metrics endpoint's port to this file (useful with metrics.worker_address port 0).")
     var metricsPortFile: String?
 
+    @Flag(help: ArgumentHelp(
+        "Use the participant store in the data directory even if it is not the one the coordinator knows for this worker.",
+        discussion: "Without it such a store is refused (transactions get NO): it was made anew after the worker's store was deleted or replaced, so the values and in-doubt transactions of the old one are lost. Give it once to accept that loss."))
+    var acceptNewStore = false
+
     func validate() throws {
         if let capacity, !(1...100_000).contains(capacity) { throw ValidationError("--capacity must be in 1...100000, got \(capacity)") }
         if let prefetch, !(0...100_000).contains(prefetch) { throw ValidationError("--prefetch must be in 0...100000, got \(prefetch)") }
@@ -44,6 +49,7 @@ struct WorkerCommand: AsyncParsableCommand {
         var configuration = config.workerConfiguration(name: name)
         if let capacity { configuration.capacity = capacity }
         if let prefetch { configuration.prefetch = prefetch }
+        configuration.acceptsNewStore = acceptNewStore
         let logger = Logger(label: "phalanx.worker")
         let metricsPortFile = metricsPortFile
         try await withLogShipping(shipper) {

@@ -62,4 +62,38 @@ import Testing
         let (second, refused) = harness.worker("w1")
         #expect(refused.closed(second)?.code == .conflict && harness.machine.workers[first] != nil)
     }
+
+    @Test func theParticipantStoreAWorkerReportsIsRecordedAndToldAtItsNextRegistration() {
+        var harness = MachineHarness()
+        let (w1, first) = harness.worker("w1", incarnation: 100)
+        #expect(Self.toldStore(first) == .some(nil), "nothing known yet")
+
+        let reported = harness.machine.heartbeat(from: w1, participantStore: "store-a", now: harness.now)
+        #expect(reported.persisted.contains { if case .workerParticipantStore("w1", "store-a") = $0 { true } else { false } })
+        #expect(harness.machine.heartbeat(from: w1, participantStore: "store-a", now: harness.now).persisted.isEmpty, "recorded once")
+        #expect(harness.machine.heartbeat(from: w1, participantStore: "", now: harness.now).persisted.isEmpty, "no store open: nothing changes")
+
+        _ = harness.machine.disconnected(w1, now: harness.now)
+        let (_, again) = harness.worker("w1", incarnation: 200)
+        #expect(Self.toldStore(again) == .some("store-a"))
+    }
+
+    @Test func aStoreRememberedFromTheLedgerIsToldAndANewOneAcceptedByTheWorkerReplacesIt() {
+        var harness = MachineHarness()
+        harness.machine.rememberParticipantStores(["w1": "store-a"])
+        let (w1, registered) = harness.worker("w1", incarnation: 100)
+        #expect(Self.toldStore(registered) == .some("store-a"))
+        let replaced = harness.machine.heartbeat(from: w1, participantStore: "store-b", now: harness.now)
+        #expect(replaced.persisted.contains { if case .workerParticipantStore("w1", "store-b") = $0 { true } else { false } })
+        #expect(replaced.contains { if case .log(let entry) = $0 { entry.level == .warning && entry.message.contains("new participant store") } else { false } })
+        // A heartbeat from a connection that is not a registered worker records nothing.
+        let client = harness.connect(.client, "client")
+        #expect(harness.machine.heartbeat(from: client, participantStore: "store-c", now: harness.now).persisted.isEmpty)
+    }
+
+    /// The store id a registration's confirmation told the worker (nil inside: none), or nil without a confirmation.
+    private static func toldStore(_ actions: [MachineHarness.Machine.Action]) -> String?? {
+        for case .confirmRegistration(_, _, _, let store) in actions { return .some(store) }
+        return nil
+    }
 }
