@@ -25,6 +25,7 @@ public enum OfflineAudit {
         guard FileManager.default.fileExists(atPath: ledgerPath) else {
             throw Unreadable(description: "there is no task ledger at \(ledgerPath); check coordinator.data_dir")
         }
+        if let problem = emptyFileProblem(ledgerPath, what: "task ledger") { throw Unreadable(description: problem) }
         var locks: [DataDirectoryLock] = []
         defer { withExtendedLifetime(locks) {} }
         do {
@@ -50,6 +51,7 @@ public enum OfflineAudit {
             let directory = "\(workersDirectory)/\(name)"
             let path = "\(directory)/participant.sqlite"
             guard FileManager.default.fileExists(atPath: path) else { continue }
+            if let problem = emptyFileProblem(path, what: "participant store") { throw Unreadable(description: "worker \(name): \(problem)") }
             do {
                 locks.append(try DataDirectoryLock(
                     directory: directory, owner: "participant", setting: "worker.data_dir", why: "worker \(name) is running",
@@ -72,5 +74,13 @@ public enum OfflineAudit {
         }
         let report = TransactionAudit.run(input)
         return AuditSummary(report: report, tasksAccepted: tasks.accepted, tasksFinished: tasks.finished)
+    }
+
+    /// An empty file is no store (opening it would write a new schema into it, so the audit would
+    /// change what it reads and report nothing missing).
+    private static func emptyFileProblem(_ path: String, what: String) -> String? {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
+        guard size == 0 else { return nil }
+        return "the \(what) \(path) is an empty file (0 bytes), not a store: it was never written, or was truncated; restore it from a backup, or remove it if this node never held data"
     }
 }

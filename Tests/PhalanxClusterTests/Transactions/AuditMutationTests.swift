@@ -170,4 +170,17 @@ import Testing
         let withinRetention = try await audit(retention: 60_000)
         #expect(withinRetention.contains { $0.kind == .appliedWithoutDecision }, "within a 60 s retention the gap is a violation: \(withinRetention)")
     }
+
+    @Test func anEmptyStoreFileIsReportedAndLeftAsItIs() async throws {
+        let scenario = try await BankScenario.make()
+        defer { try? FileManager.default.removeItem(at: scenario.root) }
+        let empty = URL(fileURLWithPath: scenario.workersDirectory).appendingPathComponent("w4/participant.sqlite")
+        try FileManager.default.createDirectory(at: empty.deletingLastPathComponent(), withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: empty.path, contents: Data()))
+        let error = await #expect(throws: OfflineAudit.Unreadable.self) {
+            try await OfflineAudit.run(coordinatorDirectory: scenario.coordinatorDirectory, workersDirectory: scenario.workersDirectory)
+        }
+        #expect(error?.description.contains("worker w4: the participant store") == true && error?.description.contains("empty file (0 bytes)") == true, "\(String(describing: error))")
+        #expect(try FileManager.default.attributesOfItem(atPath: empty.path)[.size] as? NSNumber == 0, "the audit wrote nothing into it")
+    }
 }
