@@ -1,4 +1,5 @@
 import Foundation
+import PhalanxCore
 import Testing
 
 @testable import phalanx
@@ -24,5 +25,35 @@ import Testing
         encoder.keyEncodingStrategy = .convertToSnakeCase
         let text = String(decoding: try encoder.encode(summary), as: UTF8.self)
         #expect(text.contains("\"unknown_ids\"") && !text.contains("unknown_i_ds") && text.contains("\"p50_milliseconds\""), "\(text)")
+    }
+}
+
+/// `audit --json` spells its keys in snake case like every other `--json`, and names workers as given.
+@Suite struct AuditJSONTests {
+    @Test func keysAreSnakeCaseAndWorkerNamesAreKeptAsGiven() throws {
+        let report = TransactionAudit.run(TransactionAudit.Input(log: [], participants: [], unreachable: ["myWorker"], nowUnixMilliseconds: 1_000))
+        let text = AuditText.render(
+            AuditSummary(report: report, tasksAccepted: 5, tasksFinished: 5), unreachable: ["myWorker"],
+            reasons: ["myWorker": "its store is not available"], json: true)
+        let object = try #require(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(object["clean"] as? Bool == false)
+        let summary = try #require(object["summary"] as? [String: Any])
+        #expect(summary["tasks_accepted"] as? Int == 5 && (summary["report"] as? [String: Any])?["in_progress"] as? Int == 0, "\(text)")
+        let reasons = try #require(object["unreachable_reasons"] as? [[String: String]])
+        #expect(reasons == [["worker": "myWorker", "reason": "its store is not available"]], "\(text)")
+        #expect(object["unreachable"] as? [String] == ["myWorker"])
+    }
+}
+
+/// Codes stay as the wire spells them in `bank run --json` (a map keyed by code).
+@Suite struct BankFailureCodesJSONTests {
+    @Test func failureCodesAreNotRenamedByTheKeyConversion() async throws {
+        let tally = BankTally()
+        await tally.failed(code: "UNAVAILABLE", "failure")
+        let summary = await tally.summary(elapsed: .seconds(1))
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let text = String(decoding: try encoder.encode(summary), as: UTF8.self)
+        #expect(text.contains("\"UNAVAILABLE\""), "\(text)")
     }
 }

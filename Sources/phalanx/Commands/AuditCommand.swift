@@ -90,16 +90,22 @@ enum AuditText {
     ) -> String {
         let report = summary.report
         if json {
+            // Snake case like every other --json; the reasons are a list, not a map, so that the
+            // key conversion cannot rename a worker.
+            struct Reason: Encodable { let worker: String; let reason: String }
             struct Output: Encodable {
                 let clean: Bool
                 let summary: AuditSummary
                 let unreachable: [String]
-                let unreachableReasons: [String: String]
+                let unreachableReasons: [Reason]
                 let unregistered: [String]
             }
             let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
             encoder.outputFormatting = [.sortedKeys]
-            let output = Output(clean: summary.isClean && unreachable.isEmpty, summary: summary, unreachable: unreachable, unreachableReasons: reasons, unregistered: unregistered.sorted())
+            let output = Output(
+                clean: summary.isClean && unreachable.isEmpty, summary: summary, unreachable: unreachable,
+                unreachableReasons: reasons.sorted { $0.key < $1.key }.map { Reason(worker: $0.key, reason: $0.value) }, unregistered: unregistered.sorted())
             return String(decoding: (try? encoder.encode(output)) ?? Data(), as: UTF8.self)
         }
         var lines: [String] = []
