@@ -18,6 +18,11 @@ import Testing
         #expect(try OperationsFile.read(path) == ["w1:a+=1", "w2:b=hello world", "w1:~c"])
     }
 
+    @Test func aByteOrderMarkAtTheStartOfAFileIsNotPartOfTheFirstOperation() throws {
+        let path = try temporaryFile(Data([0xEF, 0xBB, 0xBF] + Array("w1:a=1\r\nw2:b=2\r\n".utf8)))
+        #expect(try OperationsFile.read(path) == ["w1:a=1", "w2:b=2"])
+    }
+
     @Test func aLoneCarriageReturnEndsALineTooRatherThanJoiningTwoOperations() throws {
         let path = try temporaryFile(Data("w1:q7=5\rw1:q8=6\r\r\nw1:q9=7".utf8))
         #expect(try OperationsFile.read(path) == ["w1:q7=5", "w1:q8=6", "w1:q9=7"])

@@ -113,9 +113,14 @@ public enum TransactionLimits {
     public static func idProblem(_ id: String, maximumBytes: Int = maximumIDBytes) -> String? {
         if id.isEmpty || id.utf8.count > maximumBytes { return "the id must be 1 to \(maximumBytes) bytes (got \(id.utf8.count))" }
         if hasControlCharacter(id) { return "the id must not contain control characters (a newline, a tab)" }
-        if id.utf8.first == 0x20 || id.utf8.last == 0x20 { return "the id must not start or end with a space (a quoting slip, as in a name or key)" }
+        if let first = id.unicodeScalars.first, let last = id.unicodeScalars.last, isBlank(first) || isBlank(last) {
+            return "the id must not start or end with a space or another blank (a quoting slip, as in a name or key)"
+        }
         return nil
     }
+
+    /// A space of any kind (U+0020, a no-break space, an ideographic space…) or a byte order mark.
+    private static func isBlank(_ scalar: Unicode.Scalar) -> Bool { scalar.properties.isWhitespace || scalar == "\u{FEFF}" }
 
     /// Whether `text` holds a control character (Unicode category Cc: U+0000–U+001F, U+007F–U+009F).
     /// By its UTF-8 bytes: on the path of every transaction, a Unicode property lookup per scalar cost

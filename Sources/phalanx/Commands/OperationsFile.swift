@@ -31,9 +31,11 @@ enum OperationsFile {
         guard data.count <= maximumBytes else {
             throw ValidationError("--operations-file \(path) has more than \(maximumBytes) bytes; split the transaction")
         }
-        guard let text = String(data: data, encoding: .utf8) else {
+        guard var text = String(data: data, encoding: .utf8) else {
             throw ValidationError("--operations-file \(path) is not UTF-8 text; write one operation per line")
         }
+        // A byte order mark (editors on Windows write one) is not part of the first operation.
+        if text.unicodeScalars.first == "\u{FEFF}" { text.unicodeScalars.removeFirst() }
         // Split the bytes, not the Characters: "\r\n" is one Character, and bytes are much faster.
         // LF, CRLF and a lone CR (old Mac files) all end a line; the empty line between CR and LF is skipped.
         return text.utf8.split(whereSeparator: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }).compactMap { line in
