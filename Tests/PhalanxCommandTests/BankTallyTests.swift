@@ -57,3 +57,36 @@ import Testing
         #expect(text.contains("\"UNAVAILABLE\""), "\(text)")
     }
 }
+
+/// `bank run --across-workers` makes two-participant transfers only; without it, any two accounts.
+@Suite struct BankTransferPairTests {
+    /// A seeded generator (SplitMix64), so that the draws are the same on every run.
+    struct Seeded: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test func acrossWorkersEveryPairSpansTwoWorkersAndOtherwiseSomeStayOnOne() {
+        var random = Seeded(state: 7)
+        for workers in [["w1", "w2"], ["w1", "w2", "w3"]] {
+            let layout = BankLayout(accounts: 10, workers: workers)
+            var sameWorker = 0
+            for _ in 0..<2_000 {
+                let across = layout.transferPair(acrossWorkers: true, using: &random)
+                #expect(across.from != across.to && layout.worker(of: across.from) != layout.worker(of: across.to))
+                let any = layout.transferPair(acrossWorkers: false, using: &random)
+                #expect(any.from != any.to && (0..<10).contains(any.from) && (0..<10).contains(any.to))
+                if layout.worker(of: any.from) == layout.worker(of: any.to) { sameWorker += 1 }
+            }
+            #expect(sameWorker > 200, "without the flag some transfers stay on one worker (\(sameWorker) of 2000 with \(workers.count) workers)")
+        }
+        let smallest = BankLayout(accounts: 2, workers: ["w1", "w2"]).transferPair(acrossWorkers: true, using: &random)
+        #expect(Set([smallest.from, smallest.to]) == [0, 1])
+    }
+}

@@ -19,6 +19,18 @@ struct BankLayout: Equatable {
     var workers: [String]
 
     func worker(of account: Int) -> String { workers[account % workers.count] }
+
+    /// Two different accounts for a transfer, at random; `acrossWorkers`: on two different workers
+    /// (a two-participant transaction), which needs a layout over at least 2 workers.
+    func transferPair<R: RandomNumberGenerator>(acrossWorkers: Bool, using random: inout R) -> (from: Int, to: Int) {
+        let from = Int.random(in: 0..<accounts, using: &random)
+        while true {
+            var to = Int.random(in: 0..<(accounts - 1), using: &random)
+            if to >= from { to += 1 }
+            // Account i is on worker i mod n: with n ≥ 2 about every other draw is on another worker.
+            if !acrossWorkers || workers.count < 2 || to % workers.count != from % workers.count { return (from, to) }
+        }
+    }
     static func key(_ account: Int) -> String { "\(TransactionAudit.bankAccountPrefix)\(account)" }
 
     var encoded: [UInt8] { Array("\(accounts);\(workers.joined(separator: ","))".utf8) }
@@ -127,6 +139,8 @@ struct BankRunCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Transfers to make.") var transfers: Int = 1_000
     @Option(parsing: .unconditional, help: "Transfers in flight at once.") var concurrency: Int = 8
     @Option(parsing: .unconditional, help: "Largest amount of one transfer (each is 1 to this, at random).") var maxAmount: Int64 = 10
+    @Flag(help: "Make every transfer between accounts on two different workers (a two-participant transaction; by default any two accounts, so some transfers stay on one worker).")
+    var acrossWorkers = false
 
     func validate() throws {
         guard (1...10_000_000).contains(transfers) else { throw ValidationError("--transfers must be 1 to 10000000, got \(transfers)") }
@@ -150,6 +164,11 @@ struct BankRunCommand: AsyncParsableCommand {
             printError("error: no bank is seeded on the registered workers (or fewer than 2 accounts); run phalanx bank seed first")
             throw ExitCode(1)
         }
+        if acrossWorkers, layout.workers.count < 2 {
+            await connection.close()
+            printError("error: --across-workers needs accounts on at least 2 workers, and the bank is seeded on \(layout.workers.joined(separator: ", ")) only; seed it again with more workers registered")
+            throw ExitCode(2)
+        }
         let tally = BankTally()
         let started = ContinuousClock.now
         let perLane = (0..<concurrency).map { transfers / concurrency + ($0 < transfers % concurrency ? 1 : 0) }
@@ -160,7 +179,8 @@ struct BankRunCommand: AsyncParsableCommand {
                     // A lane stops once the connection is gone: the transfers it did not start are not counted.
                     for _ in 0..<count {
                         if await connection.isClosed { break }
-                        await Self.transfer(layout: layout, maxAmount: maxAmount, connection: connection, tally: tally, random: &random)
+                        await Self.transfer(
+                            layout: layout, acrossWorkers: acrossWorkers, maxAmount: maxAmount, connection: connection, tally: tally, random: &random)
                     }
                 }
             }
@@ -197,11 +217,9 @@ struct BankRunCommand: AsyncParsableCommand {
     }
 
     private static func transfer(
-        layout: BankLayout, maxAmount: Int64, connection: PhalanxClient, tally: BankTally, random: inout SystemRandomNumberGenerator
+        layout: BankLayout, acrossWorkers: Bool, maxAmount: Int64, connection: PhalanxClient, tally: BankTally, random: inout SystemRandomNumberGenerator
     ) async {
-        let from = Int.random(in: 0..<layout.accounts, using: &random)
-        var to = Int.random(in: 0..<(layout.accounts - 1), using: &random)
-        if to >= from { to += 1 }
+        let (from, to) = layout.transferPair(acrossWorkers: acrossWorkers, using: &random)
         let amount = Int64.random(in: 1...maxAmount, using: &random)
         var operations: [(node: String, operation: StoreOperation)] = [
             (layout.worker(of: from), .add(key: BankLayout.key(from), amount: -amount, lowerBound: 0)),
