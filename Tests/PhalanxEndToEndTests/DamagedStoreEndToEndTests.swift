@@ -212,20 +212,21 @@ extension EndToEnd {
                 try await client.status().workers.first { $0.name == "w1" }?.participantProblem?.contains("not the one the coordinator knows") == true
             }
 
-            // Put back while the worker runs: it is opened again (tried every 2 s) with what it held.
+            // Put back while the worker runs, it is not taken (a store copied back file by file
+            // would be opened half restored); the worker is restarted once it is back.
             for suffix in ["-wal", "-shm", ""] { try? FileManager.default.removeItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)")) }
             for suffix in ["-wal", ""] where FileManager.default.fileExists(atPath: aside.appendingPathComponent("participant.sqlite\(suffix)").path) {
                 try FileManager.default.moveItem(at: aside.appendingPathComponent("participant.sqlite\(suffix)"), to: folder.appendingPathComponent("participant.sqlite\(suffix)"))
             }
-            try await eventually("w1 uses its own store again", within: .seconds(15), poll: .milliseconds(300)) {
-                guard try await put(3).committed else { return false }
-                return true
-            }
+            #expect(try await put(3).reason?.message.contains("not the one the coordinator knows") == true, "a transaction, which tries the store again, is refused until the worker restarts")
+            cluster.kill("w1-new-store")
+            try cluster.startWorker("w1", logName: "w1-own-store")
+            try await eventually("w1 uses its own store again", within: .seconds(15), poll: .milliseconds(300)) { try await put(3).committed }
             #expect(try await read() == .some(.integer(3)))
 
             // Lost for good, and accepted: the worker goes on with a new store, and the coordinator
             // records that one.
-            cluster.kill("w1-new-store")
+            cluster.kill("w1-own-store")
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)")) }
             try cluster.startWorker("w1", logName: "w1-accepted", ["--accept-new-store"])
             try await eventually("w1 takes transactions on a new store", within: .seconds(15), poll: .milliseconds(300)) { try await put(4).committed }
@@ -233,6 +234,41 @@ extension EndToEnd {
             try await eventually("the coordinator records the new store", within: .seconds(10)) {
                 cluster.log("coordinator").contains("a worker goes on with a new participant store")
             }
+        }
+
+        /// A worker killed before it acknowledged a commit, whose store is then lost and the loss
+        /// accepted: the decision stops waiting for it (it was resent every second, forever) and
+        /// the transaction ends; the audit reports the commit the new store lacks.
+        @Test func anAcceptedLossReleasesTheDecisionsTheLostStoreNeverAcknowledged() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1", environment: ["PHALANX_FAILPOINTS": "participant.after_outcome_durable"])
+            try cluster.startWorker("w2")
+            let client = try await cluster.client()
+            defer { Task { await client.close() } }
+            try await cluster.waitForWorkers(2, using: client)
+            try await eventually("the coordinator recorded w1's store", within: .seconds(10)) {
+                cluster.log("coordinator").split(separator: "\n").contains { $0.contains("recorded the participant store of a worker") && $0.contains("\"worker\":\"w1\"") }
+            }
+            let id = "lost-with-its-store"
+            _ = try? await client.transact(
+                [ParticipantOperations(participant: "w1", operations: [.put(key: "k", value: .integer(1))]),
+                 ParticipantOperations(participant: "w2", operations: [.put(key: "k", value: .integer(1))])], id: id)
+            #expect(try await cluster.waitForExit("w1", within: .seconds(10)) == 86, "w1 stopped before it acknowledged the commit")
+            #expect(try await client.transaction(id)?.endedUnixMilliseconds == nil, "the decision waits for w1")
+
+            let folder = cluster.directory.appendingPathComponent("workers/w1")
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)")) }
+            try cluster.startWorker("w1", logName: "w1-accepted", ["--accept-new-store"])
+            try await eventually("the transaction ends without w1's acknowledgement", within: .seconds(15), poll: .milliseconds(200)) {
+                try await client.transaction(id)?.endedUnixMilliseconds != nil
+            }
+            #expect(cluster.log("coordinator").contains("no longer wait for it"))
+            let admin = try await cluster.client("admin")
+            defer { Task { await admin.close() } }
+            let audit = try await admin.audit()
+            #expect(audit.summary.report.violations.contains { $0.kind == .commitNotApplied && $0.transaction == id && $0.node == "w1" }, "\(audit.summary.report.violations)")
         }
     }
 }

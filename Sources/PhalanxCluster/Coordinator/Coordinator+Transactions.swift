@@ -201,6 +201,17 @@ extension Coordinator {
         perform(sagas.wakeUp(now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds(), isConnected: { connected[$0] != nil }))
     }
 
+    /// A worker went on with a new participant store: decisions the lost store never acknowledged
+    /// stop waiting for it (and are no longer resent every second).
+    func participantStoreReplaced(_ name: String) {
+        let (released, actions) = transactions.participantStoreReplaced(name, nowUnixMilliseconds: WireTime.nowUnixMilliseconds())
+        guard !released.isEmpty else { return }
+        logger.warning(
+            "decisions the lost participant store of a worker never acknowledged no longer wait for it; the audit reports each commit the new store lacks",
+            metadata: ["worker": "\(name)", "transactions": "\(released.count)", "first": "\(released.prefix(5).joined(separator: ","))"])
+        perform(actions)
+    }
+
     /// A connection ended; if it was a registered worker, transactions waiting for its vote abort.
     func participantDisconnected(_ id: ConnectionID) {
         transactions.clientLost(id)

@@ -407,6 +407,8 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                 participantRegistered(worker, on: id)
             case .answerHeartbeat(let id):
                 write(Phalanx_V1_Envelope(.heartbeat(Phalanx_V1_Heartbeat())), to: id, touched: &touched)
+            case .participantStoreReplaced(let worker):
+                participantStoreReplaced(worker)
             case .sendStatus(let id, let status):
                 var reply = status.wire(coordinator: local.name)
                 for index in reply.workers.indices { reply.workers[index].participantProblem = participantProblems[reply.workers[index].name] ?? "" }

@@ -135,12 +135,18 @@ actor ParticipantHost {
                 metadata: ["store": "\(opened.id)", "previous_store": "\(expected)", "path": "\(path)"])
             return nil
         }
-        return "the participant store \(path) is not the one the coordinator knows for worker \(node): this file is store \(opened.id), made \(created); the coordinator last saw store \(expected). Its values and in-doubt transactions are not here (was the file deleted, or replaced, while the worker was down?). Put that store back (participant.sqlite with its -wal file; it is opened again within 2 s), or restart the worker with --accept-new-store to go on with this one and accept the loss (phalanx audit then shows what is missing)"
+        return "the participant store \(path) is not the one the coordinator knows for worker \(node): this file is store \(opened.id), made \(created); the coordinator last saw store \(expected). Its values and in-doubt transactions are not here (was the file deleted or replaced while the worker was down, or is worker.data_dir not the folder it used before?). Stop the worker, put that store back (participant.sqlite with its -wal file), and start it again; or start it with --accept-new-store to go on with this one and accept the loss (phalanx audit then shows what is missing)"
     }
+
+    /// Why this process refused the store it opened (``mismatch(_:path:)``): it is not opened again
+    /// until the worker restarts. Opened again on its own, a store put back file by file while the
+    /// worker runs was taken half restored (the main file without its -wal, an older state).
+    private var refusedStore: String?
 
     /// Opens the store (if this process can hold it) and tells the participant it is connected.
     func open(over link: any PeerLink) async {
         sessionLink = link
+        guard refusedStore == nil else { return }
         if let participant {
             await participant.connected(link)
             return
@@ -174,6 +180,7 @@ actor ParticipantHost {
             let opened = try await Participant(node: node, path: path, resources: resources, retention: retention, logger: logger)
             if let problem = mismatch(opened.identity, path: path) {
                 await opened.close()
+                refusedStore = problem
                 throw LedgerError(problem)
             }
             acceptedStore = opened.identity.id

@@ -296,9 +296,9 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         participantStores[name] = store
         var fields = ["worker": name, "store": store]
         fields["previous_store"] = previous
-        return [
-            .persist([.workerParticipantStore(name: name, store)]),
-            .answerHeartbeat(connection),
+        var actions: [Action] = [.persist([.workerParticipantStore(name: name, store)]), .answerHeartbeat(connection)]
+        if previous != nil { actions.append(.participantStoreReplaced(worker: name)) }
+        return actions + [
             .log(CoordinatorLogEntry(
                 previous == nil ? .info : .warning,
                 previous == nil ? "recorded the participant store of a worker" : "a worker goes on with a new participant store (--accept-new-store): what the previous one held is lost",

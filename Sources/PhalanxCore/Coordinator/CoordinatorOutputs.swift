@@ -39,6 +39,9 @@ public enum CoordinatorAction<Spec: Sendable, Output: Sendable>: Sendable {
     case confirmRegistration(ConnectionID, worker: String, heartbeatInterval: Duration, participantStore: String?)
     /// Answer a heartbeat with a heartbeat (keeps the other end's idle timer quiet).
     case answerHeartbeat(ConnectionID)
+    /// A worker goes on with a new participant store (it accepted that the old one is lost): what
+    /// waits for the old store's acknowledgements stops waiting.
+    case participantStoreReplaced(worker: String)
     /// Send the cluster's status.
     case sendStatus(ConnectionID, CoordinatorStatus)
     /// Answer a breaker command.

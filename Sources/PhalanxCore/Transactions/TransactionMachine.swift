@@ -236,6 +236,21 @@ public struct TransactionMachine: Sendable {
         return [.persist(.ended(id: id, endedUnixMilliseconds: nowUnixMilliseconds))]
     }
 
+    /// Participant `name` goes on with a new store, its operator having accepted that the old one
+    /// is lost (`--accept-new-store`): the decisions it had not acknowledged never will be, so they
+    /// no longer wait for it (each is ended once the others acknowledged it; the audit reports
+    /// every commit the new store lacks). Returns the transactions it no longer holds up.
+    public mutating func participantStoreReplaced(_ name: String, nowUnixMilliseconds: Int64) -> (released: [String], actions: [Action]) {
+        var released: [String] = []
+        var actions: [Action] = []
+        for (id, transaction) in active.sorted(by: { $0.key < $1.key }) {
+            guard case .decided(_, let unacknowledged, _) = transaction.phase, unacknowledged.contains(name) else { continue }
+            released.append(id)
+            actions += acknowledged(id, from: name, nowUnixMilliseconds: nowUnixMilliseconds)
+        }
+        return (released, actions)
+    }
+
     /// Participant `name` asks how transactions it prepared ended (in-doubt resolution). Unknown
     /// ones were never decided to commit: presumed abort.
     public func inquired(_ ids: [String], from name: String) -> [Action] {

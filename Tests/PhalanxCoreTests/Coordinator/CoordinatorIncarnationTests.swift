@@ -70,6 +70,7 @@ import Testing
 
         let reported = harness.machine.heartbeat(from: w1, participantStore: "store-a", now: harness.now)
         #expect(reported.persisted.contains { if case .workerParticipantStore("w1", "store-a") = $0 { true } else { false } })
+        #expect(!reported.contains { if case .participantStoreReplaced = $0 { true } else { false } }, "a first record replaces nothing")
         #expect(harness.machine.heartbeat(from: w1, participantStore: "store-a", now: harness.now).persisted.isEmpty, "recorded once")
         #expect(harness.machine.heartbeat(from: w1, participantStore: "", now: harness.now).persisted.isEmpty, "no store open: nothing changes")
 
@@ -86,6 +87,7 @@ import Testing
         let replaced = harness.machine.heartbeat(from: w1, participantStore: "store-b", now: harness.now)
         #expect(replaced.persisted.contains { if case .workerParticipantStore("w1", "store-b") = $0 { true } else { false } })
         #expect(replaced.contains { if case .log(let entry) = $0 { entry.level == .warning && entry.message.contains("new participant store") } else { false } })
+        #expect(replaced.contains { if case .participantStoreReplaced(worker: "w1") = $0 { true } else { false } }, "decisions stop waiting for the old store")
         // A heartbeat from a connection that is not a registered worker records nothing.
         let client = harness.connect(.client, "client")
         #expect(harness.machine.heartbeat(from: client, participantStore: "store-c", now: harness.now).persisted.isEmpty)

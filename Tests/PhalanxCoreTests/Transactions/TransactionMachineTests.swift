@@ -78,6 +78,19 @@ import Testing
         #expect(machine.acknowledged("t1", from: "w2", nowUnixMilliseconds: unix + 4).isEmpty)
     }
 
+    @Test func aParticipantWhoseStoreWasReplacedNoLongerHoldsUpDecisionsButOnlyThoseAreReleased() {
+        var machine = TransactionMachine(node: "coordinator")
+        _ = begun(&machine)
+        #expect(machine.participantStoreReplaced("w2", nowUnixMilliseconds: unix).released.isEmpty, "an undecided transaction waits for its vote, not an acknowledgement")
+        _ = machine.voted("t1", from: "w1", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
+        _ = machine.voted("t1", from: "w2", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
+        let first = machine.participantStoreReplaced("w2", nowUnixMilliseconds: unix + 1)
+        #expect(first.released == ["t1"] && first.actions.isEmpty, "w1 has not acknowledged yet: \(first.actions)")
+        #expect(machine.acknowledged("t1", from: "w1", nowUnixMilliseconds: unix + 2) == [.persist(.ended(id: "t1", endedUnixMilliseconds: unix + 2))])
+        #expect(machine.activeCount == 0)
+        #expect(machine.participantStoreReplaced("w2", nowUnixMilliseconds: unix + 3).released.isEmpty)
+    }
+
     @Test func aMissingVoteAbortsAtTheDeadlineNamingWhoDidNotVote() {
         var machine = TransactionMachine(node: "coordinator", settings: .init(voteTimeout: .seconds(2)))
         _ = begun(&machine)
