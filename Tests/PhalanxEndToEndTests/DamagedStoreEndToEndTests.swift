@@ -270,5 +270,41 @@ extension EndToEnd {
             let audit = try await admin.audit()
             #expect(audit.summary.report.violations.contains { $0.kind == .commitNotApplied && $0.transaction == id && $0.node == "w1" }, "\(audit.summary.report.violations)")
         }
+
+        /// An older copy of a worker's own store (put back from a backup, or its main file without
+        /// the -wal) has the right id but fewer durable writes than the store last reported: it is
+        /// refused like another store.
+        @Test func anOlderCopyOfAWorkersOwnStoreIsRefused() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            defer { Task { await client.close() } }
+            func put(_ value: Int64) async throws -> TransactionOutcome {
+                try await client.transact([ParticipantOperations(participant: "w1", operations: [.put(key: "k", value: .integer(value))])])
+            }
+            #expect(try await put(1).committed)
+            let folder = cluster.directory.appendingPathComponent("workers/w1")
+            let backup = cluster.directory.appendingPathComponent("w1-backup.sqlite")
+            cluster.signal("w1", SIGTERM)  // a clean stop: everything is in the main file
+            #expect(try await cluster.waitForExit("w1", within: .seconds(15)) == 0)
+            try FileManager.default.copyItem(at: folder.appendingPathComponent("participant.sqlite"), to: backup)
+            let backedUp = try ParticipantStore(path: backup.path).claim(for: "w1").writes
+
+            try cluster.startWorker("w1", logName: "w1-after-backup")
+            try await cluster.waitForWorkers(2, using: client)
+            #expect(try await put(2).committed)
+            let ledger = try SQLiteTaskLedger(path: cluster.directory.appendingPathComponent("coordinator/tasks.sqlite").path)
+            try await eventually("the coordinator recorded w1's newer writes", within: .seconds(10), poll: .milliseconds(100)) {
+                (try await ledger.workerParticipantStores()["w1"]?.writes ?? 0) > backedUp
+            }
+            cluster.kill("w1-after-backup")
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)")) }
+            try FileManager.default.copyItem(at: backup, to: folder.appendingPathComponent("participant.sqlite"))
+            try cluster.startWorker("w1", logName: "w1-on-backup")
+            try await cluster.waitForWorkers(2, using: client)
+            let refused = try await put(3)
+            #expect(!refused.committed && refused.reason?.code == .unavailable, "\(String(describing: refused.reason))")
+            #expect(refused.reason?.message.contains("is an older copy of worker w1's store") == true, "\(String(describing: refused.reason))")
+        }
     }
 }

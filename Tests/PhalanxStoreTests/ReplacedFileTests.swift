@@ -88,4 +88,30 @@ import Testing
         #expect(recreated.id != first.id, "a store made again in the same place is another store")
         #expect(recreated.createdUnixMilliseconds >= first.createdUnixMilliseconds)
     }
+
+    @Test func aStoreCountsItsDurableWritesForLifeAndAnOlderCopyHoldsFewer() async throws {
+        let root = folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let path = root.appendingPathComponent("participant.sqlite").path
+        let copy = root.appendingPathComponent("copy.sqlite").path
+        do {
+            let store = try ParticipantStore(path: path)
+            #expect(try store.claim(for: "w1").writes == 0)
+            try await store.apply([.outcome(id: "t1", committed: false, writes: [], unixMilliseconds: 1)])
+            #expect(store.durableWrites == 1)
+            try await store.apply([.outcome(id: "t2", committed: false, writes: [], unixMilliseconds: 2), .outcome(id: "t3", committed: false, writes: [], unixMilliseconds: 3)])
+            #expect(store.durableWrites == 3)
+            #expect(try await store.pruneHistory(before: 10) == 3, "history goes, the count stays")
+        }
+        try FileManager.default.copyItem(atPath: path, toPath: copy)
+        do {
+            let store = try ParticipantStore(path: path)
+            #expect(try store.claim(for: "w1").writes == 3)
+            try await store.apply([.outcome(id: "t4", committed: false, writes: [], unixMilliseconds: 4)])
+        }
+        #expect(try ParticipantStore(path: path).claim(for: "w1").writes == 4)
+        let older = try ParticipantStore(path: copy).claim(for: "w1")
+        let newest = try ParticipantStore(path: path).claim(for: "w1")
+        #expect(older.writes == 3 && older.id == newest.id, "an older copy: the same id, fewer writes")
+    }
 }

@@ -24,16 +24,19 @@ func temporaryLedgerPath(_ name: String = "ledger.sqlite") -> String {
 
     @Test func workersIncarnationsAndParticipantStoresSurviveReopeningInEitherOrder() async throws {
         let path = temporaryLedgerPath()
+        let a = KnownParticipantStore(id: "store-a", writes: 3)
+        let b = KnownParticipantStore(id: "store-b", writes: 7)
+        let c = KnownParticipantStore(id: "store-c", writes: 0)
         do {
             let ledger = try SQLiteTaskLedger(path: path)
             try await ledger.apply([
-                .workerIncarnation(name: "w1", incarnation: 7), .workerParticipantStore(name: "w1", store: "store-a"),
-                .workerParticipantStore(name: "w2", store: "store-b"), .workerIncarnation(name: "w2", incarnation: 9),
+                .workerIncarnation(name: "w1", incarnation: 7), .workerParticipantStore(name: "w1", store: a),
+                .workerParticipantStore(name: "w2", store: b), .workerIncarnation(name: "w2", incarnation: 9),
             ])
-            try await ledger.apply([.workerParticipantStore(name: "w1", store: "store-c"), .workerIncarnation(name: "w1", incarnation: 5)])
+            try await ledger.apply([.workerParticipantStore(name: "w1", store: c), .workerIncarnation(name: "w1", incarnation: 5)])
         }
         let reopened = try SQLiteTaskLedger(path: path)
-        #expect(try await reopened.workerParticipantStores() == ["w1": "store-c", "w2": "store-b"])
+        #expect(try await reopened.workerParticipantStores() == ["w1": c, "w2": b])
         #expect(try await reopened.workerIncarnations() == ["w1": 7, "w2": 9], "a store record does not lower an incarnation")
     }
 

@@ -304,7 +304,9 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             if let name = workerConnections.first(where: { $0.value == id })?.key {
                 participantProblems[name] = heartbeat.participantProblem.isEmpty ? nil : String(heartbeat.participantProblem.prefix(1_000))
             }
-            perform(machine.heartbeat(from: id, participantStore: heartbeat.participantStore, now: now))
+            let store = heartbeat.participantStore.isEmpty
+                ? nil : KnownParticipantStore(id: heartbeat.participantStore, writes: Int64(clamping: heartbeat.participantStoreWrites))
+            perform(machine.heartbeat(from: id, participantStore: store, now: now))
         case .statusRequest: perform(machine.statusRequested(from: id))
         case .draining: perform(machine.draining(from: id, now: now))
         case .handBack(let handBack):
@@ -401,7 +403,8 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
             case .confirmRegistration(let id, let worker, let interval, let participantStore):
                 var registered = Phalanx_V1_Registered()
                 registered.worker = worker
-                registered.participantStore = participantStore ?? ""
+                registered.participantStore = participantStore?.id ?? ""
+                registered.participantStoreWrites = UInt64(clamping: participantStore?.writes ?? 0)
                 registered.heartbeatIntervalMs = UInt32(clamping: interval.wholeMilliseconds)
                 write(Phalanx_V1_Envelope(.registered(registered)), to: id, touched: &touched)
                 participantRegistered(worker, on: id)

@@ -278,6 +278,9 @@ public actor Participant {
     /// Which store it is (the coordinator remembers it for this worker).
     nonisolated let identity: ParticipantStoreIdentity
 
+    /// The changes its store has made durable in its life (reported to the coordinator).
+    nonisolated var durableWrites: Int64 { store.durableWrites }
+
     private func storeFailed(_ error: LedgerError) {
         guard failure == nil else { return }
         failure = error

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PhalanxCore
 import PhalanxResilience
 import PhalanxStore
 import PhalanxTransport
@@ -33,12 +34,18 @@ actor ParticipantHost {
     private let availability: @Sendable (Bool) -> Void
 
     /// The store the coordinator knows for this worker (nil: none, or not told yet).
-    private var expectedStore: String?
+    private var expectedStore: KnownParticipantStore?
     /// Whether a store other than ``expectedStore`` is used anyway (`--accept-new-store`).
     private let acceptsNewStore: Bool
     /// The id of the open store, once it was checked against the coordinator's (sent in heartbeats:
     /// the coordinator remembers it).
-    private(set) var acceptedStore: String?
+    private var acceptedStore: String?
+
+    /// The open store as heartbeats report it (its id and its durable writes so far), once accepted.
+    var reportedStore: KnownParticipantStore? {
+        guard let acceptedStore, let participant else { return nil }
+        return KnownParticipantStore(id: acceptedStore, writes: participant.durableWrites)
+    }
 
     init(
         node: String, directory: String, resources: [any TransactionalResource], retention: Duration, acceptsNewStore: Bool = false,
@@ -118,8 +125,8 @@ actor ParticipantHost {
     }
 
     /// The coordinator told which store it knows for this worker (at registration).
-    func expect(store id: String?) {
-        expectedStore = id
+    func expect(store: KnownParticipantStore?) {
+        expectedStore = store
     }
 
     /// Why `opened` must not be used as this worker's store: the coordinator knows another one for
@@ -127,15 +134,23 @@ actor ParticipantHost {
     /// check a store lost while its worker was down was replaced by an empty one without a word,
     /// and the decisions the coordinator resent to it were acknowledged and lost.
     private func mismatch(_ opened: ParticipantStoreIdentity, path: String) -> String? {
-        guard let expected = expectedStore, expected != opened.id else { return nil }
+        guard let expected = expectedStore else { return nil }
         let created = WireTime.iso8601(unixMilliseconds: opened.createdUnixMilliseconds)
+        let problem: String
+        if expected.id != opened.id {
+            problem = "the participant store \(path) is not the one the coordinator knows for worker \(node): this file is store \(opened.id), made \(created); the coordinator last saw store \(expected.id). Its values and in-doubt transactions are not here (was the file deleted or replaced while the worker was down, or is worker.data_dir not the folder it used before?)"
+        } else if opened.writes < expected.writes {
+            problem = "the participant store \(path) is an older copy of worker \(node)'s store \(opened.id): it holds \(opened.writes) changes, and the store had made \(expected.writes) durable when it last reported to the coordinator. The newer ones are not here (put back from an older backup, or the main file without its -wal file?)"
+        } else {
+            return nil
+        }
         if acceptsNewStore {
             logger.warning(
                 "going on with a participant store the coordinator does not know for this worker, as --accept-new-store asks: what the previous store held is lost",
-                metadata: ["store": "\(opened.id)", "previous_store": "\(expected)", "path": "\(path)"])
+                metadata: ["store": "\(opened.id)", "writes": "\(opened.writes)", "previous_store": "\(expected.id)", "previous_writes": "\(expected.writes)", "path": "\(path)"])
             return nil
         }
-        return "the participant store \(path) is not the one the coordinator knows for worker \(node): this file is store \(opened.id), made \(created); the coordinator last saw store \(expected). Its values and in-doubt transactions are not here (was the file deleted or replaced while the worker was down, or is worker.data_dir not the folder it used before?). Stop the worker, put that store back (participant.sqlite with its -wal file), and start it again; or start it with --accept-new-store to go on with this one and accept the loss (phalanx audit then shows what is missing)"
+        return problem + ". Stop the worker, put its newest store back (participant.sqlite with its -wal file), and start it again; or start it with --accept-new-store to go on with this one and accept the loss (phalanx audit then shows what is missing)"
     }
 
     /// Why this process refused the store it opened (``mismatch(_:path:)``): it is not opened again
@@ -195,6 +210,7 @@ actor ParticipantHost {
             // lost in between would not be told from this one.
             var heartbeat = Phalanx_V1_Heartbeat()
             heartbeat.participantStore = opened.identity.id
+            heartbeat.participantStoreWrites = UInt64(clamping: opened.durableWrites)
             link.write(Phalanx_V1_Envelope(.heartbeat(heartbeat)))
             link.flush()
         } catch {

@@ -227,7 +227,9 @@ public struct WorkerRuntime: Service {
                             if let keepAlive = coordinator.keepAliveInterval { interval = min(interval, keepAlive) }
                             group.addTask { await Self.sendHeartbeats(every: interval, over: link, participant: participant) }
                             // Before any transaction message (which would open the store too).
-                            await participant.expect(store: registered.participantStore.isEmpty ? nil : registered.participantStore)
+                            await participant.expect(
+                                store: registered.participantStore.isEmpty
+                                    ? nil : KnownParticipantStore(id: registered.participantStore, writes: Int64(clamping: registered.participantStoreWrites)))
                             // Opening the store must not hold up the dispatches behind this message.
                             group.addTask { await participant.open(over: link) }
                         case .dispatch(let batch):
@@ -373,7 +375,10 @@ public struct WorkerRuntime: Service {
         while (try? await Task.sleep(for: interval)) != nil {
             var heartbeat = Phalanx_V1_Heartbeat()
             heartbeat.participantProblem = await participant.problem() ?? ""
-            heartbeat.participantStore = await participant.acceptedStore ?? ""
+            if let store = await participant.reportedStore {
+                heartbeat.participantStore = store.id
+                heartbeat.participantStoreWrites = UInt64(clamping: store.writes)
+            }
             link.write(Phalanx_V1_Envelope(.heartbeat(heartbeat)))
             link.flush()
         }

@@ -57,7 +57,7 @@ extension CoordinatorMachine {
     }
 
     /// The coordinator (re)started: the participant store each worker last reported.
-    public mutating func rememberParticipantStores(_ stores: [String: String]) {
+    public mutating func rememberParticipantStores(_ stores: [String: KnownParticipantStore]) {
         participantStores.merge(stores) { current, _ in current }
     }
 

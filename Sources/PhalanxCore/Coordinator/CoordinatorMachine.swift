@@ -194,7 +194,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     var incarnations: [String: UInt64] = [:]
     /// The participant store each worker name last reported using (its id): a worker told another
     /// id at registration refuses the store it opened (see `ParticipantHost`).
-    var participantStores: [String: String] = [:]
+    var participantStores: [String: KnownParticipantStore] = [:]
 
     var tasks: [TaskNumber: TaskRecord] = [:]
     var taskByKey: [TaskKey: TaskNumber] = [:]
@@ -285,25 +285,34 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     }
 
     /// A heartbeat (worker liveness, or a client's keep-alive) arrived.
-    public mutating func heartbeat(from connection: ConnectionID, participantStore: String? = nil, now: Duration) -> [Action] {
+    public mutating func heartbeat(from connection: ConnectionID, participantStore reported: KnownParticipantStore? = nil, now: Duration) -> [Action] {
         guard let worker = workers[connection] else { return [.answerHeartbeat(connection)] }
         heartbeats.heard(from: connection, at: now)
         let name = worker.identity.name
-        guard let store = participantStore, !store.isEmpty, store.utf8.count <= 100, participantStores[name] != store else {
+        guard let store = reported, !store.id.isEmpty, store.id.utf8.count <= 100, store.writes >= 0, participantStores[name] != store else {
             return [.answerHeartbeat(connection)]
         }
         let previous = participantStores[name]
         participantStores[name] = store
-        var fields = ["worker": name, "store": store]
-        fields["previous_store"] = previous
         var actions: [Action] = [.persist([.workerParticipantStore(name: name, store)]), .answerHeartbeat(connection)]
-        if previous != nil { actions.append(.participantStoreReplaced(worker: name)) }
-        return actions + [
-            .log(CoordinatorLogEntry(
-                previous == nil ? .info : .warning,
-                previous == nil ? "recorded the participant store of a worker" : "a worker goes on with a new participant store (--accept-new-store): what the previous one held is lost",
-                fields)),
-        ]
+        var fields = ["worker": name, "store": store.id, "writes": "\(store.writes)"]
+        guard let previous else {
+            actions.append(.log(CoordinatorLogEntry(.info, "recorded the participant store of a worker", fields)))
+            return actions
+        }
+        if previous.id == store.id, store.writes > previous.writes { return actions }  // it went on writing
+        // Another store, or an older copy of this one: the worker only goes on with either when
+        // told to accept the loss (--accept-new-store).
+        fields["previous_store"] = previous.id
+        fields["previous_writes"] = "\(previous.writes)"
+        actions.append(.participantStoreReplaced(worker: name))
+        actions.append(.log(CoordinatorLogEntry(
+            .warning,
+            previous.id == store.id
+                ? "a worker goes on with an older copy of its participant store (--accept-new-store): the changes it lacks are lost"
+                : "a worker goes on with a new participant store (--accept-new-store): what the previous one held is lost",
+            fields)))
+        return actions
     }
 
     /// Messages from `connection` arrived and wait to be handled (the shell is behind): a worker

@@ -36,7 +36,7 @@ public enum CoordinatorAction<Spec: Sendable, Output: Sendable>: Sendable {
     /// Answer a cancel request: which tasks were cancelled, which were not queued or running.
     case cancelReply(ConnectionID, requestID: UInt64, cancelled: [String], notRunning: [String])
     /// Confirm a worker's registration.
-    case confirmRegistration(ConnectionID, worker: String, heartbeatInterval: Duration, participantStore: String?)
+    case confirmRegistration(ConnectionID, worker: String, heartbeatInterval: Duration, participantStore: KnownParticipantStore?)
     /// Answer a heartbeat with a heartbeat (keeps the other end's idle timer quiet).
     case answerHeartbeat(ConnectionID)
     /// A worker goes on with a new participant store (it accepted that the old one is lost): what
@@ -83,8 +83,8 @@ public enum TaskChange<Spec: Sendable, Output: Sendable>: Sendable {
     case aliased(TaskKey, original: String)
     /// A worker name's newest incarnation rose (the fence against its older processes, across restarts).
     case workerIncarnation(name: String, UInt64)
-    /// The participant store a worker uses (its id) is another than the one recorded, or the first.
-    case workerParticipantStore(name: String, String)
+    /// The participant store a worker uses (its id, and the writes it made durable) changed, or is the first.
+    case workerParticipantStore(name: String, KnownParticipantStore)
 }
 
 /// A task read back from the durable record when the coordinator starts.
@@ -277,5 +277,17 @@ public struct ChildResult<Output: Sendable>: Sendable {
         self.parentAttempt = parentAttempt
         self.name = name
         self.delivery = delivery
+    }
+}
+
+/// The participant store a worker last reported: its id, and how many changes it had made durable
+/// (a lower bound of what that store holds; a copy of it from before holds fewer).
+public struct KnownParticipantStore: Sendable, Hashable {
+    public var id: String
+    public var writes: Int64
+
+    public init(id: String, writes: Int64) {
+        self.id = id
+        self.writes = writes
     }
 }

@@ -38,7 +38,7 @@ public protocol TaskLedger: Sendable {
     /// The newest registered incarnation of every worker name.
     func workerIncarnations() async throws(LedgerError) -> [String: UInt64]
     /// The participant store (its id) each worker last reported using.
-    func workerParticipantStores() async throws(LedgerError) -> [String: String]
+    func workerParticipantStores() async throws(LedgerError) -> [String: KnownParticipantStore]
     /// The dead-letter queue: tasks that lost too many workers, oldest first (at most `limit`).
     func deadLetters(limit: Int) async throws(LedgerError) -> [DeadLetter]
     /// How many tasks the dead-letter queue holds.
@@ -165,7 +165,7 @@ public enum LedgerChange: Sendable, Hashable {
     /// The newest incarnation of a worker name that registered (a fence across restarts).
     case workerIncarnation(name: String, incarnation: UInt64)
     /// The participant store a worker uses (its id), recorded to tell it from a store made anew.
-    case workerParticipantStore(name: String, store: String)
+    case workerParticipantStore(name: String, store: KnownParticipantStore)
     /// A record of the transactions' decision log (BEGIN, COMMIT/ABORT, END). A BEGIN may come
     /// with its stored form made in advance (``encodedTransaction(_:)``), so the serial write does not encode it.
     case transaction(TransactionLogChange, beginRecord: Data? = nil)
@@ -185,7 +185,7 @@ extension LedgerChange {
         case .deadLetterRemoved(let key): key.client.utf8.count + key.taskID.utf8.count + 16
         case .aliased(let key, let original, _): key.client.utf8.count + key.taskID.utf8.count + original.utf8.count + 16
         case .workerIncarnation(let name, _): name.utf8.count + 16
-        case .workerParticipantStore(let name, let store): name.utf8.count + store.utf8.count + 16
+        case .workerParticipantStore(let name, let store): name.utf8.count + store.id.utf8.count + 24
         case .saga(let record):
             switch record.event {
             case .begun(let begin): begin.steps.reduce(64) { $0 + ($1.forward.count + $1.compensation.count) * 48 }

@@ -30,14 +30,17 @@ public struct EncodedParticipantChange: Sendable {
     public var approximateBytes: Int { change.approximateBytes }
 }
 
-/// Which participant store a file is: an id made when the store was created, with the time.
+/// Which participant store a file is: an id made when the store was created, with the time, and
+/// how many changes it had made durable when it was opened (a copy of it from before holds fewer).
 public struct ParticipantStoreIdentity: Sendable, Hashable {
     public let id: String
     public let createdUnixMilliseconds: Int64
+    public let writes: Int64
 
-    public init(id: String, createdUnixMilliseconds: Int64) {
+    public init(id: String, createdUnixMilliseconds: Int64, writes: Int64 = 0) {
         self.id = id
         self.createdUnixMilliseconds = createdUnixMilliseconds
+        self.writes = writes
     }
 }
 
@@ -53,6 +56,12 @@ public final class ParticipantStore: Sendable {
     /// Its write-ahead log as opened (SQLite keeps that file, and writes to it even once it is
     /// deleted, until the last connection closes): committed changes live there until a checkpoint.
     private let log: Mutex<FileIdentity?>
+    /// Changes made durable in the store's whole life (counted in the store with each write).
+    private let writes = Mutex<Int64>(0)
+
+    /// How many changes the store has made durable since it was made; it only grows, so a copy of
+    /// the store from before (or its main file without the -wal) holds fewer.
+    public var durableWrites: Int64 { writes.withLock { $0 } }
 
     public init(path: String) throws(LedgerError) {
         self.path = path
@@ -83,8 +92,8 @@ public final class ParticipantStore: Sendable {
             (owner, identity) = try pool.write { db -> (String?, ParticipantStoreIdentity) in
                 let owner = try String.fetchOne(db, sql: "SELECT node FROM owner")
                 if owner == nil { try db.execute(sql: "INSERT INTO owner (node) VALUES (?)", arguments: [node]) }
-                if let row = try Row.fetchOne(db, sql: "SELECT id, created_ms FROM store_identity") {
-                    return (owner, ParticipantStoreIdentity(id: row["id"], createdUnixMilliseconds: row["created_ms"]))
+                if let row = try Row.fetchOne(db, sql: "SELECT id, created_ms, writes FROM store_identity") {
+                    return (owner, ParticipantStoreIdentity(id: row["id"], createdUnixMilliseconds: row["created_ms"], writes: row["writes"]))
                 }
                 let made = ParticipantStoreIdentity(id: UUID().uuidString.lowercased(), createdUnixMilliseconds: WireTime.nowUnixMilliseconds())
                 try db.execute(sql: "INSERT INTO store_identity (id, created_ms) VALUES (?, ?)", arguments: [made.id, made.createdUnixMilliseconds])
@@ -93,6 +102,7 @@ public final class ParticipantStore: Sendable {
         } catch {
             throw LedgerError("cannot read or record the owner and identity of the participant store \(path): \(error)")
         }
+        writes.withLock { $0 = identity.writes }
         if let owner, owner != node {
             throw LedgerError(
                 "the participant store \(path) belongs to worker \(owner), not to \(node) (it was moved or copied here): a worker keeps its own store, or it would apply transactions to another worker's values; put \(node)'s own store back, or move this file (with its -wal and -shm files) aside to start \(node) with an empty store")
@@ -155,6 +165,11 @@ public final class ParticipantStore: Sendable {
             // worker, so that a store lost while its worker was down is not taken for that worker's.
             try db.execute(sql: "CREATE TABLE store_identity (id TEXT NOT NULL, created_ms INTEGER NOT NULL)")
         }
+        migrator.registerMigration("v5: durable writes counted") { db in
+            // Grows by the changes of each write (``durableWrites``); the coordinator remembers the
+            // last count a worker reported, so that an older copy of its store is not taken for it.
+            try db.execute(sql: "ALTER TABLE store_identity ADD COLUMN writes INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
@@ -185,6 +200,12 @@ public final class ParticipantStore: Sendable {
     public func apply(_ changes: [EncodedParticipantChange]) async throws(LedgerError) {
         if let replaced = replacedProblem() { throw LedgerError(replaced) }
         try await DurableDatabase.write(changes.count, to: "participant store", at: path, in: pool) { db in try Self.write(changes, in: db) }
+        counted(changes.count)
+    }
+
+    private func counted(_ count: Int) {
+        guard count > 0 else { return }
+        writes.withLock { $0 += Int64(count) }
     }
 
     /// ``apply(_:)`` on the calling thread (SQLite writes block anyway): the group commit's own.
@@ -193,9 +214,11 @@ public final class ParticipantStore: Sendable {
         // batch): what it wrote to a deleted or replaced file would be gone at the next open.
         if let replaced = replacedProblem() { throw LedgerError(replaced) }
         try DurableDatabase.writeBlocking(changes.count, to: "participant store", at: path, in: pool) { db in try Self.write(changes, in: db) }
+        counted(changes.count)
     }
 
     private static func write(_ changes: [EncodedParticipantChange], in db: Database) throws {
+        try db.cachedStatement(sql: "UPDATE store_identity SET writes = writes + ?").execute(arguments: [changes.count])
         for encoded in changes {
             switch encoded.change {
             case .prepared(let record):

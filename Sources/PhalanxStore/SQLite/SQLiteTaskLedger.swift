@@ -138,6 +138,9 @@ public final class SQLiteTaskLedger: TaskLedger {
         migrator.registerMigration("v12: participant stores of workers") { db in
             try db.execute(sql: "ALTER TABLE worker ADD COLUMN participant_store TEXT")
         }
+        migrator.registerMigration("v13: participant store writes") { db in
+            try db.execute(sql: "ALTER TABLE worker ADD COLUMN participant_store_writes INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
@@ -250,8 +253,10 @@ public final class SQLiteTaskLedger: TaskLedger {
                 try db.cachedStatement(sql: "INSERT INTO worker (name, incarnation) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET incarnation = MAX(incarnation, excluded.incarnation)")
                     .execute(arguments: [name, Int64(bitPattern: incarnation)])
             case .workerParticipantStore(let name, let store):
-                try db.cachedStatement(sql: "INSERT INTO worker (name, incarnation, participant_store) VALUES (?, 0, ?) ON CONFLICT(name) DO UPDATE SET participant_store = excluded.participant_store")
-                    .execute(arguments: [name, store])
+                try db.cachedStatement(sql: """
+                    INSERT INTO worker (name, incarnation, participant_store, participant_store_writes) VALUES (?, 0, ?, ?)
+                    ON CONFLICT(name) DO UPDATE SET participant_store = excluded.participant_store, participant_store_writes = excluded.participant_store_writes
+                    """).execute(arguments: [name, store.id, store.writes])
             case .transaction(let change, let beginRecord):
                 try DecisionLogRows.write(change, beginRecord: beginRecord, in: db)
             case .saga(let record):
@@ -418,12 +423,12 @@ public final class SQLiteTaskLedger: TaskLedger {
         }
     }
 
-    public func workerParticipantStores() async throws(LedgerError) -> [String: String] {
+    public func workerParticipantStores() async throws(LedgerError) -> [String: KnownParticipantStore] {
         do {
             return try await pool.read { db in
-                var stores: [String: String] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT name, participant_store FROM worker WHERE participant_store IS NOT NULL") {
-                    stores[row["name"]] = row["participant_store"]
+                var stores: [String: KnownParticipantStore] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT name, participant_store, participant_store_writes FROM worker WHERE participant_store IS NOT NULL") {
+                    stores[row["name"]] = KnownParticipantStore(id: row["participant_store"], writes: row["participant_store_writes"])
                 }
                 return stores
             }

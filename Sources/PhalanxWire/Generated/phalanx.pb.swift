@@ -673,6 +673,10 @@ public nonisolated struct Phalanx_V1_Registered: Sendable {
   /// store is another one refuses to use it (its values and in-doubt transactions are not in it).
   public var participantStore: String = String()
 
+  /// How many changes that store had made durable when it last reported: a store with this id that
+  /// holds fewer is an older copy of it (or its main file without the -wal) and is refused too.
+  public var participantStoreWrites: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -732,6 +736,9 @@ public nonisolated struct Phalanx_V1_Heartbeat: Sendable {
 
   /// worker: the id of the participant store it uses (empty: none open yet); the coordinator remembers it
   public var participantStore: String = String()
+
+  /// worker: the changes that store has made durable in its life (it only grows)
+  public var participantStoreWrites: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -3125,7 +3132,7 @@ nonisolated extension Phalanx_V1_RegisterWorker: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Phalanx_V1_Registered: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Registered"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}worker\0\u{3}heartbeat_interval_ms\0\u{3}participant_store\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}worker\0\u{3}heartbeat_interval_ms\0\u{3}participant_store\0\u{3}participant_store_writes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3136,6 +3143,7 @@ nonisolated extension Phalanx_V1_Registered: SwiftProtobuf.Message, SwiftProtobu
       case 1: try { try decoder.decodeSingularStringField(value: &self.worker) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.heartbeatIntervalMs) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.participantStore) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.participantStoreWrites) }()
       default: break
       }
     }
@@ -3151,6 +3159,9 @@ nonisolated extension Phalanx_V1_Registered: SwiftProtobuf.Message, SwiftProtobu
     if !self.participantStore.isEmpty {
       try visitor.visitSingularStringField(value: self.participantStore, fieldNumber: 3)
     }
+    if self.participantStoreWrites != 0 {
+      try visitor.visitSingularUInt64Field(value: self.participantStoreWrites, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3158,6 +3169,7 @@ nonisolated extension Phalanx_V1_Registered: SwiftProtobuf.Message, SwiftProtobu
     if lhs.worker != rhs.worker {return false}
     if lhs.heartbeatIntervalMs != rhs.heartbeatIntervalMs {return false}
     if lhs.participantStore != rhs.participantStore {return false}
+    if lhs.participantStoreWrites != rhs.participantStoreWrites {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3239,7 +3251,7 @@ nonisolated extension Phalanx_V1_DispatchBatch: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Phalanx_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Heartbeat"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}in_flight\0\u{3}participant_problem\0\u{3}participant_store\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}in_flight\0\u{3}participant_problem\0\u{3}participant_store\0\u{3}participant_store_writes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3250,6 +3262,7 @@ nonisolated extension Phalanx_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.inFlight) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.participantProblem) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.participantStore) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.participantStoreWrites) }()
       default: break
       }
     }
@@ -3265,6 +3278,9 @@ nonisolated extension Phalanx_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf
     if !self.participantStore.isEmpty {
       try visitor.visitSingularStringField(value: self.participantStore, fieldNumber: 3)
     }
+    if self.participantStoreWrites != 0 {
+      try visitor.visitSingularUInt64Field(value: self.participantStoreWrites, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3272,6 +3288,7 @@ nonisolated extension Phalanx_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.inFlight != rhs.inFlight {return false}
     if lhs.participantProblem != rhs.participantProblem {return false}
     if lhs.participantStore != rhs.participantStore {return false}
+    if lhs.participantStoreWrites != rhs.participantStoreWrites {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -67,34 +67,43 @@ import Testing
         var harness = MachineHarness()
         let (w1, first) = harness.worker("w1", incarnation: 100)
         #expect(Self.toldStore(first) == .some(nil), "nothing known yet")
+        let a = KnownParticipantStore(id: "store-a", writes: 10)
 
-        let reported = harness.machine.heartbeat(from: w1, participantStore: "store-a", now: harness.now)
-        #expect(reported.persisted.contains { if case .workerParticipantStore("w1", "store-a") = $0 { true } else { false } })
+        let reported = harness.machine.heartbeat(from: w1, participantStore: a, now: harness.now)
+        #expect(reported.persisted.contains { if case .workerParticipantStore("w1", a) = $0 { true } else { false } })
         #expect(!reported.contains { if case .participantStoreReplaced = $0 { true } else { false } }, "a first record replaces nothing")
-        #expect(harness.machine.heartbeat(from: w1, participantStore: "store-a", now: harness.now).persisted.isEmpty, "recorded once")
-        #expect(harness.machine.heartbeat(from: w1, participantStore: "", now: harness.now).persisted.isEmpty, "no store open: nothing changes")
+        #expect(harness.machine.heartbeat(from: w1, participantStore: a, now: harness.now).persisted.isEmpty, "recorded once")
+        #expect(harness.machine.heartbeat(from: w1, participantStore: nil, now: harness.now).persisted.isEmpty, "no store open: nothing changes")
+        let wrote = harness.machine.heartbeat(from: w1, participantStore: KnownParticipantStore(id: "store-a", writes: 25), now: harness.now)
+        #expect(wrote.persisted.count == 1 && !wrote.contains { if case .participantStoreReplaced = $0 { true } else { false } }, "more writes: recorded quietly")
+        #expect(!wrote.contains { if case .log = $0 { true } else { false } })
 
         _ = harness.machine.disconnected(w1, now: harness.now)
         let (_, again) = harness.worker("w1", incarnation: 200)
-        #expect(Self.toldStore(again) == .some("store-a"))
+        #expect(Self.toldStore(again) == .some(KnownParticipantStore(id: "store-a", writes: 25)))
     }
 
-    @Test func aStoreRememberedFromTheLedgerIsToldAndANewOneAcceptedByTheWorkerReplacesIt() {
+    @Test func aStoreRememberedFromTheLedgerIsToldAndAnotherOrAnOlderCopyAcceptedByTheWorkerReplacesIt() {
         var harness = MachineHarness()
-        harness.machine.rememberParticipantStores(["w1": "store-a"])
+        harness.machine.rememberParticipantStores(["w1": KnownParticipantStore(id: "store-a", writes: 50)])
         let (w1, registered) = harness.worker("w1", incarnation: 100)
-        #expect(Self.toldStore(registered) == .some("store-a"))
-        let replaced = harness.machine.heartbeat(from: w1, participantStore: "store-b", now: harness.now)
-        #expect(replaced.persisted.contains { if case .workerParticipantStore("w1", "store-b") = $0 { true } else { false } })
-        #expect(replaced.contains { if case .log(let entry) = $0 { entry.level == .warning && entry.message.contains("new participant store") } else { false } })
-        #expect(replaced.contains { if case .participantStoreReplaced(worker: "w1") = $0 { true } else { false } }, "decisions stop waiting for the old store")
+        #expect(Self.toldStore(registered) == .some(KnownParticipantStore(id: "store-a", writes: 50)))
+        for (reported, message) in [
+            (KnownParticipantStore(id: "store-a", writes: 40), "older copy of its participant store"),
+            (KnownParticipantStore(id: "store-b", writes: 0), "new participant store"),
+        ] {
+            let replaced = harness.machine.heartbeat(from: w1, participantStore: reported, now: harness.now)
+            #expect(replaced.persisted.contains { if case .workerParticipantStore("w1", reported) = $0 { true } else { false } })
+            #expect(replaced.contains { if case .log(let entry) = $0 { entry.level == .warning && entry.message.contains(message) } else { false } }, "\(replaced)")
+            #expect(replaced.contains { if case .participantStoreReplaced(worker: "w1") = $0 { true } else { false } }, "decisions stop waiting for the old store")
+        }
         // A heartbeat from a connection that is not a registered worker records nothing.
         let client = harness.connect(.client, "client")
-        #expect(harness.machine.heartbeat(from: client, participantStore: "store-c", now: harness.now).persisted.isEmpty)
+        #expect(harness.machine.heartbeat(from: client, participantStore: KnownParticipantStore(id: "store-c", writes: 1), now: harness.now).persisted.isEmpty)
     }
 
-    /// The store id a registration's confirmation told the worker (nil inside: none), or nil without a confirmation.
-    private static func toldStore(_ actions: [MachineHarness.Machine.Action]) -> String?? {
+    /// The store a registration's confirmation told the worker (nil inside: none), or nil without a confirmation.
+    private static func toldStore(_ actions: [MachineHarness.Machine.Action]) -> KnownParticipantStore?? {
         for case .confirmRegistration(_, _, _, let store) in actions { return .some(store) }
         return nil
     }
