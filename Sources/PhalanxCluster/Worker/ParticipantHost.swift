@@ -134,7 +134,17 @@ actor ParticipantHost {
     /// check a store lost while its worker was down was replaced by an empty one without a word,
     /// and the decisions the coordinator resent to it were acknowledged and lost.
     private func mismatch(_ opened: ParticipantStoreIdentity, path: String) -> String? {
-        guard let expected = expectedStore else { return nil }
+        guard let expected = expectedStore else {
+            if opened.writes > 0 {
+                // Not refused: a coordinator of an earlier version recorded no stores. But after a
+                // lost ledger nothing can tell this store from another, and in-doubt transactions
+                // are presumed aborted.
+                logger.warning(
+                    "the coordinator knows no participant store for this worker although this one holds changes: it is new, of an earlier version, or lost its ledger (then the transactions this store holds in doubt are presumed aborted)",
+                    metadata: ["store": "\(opened.id)", "writes": "\(opened.writes)", "path": "\(path)"])
+            }
+            return nil
+        }
         let created = WireTime.iso8601(unixMilliseconds: opened.createdUnixMilliseconds)
         let problem: String
         if expected.id != opened.id {
