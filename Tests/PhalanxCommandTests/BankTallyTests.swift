@@ -43,6 +43,11 @@ import Testing
         #expect(reasons == [["worker": "myWorker", "reason": "its store is not available"]], "\(text)")
         #expect(object["unreachable"] as? [String] == ["myWorker"])
     }
+
+    @Test func couldNotAuditIsJSONToo() throws {
+        let object = try #require(JSONSerialization.jsonObject(with: Data(AuditText.couldNotAuditJSON("worker w4: empty \"file\"").utf8)) as? [String: Any])
+        #expect(object["clean"] as? Bool == false && object["could_not_audit"] as? String == "worker w4: empty \"file\"")
+    }
 }
 
 /// Codes stay as the wire spells them in `bank run --json` (a map keyed by code).

@@ -232,7 +232,7 @@ extension EndToEnd {
             try await eventually("w1 takes transactions on a new store", within: .seconds(15), poll: .milliseconds(300)) { try await put(4).committed }
             #expect(cluster.log("w1-accepted").contains("going on with a participant store the coordinator does not know"))
             try await eventually("the coordinator records the new store", within: .seconds(10)) {
-                cluster.log("coordinator").contains("a worker goes on with a new participant store")
+                cluster.log("coordinator").contains("a worker goes on with another participant store")
             }
         }
 
@@ -305,6 +305,51 @@ extension EndToEnd {
             let refused = try await put(3)
             #expect(!refused.committed && refused.reason?.code == .unavailable, "\(String(describing: refused.reason))")
             #expect(refused.reason?.message.contains("is an older copy of worker w1's store") == true, "\(String(describing: refused.reason))")
+
+            // Accepted, the older copy becomes a store of its own (a new id): another copy of the
+            // old store is not taken for it later, however many writes it holds.
+            let acceptedID = try #require(try await ledger.workerParticipantStores()["w1"]?.id)
+            cluster.kill("w1-on-backup")
+            try cluster.startWorker("w1", logName: "w1-accepted-backup", ["--accept-new-store"])
+            try await eventually("w1 goes on with the older copy", within: .seconds(15), poll: .milliseconds(300)) { try await put(4).committed }
+            #expect(cluster.log("w1-accepted-backup").contains("going on with an older copy of this worker's participant store"))
+            try await eventually("the coordinator records the copy under its new id", within: .seconds(10), poll: .milliseconds(100)) {
+                let recorded = try await ledger.workerParticipantStores()["w1"]?.id
+                return recorded != nil && recorded != acceptedID
+            }
+            cluster.kill("w1-accepted-backup")
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)")) }
+            try FileManager.default.copyItem(at: backup, to: folder.appendingPathComponent("participant.sqlite"))
+            try cluster.startWorker("w1", logName: "w1-on-backup-again")
+            try await cluster.waitForWorkers(2, using: client)
+            let forked = try await put(5)
+            #expect(!forked.committed && forked.reason?.message.contains("is not the one the coordinator knows") == true, "\(String(describing: forked.reason))")
+        }
+
+        /// The count the coordinator knows is as new as the last vote or acknowledgement, not the
+        /// last heartbeat: with heartbeats 10 s apart, a store's main file without the -wal that
+        /// held its last transaction is still refused as an older copy.
+        @Test func votesAndAcknowledgementsTellTheCoordinatorTheCountBetweenHeartbeats() async throws {
+            let cluster = try ClusterProcesses(settings: ["coordinator.heartbeat_interval_ms=10000"])
+            defer { cluster.stopAll() }
+            let client = try await cluster.startWithWorkers(["w1", "w2"])
+            defer { Task { await client.close() } }
+            func put(_ value: Int64) async throws -> TransactionOutcome {
+                try await client.transact([ParticipantOperations(participant: "w1", operations: [.put(key: "k", value: .integer(value))])])
+            }
+            #expect(try await put(1).committed)
+            cluster.signal("w1", SIGTERM)  // everything, the store's id with it, into the main file
+            #expect(try await cluster.waitForExit("w1", within: .seconds(15)) == 0)
+            try cluster.startWorker("w1", logName: "w1-second")
+            try await cluster.waitForWorkers(2, using: client)
+            #expect(try await put(2).committed, "its changes are in the -wal only (no checkpoint yet)")
+            cluster.kill("w1-second")  // before its next heartbeat, 10 s away
+            let folder = cluster.directory.appendingPathComponent("workers/w1")
+            for suffix in ["-wal", "-shm"] { try FileManager.default.removeItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)")) }
+            try cluster.startWorker("w1", logName: "w1-main-file-only")
+            try await cluster.waitForWorkers(2, using: client)
+            let refused = try await put(3)
+            #expect(!refused.committed && refused.reason?.message.contains("is an older copy of worker w1's store") == true, "\(String(describing: refused.reason))")
         }
     }
 }

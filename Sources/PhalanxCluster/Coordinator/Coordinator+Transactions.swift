@@ -139,11 +139,13 @@ extension Coordinator {
         guard let name = workerName(of: id) else { return }
         let parsed: ParticipantMachine.Vote =
             vote.yes ? .yes(reads: StoreReads.from(vote.reads)[name] ?? [:]) : .no(vote.hasError ? ErrorContext(wire: vote.error) : ErrorContext(code: .internal, message: "\(name) voted NO without a reason", originNode: name))
+        if vote.storeWrites > 0 { machine.participantStoreWrote(name, writes: Int64(clamping: vote.storeWrites)) }
         perform(transactions.voted(vote.txID, from: name, parsed, now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
     }
 
     func transactionAcknowledged(_ ack: Phalanx_V1_TxAck, from id: ConnectionID) {
         guard let name = workerName(of: id) else { return }
+        if ack.storeWrites > 0 { machine.participantStoreWrote(name, writes: Int64(clamping: ack.storeWrites)) }
         perform(transactions.acknowledged(ack.txID, from: name, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
     }
 

@@ -39,6 +39,8 @@ public actor Participant {
     /// While a snapshot is taken, messages wait here (in order).
     var paused: [Phalanx_V1_Envelope]?
     public static let inquiryInterval: Duration = .seconds(2)
+    /// Decisions refused already (logged once each, however often they are resent).
+    private var refusedDecisions = Set<String>()
 
     private enum Deferred {
         case send(Phalanx_V1_Envelope)
@@ -204,6 +206,9 @@ public actor Participant {
             case .vote(let id, let vote):
                 var message = Phalanx_V1_TxVote()
                 message.txID = id
+                // What it votes on is durable in a store with at least this many writes: the
+                // coordinator's lower bound for an older copy (heartbeats alone lag by up to their interval).
+                message.storeWrites = UInt64(clamping: store.durableWrites)
                 switch vote {
                 case .yes(let reads):
                     message.yes = true
@@ -215,9 +220,12 @@ public actor Participant {
                 // before it is durable too: one ordered writer); a NO needs nothing durable.
                 send(Phalanx_V1_Envelope(.txVote(message)))
             case .acknowledge(let id):
-                sendWhenDurable(Self.acknowledgement(id))
+                sendWhenDurable(acknowledgement(id))
             case .refuseDecision(let id, let reason):
-                logger.error("a decision cannot be applied; it is not acknowledged (the audit will report it)", metadata: ["transaction": "\(id)", "reason": "\(reason)"])
+                // The coordinator resends it every second: said once per transaction, not each time.
+                if refusedDecisions.count >= 10_000 { refusedDecisions.removeAll() }
+                let level: Logger.Level = refusedDecisions.insert(id).inserted ? .error : .debug
+                logger.log(level: level, "a decision cannot be applied; it is not acknowledged (the audit will report it)", metadata: ["transaction": "\(id)", "reason": "\(reason)"])
             case .prepareResources(let id, let operations):
                 runPrepareHooks(id, operations)
             case .finishResources(let id, let commit, let operations):
@@ -226,9 +234,10 @@ public actor Participant {
         }
     }
 
-    private static func acknowledgement(_ id: String) -> Phalanx_V1_Envelope {
+    private func acknowledgement(_ id: String) -> Phalanx_V1_Envelope {
         var ack = Phalanx_V1_TxAck()
         ack.txID = id
+        ack.storeWrites = UInt64(clamping: store.durableWrites)
         return Phalanx_V1_Envelope(.txAck(ack))
     }
 
@@ -259,7 +268,7 @@ public actor Participant {
                 perform(machine.prepareDurable(id, nowUnixMilliseconds: WireTime.nowUnixMilliseconds()))
             case .acknowledgeDurable(let id):
                 Failpoints.hit("participant.after_outcome_durable", context: id)
-                send(Self.acknowledgement(id))
+                send(acknowledgement(id))
             case .resume(let waiter): waiter.resume()
             }
         }
@@ -280,6 +289,9 @@ public actor Participant {
 
     /// The changes its store has made durable in its life (reported to the coordinator).
     nonisolated var durableWrites: Int64 { store.durableWrites }
+
+    /// Gives the store a new id (an older copy accepted as the worker's store); returns it.
+    nonisolated func renewStoreIdentity() throws(LedgerError) -> String { try store.renewIdentity() }
 
     private func storeFailed(_ error: LedgerError) {
         guard failure == nil else { return }

@@ -129,11 +129,22 @@ actor ParticipantHost {
         expectedStore = store
     }
 
-    /// Why `opened` must not be used as this worker's store: the coordinator knows another one for
-    /// it, so the values and in-doubt transactions it expects are not in this file. Without this
-    /// check a store lost while its worker was down was replaced by an empty one without a word,
-    /// and the decisions the coordinator resent to it were acknowledged and lost.
-    private func mismatch(_ opened: ParticipantStoreIdentity, path: String) -> String? {
+    /// What to do with the store just opened, judged against the one the coordinator knows.
+    private enum StoreVerdict {
+        case use
+        /// Not this worker's store as the coordinator knows it: why.
+        case refuse(String)
+        /// An older copy of its own store, accepted (`--accept-new-store`): it gets a new id, so
+        /// that another copy of the old one is not taken for it later.
+        case useUnderNewID
+    }
+
+    /// Whether `opened` may be used as this worker's store: a store the coordinator does not know
+    /// for it (another id), or an older copy of the one it knows (fewer durable writes), lacks
+    /// values and in-doubt transactions it expects. Without this check a store lost while its
+    /// worker was down was replaced by an empty one without a word, and the decisions the
+    /// coordinator resent to it were acknowledged and lost.
+    private func verdict(on opened: ParticipantStoreIdentity, path: String) -> StoreVerdict {
         guard let expected = expectedStore else {
             if opened.writes > 0 {
                 // Not refused: a coordinator of an earlier version recorded no stores. But after a
@@ -143,27 +154,30 @@ actor ParticipantHost {
                     "the coordinator knows no participant store for this worker although this one holds changes: it is new, of an earlier version, or lost its ledger (then the transactions this store holds in doubt are presumed aborted)",
                     metadata: ["store": "\(opened.id)", "writes": "\(opened.writes)", "path": "\(path)"])
             }
-            return nil
+            return .use
         }
         let created = WireTime.iso8601(unixMilliseconds: opened.createdUnixMilliseconds)
+        let older = expected.id == opened.id
         let problem: String
-        if expected.id != opened.id {
+        if !older {
             problem = "the participant store \(path) is not the one the coordinator knows for worker \(node): this file is store \(opened.id), made \(created); the coordinator last saw store \(expected.id). Its values and in-doubt transactions are not here (was the file deleted or replaced while the worker was down, or is worker.data_dir not the folder it used before?)"
         } else if opened.writes < expected.writes {
-            problem = "the participant store \(path) is an older copy of worker \(node)'s store \(opened.id): it holds \(opened.writes) changes, and the store had made \(expected.writes) durable when it last reported to the coordinator. The newer ones are not here (put back from an older backup, or the main file without its -wal file?)"
+            problem = "the participant store \(path) is an older copy of worker \(node)'s store \(opened.id): it holds \(opened.writes) changes, and the store had made at least \(expected.writes) durable by what it last told the coordinator. The newer ones are not here (put back from an older backup, or the main file without its -wal file?)"
         } else {
-            return nil
+            return .use
         }
-        if acceptsNewStore {
-            logger.warning(
-                "going on with a participant store the coordinator does not know for this worker, as --accept-new-store asks: what the previous store held is lost",
-                metadata: ["store": "\(opened.id)", "writes": "\(opened.writes)", "previous_store": "\(expected.id)", "previous_writes": "\(expected.writes)", "path": "\(path)"])
-            return nil
+        guard acceptsNewStore else {
+            return .refuse(problem + ". Stop the worker, put its newest store back (participant.sqlite with its -wal file), and start it again; or start it with --accept-new-store to go on with this one and accept the loss (phalanx audit then shows what is missing)")
         }
-        return problem + ". Stop the worker, put its newest store back (participant.sqlite with its -wal file), and start it again; or start it with --accept-new-store to go on with this one and accept the loss (phalanx audit then shows what is missing)"
+        logger.warning(
+            older
+                ? "going on with an older copy of this worker's participant store, as --accept-new-store asks: the changes it lacks are lost; it gets a new id"
+                : "going on with a participant store the coordinator does not know for this worker, as --accept-new-store asks: what the previous store held is lost",
+            metadata: ["store": "\(opened.id)", "writes": "\(opened.writes)", "previous_store": "\(expected.id)", "previous_writes": "\(expected.writes)", "path": "\(path)"])
+        return older ? .useUnderNewID : .use
     }
 
-    /// Why this process refused the store it opened (``mismatch(_:path:)``): it is not opened again
+    /// Why this process refused the store it opened (``verdict(on:path:)``): it is not opened again
     /// until the worker restarts. Opened again on its own, a store put back file by file while the
     /// worker runs was taken half restored (the main file without its -wal, an older state).
     private var refusedStore: String?
@@ -203,12 +217,21 @@ actor ParticipantHost {
             let path = "\(directory)/participant.sqlite"
             if let known = storeFile, let problem = ParticipantStore.identityProblem(path: path, opened: known) { throw LedgerError(problem) }
             let opened = try await Participant(node: node, path: path, resources: resources, retention: retention, logger: logger)
-            if let problem = mismatch(opened.identity, path: path) {
+            switch verdict(on: opened.identity, path: path) {
+            case .use:
+                acceptedStore = opened.identity.id
+            case .refuse(let problem):
                 await opened.close()
                 refusedStore = problem
                 throw LedgerError(problem)
+            case .useUnderNewID:
+                do throws(LedgerError) {
+                    acceptedStore = try opened.renewStoreIdentity()
+                } catch {
+                    await opened.close()
+                    throw error
+                }
             }
-            acceptedStore = opened.identity.id
             storeFile = storeFile ?? opened.storeFile
             self.lock = lock
             participant = opened
@@ -219,7 +242,7 @@ actor ParticipantHost {
             // The coordinator records which store this is now, not at the next heartbeat: a store
             // lost in between would not be told from this one.
             var heartbeat = Phalanx_V1_Heartbeat()
-            heartbeat.participantStore = opened.identity.id
+            heartbeat.participantStore = acceptedStore ?? opened.identity.id
             heartbeat.participantStoreWrites = UInt64(clamping: opened.durableWrites)
             link.write(Phalanx_V1_Envelope(.heartbeat(heartbeat)))
             link.flush()

@@ -59,6 +59,7 @@ extension CoordinatorMachine {
     /// The coordinator (re)started: the participant store each worker last reported.
     public mutating func rememberParticipantStores(_ stores: [String: KnownParticipantStore]) {
         participantStores.merge(stores) { current, _ in current }
+        recordedParticipantStores.merge(stores) { current, _ in current }
     }
 
     /// Whether a worker of this name ever registered (in this start or, from the ledger, before).

@@ -195,6 +195,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     /// The participant store each worker name last reported using (its id): a worker told another
     /// id at registration refuses the store it opened (see `ParticipantHost`).
     var participantStores: [String: KnownParticipantStore] = [:]
+    /// What the ledger holds of ``participantStores`` (recorded with the heartbeats, not per vote).
+    var recordedParticipantStores: [String: KnownParticipantStore] = [:]
 
     var tasks: [TaskNumber: TaskRecord] = [:]
     var taskByKey: [TaskKey: TaskNumber] = [:]
@@ -289,30 +291,44 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         guard let worker = workers[connection] else { return [.answerHeartbeat(connection)] }
         heartbeats.heard(from: connection, at: now)
         let name = worker.identity.name
-        guard let store = reported, !store.id.isEmpty, store.id.utf8.count <= 100, store.writes >= 0, participantStores[name] != store else {
-            return [.answerHeartbeat(connection)]
-        }
+        guard let store = reported, !store.id.isEmpty, store.id.utf8.count <= 100, store.writes >= 0 else { return [.answerHeartbeat(connection)] }
+        var actions: [Action] = []
+        var log: CoordinatorLogEntry?
         let previous = participantStores[name]
-        participantStores[name] = store
-        var actions: [Action] = [.persist([.workerParticipantStore(name: name, store)]), .answerHeartbeat(connection)]
-        var fields = ["worker": name, "store": store.id, "writes": "\(store.writes)"]
-        guard let previous else {
-            actions.append(.log(CoordinatorLogEntry(.info, "recorded the participant store of a worker", fields)))
-            return actions
+        if let previous, previous.id == store.id {
+            // The same store: votes and acknowledgements may have told a newer count than this
+            // heartbeat (read before them); the largest is kept.
+            participantStores[name]!.writes = max(previous.writes, store.writes)
+        } else {
+            participantStores[name] = store
+            var fields = ["worker": name, "store": store.id, "writes": "\(store.writes)"]
+            if let previous {
+                // Another store: a worker goes on with one only when told to accept the loss
+                // (--accept-new-store; an older copy it accepts gets a new id too).
+                fields["previous_store"] = previous.id
+                fields["previous_writes"] = "\(previous.writes)"
+                actions.append(.participantStoreReplaced(worker: name))
+                log = CoordinatorLogEntry(.warning, "a worker goes on with another participant store (--accept-new-store): what the previous one held is lost", fields)
+            } else {
+                log = CoordinatorLogEntry(.info, "recorded the participant store of a worker", fields)
+            }
         }
-        if previous.id == store.id, store.writes > previous.writes { return actions }  // it went on writing
-        // Another store, or an older copy of this one: the worker only goes on with either when
-        // told to accept the loss (--accept-new-store).
-        fields["previous_store"] = previous.id
-        fields["previous_writes"] = "\(previous.writes)"
-        actions.append(.participantStoreReplaced(worker: name))
-        actions.append(.log(CoordinatorLogEntry(
-            .warning,
-            previous.id == store.id
-                ? "a worker goes on with an older copy of its participant store (--accept-new-store): the changes it lacks are lost"
-                : "a worker goes on with a new participant store (--accept-new-store): what the previous one held is lost",
-            fields)))
+        let known = participantStores[name]!
+        if recordedParticipantStores[name] != known {
+            recordedParticipantStores[name] = known
+            actions.insert(.persist([.workerParticipantStore(name: name, known)]), at: 0)
+        }
+        actions.append(.answerHeartbeat(connection))
+        if let log { actions.append(.log(log)) }
         return actions
+    }
+
+    /// A worker's vote or acknowledgement said its store had made `writes` changes durable: what it
+    /// told is in a store with at least that many (a copy with fewer is an older one). Kept in
+    /// memory; recorded in the ledger with the next heartbeat.
+    public mutating func participantStoreWrote(_ name: String, writes: Int64) {
+        guard let known = participantStores[name], writes > known.writes else { return }
+        participantStores[name]!.writes = writes
     }
 
     /// Messages from `connection` arrived and wait to be handled (the shell is behind): a worker

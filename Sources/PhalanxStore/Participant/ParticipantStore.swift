@@ -110,6 +110,18 @@ public final class ParticipantStore: Sendable {
         return identity
     }
 
+    /// Gives the store a new id, keeping its count of writes: an older copy accepted as a worker's
+    /// store becomes a store of its own, so that another copy of the old one is not taken for it.
+    public func renewIdentity() throws(LedgerError) -> String {
+        let id = UUID().uuidString.lowercased()
+        do {
+            try pool.write { db in try db.execute(sql: "UPDATE store_identity SET id = ?", arguments: [id]) }
+        } catch {
+            throw LedgerError("cannot give the participant store \(path) a new id: \(error)")
+        }
+        return id
+    }
+
     /// Why `path` no longer names the file this store opened (deleted, or replaced by another
     /// file while the store was open: what it writes would be lost at the next open), or nil.
     public func replacedProblem() -> String? {

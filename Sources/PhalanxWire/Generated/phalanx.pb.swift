@@ -1758,6 +1758,9 @@ public nonisolated struct Phalanx_V1_TxVote: Sendable {
 
   public var reads: [Phalanx_V1_StoreRead] = []
 
+  /// the changes the participant's store had made durable (Heartbeat.participant_store_writes)
+  public var storeWrites: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1787,6 +1790,9 @@ public nonisolated struct Phalanx_V1_TxAck: Sendable {
   // methods supported on all messages.
 
   public var txID: String = String()
+
+  /// as in TxVote: what is acknowledged is in a store with at least this many writes
+  public var storeWrites: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -4925,7 +4931,7 @@ nonisolated extension Phalanx_V1_TxPrepare: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Phalanx_V1_TxVote: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TxVote"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tx_id\0\u{1}yes\0\u{1}error\0\u{1}reads\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tx_id\0\u{1}yes\0\u{1}error\0\u{1}reads\0\u{3}store_writes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4937,6 +4943,7 @@ nonisolated extension Phalanx_V1_TxVote: SwiftProtobuf.Message, SwiftProtobuf._M
       case 2: try { try decoder.decodeSingularBoolField(value: &self.yes) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._error) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.reads) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.storeWrites) }()
       default: break
       }
     }
@@ -4959,6 +4966,9 @@ nonisolated extension Phalanx_V1_TxVote: SwiftProtobuf.Message, SwiftProtobuf._M
     if !self.reads.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.reads, fieldNumber: 4)
     }
+    if self.storeWrites != 0 {
+      try visitor.visitSingularUInt64Field(value: self.storeWrites, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4967,6 +4977,7 @@ nonisolated extension Phalanx_V1_TxVote: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.yes != rhs.yes {return false}
     if lhs._error != rhs._error {return false}
     if lhs.reads != rhs.reads {return false}
+    if lhs.storeWrites != rhs.storeWrites {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5009,7 +5020,7 @@ nonisolated extension Phalanx_V1_TxDecision: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Phalanx_V1_TxAck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TxAck"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tx_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tx_id\0\u{3}store_writes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5018,6 +5029,7 @@ nonisolated extension Phalanx_V1_TxAck: SwiftProtobuf.Message, SwiftProtobuf._Me
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.txID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.storeWrites) }()
       default: break
       }
     }
@@ -5027,11 +5039,15 @@ nonisolated extension Phalanx_V1_TxAck: SwiftProtobuf.Message, SwiftProtobuf._Me
     if !self.txID.isEmpty {
       try visitor.visitSingularStringField(value: self.txID, fieldNumber: 1)
     }
+    if self.storeWrites != 0 {
+      try visitor.visitSingularUInt64Field(value: self.storeWrites, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Phalanx_V1_TxAck, rhs: Phalanx_V1_TxAck) -> Bool {
     if lhs.txID != rhs.txID {return false}
+    if lhs.storeWrites != rhs.storeWrites {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

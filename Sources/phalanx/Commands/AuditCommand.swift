@@ -56,8 +56,7 @@ struct AuditCommand: AsyncParsableCommand {
                     inDoubtThresholdMilliseconds: Int64(inDoubtMs), pendingThresholdMilliseconds: Int64(pendingMs),
                     retentionMilliseconds: Int64(config.integer("coordinator.retention_ms")))
             } catch {
-                printError("could not audit: \(error)")
-                throw ExitCode(2)
+                try couldNotAudit("\(error)")
             }
         } else {
             let connection = try await client.connect(config, defaultName: "admin", unreachableExitCode: 2)  // could not audit
@@ -67,8 +66,7 @@ struct AuditCommand: AsyncParsableCommand {
                 (summary, unreachable, reasons) = (outcome.summary, outcome.unreachable, outcome.reasons)
             } catch let error as ErrorContext {
                 await connection.close()
-                printError("could not audit: \(error)")
-                throw ExitCode(2)
+                try couldNotAudit("\(error)")
             }
             if !unreachable.isEmpty, let registered = try? await connection.status().workers.map(\.name) {
                 unregistered = Set(unreachable).subtracting(registered)  // stopped or retired, not merely slow
@@ -79,10 +77,26 @@ struct AuditCommand: AsyncParsableCommand {
         if !summary.isClean { throw ExitCode(1) }
         if !unreachable.isEmpty { throw ExitCode(2) }
     }
+
+    /// Exits 2 saying why; with --json also as `{"clean": false, "could_not_audit": WHY}` on stdout.
+    private func couldNotAudit(_ reason: String) throws -> Never {
+        printError("could not audit: \(reason)")
+        if client.json { print(AuditText.couldNotAuditJSON(reason)) }
+        throw ExitCode(2)
+    }
 }
 
 /// The audit report as text or JSON.
 enum AuditText {
+    /// What `audit --json` prints when it could not audit.
+    static func couldNotAuditJSON(_ reason: String) -> String {
+        struct Output: Encodable { let clean: Bool; let couldNotAudit: String }
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(Output(clean: false, couldNotAudit: reason))) ?? Data(), as: UTF8.self)
+    }
+
     /// `reasons`: why an unreachable worker could not be judged, where known; `unregistered`: the
     /// unreachable workers that are not registered with the coordinator.
     static func render(

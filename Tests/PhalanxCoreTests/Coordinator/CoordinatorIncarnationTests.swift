@@ -83,23 +83,36 @@ import Testing
         #expect(Self.toldStore(again) == .some(KnownParticipantStore(id: "store-a", writes: 25)))
     }
 
-    @Test func aStoreRememberedFromTheLedgerIsToldAndAnotherOrAnOlderCopyAcceptedByTheWorkerReplacesIt() {
+    @Test func aStoreRememberedFromTheLedgerIsToldAndAnotherAcceptedByTheWorkerReplacesIt() {
         var harness = MachineHarness()
         harness.machine.rememberParticipantStores(["w1": KnownParticipantStore(id: "store-a", writes: 50)])
         let (w1, registered) = harness.worker("w1", incarnation: 100)
         #expect(Self.toldStore(registered) == .some(KnownParticipantStore(id: "store-a", writes: 50)))
-        for (reported, message) in [
-            (KnownParticipantStore(id: "store-a", writes: 40), "older copy of its participant store"),
-            (KnownParticipantStore(id: "store-b", writes: 0), "new participant store"),
-        ] {
-            let replaced = harness.machine.heartbeat(from: w1, participantStore: reported, now: harness.now)
-            #expect(replaced.persisted.contains { if case .workerParticipantStore("w1", reported) = $0 { true } else { false } })
-            #expect(replaced.contains { if case .log(let entry) = $0 { entry.level == .warning && entry.message.contains(message) } else { false } }, "\(replaced)")
-            #expect(replaced.contains { if case .participantStoreReplaced(worker: "w1") = $0 { true } else { false } }, "decisions stop waiting for the old store")
-        }
+        let other = KnownParticipantStore(id: "store-b", writes: 0)
+        let replaced = harness.machine.heartbeat(from: w1, participantStore: other, now: harness.now)
+        #expect(replaced.persisted.contains { if case .workerParticipantStore("w1", other) = $0 { true } else { false } })
+        #expect(replaced.contains { if case .log(let entry) = $0 { entry.level == .warning && entry.message.contains("another participant store") } else { false } }, "\(replaced)")
+        #expect(replaced.contains { if case .participantStoreReplaced(worker: "w1") = $0 { true } else { false } }, "decisions stop waiting for the old store")
         // A heartbeat from a connection that is not a registered worker records nothing.
         let client = harness.connect(.client, "client")
         #expect(harness.machine.heartbeat(from: client, participantStore: KnownParticipantStore(id: "store-c", writes: 1), now: harness.now).persisted.isEmpty)
+    }
+
+    @Test func votesAndAcknowledgementsRaiseTheCountWhichTheNextHeartbeatRecordsAndALowerOneNeverLowers() {
+        var harness = MachineHarness()
+        let (w1, _) = harness.worker("w1", incarnation: 100)
+        _ = harness.machine.heartbeat(from: w1, participantStore: KnownParticipantStore(id: "store-a", writes: 10), now: harness.now)
+        harness.machine.participantStoreWrote("w1", writes: 30)  // a vote, after the heartbeat was read
+        harness.machine.participantStoreWrote("w1", writes: 20)  // an older acknowledgement: no change
+        harness.machine.participantStoreWrote("w9", writes: 99)  // no store known for it: nothing
+        // A heartbeat read before that vote says less: the larger count is kept and recorded.
+        let stale = harness.machine.heartbeat(from: w1, participantStore: KnownParticipantStore(id: "store-a", writes: 25), now: harness.now)
+        #expect(stale.persisted.contains { if case .workerParticipantStore("w1", KnownParticipantStore(id: "store-a", writes: 30)) = $0 { true } else { false } }, "\(stale)")
+        #expect(!stale.contains { if case .participantStoreReplaced = $0 { true } else { false } }, "the same store, not an older copy")
+        #expect(harness.machine.heartbeat(from: w1, participantStore: KnownParticipantStore(id: "store-a", writes: 30), now: harness.now).persisted.isEmpty, "recorded already")
+        _ = harness.machine.disconnected(w1, now: harness.now)
+        let (_, again) = harness.worker("w1", incarnation: 200)
+        #expect(Self.toldStore(again) == .some(KnownParticipantStore(id: "store-a", writes: 30)))
     }
 
     /// The store a registration's confirmation told the worker (nil inside: none), or nil without a confirmation.
