@@ -125,15 +125,11 @@ extension EndToEnd {
             defer { cluster.stopAll() }
             var client = try await cluster.startWithWorkers(["w1", "w2"])
             defer { Task { [client] in await client.close() } }
-            func put(_ node: String, _ value: Int64) async throws -> TransactionOutcome {
-                try await client.transact([ParticipantOperations(participant: node, operations: [.put(key: "k", value: .integer(value))])])
-            }
+            func put(_ node: String, _ value: Int64) async throws -> TransactionOutcome { try await putKey(client, on: node, value) }
             #expect(try await put("w1", 1).committed)
             #expect(try await put("w2", 1).committed)
             let workers = cluster.directory.appendingPathComponent("workers")
-            for suffix in ["", "-wal", "-shm"] {
-                try? FileManager.default.removeItem(at: workers.appendingPathComponent("w2/participant.sqlite\(suffix)"))
-            }
+            removeStore(in: workers.appendingPathComponent("w2"))
             // Noticed by the worker's own check (with its heartbeats), before any transaction asks.
             try await eventually("the status says w2's store was deleted", within: .seconds(15), poll: .milliseconds(200)) {
                 try await client.status().workers.first { $0.name == "w2" }?.participantProblem?.contains("was deleted") == true
@@ -178,25 +174,19 @@ extension EndToEnd {
             defer { cluster.stopAll() }
             var client = try await cluster.startWithWorkers(["w1", "w2"])
             defer { Task { [client] in await client.close() } }
-            func put(_ value: Int64) async throws -> TransactionOutcome {
-                try await client.transact([ParticipantOperations(participant: "w1", operations: [.put(key: "k", value: .integer(value))])])
-            }
+            func put(_ value: Int64) async throws -> TransactionOutcome { try await putKey(client, on: "w1", value) }
             func read() async throws -> StoreValue?? {
                 try await client.transact([ParticipantOperations(participant: "w1", operations: [.get(key: "k")])]).reads["w1"]?["k"]
             }
             #expect(try await put(1).committed)
-            try await eventually("the coordinator recorded w1's store", within: .seconds(10)) {
-                cluster.log("coordinator").split(separator: "\n").contains { $0.contains("recorded the participant store of a worker") && $0.contains("\"worker\":\"w1\"") }
-            }
+            try await waitUntilStoreRecorded(of: "w1", in: cluster)
             // w1 stops; its store goes away while it is down, and the coordinator restarts too.
             cluster.kill("w1")
             let folder = cluster.directory.appendingPathComponent("workers/w1")
             let aside = cluster.directory.appendingPathComponent("w1-store-aside")
             try FileManager.default.createDirectory(at: aside, withIntermediateDirectories: true)
-            for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: folder.appendingPathComponent("participant.sqlite\(suffix)").path) {
-                try FileManager.default.moveItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)"), to: aside.appendingPathComponent("participant.sqlite\(suffix)"))
-            }
-            try? FileManager.default.removeItem(at: folder.appendingPathComponent("participant.sqlite-shm"))
+            try moveStore(from: folder, to: aside)
+            removeStore(in: folder, ["-shm"])
             await client.close()
             cluster.kill("coordinator")
             try await cluster.startCoordinator()
@@ -214,10 +204,8 @@ extension EndToEnd {
 
             // Put back while the worker runs, it is not taken (a store copied back file by file
             // would be opened half restored); the worker is restarted once it is back.
-            for suffix in ["-wal", "-shm", ""] { try? FileManager.default.removeItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)")) }
-            for suffix in ["-wal", ""] where FileManager.default.fileExists(atPath: aside.appendingPathComponent("participant.sqlite\(suffix)").path) {
-                try FileManager.default.moveItem(at: aside.appendingPathComponent("participant.sqlite\(suffix)"), to: folder.appendingPathComponent("participant.sqlite\(suffix)"))
-            }
+            removeStore(in: folder)
+            try moveStore(from: aside, to: folder)
             #expect(try await put(3).reason?.message.contains("not the one the coordinator knows") == true, "a transaction, which tries the store again, is refused until the worker restarts")
             cluster.kill("w1-new-store")
             try cluster.startWorker("w1", logName: "w1-own-store")
@@ -227,7 +215,7 @@ extension EndToEnd {
             // Lost for good, and accepted: the worker goes on with a new store, and the coordinator
             // records that one.
             cluster.kill("w1-own-store")
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)")) }
+            removeStore(in: folder)
             try cluster.startWorker("w1", logName: "w1-accepted", ["--accept-new-store"])
             try await eventually("w1 takes transactions on a new store", within: .seconds(15), poll: .milliseconds(300)) { try await put(4).committed }
             #expect(cluster.log("w1-accepted").contains("going on with a participant store the coordinator does not know"))
@@ -248,9 +236,7 @@ extension EndToEnd {
             let client = try await cluster.client()
             defer { Task { await client.close() } }
             try await cluster.waitForWorkers(2, using: client)
-            try await eventually("the coordinator recorded w1's store", within: .seconds(10)) {
-                cluster.log("coordinator").split(separator: "\n").contains { $0.contains("recorded the participant store of a worker") && $0.contains("\"worker\":\"w1\"") }
-            }
+            try await waitUntilStoreRecorded(of: "w1", in: cluster)
             let id = "lost-with-its-store"
             _ = try? await client.transact(
                 [ParticipantOperations(participant: "w1", operations: [.put(key: "k", value: .integer(1))]),
@@ -259,7 +245,7 @@ extension EndToEnd {
             #expect(try await client.transaction(id)?.endedUnixMilliseconds == nil, "the decision waits for w1")
 
             let folder = cluster.directory.appendingPathComponent("workers/w1")
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)")) }
+            removeStore(in: folder)
             try cluster.startWorker("w1", logName: "w1-accepted", ["--accept-new-store"])
             try await eventually("the transaction ends without w1's acknowledgement", within: .seconds(15), poll: .milliseconds(200)) {
                 try await client.transaction(id)?.endedUnixMilliseconds != nil
@@ -279,9 +265,7 @@ extension EndToEnd {
             defer { cluster.stopAll() }
             let client = try await cluster.startWithWorkers(["w1", "w2"])
             defer { Task { await client.close() } }
-            func put(_ value: Int64) async throws -> TransactionOutcome {
-                try await client.transact([ParticipantOperations(participant: "w1", operations: [.put(key: "k", value: .integer(value))])])
-            }
+            func put(_ value: Int64) async throws -> TransactionOutcome { try await putKey(client, on: "w1", value) }
             #expect(try await put(1).committed)
             let folder = cluster.directory.appendingPathComponent("workers/w1")
             let backup = cluster.directory.appendingPathComponent("w1-backup.sqlite")
@@ -298,7 +282,7 @@ extension EndToEnd {
                 (try await ledger.workerParticipantStores()["w1"]?.writes ?? 0) > backedUp
             }
             cluster.kill("w1-after-backup")
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)")) }
+            removeStore(in: folder)
             try FileManager.default.copyItem(at: backup, to: folder.appendingPathComponent("participant.sqlite"))
             try cluster.startWorker("w1", logName: "w1-on-backup")
             try await cluster.waitForWorkers(2, using: client)
@@ -318,7 +302,7 @@ extension EndToEnd {
                 return recorded != nil && recorded != acceptedID
             }
             cluster.kill("w1-accepted-backup")
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)")) }
+            removeStore(in: folder)
             try FileManager.default.copyItem(at: backup, to: folder.appendingPathComponent("participant.sqlite"))
             try cluster.startWorker("w1", logName: "w1-on-backup-again")
             try await cluster.waitForWorkers(2, using: client)
@@ -334,9 +318,7 @@ extension EndToEnd {
             defer { cluster.stopAll() }
             let client = try await cluster.startWithWorkers(["w1", "w2"])
             defer { Task { await client.close() } }
-            func put(_ value: Int64) async throws -> TransactionOutcome {
-                try await client.transact([ParticipantOperations(participant: "w1", operations: [.put(key: "k", value: .integer(value))])])
-            }
+            func put(_ value: Int64) async throws -> TransactionOutcome { try await putKey(client, on: "w1", value) }
             #expect(try await put(1).committed)
             cluster.signal("w1", SIGTERM)  // everything, the store's id with it, into the main file
             #expect(try await cluster.waitForExit("w1", within: .seconds(15)) == 0)
@@ -345,11 +327,35 @@ extension EndToEnd {
             #expect(try await put(2).committed, "its changes are in the -wal only (no checkpoint yet)")
             cluster.kill("w1-second")  // before its next heartbeat, 10 s away
             let folder = cluster.directory.appendingPathComponent("workers/w1")
-            for suffix in ["-wal", "-shm"] { try FileManager.default.removeItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)")) }
+            removeStore(in: folder, ["-wal", "-shm"])
             try cluster.startWorker("w1", logName: "w1-main-file-only")
             try await cluster.waitForWorkers(2, using: client)
             let refused = try await put(3)
             #expect(!refused.committed && refused.reason?.message.contains("is an older copy of worker w1's store") == true, "\(String(describing: refused.reason))")
         }
+    }
+}
+
+/// Puts `k = value` on `node` alone.
+private func putKey(_ client: PhalanxClient, on node: String, _ value: Int64) async throws -> TransactionOutcome {
+    try await client.transact([ParticipantOperations(participant: node, operations: [.put(key: "k", value: .integer(value))])])
+}
+
+/// Removes a worker's participant store from `folder` (the files given by their suffixes).
+private func removeStore(in folder: URL, _ suffixes: [String] = ["", "-wal", "-shm"]) {
+    for suffix in suffixes { try? FileManager.default.removeItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)")) }
+}
+
+/// Moves the store files in `folder` that exist (main file and -wal) to `destination`, the -wal first.
+private func moveStore(from folder: URL, to destination: URL) throws {
+    for suffix in ["-wal", ""] where FileManager.default.fileExists(atPath: folder.appendingPathComponent("participant.sqlite\(suffix)").path) {
+        try FileManager.default.moveItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)"), to: destination.appendingPathComponent("participant.sqlite\(suffix)"))
+    }
+}
+
+/// Waits until the coordinator logged that it recorded `worker`'s participant store.
+private func waitUntilStoreRecorded(of worker: String, in cluster: ClusterProcesses) async throws {
+    try await eventually("the coordinator recorded \(worker)'s store", within: .seconds(10)) {
+        cluster.log("coordinator").split(separator: "\n").contains { $0.contains("recorded the participant store of a worker") && $0.contains("\"worker\":\"\(worker)\"") }
     }
 }

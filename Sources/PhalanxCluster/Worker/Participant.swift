@@ -284,14 +284,14 @@ public actor Participant {
     /// The file the store opened.
     nonisolated var storeFile: FileIdentity? { store.opened }
 
-    /// Which store it is (the coordinator remembers it for this worker).
+    /// Which store it was when opened (its id and writes then), judged against the coordinator's.
     nonisolated let identity: ParticipantStoreIdentity
 
-    /// The changes its store has made durable in its life (reported to the coordinator).
-    nonisolated var durableWrites: Int64 { store.durableWrites }
+    /// The store as heartbeats report it now: its current id and the changes it made durable so far.
+    nonisolated var reportedStore: KnownParticipantStore? { store.reported }
 
-    /// Gives the store a new id (an older copy accepted as the worker's store); returns it.
-    nonisolated func renewStoreIdentity() throws(LedgerError) -> String { try store.renewIdentity() }
+    /// Gives the store a new id (an older copy accepted as the worker's store).
+    nonisolated func renewStoreIdentity() throws(LedgerError) { try store.renewIdentity() }
 
     private func storeFailed(_ error: LedgerError) {
         guard failure == nil else { return }

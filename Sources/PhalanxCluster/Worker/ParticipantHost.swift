@@ -37,14 +37,18 @@ actor ParticipantHost {
     private var expectedStore: KnownParticipantStore?
     /// Whether a store other than ``expectedStore`` is used anyway (`--accept-new-store`).
     private let acceptsNewStore: Bool
-    /// The id of the open store, once it was checked against the coordinator's (sent in heartbeats:
-    /// the coordinator remembers it).
-    private var acceptedStore: String?
+    /// The open store as heartbeats report it (its id and its durable writes so far): a participant
+    /// is kept only once its store was judged against the coordinator's.
+    var reportedStore: KnownParticipantStore? { participant?.reportedStore }
 
-    /// The open store as heartbeats report it (its id and its durable writes so far), once accepted.
-    var reportedStore: KnownParticipantStore? {
-        guard let acceptedStore, let participant else { return nil }
-        return KnownParticipantStore(id: acceptedStore, writes: participant.durableWrites)
+    /// A heartbeat that reports `store` (the coordinator records it for this worker).
+    static func heartbeat(reporting store: KnownParticipantStore?) -> Phalanx_V1_Heartbeat {
+        var heartbeat = Phalanx_V1_Heartbeat()
+        if let store {
+            heartbeat.participantStore = store.id
+            heartbeat.participantStoreWrites = UInt64(clamping: store.writes)
+        }
+        return heartbeat
     }
 
     init(
@@ -219,14 +223,14 @@ actor ParticipantHost {
             let opened = try await Participant(node: node, path: path, resources: resources, retention: retention, logger: logger)
             switch verdict(on: opened.identity, path: path) {
             case .use:
-                acceptedStore = opened.identity.id
+                break
             case .refuse(let problem):
                 await opened.close()
                 refusedStore = problem
                 throw LedgerError(problem)
             case .useUnderNewID:
                 do throws(LedgerError) {
-                    acceptedStore = try opened.renewStoreIdentity()
+                    try opened.renewStoreIdentity()
                 } catch {
                     await opened.close()
                     throw error
@@ -241,10 +245,7 @@ actor ParticipantHost {
             await opened.connected(link)
             // The coordinator records which store this is now, not at the next heartbeat: a store
             // lost in between would not be told from this one.
-            var heartbeat = Phalanx_V1_Heartbeat()
-            heartbeat.participantStore = acceptedStore ?? opened.identity.id
-            heartbeat.participantStoreWrites = UInt64(clamping: opened.durableWrites)
-            link.write(Phalanx_V1_Envelope(.heartbeat(heartbeat)))
+            link.write(Phalanx_V1_Envelope(.heartbeat(Self.heartbeat(reporting: opened.reportedStore))))
             link.flush()
         } catch {
             if lastFailure != error.message {
@@ -311,7 +312,6 @@ actor ParticipantHost {
         if let opening { await opening.value }  // a store still opening is closed too
         await participant?.close()
         participant = nil
-        acceptedStore = nil
         lock = nil
     }
 }

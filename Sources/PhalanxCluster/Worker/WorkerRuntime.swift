@@ -373,12 +373,8 @@ public struct WorkerRuntime: Service {
     /// the participant store is not available, if it is not (shown by `phalanx status`).
     private static func sendHeartbeats(every interval: Duration, over link: some PeerLink, participant: ParticipantHost) async {
         while (try? await Task.sleep(for: interval)) != nil {
-            var heartbeat = Phalanx_V1_Heartbeat()
+            var heartbeat = ParticipantHost.heartbeat(reporting: await participant.reportedStore)
             heartbeat.participantProblem = await participant.problem() ?? ""
-            if let store = await participant.reportedStore {
-                heartbeat.participantStore = store.id
-                heartbeat.participantStoreWrites = UInt64(clamping: store.writes)
-            }
             link.write(Phalanx_V1_Envelope(.heartbeat(heartbeat)))
             link.flush()
         }

@@ -56,12 +56,18 @@ public final class ParticipantStore: Sendable {
     /// Its write-ahead log as opened (SQLite keeps that file, and writes to it even once it is
     /// deleted, until the last connection closes): committed changes live there until a checkpoint.
     private let log: Mutex<FileIdentity?>
-    /// Changes made durable in the store's whole life (counted in the store with each write).
-    private let writes = Mutex<Int64>(0)
+    /// Its id once claimed (``claim(for:)``, ``renewIdentity()``), and the changes made durable in
+    /// its whole life (counted in the store with each write).
+    private let current = Mutex<(id: String?, writes: Int64)>((nil, 0))
 
     /// How many changes the store has made durable since it was made; it only grows, so a copy of
     /// the store from before (or its main file without the -wal) holds fewer.
-    public var durableWrites: Int64 { writes.withLock { $0 } }
+    public var durableWrites: Int64 { current.withLock { $0.writes } }
+
+    /// The store as its worker reports it to the coordinator (its id and durable writes), once claimed.
+    public var reported: KnownParticipantStore? {
+        current.withLock { current in current.id.map { KnownParticipantStore(id: $0, writes: current.writes) } }
+    }
 
     public init(path: String) throws(LedgerError) {
         self.path = path
@@ -102,24 +108,24 @@ public final class ParticipantStore: Sendable {
         } catch {
             throw LedgerError("cannot read or record the owner and identity of the participant store \(path): \(error)")
         }
-        writes.withLock { $0 = identity.writes }
         if let owner, owner != node {
             throw LedgerError(
                 "the participant store \(path) belongs to worker \(owner), not to \(node) (it was moved or copied here): a worker keeps its own store, or it would apply transactions to another worker's values; put \(node)'s own store back, or move this file (with its -wal and -shm files) aside to start \(node) with an empty store")
         }
+        current.withLock { $0 = (identity.id, identity.writes) }
         return identity
     }
 
     /// Gives the store a new id, keeping its count of writes: an older copy accepted as a worker's
     /// store becomes a store of its own, so that another copy of the old one is not taken for it.
-    public func renewIdentity() throws(LedgerError) -> String {
+    public func renewIdentity() throws(LedgerError) {
         let id = UUID().uuidString.lowercased()
         do {
             try pool.write { db in try db.execute(sql: "UPDATE store_identity SET id = ?", arguments: [id]) }
         } catch {
             throw LedgerError("cannot give the participant store \(path) a new id: \(error)")
         }
-        return id
+        current.withLock { $0.id = id }
     }
 
     /// Why `path` no longer names the file this store opened (deleted, or replaced by another
@@ -217,7 +223,7 @@ public final class ParticipantStore: Sendable {
 
     private func counted(_ count: Int) {
         guard count > 0 else { return }
-        writes.withLock { $0 += Int64(count) }
+        current.withLock { $0.writes += Int64(count) }
     }
 
     /// ``apply(_:)`` on the calling thread (SQLite writes block anyway): the group commit's own.
