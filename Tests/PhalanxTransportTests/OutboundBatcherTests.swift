@@ -109,4 +109,59 @@ import Testing
         #expect(flushesSeen.withLockedValue { $0 } == 1)
         #expect(try await written(channel) == ["first"])
     }
+
+    @Test func aSecondFlushWithinTheIntervalWaitsForItThenTakesEverythingSentMeanwhile() async throws {
+        let (channel, counter, batcher) = try await makeChannel()
+        let loop = channel.testingEventLoop
+        try await loop.submit { batcher.send("first") }.get()
+        await loop.run()
+        #expect(try await written(channel) == ["first"])
+        #expect(counter.flushes == 1)
+        try await loop.submit {
+            batcher.send("second")
+            batcher.send("third")
+        }.get()
+        await loop.advanceTime(by: FlushPacing.standard.minimumInterval - .microseconds(1))
+        #expect(try await written(channel) == [], "flushed again before the interval was over")
+        #expect(counter.flushes == 1)
+        await loop.advanceTime(by: .microseconds(1))
+        #expect(try await written(channel) == ["second", "third"])
+        #expect(counter.flushes == 2)
+    }
+
+    @Test func aFlushAfterTheIntervalGoesOutInTheSameTurn() async throws {
+        let (channel, counter, batcher) = try await makeChannel()
+        let loop = channel.testingEventLoop
+        try await loop.submit { batcher.send("first") }.get()
+        await loop.run()
+        await loop.advanceTime(by: FlushPacing.standard.minimumInterval)
+        try await loop.submit { batcher.send("second") }.get()
+        await loop.run()
+        #expect(try await written(channel) == ["first", "second"])
+        #expect(counter.flushes == 2)
+    }
+}
+
+/// The pacing rule alone: when a flush asked for at a time goes out.
+@Suite struct FlushPacingTests {
+    let pacing = FlushPacing(minimumInterval: .microseconds(200))
+    let start = NIODeadline.uptimeNanoseconds(1_000_000)
+
+    @Test func theFirstFlushGoesOutAtOnce() {
+        #expect(pacing.deadline(lastFlush: nil, now: start) == nil)
+    }
+
+    @Test func aFlushWithinTheIntervalIsScheduledForItsEnd() {
+        #expect(pacing.deadline(lastFlush: start, now: start) == start + .microseconds(200))
+        #expect(pacing.deadline(lastFlush: start, now: start + .microseconds(199)) == start + .microseconds(200))
+    }
+
+    @Test func aFlushAtOrPastTheIntervalGoesOutAtOnce() {
+        #expect(pacing.deadline(lastFlush: start, now: start + .microseconds(200)) == nil)
+        #expect(pacing.deadline(lastFlush: start, now: start + .seconds(1)) == nil)
+    }
+
+    @Test func noIntervalMeansNoWait() {
+        #expect(FlushPacing(minimumInterval: .zero).deadline(lastFlush: start, now: start) == nil)
+    }
 }

@@ -67,6 +67,8 @@ public struct TransactionMachine: Sendable {
     public let settings: Settings
     public let node: String
     private var active: [String: Active] = [:]
+    /// Never later than the earliest due time in ``active`` (see ``nextWakeUp``).
+    private var earliestDue: Duration?
     /// Bytes of operations the transactions in progress hold.
     public private(set) var activeBytes = 0
     /// Outcomes of recently ended transactions (a late duplicate request gets the same answer).
@@ -89,14 +91,25 @@ public struct TransactionMachine: Sendable {
         }
     }
 
-    /// The earliest time a vote deadline or a resend is due (nil: nothing pending).
-    public var nextWakeUp: Duration? {
-        active.values.lazy.map { transaction -> Duration in
-            switch transaction.phase {
-            case .preparing(let deadline): deadline
-            case .decided(_, _, let lastSent): lastSent + settings.resendInterval
-            }
-        }.min()
+    /// When a vote deadline or a resend may be due (nil: nothing pending): never later than the
+    /// earliest one, possibly earlier (a transaction that set it may have ended since). A wake-up
+    /// at that time costs nothing when nothing is due, and ``wakeUp(now:nowUnixMilliseconds:isConnected:)``
+    /// sets it exactly again. Kept as it goes instead of found by a walk over every transaction
+    /// in progress: the shell asks after every step.
+    public var nextWakeUp: Duration? { active.isEmpty ? nil : earliestDue }
+
+    /// The time `phase` needs a wake-up.
+    private func due(_ phase: Phase) -> Duration {
+        switch phase {
+        case .preparing(let deadline): deadline
+        case .decided(_, _, let lastSent): lastSent + settings.resendInterval
+        }
+    }
+
+    /// Lowers ``earliestDue`` to what `phase` needs; every change of a phase's due time passes here.
+    private mutating func noteDue(_ phase: Phase) {
+        let time = due(phase)
+        earliestDue = min(earliestDue ?? time, time)
     }
 
     /// Whether `id` is in progress or recently ended here (else the decision log may know it).
@@ -318,6 +331,8 @@ public struct TransactionMachine: Sendable {
                 continue
             }
         }
+        earliestDue = nil
+        for transaction in active.values { noteDue(transaction.phase) }
         return actions
     }
 
@@ -352,6 +367,7 @@ public struct TransactionMachine: Sendable {
         guard var transaction = active[id] else { return [] }
         let names = transaction.begin.participants.map(\.participant)
         transaction.phase = .decided(committed: committed, unacknowledged: Set(names), lastSent: now)
+        noteDue(transaction.phase)
         transaction.decidedUnixMilliseconds = nowUnixMilliseconds
         let waiters = transaction.waiters
         transaction.waiters = []
@@ -371,6 +387,7 @@ public struct TransactionMachine: Sendable {
         var transaction = transaction
         transaction.bytes = bytes
         activeBytes += bytes - (active[transaction.begin.id]?.bytes ?? 0)
+        noteDue(transaction.phase)
         active[transaction.begin.id] = transaction
     }
 

@@ -8,7 +8,8 @@ import Synchronization
 ///   by one queued task (instead of one task per write and another per flush).
 /// - On the loop (a connection's task prefers it, so the actors it calls run there), a write goes
 ///   to the channel at once, and a flush waits for a task queued on the loop: the messages handled
-///   in the same turn of the loop leave with one flush.
+///   in the same turn of the loop leave with one flush. A channel flushed less than
+///   ``FlushPacing/minimumInterval`` ago flushes when that interval is over (``FlushPacing``).
 ///
 /// Order is kept: a write on the loop first hands over what is buffered, and the buffer drains in
 /// the order it was filled. Nothing written before a flush is left unflushed.
@@ -23,10 +24,14 @@ public final class OutboundBatcher<Outbound: Sendable>: Sendable {
     private let buffer = Mutex(Buffer())
     /// A flush task is queued on the loop (only touched on the loop).
     private let flushQueued = Atomic<Bool>(false)
+    /// When the last queued flush went out, in uptime nanoseconds plus 1, 0 for never (only touched on the loop).
+    private let lastFlush = Atomic<UInt64>(0)
+    private let pacing: FlushPacing
     public let channel: any Channel
 
-    public init(channel: any Channel) {
+    public init(channel: any Channel, pacing: FlushPacing = .standard) {
         self.channel = channel
+        self.pacing = pacing
     }
 
     public func write(_ message: Outbound) {
@@ -106,9 +111,18 @@ public final class OutboundBatcher<Outbound: Sendable>: Sendable {
 
     private func flushSoon() {
         guard !flushQueued.exchange(true, ordering: .relaxed) else { return }  // only the loop touches it
-        channel.eventLoop.execute {
-            self.flushQueued.store(false, ordering: .relaxed)
-            self.channel.flush()
+        let loop = channel.eventLoop
+        let last = lastFlush.load(ordering: .relaxed)
+        if let deadline = pacing.deadline(lastFlush: last == 0 ? nil : .uptimeNanoseconds(last - 1), now: loop.now) {
+            loop.scheduleTask(deadline: deadline) { self.queuedFlush() }
+        } else {
+            loop.execute { self.queuedFlush() }
         }
+    }
+
+    private func queuedFlush() {
+        flushQueued.store(false, ordering: .relaxed)
+        lastFlush.store(channel.eventLoop.now.uptimeNanoseconds &+ 1, ordering: .relaxed)
+        channel.flush()
     }
 }

@@ -41,6 +41,31 @@ import Testing
         #expect(machine.activeEntries.map(\.id) == ["t1"], "an audit's cut sees it in progress")
     }
 
+    /// The wake-up is never later than what is due first; after the transaction that set it
+    /// ended it may come early, and a wake-up with nothing due sets it exactly again.
+    @Test func theWakeUpIsNeverLateComesEarlyAtMostOnceAndIsNilWhenNothingIsPending() {
+        var machine = TransactionMachine(node: "coordinator")
+        let resend = machine.settings.resendInterval
+        #expect(machine.nextWakeUp == nil)
+        _ = begun(&machine, id: "t1")
+        _ = machine.begin("t2", requestID: 2, from: client, clientName: "client", participants: transfer, isConnected: { _ in true }, now: .seconds(1), nowUnixMilliseconds: unix + 1_000)
+        #expect(machine.nextWakeUp == .seconds(5), "t1's vote deadline comes first")
+        _ = machine.voted("t1", from: "w1", .yes(reads: [:]), now: .seconds(2), nowUnixMilliseconds: unix + 2_000)
+        _ = machine.voted("t1", from: "w2", .yes(reads: [:]), now: .seconds(2), nowUnixMilliseconds: unix + 2_000)
+        #expect(machine.nextWakeUp == .seconds(2) + resend, "the resend of t1's decision comes first now")
+        _ = machine.acknowledged("t1", from: "w1", nowUnixMilliseconds: unix + 2_000)
+        _ = machine.acknowledged("t1", from: "w2", nowUnixMilliseconds: unix + 2_000)
+        #expect(machine.nextWakeUp! <= .seconds(6), "never later than t2's vote deadline")
+        #expect(machine.wakeUp(now: machine.nextWakeUp!, nowUnixMilliseconds: unix + 3_000, isConnected: { _ in true }).isEmpty, "an early wake-up does nothing")
+        #expect(machine.nextWakeUp == .seconds(6), "and sets the time exactly")
+        let expired = machine.wakeUp(now: .seconds(6), nowUnixMilliseconds: unix + 6_000, isConnected: { _ in true })
+        #expect(decisions(expired).map(\.1) == [false, false], "t2 aborts at its deadline")
+        #expect(machine.nextWakeUp == .seconds(6) + resend, "its ABORT is resent until acknowledged")
+        _ = machine.acknowledged("t2", from: "w1", nowUnixMilliseconds: unix + 6_000)
+        _ = machine.acknowledged("t2", from: "w2", nowUnixMilliseconds: unix + 6_000)
+        #expect(machine.nextWakeUp == nil, "nothing pending")
+    }
+
     @Test func allYesLogsCommitThenRepliesAndSendsTheDecisionInThatOrder() {
         var machine = TransactionMachine(node: "coordinator")
         _ = begun(&machine)
