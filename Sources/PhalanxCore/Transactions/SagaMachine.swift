@@ -115,6 +115,19 @@ public struct SagaMachine: Sendable {
         return TransactionLimits.idProblem(id).map { "saga id: \($0)" }
     }
 
+    /// Why `step` (number `index + 1`) cannot run in a saga, or nil: a `get` there would read a
+    /// value nobody is told (a saga's outcome carries no values, and its steps are not isolated
+    /// from each other, so a value read in one may have changed by the next).
+    public static func readProblem(_ step: SagaStep, index: Int) -> String? {
+        for (part, participants) in [("step \(index + 1)", step.forward), ("the compensation of step \(index + 1)", step.compensation)] {
+            for participant in participants {
+                guard case .get(let key)? = participant.operations.first(where: { if case .get = $0 { true } else { false } }) else { continue }
+                return "\(part) reads \(participant.participant):\(key), but a saga returns no values read; read it with `phalanx tx run \(participant.participant):\(key)` (a transaction) before or after the saga"
+            }
+        }
+        return nil
+    }
+
     /// The transaction of an attempt; ``parse(_:)`` reads it back.
     public static func transactionID(saga: String, compensation: Bool, step: Int, attempt: Int) -> String {
         "\(transactionPrefix)\(saga)#\(compensation ? "c" : "s")\(step).\(attempt)"
@@ -184,6 +197,7 @@ public struct SagaMachine: Sendable {
             if !step.compensation.isEmpty, let problem = TransactionLimits.problem(id: "step", step.compensation) {
                 return refused(.invalidArgument, "the compensation of step \(index + 1): \(problem)")
             }
+            if let problem = Self.readProblem(step, index: index) { return refused(.invalidArgument, problem) }
         }
         for (index, step) in steps.enumerated() {
             for (part, participants) in [("step \(index + 1)", step.forward), ("the compensation of step \(index + 1)", step.compensation)] {

@@ -204,6 +204,25 @@ import Testing
         #expect(runs(fine) == ["saga:s#s0.0"], "once every worker it names is registered, it starts (the refused one left nothing behind)")
     }
 
+    /// A read in a saga would be dropped (its outcome carries no values): refused before
+    /// anything runs, naming the step, the key and the transaction that reads it instead.
+    @Test func aSagaThatReadsInAStepOrACompensationIsRefusedBeforeAnythingRuns() {
+        var machine = SagaMachine(node: "coordinator")
+        var reading = steps
+        reading[1].forward[0].operations.append(.get(key: "b"))
+        let refused = machine.start("s", requestID: 1, from: client, clientName: "c", steps: reading, nowUnixMilliseconds: unix)
+        #expect(events(refused).isEmpty && runs(refused).isEmpty && machine.activeCount == 0, "nothing is logged or run")
+        guard case .reply(client, 1, let outcome)? = refused.first else { Issue.record("expected a refusal, got \(refused)"); return }
+        #expect(outcome.reason?.code == .invalidArgument)
+        #expect(outcome.reason?.message.contains("step 2 reads w2:b, but a saga returns no values read; read it with `phalanx tx run w2:b`") == true, "\(outcome)")
+        var compensationReads = steps
+        compensationReads[0].compensation = [ParticipantOperations(participant: "w1", operations: [.get(key: "a")])]
+        let alsoRefused = machine.start("s", requestID: 2, from: client, clientName: "c", steps: compensationReads, nowUnixMilliseconds: unix)
+        guard case .reply(client, 2, let second)? = alsoRefused.first else { Issue.record("expected a refusal, got \(alsoRefused)"); return }
+        #expect(second.reason?.message.hasPrefix("the compensation of step 1 reads w1:a") == true, "\(second)")
+        #expect(runs(machine.start("s", requestID: 3, from: client, clientName: "c", steps: steps, nowUnixMilliseconds: unix)) == ["saga:s#s0.0"], "without reads it runs")
+    }
+
     @Test func theLastFailedCompensationAndWhyAreReadFromTheLog() {
         let reason = ErrorContext(code: .unavailable, message: "participant w9 is not connected", originNode: "coordinator")
         let saga = SagaHistory(records: [
