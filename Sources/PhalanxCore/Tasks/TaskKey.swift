@@ -4,23 +4,30 @@
 /// bytes): Swift's `String` equality would treat canonically equivalent spellings (an NFC and an
 /// NFD "é") as one id, which the ledger keeps apart.
 public struct TaskKey: Sendable, Hashable, CustomStringConvertible {
-    public var client: String
-    public var taskID: String
+    public let client: String
+    public let taskID: String
+    /// The bytes of both, hashed once: a key is looked up in several tables per task (the
+    /// machine's, the ledger writer's, the results'), and hashing its two strings each time cost
+    /// about 2 % of the coordinator's CPU in the throughput benchmark.
+    private let digest: Int
 
     public init(client: String, taskID: String) {
         self.client = client
         self.taskID = taskID
+        var hasher = Hasher()
+        ByteWise.hash(client, into: &hasher)
+        ByteWise.hash(taskID, into: &hasher)
+        digest = hasher.finalize()
     }
 
     public var description: String { "\(client)/\(taskID)" }
 
     public static func == (lhs: TaskKey, rhs: TaskKey) -> Bool {
-        ByteWise.equal(lhs.taskID, rhs.taskID) && ByteWise.equal(lhs.client, rhs.client)
+        lhs.digest == rhs.digest && ByteWise.equal(lhs.taskID, rhs.taskID) && ByteWise.equal(lhs.client, rhs.client)
     }
 
     public func hash(into hasher: inout Hasher) {
-        ByteWise.hash(client, into: &hasher)
-        ByteWise.hash(taskID, into: &hasher)
+        hasher.combine(digest)
     }
 }
 

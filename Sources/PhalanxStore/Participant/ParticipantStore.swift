@@ -237,26 +237,59 @@ public final class ParticipantStore: Sendable {
 
     private static func write(_ changes: [EncodedParticipantChange], in db: Database) throws {
         try db.cachedStatement(sql: "UPDATE store_identity SET writes = writes + ?").execute(arguments: [changes.count])
+        // Looked up once per group, bound with SQLite's own calls (``BoundStatement``): five
+        // statements per transaction, and GRDB hashes the SQL of each lookup and boxes each value.
+        var statements = Statements(db)
         for encoded in changes {
             switch encoded.change {
             case .prepared(let record):
-                try db.cachedStatement(sql: "DELETE FROM prepared WHERE id = ?").execute(arguments: [record.id])
-                try db.cachedStatement(sql: "INSERT INTO prepared (id, record_json, prepared_ms) VALUES (?, ?, ?)")
-                    .execute(arguments: [record.id, encoded.record, record.preparedUnixMilliseconds])
+                try statements.run(\.deletePrepared, "DELETE FROM prepared WHERE id = ?") { $0.bind(record.id) }
+                try statements.run(\.insertPrepared, "INSERT INTO prepared (id, record_json, prepared_ms) VALUES (?, ?, ?)") {
+                    $0.bind(record.id)
+                    $0.bind(encoded.record)
+                    $0.bind(record.preparedUnixMilliseconds)
+                }
             case .outcome(let id, let committed, _, let at):
                 // The machine decides a transaction once (a duplicate decision is only acknowledged).
-                try db.cachedStatement(sql: "DELETE FROM prepared WHERE id = ?").execute(arguments: [id])
-                try db.cachedStatement(sql: "INSERT INTO applied (id, committed, writes_json, applied_ms) VALUES (?, ?, ?, ?)")
-                    .execute(arguments: [id, committed ? 1 : 0, encoded.record, at])
+                try statements.run(\.deletePrepared, "DELETE FROM prepared WHERE id = ?") { $0.bind(id) }
+                try statements.run(\.insertApplied, "INSERT INTO applied (id, committed, writes_json, applied_ms) VALUES (?, ?, ?, ?)") {
+                    $0.bind(id)
+                    $0.bind(Int64(committed ? 1 : 0))
+                    $0.bind(encoded.record)
+                    $0.bind(at)
+                }
                 guard committed else { continue }
                 for image in encoded.afterImages {
                     if let value = image.value {
-                        try db.cachedStatement(sql: "INSERT OR REPLACE INTO value (key, value_json) VALUES (?, ?)").execute(arguments: [image.key, value])
+                        try statements.run(\.putValue, "INSERT OR REPLACE INTO value (key, value_json) VALUES (?, ?)") {
+                            $0.bind(image.key)
+                            $0.bind(value)
+                        }
                     } else {
-                        try db.cachedStatement(sql: "DELETE FROM value WHERE key = ?").execute(arguments: [image.key])
+                        try statements.run(\.deleteValue, "DELETE FROM value WHERE key = ?") { $0.bind(image.key) }
                     }
                 }
             }
+        }
+    }
+
+    /// The store's hot statements, each looked up in GRDB's cache at most once per group.
+    private struct Statements {
+        let db: Database
+        var deletePrepared: Statement?
+        var insertPrepared: Statement?
+        var insertApplied: Statement?
+        var putValue: Statement?
+        var deleteValue: Statement?
+
+        init(_ db: Database) { self.db = db }
+
+        mutating func run(_ slot: WritableKeyPath<Statements, Statement?>, _ sql: String, _ bind: (inout BoundStatement) -> Void) throws {
+            let statement = try self[keyPath: slot] ?? db.cachedStatement(sql: sql)
+            self[keyPath: slot] = statement
+            var bound = BoundStatement(statement, in: db)
+            bind(&bound)
+            try bound.execute()
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import GRDBSQLite
 
@@ -5,14 +6,15 @@ import GRDBSQLite
 ///
 /// GRDB's `StatementArguments` box every value in an existential and copy blobs into `Data`: at
 /// 25,000 tasks/s that was about a fifth of the ledger writer's time. The task ledger's two hot
-/// statements (insert a task, update a task) bind here instead, in parameter order. Values are bound
+/// statements (insert a task, update a task) and the participant store's (a prepared record, an
+/// outcome, a value) bind here instead, in parameter order. Values are bound
 /// transient (SQLite copies them before the call returns); ``execute()`` steps the statement to its
 /// end, then resets it and clears its bindings, the state GRDB leaves its cached statements in.
 ///
 /// It bypasses GRDB's bookkeeping around a statement (transaction observers, its check for an
-/// aborted transaction, evicting a failed statement from the cache). That is sound for the ledger:
-/// it registers no observers, and a failed write fails the whole group commit, which stops the
-/// coordinator. Revisit this before adding an observer to the ledger or retrying a failed write.
+/// aborted transaction, evicting a failed statement from the cache). That is sound for both stores:
+/// they register no observers, and a failed write fails the whole group commit, which stops the
+/// coordinator or the participant. Revisit this before adding an observer or retrying a failed write.
 struct BoundStatement: ~Copyable {
     private let statement: Statement
     private let database: Database
@@ -64,6 +66,20 @@ struct BoundStatement: ~Copyable {
             return
         }
         check(bytes.withUnsafeBytes { sqlite3_bind_blob(statement.sqliteStatement, position, $0.baseAddress, CInt($0.count), Self.transient) })
+    }
+
+    /// Binds bytes as a blob, like ``bind(_:)-([UInt8]?)``.
+    mutating func bind(_ data: Data?) {
+        let position = next()
+        guard let data else {
+            check(sqlite3_bind_null(statement.sqliteStatement, position))
+            return
+        }
+        guard !data.isEmpty else {
+            check(sqlite3_bind_zeroblob(statement.sqliteStatement, position, 0))
+            return
+        }
+        check(data.withUnsafeBytes { sqlite3_bind_blob(statement.sqliteStatement, position, $0.baseAddress, CInt($0.count), Self.transient) })
     }
 
     /// Runs the statement to its end; throws SQLite's error, naming the statement.
