@@ -30,8 +30,7 @@ extension PhalanxClient {
         request.trace.traceID = trace.traceID
         request.trace.spanID = trace.spanID
         let requestID = request.requestID
-        try checkFits(Phalanx_V1_Envelope(.txRequest(request)))
-        write(Phalanx_V1_Envelope(.txRequest(request)))
+        try sendIfItFits(Phalanx_V1_Envelope(.txRequest(request)))
         do {
             let reply = try await withCheckedThrowingContinuation { registerTransactionWaiter(requestID, $0) }
             return TransactionOutcome(wire: reply)
@@ -52,8 +51,7 @@ extension PhalanxClient {
         request.sagaID = id
         request.steps = steps.map(\.wire)
         let requestID = request.requestID
-        try checkFits(Phalanx_V1_Envelope(.sagaRequest(request)))
-        write(Phalanx_V1_Envelope(.sagaRequest(request)))
+        try sendIfItFits(Phalanx_V1_Envelope(.sagaRequest(request)))
         return SagaOutcome(wire: try await withCheckedThrowingContinuation { registerSagaWaiter(requestID, $0) })
     }
 

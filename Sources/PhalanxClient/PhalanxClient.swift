@@ -436,15 +436,21 @@ public actor PhalanxClient {
         outbound.send(envelope)
     }
 
-    /// Refuses an envelope larger than the coordinator's frame limit before it is sent.
-    func checkFits(_ envelope: Phalanx_V1_Envelope) throws(ErrorContext) {
-        let bytes = (try? envelope.serializedBytes() as [UInt8])?.count ?? 0
-        if bytes + 4 > coordinator.maximumFrameBytes {
+    /// Sends `envelope` if its frame fits the coordinator's frame limit, serialized once: the
+    /// size is measured on the bytes that are sent (serializing to measure, then again to send,
+    /// was a tenth of a bank run's client CPU). Refused before anything is sent otherwise.
+    func sendIfItFits(_ envelope: Phalanx_V1_Envelope) throws(ErrorContext) {
+        let body = (try? envelope.serializedBytes() as [UInt8]) ?? []
+        if body.count + FrameParser.headerBytes > coordinator.maximumFrameBytes {
             throw ErrorContext(
                 code: .invalidArgument,
-                message: "the request is \(bytes) bytes, more than the coordinator's frame limit of \(coordinator.maximumFrameBytes) bytes; send fewer or smaller operations",
+                message: "the request is \(body.count) bytes, more than the coordinator's frame limit of \(coordinator.maximumFrameBytes) bytes; send fewer or smaller operations",
                 originNode: local.name)
         }
+        var frame = channel.allocator.buffer(capacity: FrameParser.headerBytes + body.count)
+        frame.writeInteger(UInt32(body.count))
+        frame.writeBytes(body)
+        outbound.send(.framed(frame))
     }
 
     func registerTransactionWaiter(_ requestID: UInt64, _ waiter: CheckedContinuation<Phalanx_V1_TxReply, any Error>) {
