@@ -204,4 +204,31 @@ func temporaryLedgerPath(_ name: String = "ledger.sqlite") -> String {
         #expect(try await ledger.transaction("t-new")?.committed == true)
         #expect(try await ledger.unendedTransactions().map(\.begin.id) == ["t-old", "t-new"])
     }
+
+    /// A BEGIN written with its decision is one row with both; a reused id keeps its BEGIN and
+    /// its first decision, and a row from an earlier version without a decision gets this one.
+    @Test func aBeginWrittenWithItsDecisionKeepsTheFirstBeginAndDecisionOfAnId() async throws {
+        let ledger = try SQLiteTaskLedger(path: temporaryLedgerPath())
+        func begin(_ id: String, _ key: String, at: Int64) -> TransactionBegin {
+            TransactionBegin(id: id, client: "c", participants: [ParticipantOperations(participant: "w1", operations: [.add(key: key, amount: 1)])], begunUnixMilliseconds: at)
+        }
+        func logged(_ begin: TransactionBegin, committed: Bool, at: Int64) -> [LedgerChange] {
+            [LedgerChange.encodedTransaction(.begun(begin)), .transaction(.decided(id: begin.id, committed: committed, reason: nil, decidedUnixMilliseconds: at))]
+        }
+        try await ledger.apply(logged(begin("t1", "a", at: 10), committed: true, at: 11))
+        var first = try #require(try await ledger.transaction("t1"))
+        #expect(first.begin == begin("t1", "a", at: 10) && first.committed == true && first.decidedUnixMilliseconds == 11)
+        try await ledger.apply(logged(begin("t1", "b", at: 20), committed: false, at: 21))
+        first = try #require(try await ledger.transaction("t1"))
+        #expect(first.begin == begin("t1", "a", at: 10), "a reused id keeps its BEGIN")
+        #expect(first.committed == true && first.decidedUnixMilliseconds == 11, "and its first decision")
+        // A row an earlier version wrote (BEGIN before PREPARE) has no decision yet.
+        try await ledger.apply([LedgerChange.encodedTransaction(.begun(begin("t2", "a", at: 30)))])
+        #expect(try await ledger.transaction("t2")?.committed == nil)
+        try await ledger.apply(logged(begin("t2", "c", at: 40), committed: false, at: 41))
+        let second = try #require(try await ledger.transaction("t2"))
+        #expect(second.begin == begin("t2", "a", at: 30) && second.committed == false && second.decidedUnixMilliseconds == 41)
+        try await ledger.apply([.transaction(.ended(id: "t1", endedUnixMilliseconds: 50))])
+        #expect(try await ledger.unendedTransactions().map(\.begin.id) == ["t2"])
+    }
 }

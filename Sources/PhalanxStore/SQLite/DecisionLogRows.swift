@@ -11,16 +11,52 @@ enum DecisionLogRows {
     static func write(_ change: TransactionLogChange, beginRecord: Data?, in db: Database) throws {
         switch change {
         case .begun(let begin):
-            // An id already logged keeps its history: a reused id never rewrites what was decided.
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO tx_log (id, begin_json, begun_ms) VALUES (?, ?, ?)")
-                .execute(arguments: [begin.id, beginRecord ?? StoredRecords.encode(begin), begin.begunUnixMilliseconds])
+            try writeBegun(begin, beginRecord: beginRecord, decided: nil, in: db)
         case .decided(let id, let committed, let reason, let at):
             // A decision is never changed once made (the first one logged stands).
-            try db.cachedStatement(sql: "UPDATE tx_log SET committed = ?, reason_json = ?, decided_ms = ? WHERE id = ? AND committed IS NULL")
-                .execute(arguments: [committed ? 1 : 0, try reason.map { try JSONEncoder().encode($0) }, at, id])
+            var update = BoundStatement(
+                try db.cachedStatement(sql: "UPDATE tx_log SET committed = ?, reason_json = ?, decided_ms = ? WHERE id = ? AND committed IS NULL"), in: db)
+            update.bind(Int64(committed ? 1 : 0))
+            update.bind(try reason.map { try JSONEncoder().encode($0) })
+            update.bind(at)
+            update.bind(id)
+            try update.execute()
         case .ended(let id, let at):
-            try db.cachedStatement(sql: "UPDATE tx_log SET ended_ms = ? WHERE id = ? AND ended_ms IS NULL").execute(arguments: [at, id])
+            var update = BoundStatement(try db.cachedStatement(sql: "UPDATE tx_log SET ended_ms = ? WHERE id = ? AND ended_ms IS NULL"), in: db)
+            update.bind(at)
+            update.bind(id)
+            try update.execute()
         }
+    }
+
+    /// BEGIN, and with it the decision when both are written together (one insert instead of an
+    /// insert and an update). An id already logged keeps its history: a reused id never rewrites
+    /// its BEGIN, and gets the decision only if it has none (the first one logged stands), as the
+    /// decision's own update does.
+    static func writeBegun(
+        _ begin: TransactionBegin, beginRecord: Data?, decided: (committed: Bool, reason: ErrorContext?, at: Int64)?, in db: Database
+    ) throws {
+        guard let decided else {
+            var insert = BoundStatement(try db.cachedStatement(sql: "INSERT OR IGNORE INTO tx_log (id, begin_json, begun_ms) VALUES (?, ?, ?)"), in: db)
+            insert.bind(begin.id)
+            insert.bind(beginRecord ?? StoredRecords.encode(begin))
+            insert.bind(begin.begunUnixMilliseconds)
+            try insert.execute()
+            return
+        }
+        var insert = BoundStatement(
+            try db.cachedStatement(sql: """
+                INSERT INTO tx_log (id, begin_json, begun_ms, committed, reason_json, decided_ms) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET committed = excluded.committed, reason_json = excluded.reason_json, decided_ms = excluded.decided_ms
+                WHERE tx_log.committed IS NULL
+                """), in: db)
+        insert.bind(begin.id)
+        insert.bind(beginRecord ?? StoredRecords.encode(begin))
+        insert.bind(begin.begunUnixMilliseconds)
+        insert.bind(Int64(decided.committed ? 1 : 0))
+        insert.bind(try decided.reason.map { try JSONEncoder().encode($0) })
+        insert.bind(decided.at)
+        try insert.execute()
     }
 
     /// Appends a saga record; `saga_open` lists the sagas without a `finished` record.

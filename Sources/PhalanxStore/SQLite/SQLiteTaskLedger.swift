@@ -236,7 +236,20 @@ public final class SQLiteTaskLedger: TaskLedger {
             update.bind(key.taskID)
             try update.execute()
         }
-        for change in coalesced.deadLetterChanges {
+        var skipNext = false
+        for (position, change) in coalesced.deadLetterChanges.enumerated() {
+            if skipNext {
+                skipNext = false
+                continue
+            }
+            // A BEGIN is queued with its decision (one write per transaction): one row written once.
+            if case .transaction(.begun(let begin), let beginRecord) = change, position + 1 < coalesced.deadLetterChanges.count,
+                case .transaction(.decided(begin.id, let committed, let reason, let at), _) = coalesced.deadLetterChanges[position + 1]
+            {
+                try DecisionLogRows.writeBegun(begin, beginRecord: beginRecord, decided: (committed, reason, at), in: db)
+                skipNext = true
+                continue
+            }
             switch change {
             case .deadLettered(let entry):
                 try db.cachedStatement(sql: """
