@@ -441,7 +441,8 @@ public actor PhalanxClient {
     /// was a tenth of a bank run's client CPU). Refused before anything is sent otherwise.
     func sendIfItFits(_ envelope: Phalanx_V1_Envelope) throws(ErrorContext) {
         let body = (try? envelope.serializedBytes() as [UInt8]) ?? []
-        if body.count + FrameParser.headerBytes > coordinator.maximumFrameBytes {
+        // The limit is on the frame's declared length, the serialized envelope (as the receiver checks it).
+        if body.count > coordinator.maximumFrameBytes {
             throw ErrorContext(
                 code: .invalidArgument,
                 message: "the request is \(body.count) bytes, more than the coordinator's frame limit of \(coordinator.maximumFrameBytes) bytes; send fewer or smaller operations",

@@ -8,9 +8,10 @@ import PhalanxTransport
 import PhalanxWire
 import Testing
 
-/// The client measures a transaction request on the bytes it sends: one whose frame is exactly
-/// the coordinator's limit goes out (and reaches the coordinator), one byte more is refused by the
-/// client with INVALID_ARGUMENT before anything is sent.
+/// The client measures a transaction request on the bytes it sends: one whose frame's declared
+/// length (the serialized envelope, what the receiver checks) is exactly the coordinator's limit
+/// goes out and reaches the coordinator, one byte more is refused by the client with
+/// INVALID_ARGUMENT before anything is sent.
 @Suite(.serialized, .timeLimit(.minutes(1))) struct ClientFrameLimitTests {
     let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
 
@@ -22,7 +23,8 @@ import Testing
         ])]
     }
 
-    /// The frame the client sends for `participants` (its ids and trace have fixed lengths).
+    /// The declared length of the frame the client sends for `participants` (its ids and trace
+    /// have fixed lengths).
     func frameBytes(_ participants: [ParticipantOperations]) throws -> Int {
         var request = Phalanx_V1_TxRequest()
         request.requestID = 1
@@ -32,7 +34,7 @@ import Testing
         let trace = TraceContext.newTrace()
         request.trace.traceID = trace.traceID
         request.trace.spanID = trace.spanID
-        return try (Phalanx_V1_Envelope(.txRequest(request)).serializedBytes() as [UInt8]).count + FrameParser.headerBytes
+        return try (Phalanx_V1_Envelope(.txRequest(request)).serializedBytes() as [UInt8]).count
     }
 
     @Test func aRequestAtTheFrameLimitIsSentAndOneByteMoreIsRefusedByTheClient() async throws {
@@ -56,7 +58,7 @@ import Testing
             let error = try #require(refusal)
             #expect(error.code == .invalidArgument)
             #expect(error.originNode == "client")
-            #expect(error.message.contains("the request is \(limit - FrameParser.headerBytes + 1) bytes, more than the coordinator's frame limit of \(limit) bytes"), "\(error.message)")
+            #expect(error.message.contains("the request is \(limit + 1) bytes, more than the coordinator's frame limit of \(limit) bytes"), "\(error.message)")
             let after = try await client.transact(operations(10))
             #expect(after.reason?.code == .unavailable, "the connection is still usable: \(String(describing: after.reason))")
             await client.close()
