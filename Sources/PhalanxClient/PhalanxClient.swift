@@ -448,10 +448,7 @@ public actor PhalanxClient {
                 message: "the request is \(body.count) bytes, more than the coordinator's frame limit of \(coordinator.maximumFrameBytes) bytes; send fewer or smaller operations",
                 originNode: local.name)
         }
-        var frame = channel.allocator.buffer(capacity: FrameParser.headerBytes + body.count)
-        frame.writeInteger(UInt32(body.count))
-        frame.writeBytes(body)
-        outbound.send(.framed(frame))
+        outbound.send(.framed(FrameEncoder.frame(body: body, allocator: channel.allocator)))
     }
 
     func registerTransactionWaiter(_ requestID: UInt64, _ waiter: CheckedContinuation<Phalanx_V1_TxReply, any Error>) {

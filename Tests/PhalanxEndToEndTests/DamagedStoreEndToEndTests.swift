@@ -154,10 +154,7 @@ extension EndToEnd {
             // w1's store copied under w2's name (both stopped): w2 refuses it.
             cluster.kill("w1")
             cluster.kill("w2")
-            for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: workers.appendingPathComponent("w1/participant.sqlite\(suffix)").path) {
-                try FileManager.default.copyItem(
-                    at: workers.appendingPathComponent("w1/participant.sqlite\(suffix)"), to: workers.appendingPathComponent("w2/participant.sqlite\(suffix)"))
-            }
+            try copyStore(workers.appendingPathComponent("w1/participant.sqlite"), to: workers.appendingPathComponent("w2/participant.sqlite"))
             try cluster.startWorker("w2", logName: "w2-on-w1s-store")
             try await eventually("w2 registers again", within: .seconds(15)) { try await client.status().workers.contains { $0.name == "w2" } }
             let onForeign = try await put("w2", 3)
@@ -269,9 +266,9 @@ extension EndToEnd {
             #expect(try await put(1).committed)
             let folder = cluster.directory.appendingPathComponent("workers/w1")
             let backup = cluster.directory.appendingPathComponent("w1-backup.sqlite")
-            cluster.signal("w1", SIGTERM)  // a clean stop: everything is in the main file
+            cluster.signal("w1", SIGTERM)  // a clean stop
             #expect(try await cluster.waitForExit("w1", within: .seconds(15)) == 0)
-            try FileManager.default.copyItem(at: folder.appendingPathComponent("participant.sqlite"), to: backup)
+            try copyStore(folder.appendingPathComponent("participant.sqlite"), to: backup)
             let backedUp = try ParticipantStore(path: backup.path).claim(for: "w1").writes
 
             try cluster.startWorker("w1", logName: "w1-after-backup")
@@ -281,11 +278,7 @@ extension EndToEnd {
             try await eventually("the coordinator recorded w1's newer writes", within: .seconds(10), poll: .milliseconds(100)) {
                 (try await ledger.workerParticipantStores()["w1"]?.writes ?? 0) > backedUp
             }
-            cluster.kill("w1-after-backup")
-            removeStore(in: folder)
-            try FileManager.default.copyItem(at: backup, to: folder.appendingPathComponent("participant.sqlite"))
-            try cluster.startWorker("w1", logName: "w1-on-backup")
-            try await cluster.waitForWorkers(2, using: client)
+            try await restart("w1-after-backup", as: "w1-on-backup", onCopyOf: backup, in: folder, cluster, client)
             let refused = try await put(3)
             #expect(!refused.committed && refused.reason?.code == .unavailable, "\(String(describing: refused.reason))")
             #expect(refused.reason?.message.contains("is an older copy of worker w1's store") == true, "\(String(describing: refused.reason))")
@@ -301,11 +294,7 @@ extension EndToEnd {
                 let recorded = try await ledger.workerParticipantStores()["w1"]?.id
                 return recorded != nil && recorded != acceptedID
             }
-            cluster.kill("w1-accepted-backup")
-            removeStore(in: folder)
-            try FileManager.default.copyItem(at: backup, to: folder.appendingPathComponent("participant.sqlite"))
-            try cluster.startWorker("w1", logName: "w1-on-backup-again")
-            try await cluster.waitForWorkers(2, using: client)
+            try await restart("w1-accepted-backup", as: "w1-on-backup-again", onCopyOf: backup, in: folder, cluster, client)
             let forked = try await put(5)
             #expect(!forked.committed && forked.reason?.message.contains("is not the one the coordinator knows") == true, "\(String(describing: forked.reason))")
         }
@@ -350,6 +339,24 @@ private func removeStore(in folder: URL, _ suffixes: [String] = ["", "-wal", "-s
 private func moveStore(from folder: URL, to destination: URL) throws {
     for suffix in ["-wal", ""] where FileManager.default.fileExists(atPath: folder.appendingPathComponent("participant.sqlite\(suffix)").path) {
         try FileManager.default.moveItem(at: folder.appendingPathComponent("participant.sqlite\(suffix)"), to: destination.appendingPathComponent("participant.sqlite\(suffix)"))
+    }
+}
+
+/// Kills w1 (running as `running`), puts the `backup` copy of its store in its place and starts it
+/// again (logging as `logName`), once both workers are registered.
+private func restart(_ running: String, as logName: String, onCopyOf backup: URL, in folder: URL, _ cluster: ClusterProcesses, _ client: PhalanxClient) async throws {
+    cluster.kill(running)
+    removeStore(in: folder)
+    try copyStore(backup, to: folder.appendingPathComponent("participant.sqlite"))
+    try cluster.startWorker("w1", logName: logName)
+    try await cluster.waitForWorkers(2, using: client)
+}
+
+/// Copies a stopped store, its -wal with it when there is one: a stop that leaves the last
+/// changes in the -wal (not checkpointed) is a stopped store too, and its main file alone is older.
+private func copyStore(_ source: URL, to destination: URL) throws {
+    for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: source.path + suffix) {
+        try FileManager.default.copyItem(atPath: source.path + suffix, toPath: destination.path + suffix)
     }
 }
 

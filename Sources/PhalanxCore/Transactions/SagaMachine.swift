@@ -121,8 +121,9 @@ public struct SagaMachine: Sendable {
     public static func readProblem(_ step: SagaStep, index: Int) -> String? {
         for (part, participants) in [("step \(index + 1)", step.forward), ("the compensation of step \(index + 1)", step.compensation)] {
             for participant in participants {
-                guard case .get(let key)? = participant.operations.first(where: { if case .get = $0 { true } else { false } }) else { continue }
-                return "\(part) reads \(participant.participant):\(key), but a saga returns no values read; read it with `phalanx tx run \(participant.participant):\(key)` (a transaction) before or after the saga"
+                for case .get(let key) in participant.operations {
+                    return "\(part) reads \(participant.participant):\(key), but a saga returns no values read; read it with `phalanx tx run \(participant.participant):\(key)` (a transaction) before or after the saga"
+                }
             }
         }
         return nil

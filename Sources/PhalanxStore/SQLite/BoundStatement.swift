@@ -54,32 +54,19 @@ struct BoundStatement: ~Copyable {
         check(value.withCString { sqlite3_bind_text(statement.sqliteStatement, position, $0, length, Self.transient) })
     }
 
-    /// Binds bytes as a blob; an empty array is an empty blob, not NULL (a nil pointer would bind NULL).
-    mutating func bind(_ bytes: [UInt8]?) {
+    /// Binds bytes (`[UInt8]`, `Data`) as a blob; empty bytes are an empty blob, not NULL (a nil
+    /// pointer would bind NULL).
+    mutating func bind(_ bytes: (some ContiguousBytes)?) {
         let position = next()
         guard let bytes else {
             check(sqlite3_bind_null(statement.sqliteStatement, position))
             return
         }
-        guard !bytes.isEmpty else {
-            check(sqlite3_bind_zeroblob(statement.sqliteStatement, position, 0))
-            return
-        }
-        check(bytes.withUnsafeBytes { sqlite3_bind_blob(statement.sqliteStatement, position, $0.baseAddress, CInt($0.count), Self.transient) })
-    }
-
-    /// Binds bytes as a blob, like ``bind(_:)-([UInt8]?)``.
-    mutating func bind(_ data: Data?) {
-        let position = next()
-        guard let data else {
-            check(sqlite3_bind_null(statement.sqliteStatement, position))
-            return
-        }
-        guard !data.isEmpty else {
-            check(sqlite3_bind_zeroblob(statement.sqliteStatement, position, 0))
-            return
-        }
-        check(data.withUnsafeBytes { sqlite3_bind_blob(statement.sqliteStatement, position, $0.baseAddress, CInt($0.count), Self.transient) })
+        check(bytes.withUnsafeBytes { raw in
+            raw.isEmpty
+                ? sqlite3_bind_zeroblob(statement.sqliteStatement, position, 0)
+                : sqlite3_bind_blob(statement.sqliteStatement, position, raw.baseAddress, CInt(raw.count), Self.transient)
+        })
     }
 
     /// Runs the statement to its end; throws SQLite's error, naming the statement.

@@ -32,18 +32,10 @@ enum DecisionLogRows {
     /// BEGIN, and with it the decision when both are written together (one insert instead of an
     /// insert and an update). An id already logged keeps its history: a reused id never rewrites
     /// its BEGIN, and gets the decision only if it has none (the first one logged stands), as the
-    /// decision's own update does.
+    /// decision's own update does. Without a decision the conflict sets nothing new (NULL stays NULL).
     static func writeBegun(
         _ begin: TransactionBegin, beginRecord: Data?, decided: (committed: Bool, reason: ErrorContext?, at: Int64)?, in db: Database
     ) throws {
-        guard let decided else {
-            var insert = BoundStatement(try db.cachedStatement(sql: "INSERT OR IGNORE INTO tx_log (id, begin_json, begun_ms) VALUES (?, ?, ?)"), in: db)
-            insert.bind(begin.id)
-            insert.bind(beginRecord ?? StoredRecords.encode(begin))
-            insert.bind(begin.begunUnixMilliseconds)
-            try insert.execute()
-            return
-        }
         var insert = BoundStatement(
             try db.cachedStatement(sql: """
                 INSERT INTO tx_log (id, begin_json, begun_ms, committed, reason_json, decided_ms) VALUES (?, ?, ?, ?, ?, ?)
@@ -53,9 +45,9 @@ enum DecisionLogRows {
         insert.bind(begin.id)
         insert.bind(beginRecord ?? StoredRecords.encode(begin))
         insert.bind(begin.begunUnixMilliseconds)
-        insert.bind(Int64(decided.committed ? 1 : 0))
-        insert.bind(try decided.reason.map { try JSONEncoder().encode($0) })
-        insert.bind(decided.at)
+        insert.bind(decided.map { Int64($0.committed ? 1 : 0) })
+        insert.bind(try decided?.reason.map { try JSONEncoder().encode($0) })
+        insert.bind(decided?.at)
         try insert.execute()
     }
 

@@ -236,18 +236,17 @@ public final class SQLiteTaskLedger: TaskLedger {
             update.bind(key.taskID)
             try update.execute()
         }
-        var skipNext = false
-        for (position, change) in coalesced.deadLetterChanges.enumerated() {
-            if skipNext {
-                skipNext = false
-                continue
-            }
+        let others = coalesced.deadLetterChanges
+        var position = others.startIndex
+        while position < others.endIndex {
+            let change = others[position]
+            position += 1
             // A BEGIN is queued with its decision (one write per transaction): one row written once.
-            if case .transaction(.begun(let begin), let beginRecord) = change, position + 1 < coalesced.deadLetterChanges.count,
-                case .transaction(.decided(begin.id, let committed, let reason, let at), _) = coalesced.deadLetterChanges[position + 1]
+            if case .transaction(.begun(let begin), let beginRecord) = change, position < others.endIndex,
+                case .transaction(.decided(begin.id, let committed, let reason, let at), _) = others[position]
             {
                 try DecisionLogRows.writeBegun(begin, beginRecord: beginRecord, decided: (committed, reason, at), in: db)
-                skipNext = true
+                position += 1
                 continue
             }
             switch change {

@@ -21,17 +21,23 @@ public final class OutboundBatcher<Outbound: Sendable>: Sendable {
         var drainQueued = false
     }
 
+    /// What only the loop touches.
+    private struct LoopState: Sendable {
+        /// A flush task is queued on the loop.
+        var flushQueued = false
+        /// When the last queued flush went out (nil: none yet).
+        var lastFlush: NIODeadline?
+    }
+
     private let buffer = Mutex(Buffer())
-    /// A flush task is queued on the loop (only touched on the loop).
-    private let flushQueued = Atomic<Bool>(false)
-    /// When the last queued flush went out, in uptime nanoseconds plus 1, 0 for never (only touched on the loop).
-    private let lastFlush = Atomic<UInt64>(0)
+    private let loopState: NIOLoopBoundBox<LoopState>
     private let pacing: FlushPacing
     public let channel: any Channel
 
     public init(channel: any Channel, pacing: FlushPacing = .standard) {
         self.channel = channel
         self.pacing = pacing
+        loopState = .makeBoxSendingValue(LoopState(), eventLoop: channel.eventLoop)  // made off the loop too
     }
 
     public func write(_ message: Outbound) {
@@ -110,10 +116,10 @@ public final class OutboundBatcher<Outbound: Sendable>: Sendable {
     }
 
     private func flushSoon() {
-        guard !flushQueued.exchange(true, ordering: .relaxed) else { return }  // only the loop touches it
+        guard !loopState.value.flushQueued else { return }
+        loopState.value.flushQueued = true
         let loop = channel.eventLoop
-        let last = lastFlush.load(ordering: .relaxed)
-        if let deadline = pacing.deadline(lastFlush: last == 0 ? nil : .uptimeNanoseconds(last - 1), now: loop.now) {
+        if let deadline = pacing.deadline(lastFlush: loopState.value.lastFlush, now: loop.now) {
             loop.scheduleTask(deadline: deadline) { self.queuedFlush() }
         } else {
             loop.execute { self.queuedFlush() }
@@ -121,8 +127,7 @@ public final class OutboundBatcher<Outbound: Sendable>: Sendable {
     }
 
     private func queuedFlush() {
-        flushQueued.store(false, ordering: .relaxed)
-        lastFlush.store(channel.eventLoop.now.uptimeNanoseconds &+ 1, ordering: .relaxed)
+        loopState.value = LoopState(flushQueued: false, lastFlush: channel.eventLoop.now)
         channel.flush()
     }
 }

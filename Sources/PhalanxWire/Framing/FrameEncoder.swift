@@ -28,7 +28,11 @@ public final class FrameEncoder: ChannelOutboundHandler, RemovableChannelHandler
 
     /// The frame bytes for `envelope`.
     public static func frame(_ envelope: Phalanx_V1_Envelope, allocator: ByteBufferAllocator) throws -> ByteBuffer {
-        let body: [UInt8] = try envelope.serializedBytes()
+        frame(body: try envelope.serializedBytes(), allocator: allocator)
+    }
+
+    /// The frame for an envelope already serialized (`body`): its length, then the bytes.
+    public static func frame(body: [UInt8], allocator: ByteBufferAllocator) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: FrameParser.headerBytes + body.count)
         buffer.writeInteger(UInt32(body.count))
         buffer.writeBytes(body)
