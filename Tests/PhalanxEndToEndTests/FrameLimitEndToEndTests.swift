@@ -61,6 +61,33 @@ extension EndToEnd {
             await client.close()
         }
 
+        /// A worker that announces smaller frames than the coordinator's gets only the tasks they
+        /// carry; the larger ones run on the worker whose frames carry them (they used to fail
+        /// INVALID_ARGUMENT whenever the small worker was the least loaded).
+        @Test func tasksTooLargeForOneWorkersFramesRunOnAnotherWorkerWithLargerFrames() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1", ["--set", "limits.max_frame_bytes=\(Self.frameBytes)"])
+            try cluster.startWorker("w2")
+            let client = try await cluster.client()
+            try await cluster.waitForWorkers(2, using: client)
+
+            let smallWorkersLargest = Self.largestPayload
+            let requests = (0..<20).map { index in
+                let bytes = index.isMultiple(of: 2) ? smallWorkersLargest + 1 : smallWorkersLargest
+                return TaskRequest(taskID: "t-\(index)", kind: "echo", payload: [UInt8](repeating: UInt8(index), count: bytes))
+            }
+            let outcomes = try await client.run(requests)
+            for (request, outcome) in zip(requests, outcomes) {
+                #expect(try outcome.result.get() == request.payload, "\(request.taskID)")
+                if request.payload.count > smallWorkersLargest { #expect(outcome.worker == "w2", "\(request.taskID) ran on \(outcome.worker ?? "-")") }
+            }
+            #expect(Set(outcomes.compactMap(\.worker)) == ["w1", "w2"], "the small worker still gets the tasks its frames carry")
+            #expect(!cluster.log("w1").contains("FRAME_TOO_LARGE") && !cluster.log("coordinator").contains("FRAME_TOO_LARGE"))
+            await client.close()
+        }
+
         /// Submit frames are cut by the tasks' exact sizes, every field counted: an estimate that left
         /// out the idempotency key once sent 71,590-byte frames to a coordinator of 32 KiB, which
         /// closed the connection each time, and the CLI reconnected and sent them again forever.

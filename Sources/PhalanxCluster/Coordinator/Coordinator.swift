@@ -290,7 +290,9 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
                 from: id,
                 WorkerRegistration(
                     capacity: Int(registration.capacity), kinds: Set(registration.kinds), incarnation: registration.incarnation,
-                    prefetch: Int(registration.prefetch), maximumInFlightBytes: Int(clamping: registration.maxInFlightBytes)),
+                    prefetch: Int(registration.prefetch), maximumInFlightBytes: Int(clamping: registration.maxInFlightBytes),
+                    maximumPayloadBytes: TaskLimits.maximumPayloadBytes(
+                        forFrameBytes: links[id]?.peer.maximumFrameBytes ?? EstablishedPeer.defaultMaximumFrameBytes)),
                 now: now))
         case .results(let batch):
             let reported = batch.results.map { result in
@@ -521,8 +523,9 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         for chunk in chunks { link.write(frame: BatchFrame.dispatch(chunk.map(\.bytes))) }
         touched.insert(id)
         guard !oversized.isEmpty else { return }
-        // Only a worker announcing a smaller frame limit than the coordinator's gets here: the
-        // task cannot reach it, so it fails here as if the worker had refused it.
+        // The machine sends a worker only payloads its frames carry with the frame reserve to
+        // spare (WorkerRegistration.maximumPayloadBytes); a task still too large for them cannot
+        // reach it, so it fails here as if the worker had refused it.
         let refused = oversized.map { (assignment, bytes) in
             var result = Phalanx_V1_TaskResult()
             result.taskID = assignment.task.taskID

@@ -68,13 +68,20 @@ public struct WorkerRegistration: Sendable, Hashable {
     /// Payload bytes of the tasks dispatched to it at most (0: no bound); with nothing in flight it
     /// always gets a task, so a bound is passed by at most one task's payload.
     public var maximumInFlightBytes: Int
+    /// The largest task payload its frames can carry (0: no bound beyond the coordinator's own);
+    /// a larger task goes to another worker of its kind (``TaskLimits/maximumPayloadBytes(forFrameBytes:)``).
+    public var maximumPayloadBytes: Int
 
-    public init(capacity: Int, kinds: Set<String>, incarnation: UInt64 = 0, prefetch: Int = 0, maximumInFlightBytes: Int = 0) {
+    public init(
+        capacity: Int, kinds: Set<String>, incarnation: UInt64 = 0, prefetch: Int = 0, maximumInFlightBytes: Int = 0,
+        maximumPayloadBytes: Int = 0
+    ) {
         self.capacity = capacity
         self.kinds = kinds
         self.incarnation = incarnation
         self.prefetch = prefetch
         self.maximumInFlightBytes = maximumInFlightBytes
+        self.maximumPayloadBytes = maximumPayloadBytes
     }
 
     /// Tasks that may be dispatched to it at once.

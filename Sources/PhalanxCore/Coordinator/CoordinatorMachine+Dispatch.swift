@@ -4,6 +4,8 @@ extension CoordinatorMachine {
     /// Hands queued tasks to workers with free slots: one task per kind in turn, each to the
     /// least-loaded live worker that serves the kind, is not draining and whose breaker admits it.
     /// A task on its last chance after lost workers runs alone on an idle worker (``mustRunAlone(_:)``).
+    /// A task goes only to a worker whose frames carry its payload; one that no worker of its kind
+    /// can be sent fails with INVALID_ARGUMENT.
     mutating func assign(now: Duration, into outbox: inout Outbox) {
         guard queuedCount > 0, !workers.isEmpty else { return }
         expireQueuedTasks(now: now, into: &outbox)
@@ -11,6 +13,12 @@ extension CoordinatorMachine {
         for (kind, queued) in queuedPerKind where queued > 0 { unordered.append(kind) }
         let kinds = unordered.mergeSorted()
         var refusedByBreaker = Set<ConnectionID>()
+        // Tasks too large for the frames of every free worker of their kind, taken out of their
+        // queue for this pass (so that smaller ones behind them still go) and put back at its head
+        // after it. A worker that passed over `maximumSkips` of a kind gets no more of it this pass.
+        var skipped: [TaskNumber] = []
+        var skips: [String: Int] = [:]
+        var tooSmall: [String: Set<ConnectionID>] = [:]
         var firstAttempts: [String: Int] = [:]
         dispatchSetAside(now: now, into: &outbox)
         var setAside = false
@@ -18,7 +26,8 @@ extension CoordinatorMachine {
         while progress && queuedCount > 0 {
             progress = false
             for kind in kinds where queuedPerKind[kind, default: 0] > 0 {
-                guard let worker = leastLoadedWorker(serving: kind, excluding: refusedByBreaker) else { continue }
+                let excluded = tooSmall[kind].map(refusedByBreaker.union) ?? refusedByBreaker
+                guard let worker = leastLoadedWorker(serving: kind, excluding: excluded) else { continue }
                 let name = workers[worker]!.identity.name
                 guard let permit = breakerPermit(for: name, now: now, into: &outbox) else {
                     refusedByBreaker.insert(worker)
@@ -36,20 +45,72 @@ extension CoordinatorMachine {
                     continue
                 }
                 var (target, targetPermit) = (worker, permit)
-                if tasks[number]!.avoid == worker,
-                    let other = leastLoadedWorker(serving: kind, excluding: refusedByBreaker.union([worker])),
+                let payloadBytes = tasks[number]!.payloadBytes
+                if !workers[worker]!.accepts(payloadBytes: payloadBytes) {
+                    if let permit = permit.value { breakers[name]?.release(permit) }
+                    progress = true
+                    guard let other = leastLoadedWorker(serving: kind, excluding: excluded.union([worker]), accepting: payloadBytes),
+                        let otherPermit = breakerPermit(for: workers[other]!.identity.name, now: now, into: &outbox)
+                    else {
+                        guard anyWorker(serving: kind, accepts: payloadBytes) else {
+                            unpop(number)
+                            refuseTooLarge(number, now: now, into: &outbox)
+                            continue
+                        }
+                        skipped.append(number)  // it waits for a worker whose frames carry it
+                        skips[kind, default: 0] += 1
+                        if skips[kind]! >= Self.maximumSkips { tooSmall[kind, default: []].insert(worker) }
+                        continue
+                    }
+                    (target, targetPermit) = (other, otherPermit)
+                }
+                if tasks[number]!.avoid == target,
+                    let other = leastLoadedWorker(serving: kind, excluding: refusedByBreaker.union([target]), accepting: payloadBytes),
                     let otherPermit = breakerPermit(for: workers[other]!.identity.name, now: now, into: &outbox)
                 {
                     // A retry goes to another worker than the one that failed it, where there is one.
-                    if let permit = permit.value { breakers[name]?.release(permit) }
+                    if let permit = targetPermit.value { breakers[workers[target]!.identity.name]?.release(permit) }
                     (target, targetPermit) = (other, otherPermit)
                 }
                 if dispatch(number, to: target, permit: targetPermit.value, now: now, into: &outbox) { firstAttempts[kind, default: 0] += 1 }
                 progress = true
             }
         }
+        for number in skipped.reversed() { unpop(number) }
         if setAside { dispatchSetAside(now: now, into: &outbox) }
         for (kind, count) in firstAttempts { recordFirstAttempts(count, of: kind, now: now) }
+    }
+
+    /// Tasks of one kind a worker with small frames passes over in one pass of ``assign(now:into:)``.
+    static var maximumSkips: Int { 64 }
+
+    /// Puts a task just taken from its queue back at its head, still queued.
+    private mutating func unpop(_ number: TaskNumber) {
+        let record = tasks[number]!
+        queues[record.kind, default: TaskQueue()].prepend(number, priority: record.priority)
+        queuedPerKind[record.kind, default: 0] += 1
+        queuedCount += 1
+        queuedByPriority[record.priority] += 1
+    }
+
+    /// Whether a worker of `kind` is registered (busy or not) whose frames carry this payload.
+    private func anyWorker(serving kind: String, accepts payloadBytes: Int) -> Bool {
+        workers.values.contains { !$0.draining && $0.kinds.contains(kind) && $0.accepts(payloadBytes: payloadBytes) }
+    }
+
+    /// Fails a queued task no registered worker of its kind can be sent: every one of them
+    /// announced a frame limit smaller than the task.
+    private mutating func refuseTooLarge(_ number: TaskNumber, now: Duration, into outbox: inout Outbox) {
+        let record = tasks[number]!
+        let limits = workers.values.filter { !$0.draining && $0.kinds.contains(record.kind) }
+            .map { "\($0.identity.name) \($0.maximumPayloadBytes)" }.mergeSorted().joined(separator: ", ")
+        finishWithFailure(
+            number,
+            taskError(
+                .invalidArgument,
+                "the task's payload (\(record.payloadBytes) bytes) is larger than every worker serving kind \(record.kind) can be sent (largest payload per worker: \(limits) bytes, limits.max_frame_bytes - \(TaskLimits.frameReserveBytes)); it was not run. Give every node the same limits.max_frame_bytes",
+                for: record),
+            worker: nil, now: now, into: &outbox)
     }
 
     /// Starts the next attempt of a queued task on `worker`; returns whether it was the first.
@@ -85,11 +146,14 @@ extension CoordinatorMachine {
         }
     }
 
-    func leastLoadedWorker(serving kind: String, excluding excluded: Set<ConnectionID>) -> ConnectionID? {
+    /// The free worker of `kind` with the emptiest window (ties: by name) whose frames carry
+    /// `payloadBytes`, leaving out `excluded`, reserved workers and those running a task alone.
+    func leastLoadedWorker(serving kind: String, excluding excluded: Set<ConnectionID>, accepting payloadBytes: Int = 0) -> ConnectionID? {
         var best: (connection: ConnectionID, load: Double)?
         for (connection, worker) in workers
         where worker.freeCapacity > 0 && !worker.draining && worker.kinds.contains(kind) && !excluded.contains(connection)
             && !worker.runsATaskAlone && (reservedWorkers.isEmpty || !reservedWorkers.contains(connection))
+            && worker.accepts(payloadBytes: payloadBytes)
         {
             let load = worker.load
             if best == nil || load < best!.load || (load == best!.load && worker.identity.name < workers[best!.connection]!.identity.name) {

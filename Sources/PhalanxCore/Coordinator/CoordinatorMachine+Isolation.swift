@@ -37,7 +37,7 @@ extension CoordinatorMachine {
                     reserve(nil, for: number)  // finished while set aside (cancelled, expired)
                     continue
                 }
-                if let reserved = reservation[number], !mayRunAlone(kind, on: reserved) { reserve(nil, for: number) }
+                if let reserved = reservation[number], !mayRun(number, alone: kind, on: reserved) { reserve(nil, for: number) }
                 if let (worker, permit) = idleWorker(for: number, kind: kind, anyIdle: used < cap, now: now, into: &outbox) {
                     if reservation[number] != worker { used += 1 }  // its own reserved worker was counted already
                     reserve(nil, for: number)
@@ -48,7 +48,7 @@ extension CoordinatorMachine {
                     dispatch(number, to: worker, permit: permit, now: now, into: &outbox)
                     continue
                 }
-                if reservation[number] == nil, used < cap, let worker = leastLoadedWorker(serving: kind, excluding: []) {
+                if reservation[number] == nil, used < cap, let worker = leastLoadedWorker(serving: kind, excluding: [], accepting: record.payloadBytes) {
                     reserve(worker, for: number)
                     used += 1
                 }
@@ -77,7 +77,7 @@ extension CoordinatorMachine {
         if let reserved = reservation[number] { candidates.append(reserved) }
         for name in anyIdle ? Array(workerByName.keys).mergeSorted() : [] {
             guard let connection = workerByName[name], let worker = workers[connection] else { continue }
-            if worker.running.isEmpty && mayRunAlone(kind, on: connection) && !reservedWorkers.contains(connection) { candidates.append(connection) }
+            if worker.running.isEmpty && mayRun(number, alone: kind, on: connection) && !reservedWorkers.contains(connection) { candidates.append(connection) }
         }
         for connection in candidates where workers[connection]!.running.isEmpty {
             if let permit = breakerPermit(for: workers[connection]!.identity.name, now: now, into: &outbox) { return (connection, permit.value) }
@@ -85,8 +85,8 @@ extension CoordinatorMachine {
         return nil
     }
 
-    private func mayRunAlone(_ kind: String, on connection: ConnectionID) -> Bool {
-        guard let worker = workers[connection] else { return false }
-        return !worker.draining && worker.capacity > 0 && worker.kinds.contains(kind)
+    private func mayRun(_ number: TaskNumber, alone kind: String, on connection: ConnectionID) -> Bool {
+        guard let worker = workers[connection], let record = tasks[number] else { return false }
+        return !worker.draining && worker.capacity > 0 && worker.kinds.contains(kind) && worker.accepts(payloadBytes: record.payloadBytes)
     }
 }

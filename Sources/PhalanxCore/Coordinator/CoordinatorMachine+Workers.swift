@@ -14,7 +14,7 @@ extension CoordinatorMachine {
         }
         let badKind = registration.kinds.lazy.compactMap(TaskLimits.kindProblem).first
         guard (1...100_000).contains(registration.capacity), (0...100_000).contains(registration.prefetch),
-            registration.maximumInFlightBytes >= 0, !registration.kinds.isEmpty,
+            registration.maximumInFlightBytes >= 0, registration.maximumPayloadBytes >= 0, !registration.kinds.isEmpty,
             registration.kinds.count <= Self.maximumKindsPerWorker, badKind == nil
         else {
             let which = badKind.map { "; refused: \($0)" } ?? ""
@@ -58,7 +58,8 @@ extension CoordinatorMachine {
         pendingWorkers[connection] = nil
         workers[connection] = WorkerPeer(
             identity: identity, capacity: registration.capacity, prefetch: registration.prefetch,
-            maximumInFlightBytes: registration.maximumInFlightBytes, kinds: registration.kinds, incarnation: registration.incarnation)
+            maximumInFlightBytes: registration.maximumInFlightBytes, maximumPayloadBytes: registration.maximumPayloadBytes,
+            kinds: registration.kinds, incarnation: registration.incarnation)
         workerByName[identity.name] = connection
         if registration.incarnation > newest {
             incarnations[identity.name] = registration.incarnation
@@ -71,7 +72,7 @@ extension CoordinatorMachine {
         outbox.actions.append(.log(CoordinatorLogEntry(
             .info, "worker registered",
             ["worker": identity.name, "connection": "\(connection)", "capacity": "\(registration.capacity)", "prefetch": "\(registration.prefetch)",
-             "max_in_flight_bytes": "\(registration.maximumInFlightBytes)", "incarnation": "\(registration.incarnation)",
+             "max_in_flight_bytes": "\(registration.maximumInFlightBytes)", "max_payload_bytes": "\(registration.maximumPayloadBytes)", "incarnation": "\(registration.incarnation)",
              "kinds": registration.kinds.sorted().joined(separator: ",")])))
         assign(now: now, into: &outbox)
         return finish(&outbox, now: now)

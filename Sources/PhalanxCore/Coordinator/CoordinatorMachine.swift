@@ -28,6 +28,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         let prefetch: Int
         /// 0: no bound (``WorkerRegistration/maximumInFlightBytes``).
         let maximumInFlightBytes: Int
+        /// 0: no bound (``WorkerRegistration/maximumPayloadBytes``).
+        let maximumPayloadBytes: Int
         let kinds: Set<String>
         let incarnation: UInt64
         var running: Set<TaskNumber> = []
@@ -48,6 +50,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
             guard maximumInFlightBytes == 0 || runningBytes < maximumInFlightBytes || running.isEmpty else { return 0 }
             return capacity + prefetch - busy
         }
+        /// Whether its frames can carry a task with this payload.
+        func accepts(payloadBytes: Int) -> Bool { maximumPayloadBytes == 0 || payloadBytes <= maximumPayloadBytes }
         /// How full its window is, 0...1 (for choosing the least-loaded worker).
         var load: Double { Double(busy) / Double(capacity + prefetch) }
 

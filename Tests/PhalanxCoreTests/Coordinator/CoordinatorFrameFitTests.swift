@@ -1,0 +1,104 @@
+import PhalanxResilience
+import Testing
+
+@testable import PhalanxCore
+
+/// A worker that announced smaller frames than the coordinator's is sent only tasks its frames
+/// carry; a larger task goes to (or waits for) a worker whose frames carry it, and fails with
+/// INVALID_ARGUMENT only when no worker of its kind has such frames.
+@Suite struct CoordinatorFrameFitTests {
+    /// "a-small" sorts first, so it wins every tie of the least-loaded choice.
+    private func cluster(smallPayloadBytes: Int = 1_000, largeCapacity: Int = 4) -> (MachineHarness, small: ConnectionID, large: ConnectionID) {
+        var harness = MachineHarness()
+        let (small, _) = harness.worker("a-small", WorkerRegistration(capacity: 4, kinds: ["echo"], maximumPayloadBytes: smallPayloadBytes))
+        let (large, _) = harness.worker("b-large", WorkerRegistration(capacity: largeCapacity, kinds: ["echo"]))
+        return (harness, small, large)
+    }
+
+    @Test func aPayloadAtTheWorkersLimitGoesToItAndOneByteMoreGoesToAWorkerWithLargerFrames() {
+        var (harness, small, large) = cluster()
+        let client = harness.connect(.client, "client")
+        let atLimit = harness.submit([harness.task("at", bytes: 1_000)], from: client, requestID: 1)
+        #expect(atLimit.dispatched(to: small).map(\.spec) == ["at"])
+        let over = harness.submit([harness.task("over", bytes: 1_001)], from: client, requestID: 2)
+        #expect(over.dispatched(to: large).map(\.spec) == ["over"])
+        #expect(over.dispatched(to: small).isEmpty)
+    }
+
+    @Test func aLargeTaskWaitsForTheBusyLargeWorkerWhileSmallerOnesBehindItGoToTheSmallWorker() {
+        var (harness, small, large) = cluster(largeCapacity: 1)
+        let client = harness.connect(.client, "client")
+        let first = harness.submit([harness.task("busy", bytes: 5_000)], from: client, requestID: 1).dispatched(to: large)
+        #expect(first.map(\.spec) == ["busy"])
+
+        let queued = harness.submit(
+            [harness.task("big", bytes: 5_000), harness.task("s1", bytes: 10), harness.task("s2", bytes: 10)], from: client, requestID: 2)
+        #expect(queued.dispatched(to: small).map(\.spec) == ["s1", "s2"])
+        #expect(queued.dispatched(to: large).isEmpty)
+        #expect(queued.delivered(to: client).isEmpty)
+        #expect(harness.machine.queuedCount == 1)
+
+        let freed = harness.succeed(first, on: large)
+        #expect(freed.dispatched(to: large).map(\.spec) == ["big"])
+        #expect(freed.dispatched(to: small).isEmpty)
+        #expect(harness.machine.queuedCount == 0)
+    }
+
+    @Test func skippedLargeTasksKeepTheirOrderAtTheHeadOfTheQueue() {
+        var (harness, small, large) = cluster(largeCapacity: 1)
+        let client = harness.connect(.client, "client")
+        let first = harness.submit([harness.task("busy", bytes: 5_000)], from: client, requestID: 1).dispatched(to: large)
+        _ = harness.submit([harness.task("big1", bytes: 5_000), harness.task("big2", bytes: 5_000)], from: client, requestID: 2)
+        let next = harness.succeed(first, on: large).dispatched(to: large)
+        #expect(next.map(\.spec) == ["big1"])
+        #expect(harness.succeed(next, on: large).dispatched(to: large).map(\.spec) == ["big2"])
+        _ = small
+    }
+
+    @Test func aSmallWorkerPassesOverAtMostABoundedNumberOfLargeTasksInOnePass() {
+        var (harness, small, large) = cluster(largeCapacity: 1)
+        let client = harness.connect(.client, "client")
+        _ = harness.submit([harness.task("busy", bytes: 5_000)], from: client, requestID: 1)
+        let bigs = (0..<Machine.maximumSkips).map { harness.task("big\($0)", bytes: 5_000) }
+        let queued = harness.submit(bigs + [harness.task("small", bytes: 10)], from: client, requestID: 2)
+        // The small task sits behind more large ones than one pass passes over.
+        #expect(queued.dispatched(to: small).isEmpty)
+        #expect(harness.machine.queuedCount == Machine.maximumSkips + 1)
+        _ = large
+    }
+
+    @Test func aTaskNoWorkerOfItsKindCanBeSentFailsWithInvalidArgumentNamingTheLimits() {
+        var harness = MachineHarness()
+        let (w1, _) = harness.worker("w1", WorkerRegistration(capacity: 4, kinds: ["echo"], maximumPayloadBytes: 1_000))
+        let (w2, _) = harness.worker("w2", WorkerRegistration(capacity: 4, kinds: ["echo"], maximumPayloadBytes: 2_000))
+        let client = harness.connect(.client, "client")
+        let task = harness.task("huge", bytes: 2_001)
+        let actions = harness.submit([task, harness.task("fits", bytes: 2_000)], from: client)
+        #expect(actions.dispatched(to: w1).isEmpty)
+        #expect(actions.dispatched(to: w2).map(\.spec) == ["fits"])
+        let failed = actions.delivered(to: client)
+        #expect(failed.map(\.taskID) == ["huge"])
+        let error = failed.first?.error
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message.contains("2001 bytes") == true && error?.message.contains("w1 1000, w2 2000") == true)
+        #expect(error?.message.contains("limits.max_frame_bytes") == true && error?.message.contains("not run") == true)
+        #expect(error?.traceID == task.traceID && error?.taskID == "huge" && error?.originNode == "coordinator")
+        #expect(harness.machine.queuedCount == 0 && harness.machine.heldCount == 1)  // "fits" runs
+    }
+
+    @Test func aRetryThatAvoidsItsFailedWorkerStillGoesOnlyWhereItFits() {
+        var harness = CoordinatorRetryTests.harness()
+        let (small, _) = harness.worker("a-small", WorkerRegistration(capacity: 4, kinds: ["echo"], maximumPayloadBytes: 1_000))
+        let (large, _) = harness.worker("b-large", WorkerRegistration(capacity: 4, kinds: ["echo"]))
+        let client = harness.connect(.client, "client")
+        let first = harness.submit([harness.task("big", bytes: 5_000)], from: client).dispatched(to: large)
+        #expect(first.count == 1)
+        _ = harness.fail(first, on: large)
+        harness.advance(by: .seconds(1))
+        let retried = harness.wakeUp()
+        #expect(retried.dispatched(to: small).isEmpty)
+        #expect(retried.dispatched(to: large).map(\.attempt) == [2])
+    }
+
+    typealias Machine = MachineHarness.Machine
+}
