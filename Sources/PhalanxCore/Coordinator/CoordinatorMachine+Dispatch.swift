@@ -93,16 +93,17 @@ extension CoordinatorMachine {
         queuedByPriority[record.priority] += 1
     }
 
-    /// Whether a worker of `kind` is registered (busy or not) whose frames carry this payload.
+    /// Whether a worker of `kind` is registered (busy or draining) whose frames carry this payload:
+    /// a task waits for one while it is still connected.
     private func anyWorker(serving kind: String, accepts payloadBytes: Int) -> Bool {
-        workers.values.contains { !$0.draining && $0.kinds.contains(kind) && $0.accepts(payloadBytes: payloadBytes) }
+        workers.values.contains { $0.kinds.contains(kind) && $0.accepts(payloadBytes: payloadBytes) }
     }
 
     /// Fails a queued task no registered worker of its kind can be sent: every one of them
     /// announced a frame limit smaller than the task.
     private mutating func refuseTooLarge(_ number: TaskNumber, now: Duration, into outbox: inout Outbox) {
         let record = tasks[number]!
-        let limits = workers.values.filter { !$0.draining && $0.kinds.contains(record.kind) }
+        let limits = workers.values.filter { $0.kinds.contains(record.kind) }
             .map { "\($0.identity.name) \($0.maximumPayloadBytes)" }.mergeSorted().joined(separator: ", ")
         finishWithFailure(
             number,

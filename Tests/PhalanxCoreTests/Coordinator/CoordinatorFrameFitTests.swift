@@ -86,6 +86,22 @@ import Testing
         #expect(harness.machine.queuedCount == 0 && harness.machine.heldCount == 1)  // "fits" runs
     }
 
+    @Test func aLargeTaskWaitsWhileTheOnlyLargeWorkerDrainsAndFailsOnceItHasLeft() {
+        var (harness, small, large) = cluster(largeCapacity: 1)
+        let client = harness.connect(.client, "client")
+        let running = harness.submit([harness.task("busy", bytes: 5_000)], from: client, requestID: 1).dispatched(to: large)
+        _ = harness.machine.draining(from: large, now: harness.now)
+        let queued = harness.submit([harness.task("big", bytes: 5_000), harness.task("s", bytes: 10)], from: client, requestID: 2)
+        #expect(queued.dispatched(to: small).map(\.spec) == ["s"])
+        #expect(queued.delivered(to: client).isEmpty, "a draining worker still counts: it may finish and come back")
+
+        _ = harness.succeed(running, on: large)
+        let left = harness.machine.disconnected(large, now: harness.now)
+        let failed = (left + harness.submit([harness.task("s2", bytes: 10)], from: client, requestID: 3)).delivered(to: client)
+        #expect(failed.map(\.taskID) == ["big"] && failed.first?.error?.code == .invalidArgument)
+        #expect(failed.first?.error?.message.contains("a-small 1000") == true)
+    }
+
     @Test func aRetryThatAvoidsItsFailedWorkerStillGoesOnlyWhereItFits() {
         var harness = CoordinatorRetryTests.harness()
         let (small, _) = harness.worker("a-small", WorkerRegistration(capacity: 4, kinds: ["echo"], maximumPayloadBytes: 1_000))
