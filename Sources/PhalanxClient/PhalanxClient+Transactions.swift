@@ -16,7 +16,7 @@ extension PhalanxClient {
     ///     ])
     public func transact(_ participants: [ParticipantOperations], id given: String? = nil) async throws -> TransactionOutcome {
         try ensureOpen()
-        let id = given ?? UUID().uuidString.lowercased()
+        let id = given ?? takeUnnamedID()
         // Only what fails as given is judged again as read (the coordinator judges it anyway).
         if TransactionLimits.problem(id: id, participants) != nil, let problem = TransactionLimits.problemAsRead(id: id, participants) {
             throw ErrorContext(code: .invalidArgument, message: problem, originNode: local.name)
@@ -24,7 +24,7 @@ extension PhalanxClient {
         var request = Phalanx_V1_TxRequest()
         request.requestID = takeRequestID()
         request.txID = id
-        request.freshID = given == nil  // a new UUID: the coordinator need not look for it in its log
+        request.freshID = given == nil  // a fresh id (RequestIDs): the coordinator need not look for it in its log
         request.participants = participants.map(\.wire)
         let trace = TraceContext.newTrace()
         request.trace.traceID = trace.traceID
@@ -44,8 +44,9 @@ extension PhalanxClient {
     /// Runs saga `id`: its steps commit one after another, each on its own; if a step fails for
     /// good, the steps that committed are compensated, last first (each compensation retried until
     /// it commits). Returns once the saga completed or was compensated.
-    public func runSaga(_ steps: [SagaStep], id: String = UUID().uuidString.lowercased()) async throws -> SagaOutcome {
+    public func runSaga(_ steps: [SagaStep], id given: String? = nil) async throws -> SagaOutcome {
         try ensureOpen()
+        let id = given ?? takeUnnamedID()
         var request = Phalanx_V1_SagaRequest()
         request.requestID = takeRequestID()
         request.sagaID = id

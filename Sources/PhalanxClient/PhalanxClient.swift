@@ -27,6 +27,8 @@ public actor PhalanxClient {
     /// This client's own frame limit: no reply may be larger.
     private let ownFrameBytes: Int
     private var nextRequestID: UInt64 = 0
+    /// Ids of the transactions and sagas started without one.
+    private var unnamedIDs = RequestIDs()
     private var acks = AckSlots<Phalanx_V1_SubmitAck>()
     private var waitingOutcomes: [String: CheckedContinuation<TaskOutcome, Never>] = [:]
     private var unfinished: Set<String> = []
@@ -426,6 +428,9 @@ public actor PhalanxClient {
     func ensureOpen() throws(ErrorContext) {
         if let closedError { throw closedError }
     }
+
+    /// An id for a transaction or saga started without one.
+    func takeUnnamedID() -> String { unnamedIDs.next() }
 
     func takeRequestID() -> UInt64 {
         nextRequestID += 1

@@ -1675,7 +1675,7 @@ public nonisolated struct Phalanx_V1_TxRequest: Sendable {
 
   public var effectIndex: UInt32 = 0
 
-  /// the client made tx_id for this request (a new UUID): the coordinator need not look it up in its log
+  /// the client made tx_id for this request (a new random id): the coordinator need not look it up in its log
   public var freshID: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
