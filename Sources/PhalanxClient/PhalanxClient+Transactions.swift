@@ -26,7 +26,7 @@ extension PhalanxClient {
         request.txID = id
         request.freshID = given == nil  // a fresh id (RequestIDs): the coordinator need not look for it in its log
         request.participants = participants.map(\.wire)
-        let trace = TraceContext.newTrace()
+        let trace = takeTrace()
         request.trace.traceID = trace.traceID
         request.trace.spanID = trace.spanID
         let requestID = request.requestID

@@ -29,6 +29,8 @@ public actor PhalanxClient {
     private var nextRequestID: UInt64 = 0
     /// Ids of the transactions and sagas started without one.
     private var unnamedIDs = RequestIDs()
+    /// Trace ids of transactions and sagas (the system generator costs a system call per draw).
+    private var traceIDs = TraceIDGenerator()
     private var acks = AckSlots<Phalanx_V1_SubmitAck>()
     private var waitingOutcomes: [String: CheckedContinuation<TaskOutcome, Never>] = [:]
     private var unfinished: Set<String> = []
@@ -431,6 +433,9 @@ public actor PhalanxClient {
 
     /// An id for a transaction or saga started without one.
     func takeUnnamedID() -> String { unnamedIDs.next() }
+
+    /// A new trace for a transaction or saga request.
+    func takeTrace() -> TraceContext { .newTrace(using: &traceIDs) }
 
     func takeRequestID() -> UInt64 {
         nextRequestID += 1

@@ -1,4 +1,5 @@
-/// A fast, non-cryptographic random source for trace and span ids (SplitMix64).
+/// A fast, non-cryptographic random source for trace and span ids (SplitMix64), and for other
+/// draws that need not be secret (the bank workload's accounts and amounts).
 ///
 /// Ids need to be unique, not secret; the system generator costs a system call per draw on Linux,
 /// which shows on a path that makes ids for every task. Seed one per batch or per connection.

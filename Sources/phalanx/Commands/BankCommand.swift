@@ -175,7 +175,7 @@ struct BankRunCommand: AsyncParsableCommand {
         await withTaskGroup(of: Void.self) { group in
             for count in perLane where count > 0 {
                 group.addTask {
-                    var random = SystemRandomNumberGenerator()
+                    var random = TraceIDGenerator()  // fast: the system generator costs a system call per draw
                     // A lane stops once the connection is gone: the transfers it did not start are not counted.
                     for _ in 0..<count {
                         if await connection.isClosed { break }
@@ -217,7 +217,7 @@ struct BankRunCommand: AsyncParsableCommand {
     }
 
     private static func transfer(
-        layout: BankLayout, acrossWorkers: Bool, maxAmount: Int64, connection: PhalanxClient, tally: BankTally, random: inout SystemRandomNumberGenerator
+        layout: BankLayout, acrossWorkers: Bool, maxAmount: Int64, connection: PhalanxClient, tally: BankTally, random: inout TraceIDGenerator
     ) async {
         let (from, to) = layout.transferPair(acrossWorkers: acrossWorkers, using: &random)
         let amount = Int64.random(in: 1...maxAmount, using: &random)
