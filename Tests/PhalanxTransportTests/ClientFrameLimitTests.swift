@@ -28,7 +28,7 @@ import Testing
     func frameBytes(_ participants: [ParticipantOperations]) throws -> Int {
         var request = Phalanx_V1_TxRequest()
         request.requestID = 1
-        request.txID = UUID().uuidString.lowercased()
+        request.txID = String(repeating: "0", count: 16) + "-" + String(repeating: "0", count: 16)  // the length of a client-made id
         request.freshID = true
         request.participants = participants.map(\.wire)
         let trace = TraceContext.newTrace()

@@ -4,8 +4,8 @@ extension CoordinatorMachine {
     /// Hands queued tasks to workers with free slots: one task per kind in turn, each to the
     /// least-loaded live worker that serves the kind, is not draining and whose breaker admits it.
     /// A task on its last chance after lost workers runs alone on an idle worker (``mustRunAlone(_:)``).
-    /// A task goes only to a worker whose frames carry its payload; one that no worker of its kind
-    /// can be sent fails with INVALID_ARGUMENT.
+    /// A task goes only to a worker whose frames carry its payload; while none is free it waits at
+    /// its queue's head (until its deadline, like a task of a kind no worker serves).
     mutating func assign(now: Duration, into outbox: inout Outbox) {
         guard queuedCount > 0, !workers.isEmpty else { return }
         expireQueuedTasks(now: now, into: &outbox)
@@ -19,6 +19,7 @@ extension CoordinatorMachine {
         var skipped: [TaskNumber] = []
         var skips: [String: Int] = [:]
         var tooSmall: [String: Set<ConnectionID>] = [:]
+        var tooLargeForAll: [String: Int] = [:]
         var firstAttempts: [String: Int] = [:]
         dispatchSetAside(now: now, into: &outbox)
         var setAside = false
@@ -52,12 +53,10 @@ extension CoordinatorMachine {
                     guard let other = leastLoadedWorker(serving: kind, excluding: excluded.union([worker]), accepting: payloadBytes),
                         let otherPermit = breakerPermit(for: workers[other]!.identity.name, now: now, into: &outbox)
                     else {
-                        guard anyWorker(serving: kind, accepts: payloadBytes) else {
-                            unpop(number)
-                            refuseTooLarge(number, now: now, into: &outbox)
-                            continue
-                        }
-                        skipped.append(number)  // it waits for a worker whose frames carry it
+                        // It waits for a worker whose frames carry it (one may be busy, draining,
+                        // restarting or not yet registered), or until its deadline.
+                        skipped.append(number)
+                        if !anyWorker(serving: kind, accepts: payloadBytes) { tooLargeForAll[kind, default: 0] += 1 }
                         skips[kind, default: 0] += 1
                         if skips[kind]! >= Self.maximumSkips { tooSmall[kind, default: []].insert(worker) }
                         continue
@@ -77,6 +76,7 @@ extension CoordinatorMachine {
             }
         }
         for number in skipped.reversed() { unpop(number) }
+        if !tooLargeForAll.isEmpty { warnTooLarge(tooLargeForAll, now: now, into: &outbox) }
         if setAside { dispatchSetAside(now: now, into: &outbox) }
         for (kind, count) in firstAttempts { recordFirstAttempts(count, of: kind, now: now) }
     }
@@ -93,26 +93,32 @@ extension CoordinatorMachine {
         queuedByPriority[record.priority] += 1
     }
 
-    /// Whether a worker of `kind` is registered (busy or draining) whose frames carry this payload:
-    /// a task waits for one while it is still connected.
-    private func anyWorker(serving kind: String, accepts payloadBytes: Int) -> Bool {
+    /// Whether a worker of `kind` is connected (busy or draining) whose frames carry this payload.
+    func anyWorker(serving kind: String, accepts payloadBytes: Int) -> Bool {
         workers.values.contains { $0.kinds.contains(kind) && $0.accepts(payloadBytes: payloadBytes) }
     }
 
-    /// Fails a queued task no registered worker of its kind can be sent: every one of them
-    /// announced a frame limit smaller than the task.
-    private mutating func refuseTooLarge(_ number: TaskNumber, now: Duration, into outbox: inout Outbox) {
-        let record = tasks[number]!
-        let limits = workers.values.filter { $0.kinds.contains(record.kind) }
-            .map { "\($0.identity.name) \($0.maximumPayloadBytes)" }.mergeSorted().joined(separator: ", ")
-        finishWithFailure(
-            number,
-            taskError(
-                .invalidArgument,
-                "the task's payload (\(record.payloadBytes) bytes) is larger than every worker serving kind \(record.kind) can be sent (largest payload per worker: \(limits) bytes, limits.max_frame_bytes - \(TaskLimits.frameReserveBytes)); it was not run. Give every node the same limits.max_frame_bytes",
-                for: record),
-            worker: nil, now: now, into: &outbox)
+    /// The largest payload each connected worker of `kind` can be sent: "w1 49152, w2 23616".
+    func payloadLimits(of kind: String) -> String {
+        workers.values.filter { $0.kinds.contains(kind) }.map { "\($0.identity.name) \($0.maximumPayloadBytes)" }.mergeSorted()
+            .joined(separator: ", ")
     }
+
+    /// Says, at most once per ``tooLargeWarningInterval``, which kinds have tasks waiting that no
+    /// connected worker's frames carry: a worker with a larger `limits.max_frame_bytes` runs them.
+    private mutating func warnTooLarge(_ counts: [String: Int], now: Duration, into outbox: inout Outbox) {
+        if let last = lastTooLargeWarning, now - last < Self.tooLargeWarningInterval { return }
+        lastTooLargeWarning = now
+        for kind in Array(counts.keys).mergeSorted() {
+            outbox.actions.append(.log(CoordinatorLogEntry(
+                .warning, "tasks wait for a worker whose frames carry their payload",
+                ["kind": kind, "tasks": "\(counts[kind]!)", "largest_payload_per_worker": payloadLimits(of: kind),
+                 "advice": "they run when a worker of the kind with a larger limits.max_frame_bytes registers, or end at their deadline; give every node the same limits.max_frame_bytes"])))
+        }
+    }
+
+    /// How often ``warnTooLarge(_:now:into:)`` may log.
+    static var tooLargeWarningInterval: Duration { .seconds(10) }
 
     /// Starts the next attempt of a queued task on `worker`; returns whether it was the first.
     @discardableResult

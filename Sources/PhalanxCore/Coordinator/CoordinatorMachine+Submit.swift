@@ -202,7 +202,10 @@ extension CoordinatorMachine {
             } else {
                 waited = record.attempt == 0 ? "in the queue" : "in the queue after \(record.attempt) attempt(s)"
             }
-            let notRun = record.attempt == 0 ? " (no worker took it in time); it was not run" : "; it is not run again"
+            var notRun = record.attempt == 0 ? " (no worker took it in time); it was not run" : "; it is not run again"
+            if !anyWorker(serving: record.kind, accepts: record.payloadBytes), workers.values.contains(where: { $0.kinds.contains(record.kind) }) {
+                notRun += ". Its payload (\(record.payloadBytes) bytes) is larger than every connected worker of kind \(record.kind) can be sent (largest payload per worker: \(payloadLimits(of: record.kind)) bytes, limits.max_frame_bytes - \(TaskLimits.frameReserveBytes)); give every node the same limits.max_frame_bytes"
+            }
             finishWithFailure(
                 number, taskError(.deadlineExceeded, "the task's deadline passed \(waited)\(notRun)", for: record),
                 worker: nil, now: now, into: &outbox)

@@ -230,6 +230,8 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
     var breakers: [String: CircuitBreakerMachine] = [:]
     var forcedOpen: Set<String> = []
     var breakerRetryAt: Duration?
+    /// When tasks no connected worker's frames carry were last logged.
+    var lastTooLargeWarning: Duration?
     var buckets: [String: TokenBucket] = [:]
     /// Retry budgets by task kind.
     var retryBudgets: [String: RetryBudgetState] = [:]
