@@ -8,6 +8,7 @@ import PhalanxResilience
 /// steps through all 2^64 values); two clients' ids meet only if their prefixes do. Foundation's
 /// `UUID()` opens and reads `/dev/urandom` for every id: 5.6 % of the bank client's samples.
 struct RequestIDs: Sendable {
+    /// The prefix in hex, with the dash after it.
     private let prefix: String
     private var sequence: TraceIDGenerator
 
@@ -18,18 +19,9 @@ struct RequestIDs: Sendable {
 
     /// Fixed halves (for tests).
     init(prefix: UInt64, seed: UInt64) {
-        self.prefix = Self.hex(prefix)
+        self.prefix = LowerHex.string(prefix) + "-"
         sequence = TraceIDGenerator(seed: seed)
     }
 
-    mutating func next() -> String { prefix + "-" + Self.hex(sequence.next()) }
-
-    /// 16 lower-case hex digits.
-    static func hex(_ value: UInt64) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(unsafeUninitializedCapacity: 16) { buffer in
-            for index in 0..<16 { buffer[index] = digits[Int((value >> (60 - 4 * UInt64(index))) & 0xF)] }
-            return 16
-        }
-    }
+    mutating func next() -> String { prefix + LowerHex.string(sequence.next()) }
 }

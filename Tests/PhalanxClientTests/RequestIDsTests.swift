@@ -1,4 +1,5 @@
 import PhalanxCore
+import PhalanxResilience
 import Testing
 
 @testable import PhalanxClient
@@ -11,7 +12,7 @@ import Testing
         #expect(first.hasPrefix("0123456789abcdef-"))
         #expect(first.utf8.count == 33)
         #expect(first.dropFirst(17).allSatisfy { "0123456789abcdef".contains($0) })
-        #expect(RequestIDs.hex(0) == "0000000000000000" && RequestIDs.hex(.max) == "ffffffffffffffff" && RequestIDs.hex(0xa) == "000000000000000a")
+        #expect(LowerHex.string(0) == "0000000000000000" && LowerHex.string(.max) == "ffffffffffffffff" && LowerHex.string(0xa) == "000000000000000a")
     }
 
     @Test func aClientNeverRepeatsAnIdAndTwoClientsDoNotShareOne() {

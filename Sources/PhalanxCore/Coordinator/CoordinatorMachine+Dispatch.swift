@@ -15,10 +15,9 @@ extension CoordinatorMachine {
         var refusedByBreaker = Set<ConnectionID>()
         // Tasks too large for the frames of every free worker of their kind, taken out of their
         // queue for this pass (so that smaller ones behind them still go) and put back at its head
-        // after it. A worker that passed over `maximumSkips` of a kind gets no more of it this pass.
+        // after it. A kind with `maximumSkips` tasks passed over gets no more turns this pass.
         var skipped: [TaskNumber] = []
         var skips: [String: Int] = [:]
-        var tooSmall: [String: Set<ConnectionID>] = [:]
         var tooLargeForAll: [String: Int] = [:]
         var firstAttempts: [String: Int] = [:]
         dispatchSetAside(now: now, into: &outbox)
@@ -26,9 +25,8 @@ extension CoordinatorMachine {
         var progress = true
         while progress && queuedCount > 0 {
             progress = false
-            for kind in kinds where queuedPerKind[kind, default: 0] > 0 {
-                let excluded = tooSmall[kind].map(refusedByBreaker.union) ?? refusedByBreaker
-                guard let worker = leastLoadedWorker(serving: kind, excluding: excluded) else { continue }
+            for kind in kinds where queuedPerKind[kind, default: 0] > 0 && skips[kind, default: 0] < Self.maximumSkips {
+                guard let worker = leastLoadedWorker(serving: kind, excluding: refusedByBreaker) else { continue }
                 let name = workers[worker]!.identity.name
                 guard let permit = breakerPermit(for: name, now: now, into: &outbox) else {
                     refusedByBreaker.insert(worker)
@@ -50,7 +48,7 @@ extension CoordinatorMachine {
                 if !workers[worker]!.accepts(payloadBytes: payloadBytes) {
                     if let permit = permit.value { breakers[name]?.release(permit) }
                     progress = true
-                    guard let other = leastLoadedWorker(serving: kind, excluding: excluded.union([worker]), accepting: payloadBytes),
+                    guard let other = leastLoadedWorker(serving: kind, excluding: refusedByBreaker, accepting: payloadBytes),
                         let otherPermit = breakerPermit(for: workers[other]!.identity.name, now: now, into: &outbox)
                     else {
                         // It waits for a worker whose frames carry it (one may be busy, draining,
@@ -58,7 +56,6 @@ extension CoordinatorMachine {
                         skipped.append(number)
                         if !anyWorker(serving: kind, accepts: payloadBytes) { tooLargeForAll[kind, default: 0] += 1 }
                         skips[kind, default: 0] += 1
-                        if skips[kind]! >= Self.maximumSkips { tooSmall[kind, default: []].insert(worker) }
                         continue
                     }
                     (target, targetPermit) = (other, otherPermit)
@@ -81,11 +78,11 @@ extension CoordinatorMachine {
         for (kind, count) in firstAttempts { recordFirstAttempts(count, of: kind, now: now) }
     }
 
-    /// Tasks of one kind a worker with small frames passes over in one pass of ``assign(now:into:)``.
+    /// Tasks of one kind passed over for their size in one pass of ``assign(now:into:)``.
     static var maximumSkips: Int { 64 }
 
-    /// Puts a task just taken from its queue back at its head, still queued.
-    private mutating func unpop(_ number: TaskNumber) {
+    /// Puts a queued task (one just taken from its queue) back at its queue's head.
+    mutating func unpop(_ number: TaskNumber) {
         let record = tasks[number]!
         queues[record.kind, default: TaskQueue()].prepend(number, priority: record.priority)
         queuedPerKind[record.kind, default: 0] += 1

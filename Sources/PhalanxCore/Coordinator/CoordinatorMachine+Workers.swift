@@ -186,12 +186,9 @@ extension CoordinatorMachine {
 
     /// Puts a running task back at the head of its kind's queue (its next dispatch is a new attempt).
     mutating func requeueAtHead(_ number: TaskNumber) {
-        guard let record = tasks[number] else { return }
+        guard tasks[number] != nil else { return }
         tasks[number]!.placement = .queued
         tasks[number]!.waitingForChildren = false  // its worker's count was settled (or the worker is gone)
-        queues[record.kind, default: TaskQueue()].prepend(number, priority: record.priority)
-        queuedPerKind[record.kind, default: 0] += 1
-        queuedCount += 1
-        queuedByPriority[record.priority] += 1
+        unpop(number)
     }
 }
