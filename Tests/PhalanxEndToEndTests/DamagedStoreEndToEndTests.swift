@@ -311,6 +311,8 @@ extension EndToEnd {
             #expect(try await put(1).committed)
             cluster.signal("w1", SIGTERM)  // everything, the store's id with it, into the main file
             #expect(try await cluster.waitForExit("w1", within: .seconds(15)) == 0)
+            let log = cluster.directory.appendingPathComponent("workers/w1/participant.sqlite-wal").path
+            #expect((try? FileManager.default.attributesOfItem(atPath: log)[.size] as? Int) ?? 0 == 0, "a clean stop leaves nothing in the -wal")
             try cluster.startWorker("w1", logName: "w1-second")
             try await cluster.waitForWorkers(2, using: client)
             #expect(try await put(2).committed, "its changes are in the -wal only (no checkpoint yet)")

@@ -114,4 +114,27 @@ import Testing
         let newest = try ParticipantStore(path: path).claim(for: "w1")
         #expect(older.writes == 3 && older.id == newest.id, "an older copy: the same id, fewer writes")
     }
+
+    /// A checkpoint puts everything in the main file while the store is still open (the worker
+    /// does one when a session ends): that file alone, copied, holds the identity and the values.
+    @Test func aCheckpointLeavesTheMainFileCompleteWhileTheStoreIsOpen() async throws {
+        let root = folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let path = root.appendingPathComponent("participant.sqlite").path
+        let copy = root.appendingPathComponent("copy.sqlite").path
+        let store = try ParticipantStore(path: path)
+        let identity = try store.claim(for: "w1")
+        try await store.apply([.outcome(
+            id: "t1", committed: true, writes: [KeyWrite(key: "k", before: nil, after: StoredValue(.integer(7)))], unixMilliseconds: 0)])
+        func logBytes() throws -> Int { try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? -1 }
+        #expect(try logBytes() > 0, "the changes are in the -wal")
+        try store.checkpoint()
+        #expect(try logBytes() == 0)
+        try FileManager.default.copyItem(atPath: path, toPath: copy)
+        let copied = try ParticipantStore(path: copy)
+        #expect(try copied.claim(for: "w1") == ParticipantStoreIdentity(id: identity.id, createdUnixMilliseconds: identity.createdUnixMilliseconds, writes: 1))
+        #expect(try await copied.load().values["k"] == StoredValue(.integer(7)))
+        try await store.apply([abort])  // the store goes on after it
+        #expect(store.durableWrites == 2)
+    }
 }

@@ -121,6 +121,12 @@ public actor Participant {
         link = nil
         writer.finish()
         await writerTask?.value
+        await pruneTask?.value  // its read must not keep the checkpoint from taking everything
+        do throws(LedgerError) {
+            try store.checkpoint()
+        } catch {
+            logger.warning("the participant store's -wal was not copied into its main file; it is read back at the next start", metadata: ["error": "\(error)"])
+        }
     }
 
     /// The worker registered over `link`: ask about every transaction in doubt.

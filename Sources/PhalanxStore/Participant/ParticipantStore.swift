@@ -306,6 +306,18 @@ public final class ParticipantStore: Sendable {
         }
     }
 
+    /// Copies everything in the -wal into the main file and empties the -wal (a TRUNCATE
+    /// checkpoint), so that a stopped store's main file holds all of it. SQLite does this itself
+    /// only when the writer is the last connection to close, which a read still running at
+    /// the end of a session (a prune, a status) can prevent.
+    public func checkpoint() throws(LedgerError) {
+        do {
+            try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        } catch {
+            throw LedgerError("cannot copy the participant store's -wal into \(path) (a checkpoint): \(error)")
+        }
+    }
+
     /// What a participant starts from: committed values, prepared transactions, recent outcomes.
     public func load(recentOutcomes: Int = ParticipantMachine.rememberedOutcomes) async throws(LedgerError) -> (
         values: [String: StoredValue], prepared: [ParticipantMachine.Prepared], finished: [(id: String, committed: Bool)]
