@@ -24,7 +24,8 @@ extension ClusterStatus {
                 Worker(
                     name: $0.name, capacity: $0.capacity, prefetch: $0.prefetch, inFlight: $0.inFlight, kinds: $0.kinds, finished: $0.finished,
                     breaker: $0.breaker.isEmpty ? "closed" : $0.breaker, draining: $0.draining, kindsOmitted: $0.kindsOmitted,
-                    participantProblem: $0.participantProblem.isEmpty ? nil : $0.participantProblem)
+                    participantProblem: $0.participantProblem.isEmpty ? nil : $0.participantProblem,
+                    maximumPayloadBytes: $0.maxPayloadBytes == 0 ? nil : $0.maxPayloadBytes)
             },
             tasksAccepted: wire.tasksAccepted, tasksSucceeded: wire.tasksSucceeded, tasksFailed: wire.tasksFailed,
             tasksQueued: wire.tasksQueued, tasksRunning: wire.tasksRunning, tasksExpired: wire.tasksExpired,

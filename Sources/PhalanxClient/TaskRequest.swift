@@ -105,6 +105,12 @@ public struct ClusterStatus: Sendable, Codable {
         public var kindsOmitted: UInt32 = 0
         /// Why its participant store is not available (it votes NO on every transaction); nil: it is.
         public var participantProblem: String? = nil
+        /// The largest task payload the coordinator sends it (its frames, within the coordinator's
+        /// limit); nil: not known (a coordinator of an earlier version).
+        public var maximumPayloadBytes: UInt64? = nil
+
+        /// Whether the coordinator can send it a task with a payload of `bytes` (unknown: assumed so).
+        public func accepts(payloadBytes bytes: Int) -> Bool { maximumPayloadBytes.map { UInt64(bytes) <= $0 } ?? true }
     }
 
     public let coordinator: String

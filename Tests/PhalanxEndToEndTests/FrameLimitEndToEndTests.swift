@@ -74,6 +74,19 @@ extension EndToEnd {
             try await cluster.waitForWorkers(2, using: client)
 
             let smallWorkersLargest = Self.largestPayload
+            let workers = try await client.status().workers
+            #expect(workers.first { $0.name == "w1" }?.maximumPayloadBytes == UInt64(smallWorkersLargest), "\(workers)")
+            #expect(workers.first { $0.name == "w2" }?.maximumPayloadBytes == UInt64(client.maximumPayloadBytes), "\(workers)")
+            let status = try ClusterProcesses.runToCompletion(["status"] + cluster.clientArguments)
+            #expect(status.stdout.contains("breaker closed, payloads up to \(smallWorkersLargest) bytes, kinds"), "\(status)")
+
+            // Past what one command-line argument holds (128 KiB): from a file, to the worker that takes it.
+            let file = cluster.directory.appendingPathComponent("payload.bin")
+            try Data(repeating: UInt8(ascii: "b"), count: 200_000).write(to: file)
+            let submitted = try ClusterProcesses.runToCompletion(["submit"] + cluster.clientArguments + ["--kind", "echo", "--payload-file", file.path, "--wait"])
+            #expect(submitted.status == 0 && submitted.stdout.contains("ok (w2, attempt 1): " + String(repeating: "b", count: 200_000)), "\(submitted.status) \(submitted.stderr)")
+            #expect(!submitted.stderr.contains("warning"), "\(submitted.stderr)")
+
             let requests = (0..<20).map { index in
                 let bytes = index.isMultiple(of: 2) ? smallWorkersLargest + 1 : smallWorkersLargest
                 return TaskRequest(taskID: "t-\(index)", kind: "echo", payload: [UInt8](repeating: UInt8(index), count: bytes))
@@ -86,6 +99,44 @@ extension EndToEnd {
             #expect(Set(outcomes.compactMap(\.worker)) == ["w1", "w2"], "the small worker still gets the tasks its frames carry")
             #expect(!cluster.log("w1").contains("FRAME_TOO_LARGE") && !cluster.log("coordinator").contains("FRAME_TOO_LARGE"))
             await client.close()
+        }
+
+        /// `submit --payload-file` reads any bytes up to the largest payload (and no further), and
+        /// warns when no registered worker of the kind has frames that carry the payload: its
+        /// tasks wait (here until their deadline) rather than fail.
+        @Test func submitReadsThePayloadFromAFileAndWarnsWhenNoWorkerOfTheKindTakesItsSize() async throws {
+            let cluster = try ClusterProcesses()
+            defer { cluster.stopAll() }
+            try await cluster.startCoordinator()
+            try cluster.startWorker("w1", ["--set", "limits.max_frame_bytes=\(Self.frameBytes)"])
+            let client = try await cluster.client()
+            try await cluster.waitForWorkers(1, using: client)
+            await client.close()
+            func submit(_ bytes: Int, _ extra: [String] = []) throws -> (status: Int32, stdout: String, stderr: String) {
+                let file = cluster.directory.appendingPathComponent("payload-\(bytes).bin")
+                try Data(repeating: 0x7A, count: bytes).write(to: file)
+                return try ClusterProcesses.runToCompletion(["submit"] + cluster.clientArguments + ["--kind", "echo", "--payload-file", file.path] + extra)
+            }
+
+            let fits = try submit(Self.largestPayload, ["--wait"])
+            #expect(fits.status == 0 && fits.stdout.contains("ok (w1, attempt 1)") && !fits.stderr.contains("warning"), "\(fits.status) \(fits.stderr)")
+            let waits = try submit(Self.largestPayload + 1, ["--wait", "--timeout-ms", "1500"])
+            #expect(waits.status == 3 && waits.stdout.contains("DEADLINE_EXCEEDED"), "\(waits.status) \(waits.stdout.suffix(400))")
+            #expect(
+                waits.stderr.contains("warning: no registered worker of kind 'echo' takes a payload of \(Self.largestPayload + 1) bytes (the largest each one's frames carry: w1 \(Self.largestPayload))"),
+                "\(waits.stderr)")
+
+            // Past the client's own largest payload (its limits.max_frame_bytes, 4 MiB here): refused before connecting, read no further.
+            let clientLargest = TaskLimits.maximumPayloadBytes(forFrameBytes: EstablishedPeer.defaultMaximumFrameBytes)
+            let tooLarge = try submit(clientLargest + 1)
+            #expect(tooLarge.status == 2 && tooLarge.stderr.contains("has more than \(clientLargest) bytes; the largest task payload is"), "\(tooLarge)")
+            let both = try submit(10, ["--payload", "x"])
+            #expect(both.status == 2 && both.stderr.contains("--payload or with --payload-file, not both"), "\(both)")
+            let missing = try ClusterProcesses.runToCompletion(["submit"] + cluster.clientArguments + ["--kind", "echo", "--payload-file", "/nonexistent/p"])
+            #expect(missing.status == 2 && missing.stderr.contains("--payload-file /nonexistent/p: cannot open it for reading"), "\(missing)")
+            let accepted = try await cluster.client()
+            #expect(try await accepted.status().tasksAccepted == 2, "the refused submits sent nothing")
+            await accepted.close()
         }
 
         /// Submit frames are cut by the tasks' exact sizes, every field counted: an estimate that left

@@ -702,6 +702,7 @@ extension CoordinatorStatus {
             status.finished = UInt64(worker.finished)
             status.breaker = worker.breaker
             status.draining = worker.draining
+            status.maxPayloadBytes = UInt64(clamping: worker.maximumPayloadBytes)
             return status
         }
         reply.tasksAccepted = accepted

@@ -4,9 +4,12 @@ extension CoordinatorMachine {
     /// A client or admin asked for the cluster's status.
     public func statusRequested(from connection: ConnectionID) -> [Action] {
         let workerList = workers.values.sorted { $0.identity.name < $1.identity.name }.map { worker in
-            CoordinatorStatus.Worker(
+            var status = CoordinatorStatus.Worker(
                 name: worker.identity.name, capacity: worker.capacity, prefetch: worker.prefetch, inFlight: worker.running.count, kinds: worker.kinds.sorted(),
                 finished: worker.finished, breaker: breakerState(of: worker.identity.name), draining: worker.draining)
+            status.maximumPayloadBytes =
+                worker.maximumPayloadBytes == 0 ? settings.maximumPayloadBytes : min(worker.maximumPayloadBytes, settings.maximumPayloadBytes)
+            return status
         }
         var status = CoordinatorStatus(
             workers: workerList, accepted: counters.accepted, succeeded: counters.succeeded, failed: counters.failed,

@@ -222,6 +222,9 @@ public struct CoordinatorStatus: Sendable, Hashable {
         public let finished: Int
         public let breaker: String
         public let draining: Bool
+        /// The largest task payload the coordinator sends it: what its frames carry, within the
+        /// coordinator's own limit (0: not known).
+        public var maximumPayloadBytes = 0
     }
 
     public let workers: [Worker]

@@ -974,6 +974,9 @@ public nonisolated struct Phalanx_V1_WorkerStatus: Sendable {
   /// why its participant store is not available (it votes NO on every transaction); empty: it is
   public var participantProblem: String = String()
 
+  /// the largest task payload the coordinator sends it (its frames, within the coordinator's limit); 0: not known
+  public var maxPayloadBytes: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3633,7 +3636,7 @@ nonisolated extension Phalanx_V1_StatusRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}capacity\0\u{3}in_flight\0\u{1}kinds\0\u{1}finished\0\u{1}breaker\0\u{1}draining\0\u{3}kinds_omitted\0\u{1}prefetch\0\u{3}participant_problem\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}capacity\0\u{3}in_flight\0\u{1}kinds\0\u{1}finished\0\u{1}breaker\0\u{1}draining\0\u{3}kinds_omitted\0\u{1}prefetch\0\u{3}participant_problem\0\u{3}max_payload_bytes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3651,6 +3654,7 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.kindsOmitted) }()
       case 9: try { try decoder.decodeSingularUInt32Field(value: &self.prefetch) }()
       case 10: try { try decoder.decodeSingularStringField(value: &self.participantProblem) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.maxPayloadBytes) }()
       default: break
       }
     }
@@ -3687,6 +3691,9 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
     if !self.participantProblem.isEmpty {
       try visitor.visitSingularStringField(value: self.participantProblem, fieldNumber: 10)
     }
+    if self.maxPayloadBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.maxPayloadBytes, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3701,6 +3708,7 @@ nonisolated extension Phalanx_V1_WorkerStatus: SwiftProtobuf.Message, SwiftProto
     if lhs.kindsOmitted != rhs.kindsOmitted {return false}
     if lhs.prefetch != rhs.prefetch {return false}
     if lhs.participantProblem != rhs.participantProblem {return false}
+    if lhs.maxPayloadBytes != rhs.maxPayloadBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

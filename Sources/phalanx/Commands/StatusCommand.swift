@@ -34,7 +34,8 @@ struct StatusCommand: AsyncParsableCommand {
             let more = worker.kindsOmitted > 0 ? " and \(worker.kindsOmitted) more" : ""
             let load = worker.prefetch > 0
                 ? "\(worker.inFlight) in flight (runs \(worker.capacity) at once, holds \(worker.prefetch) more)" : "\(worker.inFlight)/\(worker.capacity) busy"
-            print("  \(worker.name.terminalSafe): \(load), \(worker.finished) finished, breaker \(worker.breaker)\(state), kinds \(worker.kinds.joined(separator: ",").terminalSafe)\(more)")
+            let payloads = worker.maximumPayloadBytes.map { ", payloads up to \($0) bytes" } ?? ""
+            print("  \(worker.name.terminalSafe): \(load), \(worker.finished) finished, breaker \(worker.breaker)\(state)\(payloads), kinds \(worker.kinds.joined(separator: ",").terminalSafe)\(more)")
             if let problem = worker.participantProblem {
                 print("    PARTICIPANT STORE NOT AVAILABLE (it votes NO on every transaction): \(problem.terminalSafe)")
             }

@@ -24,6 +24,9 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "The payload, as text.")
     var payload: String = ""
 
+    @Option(help: "Read the payload from this file ('-': standard input) instead of --payload: any bytes, up to the largest payload (limits.max_frame_bytes - \(TaskLimits.frameReserveBytes)), also past what a command line holds.")
+    var payloadFile: String?
+
     @Option(parsing: .unconditional, help: "How many tasks to submit.")
     var count: Int = 1
 
@@ -53,6 +56,7 @@ struct SubmitCommand: AsyncParsableCommand {
             throw ValidationError("--kind must be 1-\(TaskLimits.maximumKindBytes) bytes, e.g. echo, sleep, sha256, fail")
         }
         guard (1...10_000_000).contains(count) else { throw ValidationError("--count must be in 1...10000000, got \(count)") }
+        if payloadFile != nil && !payload.isEmpty { throw ValidationError("give the payload with --payload or with --payload-file, not both") }
         if let timeoutMs, timeoutMs <= 0 { throw ValidationError("--timeout-ms must be positive, got \(timeoutMs)") }
         guard TaskRequest.Priority(rawValue: priority) != nil else { throw ValidationError("--priority is high, normal or low, got '\(priority)'") }
         // With --count N each task's key gets a suffix -0 … -(N-1).
@@ -90,9 +94,10 @@ struct SubmitCommand: AsyncParsableCommand {
             guard first else { return }
             printError("the coordinator is overloaded (\(refusal.message.terminalSafe)); the batch is sent again as it asks, for up to \(window) s")
         }
+        // One buffer that every request shares (arrays copy on write only).
+        let bytes = try payloadFile.map { try Self.readPayload($0, maximumFrameBytes: config.limits.maximumFrameBytes) } ?? Array(payload.utf8)
         var connection = try await client.connect(config, settings: settings)
         let prefix = "\(Int(Date().timeIntervalSince1970 * 1000))-\(UInt32.random(in: 0...UInt32.max))"
-        let bytes = Array(payload.utf8)  // one buffer that every request shares (arrays copy on write only)
         let requests = (0..<count).map { index in
             var request = TaskRequest(
                 taskID: "\(prefix)-\(index)", kind: kind, payload: bytes, timeout: timeoutMs.map { .milliseconds($0) }, maxAttempts: maxAttempts,
@@ -106,10 +111,15 @@ struct SubmitCommand: AsyncParsableCommand {
         defer { InterruptionNotice.uninstall(interruption) }
         do {
             let status = try await connection.status()
-            if !status.workers.contains(where: { $0.kinds.contains(kind) }) {
+            let serving = status.workers.filter { $0.kinds.contains(kind) }
+            if serving.isEmpty {
                 let served = Set(status.workers.flatMap(\.kinds)).sorted().joined(separator: ", ")
                 printError(
                     "warning: no registered worker serves kind '\(kind.terminalSafe)' (served now: \(served.isEmpty ? "none, no worker is registered" : served)); its tasks wait in the queue until a worker for it registers\(timeoutMs == nil ? "" : " or their deadline passes")")
+            } else if !serving.contains(where: { $0.accepts(payloadBytes: bytes.count) }) {
+                let limits = serving.map { "\($0.name.terminalSafe) \($0.maximumPayloadBytes.map(String.init) ?? "?")" }.joined(separator: ", ")
+                printError(
+                    "warning: no registered worker of kind '\(kind.terminalSafe)' takes a payload of \(bytes.count) bytes (the largest each one's frames carry: \(limits)); its tasks wait in the queue until a worker with larger frames (limits.max_frame_bytes) registers\(timeoutMs == nil ? "" : " or their deadline passes")")
             }
         } catch {
             // Only a hint: a status that cannot be had (e.g. larger than this client's frames) does not stop the submit.
@@ -157,6 +167,15 @@ struct SubmitCommand: AsyncParsableCommand {
         try report.finish(seconds: (ContinuousClock.now - started).seconds)
         await waiter.connection.close()
         if report.failed > 0 { throw ExitCode(3) }
+    }
+
+    /// The bytes of `--payload-file` (`-`: standard input), refused past the largest payload that
+    /// frames of `maximumFrameBytes` carry (read no further than that).
+    static func readPayload(_ path: String, maximumFrameBytes: Int) throws(ValidationError) -> [UInt8] {
+        let limit = TaskLimits.maximumPayloadBytes(forFrameBytes: maximumFrameBytes)
+        return Array(try InputFile.bytes(
+            path, option: "--payload-file", maximumBytes: limit,
+            tooLarge: "the largest task payload is limits.max_frame_bytes (\(maximumFrameBytes)) - \(TaskLimits.frameReserveBytes) = \(limit) bytes; store large inputs elsewhere and pass a reference"))
     }
 
     /// Tells (on standard error) which of this submission's tasks were accepted (or may have been)

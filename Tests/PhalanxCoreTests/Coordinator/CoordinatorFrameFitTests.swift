@@ -138,4 +138,18 @@ import Testing
     }
 
     typealias Machine = MachineHarness.Machine
+
+    /// The status names each worker's largest payload: its own frames' where smaller, else the
+    /// coordinator's (what a worker that announced no frame limit gets).
+    @Test func theStatusShowsTheLargestPayloadTheCoordinatorSendsEachWorker() {
+        var (harness, _, _) = cluster()
+        let admin = harness.connect(.admin, "admin")
+        guard case .sendStatus(_, let status)? = harness.machine.statusRequested(from: admin).first else {
+            Issue.record("no status was sent")
+            return
+        }
+        let largest = harness.machine.settings.maximumPayloadBytes
+        #expect(status.workers.map(\.name) == ["a-small", "b-large"])
+        #expect(status.workers.map(\.maximumPayloadBytes) == [1_000, largest])
+    }
 }
