@@ -223,7 +223,9 @@ extension EndToEnd {
 
         /// A worker killed before it acknowledged a commit, whose store is then lost and the loss
         /// accepted: the decision stops waiting for it (it was resent every second, forever) and
-        /// the transaction ends; the audit reports the commit the new store lacks.
+        /// the transaction ends. The coordinator records the accepted loss: the audit, online and
+        /// offline, names the loss and the commit the new store lacks, and is clean (it stayed red
+        /// for the whole retention, with nothing an operator could do).
         @Test func anAcceptedLossReleasesTheDecisionsTheLostStoreNeverAcknowledged() async throws {
             let cluster = try ClusterProcesses()
             defer { cluster.stopAll() }
@@ -250,8 +252,21 @@ extension EndToEnd {
             #expect(cluster.log("coordinator").contains("no longer wait for it"))
             let admin = try await cluster.client("admin")
             defer { Task { await admin.close() } }
-            let audit = try await admin.audit()
-            #expect(audit.summary.report.violations.contains { $0.kind == .commitNotApplied && $0.transaction == id && $0.node == "w1" }, "\(audit.summary.report.violations)")
+            let report = try await admin.audit().summary.report
+            #expect(report.violations.isEmpty, "\(report.violations)")
+            #expect(report.explainedByAcceptedLosses.map(\.kind) == [.commitNotApplied], "\(report.explainedByAcceptedLosses)")
+            #expect(report.explainedByAcceptedLosses.first.map { $0.transaction == id && $0.node == "w1" } == true)
+            #expect(report.acceptedLosses.map(\.worker) == ["w1"] && report.acceptedLosses.first?.previousWrites ?? 0 > 0, "\(report.acceptedLosses)")
+            let text = try ClusterProcesses.runToCompletion(["audit"] + cluster.clientArguments + ["--name", "admin"])
+            #expect(text.status == 0, "\(text)")
+            #expect(text.stdout.contains("ACCEPTED LOSS: w1 went on with another participant store at "), "\(text)")
+            #expect(text.stdout.contains("explained by the accepted losses, not counted as violations: 1"), "\(text.stdout)")
+            #expect(text.stdout.contains("commit_not_applied") && text.stdout.contains(id) && text.stdout.contains("clean: no violations"), "\(text.stdout)")
+            await client.close()
+            await admin.close()
+            cluster.stopAll()
+            let offline = try ClusterProcesses.runToCompletion(["audit", "--offline"] + cluster.clientArguments)
+            #expect(offline.status == 0 && offline.stdout.contains("ACCEPTED LOSS: w1"), "\(offline)")
         }
 
         /// An older copy of a worker's own store (put back from a backup, or its main file without

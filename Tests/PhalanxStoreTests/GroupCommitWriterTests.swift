@@ -30,6 +30,7 @@ final class CountingLedger: TaskLedger {
     func aliasesOfUnfinishedTasks() async throws(LedgerError) -> [(alias: TaskKey, original: String)] { try await inner.aliasesOfUnfinishedTasks() }
     func workerIncarnations() async throws(LedgerError) -> [String: UInt64] { try await inner.workerIncarnations() }
     func workerParticipantStores() async throws(LedgerError) -> [String: KnownParticipantStore] { try await inner.workerParticipantStores() }
+    func acceptedStoreLosses() async throws(LedgerError) -> [AcceptedStoreLoss] { try await inner.acceptedStoreLosses() }
     func deadLetters(limit: Int) async throws(LedgerError) -> [DeadLetter] { try await inner.deadLetters(limit: limit) }
     func deadLetterCount() async throws(LedgerError) -> Int { try await inner.deadLetterCount() }
     func removeDeadLetters(_ keys: [TaskKey]?) async throws(LedgerError) -> [DeadLetter] { try await inner.removeDeadLetters(keys) }

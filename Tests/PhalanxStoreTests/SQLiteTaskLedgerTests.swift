@@ -40,6 +40,22 @@ func temporaryLedgerPath(_ name: String = "ledger.sqlite") -> String {
         #expect(try await reopened.workerIncarnations() == ["w1": 7, "w2": 9], "a store record does not lower an incarnation")
     }
 
+    @Test func acceptedLossesOfParticipantStoresSurviveReopeningInOrderAndArePrunedWithTheRetention() async throws {
+        let path = temporaryLedgerPath()
+        let first = AcceptedStoreLoss(worker: "w1", previousStore: "store-a", previousWrites: 3, newStore: "store-b", acceptedUnixMilliseconds: 1_000)
+        let second = AcceptedStoreLoss(worker: "w1", previousStore: "store-b", previousWrites: 9, newStore: "store-c", acceptedUnixMilliseconds: 5_000)
+        do {
+            let ledger = try SQLiteTaskLedger(path: path)
+            #expect(try await ledger.acceptedStoreLosses() == [])
+            try await ledger.apply([.participantStoreLossAccepted(first), .workerParticipantStore(name: "w1", store: KnownParticipantStore(id: "store-b", writes: 0))])
+            try await ledger.apply([.participantStoreLossAccepted(second)])
+        }
+        let reopened = try SQLiteTaskLedger(path: path)
+        #expect(try await reopened.acceptedStoreLosses() == [first, second])
+        _ = try await reopened.pruneFinished(before: 2_000)
+        #expect(try await reopened.acceptedStoreLosses() == [second], "a loss older than the retention explains nothing the audit still judges")
+    }
+
     @Test func acceptedTasksSurviveReopeningAndFinishedOnesKeepTheirResult() async throws {
         let path = temporaryLedgerPath()
         do {

@@ -173,6 +173,7 @@ extension Coordinator {
             let stored = try await ledger.transactionLog()
             let storedSagas = try await ledger.sagaLog()
             let tasks = try await ledger.auditTasks { StoredTaskResult.isTerminal($0) }
+            let losses = try await ledger.acceptedStoreLosses()
             // Reading the snapshots and checking them is pure work off the actor: a large history
             // must not keep the coordinator from its heartbeats meanwhile. The parts are let go as
             // they are read (only the reader holds them), not kept beside the snapshots to the end.
@@ -219,6 +220,7 @@ extension Coordinator {
                     log: judged, participants: Array(snapshots.values), sagas: sagaLog, unreachable: unreachable, taskFindings: findings,
                     nowUnixMilliseconds: nowUnix, inDoubtThresholdMilliseconds: inDoubt, pendingThresholdMilliseconds: pending)
                 input.historyHorizonUnixMilliseconds = TransactionAudit.Input.historyHorizon(retentionMilliseconds: retention, nowUnixMilliseconds: nowUnix)
+                input.acceptedLosses = losses
                 return (TransactionAudit.run(input), unreachable)
             }.value
             run.unreachable = judgedUnreachable
@@ -229,6 +231,13 @@ extension Coordinator {
             var summary = AuditSummary(report: report, tasksAccepted: tasks.accepted, tasksFinished: tasks.finished)
             let budget = (links[run.admin]?.peer.maximumFrameBytes ?? 4 * 1024 * 1024) - 4_096
             var encoded = WireJSON.encode(summary)
+            // What accepted losses explain goes first: the violations are what the exit status judges.
+            while encoded.count > budget, !summary.report.explainedByAcceptedLosses.isEmpty {
+                let keep = summary.report.explainedByAcceptedLosses.count / 2
+                summary.explainedOmitted += summary.report.explainedByAcceptedLosses.count - keep
+                summary.report.explainedByAcceptedLosses = Array(summary.report.explainedByAcceptedLosses.prefix(keep))
+                encoded = WireJSON.encode(summary)
+            }
             while encoded.count > budget, !summary.report.violations.isEmpty {
                 let keep = summary.report.violations.count / 2
                 summary.violationsOmitted += summary.report.violations.count - keep

@@ -37,11 +37,13 @@ public enum OfflineAudit {
         let log: [TransactionLogEntry]
         let sagas: [SagaHistory]
         let tasks: TaskLedgerAudit
+        let losses: [AcceptedStoreLoss]
         do {
             let ledger = try SQLiteTaskLedger(path: ledgerPath)
             log = try await ledger.transactionLog()
             sagas = try await ledger.sagaLog()
             tasks = try await ledger.auditTasks { StoredTaskResult.isTerminal($0) }
+            losses = try await ledger.acceptedStoreLosses()
         } catch {
             throw Unreadable(description: error.message)
         }
@@ -72,6 +74,7 @@ public enum OfflineAudit {
         input.historyHorizonUnixMilliseconds = retentionMilliseconds.map {
             TransactionAudit.Input.historyHorizon(retentionMilliseconds: $0, nowUnixMilliseconds: nowUnixMilliseconds)
         }
+        input.acceptedLosses = losses
         let report = TransactionAudit.run(input)
         return AuditSummary(report: report, tasksAccepted: tasks.accepted, tasksFinished: tasks.finished)
     }

@@ -119,6 +119,9 @@ extension Coordinator {
                 .workerIncarnation(name: name, incarnation: incarnation)
             case .workerParticipantStore(let name, let store):
                 .workerParticipantStore(name: name, store: store)
+            case .participantStoreLossAccepted(let name, let previous, let new):
+                .participantStoreLossAccepted(AcceptedStoreLoss(
+                    worker: name, previousStore: previous.id, previousWrites: previous.writes, newStore: new.id, acceptedUnixMilliseconds: nowUnix))
             case .deadLettered(let key, let spec, let error, let attempts):
                 .deadLettered(DeadLetter(
                     key: key, spec: BatchFrame.serialized(spec), code: error.code.rawValue, reason: error.message, attempts: attempts,

@@ -214,7 +214,7 @@ extension Coordinator {
         let (released, actions) = transactions.participantStoreReplaced(name, nowUnixMilliseconds: WireTime.nowUnixMilliseconds())
         guard !released.isEmpty else { return }
         logger.warning(
-            "decisions the lost participant store of a worker never acknowledged no longer wait for it; the audit reports each commit the new store lacks",
+            "decisions the lost participant store of a worker never acknowledged no longer wait for it; the audit names each commit the new store lacks, as explained by the accepted loss",
             metadata: ["worker": "\(name)", "transactions": "\(released.count)", "first": "\(released.prefix(5).joined(separator: ","))"])
         perform(actions)
     }

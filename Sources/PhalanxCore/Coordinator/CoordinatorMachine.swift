@@ -299,6 +299,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         let name = worker.identity.name
         guard let store = reported, !store.id.isEmpty, store.id.utf8.count <= 100, store.writes >= 0 else { return [.answerHeartbeat(connection)] }
         var actions: [Action] = []
+        var changes: [TaskChange<Spec, Output>] = []
         var log: CoordinatorLogEntry?
         let previous = participantStores[name]
         if let previous, previous.id == store.id {
@@ -314,6 +315,7 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
                 fields["previous_store"] = previous.id
                 fields["previous_writes"] = "\(previous.writes)"
                 actions.append(.participantStoreReplaced(worker: name))
+                changes.append(.participantStoreLossAccepted(name: name, previous: previous, new: store))
                 log = CoordinatorLogEntry(.warning, "a worker goes on with another participant store (--accept-new-store): what the previous one held is lost", fields)
             } else {
                 log = CoordinatorLogEntry(.info, "recorded the participant store of a worker", fields)
@@ -322,8 +324,9 @@ public struct CoordinatorMachine<Spec: Sendable, Output: Sendable>: Sendable {
         let known = participantStores[name]!
         if recordedParticipantStores[name] != known {
             recordedParticipantStores[name] = known
-            actions.insert(.persist([.workerParticipantStore(name: name, known)]), at: 0)
+            changes.append(.workerParticipantStore(name: name, known))
         }
+        if !changes.isEmpty { actions.insert(.persist(changes), at: 0) }
         actions.append(.answerHeartbeat(connection))
         if let log { actions.append(.log(log)) }
         return actions

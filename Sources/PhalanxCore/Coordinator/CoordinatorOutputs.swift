@@ -85,6 +85,9 @@ public enum TaskChange<Spec: Sendable, Output: Sendable>: Sendable {
     case workerIncarnation(name: String, UInt64)
     /// The participant store a worker uses (its id, and the writes it made durable) changed, or is the first.
     case workerParticipantStore(name: String, KnownParticipantStore)
+    /// A worker went on with another participant store than `previous` (it was started with
+    /// `--accept-new-store`): the loss of what `previous` held was accepted (the shell records when).
+    case participantStoreLossAccepted(name: String, previous: KnownParticipantStore, new: KnownParticipantStore)
 }
 
 /// A task read back from the durable record when the coordinator starts.

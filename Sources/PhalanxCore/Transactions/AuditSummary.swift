@@ -6,6 +6,8 @@ public struct AuditSummary: Sendable, Hashable, Codable {
     /// Violations left out of `report` so that it fits one frame (they are counted, not lost: the
     /// exit status still says violations were found).
     public var violationsOmitted: Int
+    /// Findings explained by accepted losses left out of `report` so that it fits one frame.
+    public var explainedOmitted = 0
 
     public init(report: TransactionAudit.Report, tasksAccepted: Int, tasksFinished: Int, violationsOmitted: Int = 0) {
         self.report = report

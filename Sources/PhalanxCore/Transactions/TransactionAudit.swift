@@ -24,6 +24,9 @@ public struct TransactionAudit: Sendable {
         /// History older than this (Unix ms) may have been pruned on one side and not yet on the
         /// other (the retention): transactions and records older than it are not judged. nil: judge all.
         public var historyHorizonUnixMilliseconds: Int64?
+        /// Participant stores whose loss was accepted (``AcceptedStoreLoss``): what they explain is
+        /// reported apart, not as a violation.
+        public var acceptedLosses: [AcceptedStoreLoss] = []
 
         public init(
             log: [TransactionLogEntry], participants: [ParticipantSnapshot], sagas: [SagaHistory] = [], unreachable: Set<String> = [],
@@ -63,6 +66,11 @@ public struct TransactionAudit: Sendable {
         /// The bank workload's totals (nil when there are no bank accounts).
         public var bankTotal: Int64?
         public var bankSeeded: Int64?
+        /// The accepted losses of participant stores, oldest first, and the findings they explain
+        /// (commits the new store lacks, the bank's totals): the truth about each loss, kept in
+        /// view, but not violations (an operator accepted them).
+        public var acceptedLosses: [AcceptedStoreLoss] = []
+        public var explainedByAcceptedLosses: [AuditViolation] = []
     }
 
     public static func run(_ input: Input) -> Report {
@@ -72,8 +80,23 @@ public struct TransactionAudit: Sendable {
         audit.checkBank()
         audit.checkSagas()
         let log = input.log
+        let losses = input.acceptedLosses.sorted { $0.acceptedUnixMilliseconds < $1.acceptedUnixMilliseconds }
+        var violations: [AuditViolation] = []
+        var explained: [AuditViolation] = []
+        // When the bank was last seeded: the latest commit that set its seeded total.
+        let seeded = log.filter { entry in
+            entry.committed == true && entry.begin.participants.contains { $0.operations.contains { $0.key == bankSeededKey } }
+        }.compactMap(\.decidedUnixMilliseconds).max()
+        for violation in audit.violations {
+            let decided = violation.transaction.flatMap { audit.log[$0]?.decidedUnixMilliseconds }
+            if losses.contains(where: { $0.explains(violation, decidedUnixMilliseconds: decided, bankSeededUnixMilliseconds: seeded) }) {
+                explained.append(violation)
+            } else {
+                violations.append(violation)
+            }
+        }
         var report = Report(
-            violations: input.taskFindings + audit.violations,
+            violations: input.taskFindings + violations,
             transactions: log.count,
             committed: log.filter { $0.committed == true }.count,
             aborted: log.filter { $0.committed == false }.count,
@@ -82,6 +105,8 @@ public struct TransactionAudit: Sendable {
             keys: input.participants.reduce(0) { $0 + $1.values.count },
             inDoubt: input.participants.reduce(0) { $0 + $1.prepared.count },
             bankTotal: audit.bankTotal, bankSeeded: audit.bankSeeded)
+        report.acceptedLosses = losses
+        report.explainedByAcceptedLosses = explained
         report.sagas = input.sagas.count
         report.sagasCompensated = input.sagas.filter { $0.completed == false }.count
         report.sagasInProgress = input.sagas.filter { $0.completed == nil }.count

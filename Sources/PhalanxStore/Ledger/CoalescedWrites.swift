@@ -45,7 +45,7 @@ public struct CoalescedWrites: Sendable, Hashable {
             let key: TaskKey
             switch change {
             case .accepted(let k, _, _, _, _), .dispatched(let k, _), .attemptFailed(let k, _, _), .finished(let k, _, _), .cancelRequested(let k): key = k
-            case .deadLettered, .deadLetterRemoved, .aliased, .workerIncarnation, .workerParticipantStore, .transaction, .saga:
+            case .deadLettered, .deadLetterRemoved, .aliased, .workerIncarnation, .workerParticipantStore, .participantStoreLossAccepted, .transaction, .saga:
                 deadLetterChanges.append(change)
                 continue
             }
@@ -69,7 +69,7 @@ public struct CoalescedWrites: Sendable, Hashable {
                 if writes[position].finished == nil { writes[position].cancelRequested = true }
             case .finished(_, let result, let at):
                 if writes[position].finished == nil { writes[position].finished = (result, at) }  // the first result stands
-            case .deadLettered, .deadLetterRemoved, .aliased, .workerIncarnation, .workerParticipantStore, .transaction, .saga:
+            case .deadLettered, .deadLetterRemoved, .aliased, .workerIncarnation, .workerParticipantStore, .participantStoreLossAccepted, .transaction, .saga:
                 break  // handled above
             }
         }

@@ -39,6 +39,8 @@ public protocol TaskLedger: Sendable {
     func workerIncarnations() async throws(LedgerError) -> [String: UInt64]
     /// The participant store (its id) each worker last reported using.
     func workerParticipantStores() async throws(LedgerError) -> [String: KnownParticipantStore]
+    /// Every accepted loss of a participant store, oldest first (the audit reads them).
+    func acceptedStoreLosses() async throws(LedgerError) -> [AcceptedStoreLoss]
     /// The dead-letter queue: tasks that lost too many workers, oldest first (at most `limit`).
     func deadLetters(limit: Int) async throws(LedgerError) -> [DeadLetter]
     /// How many tasks the dead-letter queue holds.
@@ -166,6 +168,8 @@ public enum LedgerChange: Sendable, Hashable {
     case workerIncarnation(name: String, incarnation: UInt64)
     /// The participant store a worker uses (its id), recorded to tell it from a store made anew.
     case workerParticipantStore(name: String, store: KnownParticipantStore)
+    /// A worker went on with another participant store, accepting the loss of the previous one.
+    case participantStoreLossAccepted(AcceptedStoreLoss)
     /// A record of the transactions' decision log (BEGIN, COMMIT/ABORT, END). A BEGIN may come
     /// with its stored form made in advance (``encodedTransaction(_:)``), so the serial write does not encode it.
     case transaction(TransactionLogChange, beginRecord: Data? = nil)
@@ -186,6 +190,7 @@ extension LedgerChange {
         case .aliased(let key, let original, _): key.client.utf8.count + key.taskID.utf8.count + original.utf8.count + 16
         case .workerIncarnation(let name, _): name.utf8.count + 16
         case .workerParticipantStore(let name, let store): name.utf8.count + store.id.utf8.count + 24
+        case .participantStoreLossAccepted(let loss): loss.worker.utf8.count + loss.previousStore.utf8.count + loss.newStore.utf8.count + 32
         case .saga(let record):
             switch record.event {
             case .begun(let begin): begin.steps.reduce(64) { $0 + ($1.forward.count + $1.compensation.count) * 48 }

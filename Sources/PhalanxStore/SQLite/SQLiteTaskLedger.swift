@@ -141,6 +141,18 @@ public final class SQLiteTaskLedger: TaskLedger {
         migrator.registerMigration("v13: participant store writes") { db in
             try db.execute(sql: "ALTER TABLE worker ADD COLUMN participant_store_writes INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v14: accepted losses of participant stores") { db in
+            try db.execute(sql: """
+                CREATE TABLE participant_store_loss (
+                    seq INTEGER PRIMARY KEY,
+                    worker TEXT NOT NULL,
+                    previous_store TEXT NOT NULL,
+                    previous_writes INTEGER NOT NULL,
+                    new_store TEXT NOT NULL,
+                    accepted_ms INTEGER NOT NULL
+                )
+                """)
+        }
         return migrator
     }
 
@@ -269,6 +281,10 @@ public final class SQLiteTaskLedger: TaskLedger {
                     INSERT INTO worker (name, incarnation, participant_store, participant_store_writes) VALUES (?, 0, ?, ?)
                     ON CONFLICT(name) DO UPDATE SET participant_store = excluded.participant_store, participant_store_writes = excluded.participant_store_writes
                     """).execute(arguments: [name, store.id, store.writes])
+            case .participantStoreLossAccepted(let loss):
+                try db.cachedStatement(sql: """
+                    INSERT INTO participant_store_loss (worker, previous_store, previous_writes, new_store, accepted_ms) VALUES (?, ?, ?, ?, ?)
+                    """).execute(arguments: [loss.worker, loss.previousStore, loss.previousWrites, loss.newStore, loss.acceptedUnixMilliseconds])
             case .transaction(let change, let beginRecord):
                 try DecisionLogRows.write(change, beginRecord: beginRecord, in: db)
             case .saga(let record):
@@ -371,6 +387,8 @@ public final class SQLiteTaskLedger: TaskLedger {
                 try db.execute(sql: "DELETE FROM task WHERE finished_ms IS NOT NULL AND finished_ms < ?", arguments: [unixMilliseconds])
                 let pruned = db.changesCount
                 try db.execute(sql: "DELETE FROM task_alias WHERE accepted_ms < ?", arguments: [unixMilliseconds])
+                // An accepted loss explains history within the retention only.
+                try db.execute(sql: "DELETE FROM participant_store_loss WHERE accepted_ms < ?", arguments: [unixMilliseconds])
                 // Transactions that ended, and sagas that finished, before the retention: their history goes too.
                 try db.execute(sql: "DELETE FROM tx_log WHERE ended_ms IS NOT NULL AND ended_ms < ?", arguments: [unixMilliseconds])
                 try db.execute(sql: """
@@ -446,6 +464,22 @@ public final class SQLiteTaskLedger: TaskLedger {
             }
         } catch {
             throw LedgerError("cannot read the participant stores of workers from the ledger: \(error)")
+        }
+    }
+
+    public func acceptedStoreLosses() async throws(LedgerError) -> [AcceptedStoreLoss] {
+        do {
+            return try await pool.read { db in
+                try Row.fetchAll(
+                    db, sql: "SELECT worker, previous_store, previous_writes, new_store, accepted_ms FROM participant_store_loss ORDER BY seq"
+                ).map {
+                    AcceptedStoreLoss(
+                        worker: $0["worker"], previousStore: $0["previous_store"], previousWrites: $0["previous_writes"], newStore: $0["new_store"],
+                        acceptedUnixMilliseconds: $0["accepted_ms"])
+                }
+            }
+        } catch {
+            throw LedgerError("cannot read the accepted losses of participant stores from the ledger: \(error)")
         }
     }
 

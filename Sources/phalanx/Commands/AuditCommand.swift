@@ -4,6 +4,7 @@ import PhalanxClient
 import PhalanxCluster
 import PhalanxCore
 import PhalanxResilience
+import PhalanxWire
 
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -88,6 +89,9 @@ struct AuditCommand: AsyncParsableCommand {
 
 /// The audit report as text or JSON.
 enum AuditText {
+    /// Findings explained by accepted losses listed in the text report (`--json` has them all).
+    static let explainedShown = 20
+
     /// What `audit --json` prints when it could not audit.
     static func couldNotAuditJSON(_ reason: String) -> String {
         struct Output: Encodable { let clean: Bool; let couldNotAudit: String }
@@ -140,6 +144,19 @@ enum AuditText {
                 lines.append("  UNREACHABLE: \(name) (not registered with the coordinator: it is stopped or was retired, and transactions within coordinator.retention_ms name it; the audit needs its store: start it)")
             } else {
                 lines.append("  UNREACHABLE: \(name) (its snapshot did not arrive in time; it could not be audited; see its log, or raise --timeout-ms)")
+            }
+        }
+        for loss in report.acceptedLosses {
+            lines.append(
+                "  ACCEPTED LOSS: \(loss.worker.terminalSafe) went on with another participant store at \(WireTime.iso8601(unixMilliseconds: loss.acceptedUnixMilliseconds)) (--accept-new-store); what the previous one (\(loss.previousStore.terminalSafe), \(loss.previousWrites) durable writes) held and the new one lacks is gone")
+        }
+        let explained = report.explainedByAcceptedLosses.count + summary.explainedOmitted
+        if explained > 0 {
+            lines.append("  explained by the accepted losses, not counted as violations: \(explained)")
+            for finding in report.explainedByAcceptedLosses.prefix(Self.explainedShown) { lines.append("    \(finding.description.terminalSafe)") }
+            if explained > Self.explainedShown { lines.append("    … and \(explained - Self.explainedShown) more (--json lists \(report.explainedByAcceptedLosses.count))") }
+            if report.explainedByAcceptedLosses.contains(where: { [.bankTotalChanged, .bankSeedMismatch].contains($0.kind) }) {
+                lines.append("    (the bank's balances are judged against their seed again once seeded anew: phalanx bank seed)")
             }
         }
         if summary.isClean {

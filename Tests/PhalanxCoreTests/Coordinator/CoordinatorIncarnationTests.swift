@@ -91,6 +91,12 @@ import Testing
         let other = KnownParticipantStore(id: "store-b", writes: 0)
         let replaced = harness.machine.heartbeat(from: w1, participantStore: other, now: harness.now)
         #expect(replaced.persisted.contains { if case .workerParticipantStore("w1", other) = $0 { true } else { false } })
+        let previous = KnownParticipantStore(id: "store-a", writes: 50)
+        #expect(
+            replaced.persisted.contains { if case .participantStoreLossAccepted("w1", previous, other) = $0 { true } else { false } },
+            "the accepted loss is recorded with the new store, for the audit")
+        let again = harness.machine.heartbeat(from: w1, participantStore: KnownParticipantStore(id: "store-b", writes: 3), now: harness.now)
+        #expect(!again.persisted.contains { if case .participantStoreLossAccepted = $0 { true } else { false } }, "the same store again is no loss")
         #expect(replaced.contains { if case .log(let entry) = $0 { entry.level == .warning && entry.message.contains("another participant store") } else { false } }, "\(replaced)")
         #expect(replaced.contains { if case .participantStoreReplaced(worker: "w1") = $0 { true } else { false } }, "decisions stop waiting for the old store")
         // A heartbeat from a connection that is not a registered worker records nothing.
