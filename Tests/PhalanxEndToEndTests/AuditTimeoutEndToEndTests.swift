@@ -73,7 +73,9 @@ extension EndToEnd {
         }
 
         @Test func aRealWorkerReadingALargeStoreLongerThanTheTimeoutIsNotReportedUnreachable() async throws {
-            let cluster = try ClusterProcesses()
+            // The 40,000-key prepare keeps this debug build's worker busy on its connection's loop
+            // for over a second under a full test run: the heartbeat window here is 5 s, as by default.
+            let cluster = try ClusterProcesses(settings: ["coordinator.heartbeat_interval_ms=1000"])
             defer { cluster.stopAll() }
             let client = try await cluster.startWithWorkers(["w1"])
             defer { Task { await client.close() } }

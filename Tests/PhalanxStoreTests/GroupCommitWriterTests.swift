@@ -141,6 +141,39 @@ final class DurableReports: Sendable {
         try await running.value
     }
 
+    /// A lingering change (an accept whose task went straight to a worker) moves the barrier, as
+    /// what waits for it must wait, but its transaction waits for company: the next urgent change
+    /// (the task's result) shares it. Alone, it is written once its delay has passed, also when
+    /// the writer slept on a lazy change's much longer delay, and at the latest by finish().
+    @Test func aLingeringChangeWaitsForTheNextUrgentOneWithinItsDelayAndMovesTheBarrier() async throws {
+        let ledger = try CountingLedger(path: temporaryLedgerPath())
+        let writer = Self.writer(over: ledger, lazyDelay: .seconds(3_600))
+        let reports = DurableReports()
+        let running = Task { try await writer.run { reports.record($0) } }
+        func task(_ id: String) -> [LedgerChange] { [.accepted(TaskKey(client: "app", taskID: id), spec: [], acceptedUnixMilliseconds: 0)] }
+        let giveUp = ContinuousClock.now + .seconds(10)
+
+        let lingering = writer.enqueue(task("accepted"), lingeringUpTo: .seconds(3_600))
+        #expect(lingering == 1 && writer.barrier == 1, "an acknowledgement waits for it")
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(reports.last == 0 && ledger.transactions.withLock { $0 } == 0, "not written alone before its delay")
+        writer.enqueue(task("result"))
+        while reports.last < 2, ContinuousClock.now < giveUp { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(reports.last == 2 && ledger.transactions.withLock { $0 } == 1, "one transaction for both")
+
+        // Alone, with a short delay, while the writer sleeps on a lazy change's hour.
+        writer.enqueue(task("lazy"), lazy: true)
+        writer.enqueue(task("alone"), lingeringUpTo: .milliseconds(5))
+        while reports.last < 4, ContinuousClock.now < giveUp { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(reports.last == 4 && ledger.transactions.withLock { $0 } == 2, "written after its delay, with the lazy change")
+
+        writer.enqueue(task("last"), lingeringUpTo: .seconds(3_600))
+        writer.finish()
+        try await running.value
+        #expect(reports.last == 5 && ledger.transactions.withLock { $0 } == 3)
+        #expect(try await ledger.unfinishedTasks().map(\.key.taskID) == ["accepted", "result", "lazy", "alone", "last"])
+    }
+
     @Test func aDispatchRecordAloneIsHeldBackForTheTasksResultAndWrittenWhenTheQueueStaysEmpty() async throws {
         let ledger = try SQLiteTaskLedger(path: temporaryLedgerPath())
         let (a, b) = (TaskKey(client: "app", taskID: "a"), TaskKey(client: "app", taskID: "b"))

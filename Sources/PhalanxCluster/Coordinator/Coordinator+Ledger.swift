@@ -84,13 +84,29 @@ extension Coordinator {
 
     // MARK: - Persisting
 
-    /// Queues the machine's changes for the next group commit. Returns the serialized results of
-    /// the tasks that finished, by key: the client is sent the same bytes (``serializedResults(_:to:reusing:)``).
-    func persist(_ changes: [TaskChange<Phalanx_V1_TaskSpec, Phalanx_V1_TaskResult>]) -> [TaskKey: [UInt8]] {
+    /// Whether a step's `changes` only accept tasks (and mark their dispatch) that the step also
+    /// dispatches: then their results may come back before the accept is written.
+    static func acceptsWhatItDispatches(_ changes: [TaskChange<Phalanx_V1_TaskSpec, Phalanx_V1_TaskResult>], _ actions: [Machine.Action]) -> Bool {
+        var accepts = false
+        for change in changes {
+            switch change {
+            case .accepted: accepts = true
+            case .dispatched: continue
+            default: return false
+            }
+        }
+        return accepts && actions.contains { if case .dispatch = $0 { true } else { false } }
+    }
+
+    /// Queues the machine's changes for the next group commit (`lingering`: see
+    /// ``CoordinatorConfiguration/acceptLinger``).
+    /// Returns the serialized results of the tasks that finished, by key: the client is sent the
+    /// same bytes (``serializedResults(_:to:reusing:)``).
+    func persist(_ changes: [TaskChange<Phalanx_V1_TaskSpec, Phalanx_V1_TaskResult>], lingering: Bool = false) -> [TaskKey: [UInt8]] {
         let nowUnix = WireTime.nowUnixMilliseconds()
         observeFinished(changes, latency: taskLatency, nowUnix: nowUnix)
         var results: [TaskKey: [UInt8]] = [:]
-        writer.enqueue(changes.map { change -> LedgerChange in
+        let ledgerChanges = changes.map { change -> LedgerChange in
             switch change {
             case .accepted(let key, let spec):
                 .accepted(
@@ -127,7 +143,12 @@ extension Coordinator {
                     key: key, spec: BatchFrame.serialized(spec), code: error.code.rawValue, reason: error.message, attempts: attempts,
                     deadUnixMilliseconds: nowUnix))
             }
-        })
+        }
+        if lingering && configuration.acceptLinger > .zero {
+            writer.enqueue(ledgerChanges, lingeringUpTo: configuration.acceptLinger)
+        } else {
+            writer.enqueue(ledgerChanges)
+        }
         return results
     }
 

@@ -376,7 +376,7 @@ public actor Coordinator<C: Clock> where C.Duration == Duration {
         for action in actions {
             switch action {
             case .persist(let changes):
-                finishedResults = persist(changes)
+                finishedResults = persist(changes, lingering: Self.acceptsWhatItDispatches(changes, actions))
             case .deliver(let id, let deliveries):
                 guard links[id] != nil else { continue }  // the client left; its results stay in the ledger
                 performWhenDurable(.results(id, serializedResults(deliveries, reusing: finishedResults)), touched: &touched)

@@ -31,6 +31,10 @@ public struct CoordinatorConfiguration: Sendable {
     public var dataDirectory: String
     /// Finished tasks are kept in the ledger this long, then pruned (`coordinator.retention_ms`).
     public var retention: Duration
+    /// How long the accept of tasks that went straight to a worker may wait for their results
+    /// before it is written (`coordinator.accept_linger_us`; zero: it does not wait): a short
+    /// task's accept and result then share one fsync, and its acknowledgement waits as long at most.
+    public var acceptLinger: Duration = .microseconds(500)
 
     /// Where `/metrics`, `/healthz`, `/readyz` and the status page are served (`metrics.coordinator_address`; nil: nowhere).
     public var metricsAddress: OpsAddress?

@@ -18,13 +18,18 @@ public final class GroupCommit<Change: Sendable>: Sendable {
     public typealias Sequence = UInt64
 
     private struct State {
-        /// Queued changes, one entry per ``enqueue(_:)``, oldest first, with their size.
-        var pending: [(sequence: Sequence, changes: [Change], bytes: Int)] = []
+        /// Queued changes, one entry per ``enqueue(_:)``, oldest first, with their size and, for
+        /// lingering ones, when their transaction must start at the latest (uptime nanoseconds).
+        var pending: [(sequence: Sequence, changes: [Change], bytes: Int, deadline: UInt64?)] = []
         var pendingHead = 0
         var pendingBytes = 0
         var lastQueued: Sequence = 0
         /// The last changes queued that someone waits for (see ``GroupCommit/barrier``).
         var lastUrgent: Sequence = 0
+        /// The last of them that starts a transaction at once (not lingering).
+        var lastImmediate: Sequence = 0
+        /// When the oldest lingering change pending must be written at the latest.
+        var lingerDeadline: UInt64?
         /// The last changes taken into a transaction.
         var lastTaken: Sequence = 0
         /// How the writer thread waits, if it does (an enqueue may have to wake it).
@@ -55,33 +60,43 @@ public final class GroupCommit<Change: Sendable>: Sendable {
                 pending.removeAll(keepingCapacity: true)
                 pendingHead = 0
             }
+            lingerDeadline = pending[pendingHead...].lazy.compactMap(\.deadline).min()
             return (changes, upTo)
         }
 
         /// Whether the writer must be woken for `reason`; it counts as awake from here on.
         mutating func wake(for reason: Wake) -> Bool {
-            guard let sleeping, reason == .urgent || sleeping == .untilWork else { return false }
+            guard let sleeping else { return false }
+            switch (reason, sleeping) {
+            case (.urgent, _), (.lazy, .untilWork): break
+            case (.lingering(let deadline), .forCompany(let until)) where until <= deadline: return false
+            case (.lingering, _): break
+            case (.lazy, _): return false
+            }
             self.sleeping = nil
             return true
         }
     }
 
     /// How the writer thread waits.
-    private enum Sleep {
+    private enum Sleep: Equatable {
         /// Nothing is pending: until anything is queued.
         case untilWork
         /// Only lazy changes are pending: until something urgent, or the lazy delay has passed.
-        case lingering
+        case onlyLazyPending
         /// Nothing is pending after a transaction: until something urgent, or the idle delay has
         /// passed (then `whenIdle` runs).
         case beforeIdle
+        /// Lingering changes are pending: until something urgent, or the oldest one's deadline.
+        case forCompany(until: UInt64)
     }
 
-    /// Why the writer may have to wake: urgent changes (or ``finish()``), or a lazy change that
-    /// must start its delay.
+    /// Why the writer may have to wake: urgent changes (or ``finish()``), a lazy change that
+    /// must start its delay, or a lingering change that must be written by its deadline.
     private enum Wake {
         case urgent
         case lazy
+        case lingering(deadline: UInt64)
     }
 
     /// A transaction takes queued changes up to about this many bytes (more wait for the next one),
@@ -127,13 +142,40 @@ public final class GroupCommit<Change: Sendable>: Sendable {
     /// ``lazyDelay`` if nothing does. They do not move ``barrier``.
     @discardableResult
     public func enqueue(_ changes: [Change], lazy: Bool = false) -> Sequence {
+        queue(changes, lazy ? .lazy : .urgent)
+    }
+
+    /// Queues `changes` that something waits for (they move ``barrier``, like any urgent change),
+    /// but whose transaction may wait up to `delay` for other changes to share it: it starts as
+    /// soon as an urgent change is queued, and after `delay` at the latest. A coordinator that
+    /// accepted tasks and dispatched them at once lingers this way: a short task's result comes
+    /// back within the delay, and its accept and its result are made durable by one fsync
+    /// instead of two in a row (the acknowledgement of the accept waits as long).
+    @discardableResult
+    public func enqueue(_ changes: [Change], lingeringUpTo delay: Duration) -> Sequence {
+        let deadline = DispatchTime.now().uptimeNanoseconds &+ UInt64(max(0, delay / .nanoseconds(1)))
+        return queue(changes, .lingering(deadline: deadline))
+    }
+
+    private func queue(_ changes: [Change], _ reason: Wake) -> Sequence {
         let bytes = changes.reduce(0) { $0 + size($1) }  // outside the lock
         let (sequence, wake) = state.withLock { state in
             state.lastQueued += 1
-            state.pending.append((state.lastQueued, changes, bytes))
+            var deadline: UInt64?
+            switch reason {
+            case .urgent:
+                state.lastUrgent = state.lastQueued
+                state.lastImmediate = state.lastQueued
+            case .lingering(let lingerUntil):
+                state.lastUrgent = state.lastQueued
+                deadline = lingerUntil
+                state.lingerDeadline = min(state.lingerDeadline ?? lingerUntil, lingerUntil)
+            case .lazy:
+                break
+            }
+            state.pending.append((state.lastQueued, changes, bytes, deadline))
             state.pendingBytes += bytes
-            if !lazy { state.lastUrgent = state.lastQueued }
-            return (state.lastQueued, state.wake(for: lazy ? .lazy : .urgent))
+            return (state.lastQueued, state.wake(for: reason))
         }
         if wake { workArrived.signal() }
         return sequence
@@ -208,8 +250,9 @@ public final class GroupCommit<Change: Sendable>: Sendable {
         while true {
             let next = state.withLock { state -> Next in
                 state.sleeping = nil
-                let urgentPending = state.lastUrgent > state.lastTaken
-                if urgentPending || lazyDue || state.finished, let (changes, upTo) = state.take(maximumBytes: maximumTransactionBytes) {
+                let urgentPending = state.lastImmediate > state.lastTaken
+                let lingerDue = state.lingerDeadline.map { DispatchTime.now().uptimeNanoseconds >= $0 } ?? false
+                if urgentPending || lingerDue || lazyDue || state.finished, let (changes, upTo) = state.take(maximumBytes: maximumTransactionBytes) {
                     return .write(changes, upTo)
                 }
                 let mayIdle = wroteSinceIdle && whenIdle != nil && (state.finished || state.pending.isEmpty)
@@ -217,7 +260,9 @@ public final class GroupCommit<Change: Sendable>: Sendable {
                 if state.finished { return .end }
                 // After a transaction, an empty queue waits the idle delay before `whenIdle`, so
                 // that a lull of a moment does not cost a transaction of its own.
-                let sleep: Sleep = !state.pending.isEmpty ? .lingering : mayIdle ? .beforeIdle : .untilWork
+                let sleep: Sleep =
+                    if let deadline = state.lingerDeadline { .forCompany(until: deadline) }
+                    else if !state.pending.isEmpty { .onlyLazyPending } else if mayIdle { .beforeIdle } else { .untilWork }
                 state.sleeping = sleep
                 return .sleep(sleep)
             }
@@ -243,10 +288,12 @@ public final class GroupCommit<Change: Sendable>: Sendable {
                 }
             case .sleep(.untilWork):
                 workArrived.wait()
-            case .sleep(.lingering):
+            case .sleep(.onlyLazyPending):
                 lazyDue = workArrived.wait(timeout: .now() + .nanoseconds(lingerNanoseconds)) == .timedOut
             case .sleep(.beforeIdle):
                 idleDue = workArrived.wait(timeout: .now() + .nanoseconds(idleNanoseconds)) == .timedOut
+            case .sleep(.forCompany(let deadline)):
+                _ = workArrived.wait(timeout: DispatchTime(uptimeNanoseconds: deadline))  // the deadline is checked above
             case .end:
                 end(failure: nil)
                 return

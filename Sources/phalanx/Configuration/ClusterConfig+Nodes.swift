@@ -46,6 +46,7 @@ extension ClusterConfig {
             ratio: Double(integer("retry.budget_percent")) / 100, minimumPerWindow: integer("retry.budget_minimum"),
             window: .milliseconds(integer("retry.budget_window_ms")))
         configuration.maximumIdempotencyKeys = integer("coordinator.idempotency_keys")
+        configuration.acceptLinger = .microseconds(integer("coordinator.accept_linger_us"))
         configuration.metricsAddress = try? OpsAddress.parse(string("metrics.coordinator_address"), key: "metrics.coordinator_address")
         configuration.logsSpans = boolean("log.spans")
         configuration.transactionVoteTimeout = .milliseconds(integer("tx.vote_timeout_ms"))

@@ -27,6 +27,7 @@ struct ConfigKey: Sendable {
         .init("coordinator", "data_dir", .string("run/coordinator"), "folder of the coordinator's durable task ledger (tasks.sqlite); a relative path is relative to the configuration file's folder"),
         .init("coordinator", "idempotency_keys", .integer(100_000), range: 0...100_000_000, "idempotency keys of finished tasks remembered (newest first, within retention_ms); a resubmission with a key forgotten runs again"),
         .init("coordinator", "retention_ms", .integer(604_800_000), range: 1_000...315_360_000_000, "finished tasks (and their results), ended transactions and finished sagas are kept in the ledger this long, and each worker's history of applied transactions in its store, then pruned"),
+        .init("coordinator", "accept_linger_us", .integer(500), range: 0...100_000, "microseconds the accept of tasks that went straight to a worker may wait for their results, so that a short task's accept and result share one fsync (its acknowledgement waits as long at most; 0: never wait)"),
         .init("coordinator", "max_attempts", .integer(3), range: 1...100, "times a task may lose its worker before it finishes WORKER_LOST"),
         .init("admission", "tasks_per_second", .integer(200_000), range: 1...100_000_000, "tasks one client certificate may submit per second, sustained; beyond, OVERLOADED with a retry-after"),
         .init("admission", "burst", .integer(400_000), range: 1...100_000_000, "tasks one client certificate may submit at once above the sustained rate"),
