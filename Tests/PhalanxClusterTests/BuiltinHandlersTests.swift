@@ -39,6 +39,26 @@ import Testing
         #expect(try await run("sha256", "100000").count == 64)
     }
 
+    /// A malformed payload is quoted in the error, cut after 100 bytes: quoted whole, a 4 MiB
+    /// payload made an error larger than any result frame, which hid the real cause.
+    @Test func aMalformedPayloadIsQuotedAtMost100BytesLong() async throws {
+        for kind in ["sha256", "sleep", "deposit", "fail", "tree"] {
+            let exact = String(repeating: "x", count: 100)
+            await #expect(throws: PhalanxError.self) { try await run(kind, exact) }
+            do {
+                _ = try await run(kind, String(repeating: "x", count: 100_000))
+                Issue.record("\(kind) took 100,000 x's")
+            } catch let error as PhalanxError {
+                #expect(error.message.contains("got '\(exact)…' (100000 bytes)") && error.message.utf8.count < 400, "\(kind): \(error.message.prefix(300))")
+            }
+        }
+        do {
+            _ = try await run("sha256", "12x")
+        } catch let error as PhalanxError {
+            #expect(error.message.hasSuffix("got '12x'"), "a short payload is quoted whole: \(error.message)")
+        }
+    }
+
     @Test func failUsesTheRequestedClass() async throws {
         await #expect { try await run("fail", "business") } throws: { ($0 as? PhalanxError)?.failureClass == .business }
         await #expect { try await run("fail", "system") } throws: { ($0 as? PhalanxError)?.failureClass == .system }

@@ -130,12 +130,28 @@ extension EndToEnd {
             let clientLargest = TaskLimits.maximumPayloadBytes(forFrameBytes: EstablishedPeer.defaultMaximumFrameBytes)
             let tooLarge = try submit(clientLargest + 1)
             #expect(tooLarge.status == 2 && tooLarge.stderr.contains("has more than \(clientLargest) bytes; the largest task payload is"), "\(tooLarge)")
-            let both = try submit(10, ["--payload", "x"])
-            #expect(both.status == 2 && both.stderr.contains("--payload or with --payload-file, not both"), "\(both)")
+            // A client whose own frames are larger: no promise that the task waits, the coordinator's limit instead.
+            let pastCoordinator = try submit(clientLargest + 1, ["--set", "limits.max_frame_bytes=16777216"])
+            #expect(pastCoordinator.status != 0 && !pastCoordinator.stderr.contains("warning"), "\(pastCoordinator.status) \(pastCoordinator.stderr)")
+            #expect(pastCoordinator.stderr.contains("larger than the largest the coordinator accepts, \(clientLargest) bytes"), "\(pastCoordinator.stderr)")
+            for both in [try submit(10, ["--payload", "x"]), try submit(10, ["--payload", ""])] {
+                #expect(both.status == 2 && both.stderr.contains("--payload or with --payload-file, not both"), "\(both)")
+            }
+
+            // Bytes that are not UTF-8 come back whole: as base64 in --json, named as such in text.
+            let binary = cluster.directory.appendingPathComponent("binary.bin")
+            let bytes: [UInt8] = [0x61, 0x00, 0xFF, 0x0A]
+            try Data(bytes).write(to: binary)
+            let echoed = try ClusterProcesses.runToCompletion(["submit"] + cluster.clientArguments + ["--kind", "echo", "--payload-file", binary.path, "--wait", "--json"])
+            let parsed = try JSONSerialization.jsonObject(with: Data(echoed.stdout.utf8)) as? [String: Any]
+            let entry = (parsed?["results"] as? [[String: Any]])?.first
+            #expect(echoed.status == 0 && (entry?["output_base64"] as? String).flatMap { Data(base64Encoded: $0) } == Data(bytes), "\(echoed)")
+            let text = try ClusterProcesses.runToCompletion(["submit"] + cluster.clientArguments + ["--kind", "echo", "--payload-file", binary.path, "--wait"])
+            #expect(text.stdout.contains("(4 bytes, not UTF-8 text; --json gives them as output_base64)"), "\(text)")
             let missing = try ClusterProcesses.runToCompletion(["submit"] + cluster.clientArguments + ["--kind", "echo", "--payload-file", "/nonexistent/p"])
             #expect(missing.status == 2 && missing.stderr.contains("--payload-file /nonexistent/p: cannot open it for reading"), "\(missing)")
             let accepted = try await cluster.client()
-            #expect(try await accepted.status().tasksAccepted == 2, "the refused submits sent nothing")
+            #expect(try await accepted.status().tasksAccepted == 4, "the refused submits sent nothing")
             await accepted.close()
         }
 

@@ -171,6 +171,8 @@ extension Coordinator {
             result.neverStarted = false  // the worker's word to the coordinator
             if case .error(var error) = result.outcome {
                 error.taskID = delivery.taskID
+                // A worker's own error about the result (too large for a frame) knows no trace.
+                if error.traceID.isEmpty, let trace = delivery.traceID { error.traceID = trace }
                 result.error = error
             }
         case .failure(let error):

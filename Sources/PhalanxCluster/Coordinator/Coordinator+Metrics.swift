@@ -32,7 +32,7 @@ extension Coordinator {
             }
             recentFailures.add(RecentFailures.Entry(
                 unixMilliseconds: nowUnix, client: key.client, taskID: key.taskID, code: error.code.rawValue, message: error.message,
-                traceID: error.traceID ?? "", worker: delivery.worker))
+                traceID: error.traceID ?? delivery.traceID ?? "", worker: delivery.worker))
         }
     }
 

@@ -211,8 +211,11 @@ extension Coordinator {
     /// A worker went on with a new participant store: decisions the lost store never acknowledged
     /// stop waiting for it (and are no longer resent every second).
     func participantStoreReplaced(_ name: String) {
-        let (released, actions) = transactions.participantStoreReplaced(name, nowUnixMilliseconds: WireTime.nowUnixMilliseconds())
-        guard !released.isEmpty else { return }
+        let (released, actions) = transactions.participantStoreReplaced(name, now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds())
+        guard !released.isEmpty else {
+            perform(actions)  // undecided transactions that named it abort
+            return
+        }
         logger.warning(
             "decisions the lost participant store of a worker never acknowledged no longer wait for it; the audit names each commit the new store lacks, as explained by the accepted loss",
             metadata: ["worker": "\(name)", "transactions": "\(released.count)", "first": "\(released.prefix(5).joined(separator: ","))"])

@@ -28,7 +28,7 @@ extension TaskHandlerRegistry {
         registry.register("deposit") { input in
             let parts = input.text.split(separator: ":", omittingEmptySubsequences: false)
             guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty, let amount = Int64(parts[2]) else {
-                throw PhalanxError(.invalidArgument, "deposit wants NODE:KEY:AMOUNT (e.g. w2:acct:5), got '\(input.text)'")
+                throw PhalanxError(.invalidArgument, "deposit wants NODE:KEY:AMOUNT (e.g. w2:acct:5), got \(input.quotedText)")
             }
             let operations = [ParticipantOperations(participant: String(parts[0]), operations: [.add(key: String(parts[1]), amount: amount)])]
             var tries = 0
@@ -46,14 +46,14 @@ extension TaskHandlerRegistry {
         registry.register("echo") { $0.payload }
         registry.register("sleep") { input in
             guard let milliseconds = Int(input.text), (0...3_600_000).contains(milliseconds) else {
-                throw PhalanxError(.invalidArgument, "sleep wants milliseconds as decimal text (0...3600000), got '\(input.text)'")
+                throw PhalanxError(.invalidArgument, "sleep wants milliseconds as decimal text (0...3600000), got \(input.quotedText)")
             }
             try await Task.sleep(for: .milliseconds(milliseconds))
             return input.payload
         }
         registry.register("sha256") { input in
             guard let count = Int(input.text), (0...64 * 1024 * 1024).contains(count) else {
-                throw PhalanxError(.invalidArgument, "sha256 wants a byte count as decimal text (0...67108864), got '\(input.text)'")
+                throw PhalanxError(.invalidArgument, "sha256 wants a byte count as decimal text (0...67108864), got \(input.quotedText)")
             }
             var hasher = SHA256()
             var chunk = [UInt8](repeating: 0, count: 64 * 1024)
@@ -70,12 +70,12 @@ extension TaskHandlerRegistry {
         registry.register("fail") { input in
             let parts = input.text.split(separator: ":", maxSplits: 1)
             guard let first = parts.first, let failureClass = FailureClass(rawValue: String(first)), failureClass != .fatal else {
-                throw PhalanxError(.invalidArgument, "fail wants 'business' or 'system', optionally ':P' with P in [0, 1]; got '\(input.text)'")
+                throw PhalanxError(.invalidArgument, "fail wants 'business' or 'system', optionally ':P' with P in [0, 1]; got \(input.quotedText)")
             }
             var probability = 1.0
             if parts.count == 2 {
                 guard let value = Double(parts[1]), (0...1).contains(value) else {
-                    throw PhalanxError(.invalidArgument, "fail's probability must be a number in [0, 1], got '\(parts[1])'")
+                    throw PhalanxError(.invalidArgument, "fail's probability must be a number in [0, 1], got '\(parts[1].prefix(100))'")
                 }
                 probability = value
             }
@@ -91,7 +91,7 @@ extension TaskHandlerRegistry {
                 (1...100).contains(fanout), let milliseconds = Int(fields[2]), (0...3_600_000).contains(milliseconds),
                 fields.count == 3 || fields[3] == "fail"
             else {
-                throw PhalanxError(.invalidArgument, "tree wants 'DEPTH FANOUT MS [fail]' (depth 0-8, fanout 1-100, ms 0-3600000), got '\(input.text)'")
+                throw PhalanxError(.invalidArgument, "tree wants 'DEPTH FANOUT MS [fail]' (depth 0-8, fanout 1-100, ms 0-3600000), got \(input.quotedText)")
             }
             let fail = fields.count == 4
             guard depth > 0 else {

@@ -25,6 +25,13 @@ public struct TaskInput: Sendable {
 
     /// The payload read as UTF-8 text.
     public var text: String { String(decoding: payload, as: UTF8.self) }
+
+    /// The payload quoted for an error message: in quotes, and cut after 100 bytes with its size
+    /// (a message that quoted a 4 MiB payload whole was larger than a result frame holds).
+    public var quotedText: String {
+        guard payload.count > 100 else { return "'\(text)'" }
+        return "'\(String(decoding: payload.prefix(100), as: UTF8.self))…' (\(payload.count) bytes)"
+    }
 }
 
 /// A task handler: returns the task's output bytes, or throws. Throw a ``ClassifiedError``

@@ -252,14 +252,26 @@ public struct TransactionMachine: Sendable {
     /// Participant `name` goes on with a new store, its operator having accepted that the old one
     /// is lost (`--accept-new-store`): the decisions it had not acknowledged never will be, so they
     /// no longer wait for it (each is ended once the others acknowledged it; the audit reports
-    /// every commit the new store lacks). Returns the transactions it no longer holds up.
-    public mutating func participantStoreReplaced(_ name: String, nowUnixMilliseconds: Int64) -> (released: [String], actions: [Action]) {
+    /// every commit the new store lacks, as explained by the loss). A transaction still undecided
+    /// aborts: a YES it voted went with the old store's prepared write set, and a COMMIT would
+    /// reach a store that never prepared it. Returns the decided transactions it no longer holds up.
+    public mutating func participantStoreReplaced(_ name: String, now: Duration, nowUnixMilliseconds: Int64) -> (released: [String], actions: [Action]) {
         var released: [String] = []
         var actions: [Action] = []
         for (id, transaction) in active.sorted(by: { $0.key < $1.key }) {
-            guard case .decided(_, let unacknowledged, _) = transaction.phase, unacknowledged.contains(name) else { continue }
-            released.append(id)
-            actions += acknowledged(id, from: name, nowUnixMilliseconds: nowUnixMilliseconds)
+            switch transaction.phase {
+            case .decided(_, let unacknowledged, _) where unacknowledged.contains(name):
+                released.append(id)
+                actions += acknowledged(id, from: name, nowUnixMilliseconds: nowUnixMilliseconds)
+            case .preparing where transaction.begin.participants.contains(where: { $0.participant == name }):
+                active[id]?.reason = ErrorContext(
+                    code: .unavailable,
+                    message: "the participant store of \(name) was replaced by a new one (--accept-new-store) before transaction \(id) was decided: what it prepared for it is lost",
+                    originNode: node)
+                actions += decide(id, committed: false, now: now, nowUnixMilliseconds: nowUnixMilliseconds)
+            default:
+                continue
+            }
         }
         return (released, actions)
     }

@@ -25,7 +25,8 @@ enum InputFile {
         do {
             data = try handle.read(upToCount: maximumBytes + 1) ?? Data()
         } catch {
-            throw ValidationError("\(option) \(path): reading failed: \(error.localizedDescription)")
+            let what = path == "-" ? "standard input cannot be read (is it closed, or a directory?)" : "\(path): reading failed"
+            throw ValidationError("\(option) \(what): \(error.localizedDescription)")
         }
         guard data.count <= maximumBytes else {
             throw ValidationError("\(option) \(path) has more than \(maximumBytes) bytes; \(tooLarge)")

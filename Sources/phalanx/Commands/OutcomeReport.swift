@@ -34,11 +34,14 @@ struct OutcomeReport {
         switch outcome.result {
         case .success(let bytes):
             succeeded += 1
-            let text = String(decoding: bytes, as: UTF8.self)
+            // Output that is not UTF-8 text (a binary echo) is not made into text: that loses bytes.
+            let valid = String(validating: bytes, as: UTF8.self)
+            let text = valid ?? "(\(bytes.count) bytes, not UTF-8 text; --json gives them as output_base64)"
             if json {
                 var entry: [String: Any] = [
-                    "task_id": outcome.taskID, "ok": true, "output": text, "worker": outcome.worker ?? "", "attempt": outcome.attempt, "history": history,
+                    "task_id": outcome.taskID, "ok": true, "output": valid ?? "", "worker": outcome.worker ?? "", "attempt": outcome.attempt, "history": history,
                 ]
+                if valid == nil { entry["output_base64"] = Data(bytes).base64EncodedString() }
                 if let original = outcome.original { entry["original_task_id"] = original }
                 entries.append(entry)
             } else if total <= listAllUpTo {

@@ -21,8 +21,8 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "The task kind.")
     var kind: String
 
-    @Option(help: "The payload, as text.")
-    var payload: String = ""
+    @Option(help: "The payload, as text (default: empty).")
+    var payload: String?
 
     @Option(help: "Read the payload from this file ('-': standard input) instead of --payload: any bytes, up to the largest payload (limits.max_frame_bytes - \(TaskLimits.frameReserveBytes)), also past what a command line holds.")
     var payloadFile: String?
@@ -56,7 +56,7 @@ struct SubmitCommand: AsyncParsableCommand {
             throw ValidationError("--kind must be 1-\(TaskLimits.maximumKindBytes) bytes, e.g. echo, sleep, sha256, fail")
         }
         guard (1...10_000_000).contains(count) else { throw ValidationError("--count must be in 1...10000000, got \(count)") }
-        if payloadFile != nil && !payload.isEmpty { throw ValidationError("give the payload with --payload or with --payload-file, not both") }
+        if payloadFile != nil && payload != nil { throw ValidationError("give the payload with --payload or with --payload-file, not both") }
         if let timeoutMs, timeoutMs <= 0 { throw ValidationError("--timeout-ms must be positive, got \(timeoutMs)") }
         guard TaskRequest.Priority(rawValue: priority) != nil else { throw ValidationError("--priority is high, normal or low, got '\(priority)'") }
         // With --count N each task's key gets a suffix -0 … -(N-1).
@@ -95,7 +95,7 @@ struct SubmitCommand: AsyncParsableCommand {
             printError("the coordinator is overloaded (\(refusal.message.terminalSafe)); the batch is sent again as it asks, for up to \(window) s")
         }
         // One buffer that every request shares (arrays copy on write only).
-        let bytes = try payloadFile.map { try Self.readPayload($0, maximumFrameBytes: config.limits.maximumFrameBytes) } ?? Array(payload.utf8)
+        let bytes = try payloadFile.map { try Self.readPayload($0, maximumFrameBytes: config.limits.maximumFrameBytes) } ?? Array((payload ?? "").utf8)
         var connection = try await client.connect(config, settings: settings)
         let prefix = "\(Int(Date().timeIntervalSince1970 * 1000))-\(UInt32.random(in: 0...UInt32.max))"
         let requests = (0..<count).map { index in
@@ -116,7 +116,8 @@ struct SubmitCommand: AsyncParsableCommand {
                 let served = Set(status.workers.flatMap(\.kinds)).sorted().joined(separator: ", ")
                 printError(
                     "warning: no registered worker serves kind '\(kind.terminalSafe)' (served now: \(served.isEmpty ? "none, no worker is registered" : served)); its tasks wait in the queue until a worker for it registers\(timeoutMs == nil ? "" : " or their deadline passes")")
-            } else if !serving.contains(where: { $0.accepts(payloadBytes: bytes.count) }) {
+            } else if bytes.count <= connection.maximumPayloadBytes, !serving.contains(where: { $0.accepts(payloadBytes: bytes.count) }) {
+                // (A payload past the coordinator's own limit is refused below, with that limit.)
                 let limits = serving.map { "\($0.name.terminalSafe) \($0.maximumPayloadBytes.map(String.init) ?? "?")" }.joined(separator: ", ")
                 printError(
                     "warning: no registered worker of kind '\(kind.terminalSafe)' takes a payload of \(bytes.count) bytes (the largest each one's frames carry: \(limits)); its tasks wait in the queue until a worker with larger frames (limits.max_frame_bytes) registers\(timeoutMs == nil ? "" : " or their deadline passes")")

@@ -106,14 +106,32 @@ import Testing
     @Test func aParticipantWhoseStoreWasReplacedNoLongerHoldsUpDecisionsButOnlyThoseAreReleased() {
         var machine = TransactionMachine(node: "coordinator")
         _ = begun(&machine)
-        #expect(machine.participantStoreReplaced("w2", nowUnixMilliseconds: unix).released.isEmpty, "an undecided transaction waits for its vote, not an acknowledgement")
         _ = machine.voted("t1", from: "w1", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
         _ = machine.voted("t1", from: "w2", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
-        let first = machine.participantStoreReplaced("w2", nowUnixMilliseconds: unix + 1)
+        let first = machine.participantStoreReplaced("w2", now: .zero, nowUnixMilliseconds: unix + 1)
         #expect(first.released == ["t1"] && first.actions.isEmpty, "w1 has not acknowledged yet: \(first.actions)")
         #expect(machine.acknowledged("t1", from: "w1", nowUnixMilliseconds: unix + 2) == [.persist(.ended(id: "t1", endedUnixMilliseconds: unix + 2))])
         #expect(machine.activeCount == 0)
-        #expect(machine.participantStoreReplaced("w2", nowUnixMilliseconds: unix + 3).released.isEmpty)
+        #expect(machine.participantStoreReplaced("w2", now: .zero, nowUnixMilliseconds: unix + 3).released.isEmpty)
+    }
+
+    /// A YES voted from a store that was then replaced went with that store's prepared write set:
+    /// the undecided transaction aborts at once (helper-39 saw it commit once the other participant
+    /// voted, credit one side only, and wait forever for an acknowledgement the new store could not give).
+    @Test func anUndecidedTransactionOfAParticipantWhoseStoreWasReplacedAborts() {
+        var machine = TransactionMachine(node: "coordinator")
+        _ = begun(&machine)
+        _ = machine.voted("t1", from: "w1", .yes(reads: [:]), now: .zero, nowUnixMilliseconds: unix)
+        let replaced = machine.participantStoreReplaced("w1", now: .milliseconds(5), nowUnixMilliseconds: unix + 5)
+        #expect(replaced.released.isEmpty)
+        #expect(replaced.actions.contains(.persist(.decided(id: "t1", committed: false, reason: replies(replaced.actions).first?.reason, decidedUnixMilliseconds: unix + 5))))
+        #expect(decisions(replaced.actions).allSatisfy { !$0.1 } && !decisions(replaced.actions).isEmpty)
+        let outcome = replies(replaced.actions).first
+        #expect(outcome?.committed == false && outcome?.reason?.code == .unavailable, "\(String(describing: outcome))")
+        #expect(outcome?.reason?.message.contains("the participant store of w1 was replaced") == true, "\(String(describing: outcome))")
+        // The other participant's late YES changes nothing.
+        let late = machine.voted("t1", from: "w2", .yes(reads: [:]), now: .milliseconds(6), nowUnixMilliseconds: unix + 6)
+        #expect(decisions(late).allSatisfy { !$0.1 }, "\(late)")
     }
 
     @Test func aMissingVoteAbortsAtTheDeadlineNamingWhoDidNotVote() {
