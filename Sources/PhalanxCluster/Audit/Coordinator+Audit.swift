@@ -231,19 +231,18 @@ extension Coordinator {
             var summary = AuditSummary(report: report, tasksAccepted: tasks.accepted, tasksFinished: tasks.finished)
             let budget = (links[run.admin]?.peer.maximumFrameBytes ?? 4 * 1024 * 1024) - 4_096
             var encoded = WireJSON.encode(summary)
+            /// Halves `findings` until the summary fits the admin's frame, counting what is left out.
+            func shorten(_ findings: WritableKeyPath<AuditSummary, [AuditViolation]>, counting omitted: WritableKeyPath<AuditSummary, Int>) {
+                while encoded.count > budget, !summary[keyPath: findings].isEmpty {
+                    let keep = summary[keyPath: findings].count / 2
+                    summary[keyPath: omitted] += summary[keyPath: findings].count - keep
+                    summary[keyPath: findings] = Array(summary[keyPath: findings].prefix(keep))
+                    encoded = WireJSON.encode(summary)
+                }
+            }
             // What accepted losses explain goes first: the violations are what the exit status judges.
-            while encoded.count > budget, !summary.report.explainedByAcceptedLosses.isEmpty {
-                let keep = summary.report.explainedByAcceptedLosses.count / 2
-                summary.explainedOmitted += summary.report.explainedByAcceptedLosses.count - keep
-                summary.report.explainedByAcceptedLosses = Array(summary.report.explainedByAcceptedLosses.prefix(keep))
-                encoded = WireJSON.encode(summary)
-            }
-            while encoded.count > budget, !summary.report.violations.isEmpty {
-                let keep = summary.report.violations.count / 2
-                summary.violationsOmitted += summary.report.violations.count - keep
-                summary.report.violations = Array(summary.report.violations.prefix(keep))
-                encoded = WireJSON.encode(summary)
-            }
+            shorten(\.report.explainedByAcceptedLosses, counting: \.explainedOmitted)
+            shorten(\.report.violations, counting: \.violationsOmitted)
             reply.reportJson = encoded
             reply.unreachable = run.unreachable.sorted()
             reply.unreachableReasons = run.reasons.filter { run.unreachable.contains($0.key) }

@@ -212,14 +212,12 @@ extension Coordinator {
     /// stop waiting for it (and are no longer resent every second).
     func participantStoreReplaced(_ name: String) {
         let (released, actions) = transactions.participantStoreReplaced(name, now: now, nowUnixMilliseconds: WireTime.nowUnixMilliseconds())
-        guard !released.isEmpty else {
-            perform(actions)  // undecided transactions that named it abort
-            return
+        if !released.isEmpty {
+            logger.warning(
+                "decisions the lost participant store of a worker never acknowledged no longer wait for it; the audit names each commit the new store lacks, as explained by the accepted loss",
+                metadata: ["worker": "\(name)", "transactions": "\(released.count)", "first": "\(released.prefix(5).joined(separator: ","))"])
         }
-        logger.warning(
-            "decisions the lost participant store of a worker never acknowledged no longer wait for it; the audit names each commit the new store lacks, as explained by the accepted loss",
-            metadata: ["worker": "\(name)", "transactions": "\(released.count)", "first": "\(released.prefix(5).joined(separator: ","))"])
-        perform(actions)
+        perform(actions)  // also the aborts of undecided transactions that named it
     }
 
     /// A connection ended; if it was a registered worker, transactions waiting for its vote abort.

@@ -7,8 +7,7 @@ extension CoordinatorMachine {
             var status = CoordinatorStatus.Worker(
                 name: worker.identity.name, capacity: worker.capacity, prefetch: worker.prefetch, inFlight: worker.running.count, kinds: worker.kinds.sorted(),
                 finished: worker.finished, breaker: breakerState(of: worker.identity.name), draining: worker.draining)
-            status.maximumPayloadBytes =
-                worker.maximumPayloadBytes == 0 ? settings.maximumPayloadBytes : min(worker.maximumPayloadBytes, settings.maximumPayloadBytes)
+            status.maximumPayloadBytes = largestPayload(announced: worker.maximumPayloadBytes)
             return status
         }
         var status = CoordinatorStatus(

@@ -97,8 +97,14 @@ extension CoordinatorMachine {
 
     /// The largest payload each connected worker of `kind` can be sent: "w1 49152, w2 23616".
     func payloadLimits(of kind: String) -> String {
-        workers.values.filter { $0.kinds.contains(kind) }.map { "\($0.identity.name) \($0.maximumPayloadBytes)" }.mergeSorted()
+        workers.values.filter { $0.kinds.contains(kind) }.map { "\($0.identity.name) \(largestPayload(announced: $0.maximumPayloadBytes))" }.mergeSorted()
             .joined(separator: ", ")
+    }
+
+    /// The largest payload the coordinator sends a worker that announced `announced` (0: no bound
+    /// of its own): the smaller of that and the coordinator's own limit.
+    func largestPayload(announced: Int) -> Int {
+        announced == 0 ? settings.maximumPayloadBytes : min(announced, settings.maximumPayloadBytes)
     }
 
     /// Says, at most once per ``tooLargeWarningInterval``, which kinds have tasks waiting that no

@@ -72,7 +72,7 @@ extension CoordinatorMachine {
         outbox.actions.append(.log(CoordinatorLogEntry(
             .info, "worker registered",
             ["worker": identity.name, "connection": "\(connection)", "capacity": "\(registration.capacity)", "prefetch": "\(registration.prefetch)",
-             "max_in_flight_bytes": "\(registration.maximumInFlightBytes)", "max_payload_bytes": "\(min(registration.maximumPayloadBytes, settings.maximumPayloadBytes))", "incarnation": "\(registration.incarnation)",
+             "max_in_flight_bytes": "\(registration.maximumInFlightBytes)", "max_payload_bytes": "\(largestPayload(announced: registration.maximumPayloadBytes))", "incarnation": "\(registration.incarnation)",
              "kinds": registration.kinds.sorted().joined(separator: ",")])))
         assign(now: now, into: &outbox)
         return finish(&outbox, now: now)
